@@ -1,0 +1,31 @@
+#!/usr/bin/env bash
+# Installs every build, test and packaging dependency from Debian's archive.
+# Used by the README and by .ci/run; safe to run again.
+set -euo pipefail
+
+packages=(
+  build-essential cmake ninja-build pkg-config git ca-certificates
+  libcurl4-openssl-dev nlohmann-json3-dev libgmp-dev libspdlog-dev libfmt-dev
+  catch2 libcli11-dev libcpp-httplib-dev libssl-dev
+  clang libclang-rt-14-dev openssl curl
+)
+# Optional extras: benchmarks, systemd unit checks, packaging.
+if [[ "${FACTORIAL_DEPS_EXTRA:-1}" == 1 ]]; then
+  packages+=(libbenchmark-dev systemd dpkg-dev file)
+fi
+
+sudo_cmd=()
+if [[ $(id -u) -ne 0 ]]; then sudo_cmd=(sudo); fi
+
+export DEBIAN_FRONTEND=noninteractive
+missing=()
+for p in "${packages[@]}"; do
+  dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed" || missing+=("$p")
+done
+if [[ ${#missing[@]} -eq 0 ]]; then
+  echo "install-deps: all ${#packages[@]} packages already installed"
+  exit 0
+fi
+echo "install-deps: installing ${missing[*]}"
+"${sudo_cmd[@]}" apt-get update -qq
+"${sudo_cmd[@]}" apt-get install -y -qq --no-install-recommends "${missing[@]}"
