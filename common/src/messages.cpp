@@ -2,6 +2,7 @@
 
 #include <algorithm>
 #include <array>
+#include <cmath>
 #include <utility>
 
 #include <nlohmann/json.hpp>
@@ -597,6 +598,14 @@ static Result<T> ParseJson(std::string_view text) {
 
 // ---- Writers -----------------------------------------------------------------------------
 
+// JSON has no infinities: write them as the strings stout's parser accepts, so a value read
+// from "Infinity" survives a round trip instead of turning into null.
+static ojson Num(double d) {
+  if (std::isfinite(d)) return d;
+  if (std::isnan(d)) return "NaN";
+  return d > 0 ? "Infinity" : "-Infinity";
+}
+
 template <class Tag>
 static ojson Write(const Id<Tag>& id) {
   ojson j = ojson::object();
@@ -643,7 +652,7 @@ static ojson Write(const Resource& r) {
   ojson j = ojson::object();
   j["name"] = r.name;
   j["type"] = Name(r.type);
-  if (r.scalar) j["scalar"] = ojson{{"value", *r.scalar}};
+  if (r.scalar) j["scalar"] = ojson{{"value", Num(*r.scalar)}};
   if (r.ranges) {
     ojson ranges = ojson::object();
     if (!r.ranges->empty()) ranges["range"] = WriteList(*r.ranges);
@@ -663,7 +672,7 @@ static ojson Write(const Resource& r) {
 
 static ojson Write(const Filters& f) {
   ojson j = ojson::object();
-  j["refuse_seconds"] = f.refuse_seconds.value_or(5.0);
+  j["refuse_seconds"] = Num(f.refuse_seconds.value_or(5.0));
   return j;
 }
 
@@ -749,7 +758,7 @@ static ojson Write(const TaskStatus& s) {
   if (s.data) j["data"] = Base64Encode(*s.data);
   if (s.agent_id) j["agent_id"] = Write(*s.agent_id);
   if (s.executor_id) j["executor_id"] = Write(*s.executor_id);
-  if (s.timestamp) j["timestamp"] = *s.timestamp;
+  if (s.timestamp) j["timestamp"] = Num(*s.timestamp);
   if (s.uuid) j["uuid"] = Base64Encode(*s.uuid);
   if (s.healthy) j["healthy"] = *s.healthy;
   if (s.labels) j["labels"] = Write(*s.labels);
@@ -764,7 +773,7 @@ static ojson Write(const FrameworkInfo& f) {
   j["user"] = f.user;
   j["name"] = f.name;
   if (f.id) j["id"] = Write(*f.id);
-  j["failover_timeout"] = f.failover_timeout;
+  j["failover_timeout"] = Num(f.failover_timeout);
   j["checkpoint"] = f.checkpoint;
   if (f.role) j["role"] = *f.role;
   if (f.hostname) j["hostname"] = *f.hostname;
@@ -942,7 +951,7 @@ static ojson Write(const sched::Event& e) {
     ojson s = ojson::object();
     s["framework_id"] = Write(e.subscribed->framework_id);
     if (e.subscribed->heartbeat_interval_seconds) {
-      s["heartbeat_interval_seconds"] = *e.subscribed->heartbeat_interval_seconds;
+      s["heartbeat_interval_seconds"] = Num(*e.subscribed->heartbeat_interval_seconds);
     }
     if (e.subscribed->master_info) s["master_info"] = Write(*e.subscribed->master_info);
     j["subscribed"] = s;
