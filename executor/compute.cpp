@@ -1,0 +1,75 @@
+#include "compute.hpp"
+
+#include <array>
+#include <thread>
+
+#include <openssl/evp.h>
+
+namespace factorial::executor {
+namespace {
+
+// Below this many digits a split costs more than it saves.
+constexpr std::size_t kMinParallelDigits = 20000;
+
+// Appends the digits of `x` to `*out`, left-padded with zeros to `width` (0: no padding).
+void Convert(const Mpz& x, int threads, std::size_t width, std::string* out) {
+  std::size_t digits = mpz_sizeinbase(x.get(), 10);  // exact or one too many
+  if (threads <= 1 || digits < kMinParallelDigits) {
+    std::string s = x.ToString();
+    if (s.size() < width) out->append(width - s.size(), '0');
+    out->append(s);
+    return;
+  }
+  std::size_t low_digits = digits / 2;
+  Mpz power;
+  mpz_ui_pow_ui(power.get(), 10, low_digits);
+  Mpz high, low;
+  mpz_tdiv_qr(high.get(), low.get(), x.get(), power.get());
+  power.Release();  // free it before the halves allocate
+
+  int high_threads = threads / 2;
+  int low_threads = threads - high_threads;
+  std::string low_text;
+  std::thread worker([&] { Convert(low, low_threads, low_digits, &low_text); });
+  std::size_t high_width = width > low_digits ? width - low_digits : 0;
+  Convert(high, high_threads, high_width, out);
+  worker.join();
+  out->append(low_text);
+}
+
+}  // namespace
+
+std::string Mpz::ToString() const {
+  std::string s(mpz_sizeinbase(v_, 10) + 2, '\0');
+  mpz_get_str(s.data(), 10, v_);
+  s.resize(std::char_traits<char>::length(s.c_str()));
+  return s;
+}
+
+Mpz Factorial(std::uint64_t n) {
+  Mpz f;
+  mpz_fac_ui(f.get(), static_cast<unsigned long>(n));
+  return f;
+}
+
+std::string ToDecimal(const Mpz& x, int threads) {
+  std::string out;
+  out.reserve(mpz_sizeinbase(x.get(), 10));
+  Convert(x, threads, 0, &out);
+  return out;
+}
+
+std::string Sha256Hex(const std::string& bytes) {
+  std::array<unsigned char, EVP_MAX_MD_SIZE> digest{};
+  unsigned int length = 0;
+  EVP_Digest(bytes.data(), bytes.size(), digest.data(), &length, EVP_sha256(), nullptr);
+  static constexpr char kHex[] = "0123456789abcdef";
+  std::string hex;
+  for (unsigned int i = 0; i < length; ++i) {
+    hex.push_back(kHex[digest[i] >> 4]);
+    hex.push_back(kHex[digest[i] & 15]);
+  }
+  return hex;
+}
+
+}  // namespace factorial::executor

@@ -1,0 +1,454 @@
+#include "executor.hpp"
+
+#include <algorithm>
+#include <chrono>
+#include <cmath>
+
+#include <nlohmann/json.hpp>
+#include <spdlog/spdlog.h>
+
+#include "factorial/sizing.hpp"
+#include "factorial/uuid.hpp"
+
+namespace factorial::executor {
+namespace {
+
+using v1::TaskReason;
+using v1::TaskState;
+namespace ev = v1::executor;
+
+double ScalarResource(const std::vector<v1::Resource>& resources, std::string_view name) {
+  double total = 0;
+  for (const auto& r : resources) {
+    if (r.name == name && r.scalar) total += *r.scalar;
+  }
+  return total;
+}
+
+std::optional<std::string> Label(const v1::TaskInfo& task, std::string_view key) {
+  if (!task.labels) return std::nullopt;
+  for (const auto& l : *task.labels) {
+    if (l.key == key) return l.value.value_or("");
+  }
+  return std::nullopt;
+}
+
+// n must be plain decimal digits: no sign, no spaces, at most 20 digits.
+std::optional<std::uint64_t> ParseN(const std::string& text) {
+  if (text.empty() || text.size() > 20) return std::nullopt;
+  std::uint64_t n = 0;
+  for (char c : text) {
+    if (c < '0' || c > '9') return std::nullopt;
+    std::uint64_t digit = static_cast<std::uint64_t>(c - '0');
+    if (n > (UINT64_MAX - digit) / 10) return std::nullopt;
+    n = n * 10 + digit;
+  }
+  return n;
+}
+
+double WallSeconds() {
+  return std::chrono::duration<double>(std::chrono::system_clock::now().time_since_epoch()).count();
+}
+
+std::string Shown(const std::string& data) {
+  std::string s = data.substr(0, 32);
+  for (char& c : s) {
+    if (static_cast<unsigned char>(c) < 0x20 || static_cast<unsigned char>(c) > 0x7e) c = '?';
+  }
+  return data.size() > 32 ? s + "..." : s;
+}
+
+}  // namespace
+
+Executor::Executor(EventLoop& loop, ComputeRunner& runner, ExecutorEnv env,
+                   std::function<void(int)> on_exit, std::uint64_t seed)
+    : loop_(loop), runner_(runner), env_(std::move(env)), on_exit_(std::move(on_exit)), rng_(seed) {}
+
+void Executor::Start() {
+  spdlog::info("executor {} of framework {} starting; agent {}, checkpoint {}", env_.executor_id,
+               env_.framework_id, env_.agent_endpoint, env_.checkpoint);
+  Subscribe();
+}
+
+std::vector<std::string> Executor::unacknowledged_task_ids() const {
+  std::vector<std::string> ids;
+  for (const auto& [id, task] : tasks_) {
+    if (!task.acknowledged) ids.push_back(id);
+  }
+  return ids;
+}
+
+HttpRequest Executor::MakeRequest(const ev::Call& call) const {
+  HttpRequest request;
+  request.url = env_.ExecutorUrl();
+  request.headers.Add("Content-Type", "application/json");
+  request.headers.Add("Accept", "application/json");
+  if (env_.auth_token) request.headers.Add("Authorization", "Bearer " + *env_.auth_token);
+  request.body = v1::Serialize(call);
+  return request;
+}
+
+void Executor::Subscribe() {
+  ev::Call call;
+  call.executor_id.value = env_.executor_id;
+  call.framework_id.value = env_.framework_id;
+  call.type = ev::CallType::kSubscribe;
+  auto& subscribe = call.subscribe.emplace();
+  for (const auto& [id, task] : tasks_) {
+    if (!task.acknowledged) subscribe.unacknowledged_tasks.push_back(task.info);
+  }
+  for (const auto& [uuid, update] : unacked_updates_) subscribe.unacknowledged_updates.push_back(update);
+
+  HttpRequest request = MakeRequest(call);
+  request.timeout = Duration::zero();  // a subscription never ends by itself
+  state_ = State::kSubscribing;
+  decoder_ = RecordIoDecoder();
+  StreamCallbacks callbacks;
+  callbacks.on_head = [](const HttpResponse& head) { return head.status == 200; };
+  callbacks.on_data = [this](std::string_view bytes) { return OnStreamData(bytes); };
+  callbacks.on_done = [this](Result<HttpResponse> result) { OnStreamDone(std::move(result)); };
+  spdlog::debug("subscribing with {} unacknowledged tasks and {} unacknowledged updates",
+                subscribe.unacknowledged_tasks.size(), subscribe.unacknowledged_updates.size());
+  stream_ = loop_.OpenStream(std::move(request), std::move(callbacks));
+}
+
+bool Executor::OnStreamData(std::string_view bytes) {
+  std::vector<std::string> records;
+  Status status = decoder_.Feed(bytes, &records);
+  for (const auto& record : records) {
+    if (state_ == State::kExited) return false;
+    auto event = v1::ParseExecutorEvent(record);
+    if (!event.ok()) {
+      // Like the reference library: a bad event ends this stream.
+      spdlog::error("malformed event from the agent: {}", event.error().message);
+      return false;
+    }
+    HandleEvent(event.value());
+  }
+  if (!status.ok()) {
+    spdlog::error("event stream from the agent is corrupt: {}", status.error().message);
+    return false;
+  }
+  return state_ != State::kExited;
+}
+
+void Executor::OnStreamDone(Result<HttpResponse> result) {
+  stream_ = 0;
+  if (state_ == State::kExited) return;
+  if (!result.ok()) {
+    OnDisconnected(result.error().message);
+  } else if (result.value().status != 200) {
+    OnDisconnected("SUBSCRIBE answered " + std::to_string(result.value().status) + ": " +
+                   result.value().body);
+  } else {
+    OnDisconnected("the agent closed the event stream");
+  }
+}
+
+void Executor::OnDisconnected(const std::string& reason) {
+  if (state_ == State::kShuttingDown) {
+    // No acknowledgements can arrive any more; the grace timer still bounds the wait.
+    spdlog::warn("lost the agent while shutting down: {}", reason);
+    Exit(0);
+    return;
+  }
+  state_ = State::kDisconnected;
+  if (!env_.checkpoint) {
+    spdlog::error("lost the agent ({}); framework does not checkpoint, shutting down", reason);
+    for (auto& [id, task] : tasks_) {
+      if (task.phase == Phase::kRunning) runner_.Kill(id);
+    }
+    Exit(1);
+    return;
+  }
+  if (!recovery_timer_) {
+    spdlog::warn("lost the agent ({}); retrying for up to {}", reason,
+                 FormatMesosDuration(env_.recovery_timeout));
+    recovery_timer_ = loop_.After(env_.recovery_timeout, [this] {
+      recovery_timer_.reset();
+      spdlog::error("agent did not come back within the recovery timeout; exiting");
+      for (auto& [id, task] : tasks_) {
+        if (task.phase == Phase::kRunning) runner_.Kill(id);
+      }
+      Exit(1);
+    });
+  } else {
+    spdlog::info("subscription attempt failed: {}", reason);
+  }
+  // The reference library waits uniformly in [0, MESOS_SUBSCRIPTION_BACKOFF_MAX].
+  std::uniform_int_distribution<Duration::rep> pick(0, env_.subscription_backoff_max.count());
+  loop_.After(Duration(pick(rng_)), [this] {
+    if (state_ == State::kDisconnected) Subscribe();
+  });
+}
+
+void Executor::HandleEvent(const ev::Event& event) {
+  switch (event.type) {
+    case ev::EventType::kSubscribed:
+      state_ = State::kSubscribed;
+      if (recovery_timer_) {
+        loop_.CancelTimer(*recovery_timer_);
+        recovery_timer_.reset();
+      }
+      spdlog::info("subscribed to agent {}",
+                   event.subscribed && event.subscribed->agent_info.id
+                       ? event.subscribed->agent_info.id->value
+                       : std::string("?"));
+      StartQueued();
+      break;
+    case ev::EventType::kLaunch:
+      if (event.launch) OnLaunch(event.launch->task);
+      break;
+    case ev::EventType::kLaunchGroup:
+      if (event.launch_group) {
+        for (const auto& task : event.launch_group->tasks) OnLaunch(task);
+      }
+      break;
+    case ev::EventType::kKill:
+      if (event.kill) OnKill(event.kill->task_id);
+      break;
+    case ev::EventType::kAcknowledged:
+      if (event.acknowledged) OnAcknowledged(event.acknowledged->task_id, event.acknowledged->uuid);
+      break;
+    case ev::EventType::kMessage:
+      spdlog::info("message from the framework ({} bytes)", event.message ? event.message->data.size() : 0);
+      break;
+    case ev::EventType::kShutdown:
+      Shutdown("the agent sent SHUTDOWN");
+      break;
+    case ev::EventType::kError:
+      spdlog::error("ERROR event from the agent: {}", event.error ? event.error->message : "");
+      break;
+    case ev::EventType::kHeartbeat:
+      break;
+    case ev::EventType::kUnknown:
+      spdlog::debug("ignoring an event of unknown type");
+      break;
+  }
+}
+
+void Executor::OnLaunch(const v1::TaskInfo& info) {
+  const std::string& id = info.task_id.value;
+  if (auto it = tasks_.find(id); it != tasks_.end()) {
+    spdlog::warn("task {} launched twice; ignoring the duplicate", id);
+    return;
+  }
+  if (state_ == State::kShuttingDown) return;
+  Task& task = tasks_.emplace(id, Task{}).first->second;
+  task.info = info;
+  task.cpus = std::max(0.0, ScalarResource(info.resources, "cpus"));
+  task.mem_bytes = static_cast<std::uint64_t>(ScalarResource(info.resources, "mem") * 1048576.0);
+
+  auto n = ParseN(info.data.value_or(""));
+  if (!n) {
+    SendUpdate(task, TaskState::kFailed,
+               "task data must be a non-negative decimal integer, got '" + Shown(info.data.value_or("")) + "'",
+               TaskReason::kTaskInvalid, std::nullopt);
+    return;
+  }
+  if (*n > env_.max_n) {
+    SendUpdate(task, TaskState::kFailed,
+               std::to_string(*n) + " is over this executor's limit of " + std::to_string(env_.max_n),
+               TaskReason::kTaskInvalid, std::nullopt);
+    return;
+  }
+  task.n = *n;
+  std::uint64_t needed = FactorialMemoryBytes(*n);
+  if (task.mem_bytes > 0 && needed > task.mem_bytes) {
+    SendUpdate(task, TaskState::kFailed,
+               std::to_string(*n) + "! needs about " + std::to_string(needed >> 20) +
+                   " MiB but the task has " + std::to_string(task.mem_bytes >> 20) + " MiB",
+               TaskReason::kContainerLimitationMemory, std::nullopt);
+    return;
+  }
+  SendUpdate(task, TaskState::kRunning, std::nullopt, std::nullopt, std::nullopt);
+  queue_.push_back(id);
+  StartQueued();
+}
+
+std::size_t Executor::Slots() const {
+  double cpus = 0;
+  for (const auto& [id, task] : tasks_) {
+    if (task.phase != Phase::kFinished) cpus += task.cpus;
+  }
+  return std::max<std::size_t>(1, static_cast<std::size_t>(std::floor(cpus + 1e-9)));
+}
+
+void Executor::StartQueued() {
+  if (state_ == State::kShuttingDown || state_ == State::kExited) return;
+  while (!queue_.empty() && running_ < Slots()) {
+    std::string id = queue_.front();
+    queue_.pop_front();
+    Task& task = tasks_.at(id);
+    task.phase = Phase::kRunning;
+    ++running_;
+    ComputeRequest request;
+    request.n = task.n;
+    request.threads = std::max(1, static_cast<int>(std::floor(task.cpus + 1e-9)));
+    request.memory_limit_bytes = task.mem_bytes;
+    request.inline_limit = env_.inline_limit;
+    if (auto label = Label(task.info, "inline_limit")) {
+      if (auto v = ParseN(*label)) request.inline_limit = static_cast<std::size_t>(*v);
+    }
+    request.result_path = env_.sandbox + "/" + id + ".result";
+    spdlog::info("task {}: computing {}! ({} thread{})", id, task.n, request.threads,
+                 request.threads == 1 ? "" : "s");
+    runner_.Start(id, request, [this, id](ComputeOutcome outcome) { OnComputed(id, std::move(outcome)); });
+  }
+}
+
+void Executor::OnComputed(const std::string& id, ComputeOutcome outcome) {
+  if (running_ > 0) --running_;
+  auto it = tasks_.find(id);
+  if (it == tasks_.end()) return;
+  Task& task = it->second;
+  task.phase = Phase::kFinished;
+  if (!task.terminal_sent) {
+    switch (outcome.kind) {
+      case ComputeOutcome::Kind::kKilled:
+        SendUpdate(task, TaskState::kKilled, "killed", std::nullopt, std::nullopt);
+        break;
+      case ComputeOutcome::Kind::kInline:
+        SendUpdate(task, TaskState::kFinished,
+                   std::to_string(task.n) + "! has " + std::to_string(outcome.digits.size()) + " digits",
+                   std::nullopt, std::move(outcome.digits));
+        break;
+      case ComputeOutcome::Kind::kFile: {
+        // Too large to inline: name the sandbox file so the scheduler can fetch it from the
+        // agent's /files/download and check it.
+        nlohmann::json ref = {{"path", env_.sandbox + "/" + id + ".result"},
+                              {"size", outcome.size},
+                              {"sha256", outcome.sha256}};
+        SendUpdate(task, TaskState::kFinished,
+                   std::to_string(task.n) + "! has " + std::to_string(outcome.size) + " digits (in the sandbox)",
+                   std::nullopt, ref.dump());
+        break;
+      }
+      case ComputeOutcome::Kind::kFailed:
+        SendUpdate(task, TaskState::kFailed, outcome.error,
+                   outcome.out_of_memory ? std::optional(TaskReason::kContainerLimitationMemory) : std::nullopt,
+                   std::nullopt);
+        break;
+    }
+    spdlog::info("task {}: computation ended after {:.3f}s", id, outcome.seconds);
+  }
+  StartQueued();
+  MaybeFinishShutdown();
+}
+
+void Executor::OnKill(const v1::TaskID& task_id) {
+  auto it = tasks_.find(task_id.value);
+  if (it == tasks_.end() || it->second.terminal_sent) {
+    spdlog::info("KILL for {} which is not running; nothing to do", task_id.value);
+    return;
+  }
+  Task& task = it->second;
+  if (task.phase == Phase::kQueued) {
+    std::erase(queue_, task_id.value);
+    task.phase = Phase::kFinished;
+    SendUpdate(task, TaskState::kKilled, "killed before it started", std::nullopt, std::nullopt);
+  } else if (task.phase == Phase::kRunning) {
+    runner_.Kill(task_id.value);  // OnComputed reports TASK_KILLED
+  }
+}
+
+void Executor::OnAcknowledged(const v1::TaskID& task_id, const std::string& uuid) {
+  auto it = std::find_if(unacked_updates_.begin(), unacked_updates_.end(),
+                         [&](const auto& entry) { return entry.first == uuid; });
+  if (it == unacked_updates_.end()) {
+    spdlog::debug("ACKNOWLEDGED for an unknown update of {}", task_id.value);
+    return;
+  }
+  unacked_updates_.erase(it);
+  if (auto t = tasks_.find(task_id.value); t != tasks_.end()) {
+    t->second.acknowledged = true;
+    if (t->second.terminal_sent && t->second.terminal_uuid == uuid) tasks_.erase(t);
+  }
+  MaybeFinishShutdown();
+}
+
+void Executor::SendUpdate(Task& task, TaskState state, std::optional<std::string> message,
+                          std::optional<TaskReason> reason, std::optional<std::string> data) {
+  ev::Call::Update update;
+  v1::TaskStatus& status = update.status;
+  status.task_id = task.info.task_id;
+  status.state = state;
+  status.message = std::move(message);
+  status.source = v1::TaskSource::kExecutor;
+  status.reason = reason;
+  status.data = std::move(data);
+  status.executor_id = v1::ExecutorID{env_.executor_id};
+  status.timestamp = WallSeconds();
+  status.uuid = RandomUuidBytes();
+  if (v1::IsTerminal(state)) {
+    task.terminal_sent = true;
+    task.terminal_uuid = *status.uuid;
+  }
+  std::string uuid = *status.uuid;
+  unacked_updates_.emplace_back(uuid, std::move(update));
+  PostUpdate(uuid);
+}
+
+void Executor::PostUpdate(const std::string& uuid) {
+  if (state_ != State::kSubscribed && state_ != State::kShuttingDown) return;  // resent on SUBSCRIBE
+  auto it = std::find_if(unacked_updates_.begin(), unacked_updates_.end(),
+                         [&](const auto& entry) { return entry.first == uuid; });
+  if (it == unacked_updates_.end()) return;
+  ev::Call call;
+  call.executor_id.value = env_.executor_id;
+  call.framework_id.value = env_.framework_id;
+  call.type = ev::CallType::kUpdate;
+  call.update = it->second;
+  loop_.Send(MakeRequest(call), [this, uuid](Result<HttpResponse> result) {
+    if (result.ok() && result.value().status == 202) return;
+    std::string why = result.ok() ? std::to_string(result.value().status) + " " + result.value().body
+                                  : result.error().message;
+    spdlog::warn("UPDATE was not accepted ({}); retrying", why);
+    loop_.After(std::chrono::seconds(1), [this, uuid] { PostUpdate(uuid); });
+  });
+}
+
+void Executor::Shutdown(const std::string& why) {
+  if (state_ == State::kShuttingDown || state_ == State::kExited) return;
+  spdlog::info("shutting down: {}", why);
+  bool connected = state_ == State::kSubscribed;
+  state_ = State::kShuttingDown;
+  queue_.clear();
+  for (auto& [id, task] : tasks_) {
+    if (task.terminal_sent) continue;
+    bool running = task.phase == Phase::kRunning;
+    // Record the terminal update before killing, so the runner's report cannot send another.
+    SendUpdate(task, TaskState::kKilled, "executor shutting down: " + why, std::nullopt, std::nullopt);
+    if (running) {
+      runner_.Kill(id);
+    } else {
+      task.phase = Phase::kFinished;
+    }
+  }
+  if (!connected) {
+    Exit(0);
+    return;
+  }
+  grace_timer_ = loop_.After(env_.shutdown_grace_period, [this] {
+    grace_timer_.reset();
+    spdlog::warn("grace period over with {} update(s) unacknowledged", unacked_updates_.size());
+    Exit(0);
+  });
+  MaybeFinishShutdown();
+}
+
+void Executor::MaybeFinishShutdown() {
+  if (state_ == State::kShuttingDown && unacked_updates_.empty() && running_ == 0) Exit(0);
+}
+
+void Executor::Exit(int code) {
+  if (state_ == State::kExited) return;
+  state_ = State::kExited;
+  if (grace_timer_) loop_.CancelTimer(*grace_timer_);
+  if (recovery_timer_) loop_.CancelTimer(*recovery_timer_);
+  if (stream_ != 0) loop_.Cancel(stream_);
+  stream_ = 0;
+  on_exit_(code);
+}
+
+}  // namespace factorial::executor

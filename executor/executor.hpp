@@ -1,0 +1,97 @@
+#pragma once
+
+// The factorial executor: the v1 HTTP Executor API state machine (mesos-v1-api.md §6, §9.2).
+// Runs entirely on one EventLoop thread; computations run in a ComputeRunner.
+//
+// Reliability contract: every status update gets a fresh UUID and stays in the
+// unacknowledged set until the agent's ACKNOWLEDGED names it; every task stays
+// "unacknowledged" until one of its updates is acknowledged. Both sets are sent again in
+// SUBSCRIBE after a disconnection (checkpointing frameworks only; without checkpointing a lost
+// agent means shutdown, as the reference library does).
+
+#include <cstdint>
+#include <deque>
+#include <functional>
+#include <map>
+#include <optional>
+#include <random>
+#include <string>
+#include <vector>
+
+#include "executor_env.hpp"
+#include "factorial/event_loop.hpp"
+#include "factorial/messages.hpp"
+#include "factorial/recordio.hpp"
+#include "runner.hpp"
+
+namespace factorial::executor {
+
+class Executor {
+ public:
+  // `on_exit(code)` is called once when the executor is done (the caller stops the loop).
+  Executor(EventLoop& loop, ComputeRunner& runner, ExecutorEnv env,
+           std::function<void(int)> on_exit, std::uint64_t seed = std::random_device{}());
+
+  void Start();
+  // Local shutdown request (SIGTERM): behaves like the agent's SHUTDOWN event.
+  void Shutdown(const std::string& why);
+
+  // Introspection for tests.
+  bool subscribed() const { return state_ == State::kSubscribed; }
+  std::size_t unacknowledged_updates() const { return unacked_updates_.size(); }
+  std::vector<std::string> unacknowledged_task_ids() const;
+  std::size_t known_tasks() const { return tasks_.size(); }
+
+ private:
+  enum class State { kDisconnected, kSubscribing, kSubscribed, kShuttingDown, kExited };
+  enum class Phase { kQueued, kRunning, kFinished };
+
+  struct Task {
+    v1::TaskInfo info;
+    Phase phase = Phase::kQueued;
+    std::uint64_t n = 0;
+    double cpus = 1;
+    std::uint64_t mem_bytes = 0;  // 0: no mem resource given
+    bool acknowledged = false;    // some update for it was ACKNOWLEDGED
+    bool terminal_sent = false;
+    std::string terminal_uuid;
+  };
+
+  void Subscribe();
+  bool OnStreamData(std::string_view bytes);
+  void OnStreamDone(Result<HttpResponse> result);
+  void OnDisconnected(const std::string& reason);
+  void HandleEvent(const v1::executor::Event& event);
+  void OnLaunch(const v1::TaskInfo& task);
+  void OnKill(const v1::TaskID& task_id);
+  void OnAcknowledged(const v1::TaskID& task_id, const std::string& uuid);
+  void OnComputed(const std::string& task_id, ComputeOutcome outcome);
+  void StartQueued();
+  void SendUpdate(Task& task, v1::TaskState state, std::optional<std::string> message,
+                  std::optional<v1::TaskReason> reason, std::optional<std::string> data);
+  void PostUpdate(const std::string& uuid);
+  void MaybeFinishShutdown();
+  void Exit(int code);
+  HttpRequest MakeRequest(const v1::executor::Call& call) const;
+  std::size_t Slots() const;
+
+  EventLoop& loop_;
+  ComputeRunner& runner_;
+  ExecutorEnv env_;
+  std::function<void(int)> on_exit_;
+  std::mt19937_64 rng_;
+
+  State state_ = State::kDisconnected;
+  EventLoop::RequestId stream_ = 0;
+  RecordIoDecoder decoder_;
+  std::optional<EventLoop::TimerId> recovery_timer_;
+  std::optional<EventLoop::TimerId> grace_timer_;
+
+  std::map<std::string, Task> tasks_;
+  std::deque<std::string> queue_;
+  std::size_t running_ = 0;
+  // In the order sent; keyed by raw UUID bytes.
+  std::vector<std::pair<std::string, v1::executor::Call::Update>> unacked_updates_;
+};
+
+}  // namespace factorial::executor

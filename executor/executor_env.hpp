@@ -1,0 +1,42 @@
+#pragma once
+
+// The executor's whole configuration comes from the environment the agent sets
+// (mesos-v1-api.md §6.7, §9.2).
+
+#include <cstdint>
+#include <functional>
+#include <optional>
+#include <string>
+#include <string_view>
+
+#include "factorial/duration.hpp"
+#include "factorial/status.hpp"
+
+namespace factorial::executor {
+
+struct ExecutorEnv {
+  std::string agent_endpoint;  // host:port
+  std::string framework_id;
+  std::string executor_id;
+  std::string sandbox;  // MESOS_SANDBOX, else MESOS_DIRECTORY
+  bool checkpoint = false;
+  Duration recovery_timeout{0};           // checkpointing only
+  Duration subscription_backoff_max{0};   // checkpointing only
+  Duration shutdown_grace_period = std::chrono::seconds(5);
+  std::optional<std::string> auth_token;  // MESOS_EXECUTOR_AUTHENTICATION_TOKEN
+  // Our own knobs (not set by Mesos): FACTORIAL_INLINE_LIMIT, FACTORIAL_MAX_N.
+  std::size_t inline_limit = 65536;
+  std::uint64_t max_n = 100000000;
+
+  std::string ExecutorUrl() const { return "http://" + agent_endpoint + "/api/v1/executor"; }
+};
+
+using Getenv = std::function<std::optional<std::string>(std::string_view)>;
+
+// Every missing or malformed variable is named in one error.
+Result<ExecutorEnv> ParseExecutorEnv(const Getenv& getenv);
+
+// Reads the process environment.
+std::optional<std::string> ProcessGetenv(std::string_view name);
+
+}  // namespace factorial::executor

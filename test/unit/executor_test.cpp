@@ -1,0 +1,442 @@
+// The executor state machine driven through FakeLoop (no sockets, manual clock) and a fake
+// runner the test completes by hand; results are real GMP digits.
+
+#include "executor.hpp"
+
+#include <map>
+
+#include <catch2/catch.hpp>
+#include <nlohmann/json.hpp>
+
+#include "compute.hpp"
+#include "factorial/recordio.hpp"
+#include "factorial/uuid.hpp"
+#include "support/fake_loop.hpp"
+
+using namespace std::chrono_literals;
+using factorial::executor::ComputeOutcome;
+using factorial::executor::ComputeRequest;
+using factorial::executor::Executor;
+using factorial::executor::ExecutorEnv;
+using factorial::testing::FakeLoop;
+namespace v1 = factorial::v1;
+namespace ev = factorial::v1::executor;
+using v1::TaskState;
+
+namespace {
+
+class FakeRunner final : public factorial::executor::ComputeRunner {
+ public:
+  struct Job {
+    ComputeRequest request;
+    Done done;
+  };
+  void Start(const std::string& key, const ComputeRequest& request, Done done) override {
+    jobs[key] = Job{request, std::move(done)};
+    started.push_back(key);
+  }
+  void Kill(const std::string& key) override {
+    killed.push_back(key);
+    if (jobs.contains(key)) {
+      ComputeOutcome killed_outcome;
+      killed_outcome.kind = ComputeOutcome::Kind::kKilled;
+      Finish(key, killed_outcome);
+    }
+  }
+  void Finish(const std::string& key, ComputeOutcome outcome) {
+    auto done = std::move(jobs.at(key).done);
+    jobs.erase(key);
+    done(std::move(outcome));
+  }
+  // Completes `key` with the real digits of n!.
+  void Compute(const std::string& key) {
+    ComputeOutcome outcome;
+    outcome.kind = ComputeOutcome::Kind::kInline;
+    outcome.digits = factorial::executor::Factorial(jobs.at(key).request.n).ToString();
+    Finish(key, std::move(outcome));
+  }
+  std::map<std::string, Job> jobs;
+  std::vector<std::string> started, killed;
+};
+
+ExecutorEnv TestEnv(bool checkpoint = true) {
+  ExecutorEnv env;
+  env.agent_endpoint = "127.0.0.1:5051";
+  env.framework_id = "FID";
+  env.executor_id = "EID";
+  env.sandbox = "/sandbox";
+  env.checkpoint = checkpoint;
+  env.recovery_timeout = 15min;
+  env.subscription_backoff_max = 2s;
+  env.shutdown_grace_period = 5s;
+  return env;
+}
+
+std::string Record(const ev::Event& e) { return factorial::EncodeRecord(v1::Serialize(e)); }
+
+ev::Event Subscribed() {
+  ev::Event e;
+  e.type = ev::EventType::kSubscribed;
+  auto& s = e.subscribed.emplace();
+  s.executor_info.executor_id.value = "EID";
+  s.framework_info.user = "u";
+  s.framework_info.name = "f";
+  s.agent_info.hostname = "localhost";
+  s.agent_info.id = v1::AgentID{"S0"};
+  return e;
+}
+
+v1::Resource Scalar(const std::string& name, double value) {
+  v1::Resource r;
+  r.name = name;
+  r.type = v1::ValueType::kScalar;
+  r.scalar = value;
+  return r;
+}
+
+ev::Event Launch(const std::string& id, const std::string& data, double cpus = 1, double mem = 64) {
+  ev::Event e;
+  e.type = ev::EventType::kLaunch;
+  auto& t = e.launch.emplace().task;
+  t.name = "factorial " + data;
+  t.task_id.value = id;
+  t.agent_id.value = "S0";
+  t.resources = {Scalar("cpus", cpus), Scalar("mem", mem)};
+  t.data = data;
+  return e;
+}
+
+ev::Event Acknowledged(const std::string& id, const std::string& uuid) {
+  ev::Event e;
+  e.type = ev::EventType::kAcknowledged;
+  e.acknowledged.emplace().task_id.value = id;
+  e.acknowledged->uuid = uuid;
+  return e;
+}
+
+ev::Event Kill(const std::string& id) {
+  ev::Event e;
+  e.type = ev::EventType::kKill;
+  e.kill.emplace().task_id.value = id;
+  return e;
+}
+
+ev::Event Simple(ev::EventType type) {
+  ev::Event e;
+  e.type = type;
+  return e;
+}
+
+struct Harness {
+  explicit Harness(ExecutorEnv env = TestEnv())
+      : executor(loop, runner, std::move(env), [this](int code) { exit_code = code; }, /*seed=*/1) {
+    loop.AutoReply(202);
+    executor.Start();
+  }
+  // Delivers events on the current subscription stream.
+  void Deliver(const std::vector<ev::Event>& events) {
+    std::string bytes;
+    for (const auto& e : events) bytes += Record(e);
+    loop.StreamBytes(loop.LastStream()->id, bytes);
+  }
+  // Every UPDATE call sent so far, in order.
+  std::vector<v1::TaskStatus> Updates() {
+    std::vector<v1::TaskStatus> out;
+    for (auto* r : loop.All()) {
+      if (r->stream) continue;
+      auto call = v1::ParseExecutorCall(r->http.body);
+      REQUIRE(call.ok());
+      if (call->type == ev::CallType::kUpdate) out.push_back(call->update->status);
+    }
+    return out;
+  }
+  ev::Call LastSubscribe() {
+    auto call = v1::ParseExecutorCall(loop.LastStream()->http.body);
+    REQUIRE(call.ok());
+    REQUIRE(call->type == ev::CallType::kSubscribe);
+    return call.value();
+  }
+
+  FakeLoop loop;
+  FakeRunner runner;
+  std::optional<int> exit_code;
+  Executor executor;
+};
+
+}  // namespace
+
+TEST_CASE("executor subscribes on its own stream with the agent's IDs", "[executor]") {
+  Harness h;
+  auto* stream = h.loop.LastStream();
+  REQUIRE(stream != nullptr);
+  CHECK(stream->http.url == "http://127.0.0.1:5051/api/v1/executor");
+  CHECK(stream->http.method == "POST");
+  CHECK(stream->http.headers.Get("Content-Type") == "application/json");
+  CHECK(stream->http.headers.Get("Accept") == "application/json");
+  CHECK_FALSE(stream->http.headers.Get("Mesos-Stream-Id").has_value());
+  CHECK_FALSE(stream->http.headers.Get("Authorization").has_value());
+  CHECK(nlohmann::json::parse(stream->http.body) ==
+        nlohmann::json::parse(R"({"executor_id":{"value":"EID"},"framework_id":{"value":"FID"},"type":"SUBSCRIBE","subscribe":{}})"));
+}
+
+TEST_CASE("the authentication token is sent as a bearer token", "[executor]") {
+  auto env = TestEnv();
+  env.auth_token = "jwt.token.here";
+  Harness h(env);
+  CHECK(h.loop.LastStream()->http.headers.Get("Authorization") == "Bearer jwt.token.here");
+}
+
+TEST_CASE("launch yields TASK_RUNNING then TASK_FINISHED with the exact digits", "[executor]") {
+  Harness h;
+  h.Deliver({Subscribed(), Launch("t20", "20")});
+  REQUIRE(h.runner.started == std::vector<std::string>{"t20"});
+  CHECK(h.runner.jobs.at("t20").request.n == 20);
+  CHECK(h.runner.jobs.at("t20").request.memory_limit_bytes == 64ull << 20);
+  h.runner.Compute("t20");
+  h.loop.Pump();
+
+  auto updates = h.Updates();
+  REQUIRE(updates.size() == 2);
+  CHECK(updates[0].state == TaskState::kRunning);
+  CHECK(updates[1].state == TaskState::kFinished);
+  CHECK(updates[1].data == "2432902008176640000");
+  for (const auto& u : updates) {
+    CHECK(u.task_id.value == "t20");
+    CHECK(u.source == v1::TaskSource::kExecutor);
+    CHECK(u.executor_id->value == "EID");
+    REQUIRE(u.uuid.has_value());
+    CHECK(factorial::IsValidUuidBytes(*u.uuid));
+    CHECK(u.timestamp.has_value());
+  }
+  CHECK(updates[0].uuid != updates[1].uuid);
+  CHECK(h.executor.unacknowledged_updates() == 2);
+}
+
+TEST_CASE("acknowledgements retire updates and forget finished tasks", "[executor]") {
+  Harness h;
+  h.Deliver({Subscribed(), Launch("t5", "5")});
+  h.runner.Compute("t5");
+  auto updates = h.Updates();
+  REQUIRE(updates.size() == 2);
+  CHECK(h.executor.unacknowledged_task_ids() == std::vector<std::string>{"t5"});
+
+  h.Deliver({Acknowledged("t5", *updates[0].uuid)});
+  CHECK(h.executor.unacknowledged_updates() == 1);
+  CHECK(h.executor.unacknowledged_task_ids().empty());
+  CHECK(h.executor.known_tasks() == 1);
+
+  h.Deliver({Acknowledged("t5", "not-a-known-uuid")});  // ignored
+  CHECK(h.executor.unacknowledged_updates() == 1);
+  h.Deliver({Acknowledged("t5", *updates[1].uuid)});
+  CHECK(h.executor.unacknowledged_updates() == 0);
+  CHECK(h.executor.known_tasks() == 0);
+}
+
+TEST_CASE("resubscription carries unacknowledged updates and tasks", "[executor]") {
+  Harness h;
+  h.Deliver({Subscribed(), Launch("a", "3"), Launch("b", "4")});
+  auto updates = h.Updates();
+  REQUIRE(updates.size() == 2);
+  h.Deliver({Acknowledged("a", *updates[0].uuid)});  // a is acknowledged, b is not
+
+  h.loop.EndStream(h.loop.LastStream()->id);  // the agent goes away
+  CHECK_FALSE(h.executor.subscribed());
+  std::size_t streams = h.loop.All().size();
+  h.loop.Advance(2s);  // within [0, MESOS_SUBSCRIPTION_BACKOFF_MAX]
+  REQUIRE(h.loop.All().size() > streams);
+  auto call = h.LastSubscribe();
+  REQUIRE(call.subscribe->unacknowledged_tasks.size() == 1);
+  CHECK(call.subscribe->unacknowledged_tasks[0].task_id.value == "b");
+  REQUIRE(call.subscribe->unacknowledged_updates.size() == 1);
+  CHECK(call.subscribe->unacknowledged_updates[0].status.uuid == updates[1].uuid);
+  CHECK(call.subscribe->unacknowledged_updates[0].status.state == TaskState::kRunning);
+  CHECK_FALSE(h.exit_code.has_value());
+}
+
+TEST_CASE("updates made while disconnected are sent in the next SUBSCRIBE", "[executor]") {
+  Harness h;
+  h.Deliver({Subscribed(), Launch("c", "10")});
+  h.loop.EndStream(h.loop.LastStream()->id);
+  std::size_t calls_before = h.Updates().size();
+  h.runner.Compute("c");  // finishes while the agent is away
+  CHECK(h.Updates().size() == calls_before);  // nothing POSTed without a subscription
+  h.loop.Advance(2s);
+  auto call = h.LastSubscribe();
+  REQUIRE(call.subscribe->unacknowledged_updates.size() == 2);
+  CHECK(call.subscribe->unacknowledged_updates[1].status.state == TaskState::kFinished);
+  CHECK(call.subscribe->unacknowledged_updates[1].status.data == "3628800");
+}
+
+TEST_CASE("a queued task is dropped on KILL and a running one is stopped", "[executor]") {
+  Harness h;
+  // Two tasks of half a cpu each: one worker slot, so the second waits.
+  h.Deliver({Subscribed(), Launch("run", "7", 0.5), Launch("wait", "8", 0.5)});
+  REQUIRE(h.runner.started == std::vector<std::string>{"run"});
+
+  h.Deliver({Kill("wait")});
+  auto updates = h.Updates();
+  REQUIRE(updates.size() == 3);
+  CHECK(updates[2].task_id.value == "wait");
+  CHECK(updates[2].state == TaskState::kKilled);
+  CHECK(h.runner.started == std::vector<std::string>{"run"});  // never started
+
+  h.Deliver({Kill("run")});
+  CHECK(h.runner.killed == std::vector<std::string>{"run"});
+  updates = h.Updates();
+  REQUIRE(updates.size() == 4);
+  CHECK(updates[3].task_id.value == "run");
+  CHECK(updates[3].state == TaskState::kKilled);
+
+  h.Deliver({Kill("run")});  // already terminal: nothing more
+  CHECK(h.Updates().size() == 4);
+}
+
+TEST_CASE("bad task data fails the task with a reason", "[executor]") {
+  Harness h;
+  h.Deliver({Subscribed(), Launch("neg", "-5"), Launch("txt", "five"), Launch("empty", ""),
+             Launch("space", " 5"), Launch("huge", "100000001"),
+             Launch("nomem", "10000000", 1, 64)});
+  auto updates = h.Updates();
+  REQUIRE(updates.size() == 6);
+  for (const auto& u : updates) {
+    INFO(u.task_id.value);
+    CHECK(u.state == TaskState::kFailed);
+  }
+  CHECK(updates[0].reason == v1::TaskReason::kTaskInvalid);
+  CHECK_THAT(*updates[0].message, Catch::Contains("non-negative decimal integer"));
+  CHECK(updates[4].reason == v1::TaskReason::kTaskInvalid);
+  CHECK_THAT(*updates[4].message, Catch::Contains("limit of 100000000"));
+  CHECK(updates[5].reason == v1::TaskReason::kContainerLimitationMemory);
+  CHECK_THAT(*updates[5].message, Catch::Contains("MiB but the task has 64 MiB"));
+  CHECK(h.runner.started.empty());
+}
+
+TEST_CASE("a computation that runs out of memory fails only its task", "[executor]") {
+  Harness h;
+  h.Deliver({Subscribed(), Launch("big", "1000"), Launch("small", "3")});
+  ComputeOutcome oom;
+  oom.kind = ComputeOutcome::Kind::kFailed;
+  oom.out_of_memory = true;
+  oom.error = "computation terminated by signal Aborted (out of memory)";
+  h.runner.Finish("big", oom);
+  h.runner.Compute("small");
+  auto updates = h.Updates();
+  REQUIRE(updates.size() == 4);
+  CHECK(updates[2].task_id.value == "big");
+  CHECK(updates[2].state == TaskState::kFailed);
+  CHECK(updates[2].reason == v1::TaskReason::kContainerLimitationMemory);
+  CHECK(updates[3].data == "6");
+}
+
+TEST_CASE("large results name a sandbox file with size and digest", "[executor]") {
+  Harness h;
+  h.Deliver({Subscribed(), Launch("f", "100")});
+  ComputeOutcome file;
+  file.kind = ComputeOutcome::Kind::kFile;
+  file.size = 158;
+  file.sha256 = std::string(64, 'a');
+  h.runner.Finish("f", file);
+  auto updates = h.Updates();
+  REQUIRE(updates.size() == 2);
+  auto ref = nlohmann::json::parse(*updates[1].data);
+  CHECK(ref == nlohmann::json{{"path", "/sandbox/f.result"}, {"size", 158}, {"sha256", std::string(64, 'a')}});
+}
+
+TEST_CASE("SHUTDOWN kills every task, then exits once the kills are acknowledged", "[executor]") {
+  Harness h;
+  h.Deliver({Subscribed(), Launch("x", "11"), Launch("y", "12")});
+  h.Deliver({Simple(ev::EventType::kShutdown)});
+  auto updates = h.Updates();
+  REQUIRE(updates.size() == 4);
+  CHECK(updates[2].state == TaskState::kKilled);
+  CHECK(updates[3].state == TaskState::kKilled);
+  CHECK(h.runner.killed.size() == 2);
+  CHECK_FALSE(h.exit_code.has_value());  // waiting for acknowledgements
+  for (const auto& u : updates) h.Deliver({Acknowledged(u.task_id.value, *u.uuid)});
+  CHECK(h.exit_code == 0);
+}
+
+TEST_CASE("SHUTDOWN exits after the grace period when acknowledgements never come", "[executor]") {
+  Harness h;
+  h.Deliver({Subscribed(), Launch("x", "11")});
+  h.Deliver({Simple(ev::EventType::kShutdown)});
+  h.loop.Advance(4900ms);
+  CHECK_FALSE(h.exit_code.has_value());
+  h.loop.Advance(100ms);
+  CHECK(h.exit_code == 0);
+}
+
+TEST_CASE("without checkpointing, losing the agent shuts the executor down", "[executor]") {
+  Harness h(TestEnv(/*checkpoint=*/false));
+  h.Deliver({Subscribed(), Launch("x", "11")});
+  h.loop.EndStream(h.loop.LastStream()->id);
+  CHECK(h.exit_code == 1);
+  CHECK(h.runner.killed == std::vector<std::string>{"x"});
+}
+
+TEST_CASE("with checkpointing, the executor retries until the recovery timeout", "[executor]") {
+  Harness h;
+  h.Deliver({Subscribed()});
+  h.loop.Fail(h.loop.LastStream()->id, factorial::Error{factorial::Errc::kUnavailable, "reset"});
+  int attempts = 0;
+  for (int i = 0; i < 60 && !h.exit_code; ++i) {
+    h.loop.Advance(15s);
+    auto* s = h.loop.LastStream();
+    if (s->open) {
+      ++attempts;
+      h.loop.Reply(s->id, 503, "Agent has not finished recovery");
+    }
+  }
+  CHECK(attempts >= 30);  // kept trying for 15 minutes
+  CHECK(h.exit_code == 1);
+}
+
+TEST_CASE("resubscribing in time cancels the recovery timeout", "[executor]") {
+  Harness h;
+  h.Deliver({Subscribed()});
+  h.loop.EndStream(h.loop.LastStream()->id);
+  h.loop.Advance(2s);
+  h.Deliver({Subscribed()});
+  CHECK(h.executor.subscribed());
+  h.loop.Advance(20min);
+  CHECK_FALSE(h.exit_code.has_value());
+}
+
+TEST_CASE("a corrupt stream or malformed event drops the connection", "[executor]") {
+  Harness h;
+  h.Deliver({Subscribed()});
+  CHECK_FALSE(h.loop.StreamBytes(h.loop.LastStream()->id, "garbage\n"));
+  CHECK_FALSE(h.executor.subscribed());
+  h.loop.Advance(2s);
+  REQUIRE(h.loop.LastStream()->open);
+  CHECK_FALSE(h.loop.StreamBytes(h.loop.LastStream()->id, factorial::EncodeRecord("{not json")));
+  CHECK_FALSE(h.executor.subscribed());
+  CHECK_FALSE(h.exit_code.has_value());
+}
+
+TEST_CASE("an UPDATE the agent does not accept is posted again", "[executor]") {
+  Harness h;
+  h.loop.AutoReply(std::nullopt);
+  h.Deliver({Subscribed(), Launch("r", "1")});
+  auto calls = h.loop.OpenCalls();
+  REQUIRE(calls.size() == 1);
+  h.loop.Reply(calls[0]->id, 503);
+  CHECK(h.loop.OpenCalls().empty());
+  h.loop.Advance(1s);
+  auto again = h.loop.OpenCalls();
+  REQUIRE(again.size() == 1);
+  CHECK(again[0]->http.body == calls[0]->http.body);  // same update, same uuid
+}
+
+TEST_CASE("parallel decimal conversion matches mpz_get_str", "[executor][compute]") {
+  for (std::uint64_t n : {0u, 1u, 5u, 20u, 1000u, 12345u, 30000u}) {
+    auto f = factorial::executor::Factorial(n);
+    std::string expected = f.ToString();
+    for (int threads : {1, 2, 3, 4, 8}) {
+      INFO("n=" << n << " threads=" << threads);
+      CHECK(factorial::executor::ToDecimal(f, threads) == expected);
+    }
+  }
+  CHECK(factorial::executor::Factorial(0).ToString() == "1");
+  CHECK(factorial::executor::Factorial(25).ToString() == "15511210043330985984000000");
+}
