@@ -1,0 +1,130 @@
+// mesos-sim: a local Mesos master and agents for tests and for trying the framework.
+// Prints the master URL as the first line on stdout, then runs until SIGTERM or SIGINT.
+
+#include <csignal>
+#include <cstdio>
+#include <regex>
+#include <string>
+
+#include <CLI/CLI.hpp>
+#include <spdlog/spdlog.h>
+
+#include "factorial/duration.hpp"
+#include "factorial/logging.hpp"
+#include "sim.hpp"
+
+namespace {
+
+// "cpus:2;mem:2048;disk:4096;ports:[31000-31100]", the agent's --resources syntax.
+bool ParseResources(const std::string& text, factorial::sim::AgentResources* out, std::string* error) {
+  std::regex item(R"(^\s*([a-z]+)\s*:\s*(\[\s*(\d+)\s*-\s*(\d+)\s*\]|[0-9.]+)\s*$)");
+  std::size_t start = 0;
+  while (start <= text.size()) {
+    std::size_t end = text.find(';', start);
+    std::string part = text.substr(start, end == std::string::npos ? std::string::npos : end - start);
+    std::smatch m;
+    if (!std::regex_match(part, m, item)) {
+      *error = "cannot parse resource '" + part + "'";
+      return false;
+    }
+    std::string name = m[1];
+    if (name == "ports" && m[3].matched) {
+      out->ports_begin = std::stoull(m[3]);
+      out->ports_end = std::stoull(m[4]);
+    } else if (name == "cpus") {
+      out->cpus = std::stod(m[2]);
+    } else if (name == "mem") {
+      out->mem = std::stod(m[2]);
+    } else if (name == "disk") {
+      out->disk = std::stod(m[2]);
+    } else {
+      *error = "unsupported resource '" + name + "'";
+      return false;
+    }
+    if (end == std::string::npos) break;
+    start = end + 1;
+  }
+  return true;
+}
+
+}  // namespace
+
+int main(int argc, char** argv) {
+  CLI::App app{"Local Apache Mesos 1.x master + agents speaking the v1 HTTP APIs", "mesos-sim"};
+  factorial::sim::SimOptions options;
+  std::string resources = "cpus:2;mem:2048;disk:4096;ports:[31000-31100]";
+  std::string heartbeat = "15secs", allocation = "1secs", offer_timeout = "0secs", retry = "10secs",
+              registration = "1mins", grace = "5secs";
+  std::string log_level = "info";
+  app.add_option("--agents", options.agents, "number of agents")->check(CLI::Range(1, 64));
+  app.add_option("--resources", resources, "resources of each agent");
+  app.add_option("--ip", options.ip, "address to listen on (loopback)");
+  app.add_option("--hostname", options.hostname, "hostname reported for master and agents");
+  app.add_option("--port", options.port, "leading master's port (0: any free port)");
+  app.add_option("--masters", options.masters, "1, or 2 for a leader and a redirecting follower")->check(CLI::Range(1, 2));
+  app.add_flag("--failover-forgets-frameworks", options.failover_forgets_frameworks,
+               "a new leader starts without the frameworks (they must resubscribe)");
+  app.add_option("--heartbeat-interval", heartbeat, "scheduler HEARTBEAT interval (real master: 15secs)");
+  app.add_option("--allocation-interval", allocation, "offer cycle");
+  app.add_option("--offer-timeout", offer_timeout, "rescind offers held longer (0secs: never)");
+  app.add_option("--update-retry-interval", retry, "first status update retransmission");
+  app.add_option("--executor-registration-timeout", registration, "");
+  app.add_option("--executor-shutdown-grace-period", grace, "");
+  app.add_option("--work-dir", options.work_dir, "sandboxes live here (default: a temporary directory)");
+  app.add_option("--seed", options.seed, "seed for generated IDs");
+  app.add_option("--log-level", log_level, "");
+  CLI11_PARSE(app, argc, argv);
+
+  if (auto s = factorial::InitLogging("mesos-sim", log_level); !s.ok()) {
+    std::fprintf(stderr, "mesos-sim: %s\n", s.error().message.c_str());
+    return 2;
+  }
+  std::string error;
+  if (!ParseResources(resources, &options.resources, &error)) {
+    std::fprintf(stderr, "mesos-sim: --resources: %s\n", error.c_str());
+    return 2;
+  }
+  auto duration = [&](const std::string& text, const char* flag, std::chrono::milliseconds* out) {
+    auto d = factorial::ParseMesosDuration(text);
+    if (!d.ok()) {
+      std::fprintf(stderr, "mesos-sim: %s: %s\n", flag, d.error().message.c_str());
+      return false;
+    }
+    *out = std::chrono::duration_cast<std::chrono::milliseconds>(d.value());
+    return true;
+  };
+  if (!duration(heartbeat, "--heartbeat-interval", &options.heartbeat_interval) ||
+      !duration(allocation, "--allocation-interval", &options.allocation_interval) ||
+      !duration(offer_timeout, "--offer-timeout", &options.offer_timeout) ||
+      !duration(retry, "--update-retry-interval", &options.update_retry_interval) ||
+      !duration(registration, "--executor-registration-timeout", &options.executor_registration_timeout) ||
+      !duration(grace, "--executor-shutdown-grace-period", &options.executor_shutdown_grace_period)) {
+    return 2;
+  }
+  if (options.heartbeat_interval.count() <= 0 || options.allocation_interval.count() <= 0) {
+    std::fprintf(stderr, "mesos-sim: intervals must be positive\n");
+    return 2;
+  }
+
+  // Block the signals before any thread starts; the main thread waits for them.
+  sigset_t signals;
+  sigemptyset(&signals);
+  sigaddset(&signals, SIGTERM);
+  sigaddset(&signals, SIGINT);
+  pthread_sigmask(SIG_BLOCK, &signals, nullptr);
+
+  factorial::sim::MesosSim sim(options);
+  try {
+    sim.Start();
+  } catch (const std::exception& e) {
+    std::fprintf(stderr, "mesos-sim: %s\n", e.what());
+    return 1;
+  }
+  std::printf("%s\n", sim.master_url(0).c_str());
+  std::fflush(stdout);
+  int sig = 0;
+  sigwait(&signals, &sig);
+  spdlog::info("mesos-sim: received signal {}, stopping", sig);
+  sim.Stop();
+  return 0;
+}
