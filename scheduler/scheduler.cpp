@@ -1,0 +1,677 @@
+#include "scheduler.hpp"
+
+#include <algorithm>
+#include <cmath>
+
+#include <nlohmann/json.hpp>
+#include <openssl/evp.h>
+#include <spdlog/spdlog.h>
+
+#include "factorial/sizing.hpp"
+
+namespace factorial::scheduler {
+namespace {
+
+namespace ev = v1::scheduler;
+using v1::TaskState;
+
+std::string Sha256Hex(std::string_view bytes) {
+  unsigned char digest[EVP_MAX_MD_SIZE];
+  unsigned int length = 0;
+  EVP_Digest(bytes.data(), bytes.size(), digest, &length, EVP_sha256(), nullptr);
+  static constexpr char kHex[] = "0123456789abcdef";
+  std::string hex;
+  for (unsigned int i = 0; i < length; ++i) {
+    hex.push_back(kHex[digest[i] >> 4]);
+    hex.push_back(kHex[digest[i] & 15]);
+  }
+  return hex;
+}
+
+bool AllDigits(std::string_view s) {
+  return !s.empty() && std::all_of(s.begin(), s.end(), [](char c) { return c >= '0' && c <= '9'; });
+}
+
+// "//host:port/path" (protocol-relative, §7.2) -> "scheme://host:port".
+std::optional<std::string> LeaderFromLocation(const std::string& location, const std::string& current) {
+  std::string scheme = current.substr(0, current.find("://"));
+  std::string rest;
+  if (location.rfind("//", 0) == 0) {
+    rest = location.substr(2);
+  } else if (auto p = location.find("://"); p != std::string::npos) {
+    scheme = location.substr(0, p);
+    rest = location.substr(p + 3);
+  } else {
+    return std::nullopt;
+  }
+  std::string authority = rest.substr(0, rest.find('/'));
+  if (authority.empty()) return std::nullopt;
+  return scheme + "://" + authority;
+}
+
+}  // namespace
+
+double TaskMemoryMb(std::uint64_t n) {
+  return std::ceil(static_cast<double>(FactorialMemoryBytes(n)) / 1048576.0);
+}
+
+Scheduler::Scheduler(EventLoop& loop, SchedulerConfig config, std::vector<std::uint64_t> numbers,
+                     ResultCallback on_result, ExitCallback on_exit)
+    : loop_(loop),
+      config_(std::move(config)),
+      on_result_(std::move(on_result)),
+      on_exit_(std::move(on_exit)),
+      backoff_(config_.backoff_initial, config_.backoff_max,
+               config_.seed != 0 ? config_.seed : std::random_device{}()) {
+  for (std::uint64_t n : numbers) {
+    if (jobs_.contains(n)) continue;  // duplicates are computed once
+    Job job;
+    job.n = n;
+    job.mem = TaskMemoryMb(n);
+    jobs_[n] = job;
+  }
+}
+
+Scheduler::Progress Scheduler::progress() const {
+  Progress p;
+  for (const auto& [n, job] : jobs_) {
+    switch (job.state) {
+      case JobState::kPending: ++p.pending; break;
+      case JobState::kLaunched: ++p.running; break;
+      case JobState::kDone: ++p.done; break;
+      case JobState::kFailed: ++p.failed; break;
+    }
+  }
+  return p;
+}
+
+void Scheduler::Start() {
+  TimePoint now = loop_.Now();
+  for (auto& [n, job] : jobs_) job.pending_since = now;
+  master_url_ = config_.masters.at(0);
+  if (jobs_.empty()) {
+    Exit(0);
+    return;
+  }
+  Subscribe();
+}
+
+HttpRequest Scheduler::MakeRequest(const std::string& body) const {
+  HttpRequest request;
+  request.url = master_url_ + "/api/v1/scheduler";
+  request.headers.Add("Content-Type", "application/json");
+  request.headers.Add("Accept", "application/json");
+  request.body = body;
+  request.tls = config_.tls;
+  request.basic_auth = config_.credential;
+  return request;
+}
+
+// ---- subscription ------------------------------------------------------------------------
+
+void Scheduler::Subscribe() {
+  ev::Call call;
+  call.type = ev::CallType::kSubscribe;
+  auto& subscribe = call.subscribe.emplace();
+  subscribe.framework_info = config_.framework;
+  if (framework_id_) {
+    // Resubscription needs the ID in both places (§11.6).
+    call.framework_id = v1::FrameworkID{*framework_id_};
+    subscribe.framework_info.id = v1::FrameworkID{*framework_id_};
+  }
+  HttpRequest request = MakeRequest(v1::Serialize(call));
+  request.timeout = Duration::zero();  // the stream lives until we or the master end it
+  state_ = State::kSubscribing;
+  decoder_ = RecordIoDecoder();
+  stream_id_.clear();
+  spdlog::info("subscribing to {}{}", master_url_,
+               framework_id_ ? " as framework " + *framework_id_ : std::string());
+  auto id = std::make_shared<EventLoop::RequestId>(0);
+  StreamCallbacks callbacks;
+  callbacks.on_head = [this](const HttpResponse& head) {
+    if (head.status != 200) return false;
+    stream_id_ = head.headers.Get("Mesos-Stream-Id").value_or("");
+    return true;
+  };
+  callbacks.on_data = [this, id](std::string_view bytes) { return OnStreamData(*id, bytes); };
+  callbacks.on_done = [this, id](Result<HttpResponse> result) { OnSubscribeDone(*id, std::move(result)); };
+  *id = loop_.OpenStream(std::move(request), std::move(callbacks));
+  stream_ = *id;
+  ArmHeartbeat();  // also bounds a master that accepts the connection and says nothing
+}
+
+bool Scheduler::OnStreamData(EventLoop::RequestId id, std::string_view bytes) {
+  if (id != stream_) return false;  // a stale stream
+  std::vector<std::string> records;
+  Status status = decoder_.Feed(bytes, &records);
+  for (const auto& record : records) {
+    if (id != stream_ || state_ == State::kExited) return false;
+    auto event = v1::ParseSchedulerEvent(record);
+    if (!event.ok()) {
+      // The reference library reports a bad record as a local ERROR and keeps reading; a
+      // record we cannot read may be an update we would fail to acknowledge, so we log it
+      // and rely on the agent's retransmission or reconciliation.
+      spdlog::warn("ignoring an unreadable event ({} bytes): {}", record.size(), event.error().message);
+      continue;
+    }
+    ArmHeartbeat();
+    HandleEvent(event.value());
+  }
+  if (!status.ok()) {
+    spdlog::error("event stream is corrupt ({}); reconnecting", status.error().message);
+    return false;
+  }
+  return id == stream_ && state_ != State::kExited;
+}
+
+void Scheduler::OnSubscribeDone(EventLoop::RequestId id, Result<HttpResponse> result) {
+  if (id != stream_ || state_ == State::kExited) return;
+  stream_ = 0;
+  if (state_ == State::kTearingDown) return;
+  if (!result.ok()) {
+    Disconnected(result.error().message, state_ != State::kSubscribed);
+    return;
+  }
+  const HttpResponse& response = result.value();
+  switch (response.status) {
+    case 200:
+      Disconnected("the master closed the event stream", false);
+      return;
+    case 307: {  // not the leader (§5.3 step 2): follow Location, keep the scheme
+      auto leader = LeaderFromLocation(response.headers.Get("Location").value_or(""), master_url_);
+      if (leader && ++redirects_ <= 3) {
+        spdlog::info("{} is not the leader; redirected to {}", master_url_, *leader);
+        master_url_ = *leader;
+        state_ = State::kDisconnected;
+        Subscribe();
+        return;
+      }
+      Disconnected("redirect loop or bad Location", true);
+      return;
+    }
+    case 503:
+    case 404:
+      Disconnected("master answered " + std::to_string(response.status) + " " + response.body, true);
+      return;
+    default:
+      if (response.status >= 500) {
+        Disconnected("master answered " + std::to_string(response.status), true);
+        return;
+      }
+      // 4xx other than 404: our request is wrong or refused; retrying cannot help.
+      spdlog::critical("SUBSCRIBE refused by {}: {} {}", master_url_, response.status, response.body);
+      Exit(1);
+  }
+}
+
+void Scheduler::Disconnected(const std::string& why, bool next_master) {
+  if (state_ == State::kExited || state_ == State::kTearingDown) return;
+  if (stream_ != 0) loop_.Cancel(stream_);
+  stream_ = 0;
+  stream_id_.clear();
+  state_ = State::kDisconnected;
+  if (heartbeat_timer_) loop_.CancelTimer(*heartbeat_timer_);
+  heartbeat_timer_.reset();
+  if (next_master) {
+    master_index_ = (master_index_ + 1) % config_.masters.size();
+    master_url_ = config_.masters[master_index_];
+  }
+  redirects_ = 0;
+  Duration delay = backoff_.Next();
+  spdlog::warn("disconnected ({}); resubscribing to {} in {} ms", why, master_url_,
+               std::chrono::duration_cast<std::chrono::milliseconds>(delay).count());
+  loop_.After(delay, [this] {
+    if (state_ == State::kDisconnected) Subscribe();
+  });
+}
+
+void Scheduler::ArmHeartbeat() {
+  if (heartbeat_timer_) loop_.CancelTimer(*heartbeat_timer_);
+  Duration limit = heartbeat_interval_ * config_.heartbeat_factor;
+  heartbeat_timer_ = loop_.After(limit, [this, limit] {
+    heartbeat_timer_.reset();
+    Disconnected("no event for " + std::to_string(std::chrono::duration_cast<std::chrono::seconds>(limit).count()) +
+                     " s (missed heartbeats)",
+                 false);
+  });
+}
+
+// ---- events ------------------------------------------------------------------------------
+
+void Scheduler::HandleEvent(const ev::Event& event) {
+  switch (event.type) {
+    case ev::EventType::kSubscribed:
+      if (event.subscribed) OnSubscribed(*event.subscribed);
+      break;
+    case ev::EventType::kOffers:
+      if (event.offers && state_ == State::kSubscribed) OnOffers(event.offers->offers);
+      break;
+    case ev::EventType::kUpdate:
+      if (event.update) OnUpdate(event.update->status);
+      break;
+    case ev::EventType::kRescind:
+      break;  // offers are never held, so nothing was built on it
+    case ev::EventType::kFailure:
+      if (event.failure) {
+        spdlog::warn("{} {} failed{}", event.failure->executor_id ? "executor" : "agent",
+                     event.failure->executor_id ? event.failure->executor_id->value
+                                                : event.failure->agent_id.value_or(v1::AgentID{}).value,
+                     event.failure->status ? " with status " + std::to_string(*event.failure->status) : "");
+      }
+      break;
+    case ev::EventType::kError:
+      spdlog::critical("the master sent ERROR: {}", event.error ? event.error->message : "");
+      Exit(1);
+      break;
+    case ev::EventType::kMessage:
+      spdlog::info("message from executor ({} bytes)", event.message ? event.message->data.size() : 0);
+      break;
+    case ev::EventType::kHeartbeat:
+      break;
+    default:
+      spdlog::debug("ignoring event {}", v1::scheduler::Name(event.type));
+  }
+}
+
+void Scheduler::OnSubscribed(const ev::Event::Subscribed& subscribed) {
+  bool resubscribed = framework_id_.has_value();
+  framework_id_ = subscribed.framework_id.value;
+  state_ = State::kSubscribed;
+  suppressed_ = false;
+  subscribed_at_ = loop_.Now();
+  backoff_.Reset();
+  redirects_ = 0;
+  if (subscribed.heartbeat_interval_seconds && *subscribed.heartbeat_interval_seconds > 0) {
+    heartbeat_interval_ = std::chrono::duration_cast<Duration>(
+        std::chrono::duration<double>(*subscribed.heartbeat_interval_seconds));
+  }
+  ArmHeartbeat();
+  spdlog::info("subscribed as framework {} (heartbeat every {} s)", *framework_id_,
+               std::chrono::duration<double>(heartbeat_interval_).count());
+  // Explicit reconciliation of every task we think is live (§5.10).
+  ev::Call reconcile;
+  reconcile.type = ev::CallType::kReconcile;
+  auto& r = reconcile.reconcile.emplace();
+  for (const auto& [n, job] : jobs_) {
+    if (job.state == JobState::kLaunched) {
+      r.tasks.push_back({v1::TaskID{job.task_id}, job.agent_id.empty()
+                                                      ? std::nullopt
+                                                      : std::optional(v1::AgentID{job.agent_id})});
+    }
+  }
+  if (resubscribed && !r.tasks.empty()) {
+    spdlog::info("reconciling {} task(s)", r.tasks.size());
+    SendCall(std::move(reconcile));
+  }
+  if (!check_timer_) {
+    check_timer_ = loop_.After(std::chrono::seconds(1), [this] {
+      check_timer_.reset();
+      CheckUnschedulable();
+    });
+  }
+  MaybeFinish();
+}
+
+void Scheduler::OnOffers(const std::vector<v1::Offer>& offers) {
+  saw_offer_ = true;
+  std::vector<PendingTask> pending;
+  std::vector<std::uint64_t> pending_n;
+  for (auto& [n, job] : jobs_) {
+    if (job.state != JobState::kPending) continue;
+    pending.push_back({std::to_string(n), config_.task_cpus, job.mem});
+    pending_n.push_back(n);
+  }
+  for (const auto& offer : offers) {
+    largest_cpus_ = std::max(largest_cpus_, ScalarTotal(offer.resources, "cpus"));
+    largest_mem_ = std::max(largest_mem_, ScalarTotal(offer.resources, "mem"));
+    if (offer.url) {
+      const auto& a = offer.url->address;
+      agent_urls_[offer.agent_id.value] =
+          offer.url->scheme + "://" + a.ip.value_or(a.hostname.value_or(offer.hostname)) + ":" + std::to_string(a.port);
+    }
+  }
+  ExecutorNeeds needs{config_.executor.executor_id.value, ScalarTotal(config_.executor.resources, "cpus"),
+                      ScalarTotal(config_.executor.resources, "mem")};
+  auto plans = PlanOffers(offers, pending, needs);
+  std::size_t launched = 0;
+  std::vector<v1::OfferID> declined;
+  for (const auto& plan : plans) {
+    const v1::Offer& offer = offers[plan.offer_index];
+    if (plan.launches.empty()) {
+      declined.push_back(offer.id);
+      continue;
+    }
+    ev::Call call;
+    call.type = ev::CallType::kAccept;
+    auto& accept = call.accept.emplace();
+    accept.offer_ids.push_back(offer.id);
+    v1::Operation op;
+    op.type = v1::OperationType::kLaunch;
+    op.launch.emplace();
+    for (const auto& launch : plan.launches) {
+      Job& job = jobs_.at(pending_n[launch.pending_index]);
+      ++job.attempts;
+      job.task_id = NextTaskId(job);
+      job.agent_id = offer.agent_id.value;
+      job.state = JobState::kLaunched;
+      job.launched_at = loop_.Now();
+      task_to_n_[job.task_id] = job.n;
+      v1::TaskInfo task;
+      task.name = "factorial " + std::to_string(job.n);
+      task.task_id.value = job.task_id;
+      task.agent_id = offer.agent_id;
+      task.resources = launch.task_resources;
+      task.executor = config_.executor;
+      task.data = std::to_string(job.n);
+      op.launch->push_back(std::move(task));
+      ++launched;
+    }
+    accept.operations.push_back(std::move(op));
+    accept.filters = v1::Filters{config_.refuse_seconds_busy};
+    SendCall(std::move(call));
+  }
+  bool more_pending = std::any_of(jobs_.begin(), jobs_.end(), [](const auto& kv) { return kv.second.state == JobState::kPending; });
+  if (!declined.empty()) {
+    ev::Call call;
+    call.type = ev::CallType::kDecline;
+    auto& decline = call.decline.emplace();
+    decline.offer_ids = declined;
+    decline.filters = v1::Filters{more_pending ? config_.refuse_seconds_busy : config_.refuse_seconds_idle};
+    SendCall(std::move(call));
+  }
+  if (launched > 0) spdlog::info("launched {} task(s) on {} offer(s)", launched, offers.size() - declined.size());
+  if (!more_pending && !suppressed_) {
+    ev::Call suppress;
+    suppress.type = ev::CallType::kSuppress;
+    suppress.suppress.emplace();
+    SendCall(std::move(suppress));
+    suppressed_ = true;
+  }
+}
+
+std::string Scheduler::NextTaskId(const Job& job) const {
+  return "factorial-" + std::to_string(job.n) + "-" + std::to_string(job.attempts);
+}
+
+void Scheduler::OnUpdate(const v1::TaskStatus& status) {
+  auto it = task_to_n_.find(status.task_id.value);
+  if (it == task_to_n_.end()) {
+    spdlog::warn("update {} for unknown task {}", v1::Name(status.state), status.task_id.value);
+    if (!v1::IsTerminal(status.state) && status.state != TaskState::kUnknownState && status.agent_id) {
+      ev::Call kill;  // not ours (any more): kill it (§5.10)
+      kill.type = ev::CallType::kKill;
+      kill.kill.emplace().task_id = status.task_id;
+      kill.kill->agent_id = status.agent_id;
+      SendCall(std::move(kill));
+    }
+    Acknowledge(status);
+    return;
+  }
+  Job& job = jobs_.at(it->second);
+  bool current = job.task_id == status.task_id.value;
+  spdlog::debug("task {}: {}{}", status.task_id.value, v1::Name(status.state),
+                status.message ? " (" + *status.message + ")" : "");
+  if (job.state == JobState::kDone || job.state == JobState::kFailed) {
+    // Already final; a late duplicate or an older attempt.
+  } else if (status.state == TaskState::kFinished) {
+    OnFinished(job, status);
+  } else if (!current) {
+    // A failure of a superseded attempt changes nothing.
+  } else {
+    switch (status.state) {
+      case TaskState::kStaging:
+      case TaskState::kStarting:
+      case TaskState::kRunning:
+      case TaskState::kKilling:
+        if (status.agent_id) job.agent_id = status.agent_id->value;
+        break;
+      case TaskState::kError:
+        AttemptFailed(job, "TASK_ERROR: " + status.message.value_or("invalid task"), false);
+        break;
+      case TaskState::kUnknownState:
+        // A reconciliation answer for a task the master lost track of: run it again.
+        AttemptFailed(job, "task unknown to the master", true);
+        break;
+      default: {  // FAILED, KILLED, LOST, DROPPED, GONE, GONE_BY_OPERATOR, UNREACHABLE
+        std::string why = std::string(v1::Name(status.state));
+        if (status.reason) why += " (" + std::string(v1::Name(*status.reason)) + ")";
+        if (status.message) why += ": " + *status.message;
+        bool memory = status.reason == v1::TaskReason::kContainerLimitationMemory && status.state == TaskState::kFailed;
+        bool invalid = status.reason == v1::TaskReason::kTaskInvalid;
+        AttemptFailed(job, why, !memory && !invalid);  // deterministic failures are not retried
+      }
+    }
+  }
+  Acknowledge(status);  // after the state change is recorded
+  MaybeFinish();
+}
+
+void Scheduler::OnFinished(Job& job, const v1::TaskStatus& status) {
+  const std::string data = status.data.value_or("");
+  if (!data.empty() && data.front() == '{') {
+    // Too large to inline: the executor names a sandbox file (path, size, sha256).
+    auto ref = nlohmann::json::parse(data, nullptr, false);
+    if (ref.is_discarded() || !ref.contains("path") || !ref["path"].is_string() || !ref.contains("size") ||
+        !ref["size"].is_number_unsigned() || !ref.contains("sha256") || !ref["sha256"].is_string() ||
+        !status.agent_id) {
+      AttemptFailed(job, "TASK_FINISHED with an unreadable result reference", true);
+      return;
+    }
+    job.state = JobState::kLaunched;  // still ours until the file arrives
+    FetchResult(job.n, status.task_id.value, status.agent_id->value, ref["path"].get<std::string>(),
+                ref["size"].get<std::uint64_t>(), ref["sha256"].get<std::string>());
+    return;
+  }
+  if (!AllDigits(data) || data.size() != FactorialDigits(job.n)) {
+    AttemptFailed(job, "TASK_FINISHED with a result of the wrong shape (" + std::to_string(data.size()) +
+                           " bytes, expected " + std::to_string(FactorialDigits(job.n)) + " digits)",
+                  true);
+    return;
+  }
+  job.task_id = status.task_id.value;
+  Complete(job, true, data);
+}
+
+void Scheduler::FetchResult(std::uint64_t n, std::string task_id, const std::string& agent_id, std::string path,
+                            std::uint64_t size, std::string sha256) {
+  auto url = agent_urls_.find(agent_id);
+  if (url == agent_urls_.end()) {
+    AttemptFailed(jobs_.at(n), "no address known for agent " + agent_id, true);
+    return;
+  }
+  HttpRequest request;
+  request.method = "GET";
+  std::string escaped;
+  for (char c : path) {
+    if (std::isalnum(static_cast<unsigned char>(c)) || c == '/' || c == '-' || c == '_' || c == '.') {
+      escaped.push_back(c);
+    } else {
+      char buf[4];
+      std::snprintf(buf, sizeof buf, "%%%02X", static_cast<unsigned char>(c));
+      escaped += buf;
+    }
+  }
+  request.url = url->second + "/files/download?path=" + escaped;
+  request.timeout = std::chrono::minutes(10);
+  request.tls = config_.tls;
+  loop_.Send(std::move(request), [this, n, task_id, size, sha256](Result<HttpResponse> result) {
+    auto it = jobs_.find(n);
+    if (it == jobs_.end() || it->second.state != JobState::kLaunched) return;
+    Job& job = it->second;
+    std::string problem;
+    if (!result.ok()) {
+      problem = result.error().message;
+    } else if (result.value().status != 200) {
+      problem = "HTTP " + std::to_string(result.value().status);
+    } else if (result.value().body.size() != size || Sha256Hex(result.value().body) != sha256) {
+      problem = "size or SHA-256 mismatch";
+    } else if (result.value().body.size() != FactorialDigits(n) || !AllDigits(result.value().body)) {
+      problem = "not the digits of " + std::to_string(n) + "!";
+    }
+    if (!problem.empty()) {
+      AttemptFailed(job, "fetching the result of " + task_id + " failed: " + problem, true);
+    } else {
+      job.task_id = task_id;
+      Complete(job, true, std::move(result.value().body));
+    }
+    MaybeFinish();
+  });
+}
+
+void Scheduler::AttemptFailed(Job& job, const std::string& why, bool retryable) {
+  job.last_error = why;
+  if (retryable && job.attempts <= config_.max_retries) {
+    spdlog::warn("{}! attempt {} failed ({}); retrying", job.n, job.attempts, why);
+    job.state = JobState::kPending;
+    job.pending_since = loop_.Now();
+    Revive();
+    return;
+  }
+  spdlog::error("{}! failed: {}", job.n, why);
+  Complete(job, false, why);
+}
+
+void Scheduler::Complete(Job& job, bool ok, std::string digits_or_error) {
+  job.state = ok ? JobState::kDone : JobState::kFailed;
+  if (!ok) exit_code_ = 1;
+  NumberResult result;
+  result.n = job.n;
+  result.ok = ok;
+  (ok ? result.digits : result.error) = std::move(digits_or_error);
+  result.task_id = job.task_id;
+  result.agent_id = job.agent_id;
+  result.seconds = std::chrono::duration<double>(loop_.Now() - job.launched_at).count();
+  if (on_result_) on_result_(result);
+}
+
+void Scheduler::Acknowledge(const v1::TaskStatus& status) {
+  if (!status.uuid) return;  // master-generated: never acknowledged (§5.9)
+  if (!status.agent_id) {
+    spdlog::warn("cannot acknowledge an update of {} without agent_id", status.task_id.value);
+    return;
+  }
+  ev::Call call;
+  call.type = ev::CallType::kAcknowledge;
+  auto& ack = call.acknowledge.emplace();
+  ack.agent_id = *status.agent_id;
+  ack.task_id = status.task_id;
+  ack.uuid = *status.uuid;
+  SendCall(std::move(call));
+}
+
+void Scheduler::Revive() {
+  if (!suppressed_ || state_ != State::kSubscribed) return;
+  ev::Call call;
+  call.type = ev::CallType::kRevive;
+  call.revive.emplace();
+  SendCall(std::move(call));
+  suppressed_ = false;
+}
+
+void Scheduler::CheckUnschedulable() {
+  if (state_ == State::kExited || state_ == State::kTearingDown) return;
+  TimePoint now = loop_.Now();
+  for (auto& [n, job] : jobs_) {
+    if (job.state != JobState::kPending || now - job.pending_since < config_.offer_wait) continue;
+    if (saw_offer_ && (config_.task_cpus <= largest_cpus_ && job.mem <= largest_mem_)) continue;
+    std::string why = saw_offer_ ? "unschedulable: needs " + std::to_string(config_.task_cpus) + " cpus and " +
+                                       std::to_string(static_cast<long long>(job.mem)) + " MB; the largest offer had " +
+                                       std::to_string(largest_cpus_) + " cpus and " +
+                                       std::to_string(static_cast<long long>(largest_mem_)) + " MB"
+                                 : "unschedulable: no offer arrived within --offer-wait";
+    AttemptFailed(job, why, false);
+  }
+  MaybeFinish();
+  if (state_ == State::kSubscribed || state_ == State::kDisconnected || state_ == State::kSubscribing) {
+    check_timer_ = loop_.After(std::chrono::seconds(1), [this] {
+      check_timer_.reset();
+      CheckUnschedulable();
+    });
+  }
+}
+
+void Scheduler::MaybeFinish() {
+  if (state_ != State::kSubscribed) return;
+  bool all_final = std::all_of(jobs_.begin(), jobs_.end(), [](const auto& kv) {
+    return kv.second.state == JobState::kDone || kv.second.state == JobState::kFailed;
+  });
+  if (all_final) Teardown(exit_code_);
+}
+
+void Scheduler::Interrupt(int code) {
+  if (state_ == State::kExited || state_ == State::kTearingDown) return;
+  spdlog::warn("interrupted: killing running tasks and tearing down");
+  if (state_ != State::kSubscribed) {
+    Exit(code);  // nobody to tell; the failover timeout cleans up
+    return;
+  }
+  for (const auto& [n, job] : jobs_) {
+    if (job.state != JobState::kLaunched) continue;
+    ev::Call kill;
+    kill.type = ev::CallType::kKill;
+    kill.kill.emplace().task_id = v1::TaskID{job.task_id};
+    if (!job.agent_id.empty()) kill.kill->agent_id = v1::AgentID{job.agent_id};
+    SendCall(std::move(kill));
+  }
+  Teardown(code);
+}
+
+// TEARDOWN also kills every task and executor of the framework (§5.6.1).
+void Scheduler::Teardown(int code) {
+  state_ = State::kTearingDown;
+  exit_code_ = code;
+  if (heartbeat_timer_) loop_.CancelTimer(*heartbeat_timer_);
+  heartbeat_timer_.reset();
+  ev::Call call;
+  call.type = ev::CallType::kTeardown;
+  auto attempts = std::make_shared<int>(0);
+  auto send = std::make_shared<std::function<void()>>();
+  *send = [this, call, attempts, send] {
+    SendCall(call, [this, attempts, send](bool accepted) {
+      if (accepted || ++*attempts >= 3) {
+        if (!accepted) spdlog::error("TEARDOWN was not accepted; the failover timeout will clean up");
+        Exit(exit_code_);
+      } else {
+        loop_.After(std::chrono::milliseconds(200), *send);
+      }
+    });
+  };
+  spdlog::info("all numbers are final; tearing down framework {}", framework_id_.value_or("?"));
+  (*send)();
+}
+
+void Scheduler::Exit(int code) {
+  if (state_ == State::kExited) return;
+  state_ = State::kExited;
+  if (stream_ != 0) loop_.Cancel(stream_);
+  stream_ = 0;
+  if (heartbeat_timer_) loop_.CancelTimer(*heartbeat_timer_);
+  if (check_timer_) loop_.CancelTimer(*check_timer_);
+  heartbeat_timer_.reset();
+  check_timer_.reset();
+  on_exit_(code);
+}
+
+void Scheduler::SendCall(ev::Call call, std::function<void(bool)> done) {
+  if (!framework_id_ || stream_id_.empty()) {
+    if (done) done(false);
+    return;
+  }
+  call.framework_id = v1::FrameworkID{*framework_id_};
+  HttpRequest request = MakeRequest(v1::Serialize(call));
+  request.headers.Add("Mesos-Stream-Id", stream_id_);
+  std::string type(v1::scheduler::Name(call.type.value_or(ev::CallType::kUnknown)));
+  loop_.Send(std::move(request), [this, type, done = std::move(done)](Result<HttpResponse> result) {
+    bool accepted = result.ok() && (result.value().status == 202 || result.value().status == 200);
+    if (!accepted) {
+      std::string why = result.ok() ? std::to_string(result.value().status) + " " + result.value().body
+                                    : result.error().message;
+      spdlog::warn("{} call failed: {}", type, why);
+      // Lost calls are recovered by the protocol: unacknowledged updates are resent by the
+      // agent, offers come back after their filter, and a broken master drops the stream.
+    }
+    if (done) done(accepted);
+  });
+}
+
+}  // namespace factorial::scheduler

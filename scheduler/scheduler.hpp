@@ -1,0 +1,150 @@
+#pragma once
+
+// factorial-scheduler's protocol state machine (v1 scheduler API, mesos-v1-api.md §5, §9.1).
+// Runs on one EventLoop thread: every callback is serial, so no state needs a lock.
+//
+//   Disconnected --SUBSCRIBE--> Subscribing --SUBSCRIBED--> Subscribed
+//        ^            | 307: follow Location; 503/404/refused: next master, backoff
+//        +------------+ stream EOF/error, or no event for heartbeat_factor intervals
+//
+// Work: one task per distinct number; a task that fails (FAILED, LOST, DROPPED, GONE,
+// UNREACHABLE, KILLED not by us) is retried on any agent up to max_retries times; ERROR is
+// final. Every UPDATE carrying a uuid is acknowledged after its state change is recorded.
+
+#include <cstdint>
+#include <functional>
+#include <map>
+#include <optional>
+#include <set>
+#include <string>
+#include <vector>
+
+#include "factorial/backoff.hpp"
+#include "factorial/event_loop.hpp"
+#include "factorial/messages.hpp"
+#include "factorial/recordio.hpp"
+#include "planner.hpp"
+
+namespace factorial::scheduler {
+
+struct SchedulerConfig {
+  std::vector<std::string> masters;  // base URLs, e.g. "http://10.0.0.1:5050"
+  v1::FrameworkInfo framework;       // user, name, roles, principal, checkpoint, failover...
+  std::optional<std::pair<std::string, std::string>> credential;  // HTTP Basic
+  TlsOptions tls;
+  double task_cpus = 1;
+  v1::ExecutorInfo executor;  // fixed: identical for every task (§11.16)
+  int max_retries = 3;
+  Duration offer_wait = std::chrono::seconds(120);
+  double refuse_seconds_busy = 1;     // decline filter while work is pending
+  double refuse_seconds_idle = 3600;  // decline filter with nothing to do (then SUPPRESS)
+  int heartbeat_factor = 5;
+  Duration backoff_initial = std::chrono::milliseconds(100);
+  Duration backoff_max = std::chrono::seconds(15);
+  Duration kill_grace = std::chrono::seconds(10);  // SIGTERM: wait this long for kills
+  std::uint64_t seed = 0;  // 0: random jitter
+};
+
+struct NumberResult {
+  std::uint64_t n = 0;
+  bool ok = false;
+  std::string digits;  // ok
+  std::string error;   // !ok
+  std::string task_id;
+  std::string agent_id;
+  double seconds = 0;
+};
+
+class Scheduler {
+ public:
+  using ResultCallback = std::function<void(const NumberResult&)>;
+  using ExitCallback = std::function<void(int code)>;
+
+  Scheduler(EventLoop& loop, SchedulerConfig config, std::vector<std::uint64_t> numbers,
+            ResultCallback on_result, ExitCallback on_exit);
+
+  void Start();
+  // SIGINT/SIGTERM: kill running tasks, tear down, exit with `code` (130/143).
+  void Interrupt(int code);
+
+  // Introspection for tests and progress.
+  struct Progress {
+    std::size_t done = 0, running = 0, pending = 0, failed = 0;
+  };
+  Progress progress() const;
+  bool subscribed() const { return state_ == State::kSubscribed; }
+  const std::optional<std::string>& framework_id() const { return framework_id_; }
+  const std::string& current_master() const { return master_url_; }
+
+ private:
+  enum class State { kDisconnected, kSubscribing, kSubscribed, kTearingDown, kExited };
+  enum class JobState { kPending, kLaunched, kDone, kFailed };
+
+  struct Job {
+    std::uint64_t n = 0;
+    JobState state = JobState::kPending;
+    int attempts = 0;
+    std::string task_id;  // current attempt
+    std::string agent_id;
+    double mem = 0;
+    TimePoint pending_since{};
+    TimePoint launched_at{};
+    std::string last_error;
+  };
+
+  void Subscribe();
+  void OnSubscribeDone(EventLoop::RequestId id, Result<HttpResponse> result);
+  bool OnStreamData(EventLoop::RequestId id, std::string_view bytes);
+  void Disconnected(const std::string& why, bool next_master);
+  void ArmHeartbeat();
+  void HandleEvent(const v1::scheduler::Event& event);
+  void OnSubscribed(const v1::scheduler::Event::Subscribed& subscribed);
+  void OnOffers(const std::vector<v1::Offer>& offers);
+  void OnUpdate(const v1::TaskStatus& status);
+  void OnFinished(Job& job, const v1::TaskStatus& status);
+  void FetchResult(std::uint64_t n, std::string task_id, const std::string& agent_id, std::string path,
+                   std::uint64_t size, std::string sha256);
+  void AttemptFailed(Job& job, const std::string& why, bool retryable);
+  void Complete(Job& job, bool ok, std::string digits_or_error);
+  void Acknowledge(const v1::TaskStatus& status);
+  void MaybeFinish();
+  void CheckUnschedulable();
+  void Revive();
+  void Teardown(int code);
+  void Exit(int code);
+  void SendCall(v1::scheduler::Call call, std::function<void(bool accepted)> done = {});
+  HttpRequest MakeRequest(const std::string& body) const;
+  std::string NextTaskId(const Job& job) const;
+
+  EventLoop& loop_;
+  SchedulerConfig config_;
+  ResultCallback on_result_;
+  ExitCallback on_exit_;
+  Backoff backoff_;
+
+  State state_ = State::kDisconnected;
+  std::size_t master_index_ = 0;
+  std::string master_url_;  // current target (may be a redirect's leader)
+  int redirects_ = 0;
+  EventLoop::RequestId stream_ = 0;
+  std::string stream_id_;
+  RecordIoDecoder decoder_;
+  std::optional<std::string> framework_id_;
+  Duration heartbeat_interval_ = std::chrono::seconds(15);
+  std::optional<EventLoop::TimerId> heartbeat_timer_;
+  std::optional<EventLoop::TimerId> check_timer_;
+  bool suppressed_ = false;
+  bool saw_offer_ = false;
+  double largest_cpus_ = 0, largest_mem_ = 0;
+  TimePoint subscribed_at_{};
+  int exit_code_ = 0;
+
+  std::map<std::uint64_t, Job> jobs_;
+  std::map<std::string, std::uint64_t> task_to_n_;  // every attempt's task id
+  std::map<std::string, std::string> agent_urls_;   // agent id -> http://host:port
+};
+
+// Task memory for n!, in MB (FactorialMemoryBytes rounded up to whole MB).
+double TaskMemoryMb(std::uint64_t n);
+
+}  // namespace factorial::scheduler
