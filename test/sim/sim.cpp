@@ -1652,6 +1652,8 @@ std::shared_ptr<ExecutorRun> MesosSim::Impl::LaunchExecutor(Agent& agent, Framew
     *error = std::string("fork: ") + std::strerror(errno);
     return nullptr;
   }
+  // Also in the parent: a kill(-pid) right after fork must find the group (classic race).
+  ::setpgid(pid, pid);
   run->pid = pid;
   agent.executors[{fw.id, info.executor_id.value}] = run;
   std::string agent_id = agent.id, fid = fw.id, eid = info.executor_id.value;
