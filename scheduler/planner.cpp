@@ -8,6 +8,8 @@ namespace {
 
 // Mesos compares scalars with three decimal digits (§4.4); work in thousandths.
 long long Milli(double v) { return std::llround(v * 1000.0); }
+// What an offer holds rounds down, so a finer value can never be overdrawn.
+long long MilliAvailable(double v) { return static_cast<long long>(std::floor(v * 1000.0 + 1e-6)); }
 
 struct Pool {
   std::vector<v1::Resource> resources;  // scalars only, remaining amounts
@@ -18,7 +20,7 @@ struct Pool {
   long long Available(std::string_view name, bool unreserved_only = false) const {
     long long total = 0;
     for (const auto& r : resources) {
-      if (r.name == name && r.scalar && (!unreserved_only || Unreserved(r))) total += Milli(*r.scalar);
+      if (r.name == name && r.scalar && (!unreserved_only || Unreserved(r))) total += MilliAvailable(*r.scalar);
     }
     return total;
   }
@@ -29,7 +31,7 @@ struct Pool {
     for (auto& r : resources) {
       if (amount <= 0) break;
       if (r.name != name || !r.scalar || (unreserved_only && !Unreserved(r))) continue;
-      long long have = Milli(*r.scalar);
+      long long have = MilliAvailable(*r.scalar);
       long long take = std::min(have, amount);
       if (take <= 0) continue;
       v1::Resource piece = r;

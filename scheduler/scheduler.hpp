@@ -138,6 +138,8 @@ class Scheduler {
   double largest_cpus_ = 0, largest_mem_ = 0;
   TimePoint subscribed_at_{};
   int exit_code_ = 0;
+  int calls_in_flight_ = 0;
+  std::function<void()> when_calls_done_;  // runs once no call is in flight
 
   std::map<std::uint64_t, Job> jobs_;
   std::map<std::string, std::uint64_t> task_to_n_;  // every attempt's task id

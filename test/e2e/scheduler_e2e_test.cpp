@@ -1,0 +1,275 @@
+// factorial-scheduler and factorial-executor, the real binaries, against mesos-sim on
+// loopback. Digits are checked against an independent computation (a GMP multiplication
+// loop, not mpz_fac_ui).
+
+#include "sim.hpp"
+
+#include <filesystem>
+#include <map>
+#include <set>
+#include <sstream>
+
+#include <catch2/catch.hpp>
+#include <gmp.h>
+
+#include "factorial/sizing.hpp"
+#include "support/e2e.hpp"
+
+using namespace factorial::testing;
+using factorial::sim::MesosSim;
+using factorial::sim::SimOptions;
+namespace fs = std::filesystem;
+
+namespace {
+
+factorial::CurlGlobal curl_global;
+
+std::string IndependentFactorial(unsigned long n) {
+  mpz_t f;
+  mpz_init_set_ui(f, 1);
+  for (unsigned long i = 2; i <= n; ++i) mpz_mul_ui(f, f, i);
+  std::string s(mpz_sizeinbase(f, 10) + 2, '\0');
+  mpz_get_str(s.data(), 10, f);
+  s.resize(std::strlen(s.c_str()));
+  mpz_clear(f);
+  return s;
+}
+
+SimOptions Options(int agents = 3) {
+  SimOptions o;
+  o.agents = agents;
+  o.heartbeat_interval = 1000ms;
+  o.allocation_interval = 50ms;
+  o.update_retry_interval = 500ms;
+  o.executor_shutdown_grace_period = 1000ms;
+  return o;
+}
+
+std::vector<std::string> SchedulerArgs(const std::string& master, std::vector<std::string> extra) {
+  std::vector<std::string> args = {FACTORIAL_SCHEDULER_BINARY, "--master", master, "--executor",
+                                   FACTORIAL_EXECUTOR_BINARY, "--refuse-seconds", "0.2"};
+  args.insert(args.end(), extra.begin(), extra.end());
+  return args;
+}
+
+std::vector<std::string> Lines(const std::string& text) {
+  std::vector<std::string> lines;
+  std::istringstream in(text);
+  for (std::string line; std::getline(in, line);) lines.push_back(line);
+  return lines;
+}
+
+std::vector<std::string> CallTypes(const std::string& master) {
+  std::vector<std::string> types;
+  for (const auto& body : SimGet(master, "calls")) types.push_back(Json::parse(body.get<std::string>()).value("type", ""));
+  return types;
+}
+
+std::string FrameworkId(const std::string& master) {
+  std::string id;
+  Eventually([&] {
+    auto fws = SimGet(master, "state")["frameworks"];
+    if (fws.empty()) return false;
+    id = fws[0]["id"];
+    return true;
+  });
+  return id;
+}
+
+}  // namespace
+
+TEST_CASE("the seed example prints exact factorials in input order and tears down", "[e2e][scheduler]") {
+  MesosSim sim(Options());
+  sim.Start();
+  Process p(SchedulerArgs(sim.master_url(), {"5", "7", "10", "70", "30"}));
+  REQUIRE(p.Wait() == 0);
+  CHECK(Lines(p.Stdout()) == std::vector<std::string>{
+                                 "5! = 120", "7! = 5040", "10! = 3628800",
+                                 "70! = " + IndependentFactorial(70), "30! = " + IndependentFactorial(30)});
+  auto state = SimGet(sim.master_url(), "state");
+  CHECK(state["frameworks"].empty());
+  CHECK(state["completed_frameworks"].size() == 1);
+  auto types = CallTypes(sim.master_url());
+  CHECK(types.front() == "SUBSCRIBE");
+  CHECK(types.back() == "TEARDOWN");
+  CHECK(std::count(types.begin(), types.end(), "ACKNOWLEDGE") == 10);  // RUNNING + FINISHED for 5 tasks
+}
+
+TEST_CASE("200 numbers on 3 agents: packed first-fit, each launched once, all exact", "[e2e][scheduler]") {
+  MesosSim sim(Options());
+  sim.Start();
+  std::vector<std::string> args = {"--task-cpus", "0.5", "--format", "json"};
+  for (int n = 1; n <= 200; ++n) args.push_back(std::to_string(n));
+  Process p(SchedulerArgs(sim.master_url(), args));
+  REQUIRE(p.Wait() == 0);
+  auto lines = Lines(p.Stdout());
+  REQUIRE(lines.size() == 200);
+  for (int n = 1; n <= 200; ++n) {
+    Json line = Json::parse(lines[static_cast<std::size_t>(n - 1)]);
+    REQUIRE(line["n"] == n);
+    REQUIRE(line["factorial"] == IndependentFactorial(static_cast<unsigned long>(n)));
+    CHECK(line["task_id"] == "factorial-" + std::to_string(n) + "-1");
+  }
+  auto launches = SimGet(sim.master_url(), "launches");
+  REQUIRE(launches.size() == 200);
+  std::map<std::string, std::vector<int>> by_offer;
+  std::set<std::string> task_ids;
+  for (const auto& l : launches) {
+    REQUIRE(task_ids.insert(l["task_id"].get<std::string>()).second);
+    std::string id = l["task_id"];
+    by_offer[l["offers"]].push_back(std::stoi(id.substr(10, id.rfind('-') - 10)));
+  }
+  // Every offer's launches are in input order (first fit walks pending numbers in order), and
+  // the first offer of each agent holds the executor plus floor((2 - 0.1) / 0.5) = 3 tasks.
+  for (const auto& [offer, numbers] : by_offer) CHECK(std::is_sorted(numbers.begin(), numbers.end()));
+  int first_offers_with_three = 0;
+  for (const auto& l : launches) {
+    if (l["new_executor"].get<bool>() && by_offer[l["offers"]].size() == 3) ++first_offers_with_three;
+  }
+  CHECK(first_offers_with_three == 3);
+}
+
+TEST_CASE("an agent killed mid-run: numbers are retried and each printed once", "[e2e][scheduler]") {
+  MesosSim sim(Options());
+  sim.Start();
+  std::vector<std::string> numbers;
+  for (int i = 0; i < 12; ++i) numbers.push_back(std::to_string(150000 + i));
+  Process p(SchedulerArgs(sim.master_url(), numbers));
+  REQUIRE(Eventually([&] {
+    auto launches = SimGet(sim.master_url(), "launches");
+    return std::any_of(launches.begin(), launches.end(), [](const Json& l) { return l["agent_id"].get<std::string>().ends_with("-S0"); });
+  }));
+  SimPost(sim.master_url(), "agents/0/kill");
+  REQUIRE(p.Wait() == 0);
+  auto lines = Lines(p.Stdout());
+  REQUIRE(lines.size() == numbers.size());
+  for (std::size_t i = 0; i < numbers.size(); ++i) {
+    std::string prefix = numbers[i] + "! = ";
+    REQUIRE(lines[i].rfind(prefix, 0) == 0);
+    CHECK(lines[i].size() - prefix.size() == factorial::FactorialDigits(std::stoull(numbers[i])));
+  }
+  CHECK(lines[0].substr(lines[0].find("= ") + 2) == IndependentFactorial(150000));
+  CHECK(SimGet(sim.master_url(), "launches").size() > numbers.size());  // something was retried
+  CHECK_THAT(p.Stderr(), Catch::Contains("retrying"));
+}
+
+TEST_CASE("a follower's 307 leads the scheduler to the leader", "[e2e][scheduler]") {
+  SimOptions o = Options(1);
+  o.masters = 2;
+  MesosSim sim(o);
+  sim.Start();
+  Process p(SchedulerArgs(sim.master_url(1), {"12"}));
+  REQUIRE(p.Wait() == 0);
+  CHECK(p.Stdout() == "12! = 479001600\n");
+  CHECK_THAT(p.Stderr(), Catch::Contains("is not the leader; redirected to http://localhost:" +
+                                          std::to_string(Split(sim.master_url(0)).port)));
+}
+
+TEST_CASE("stalled heartbeats: the scheduler resubscribes, reconciles and loses nothing", "[e2e][scheduler]") {
+  SimOptions o = Options(1);
+  o.heartbeat_interval = 300ms;
+  MesosSim sim(o);
+  sim.Start();
+  Process p(SchedulerArgs(sim.master_url(), {"--heartbeat-factor", "3", "1500000"}));
+  std::string fid = FrameworkId(sim.master_url());
+  REQUIRE_FALSE(fid.empty());
+  REQUIRE(Eventually([&] { return !SimGet(sim.master_url(), "launches").empty(); }));
+  SimPost(sim.master_url(), "stall-heartbeats?ms=600000");
+  REQUIRE(p.Wait() == 0);
+  std::string out = p.Stdout();
+  CHECK(out.size() == std::string("1500000! = \n").size() + factorial::FactorialDigits(1500000));
+  CHECK_THAT(p.Stderr(), Catch::Contains("missed heartbeats"));
+  auto calls = SimGet(sim.master_url(), "calls");
+  int subscribes = 0;
+  bool resubscribed_with_id = false, reconciled = false;
+  for (const auto& c : calls) {
+    Json call = Json::parse(c.get<std::string>());
+    if (call["type"] == "SUBSCRIBE") {
+      ++subscribes;
+      if (call.contains("framework_id") && call["framework_id"]["value"] == fid) resubscribed_with_id = true;
+    }
+    if (call["type"] == "RECONCILE") reconciled = true;
+  }
+  CHECK(subscribes >= 2);
+  CHECK(resubscribed_with_id);
+  CHECK(reconciled);
+  CHECK(SimGet(sim.master_url(), "launches").size() == 1);  // the task survived; nothing recomputed
+}
+
+TEST_CASE("bad arguments fail before anything is sent", "[e2e][scheduler]") {
+  MesosSim sim(Options(1));
+  sim.Start();
+  Process p(SchedulerArgs(sim.master_url(), {"5", "-3", "abc", "7", "100000001"}));
+  CHECK(p.Wait() == 2);
+  CHECK(p.Stdout().empty());
+  CHECK_THAT(p.Stderr(), Catch::Contains("3 bad numbers"));
+  CHECK_THAT(p.Stderr(), Catch::Contains("'-3'"));
+  CHECK_THAT(p.Stderr(), Catch::Contains("'abc'"));
+  CHECK_THAT(p.Stderr(), Catch::Contains("'100000001' is larger than --max-n"));
+  Process bad_master({FACTORIAL_SCHEDULER_BINARY, "--master", "zk://zk:2181/mesos", "5"});
+  CHECK(bad_master.Wait() == 2);
+  Process no_numbers({FACTORIAL_SCHEDULER_BINARY, "--master", sim.master_url()});
+  CHECK(no_numbers.Wait() == 2);
+  Process unknown_flag({FACTORIAL_SCHEDULER_BINARY, "--no-such-flag", "5"});
+  CHECK(unknown_flag.Wait() != 0);
+  CHECK(SimGet(sim.master_url(), "calls").empty());
+}
+
+TEST_CASE("an ERROR event (another instance took over) ends the scheduler with status 1", "[e2e][scheduler]") {
+  MesosSim sim(Options(1));
+  sim.Start();
+  Process p(SchedulerArgs(sim.master_url(), {"3000000"}));
+  std::string fid = FrameworkId(sim.master_url());
+  REQUIRE(Eventually([&] { return !SimGet(sim.master_url(), "launches").empty(); }));
+  Json takeover = Json::parse(Subscribe("factorial"));
+  takeover["framework_id"] = {{"value", fid}};
+  takeover["subscribe"]["framework_info"]["id"] = {{"value", fid}};
+  LoopThread lt;
+  EventStream other(lt, sim.master_url() + "/api/v1/scheduler", takeover.dump());
+  REQUIRE(other.Status() == 200);
+  CHECK(p.Wait() == 1);
+  CHECK_THAT(p.Stderr(), Catch::Contains("the master sent ERROR: Framework failed over"));
+  auto types = CallTypes(sim.master_url());
+  CHECK(std::count(types.begin(), types.end(), "TEARDOWN") == 0);
+}
+
+TEST_CASE("SIGTERM kills running tasks, tears the framework down and exits 143", "[e2e][scheduler]") {
+  MesosSim sim(Options(1));
+  sim.Start();
+  Process p(SchedulerArgs(sim.master_url(), {"3000000", "3000001"}));
+  REQUIRE(Eventually([&] { return !SimGet(sim.master_url(), "launches").empty(); }));
+  REQUIRE(Eventually([&] {
+    auto types = CallTypes(sim.master_url());
+    return std::count(types.begin(), types.end(), "ACKNOWLEDGE") >= 1;  // a task is running
+  }));
+  p.Signal(SIGTERM);
+  CHECK(p.Wait() == 143);
+  auto types = CallTypes(sim.master_url());
+  CHECK(std::count(types.begin(), types.end(), "KILL") >= 1);
+  CHECK(types.back() == "TEARDOWN");
+  CHECK(SimGet(sim.master_url(), "state")["completed_frameworks"].size() == 1);
+}
+
+TEST_CASE("executor results are exact for small and large n, large ones come from the sandbox", "[e2e][executor]") {
+  MesosSim sim(Options(2));
+  sim.Start();
+  std::vector<unsigned long> ns = {0, 1, 5, 20, 1000, 100000};
+  std::vector<std::string> args;
+  for (auto n : ns) args.push_back(std::to_string(n));
+  Process p(SchedulerArgs(sim.master_url(), args));
+  REQUIRE(p.Wait() == 0);
+  auto lines = Lines(p.Stdout());
+  REQUIRE(lines.size() == ns.size());
+  for (std::size_t i = 0; i < ns.size(); ++i) {
+    CHECK(lines[i] == std::to_string(ns[i]) + "! = " + IndependentFactorial(ns[i]));
+  }
+  // 100000! (456574 digits) exceeds the 64 KiB inline limit: it was written to the sandbox.
+  bool found = false;
+  for (const auto& entry : fs::recursive_directory_iterator(sim.work_dir())) {
+    if (entry.path().filename() == "factorial-100000-1.result") {
+      found = true;
+      CHECK(fs::file_size(entry.path()) == 456574);
+    }
+  }
+  CHECK(found);
+}

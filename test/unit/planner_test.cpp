@@ -1,0 +1,141 @@
+#include "planner.hpp"
+
+#include <random>
+#include <set>
+
+#include <catch2/catch.hpp>
+
+using factorial::scheduler::ExecutorNeeds;
+using factorial::scheduler::PendingTask;
+using factorial::scheduler::PlanOffers;
+using factorial::scheduler::ScalarTotal;
+namespace v1 = factorial::v1;
+
+namespace {
+
+v1::Resource Scalar(const std::string& name, double value, const std::string& role = "*",
+                    std::optional<std::string> allocation = std::string("*")) {
+  v1::Resource r;
+  r.name = name;
+  r.type = v1::ValueType::kScalar;
+  r.scalar = value;
+  r.role = role;
+  r.allocation_role = allocation;
+  return r;
+}
+
+v1::Offer MakeOffer(const std::string& id, double cpus, double mem, bool executor_running = false) {
+  v1::Offer o;
+  o.id.value = id;
+  o.agent_id.value = "agent-" + id;
+  o.resources = {Scalar("cpus", cpus), Scalar("mem", mem), Scalar("disk", 1000)};
+  if (executor_running) o.executor_ids.push_back(v1::ExecutorID{"exec"});
+  return o;
+}
+
+std::vector<PendingTask> Tasks(std::initializer_list<std::pair<double, double>> needs) {
+  std::vector<PendingTask> out;
+  int i = 0;
+  for (auto [cpus, mem] : needs) out.push_back({std::to_string(i++), cpus, mem});
+  return out;
+}
+
+const ExecutorNeeds kExecutor{"exec", 0.1, 32};
+
+std::vector<std::size_t> Placed(const factorial::scheduler::OfferPlan& plan) {
+  std::vector<std::size_t> out;
+  for (const auto& l : plan.launches) out.push_back(l.pending_index);
+  return out;
+}
+
+}  // namespace
+
+TEST_CASE("first fit walks pending tasks in order and fills the offer", "[planner]") {
+  auto plans = PlanOffers({MakeOffer("a", 4, 4096)}, Tasks({{1, 64}, {1, 64}, {1, 64}, {1, 64}, {1, 64}}), kExecutor);
+  REQUIRE(plans.size() == 1);
+  CHECK(Placed(plans[0]) == std::vector<std::size_t>{0, 1, 2});  // 0.1 + 3 = 3.1 <= 4 < 4.1
+  CHECK(plans[0].launches[0].starts_executor);
+  CHECK_FALSE(plans[0].launches[1].starts_executor);
+  CHECK(ScalarTotal(plans[0].launches[0].executor_resources, "cpus") == Approx(0.1));
+  CHECK(ScalarTotal(plans[0].launches[0].task_resources, "cpus") == 1.0);
+  CHECK(ScalarTotal(plans[0].launches[0].task_resources, "mem") == 64.0);
+}
+
+TEST_CASE("an offer is filled exactly, to three decimal digits", "[planner]") {
+  auto plans = PlanOffers({MakeOffer("a", 2.1, 160)}, Tasks({{1, 64}, {1, 64}, {0.001, 1}}), kExecutor);
+  CHECK(Placed(plans[0]) == std::vector<std::size_t>{0, 1});  // exactly 2.1 cpus and 160 MB used
+  auto tiny = PlanOffers({MakeOffer("b", 0.101, 33)}, Tasks({{0.001, 1}}), kExecutor);
+  CHECK(Placed(tiny[0]) == std::vector<std::size_t>{0});
+}
+
+TEST_CASE("mixed sizes: each task takes the first gap it fits", "[planner]") {
+  auto plans = PlanOffers({MakeOffer("a", 8, 2100)}, Tasks({{1, 3000}, {1, 100}, {1, 2000}, {1, 50}}), kExecutor);
+  CHECK(Placed(plans[0]) == std::vector<std::size_t>{1, 3});  // 32 + 100 + 50; 2000 no longer fits
+}
+
+TEST_CASE("a running executor is not paid for again", "[planner]") {
+  auto with = PlanOffers({MakeOffer("a", 2, 1000, /*executor_running=*/true)}, Tasks({{1, 64}, {1, 64}}), kExecutor);
+  CHECK(Placed(with[0]) == std::vector<std::size_t>{0, 1});
+  CHECK_FALSE(with[0].launches[0].starts_executor);
+  auto without = PlanOffers({MakeOffer("a", 2, 1000)}, Tasks({{1, 64}, {1, 64}}), kExecutor);
+  CHECK(Placed(without[0]) == std::vector<std::size_t>{0});
+}
+
+TEST_CASE("later offers get what earlier offers could not take, unfit offers plan nothing", "[planner]") {
+  auto plans = PlanOffers({MakeOffer("a", 1.1, 1000), MakeOffer("b", 0.5, 1000), MakeOffer("c", 3.1, 1000)},
+                          Tasks({{1, 64}, {1, 64}, {1, 64}, {1, 64}}), kExecutor);
+  REQUIRE(plans.size() == 3);
+  CHECK(Placed(plans[0]) == std::vector<std::size_t>{0});
+  CHECK(plans[1].launches.empty());  // declined
+  CHECK(Placed(plans[2]) == std::vector<std::size_t>{1, 2, 3});
+}
+
+TEST_CASE("task resources keep the offer's role and allocation, the executor uses unreserved", "[planner]") {
+  v1::Offer o;
+  o.id.value = "r";
+  o.resources = {Scalar("cpus", 2, "factorial", "factorial"), Scalar("cpus", 1, "*", "factorial"),
+                 Scalar("mem", 512, "factorial", "factorial"), Scalar("mem", 64, "*", "factorial")};
+  auto plans = PlanOffers({o}, Tasks({{2.5, 100}}), kExecutor);
+  REQUIRE(Placed(plans[0]) == std::vector<std::size_t>{0});
+  const auto& exec = plans[0].launches[0].executor_resources;
+  for (const auto& r : exec) CHECK(r.role == "*");
+  const auto& task = plans[0].launches[0].task_resources;
+  // 2 reserved cpus first, then 0.5 of the unreserved 0.9 left after the executor.
+  REQUIRE(task.size() == 3);
+  CHECK(task[0].role == "factorial");
+  CHECK(task[0].scalar == 2.0);
+  CHECK(task[1].role == "*");
+  CHECK(task[1].scalar == 0.5);
+  CHECK(task[1].allocation_role == "factorial");
+  CHECK(task[2].name == "mem");
+  CHECK(task[2].role == "factorial");
+
+  v1::Offer reserved_only;
+  reserved_only.id.value = "x";
+  reserved_only.resources = {Scalar("cpus", 8, "factorial", "factorial"), Scalar("mem", 4096, "factorial", "factorial")};
+  CHECK(PlanOffers({reserved_only}, Tasks({{1, 64}}), kExecutor)[0].launches.empty());
+}
+
+TEST_CASE("no task is placed twice and no offer is overdrawn", "[planner]") {
+  std::mt19937 rng(12345);
+  std::uniform_real_distribution<double> cpus(0.1, 4), mem(32, 4096);
+  for (int round = 0; round < 200; ++round) {
+    std::vector<v1::Offer> offers;
+    for (int i = 0; i < 4; ++i) offers.push_back(MakeOffer(std::to_string(i), cpus(rng), mem(rng), i % 2 == 0));
+    std::vector<PendingTask> pending;
+    for (int i = 0; i < 20; ++i) pending.push_back({std::to_string(i), std::round(cpus(rng) * 4) / 8, std::round(mem(rng) / 4)});
+    auto plans = PlanOffers(offers, pending, kExecutor);
+    std::set<std::size_t> seen;
+    for (const auto& plan : plans) {
+      double used_cpus = 0, used_mem = 0;
+      for (const auto& l : plan.launches) {
+        REQUIRE(seen.insert(l.pending_index).second);
+        used_cpus += ScalarTotal(l.task_resources, "cpus") + ScalarTotal(l.executor_resources, "cpus");
+        used_mem += ScalarTotal(l.task_resources, "mem") + ScalarTotal(l.executor_resources, "mem");
+        REQUIRE(ScalarTotal(l.task_resources, "cpus") == Approx(pending[l.pending_index].cpus));
+      }
+      REQUIRE(used_cpus <= ScalarTotal(offers[plan.offer_index].resources, "cpus") + 1e-9);
+      REQUIRE(used_mem <= ScalarTotal(offers[plan.offer_index].resources, "mem") + 1e-9);
+    }
+  }
+}

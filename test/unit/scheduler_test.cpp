@@ -1,0 +1,316 @@
+// The scheduler state machine through FakeLoop: exact calls sent, manual clock, no sockets.
+
+#include "scheduler.hpp"
+
+#include <catch2/catch.hpp>
+#include <nlohmann/json.hpp>
+
+#include "factorial/base64.hpp"
+#include "factorial/recordio.hpp"
+#include "factorial/uuid.hpp"
+#include "support/fake_loop.hpp"
+
+using namespace std::chrono_literals;
+using factorial::scheduler::NumberResult;
+using factorial::scheduler::Scheduler;
+using factorial::scheduler::SchedulerConfig;
+using factorial::testing::FakeLoop;
+using Json = nlohmann::json;
+namespace v1 = factorial::v1;
+
+namespace {
+
+SchedulerConfig Config() {
+  SchedulerConfig c;
+  c.masters = {"http://m1:5050", "http://m2:5050"};
+  c.framework.user = "alice";
+  c.framework.name = "factorial";
+  c.framework.roles = {"*"};
+  c.framework.checkpoint = true;
+  c.framework.failover_timeout = 604800;
+  c.framework.capabilities = {v1::FrameworkCapability::kMultiRole, v1::FrameworkCapability::kPartitionAware};
+  c.executor.type = v1::ExecutorType::kCustom;
+  c.executor.executor_id.value = "factorial-executor";
+  c.executor.command.emplace().value = "/opt/factorial-executor";
+  c.executor.command->shell = false;
+  for (auto [name, v] : {std::pair{"cpus", 0.1}, std::pair{"mem", 32.0}}) {
+    v1::Resource r;
+    r.name = name;
+    r.type = v1::ValueType::kScalar;
+    r.scalar = v;
+    r.role = "*";
+    r.allocation_role = "*";
+    c.executor.resources.push_back(r);
+  }
+  c.seed = 7;
+  return c;
+}
+
+std::string Rec(const Json& j) { return factorial::EncodeRecord(j.dump()); }
+
+Json Subscribed(const std::string& fid = "F-0000", double heartbeat = 15) {
+  return {{"type", "SUBSCRIBED"}, {"subscribed", {{"framework_id", {{"value", fid}}}, {"heartbeat_interval_seconds", heartbeat}}}};
+}
+
+Json Offer(const std::string& id, const std::string& agent, double cpus, double mem) {
+  Json res = Json::array();
+  for (auto [name, v] : {std::pair{"cpus", cpus}, std::pair{"mem", mem}}) {
+    res.push_back({{"name", name}, {"type", "SCALAR"}, {"scalar", {{"value", v}}}, {"role", "*"}, {"allocation_info", {{"role", "*"}}}});
+  }
+  return {{"id", {{"value", id}}}, {"framework_id", {{"value", "F-0000"}}}, {"agent_id", {{"value", agent}}},
+          {"hostname", "h"}, {"resources", res},
+          {"url", {{"scheme", "http"}, {"address", {{"hostname", "h"}, {"ip", "127.0.0.9"}, {"port", 5051}}}, {"path", "/slave(1)"}}}};
+}
+
+Json Offers(std::vector<Json> offers) { return {{"type", "OFFERS"}, {"offers", {{"offers", offers}}}}; }
+
+Json Update(const std::string& task, const std::string& state, std::optional<std::string> data = std::nullopt,
+            bool with_uuid = true, const std::string& agent = "S1") {
+  Json status = {{"task_id", {{"value", task}}}, {"state", state}, {"agent_id", {{"value", agent}}},
+                 {"source", with_uuid ? "SOURCE_EXECUTOR" : "SOURCE_MASTER"}};
+  if (data) status["data"] = factorial::Base64Encode(*data);
+  if (with_uuid) status["uuid"] = factorial::Base64Encode(factorial::RandomUuidBytes());
+  return {{"type", "UPDATE"}, {"update", {{"status", status}}}};
+}
+
+struct Harness {
+  explicit Harness(std::vector<std::uint64_t> numbers, SchedulerConfig config = Config())
+      : scheduler(loop, std::move(config), std::move(numbers),
+                  [this](const NumberResult& r) { results.push_back(r); },
+                  [this](int code) { exit_code = code; }) {
+    loop.AutoReply(202);
+    scheduler.Start();
+  }
+  FakeLoop::Request* Stream() { return loop.LastStream(); }
+  void Send(const Json& event) { loop.StreamBytes(Stream()->id, Rec(event), stream_headers); }
+  void Subscribe(const std::string& fid = "F-0000") {
+    stream_headers = {};
+    stream_headers.Add("Mesos-Stream-Id", "stream-" + std::to_string(++subscriptions));
+    Send(Subscribed(fid));
+  }
+  // Calls (not streams) sent so far, parsed.
+  std::vector<Json> Calls() {
+    std::vector<Json> out;
+    for (auto* r : loop.All()) {
+      if (!r->stream) out.push_back(Json::parse(r->http.body));
+    }
+    return out;
+  }
+  std::vector<Json> CallsOf(const std::string& type) {
+    std::vector<Json> out;
+    for (auto& c : Calls()) {
+      if (c["type"] == type) out.push_back(c);
+    }
+    return out;
+  }
+  FakeLoop loop;
+  std::vector<NumberResult> results;
+  std::optional<int> exit_code;
+  factorial::Headers stream_headers;
+  int subscriptions = 0;
+  Scheduler scheduler;
+};
+
+}  // namespace
+
+TEST_CASE("SUBSCRIBE carries the FrameworkInfo and no stream id", "[scheduler]") {
+  Harness h({5});
+  auto* s = h.Stream();
+  REQUIRE(s);
+  CHECK(s->http.url == "http://m1:5050/api/v1/scheduler");
+  CHECK(s->http.headers.Get("Content-Type") == "application/json");
+  CHECK(s->http.headers.Get("Accept") == "application/json");
+  CHECK_FALSE(s->http.headers.Get("Mesos-Stream-Id"));
+  Json body = Json::parse(s->http.body);
+  CHECK(body == Json::parse(R"({"type":"SUBSCRIBE","subscribe":{"framework_info":{"user":"alice","name":"factorial",
+    "failover_timeout":604800.0,"checkpoint":true,"capabilities":[{"type":"MULTI_ROLE"},{"type":"PARTITION_AWARE"}],
+    "roles":["*"]}}})"));
+}
+
+TEST_CASE("a 307 is followed to the leader, keeping the scheme", "[scheduler]") {
+  Harness h({5});
+  factorial::Headers location;
+  location.Add("Location", "//leader:5050/api/v1/scheduler");
+  h.loop.Reply(h.Stream()->id, 307, "", location);
+  REQUIRE(h.Stream()->open);
+  CHECK(h.Stream()->http.url == "http://leader:5050/api/v1/scheduler");
+  CHECK(h.scheduler.current_master() == "http://leader:5050");
+}
+
+TEST_CASE("503 and refused connections move to the next master with backoff", "[scheduler]") {
+  Harness h({5});
+  h.loop.Reply(h.Stream()->id, 503, "No leader elected");
+  CHECK_FALSE(h.Stream()->open);  // nothing until the backoff delay passes
+  h.loop.Advance(200ms);
+  REQUIRE(h.Stream()->open);
+  CHECK(h.Stream()->http.url == "http://m2:5050/api/v1/scheduler");
+  h.loop.Fail(h.Stream()->id, factorial::Error{factorial::Errc::kUnavailable, "Couldn't connect to server"});
+  h.loop.Advance(500ms);
+  CHECK(h.Stream()->http.url == "http://m1:5050/api/v1/scheduler");
+}
+
+TEST_CASE("offers are accepted with exact tasks, updates acknowledged, teardown at the end", "[scheduler]") {
+  Harness h({5, 20, 5});  // the duplicate is computed once
+  h.Subscribe();
+  h.Send(Offers({Offer("O1", "S1", 4, 1024)}));
+  auto accepts = h.CallsOf("ACCEPT");
+  REQUIRE(accepts.size() == 1);
+  Json accept = accepts[0];
+  CHECK(accept["framework_id"]["value"] == "F-0000");
+  CHECK(accept["accept"]["offer_ids"] == Json::parse(R"([{"value":"O1"}])"));
+  auto tasks = accept["accept"]["operations"][0]["launch"]["task_infos"];
+  REQUIRE(tasks.size() == 2);
+  CHECK(tasks[0]["task_id"]["value"] == "factorial-5-1");
+  CHECK(tasks[0]["agent_id"]["value"] == "S1");
+  CHECK(factorial::Base64Decode(tasks[0]["data"].get<std::string>()).value() == "5");
+  CHECK(tasks[0]["executor"]["executor_id"]["value"] == "factorial-executor");
+  CHECK(tasks[0]["executor"]["command"]["value"] == "/opt/factorial-executor");
+  CHECK(tasks[0]["resources"][0] == Json::parse(R"({"name":"cpus","type":"SCALAR","scalar":{"value":1.0},"role":"*","allocation_info":{"role":"*"}})"));
+  CHECK(tasks[1]["task_id"]["value"] == "factorial-20-1");
+  CHECK_FALSE(accept["accept"]["operations"][0].contains("id"));
+  for (auto* r : h.loop.All()) {
+    if (!r->stream) CHECK(r->http.headers.Get("Mesos-Stream-Id") == "stream-1");
+  }
+  CHECK(h.CallsOf("SUPPRESS").size() == 1);  // nothing left to place
+
+  Json running = Update("factorial-5-1", "TASK_RUNNING");
+  h.Send(running);
+  auto acks = h.CallsOf("ACKNOWLEDGE");
+  REQUIRE(acks.size() == 1);
+  CHECK(acks[0]["acknowledge"] == Json{{"agent_id", {{"value", "S1"}}}, {"task_id", {{"value", "factorial-5-1"}}},
+                                       {"uuid", running["update"]["status"]["uuid"]}});
+  h.Send(Update("factorial-5-1", "TASK_RUNNING", std::nullopt, /*with_uuid=*/false));  // master-made: no ACK
+  CHECK(h.CallsOf("ACKNOWLEDGE").size() == 1);
+
+  h.Send(Update("factorial-5-1", "TASK_FINISHED", "120"));
+  REQUIRE(h.results.size() == 1);
+  CHECK(h.results[0].n == 5);
+  CHECK(h.results[0].digits == "120");
+  CHECK(h.CallsOf("TEARDOWN").empty());
+  h.Send(Update("factorial-20-1", "TASK_FINISHED", "2432902008176640000"));
+  REQUIRE(h.results.size() == 2);
+  CHECK(h.CallsOf("ACKNOWLEDGE").size() == 3);
+  REQUIRE(h.CallsOf("TEARDOWN").size() == 1);
+  h.loop.Pump();
+  CHECK(h.exit_code == 0);
+}
+
+TEST_CASE("lost tasks are retried on a new offer, up to the retry limit", "[scheduler]") {
+  auto config = Config();
+  config.max_retries = 1;
+  Harness h({7}, config);
+  h.Subscribe();
+  h.Send(Offers({Offer("O1", "S1", 2, 1024)}));
+  h.Send(Update("factorial-7-1", "TASK_LOST", std::nullopt, false));
+  CHECK(h.CallsOf("REVIVE").size() == 1);  // it had suppressed
+  h.Send(Offers({Offer("O2", "S2", 2, 1024)}));
+  auto accepts = h.CallsOf("ACCEPT");
+  REQUIRE(accepts.size() == 2);
+  CHECK(accepts[1]["accept"]["operations"][0]["launch"]["task_infos"][0]["task_id"]["value"] == "factorial-7-2");
+  h.Send(Update("factorial-7-1", "TASK_FINISHED", "5040"));  // a late result of the old attempt still counts
+  REQUIRE(h.results.size() == 1);
+  CHECK(h.results[0].ok);
+  CHECK(h.results[0].digits == "5040");
+}
+
+TEST_CASE("a number fails after its retries and the exit status is 1", "[scheduler]") {
+  auto config = Config();
+  config.max_retries = 1;
+  Harness h({7}, config);
+  h.Subscribe();
+  h.Send(Offers({Offer("O1", "S1", 2, 1024)}));
+  h.Send(Update("factorial-7-1", "TASK_FAILED", std::nullopt));
+  h.Send(Offers({Offer("O2", "S1", 2, 1024)}));
+  h.Send(Update("factorial-7-2", "TASK_GONE", std::nullopt, false));
+  REQUIRE(h.results.size() == 1);
+  CHECK_FALSE(h.results[0].ok);
+  CHECK_THAT(h.results[0].error, Catch::StartsWith("TASK_GONE"));
+  h.loop.Pump();
+  CHECK(h.exit_code == 1);
+}
+
+TEST_CASE("TASK_ERROR is final and a malformed result is retried", "[scheduler]") {
+  Harness h({3, 4});
+  h.Subscribe();
+  h.Send(Offers({Offer("O1", "S1", 4, 1024)}));
+  h.Send(Update("factorial-3-1", "TASK_ERROR", std::nullopt, false));
+  h.Send(Update("factorial-4-1", "TASK_FINISHED", "24"));
+  REQUIRE(h.results.size() == 2);
+  CHECK_FALSE(h.results[0].ok);
+  CHECK_THAT(h.results[0].error, Catch::StartsWith("TASK_ERROR"));
+  Harness bad({4});
+  bad.Subscribe();
+  bad.Send(Offers({Offer("O1", "S1", 4, 1024)}));
+  bad.Send(Update("factorial-4-1", "TASK_FINISHED", "2x4"));
+  CHECK(bad.results.empty());
+  bad.Send(Offers({Offer("O2", "S1", 4, 1024)}));
+  CHECK(bad.CallsOf("ACCEPT").size() == 2);
+}
+
+TEST_CASE("missed heartbeats trigger a resubscription that reconciles live tasks", "[scheduler]") {
+  Harness h({9});
+  h.Subscribe();
+  h.Send(Offers({Offer("O1", "S1", 2, 1024)}));
+  h.Send(Update("factorial-9-1", "TASK_RUNNING"));
+  auto first_stream = h.Stream()->id;
+  h.loop.Advance(74s);
+  CHECK(h.Stream()->id == first_stream);
+  h.loop.Advance(2s);  // 5 x 15 s without any event
+  CHECK_FALSE(h.loop.All()[0]->open);  // the old stream was dropped
+  h.loop.Advance(200ms);  // backoff
+  REQUIRE(h.Stream()->id != first_stream);
+  Json resubscribe = Json::parse(h.Stream()->http.body);
+  CHECK(resubscribe["framework_id"]["value"] == "F-0000");
+  CHECK(resubscribe["subscribe"]["framework_info"]["id"]["value"] == "F-0000");
+  h.Subscribe();
+  auto reconciles = h.CallsOf("RECONCILE");
+  REQUIRE(reconciles.size() == 1);
+  CHECK(reconciles[0]["reconcile"]["tasks"] == Json::parse(R"([{"task_id":{"value":"factorial-9-1"},"agent_id":{"value":"S1"}}])"));
+  auto after = h.loop.All().back();
+  CHECK(after->http.headers.Get("Mesos-Stream-Id") == "stream-2");
+}
+
+TEST_CASE("an ERROR event ends the scheduler with status 1 and no teardown", "[scheduler]") {
+  Harness h({9});
+  h.Subscribe();
+  h.Send({{"type", "ERROR"}, {"error", {{"message", "Framework failed over"}}}});
+  CHECK(h.exit_code == 1);
+  CHECK(h.CallsOf("TEARDOWN").empty());
+}
+
+TEST_CASE("an interrupt kills running tasks and tears down", "[scheduler]") {
+  Harness h({9, 10});
+  h.Subscribe();
+  h.Send(Offers({Offer("O1", "S1", 1.1, 1024)}));
+  h.scheduler.Interrupt(143);
+  auto kills = h.CallsOf("KILL");
+  REQUIRE(kills.size() == 1);
+  CHECK(kills[0]["kill"] == Json::parse(R"({"task_id":{"value":"factorial-9-1"},"agent_id":{"value":"S1"}})"));
+  CHECK(h.CallsOf("TEARDOWN").size() == 1);
+  h.loop.Pump();
+  CHECK(h.exit_code == 143);
+}
+
+TEST_CASE("a corrupt stream is dropped and resubscribed", "[scheduler]") {
+  Harness h({9});
+  h.Subscribe();
+  CHECK_FALSE(h.loop.StreamBytes(h.Stream()->id, "not-a-length\n"));
+  auto old = h.Stream()->id;
+  h.loop.Advance(200ms);
+  CHECK(h.Stream()->id != old);
+  CHECK_FALSE(h.exit_code.has_value());
+}
+
+TEST_CASE("a number no agent can hold is reported unschedulable after --offer-wait", "[scheduler]") {
+  auto config = Config();
+  config.offer_wait = 5s;
+  Harness h({100000000}, config);  // needs far more memory than any offer
+  h.Subscribe();
+  h.Send(Offers({Offer("O1", "S1", 2, 1024)}));
+  CHECK(h.CallsOf("DECLINE").size() == 1);
+  h.loop.Advance(6s);
+  REQUIRE(h.results.size() == 1);
+  CHECK_THAT(h.results[0].error, Catch::StartsWith("unschedulable: needs 1"));
+  h.loop.Pump();
+  CHECK(h.exit_code == 1);
+}
