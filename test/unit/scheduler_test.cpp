@@ -286,6 +286,8 @@ TEST_CASE("an interrupt kills running tasks and tears down", "[scheduler]") {
   auto kills = h.CallsOf("KILL");
   REQUIRE(kills.size() == 1);
   CHECK(kills[0]["kill"] == Json::parse(R"({"task_id":{"value":"factorial-9-1"},"agent_id":{"value":"S1"}})"));
+  CHECK(h.CallsOf("TEARDOWN").empty());  // not before the KILL is answered
+  h.loop.Pump();
   CHECK(h.CallsOf("TEARDOWN").size() == 1);
   h.loop.Pump();
   CHECK(h.exit_code == 143);
