@@ -247,8 +247,19 @@ int main(int argc, char** argv) {
     if (interrupts.fetch_add(1) > 0) std::_Exit(code);  // a second signal exits at once
     loop.Post([&scheduler, code] { scheduler.Interrupt(code); });
   });
+  // On a terminal, a progress line on stderr (logs still go there as whole lines).
+  bool progress = ::isatty(STDERR_FILENO) == 1;
+  std::function<void()> show = [&] {
+    auto p = scheduler.progress();
+    std::fprintf(stderr, "\r\033[Kfactorial-scheduler: %zu done, %zu running, %zu pending, %zu failed",
+                 p.done, p.running, p.pending, p.failed);
+    std::fflush(stderr);
+    loop.After(std::chrono::seconds(1), show);
+  };
+  if (progress) loop.After(std::chrono::seconds(1), show);
   scheduler.Start();
   loop.Run();
+  if (progress) std::fprintf(stderr, "\n");
   if (out != stdout) std::fclose(out);
   return exit_code;
 }

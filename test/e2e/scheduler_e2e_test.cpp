@@ -5,6 +5,7 @@
 #include "sim.hpp"
 
 #include <filesystem>
+#include <fstream>
 #include <map>
 #include <set>
 #include <sstream>
@@ -272,4 +273,31 @@ TEST_CASE("executor results are exact for small and large n, large ones come fro
     }
   }
   CHECK(found);
+}
+
+TEST_CASE("numbers from --input, results to --output, executor fetched from --executor-uri", "[e2e][scheduler]") {
+  MesosSim sim(Options(1));
+  sim.Start();
+  fs::path dir = fs::path(sim.work_dir()) / "client";
+  fs::create_directories(dir);
+  {
+    std::ofstream in(dir / "numbers.txt");
+    in << "# small ones\n3\n\n  4  \n3\n";
+  }
+  Process p({FACTORIAL_SCHEDULER_BINARY, "--master", sim.master_url(), "--input", (dir / "numbers.txt").string(),
+             "--output", (dir / "out.txt").string(), "--executor-uri",
+             std::string("file://") + FACTORIAL_EXECUTOR_BINARY, "6"});
+  REQUIRE(p.Wait() == 0);
+  CHECK(p.Stdout().empty());
+  std::ifstream out(dir / "out.txt");
+  std::string text((std::istreambuf_iterator<char>(out)), std::istreambuf_iterator<char>());
+  CHECK(text == "6! = 720\n3! = 6\n4! = 24\n3! = 6\n");
+  // The executor ran from the copy the fetcher put in its sandbox.
+  bool fetched = false;
+  for (const auto& e : fs::recursive_directory_iterator(sim.work_dir())) {
+    if (e.path().filename() == "factorial-executor" && e.path().string().find("/runs/") != std::string::npos) fetched = true;
+  }
+  CHECK(fetched);
+  Process bad_input({FACTORIAL_SCHEDULER_BINARY, "--master", sim.master_url(), "--input", (dir / "missing.txt").string()});
+  CHECK(bad_input.Wait() == 2);
 }

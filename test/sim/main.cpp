@@ -72,6 +72,11 @@ int main(int argc, char** argv) {
   app.add_option("--executor-shutdown-grace-period", grace, "");
   app.add_option("--work-dir", options.work_dir, "sandboxes live here (default: a temporary directory)");
   app.add_option("--seed", options.seed, "seed for generated IDs");
+  std::string response_delay = "0ms";
+  app.add_option("--fail-calls", options.fail_calls, "fault: answer the next N scheduler calls with --fail-status");
+  app.add_option("--fail-status", options.fail_status, "fault: 500 or 503")->check(CLI::IsMember({500, 503}));
+  app.add_option("--response-delay", response_delay, "fault: delay every scheduler API answer");
+  app.add_flag("--stall-heartbeats", options.stall_heartbeats, "fault: never send scheduler HEARTBEATs");
   app.add_option("--log-level", log_level, "");
   CLI11_PARSE(app, argc, argv);
 
@@ -98,7 +103,8 @@ int main(int argc, char** argv) {
       !duration(offer_timeout, "--offer-timeout", &options.offer_timeout) ||
       !duration(retry, "--update-retry-interval", &options.update_retry_interval) ||
       !duration(registration, "--executor-registration-timeout", &options.executor_registration_timeout) ||
-      !duration(grace, "--executor-shutdown-grace-period", &options.executor_shutdown_grace_period)) {
+      !duration(grace, "--executor-shutdown-grace-period", &options.executor_shutdown_grace_period) ||
+      !duration(response_delay, "--response-delay", &options.response_delay)) {
     return 2;
   }
   if (options.heartbeat_interval.count() <= 0 || options.allocation_interval.count() <= 0) {

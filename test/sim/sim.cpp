@@ -453,6 +453,7 @@ class MesosSim::Impl {
   int container_counter_ = 0;
   std::size_t allocation_cursor_ = 0;
   Time next_allocation_{};
+  Time next_executor_heartbeat_{};
 
   // Faults.
   int fail_calls_remaining_ = 0;
@@ -523,7 +524,12 @@ void MesosSim::Impl::Start() {
   for (auto& agent : agents_) {
     agent->thread = std::thread([server = agent->server.get()] { server->listen_after_bind(); });
   }
+  fail_calls_remaining_ = options_.fail_calls;
+  fail_calls_status_ = options_.fail_status;
+  response_delay_ = options_.response_delay;
+  if (options_.stall_heartbeats) heartbeats_stalled_until_ = SteadyClock::time_point::max();
   next_allocation_ = SteadyClock::now() + options_.allocation_interval;
+  next_executor_heartbeat_ = SteadyClock::now() + options_.executor_heartbeat_interval;
   ticker_ = std::thread([this] { TickLoop(); });
   spdlog::info("mesos-sim: master {} at {} with {} agent(s), work dir {}", master_id_, master_url(0),
                agents_.size(), work_dir_);
@@ -1810,6 +1816,14 @@ void MesosSim::Impl::Tick() {
       SendEvent(*fw, heartbeat);
     }
     fw->next_heartbeat = now + options_.heartbeat_interval;
+  }
+  if (now >= next_executor_heartbeat_) {  // §6.4: agent heartbeats to executors, every 30 min
+    exec::Event heartbeat;
+    heartbeat.type = exec::EventType::kHeartbeat;
+    for (auto& agent : agents_) {
+      for (auto& [key, run] : agent->executors) SendExecutorEvent(*run, heartbeat);
+    }
+    next_executor_heartbeat_ = now + options_.executor_heartbeat_interval;
   }
   if (now >= next_allocation_) {
     Allocate(now);

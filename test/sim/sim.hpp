@@ -41,7 +41,13 @@ struct SimOptions {
   std::chrono::milliseconds executor_shutdown_grace_period{5000};
   std::chrono::milliseconds executor_reregistration_timeout{2000};
   std::chrono::milliseconds recovery_timeout{900000};
+  std::chrono::milliseconds executor_heartbeat_interval{1800000};  // agent -> executor, 30 min
   std::string work_dir;  // empty: a fresh directory under $TMPDIR, removed on Stop()
+  // Faults from the start (the same as the /sim/... controls).
+  int fail_calls = 0;          // answer the next N scheduler calls with fail_status
+  int fail_status = 500;
+  std::chrono::milliseconds response_delay{0};
+  bool stall_heartbeats = false;
   std::uint64_t seed = 0;  // 0: random master id
 };
 
