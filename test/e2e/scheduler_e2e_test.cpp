@@ -301,3 +301,22 @@ TEST_CASE("numbers from --input, results to --output, executor fetched from --ex
   Process bad_input({FACTORIAL_SCHEDULER_BINARY, "--master", sim.master_url(), "--input", (dir / "missing.txt").string()});
   CHECK(bad_input.Wait() == 2);
 }
+
+TEST_CASE("HTTP errors from the master and a corrupt stream lose no number", "[e2e][scheduler]") {
+  SimOptions o = Options(2);
+  o.fail_calls = 3;  // the first SUBSCRIBE attempts are answered 503
+  o.fail_status = 503;
+  MesosSim sim(o);
+  sim.Start();
+  Process p(SchedulerArgs(sim.master_url(), {"2000000", "11", "12"}));
+  REQUIRE(Eventually([&] { return !SimGet(sim.master_url(), "launches").empty(); }));
+  SimPost(sim.master_url(), "corrupt-stream");
+  REQUIRE(p.Wait() == 0);
+  auto lines = Lines(p.Stdout());
+  REQUIRE(lines.size() == 3);
+  CHECK(lines[0].size() == std::string("2000000! = ").size() + factorial::FactorialDigits(2000000));
+  CHECK(lines[1] == "11! = 39916800");
+  CHECK(lines[2] == "12! = 479001600");
+  CHECK_THAT(p.Stderr(), Catch::Contains("503"));
+  CHECK_THAT(p.Stderr(), Catch::Contains("event stream is corrupt"));
+}
