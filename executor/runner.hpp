@@ -46,10 +46,14 @@ class ComputeRunner {
 };
 
 // Child process per computation; a thread per child waits for its output and exit status and
-// posts the outcome to the loop. Call Start/Kill on the loop thread.
+// posts the outcome to the loop. Below `in_process_max_n` the work (well under a millisecond)
+// runs on a thread instead: a fork costs several milliseconds, and a KILL then only has to
+// discard a result that arrives almost at once. Call Start/Kill on the loop thread.
 class ForkRunner final : public ComputeRunner {
  public:
-  explicit ForkRunner(EventLoop& loop) : loop_(loop) {}
+  static constexpr std::uint64_t kDefaultInProcessMaxN = 20000;
+  explicit ForkRunner(EventLoop& loop, std::uint64_t in_process_max_n = kDefaultInProcessMaxN)
+      : loop_(loop), in_process_max_n_(in_process_max_n) {}
   ~ForkRunner() override;  // kills and reaps every child
 
   void Start(const std::string& key, const ComputeRequest& request, Done done) override;
@@ -62,7 +66,10 @@ class ForkRunner final : public ComputeRunner {
     bool killed = false;
     std::thread waiter;
   };
+  void StartInProcess(const std::string& key, const ComputeRequest& request, Done done);
+
   EventLoop& loop_;
+  std::uint64_t in_process_max_n_;
   std::map<std::string, std::unique_ptr<Child>> children_;
   std::shared_ptr<bool> alive_ = std::make_shared<bool>(true);
 };
