@@ -62,7 +62,7 @@ std::string Shown(const std::string& data) {
 
 Executor::Executor(EventLoop& loop, ComputeRunner& runner, ExecutorEnv env,
                    std::function<void(int)> on_exit, std::uint64_t seed)
-    : loop_(loop), runner_(runner), env_(std::move(env)), on_exit_(std::move(on_exit)), rng_(seed) {}
+    : loop_(loop), calls_(loop), runner_(runner), env_(std::move(env)), on_exit_(std::move(on_exit)), rng_(seed) {}
 
 void Executor::Start() {
   spdlog::info("executor {} of framework {} starting; agent {}, checkpoint {}", env_.executor_id,
@@ -399,7 +399,7 @@ void Executor::PostUpdate(const std::string& uuid) {
   call.framework_id.value = env_.framework_id;
   call.type = ev::CallType::kUpdate;
   call.update = it->second;
-  loop_.Send(MakeRequest(call), [this, uuid](Result<HttpResponse> result) {
+  calls_.Send(MakeRequest(call), [this, uuid](Result<HttpResponse> result) {
     if (result.ok() && result.value().status == 202) return;
     std::string why = result.ok() ? std::to_string(result.value().status) + " " + result.value().body
                                   : result.error().message;
@@ -432,6 +432,9 @@ void Executor::Shutdown(const std::string& why) {
   grace_timer_ = loop_.After(env_.shutdown_grace_period, [this] {
     grace_timer_.reset();
     spdlog::warn("grace period over with {} update(s) unacknowledged", unacked_updates_.size());
+    for (const auto& [uuid, update] : unacked_updates_) {
+      spdlog::debug("unacknowledged: {} {}", update.status.task_id.value, v1::Name(update.status.state));
+    }
     Exit(0);
   });
   MaybeFinishShutdown();

@@ -19,6 +19,7 @@
 #include <vector>
 
 #include "executor_env.hpp"
+#include "factorial/call_queue.hpp"
 #include "factorial/event_loop.hpp"
 #include "factorial/messages.hpp"
 #include "factorial/recordio.hpp"
@@ -76,6 +77,7 @@ class Executor {
   std::size_t Slots() const;
 
   EventLoop& loop_;
+  CallQueue calls_;  // UPDATE and MESSAGE calls reach the agent in the order made
   ComputeRunner& runner_;
   ExecutorEnv env_;
   std::function<void(int)> on_exit_;

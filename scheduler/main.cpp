@@ -18,9 +18,11 @@
 
 #include "factorial/curl_loop.hpp"
 #include "factorial/logging.hpp"
+#include "factorial/sd_notify.hpp"
 #include "factorial/signals.hpp"
 #include "options.hpp"
 #include "scheduler.hpp"
+#include "state_store.hpp"
 
 #ifndef FACTORIAL_VERSION
 #define FACTORIAL_VERSION "0.0.0"
@@ -61,14 +63,15 @@ std::string DefaultExecutor() {
 // Prints one line per input number, in input order, as soon as the prefix is complete.
 class OrderedPrinter {
  public:
-  OrderedPrinter(std::vector<std::uint64_t> order, std::FILE* out, bool json)
-      : order_(std::move(order)), out_(out), json_(json) {}
+  // The first `already_printed` lines were written by an earlier run (restart).
+  OrderedPrinter(std::vector<std::uint64_t> order, std::FILE* out, bool json, std::size_t already_printed = 0)
+      : order_(std::move(order)), out_(out), json_(json), skip_(already_printed) {}
   void Add(const sch::NumberResult& r) {
     results_[r.n] = r;
     while (next_ < order_.size()) {
       auto it = results_.find(order_[next_]);
       if (it == results_.end()) break;
-      Print(it->second);
+      if (next_ >= skip_) Print(it->second);
       ++next_;
     }
     std::fflush(out_);
@@ -98,6 +101,7 @@ class OrderedPrinter {
   bool json_;
   std::map<std::uint64_t, sch::NumberResult> results_;
   std::size_t next_ = 0;
+  std::size_t skip_ = 0;
 };
 
 }  // namespace
@@ -111,7 +115,8 @@ int main(int argc, char** argv) {
   double task_cpus = 1, executor_cpus = 0.1, executor_mem = 32, failover_timeout = 604800, offer_wait = 120,
          refuse_seconds = 1;
   int max_retries = 3, heartbeat_factor = 5;
-  bool no_checkpoint = false;
+  bool no_checkpoint = false, teardown_on_stop = false;
+  std::string state_dir;
   app.add_option("N", number_args, "numbers whose factorials to compute");
   app.add_option("--input", input, "file with one number per line ('-': stdin)");
   app.add_option("--max-n", max_n, "largest N accepted")->capture_default_str();
@@ -140,7 +145,10 @@ int main(int argc, char** argv) {
   app.add_option("--heartbeat-factor", heartbeat_factor, "missed heartbeats before reconnecting")
       ->capture_default_str()->check(CLI::Range(2, 100));
   app.add_option("--format", format, "text or json")->check(CLI::IsMember({"text", "json"}))->capture_default_str();
-  app.add_option("--output", output, "write results to this file instead of stdout");
+  app.add_option("--output", output, "write results to this file instead of stdout (default with --state-dir: <state-dir>/results)");
+  app.add_option("--state-dir", state_dir, "keep the framework ID and a journal of results here; a restart resumes");
+  app.add_flag("--teardown-on-stop", teardown_on_stop,
+               "with --state-dir: SIGTERM tears the framework down even if work is unfinished");
   app.add_option("--log-level", log_level, "trace, debug, info, warn, error (SPDLOG_LEVEL overrides)")
       ->capture_default_str();
   app.set_version_flag("--version", std::string("factorial-scheduler ") + FACTORIAL_VERSION);
@@ -168,6 +176,13 @@ int main(int argc, char** argv) {
 
   sch::SchedulerConfig config;
   config.masters = masters.value();
+  if (!principal.empty() && secret_file.empty()) {
+    // Under systemd, LoadCredential=secret:... provides it without touching argv or the env file.
+    if (const char* creds = std::getenv("CREDENTIALS_DIRECTORY")) {
+      std::string candidate = std::string(creds) + "/secret";
+      if (fs::exists(candidate) && fs::file_size(candidate) > 0) secret_file = candidate;
+    }
+  }
   if (!principal.empty()) {
     if (secret_file.empty()) return usage_error("--principal needs --secret-file");
     std::ifstream in(secret_file);
@@ -226,16 +241,32 @@ int main(int argc, char** argv) {
     executor.resources.push_back(r);
   }
 
+  std::unique_ptr<sch::StateStore> store;
+  std::size_t already_printed = 0;
+  if (!state_dir.empty()) {
+    auto opened = sch::StateStore::Open(state_dir);
+    if (!opened.ok()) return usage_error(opened.error().message);
+    store = std::move(opened).value();
+    config.store = store.get();
+    config.teardown_on_stop = teardown_on_stop;
+    if (output.empty()) output = state_dir + "/results";
+  }
   std::FILE* out = stdout;
   if (!output.empty()) {
-    out = std::fopen(output.c_str(), "w");
+    if (store) {
+      // Resume the results file: keep what earlier runs printed, never print it again.
+      auto lines = sch::CompleteLines(output);
+      if (!lines.ok()) return usage_error(lines.error().message);
+      already_printed = lines.value();
+    }
+    out = std::fopen(output.c_str(), store ? "a" : "w");
     if (out == nullptr) return usage_error("cannot write --output " + output);
   }
 
   factorial::CurlGlobal curl;
   factorial::CurlLoop loop;
   int exit_code = 0;
-  OrderedPrinter printer(numbers.value(), out, format == "json");
+  OrderedPrinter printer(numbers.value(), out, format == "json", already_printed);
   sch::Scheduler scheduler(loop, config, numbers.value(), [&](const sch::NumberResult& r) { printer.Add(r); },
                            [&](int code) {
                              exit_code = code;
@@ -247,6 +278,22 @@ int main(int argc, char** argv) {
     if (interrupts.fetch_add(1) > 0) std::_Exit(code);  // a second signal exits at once
     loop.Post([&scheduler, code] { scheduler.Interrupt(code); });
   });
+  // systemd: READY=1 once subscribed, STATUS= with progress, WATCHDOG=1 from this loop (so a
+  // wedged loop gets the service restarted).
+  scheduler.set_on_subscribed([](const std::string& id) {
+    factorial::SdNotify("READY=1\nSTATUS=subscribed as framework " + id);
+  });
+  std::function<void()> keepalive;
+  if (auto period = factorial::SdWatchdogPeriod()) {
+    keepalive = [&, half = *period / 2] {
+      auto p = scheduler.progress();
+      factorial::SdNotify("WATCHDOG=1\nSTATUS=" + std::to_string(p.done) + " done, " + std::to_string(p.running) +
+                          " running, " + std::to_string(p.pending) + " pending, " + std::to_string(p.failed) +
+                          " failed");
+      loop.After(half, keepalive);
+    };
+    loop.After(std::chrono::milliseconds(0), keepalive);
+  }
   // On a terminal, a progress line on stderr (logs still go there as whole lines).
   bool progress = ::isatty(STDERR_FILENO) == 1;
   std::function<void()> show = [&] {
@@ -260,6 +307,7 @@ int main(int argc, char** argv) {
   scheduler.Start();
   loop.Run();
   if (progress) std::fprintf(stderr, "\n");
+  factorial::SdNotify("STOPPING=1");
   if (out != stdout) std::fclose(out);
   return exit_code;
 }

@@ -8,6 +8,7 @@
 #include <spdlog/spdlog.h>
 
 #include "factorial/sizing.hpp"
+#include "state_store.hpp"
 
 namespace factorial::scheduler {
 namespace {
@@ -58,6 +59,7 @@ double TaskMemoryMb(std::uint64_t n) {
 Scheduler::Scheduler(EventLoop& loop, SchedulerConfig config, std::vector<std::uint64_t> numbers,
                      ResultCallback on_result, ExitCallback on_exit)
     : loop_(loop),
+      calls_(loop),
       config_(std::move(config)),
       on_result_(std::move(on_result)),
       on_exit_(std::move(on_exit)),
@@ -89,8 +91,28 @@ void Scheduler::Start() {
   TimePoint now = loop_.Now();
   for (auto& [n, job] : jobs_) job.pending_since = now;
   master_url_ = config_.masters.at(0);
-  if (jobs_.empty()) {
-    Exit(0);
+  if (config_.store != nullptr) {
+    framework_id_ = config_.store->framework_id();
+    restarted_ = framework_id_.has_value();
+    std::size_t resumed = 0;
+    for (const auto& [n, saved] : config_.store->results()) {
+      auto it = jobs_.find(n);
+      if (it == jobs_.end()) continue;
+      it->second.state = saved.ok ? JobState::kDone : JobState::kFailed;
+      if (!saved.ok) exit_code_ = 1;
+      ++resumed;
+      if (on_result_) on_result_(saved);  // the printer skips lines already printed
+    }
+    if (resumed > 0 || restarted_) {
+      spdlog::info("resuming from {}: {} number(s) already final{}", config_.store->dir(), resumed,
+                   restarted_ ? ", framework " + *framework_id_ : std::string());
+    }
+  }
+  bool all_final = std::all_of(jobs_.begin(), jobs_.end(), [](const auto& kv) {
+    return kv.second.state == JobState::kDone || kv.second.state == JobState::kFailed;
+  });
+  if (jobs_.empty() || (all_final && !framework_id_)) {
+    Exit(exit_code_);
     return;
   }
   Subscribe();
@@ -209,6 +231,9 @@ void Scheduler::Disconnected(const std::string& why, bool next_master) {
   if (stream_ != 0) loop_.Cancel(stream_);
   stream_ = 0;
   stream_id_.clear();
+  calls_.Clear();  // they carry the old Mesos-Stream-Id
+  calls_in_flight_ = 0;
+  when_calls_done_ = nullptr;
   state_ = State::kDisconnected;
   if (heartbeat_timer_) loop_.CancelTimer(*heartbeat_timer_);
   heartbeat_timer_.reset();
@@ -260,6 +285,14 @@ void Scheduler::HandleEvent(const ev::Event& event) {
       }
       break;
     case ev::EventType::kError:
+      if (restarted_ && !ever_subscribed_ && event.error && event.error->message == "Framework has been removed") {
+        // The saved framework outlived its failover timeout: register anew; results stay.
+        spdlog::warn("saved framework {} was removed; registering a new one", framework_id_.value_or("?"));
+        restarted_ = false;
+        framework_id_.reset();
+        if (config_.store != nullptr) static_cast<void>(config_.store->SaveFrameworkId(std::nullopt));
+        break;  // the master ends this stream; Disconnected() subscribes again
+      }
       spdlog::critical("the master sent ERROR: {}", event.error ? event.error->message : "");
       Exit(1);
       break;
@@ -275,7 +308,14 @@ void Scheduler::HandleEvent(const ev::Event& event) {
 
 void Scheduler::OnSubscribed(const ev::Event::Subscribed& subscribed) {
   bool resubscribed = framework_id_.has_value();
+  bool first_after_restart = restarted_ && !ever_subscribed_;
+  ever_subscribed_ = true;
   framework_id_ = subscribed.framework_id.value;
+  if (config_.store != nullptr) {
+    if (auto saved = config_.store->SaveFrameworkId(framework_id_); !saved.ok()) {
+      spdlog::error("cannot save the framework ID: {}", saved.error().message);
+    }
+  }
   state_ = State::kSubscribed;
   suppressed_ = false;
   subscribed_at_ = loop_.Now();
@@ -299,10 +339,18 @@ void Scheduler::OnSubscribed(const ev::Event::Subscribed& subscribed) {
                                                       : std::optional(v1::AgentID{job.agent_id})});
     }
   }
-  if (resubscribed && !r.tasks.empty()) {
+  if (first_after_restart) {
+    // A new process does not know which tasks its predecessor launched: ask the master for
+    // all of them (implicit reconciliation) and adopt those still ours before launching.
+    r.tasks.clear();
+    SendCall(std::move(reconcile));
+    adopt_until_ = loop_.Now() + config_.adopt_window;
+    spdlog::info("restarted: reconciling every task of framework {}", *framework_id_);
+  } else if (resubscribed && !r.tasks.empty()) {
     spdlog::info("reconciling {} task(s)", r.tasks.size());
     SendCall(std::move(reconcile));
   }
+  if (on_subscribed_) on_subscribed_(*framework_id_);
   if (!check_timer_) {
     check_timer_ = loop_.After(std::chrono::seconds(1), [this] {
       check_timer_.reset();
@@ -314,6 +362,15 @@ void Scheduler::OnSubscribed(const ev::Event::Subscribed& subscribed) {
 
 void Scheduler::OnOffers(const std::vector<v1::Offer>& offers) {
   saw_offer_ = true;
+  if (loop_.Now() < adopt_until_) {  // still learning which tasks survived the restart
+    ev::Call call;
+    call.type = ev::CallType::kDecline;
+    auto& decline = call.decline.emplace();
+    for (const auto& offer : offers) decline.offer_ids.push_back(offer.id);
+    decline.filters = v1::Filters{0.5};
+    SendCall(std::move(call));
+    return;
+  }
   std::vector<PendingTask> pending;
   std::vector<std::uint64_t> pending_n;
   for (auto& [n, job] : jobs_) {
@@ -395,6 +452,7 @@ std::string Scheduler::NextTaskId(const Job& job) const {
 
 void Scheduler::OnUpdate(const v1::TaskStatus& status) {
   auto it = task_to_n_.find(status.task_id.value);
+  if (it == task_to_n_.end() && Adopt(status)) it = task_to_n_.find(status.task_id.value);
   if (it == task_to_n_.end()) {
     spdlog::warn("update {} for unknown task {}", v1::Name(status.state), status.task_id.value);
     if (!v1::IsTerminal(status.state) && status.state != TaskState::kUnknownState && status.agent_id) {
@@ -444,6 +502,38 @@ void Scheduler::OnUpdate(const v1::TaskStatus& status) {
   }
   Acknowledge(status);  // after the state change is recorded
   MaybeFinish();
+}
+
+// A task named like ours ("factorial-<n>-<attempt>") for a number not yet final: launched by
+// this framework before a restart. Take it over instead of computing the number again.
+bool Scheduler::Adopt(const v1::TaskStatus& status) {
+  const std::string& id = status.task_id.value;
+  static constexpr std::string_view kPrefix = "factorial-";
+  if (id.rfind(kPrefix, 0) != 0) return false;
+  auto dash = id.rfind('-');
+  if (dash == std::string::npos || dash <= kPrefix.size()) return false;
+  std::uint64_t n = 0, attempt = 0;
+  try {
+    n = std::stoull(id.substr(kPrefix.size(), dash - kPrefix.size()));
+    attempt = std::stoull(id.substr(dash + 1));
+  } catch (...) {
+    return false;
+  }
+  auto job = jobs_.find(n);
+  if (job == jobs_.end() || job->second.state == JobState::kDone || job->second.state == JobState::kFailed) {
+    return false;
+  }
+  task_to_n_[id] = n;
+  Job& j = job->second;
+  j.attempts = std::max(j.attempts, static_cast<int>(attempt));
+  if (j.state == JobState::kPending || j.task_id.empty()) {
+    j.state = JobState::kLaunched;
+    j.task_id = id;
+    j.launched_at = loop_.Now();
+    if (status.agent_id) j.agent_id = status.agent_id->value;
+  }
+  spdlog::info("adopted task {} from before the restart ({})", id, v1::Name(status.state));
+  return true;
 }
 
 void Scheduler::OnFinished(Job& job, const v1::TaskStatus& status) {
@@ -541,6 +631,11 @@ void Scheduler::Complete(Job& job, bool ok, std::string digits_or_error) {
   result.task_id = job.task_id;
   result.agent_id = job.agent_id;
   result.seconds = std::chrono::duration<double>(loop_.Now() - job.launched_at).count();
+  if (config_.store != nullptr) {  // journal first: a crash after this never recomputes n
+    if (auto saved = config_.store->Append(result); !saved.ok()) {
+      spdlog::error("cannot journal {}!: {}", job.n, saved.error().message);
+    }
+  }
   if (on_result_) on_result_(result);
 }
 
@@ -600,6 +695,12 @@ void Scheduler::MaybeFinish() {
 
 void Scheduler::Interrupt(int code) {
   if (state_ == State::kExited || state_ == State::kTearingDown) return;
+  if (config_.store != nullptr && !config_.teardown_on_stop) {
+    spdlog::warn("stopping; framework {} and its running tasks are left for the next start (failover "
+                 "timeout {} s)", framework_id_.value_or("(none yet)"), config_.framework.failover_timeout);
+    Exit(code);
+    return;
+  }
   spdlog::warn("interrupted: killing running tasks and tearing down");
   if (state_ != State::kSubscribed) {
     Exit(code);  // nobody to tell; the failover timeout cleans up
@@ -675,7 +776,7 @@ void Scheduler::SendCall(ev::Call call, std::function<void(bool)> done) {
   request.headers.Add("Mesos-Stream-Id", stream_id_);
   std::string type(v1::scheduler::Name(call.type.value_or(ev::CallType::kUnknown)));
   ++calls_in_flight_;
-  loop_.Send(std::move(request), [this, type, done = std::move(done)](Result<HttpResponse> result) {
+  calls_.Send(std::move(request), [this, type, done = std::move(done)](Result<HttpResponse> result) {
     if (--calls_in_flight_ == 0 && when_calls_done_) {
       auto next = std::move(when_calls_done_);
       when_calls_done_ = nullptr;

@@ -20,12 +20,15 @@
 #include <vector>
 
 #include "factorial/backoff.hpp"
+#include "factorial/call_queue.hpp"
 #include "factorial/event_loop.hpp"
 #include "factorial/messages.hpp"
 #include "factorial/recordio.hpp"
 #include "planner.hpp"
 
 namespace factorial::scheduler {
+
+class StateStore;
 
 struct SchedulerConfig {
   std::vector<std::string> masters;  // base URLs, e.g. "http://10.0.0.1:5050"
@@ -43,6 +46,13 @@ struct SchedulerConfig {
   Duration backoff_max = std::chrono::seconds(15);
   Duration kill_grace = std::chrono::seconds(10);  // SIGTERM: wait this long for kills
   std::uint64_t seed = 0;  // 0: random jitter
+  // Restart safety (--state-dir): results and framework ID survive a restart. Not owned.
+  StateStore* store = nullptr;
+  // On SIGTERM with unfinished work: tear down (true) or leave the framework for failover.
+  bool teardown_on_stop = true;
+  // After resubscribing from saved state: how long implicit reconciliation may take to name
+  // tasks still running from before the restart, before offers are used again.
+  Duration adopt_window = std::chrono::seconds(3);
 };
 
 struct NumberResult {
@@ -64,8 +74,11 @@ class Scheduler {
             ResultCallback on_result, ExitCallback on_exit);
 
   void Start();
-  // SIGINT/SIGTERM: kill running tasks, tear down, exit with `code` (130/143).
+  // SIGINT/SIGTERM: kill running tasks, tear down, exit with `code` (130/143). With a state
+  // store and teardown_on_stop false, unfinished work is left running for the next start.
   void Interrupt(int code);
+  // Called on every successful (re)subscription (systemd readiness).
+  void set_on_subscribed(std::function<void(const std::string&)> fn) { on_subscribed_ = std::move(fn); }
 
   // Introspection for tests and progress.
   struct Progress {
@@ -107,6 +120,7 @@ class Scheduler {
   void AttemptFailed(Job& job, const std::string& why, bool retryable);
   void Complete(Job& job, bool ok, std::string digits_or_error);
   void Acknowledge(const v1::TaskStatus& status);
+  bool Adopt(const v1::TaskStatus& status);
   void MaybeFinish();
   void CheckUnschedulable();
   void Revive();
@@ -117,6 +131,7 @@ class Scheduler {
   std::string NextTaskId(const Job& job) const;
 
   EventLoop& loop_;
+  CallQueue calls_;  // every non-SUBSCRIBE call, in order (§9.1: one connection for calls)
   SchedulerConfig config_;
   ResultCallback on_result_;
   ExitCallback on_exit_;
@@ -139,6 +154,10 @@ class Scheduler {
   TimePoint subscribed_at_{};
   int exit_code_ = 0;
   int calls_in_flight_ = 0;
+  bool restarted_ = false;        // framework ID came from the state store
+  bool ever_subscribed_ = false;  // in this process
+  TimePoint adopt_until_{};
+  std::function<void(const std::string&)> on_subscribed_;
   std::function<void()> when_calls_done_;  // runs once no call is in flight
 
   std::map<std::uint64_t, Job> jobs_;

@@ -93,8 +93,9 @@ struct Transfer {
 
 class CurlLoop::Impl {
  public:
-  Impl() : multi_(curl_multi_init()) {
+  explicit Impl(long max_connections_per_host) : multi_(curl_multi_init()) {
     if (!multi_) throw std::bad_alloc();
+    curl_multi_setopt(multi_.get(), CURLMOPT_MAX_HOST_CONNECTIONS, max_connections_per_host);
   }
 
   ~Impl() {
@@ -405,7 +406,7 @@ class CurlLoop::Impl {
   std::atomic<bool> stop_{false};
 };
 
-CurlLoop::CurlLoop() : impl_(std::make_unique<Impl>()) {}
+CurlLoop::CurlLoop(long max_connections_per_host) : impl_(std::make_unique<Impl>(max_connections_per_host)) {}
 CurlLoop::~CurlLoop() = default;
 void CurlLoop::Run() { impl_->Run(); }
 void CurlLoop::Stop() { impl_->Stop(); }

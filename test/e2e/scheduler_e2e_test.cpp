@@ -128,6 +128,27 @@ TEST_CASE("200 numbers on 3 agents: packed first-fit, each launched once, all ex
     if (l["new_executor"].get<bool>() && by_offer[l["offers"]].size() == 3) ++first_offers_with_three;
   }
   CHECK(first_offers_with_three == 3);
+  // After TEARDOWN every executor gets SHUTDOWN and exits with nothing unacknowledged: each
+  // update reached the agent, in order (a TASK_RUNNING arriving after its TASK_FINISHED is
+  // never acknowledged).
+  REQUIRE(Eventually([&] {
+    for (const auto& agent : SimGet(sim.master_url(), "state")["agents"]) {
+      for (const auto& e : agent["executors"]) {
+        if (e["state"] != "TERMINATED") return false;
+      }
+    }
+    return true;
+  }));
+  int executors = 0;
+  for (const auto& entry : fs::recursive_directory_iterator(sim.work_dir())) {
+    if (entry.path().filename() != "stderr") continue;
+    ++executors;
+    std::ifstream in(entry.path());
+    std::string log((std::istreambuf_iterator<char>(in)), std::istreambuf_iterator<char>());
+    CHECK_THAT(log, !Catch::Contains("unacknowledged"));
+    CHECK_THAT(log, Catch::Contains("exiting with status 0"));
+  }
+  CHECK(executors == 3);
 }
 
 TEST_CASE("an agent killed mid-run: numbers are retried and each printed once", "[e2e][scheduler]") {

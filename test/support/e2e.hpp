@@ -88,7 +88,8 @@ inline bool Eventually(const std::function<bool()>& condition, std::chrono::mill
 // A CurlLoop on its own thread; Run() executes on it and waits for the result.
 class LoopThread {
  public:
-  LoopThread() : thread_([this] { loop_.Run(); }) {}
+  // Tests open many streams to one server on purpose: no per-host connection cap.
+  LoopThread() : loop_(/*max_connections_per_host=*/0), thread_([this] { loop_.Run(); }) {}
   ~LoopThread() {
     loop_.Stop();
     thread_.join();

@@ -141,6 +141,7 @@ struct Harness {
   }
   // Every UPDATE call sent so far, in order.
   std::vector<v1::TaskStatus> Updates() {
+    loop.Pump();  // deliver replies, so calls queued behind them are sent
     std::vector<v1::TaskStatus> out;
     for (auto* r : loop.All()) {
       if (r->stream) continue;

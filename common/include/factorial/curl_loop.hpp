@@ -23,7 +23,14 @@ class CurlGlobal {
 // callbacks may freely start, cancel and finish transfers.
 class CurlLoop final : public EventLoop {
  public:
-  CurlLoop();
+  // At most `max_connections_per_host` connections to one host:port; further requests wait,
+  // first in first out (curl queues them). The default, 2, is the Mesos libraries' design:
+  // the event stream plus ONE connection for calls, so calls reach the master or agent in
+  // the order they were made. With more, an executor's TASK_RUNNING can overtake its
+  // TASK_FINISHED, or a scheduler's SUPPRESS its later REVIVE. Without a cap, every burst of
+  // calls also leaves a connection per call open on the server.
+  static constexpr long kDefaultMaxConnectionsPerHost = 2;
+  explicit CurlLoop(long max_connections_per_host = kDefaultMaxConnectionsPerHost);
   ~CurlLoop() override;
   CurlLoop(const CurlLoop&) = delete;
   CurlLoop& operator=(const CurlLoop&) = delete;
