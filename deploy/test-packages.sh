@@ -18,7 +18,8 @@ for f in ./usr/bin/factorial-scheduler ./usr/lib/systemd/system/factorial-schedu
   grep -q " $f\$" <<<"$contents" || fail "factorial-scheduler lacks $f"
 done
 grep -q "factorial-executor" <<<"$contents" && fail "the executor binary is in the scheduler package"
-dpkg-deb -c "$executor_deb" | grep -q " ./usr/bin/factorial-executor\$" || fail "factorial-executor lacks its binary"
+executor_contents=$(dpkg-deb -c "$executor_deb")  # no pipe into grep -q: SIGPIPE + pipefail
+grep -q " ./usr/bin/factorial-executor\$" <<<"$executor_contents" || fail "factorial-executor lacks its binary"
 
 depends=$(dpkg-deb -f "$scheduler_deb" Depends)
 for lib in libcurl4 libspdlog libssl; do grep -q "$lib" <<<"$depends" || fail "scheduler Depends lacks $lib: $depends"; done
