@@ -362,6 +362,15 @@ void Scheduler::OnSubscribed(const ev::Event::Subscribed& subscribed) {
 
 void Scheduler::OnOffers(const std::vector<v1::Offer>& offers) {
   saw_offer_ = true;
+  for (const auto& offer : offers) {  // even offers we decline teach us where agents are
+    largest_cpus_ = std::max(largest_cpus_, ScalarTotal(offer.resources, "cpus"));
+    largest_mem_ = std::max(largest_mem_, ScalarTotal(offer.resources, "mem"));
+    if (offer.url) {
+      const auto& a = offer.url->address;
+      agent_urls_[offer.agent_id.value] =
+          offer.url->scheme + "://" + a.ip.value_or(a.hostname.value_or(offer.hostname)) + ":" + std::to_string(a.port);
+    }
+  }
   if (loop_.Now() < adopt_until_) {  // still learning which tasks survived the restart
     ev::Call call;
     call.type = ev::CallType::kDecline;
@@ -377,15 +386,6 @@ void Scheduler::OnOffers(const std::vector<v1::Offer>& offers) {
     if (job.state != JobState::kPending) continue;
     pending.push_back({std::to_string(n), config_.task_cpus, job.mem});
     pending_n.push_back(n);
-  }
-  for (const auto& offer : offers) {
-    largest_cpus_ = std::max(largest_cpus_, ScalarTotal(offer.resources, "cpus"));
-    largest_mem_ = std::max(largest_mem_, ScalarTotal(offer.resources, "mem"));
-    if (offer.url) {
-      const auto& a = offer.url->address;
-      agent_urls_[offer.agent_id.value] =
-          offer.url->scheme + "://" + a.ip.value_or(a.hostname.value_or(offer.hostname)) + ":" + std::to_string(a.port);
-    }
   }
   ExecutorNeeds needs{config_.executor.executor_id.value, ScalarTotal(config_.executor.resources, "cpus"),
                       ScalarTotal(config_.executor.resources, "mem")};

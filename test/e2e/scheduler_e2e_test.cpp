@@ -11,6 +11,8 @@
 #include <sstream>
 
 #include <catch2/catch.hpp>
+#include <sys/socket.h>
+#include <sys/un.h>
 #include <gmp.h>
 
 #include "factorial/sizing.hpp"
@@ -340,4 +342,94 @@ TEST_CASE("HTTP errors from the master and a corrupt stream lose no number", "[e
   CHECK(lines[2] == "12! = 479001600");
   CHECK_THAT(p.Stderr(), Catch::Contains("503"));
   CHECK_THAT(p.Stderr(), Catch::Contains("event stream is corrupt"));
+}
+
+TEST_CASE("with --state-dir a crashed scheduler resumes: nothing recomputed, nothing printed twice", "[e2e][scheduler][deploy]") {
+  SimOptions o = Options(1);
+  MesosSim sim(o);
+  sim.Start();
+  fs::path state = fs::path(sim.work_dir()) / "state";
+  auto args = SchedulerArgs(sim.master_url(), {"--state-dir", state.string(), "12", "2500000", "13"});
+  {
+    Process first(args);
+    // Wait until 12! is journaled and printed, and the big one is running; then crash.
+    REQUIRE(Eventually([&] {
+      std::ifstream in(state / "results");
+      std::string line;
+      return std::getline(in, line) && line == "12! = 479001600";
+    }));
+    REQUIRE(Eventually([&] {
+      auto launches = SimGet(sim.master_url(), "launches");
+      return launches.size() == 3;
+    }));
+    first.Signal(SIGKILL);
+    CHECK(first.Wait() == 128 + SIGKILL);
+  }
+  std::string fid = SimGet(sim.master_url(), "state")["frameworks"][0]["id"];
+  Process second(args);
+  REQUIRE(second.Wait() == 0);
+  std::ifstream in(state / "results");
+  std::string text((std::istreambuf_iterator<char>(in)), std::istreambuf_iterator<char>());
+  auto lines = Lines(text);
+  REQUIRE(lines.size() == 3);
+  CHECK(lines[0] == "12! = 479001600");
+  CHECK(lines[1].size() == std::string("2500000! = ").size() + factorial::FactorialDigits(2500000));
+  CHECK(lines[2] == "13! = 6227020800");
+  CHECK(SimGet(sim.master_url(), "launches").size() == 3);  // the running task was adopted
+  CHECK_THAT(second.Stderr(), Catch::Contains("adopted task factorial-2500000-1"));
+  CHECK_THAT(second.Stderr(), Catch::Contains("subscribing to " + sim.master_url() + " as framework " + fid));
+  CHECK(SimGet(sim.master_url(), "state")["completed_frameworks"][0] == fid);
+}
+
+TEST_CASE("with --state-dir SIGTERM leaves unfinished work for the next start", "[e2e][scheduler][deploy]") {
+  MesosSim sim(Options(1));
+  sim.Start();
+  fs::path state = fs::path(sim.work_dir()) / "state";
+  auto args = SchedulerArgs(sim.master_url(), {"--state-dir", state.string(), "2500000"});
+  Process first(args);
+  REQUIRE(Eventually([&] { return !SimGet(sim.master_url(), "launches").empty(); }));
+  REQUIRE(Eventually([&] { return fs::exists(state / "journal.jsonl") && fs::file_size(state / "journal.jsonl") > 0; }));
+  first.Signal(SIGTERM);
+  CHECK(first.Wait() == 143);
+  auto types = CallTypes(sim.master_url());
+  CHECK(std::count(types.begin(), types.end(), "TEARDOWN") == 0);
+  CHECK(std::count(types.begin(), types.end(), "KILL") == 0);
+  auto fw = SimGet(sim.master_url(), "state")["frameworks"];
+  REQUIRE(fw.size() == 1);
+  // Disconnected once the master sees the connection close; waiting out its failover timeout.
+  CHECK(Eventually([&] { return SimGet(sim.master_url(), "state")["frameworks"][0]["connected"] == false; }));
+  Process second(args);
+  REQUIRE(second.Wait() == 0);
+  INFO(second.Stderr());
+  CHECK(SimGet(sim.master_url(), "launches").size() == 1);
+}
+
+TEST_CASE("under systemd the scheduler reports READY once subscribed", "[e2e][scheduler][deploy]") {
+  MesosSim sim(Options(1));
+  sim.Start();
+  fs::path socket_path = fs::path(sim.work_dir()) / "notify.sock";
+  int fd = ::socket(AF_UNIX, SOCK_DGRAM | SOCK_CLOEXEC, 0);
+  REQUIRE(fd >= 0);
+  sockaddr_un addr{};
+  addr.sun_family = AF_UNIX;
+  std::strncpy(addr.sun_path, socket_path.c_str(), sizeof addr.sun_path - 1);
+  REQUIRE(::bind(fd, reinterpret_cast<sockaddr*>(&addr), sizeof addr) == 0);
+  ::setenv("NOTIFY_SOCKET", socket_path.c_str(), 1);
+  ::setenv("WATCHDOG_USEC", "2000000", 1);
+  Process p(SchedulerArgs(sim.master_url(), {"9"}));
+  ::unsetenv("NOTIFY_SOCKET");
+  ::unsetenv("WATCHDOG_USEC");
+  REQUIRE(p.Wait() == 0);
+  std::vector<std::string> messages;
+  char buf[4096];
+  for (;;) {
+    ssize_t n = ::recv(fd, buf, sizeof buf, MSG_DONTWAIT);
+    if (n <= 0) break;
+    messages.emplace_back(buf, static_cast<std::size_t>(n));
+  }
+  ::close(fd);
+  std::string fid = SimGet(sim.master_url(), "state")["completed_frameworks"][0];
+  CHECK(std::count(messages.begin(), messages.end(), "READY=1\nSTATUS=subscribed as framework " + fid) == 1);
+  CHECK(std::any_of(messages.begin(), messages.end(), [](const std::string& m) { return m.rfind("WATCHDOG=1\n", 0) == 0; }));
+  CHECK(messages.back() == "STOPPING=1");
 }
