@@ -71,7 +71,17 @@ Scheduler::Scheduler(EventLoop& loop, SchedulerConfig config, std::vector<std::u
     job.n = n;
     job.mem = TaskMemoryMb(n);
     jobs_[n] = job;
+    pending_.insert(n);
   }
+}
+
+void Scheduler::SetState(Job& job, JobState state) {
+  auto final_state = [](JobState s) { return s == JobState::kDone || s == JobState::kFailed; };
+  if (job.state == JobState::kPending) pending_.erase(job.n);
+  if (final_state(job.state)) --final_jobs_;
+  job.state = state;
+  if (state == JobState::kPending) pending_.insert(job.n);
+  if (final_state(state)) ++final_jobs_;
 }
 
 Scheduler::Progress Scheduler::progress() const {
@@ -98,7 +108,7 @@ void Scheduler::Start() {
     for (const auto& [n, saved] : config_.store->results()) {
       auto it = jobs_.find(n);
       if (it == jobs_.end()) continue;
-      it->second.state = saved.ok ? JobState::kDone : JobState::kFailed;
+      SetState(it->second, saved.ok ? JobState::kDone : JobState::kFailed);
       if (!saved.ok) exit_code_ = 1;
       ++resumed;
       if (on_result_) on_result_(saved);  // the printer skips lines already printed
@@ -108,9 +118,7 @@ void Scheduler::Start() {
                    restarted_ ? ", framework " + *framework_id_ : std::string());
     }
   }
-  bool all_final = std::all_of(jobs_.begin(), jobs_.end(), [](const auto& kv) {
-    return kv.second.state == JobState::kDone || kv.second.state == JobState::kFailed;
-  });
+  bool all_final = final_jobs_ == jobs_.size();
   if (jobs_.empty() || (all_final && !framework_id_)) {
     Exit(exit_code_);
     return;
@@ -381,12 +389,9 @@ void Scheduler::OnOffers(const std::vector<v1::Offer>& offers) {
     return;
   }
   std::vector<PendingTask> pending;
-  std::vector<std::uint64_t> pending_n;
-  for (auto& [n, job] : jobs_) {
-    if (job.state != JobState::kPending) continue;
-    pending.push_back({std::to_string(n), config_.task_cpus, job.mem});
-    pending_n.push_back(n);
-  }
+  std::vector<std::uint64_t> pending_n(pending_.begin(), pending_.end());
+  pending.reserve(pending_n.size());
+  for (std::uint64_t n : pending_n) pending.push_back({{}, config_.task_cpus, jobs_.at(n).mem});
   ExecutorNeeds needs{config_.executor.executor_id.value, ScalarTotal(config_.executor.resources, "cpus"),
                       ScalarTotal(config_.executor.resources, "mem")};
   auto plans = PlanOffers(offers, pending, needs);
@@ -410,7 +415,7 @@ void Scheduler::OnOffers(const std::vector<v1::Offer>& offers) {
       ++job.attempts;
       job.task_id = NextTaskId(job);
       job.agent_id = offer.agent_id.value;
-      job.state = JobState::kLaunched;
+      SetState(job, JobState::kLaunched);
       job.launched_at = loop_.Now();
       task_to_n_[job.task_id] = job.n;
       v1::TaskInfo task;
@@ -427,7 +432,7 @@ void Scheduler::OnOffers(const std::vector<v1::Offer>& offers) {
     accept.filters = v1::Filters{config_.refuse_seconds_busy};
     SendCall(std::move(call));
   }
-  bool more_pending = std::any_of(jobs_.begin(), jobs_.end(), [](const auto& kv) { return kv.second.state == JobState::kPending; });
+  bool more_pending = !pending_.empty();
   if (!declined.empty()) {
     ev::Call call;
     call.type = ev::CallType::kDecline;
@@ -527,7 +532,7 @@ bool Scheduler::Adopt(const v1::TaskStatus& status) {
   Job& j = job->second;
   j.attempts = std::max(j.attempts, static_cast<int>(attempt));
   if (j.state == JobState::kPending || j.task_id.empty()) {
-    j.state = JobState::kLaunched;
+    SetState(j, JobState::kLaunched);
     j.task_id = id;
     j.launched_at = loop_.Now();
     if (status.agent_id) j.agent_id = status.agent_id->value;
@@ -547,7 +552,7 @@ void Scheduler::OnFinished(Job& job, const v1::TaskStatus& status) {
       AttemptFailed(job, "TASK_FINISHED with an unreadable result reference", true);
       return;
     }
-    job.state = JobState::kLaunched;  // still ours until the file arrives
+    SetState(job, JobState::kLaunched);  // still ours until the file arrives
     FetchResult(job.n, status.task_id.value, status.agent_id->value, ref["path"].get<std::string>(),
                 ref["size"].get<std::uint64_t>(), ref["sha256"].get<std::string>());
     return;
@@ -612,7 +617,7 @@ void Scheduler::AttemptFailed(Job& job, const std::string& why, bool retryable) 
   job.last_error = why;
   if (retryable && job.attempts <= config_.max_retries) {
     spdlog::warn("{}! attempt {} failed ({}); retrying", job.n, job.attempts, why);
-    job.state = JobState::kPending;
+    SetState(job, JobState::kPending);
     job.pending_since = loop_.Now();
     Revive();
     return;
@@ -622,7 +627,7 @@ void Scheduler::AttemptFailed(Job& job, const std::string& why, bool retryable) 
 }
 
 void Scheduler::Complete(Job& job, bool ok, std::string digits_or_error) {
-  job.state = ok ? JobState::kDone : JobState::kFailed;
+  SetState(job, ok ? JobState::kDone : JobState::kFailed);
   if (!ok) exit_code_ = 1;
   NumberResult result;
   result.n = job.n;
@@ -666,8 +671,9 @@ void Scheduler::Revive() {
 void Scheduler::CheckUnschedulable() {
   if (state_ == State::kExited || state_ == State::kTearingDown) return;
   TimePoint now = loop_.Now();
-  for (auto& [n, job] : jobs_) {
-    if (job.state != JobState::kPending || now - job.pending_since < config_.offer_wait) continue;
+  for (std::uint64_t n : std::vector<std::uint64_t>(pending_.begin(), pending_.end())) {
+    Job& job = jobs_.at(n);
+    if (now - job.pending_since < config_.offer_wait) continue;
     if (saw_offer_ && (config_.task_cpus <= largest_cpus_ && job.mem <= largest_mem_)) continue;
     std::string why = saw_offer_ ? "unschedulable: needs " + std::to_string(config_.task_cpus) + " cpus and " +
                                        std::to_string(static_cast<long long>(job.mem)) + " MB; the largest offer had " +
@@ -687,10 +693,7 @@ void Scheduler::CheckUnschedulable() {
 
 void Scheduler::MaybeFinish() {
   if (state_ != State::kSubscribed) return;
-  bool all_final = std::all_of(jobs_.begin(), jobs_.end(), [](const auto& kv) {
-    return kv.second.state == JobState::kDone || kv.second.state == JobState::kFailed;
-  });
-  if (all_final) Teardown(exit_code_);
+  if (final_jobs_ == jobs_.size()) Teardown(exit_code_);
 }
 
 void Scheduler::Interrupt(int code) {

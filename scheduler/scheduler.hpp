@@ -118,6 +118,7 @@ class Scheduler {
   void FetchResult(std::uint64_t n, std::string task_id, const std::string& agent_id, std::string path,
                    std::uint64_t size, std::string sha256);
   void AttemptFailed(Job& job, const std::string& why, bool retryable);
+  void SetState(Job& job, JobState state);  // keeps pending_ and final_jobs_ in step
   void Complete(Job& job, bool ok, std::string digits_or_error);
   void Acknowledge(const v1::TaskStatus& status);
   bool Adopt(const v1::TaskStatus& status);
@@ -161,6 +162,8 @@ class Scheduler {
   std::function<void()> when_calls_done_;  // runs once no call is in flight
 
   std::map<std::uint64_t, Job> jobs_;
+  std::set<std::uint64_t> pending_;  // jobs in kPending: what offers are planned against
+  std::size_t final_jobs_ = 0;       // jobs in kDone or kFailed
   std::map<std::string, std::uint64_t> task_to_n_;  // every attempt's task id
   std::map<std::string, std::string> agent_urls_;   // agent id -> http://host:port
 };
