@@ -4,15 +4,14 @@
 set -euo pipefail
 
 packages=(
+  # toolchain
   build-essential cmake ninja-build pkg-config git ca-certificates
+  # libraries (cpp-httplib for mesos-sim and test servers only)
   libcurl4-openssl-dev nlohmann-json3-dev libgmp-dev libspdlog-dev libfmt-dev
   catch2 libcli11-dev libcpp-httplib-dev libssl-dev
-  clang libclang-rt-14-dev openssl curl
+  # tests: TLS certificates, libFuzzer (clang), systemd-analyze, Debian packaging
+  openssl curl clang libclang-rt-14-dev systemd dpkg-dev file
 )
-# Optional extras: benchmarks, systemd unit checks, packaging.
-if [[ "${FACTORIAL_DEPS_EXTRA:-1}" == 1 ]]; then
-  packages+=(libbenchmark-dev systemd dpkg-dev file)
-fi
 
 sudo_cmd=()
 if [[ $(id -u) -ne 0 ]]; then sudo_cmd=(sudo); fi
