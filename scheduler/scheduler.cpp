@@ -476,6 +476,11 @@ void Scheduler::OnUpdate(const v1::TaskStatus& status) {
                 status.message ? " (" + *status.message + ")" : "");
   if (job.state == JobState::kDone || job.state == JobState::kFailed) {
     // Already final; a late duplicate or an older attempt.
+  } else if (status.state == TaskState::kFinished && !status.data &&
+             status.reason == v1::TaskReason::kReconciliation) {
+    // Reconciliation answers never carry data (§5.10): the task did finish, and the agent
+    // retransmits its own TASK_FINISHED, with the result, until we acknowledge it.
+    spdlog::debug("task {} finished per reconciliation; waiting for the agent's update", status.task_id.value);
   } else if (status.state == TaskState::kFinished) {
     OnFinished(job, status);
   } else if (!current) {

@@ -433,3 +433,21 @@ TEST_CASE("under systemd the scheduler reports READY once subscribed", "[e2e][sc
   CHECK(std::any_of(messages.begin(), messages.end(), [](const std::string& m) { return m.rfind("WATCHDOG=1\n", 0) == 0; }));
   CHECK(messages.back() == "STOPPING=1");
 }
+
+TEST_CASE("the secret is read from its file and never printed", "[e2e][scheduler]") {
+  MesosSim sim(Options(1));
+  sim.Start();
+  fs::path secret = fs::path(sim.work_dir()) / "secret";
+  {
+    std::ofstream out(secret);
+    out << "hunter2-very-secret\n";
+  }
+  Process p(SchedulerArgs(sim.master_url(), {"--principal", "fw", "--secret-file", secret.string(), "--log-level", "debug", "8"}));
+  REQUIRE(p.Wait() == 0);
+  CHECK(p.Stdout() == "8! = 40320\n");
+  CHECK(p.Stderr().find("hunter2") == std::string::npos);
+  Json subscribe = Json::parse(SimGet(sim.master_url(), "calls")[0].get<std::string>());
+  CHECK(subscribe["subscribe"]["framework_info"]["principal"] == "fw");
+  Process colon(SchedulerArgs(sim.master_url(), {"--principal", "fw", "--secret-file", "/nonexistent", "8"}));
+  CHECK(colon.Wait() == 2);
+}

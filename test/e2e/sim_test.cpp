@@ -474,3 +474,103 @@ TEST_CASE("sim holds 200 concurrent subscription streams", "[sim]") {
   CHECK(subscribed == 200);
   CHECK(SimGet(sim.master_url(), "state")["frameworks"].size() == 200);
 }
+
+TEST_CASE("SUPPRESS stops offers until REVIVE", "[sim]") {
+  MesosSim sim(Fast(1));
+  sim.Start();
+  LoopThread lt;
+  Session s(lt, sim.master_url());
+  Json offer = s.NextOffer();
+  CHECK(s.Call({{"type", "SUPPRESS"}}).status == 202);
+  CHECK(s.Call({{"type", "DECLINE"}, {"decline", {{"offer_ids", {offer["id"]}}, {"filters", {{"refuse_seconds", 0}}}}}}).status == 202);
+  std::size_t after = s.stream.size();
+  REQUIRE(s.stream.FindType("HEARTBEAT", after).has_value());
+  REQUIRE(s.stream.FindType("HEARTBEAT", s.stream.size()).has_value());  // cycles pass
+  auto all = s.stream.All();
+  CHECK(std::none_of(all.begin() + static_cast<long>(after), all.end(), [](const Json& e) { return e["type"] == "OFFERS"; }));
+  Json bad = {{"type", "REVIVE"}, {"revive", {{"roles", {"not-my-role"}}}}};
+  CHECK(s.Call(bad).status == 202);  // accepted, but the whole call is dropped (§5.6.5)
+  CHECK(SimGet(sim.master_url(), "state")["frameworks"][0]["suppressed"] == 1);
+  CHECK(s.Call({{"type", "REVIVE"}, {"revive", {{"roles", {"*"}}}}}).status == 202);
+  CHECK(s.stream.FindType("OFFERS", after).has_value());
+}
+
+TEST_CASE("offers held past --offer-timeout are rescinded", "[sim]") {
+  SimOptions o = Fast(1);
+  o.offer_timeout = 200ms;
+  MesosSim sim(o);
+  sim.Start();
+  LoopThread lt;
+  Session s(lt, sim.master_url());
+  Json offer = s.NextOffer();
+  auto rescind = s.stream.FindType("RESCIND");
+  REQUIRE(rescind);
+  CHECK((*rescind)["rescind"]["offer_id"] == offer["id"]);
+}
+
+TEST_CASE("SHUTDOWN and MESSAGE reach a real executor", "[sim]") {
+  MesosSim sim(Fast(1));
+  sim.Start();
+  LoopThread lt;
+  Session s(lt, sim.master_url());
+  Json offer = s.NextOffer();
+  CHECK(s.Call(LaunchCall(offer, "t", "3", 1, 64)).status == 202);
+  auto running = s.stream.Find([](const Json& e) { return e["type"] == "UPDATE"; });
+  REQUIRE(running);
+  CHECK(s.Call({{"type", "MESSAGE"}, {"message", {{"agent_id", offer["agent_id"]}, {"executor_id", {{"value", "e1"}}},
+                                                  {"data", factorial::Base64Encode("hello")}}}}).status == 202);
+  CHECK(s.Call({{"type", "SHUTDOWN"}, {"shutdown", {{"executor_id", {{"value", "e1"}}}, {"agent_id", offer["agent_id"]}}}}).status == 202);
+  auto failure = s.stream.FindType("FAILURE");
+  REQUIRE(failure);
+  CHECK((*failure)["failure"]["executor_id"]["value"] == "e1");
+  CHECK((*failure)["failure"]["status"] == 0);  // the executor exited by itself, status 0
+  std::string sandbox = SimGet(sim.master_url(), "state")["agents"][0]["executors"][0]["sandbox"];
+  auto log = Request(sim.agent_url(0), "GET", "/files/read?path=" + sandbox + "/stderr&offset=0&length=100000");
+  REQUIRE(log.status == 200);
+  Json read = Json::parse(log.body);
+  CHECK(read["offset"] == 0);
+  CHECK_THAT(read["data"].get<std::string>(), Catch::Contains("message from the framework (5 bytes)"));
+  CHECK_THAT(read["data"].get<std::string>(), Catch::Contains("shutting down: the agent sent SHUTDOWN"));
+}
+
+TEST_CASE("an executor that never subscribes fails its task at the registration timeout", "[sim]") {
+  SimOptions o = Fast(1);
+  o.executor_registration_timeout = 300ms;
+  MesosSim sim(o);
+  sim.Start();
+  LoopThread lt;
+  Session s(lt, sim.master_url());
+  Json offer = s.NextOffer();
+  Json call = LaunchCall(offer, "mute", "1", 1, 64);
+  call["accept"]["operations"][0]["launch"]["task_infos"][0]["executor"]["command"] = {{"shell", true}, {"value", "exec sleep 60"}};
+  CHECK(s.Call(call).status == 202);
+  auto failed = s.stream.Find([](const Json& e) {
+    return e["type"] == "UPDATE" && e["update"]["status"]["state"] == "TASK_FAILED";
+  });
+  REQUIRE(failed);
+  Json st = s.stream.All()[*failed]["update"]["status"];
+  CHECK(st["reason"] == "REASON_EXECUTOR_REGISTRATION_TIMEOUT");
+  CHECK(st["source"] == "SOURCE_AGENT");
+}
+
+TEST_CASE("a new leader that forgets frameworks answers 400 until they resubscribe", "[sim]") {
+  SimOptions o = Fast(1);
+  o.masters = 2;
+  o.failover_forgets_frameworks = true;
+  MesosSim sim(o);
+  sim.Start();
+  LoopThread lt;
+  Session s(lt, sim.master_url(0));
+  SimPost(sim.master_url(), "leader?index=1");
+  CHECK(s.stream.WaitEnded());  // every scheduler connection breaks on master failover
+  Json revive = {{"type", "REVIVE"}, {"framework_id", {{"value", s.framework_id}}}};
+  auto forgotten = Request(sim.master_url(1), "POST", "/api/v1/scheduler", revive.dump(), {{"Mesos-Stream-Id", s.stream_id}});
+  CHECK(forgotten.status == 400);
+  CHECK(forgotten.body == "Framework cannot be found");
+  CHECK(Request(sim.master_url(0), "POST", "/api/v1/scheduler", revive.dump()).status == 307);
+  Json again = Json::parse(Subscribe());
+  again["framework_id"] = {{"value", s.framework_id}};
+  again["subscribe"]["framework_info"]["id"] = {{"value", s.framework_id}};
+  Session resubscribed(lt, sim.master_url(1), again.dump());
+  CHECK(resubscribed.framework_id == s.framework_id);  // re-created with the same ID (§5.5)
+}

@@ -321,3 +321,37 @@ TEST_CASE("a number no agent can hold is reported unschedulable after --offer-wa
   h.loop.Pump();
   CHECK(h.exit_code == 1);
 }
+
+TEST_CASE("credentials and the CA file go with every request, the principal in FrameworkInfo", "[scheduler]") {
+  auto config = Config();
+  config.credential = std::make_pair(std::string("fw"), std::string("s3cret"));
+  config.framework.principal = "fw";
+  config.tls.ca_file = "/etc/ssl/ca.pem";
+  Harness h({5}, config);
+  h.Subscribe();
+  h.Send(Offers({Offer("O1", "S1", 2, 1024)}));
+  Json body = Json::parse(h.Stream()->http.body);
+  CHECK(body["subscribe"]["framework_info"]["principal"] == "fw");
+  for (auto* r : h.loop.All()) {
+    REQUIRE(r->http.basic_auth.has_value());
+    CHECK(r->http.basic_auth->first == "fw");
+    CHECK(r->http.basic_auth->second == "s3cret");
+    CHECK(r->http.tls.verify_peer);
+    CHECK(r->http.tls.ca_file == "/etc/ssl/ca.pem");
+    CHECK(r->http.body.find("s3cret") == std::string::npos);
+  }
+}
+
+TEST_CASE("a reconciliation answer of TASK_FINISHED waits for the agent's update with the result", "[scheduler]") {
+  Harness h({7});
+  h.Subscribe();
+  h.Send(Offers({Offer("O1", "S1", 2, 1024)}));
+  Json reconciled = Update("factorial-7-1", "TASK_FINISHED", std::nullopt, /*with_uuid=*/false);
+  reconciled["update"]["status"]["reason"] = "REASON_RECONCILIATION";
+  h.Send(reconciled);
+  CHECK(h.results.empty());
+  CHECK(h.CallsOf("ACCEPT").size() == 1);  // not retried
+  h.Send(Update("factorial-7-1", "TASK_FINISHED", "5040"));
+  REQUIRE(h.results.size() == 1);
+  CHECK(h.results[0].digits == "5040");
+}
