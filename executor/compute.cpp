@@ -3,7 +3,6 @@
 #include <array>
 #include <thread>
 
-#include <openssl/evp.h>
 
 namespace factorial::executor {
 namespace {
@@ -59,17 +58,5 @@ std::string ToDecimal(const Mpz& x, int threads) {
   return out;
 }
 
-std::string Sha256Hex(const std::string& bytes) {
-  std::array<unsigned char, EVP_MAX_MD_SIZE> digest{};
-  unsigned int length = 0;
-  EVP_Digest(bytes.data(), bytes.size(), digest.data(), &length, EVP_sha256(), nullptr);
-  static constexpr char kHex[] = "0123456789abcdef";
-  std::string hex;
-  for (unsigned int i = 0; i < length; ++i) {
-    hex.push_back(kHex[digest[i] >> 4]);
-    hex.push_back(kHex[digest[i] & 15]);
-  }
-  return hex;
-}
 
 }  // namespace factorial::executor

@@ -7,6 +7,8 @@
 
 #include <gmp.h>
 
+#include "factorial/sha256.hpp"
+
 namespace factorial::executor {
 
 // Owns one mpz_t. gmpxx's mpz_class would do, but gmpxx.h declares a global function named
@@ -46,7 +48,6 @@ Mpz Factorial(std::uint64_t n);
 // identical to mpz_get_str for every thread count.
 std::string ToDecimal(const Mpz& x, int threads);
 
-// Lowercase hex SHA-256 of `bytes`.
-std::string Sha256Hex(const std::string& bytes);
+using factorial::Sha256Hex;  // common/include/factorial/sha256.hpp
 
 }  // namespace factorial::executor

@@ -69,6 +69,12 @@ void Text(httplib::Response& res, int status, const std::string& body) {
   res.set_content(body, kText);
 }
 
+// §1.2: anything but POST is 405 with Allow: POST (real-mesos/err-get-method.*).
+void NotAllowed(const httplib::Request& req, httplib::Response& res) {
+  res.set_header("Allow", "POST");
+  Text(res, 405, "405 Method Not Allowed. Expecting one of { 'POST' }, but received '" + req.method + "'.");
+}
+
 void Accepted(httplib::Response& res) {
   res.status = 202;
   res.set_header("Date", HttpDate());
@@ -616,15 +622,10 @@ void MesosSim::Impl::InstallMasterRoutes(httplib::Server& server, int index) {
     server.Post(path, [this, index](const httplib::Request& req, httplib::Response& res) {
       HandleScheduler(index, req, res);
     });
-    // §1.2: anything but POST is 405 with Allow: POST (real-mesos/err-get-method.*).
-    auto not_allowed = [](const httplib::Request& req, httplib::Response& res) {
-      res.set_header("Allow", "POST");
-      Text(res, 405, "405 Method Not Allowed. Expecting one of { 'POST' }, but received '" + req.method + "'.");
-    };
-    server.Get(path, not_allowed);
-    server.Put(path, not_allowed);
-    server.Delete(path, not_allowed);
-    server.Patch(path, not_allowed);
+    server.Get(path, NotAllowed);
+    server.Put(path, NotAllowed);
+    server.Delete(path, NotAllowed);
+    server.Patch(path, NotAllowed);
   }
   server.Get("/version", [](const httplib::Request&, httplib::Response& res) {
     res.set_header("Date", HttpDate());
@@ -1323,13 +1324,9 @@ void MesosSim::Impl::InstallAgentRoutes(httplib::Server& server, Agent& agent) {
   Agent* a = &agent;
   for (const char* path : {"/api/v1/executor", R"(/slave\(1\)/api/v1/executor)"}) {
     server.Post(path, [this, a](const httplib::Request& req, httplib::Response& res) { HandleExecutor(*a, req, res); });
-    auto not_allowed = [](const httplib::Request& req, httplib::Response& res) {
-      res.set_header("Allow", "POST");
-      Text(res, 405, "405 Method Not Allowed. Expecting one of { 'POST' }, but received '" + req.method + "'.");
-    };
-    server.Get(path, not_allowed);
-    server.Put(path, not_allowed);
-    server.Delete(path, not_allowed);
+    server.Get(path, NotAllowed);
+    server.Put(path, NotAllowed);
+    server.Delete(path, NotAllowed);
   }
   // Sandbox files, as the agent serves the directories it attached (absolute sandbox paths).
   auto resolve = [this](const httplib::Request& req, httplib::Response& res) -> std::optional<fs::path> {
