@@ -228,8 +228,6 @@ void Scheduler::Disconnected(const std::string& why, bool next_master) {
   stream_ = 0;
   stream_id_.clear();
   calls_.Clear();  // they carry the old Mesos-Stream-Id
-  calls_in_flight_ = 0;
-  when_calls_done_ = nullptr;
   state_ = State::kDisconnected;
   if (heartbeat_timer_) loop_.CancelTimer(*heartbeat_timer_);
   heartbeat_timer_.reset();
@@ -734,20 +732,9 @@ void Scheduler::Teardown(int code) {
     });
   };
   spdlog::info("all numbers are final; tearing down framework {}", framework_id_.value_or("?"));
-  // Let acknowledgements and kills already sent reach the master first: they travel on other
-  // connections and would be refused once the framework is gone.
-  if (calls_in_flight_ == 0) {
-    (*send)();
-    return;
-  }
-  auto fired = std::make_shared<bool>(false);
-  auto once = [send, fired] {
-    if (*fired) return;
-    *fired = true;
-    (*send)();
-  };
-  when_calls_done_ = once;
-  loop_.After(std::chrono::seconds(5), once);
+  // calls_ is ordered: acknowledgements and kills made before reach the master first, which
+  // matters because they would be refused once the framework is gone.
+  (*send)();
 }
 
 void Scheduler::Exit(int code) {
@@ -771,13 +758,7 @@ void Scheduler::SendCall(ev::Call call, std::function<void(bool)> done) {
   HttpRequest request = MakeRequest(v1::Serialize(call));
   request.headers.Add("Mesos-Stream-Id", stream_id_);
   std::string type(v1::scheduler::Name(call.type.value_or(ev::CallType::kUnknown)));
-  ++calls_in_flight_;
-  calls_.Send(std::move(request), [this, type, done = std::move(done)](Result<HttpResponse> result) {
-    if (--calls_in_flight_ == 0 && when_calls_done_) {
-      auto next = std::move(when_calls_done_);
-      when_calls_done_ = nullptr;
-      next();
-    }
+  calls_.Send(std::move(request), [type, done = std::move(done)](Result<HttpResponse> result) {
     bool accepted = result.ok() && (result.value().status == 202 || result.value().status == 200);
     if (!accepted) {
       std::string why = result.ok() ? std::to_string(result.value().status) + " " + result.value().body

@@ -154,12 +154,10 @@ class Scheduler {
   double largest_cpus_ = 0, largest_mem_ = 0;
   TimePoint subscribed_at_{};
   int exit_code_ = 0;
-  int calls_in_flight_ = 0;
   bool restarted_ = false;        // framework ID came from the state store
   bool ever_subscribed_ = false;  // in this process
   TimePoint adopt_until_{};
   std::function<void(const std::string&)> on_subscribed_;
-  std::function<void()> when_calls_done_;  // runs once no call is in flight
 
   std::map<std::uint64_t, Job> jobs_;
   std::set<std::uint64_t> pending_;  // jobs in kPending: what offers are planned against
