@@ -23,6 +23,7 @@
 #include <httplib.h>
 #include <nlohmann/json.hpp>
 #include <spdlog/spdlog.h>
+#include <sys/socket.h>
 #include <sys/stat.h>
 #include <sys/wait.h>
 #include <unistd.h>
@@ -499,11 +500,23 @@ void MesosSim::Impl::Start() {
     server->set_payload_max_length(64u << 20);
     return server;
   };
+  // Debian's cpp-httplib listens with a backlog of 5 (compiled into the library): 200
+  // simultaneous connects would overflow it and wait out SYN retries for seconds. Listening
+  // again on the socket raises the backlog (Linux); the socket-options hook gives us the fd.
+  auto bind = [this](httplib::Server& server, int port) {
+    auto fd = std::make_shared<int>(-1);
+    server.set_socket_options([fd](socket_t sock) {
+      httplib::default_socket_options(sock);
+      *fd = sock;
+    });
+    int bound = port != 0 ? (server.bind_to_port(options_.ip, port) ? port : -1) : server.bind_to_any_port(options_.ip);
+    if (bound > 0 && *fd >= 0) ::listen(*fd, SOMAXCONN);
+    return bound;
+  };
   for (int i = 0; i < std::max(1, options_.masters); ++i) {
     auto server = make_server();
     InstallMasterRoutes(*server, i);
-    int port = (i == 0 && options_.port != 0) ? (server->bind_to_port(options_.ip, options_.port) ? options_.port : -1)
-                                             : server->bind_to_any_port(options_.ip);
+    int port = bind(*server, i == 0 ? options_.port : 0);
     if (port <= 0) throw std::runtime_error("cannot bind a master port on " + options_.ip);
     master_ports_.push_back(port);
     master_servers_.push_back(std::move(server));
@@ -520,7 +533,7 @@ void MesosSim::Impl::Start() {
     }
     agent->server = make_server();
     InstallAgentRoutes(*agent->server, *agent);
-    agent->port = agent->server->bind_to_any_port(options_.ip);
+    agent->port = bind(*agent->server, 0);
     if (agent->port <= 0) throw std::runtime_error("cannot bind an agent port");
     agents_.push_back(std::move(agent));
   }
