@@ -1,6 +1,7 @@
 #include "factorial/recordio.hpp"
 
 #include <algorithm>
+#include <cassert>
 #include <charconv>
 
 namespace factorial {

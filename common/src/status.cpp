@@ -1,5 +1,8 @@
 #include "factorial/status.hpp"
 
+#include <cstdio>
+#include <cstdlib>
+
 namespace factorial {
 
 std::string_view ErrcName(Errc code) {
@@ -21,5 +24,19 @@ std::string Error::ToString() const {
   out += message;
   return out;
 }
+
+namespace detail {
+
+void AbortOnValueOfError(const Error& error) {
+  std::fprintf(stderr, "Result::value() called on an error: %s\n", error.ToString().c_str());
+  std::abort();
+}
+
+void AbortOnErrorOfValue() {
+  std::fprintf(stderr, "Result::error() called on a value\n");
+  std::abort();
+}
+
+}  // namespace detail
 
 }  // namespace factorial

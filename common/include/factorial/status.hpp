@@ -3,7 +3,7 @@
 // Error values for expected failures (network, HTTP, malformed input, bad environment).
 // Exceptions never cross module boundaries; invariants use assert.
 
-#include <cassert>
+#include <cassert>  // kept: files that include this header use assert
 #include <string>
 #include <string_view>
 #include <utility>
@@ -33,7 +33,15 @@ struct Error {
 
 inline Error MakeError(Errc code, std::string message) { return Error{code, std::move(message)}; }
 
-// Holds a T or an Error. Accessing the wrong alternative is a programming error.
+namespace detail {
+// Print why and abort, in every build type (like stout's Try::get()): reading the value of a
+// failed Result is a bug, and a clear crash beats an uncaught bad_variant_access.
+[[noreturn]] void AbortOnValueOfError(const Error& error);
+[[noreturn]] void AbortOnErrorOfValue();
+}  // namespace detail
+
+// Holds a T or an Error. Accessing the wrong alternative is a programming error: value() on an
+// error aborts with the error's text, error() on a value aborts too.
 template <class T>
 class [[nodiscard]] Result {
  public:
@@ -44,20 +52,20 @@ class [[nodiscard]] Result {
   explicit operator bool() const { return ok(); }
 
   T& value() & {
-    assert(ok());
-    return std::get<0>(v_);
+    CheckOk();
+    return *std::get_if<0>(&v_);
   }
   const T& value() const& {
-    assert(ok());
-    return std::get<0>(v_);
+    CheckOk();
+    return *std::get_if<0>(&v_);
   }
   T&& value() && {
-    assert(ok());
-    return std::get<0>(std::move(v_));
+    CheckOk();
+    return std::move(*std::get_if<0>(&v_));
   }
   const Error& error() const {
-    assert(!ok());
-    return std::get<1>(v_);
+    if (ok()) detail::AbortOnErrorOfValue();
+    return *std::get_if<1>(&v_);
   }
   T* operator->() { return &value(); }
   const T* operator->() const { return &value(); }
@@ -65,6 +73,10 @@ class [[nodiscard]] Result {
   const T& operator*() const& { return value(); }
 
  private:
+  void CheckOk() const {
+    if (!ok()) detail::AbortOnValueOfError(*std::get_if<1>(&v_));
+  }
+
   std::variant<T, Error> v_;
 };
 
