@@ -580,6 +580,7 @@ void Scheduler::FetchResult(std::uint64_t n, std::string task_id, const std::str
   request.url = url->second + "/files/download?path=" + escaped;
   request.timeout = std::chrono::minutes(10);
   request.tls = config_.tls;
+  request.basic_auth = config_.credential;  // agents with --authenticate_http_readonly ask for it
   loop_.Send(std::move(request), [this, n, task_id, size, sha256](Result<HttpResponse> result) {
     auto it = jobs_.find(n);
     if (it == jobs_.end() || it->second.state != JobState::kLaunched) return;
