@@ -1,0 +1,367 @@
+// factorial-scheduler and factorial-executor, the real binaries, against a real Apache Mesos
+// master and agent on loopback (label real-mesos). Each test case starts its own cluster
+// (about 2 s) so a failure cannot leak into the next one; without a Mesos installation every
+// case is skipped with the reason (see test/support/real_mesos.hpp).
+//
+// Expected digits come from GMP in this process: a multiplication loop for small n,
+// mpz_fac_ui + mpz_get_str for the large ones (the executor converts with its own parallel
+// code, so the comparison is still independent of it).
+
+#include <cmath>
+#include <filesystem>
+#include <fstream>
+#include <future>
+#include <map>
+#include <set>
+#include <sstream>
+
+#define CATCH_CONFIG_EXTERNAL_INTERFACES  // the failure listener below
+#include <catch2/catch.hpp>
+#include <gmp.h>
+
+#include "factorial/sizing.hpp"
+#include "support/real_mesos.hpp"
+
+using namespace factorial::testing;
+namespace fs = std::filesystem;
+
+namespace {
+
+factorial::CurlGlobal curl_global;
+
+// Set by the listener below when any assertion fails, so the cluster keeps its logs.
+bool g_assertion_failed = false;
+
+struct FailureListener : Catch::TestEventListenerBase {
+  using TestEventListenerBase::TestEventListenerBase;
+  void testCaseStarting(const Catch::TestCaseInfo& info) override {
+    TestEventListenerBase::testCaseStarting(info);
+    g_assertion_failed = false;
+  }
+  bool assertionEnded(const Catch::AssertionStats& stats) override {
+    if (!stats.assertionResult.isOk()) g_assertion_failed = true;
+    return true;
+  }
+};
+
+std::string Factorial(unsigned long n) {
+  mpz_t f;
+  if (n <= 50000) {
+    mpz_init_set_ui(f, 1);
+    for (unsigned long i = 2; i <= n; ++i) mpz_mul_ui(f, f, i);
+  } else {
+    mpz_init(f);
+    mpz_fac_ui(f, n);
+  }
+  std::string s(mpz_sizeinbase(f, 10) + 2, '\0');
+  mpz_get_str(s.data(), 10, f);
+  s.resize(std::strlen(s.c_str()));
+  mpz_clear(f);
+  return s;
+}
+
+// Exact comparison of possibly huge lines; a failure prints their start and sizes only.
+#define CHECK_LINE(actual, expected)                                                                \
+  do {                                                                                              \
+    const std::string& actual_ = (actual);                                                          \
+    const std::string& expected_ = (expected);                                                      \
+    INFO("line: " << actual_.substr(0, 160) << (actual_.size() > 160 ? "..." : "") << " ("         \
+                  << actual_.size() << " bytes; expected " << expected_.size() << ": "             \
+                  << expected_.substr(0, 60) << "...)");                                            \
+    CHECK((actual_ == expected_));                                                                  \
+  } while (false)
+
+std::vector<std::string> Lines(const std::string& text) {
+  std::vector<std::string> lines;
+  std::istringstream in(text);
+  for (std::string line; std::getline(in, line);) lines.push_back(line);
+  return lines;
+}
+
+// A started cluster; on a failed assertion its logs are printed and its directory kept.
+class Cluster {
+ public:
+  Cluster(const MesosInstall& install, RealMesosOptions options = {}) : mesos_(install, std::move(options)) {}
+  ~Cluster() {
+    if (g_assertion_failed) {
+      mesos_.KeepDir();
+      std::fprintf(stderr, "real Mesos logs (directory kept: %s):\n%s\n", mesos_.dir().c_str(), mesos_.Logs().c_str());
+    }
+  }
+  RealMesos* operator->() { return &mesos_; }
+  RealMesos& operator*() { return mesos_; }
+
+ private:
+  RealMesos mesos_;
+};
+
+std::vector<std::string> SchedulerArgs(const RealMesos& mesos, std::vector<std::string> extra) {
+  std::vector<std::string> args = {FACTORIAL_SCHEDULER_BINARY, "--master", mesos.master_url(), "--executor",
+                                   FACTORIAL_EXECUTOR_BINARY, "--refuse-seconds", "0.2"};
+  args.insert(args.end(), extra.begin(), extra.end());
+  return args;
+}
+
+// The state of `task_id` as the agent sees it ("" when it does not know the task).
+std::string AgentTaskState(const RealMesos& mesos, const std::string& task_id) {
+  Json state = mesos.AgentGet("/state");
+  if (!state.is_object()) return "";
+  for (const auto& fw : state.value("frameworks", Json::array())) {
+    for (const auto& ex : fw.value("executors", Json::array())) {
+      for (const char* list : {"tasks", "queued_tasks", "completed_tasks"}) {
+        for (const auto& t : ex.value(list, Json::array())) {
+          if (t.value("id", "") == task_id) return t.value("state", "");
+        }
+      }
+    }
+  }
+  return "";
+}
+
+// Every task the master knows (running and completed, of live and torn-down frameworks).
+std::vector<Json> MasterTasks(const RealMesos& mesos) {
+  Json tasks = mesos.MasterGet("/master/tasks");
+  std::vector<Json> out;
+  for (const auto& t : tasks.value("tasks", Json::array())) out.push_back(t);
+  return out;
+}
+
+std::multiset<std::string> TaskIds(const RealMesos& mesos) {
+  std::multiset<std::string> ids;
+  for (const auto& t : MasterTasks(mesos)) ids.insert(t.value("id", ""));
+  return ids;
+}
+
+std::string FrameworkId(const std::string& scheduler_stderr) {
+  static const std::string kMarker = "subscribed as framework ";
+  auto p = scheduler_stderr.find(kMarker);
+  if (p == std::string::npos) return "";
+  p += kMarker.size();
+  return scheduler_stderr.substr(p, scheduler_stderr.find_first_of(" \n", p) - p);
+}
+
+bool CompletedFramework(const RealMesos& mesos, const std::string& id) {
+  Json fws = mesos.MasterGet("/master/frameworks");
+  for (const auto& f : fws.value("completed_frameworks", Json::array())) {
+    if (f.value("id", "") == id) return true;
+  }
+  return false;
+}
+
+void WriteFile(const fs::path& path, const std::string& text) {
+  std::ofstream out(path);
+  out << text;
+}
+
+}  // namespace
+
+CATCH_REGISTER_LISTENER(FailureListener)
+
+// Skips the test case (visibly; ctest reports it as skipped) when no Mesos is installed.
+#define REAL_MESOS_OR_SKIP(install)                                         \
+  std::string skip_reason;                                                  \
+  auto install##_found = FindMesos(&skip_reason);                          \
+  if (!install##_found) {                                                   \
+    WARN(kRealMesosSkipped << ": " << skip_reason);                         \
+    return;                                                                 \
+  }                                                                         \
+  const MesosInstall& install = *install##_found
+
+TEST_CASE("real Mesos: the seed example prints exact factorials in input order and tears down", "[real-mesos]") {
+  REAL_MESOS_OR_SKIP(install);
+  Cluster mesos(install);
+  Process p(SchedulerArgs(*mesos, {"5", "7", "10", "70", "30"}));
+  REQUIRE(p.Wait() == 0);
+  INFO(p.Stderr());
+  CHECK(Lines(p.Stdout()) == std::vector<std::string>{"5! = 120", "7! = 5040", "10! = 3628800", "70! = " + Factorial(70),
+                                                      "30! = " + Factorial(30)});
+  std::string fid = FrameworkId(p.Stderr());
+  REQUIRE_FALSE(fid.empty());
+  CHECK(CompletedFramework(*mesos, fid));
+  std::multiset<std::string> expected = {"factorial-5-1", "factorial-7-1", "factorial-10-1", "factorial-70-1",
+                                         "factorial-30-1"};
+  CHECK(TaskIds(*mesos) == expected);
+  for (const auto& t : MasterTasks(*mesos)) CHECK(t.value("state", "") == "TASK_FINISHED");
+}
+
+TEST_CASE("real Mesos: --format json, and results over 64 KiB come from the sandbox via /files/download",
+          "[real-mesos]") {
+  REAL_MESOS_OR_SKIP(install);
+  Cluster mesos(install);
+  std::vector<unsigned long> ns = {20, 30000, 0, 1000, 1, 40000};
+  std::vector<std::string> args = {"--format", "json"};
+  for (auto n : ns) args.push_back(std::to_string(n));
+  Process p(SchedulerArgs(*mesos, args));
+  REQUIRE(p.Wait() == 0);
+  INFO(p.Stderr());
+  auto lines = Lines(p.Stdout());
+  REQUIRE(lines.size() == ns.size());
+  for (std::size_t i = 0; i < ns.size(); ++i) {
+    Json line = Json::parse(lines[i]);
+    CHECK(line["n"] == ns[i]);
+    CHECK_LINE(line.value("factorial", ""), Factorial(ns[i]));
+    CHECK(line["task_id"] == "factorial-" + std::to_string(ns[i]) + "-1");
+  }
+  // 30000! (121288 digits) and 40000! (166714) are over the 64 KiB inline limit: they were
+  // written to the sandbox, and the scheduler had no other way to get them than the agent.
+  std::map<std::string, std::uintmax_t> result_files;
+  for (const auto& e : fs::recursive_directory_iterator(mesos->dir())) {
+    if (e.path().extension() == ".result") result_files[e.path().filename().string()] = fs::file_size(e.path());
+  }
+  CHECK(result_files == std::map<std::string, std::uintmax_t>{{"factorial-30000-1.result", 121288},
+                                                              {"factorial-40000-1.result", 166714}});
+  CHECK(TaskIds(*mesos).size() == ns.size());
+}
+
+TEST_CASE("real Mesos: the executor killed mid-task, the number is retried and finishes", "[real-mesos]") {
+  REAL_MESOS_OR_SKIP(install);
+  Cluster mesos(install);
+  auto expected = std::async(std::launch::async, [] { return Factorial(3000000); });
+  Process p(SchedulerArgs(*mesos, {"3000000", "9"}));
+  INFO(p.Stderr());
+  REQUIRE(Eventually([&] { return AgentTaskState(*mesos, "factorial-3000000-1") == "TASK_RUNNING"; }, 60000ms));
+  // The executor's pid, from the agent's /containers.
+  pid_t executor = 0;
+  Json containers = mesos->AgentGet("/containers");
+  for (const auto& c : containers.is_array() ? containers : Json::array()) {
+    if (c.value("executor_id", "") == "factorial-executor" && c.contains("status")) {
+      executor = c["status"].value("executor_pid", 0);
+    }
+  }
+  REQUIRE(executor > 0);
+  REQUIRE(::kill(executor, SIGKILL) == 0);
+  REQUIRE(p.Wait() == 0);
+  auto lines = Lines(p.Stdout());
+  REQUIRE(lines.size() == 2);
+  CHECK_LINE(lines[0], "3000000! = " + expected.get());
+  CHECK(lines[1] == "9! = 362880");
+  CHECK_THAT(p.Stderr(), Catch::Contains("3000000! attempt 1 failed (TASK_FAILED"));
+  std::map<std::string, std::string> states;
+  for (const auto& t : MasterTasks(*mesos)) states[t.value("id", "")] = t.value("state", "");
+  CHECK(states == std::map<std::string, std::string>{{"factorial-3000000-1", "TASK_FAILED"},
+                                                     {"factorial-3000000-2", "TASK_FINISHED"},
+                                                     {"factorial-9-1", "TASK_FINISHED"}});
+}
+
+TEST_CASE("real Mesos: a SIGKILLed scheduler restarted with --state-dir resumes its framework and adopts",
+          "[real-mesos]") {
+  REAL_MESOS_OR_SKIP(install);
+  Cluster mesos(install);
+  auto expected = std::async(std::launch::async, [] { return Factorial(2500000); });
+  fs::path state = mesos->dir() / "state";
+  auto args = SchedulerArgs(*mesos, {"--state-dir", state.string(), "12", "2500000", "13"});
+  std::string fid;
+  {
+    Process first(args);
+    INFO(first.Stderr());
+    REQUIRE(Eventually([&] { return Lines(ReadFile(state / "results")).size() >= 1; }, 60000ms));
+    REQUIRE(Eventually([&] { return AgentTaskState(*mesos, "factorial-2500000-1") == "TASK_RUNNING"; }, 60000ms));
+    fid = FrameworkId(first.Stderr());
+    first.Signal(SIGKILL);
+    CHECK(first.Wait() == 128 + SIGKILL);
+  }
+  REQUIRE_FALSE(fid.empty());
+  Process second(args);
+  REQUIRE(second.Wait() == 0);
+  INFO(second.Stderr());
+  auto lines = Lines(ReadFile(state / "results"));
+  REQUIRE(lines.size() == 3);
+  CHECK(lines[0] == "12! = 479001600");
+  CHECK_LINE(lines[1], "2500000! = " + expected.get());
+  CHECK(lines[2] == "13! = 6227020800");
+  CHECK_THAT(second.Stderr(), Catch::Contains("subscribing to " + mesos->master_url() + " as framework " + fid));
+  CHECK_THAT(second.Stderr(), Catch::Contains("adopted task factorial-2500000-1"));
+  // One task per number: the running one was adopted, nothing was computed twice.
+  CHECK(TaskIds(*mesos) == std::multiset<std::string>{"factorial-12-1", "factorial-2500000-1", "factorial-13-1"});
+  CHECK(CompletedFramework(*mesos, fid));
+}
+
+TEST_CASE("real Mesos: SIGTERM kills the running tasks and tears the framework down", "[real-mesos]") {
+  REAL_MESOS_OR_SKIP(install);
+  Cluster mesos(install);
+  Process p(SchedulerArgs(*mesos, {"3000000", "3000001"}));
+  INFO(p.Stderr());
+  REQUIRE(Eventually([&] { return AgentTaskState(*mesos, "factorial-3000000-1") == "TASK_RUNNING"; }, 60000ms));
+  std::string fid = FrameworkId(p.Stderr());
+  p.Signal(SIGTERM);
+  CHECK(p.Wait() == 143);
+  CHECK(p.Stdout().empty());
+  REQUIRE_FALSE(fid.empty());
+  CHECK(Eventually([&] { return CompletedFramework(*mesos, fid); }));
+  Json fws = mesos->MasterGet("/master/frameworks");
+  REQUIRE(fws.is_object());
+  CHECK(fws["frameworks"].empty());
+  for (const auto& t : MasterTasks(*mesos)) CHECK(t.value("state", "") == "TASK_KILLED");
+  // The executor is gone too.
+  CHECK(Eventually([&] {
+    Json containers = mesos->AgentGet("/containers");
+    return containers.is_array() && containers.empty();
+  }));
+}
+
+TEST_CASE("real Mesos: a number needing more memory than any agent has is reported, exit 1", "[real-mesos]") {
+  REAL_MESOS_OR_SKIP(install);
+  RealMesosOptions o;
+  o.resources = "cpus:4;mem:1024;disk:4096";
+  Cluster mesos(install, o);
+  Process p(SchedulerArgs(*mesos, {"--offer-wait", "2", "6", "100000000", "7"}));
+  CHECK(p.Wait() == 1);
+  INFO(p.Stderr());
+  auto needs_mb = static_cast<long long>(std::ceil(static_cast<double>(factorial::FactorialMemoryBytes(100000000)) / 1048576.0));
+  CHECK(Lines(p.Stdout()) ==
+        std::vector<std::string>{"6! = 720",
+                                 "100000000! failed: unschedulable: needs 1.000000 cpus and " + std::to_string(needs_mb) +
+                                     " MB; the largest offer had 4.000000 cpus and 1024 MB",
+                                 "7! = 5040"});
+  CHECK(TaskIds(*mesos) == std::multiset<std::string>{"factorial-6-1", "factorial-7-1"});
+}
+
+namespace {
+
+// The master authenticates frameworks, the agent its read-only endpoints (/files/download among
+// them), both against one credentials file.
+RealMesosOptions Authenticated() {
+  RealMesosOptions o;
+  o.files = {{"credentials.json", R"({"credentials": [{"principal": "factorial", "secret": "s3cret-pass"}]})"}};
+  o.master_flags = {"--authenticate_http_frameworks", "--http_framework_authenticators=basic",
+                    "--credentials={dir}/credentials.json"};
+  o.agent_flags = {"--authenticate_http_readonly", "--http_credentials={dir}/credentials.json"};
+  o.credential = std::make_pair("factorial", "s3cret-pass");
+  return o;
+}
+
+}  // namespace
+
+TEST_CASE("real Mesos: HTTP Basic authentication, also for result downloads from the agent", "[real-mesos]") {
+  REAL_MESOS_OR_SKIP(install);
+  Cluster mesos(install, Authenticated());
+  fs::path secret = mesos->dir() / "secret";
+  WriteFile(secret, "s3cret-pass\n");
+  // The agent refuses anonymous readers now, so downloads need the credential.
+  CHECK(Request(mesos->agent_url(), "GET", "/state").status == 401);
+  Process p(SchedulerArgs(*mesos, {"--principal", "factorial", "--secret-file", secret.string(), "5", "30000"}));
+  CHECK(p.Wait() == 0);
+  INFO(p.Stderr());
+  auto lines = Lines(p.Stdout());
+  REQUIRE(lines.size() == 2);
+  CHECK(lines[0] == "5! = 120");
+  CHECK_LINE(lines[1], "30000! = " + Factorial(30000));
+  CHECK(TaskIds(*mesos) == std::multiset<std::string>{"factorial-5-1", "factorial-30000-1"});
+}
+
+TEST_CASE("real Mesos: a wrong secret is refused with 401, the scheduler says so and exits 1", "[real-mesos]") {
+  REAL_MESOS_OR_SKIP(install);
+  Cluster mesos(install, Authenticated());
+  fs::path secret = mesos->dir() / "secret";
+  WriteFile(secret, "not-the-secret\n");
+  Process p(SchedulerArgs(*mesos, {"--principal", "factorial", "--secret-file", secret.string(), "5"}));
+  CHECK(p.Wait() == 1);
+  INFO(p.Stderr());
+  CHECK(p.Stdout().empty());
+  CHECK_THAT(p.Stderr(), Catch::Contains("SUBSCRIBE refused by " + mesos->master_url() + ": 401"));
+  CHECK(p.Stderr().find("not-the-secret") == std::string::npos);
+  Json fws = mesos->MasterGet("/master/frameworks");
+  REQUIRE(fws.is_object());
+  CHECK(fws["frameworks"].empty());
+  CHECK(fws["completed_frameworks"].empty());
+}

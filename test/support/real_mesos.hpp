@@ -1,0 +1,297 @@
+#pragma once
+
+// A real Apache Mesos master and agent(s) on loopback for the `real-mesos` tests, started from
+// the test process and always stopped by it. The installation comes from MESOS_HOME (bin/,
+// libexec/mesos/) or from `mesos-master` on PATH; without one the tests are skipped visibly.
+// Flags follow /work/shared/real-mesos/cluster.sh: POSIX isolation and launcher, no systemd,
+// no user switching, an in-memory registry, a fresh temporary work directory.
+
+#include <chrono>
+#include <csignal>
+#include <cstdlib>
+#include <filesystem>
+#include <fstream>
+#include <optional>
+#include <string>
+#include <vector>
+
+#include <arpa/inet.h>
+#include <fcntl.h>
+#include <netinet/in.h>
+#include <sys/prctl.h>
+#include <sys/socket.h>
+#include <sys/wait.h>
+#include <unistd.h>
+
+#include "support/e2e.hpp"
+
+namespace factorial::testing {
+
+// Printed by every skipped real-mesos test; ctest's SKIP_REGULAR_EXPRESSION reports it as skipped.
+inline constexpr const char* kRealMesosSkipped = "REAL_MESOS_SKIPPED";
+
+struct MesosInstall {
+  std::filesystem::path master;        // mesos-master
+  std::filesystem::path agent;         // mesos-agent
+  std::filesystem::path launcher_dir;  // libexec/mesos (mesos-containerizer, ...)
+};
+
+// MESOS_HOME first, else `mesos-master` on PATH; nullopt (with the reason) when neither works.
+inline std::optional<MesosInstall> FindMesos(std::string* why) {
+  namespace fs = std::filesystem;
+  auto from_home = [](const fs::path& home) -> std::optional<MesosInstall> {
+    MesosInstall m{home / "bin" / "mesos-master", home / "bin" / "mesos-agent", home / "libexec" / "mesos"};
+    if (fs::exists(m.master) && fs::exists(m.agent) && fs::exists(m.launcher_dir / "mesos-containerizer")) return m;
+    return std::nullopt;
+  };
+  if (const char* home = std::getenv("MESOS_HOME"); home != nullptr && *home != '\0') {
+    if (auto m = from_home(home)) return m;
+    *why = std::string("MESOS_HOME=") + home + " has no bin/mesos-master, bin/mesos-agent and libexec/mesos";
+    return std::nullopt;
+  }
+  if (const char* path = std::getenv("PATH")) {
+    std::string dirs = path;
+    for (std::size_t start = 0; start <= dirs.size();) {
+      std::size_t end = dirs.find(':', start);
+      fs::path dir = dirs.substr(start, end == std::string::npos ? std::string::npos : end - start);
+      start = end == std::string::npos ? dirs.size() + 1 : end + 1;
+      std::error_code ec;
+      fs::path master = fs::canonical(dir / "mesos-master", ec);
+      if (ec) continue;
+      if (auto m = from_home(master.parent_path().parent_path())) return m;
+    }
+  }
+  *why = "no Mesos installation: set MESOS_HOME (for example $(bash ../shared/real-mesos/install.sh | tail -n1)) "
+         "or put mesos-master on PATH";
+  return std::nullopt;
+}
+
+// A port on 127.0.0.1 that was free a moment ago (the daemons bind it themselves).
+inline int FreeLoopbackPort() {
+  int fd = ::socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0);
+  sockaddr_in addr{};
+  addr.sin_family = AF_INET;
+  addr.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+  socklen_t len = sizeof addr;
+  if (fd < 0 || ::bind(fd, reinterpret_cast<sockaddr*>(&addr), sizeof addr) != 0 ||
+      ::getsockname(fd, reinterpret_cast<sockaddr*>(&addr), &len) != 0) {
+    if (fd >= 0) ::close(fd);
+    throw std::runtime_error("cannot find a free loopback port");
+  }
+  ::close(fd);
+  return ntohs(addr.sin_port);
+}
+
+inline std::string ReadFile(const std::filesystem::path& path) {
+  std::ifstream in(path);
+  return std::string((std::istreambuf_iterator<char>(in)), std::istreambuf_iterator<char>());
+}
+
+inline std::string Tail(const std::string& text, std::size_t lines) {
+  std::size_t pos = text.size();
+  while (lines-- > 0 && pos > 0) {
+    pos = text.rfind('\n', pos - 1);
+    if (pos == std::string::npos) return text;
+  }
+  return text.substr(pos);
+}
+
+struct RealMesosOptions {
+  int agents = 1;
+  std::string resources = "cpus:4;mem:4096;disk:4096";
+  std::vector<std::string> master_flags;  // appended to the defaults; "{dir}" is the work directory
+  std::vector<std::string> agent_flags;
+  std::vector<std::pair<std::string, std::string>> files;  // (name, content) written there first
+  // For HTTP requests the test itself makes when the daemons require authentication.
+  std::optional<std::pair<std::string, std::string>> credential;
+};
+
+class RealMesos {
+ public:
+  RealMesos(const MesosInstall& install, RealMesosOptions options) : install_(install), options_(std::move(options)) {
+    namespace fs = std::filesystem;
+    std::string tmpl = (fs::temp_directory_path() / "real-mesos.XXXXXX").string();
+    if (::mkdtemp(tmpl.data()) == nullptr) throw std::runtime_error("mkdtemp failed");
+    dir_ = tmpl;
+    for (const auto& [name, content] : options_.files) {
+      std::ofstream out(dir_ / name);
+      out << content;
+    }
+    for (auto* flags : {&options_.master_flags, &options_.agent_flags}) {
+      for (auto& flag : *flags) {
+        if (auto p = flag.find("{dir}"); p != std::string::npos) flag.replace(p, 5, dir_.string());
+      }
+    }
+    // A port can be taken between probing and binding by another test: try a few times.
+    for (int attempt = 1;; ++attempt) {
+      std::string problem = TryStart();
+      if (problem.empty()) return;
+      Stop();
+      if (attempt == 3) {
+        keep_dir_ = true;
+        throw std::runtime_error("real Mesos did not start: " + problem + "; logs in " + dir_.string());
+      }
+    }
+  }
+  ~RealMesos() {
+    Stop();
+    std::error_code ec;
+    if (!keep_dir_ && std::getenv("REAL_MESOS_KEEP") == nullptr) std::filesystem::remove_all(dir_, ec);
+  }
+  RealMesos(const RealMesos&) = delete;
+  RealMesos& operator=(const RealMesos&) = delete;
+
+  std::string master_url() const { return "http://127.0.0.1:" + std::to_string(master_port_); }
+  std::string agent_url(std::size_t i = 0) const { return "http://127.0.0.1:" + std::to_string(agent_ports_.at(i)); }
+  const std::filesystem::path& dir() const { return dir_; }
+  void KeepDir() { keep_dir_ = true; }
+
+  // GET on a master or agent endpoint, with the configured credential; parsed JSON (null on failure).
+  Json GetJson(const std::string& base, const std::string& path) const {
+    httplib::Headers headers;
+    if (options_.credential) {
+      headers.insert(httplib::make_basic_authentication_header(options_.credential->first, options_.credential->second));
+    }
+    Answer a = Request(base, "GET", path, {}, headers);
+    if (a.status != 200) return Json();
+    return Json::parse(a.body, nullptr, false);
+  }
+  Json MasterGet(const std::string& path) const { return GetJson(master_url(), path); }
+  Json AgentGet(const std::string& path, std::size_t agent = 0) const { return GetJson(agent_url(agent), path); }
+
+  // The daemons' logs and every executor's stderr, tails only: attached to failures.
+  std::string Logs() const {
+    namespace fs = std::filesystem;
+    std::string out = "--- master.log\n" + Tail(ReadFile(dir_ / "master.log"), 30);
+    for (std::size_t i = 0; i < agent_ports_.size(); ++i) {
+      out += "--- agent" + std::to_string(i) + ".log\n" + Tail(ReadFile(dir_ / ("agent" + std::to_string(i) + ".log")), 30);
+    }
+    std::error_code ec;
+    for (fs::recursive_directory_iterator it(dir_, ec), end; !ec && it != end; it.increment(ec)) {
+      if (it->path().filename() == "stderr" && it->path().string().find("/runs/") != std::string::npos) {
+        out += "--- " + it->path().string() + "\n" + Tail(ReadFile(it->path()), 15);
+      }
+    }
+    return out;
+  }
+
+  // Agents first (SIGUSR1: they shut their executors down), then the master; SIGKILL whatever
+  // outlives its grace, then any process still running in one of our sandboxes (an executor
+  // whose agent died). Idempotent.
+  void Stop() {
+    for (std::size_t i = 1; i < pids_.size(); ++i) Terminate(pids_[i], SIGUSR1);
+    if (!pids_.empty()) Terminate(pids_[0], SIGTERM);
+    pids_.clear();
+    KillSandboxProcesses();
+  }
+
+ private:
+  std::string TryStart() {
+    namespace fs = std::filesystem;
+    master_port_ = FreeLoopbackPort();
+    agent_ports_.clear();
+    std::string ip = "--ip=127.0.0.1", host = "--hostname=127.0.0.1";
+    std::vector<std::string> master = {install_.master.string(), ip, "--port=" + std::to_string(master_port_), host,
+                                       "--work_dir=" + (dir_ / "master").string(), "--registry=in_memory"};
+    master.insert(master.end(), options_.master_flags.begin(), options_.master_flags.end());
+    fs::create_directories(dir_ / "master");
+    pids_.push_back(Spawn(master, dir_ / "master.log"));
+    for (int i = 0; i < options_.agents; ++i) {
+      fs::path a = dir_ / ("agent" + std::to_string(i));
+      fs::create_directories(a / "work");
+      fs::create_directories(a / "runtime");
+      fs::create_directories(a / "fetch");
+      int port = FreeLoopbackPort();
+      agent_ports_.push_back(port);
+      std::vector<std::string> agent = {install_.agent.string(), "--master=127.0.0.1:" + std::to_string(master_port_),
+                                        ip, "--port=" + std::to_string(port), host,
+                                        "--work_dir=" + (a / "work").string(),
+                                        "--runtime_dir=" + (a / "runtime").string(),
+                                        "--fetcher_cache_dir=" + (a / "fetch").string(),
+                                        "--launcher_dir=" + install_.launcher_dir.string(),
+                                        "--resources=" + options_.resources, "--containerizers=mesos",
+                                        "--isolation=posix/cpu,posix/mem", "--launcher=posix",
+                                        "--no-systemd_enable_support", "--no-switch_user"};
+      agent.insert(agent.end(), options_.agent_flags.begin(), options_.agent_flags.end());
+      pids_.push_back(Spawn(agent, dir_ / ("agent" + std::to_string(i) + ".log")));
+    }
+    // Ready when every agent is registered (the master's /master/slaves lists it as active).
+    auto deadline = std::chrono::steady_clock::now() + 60s;
+    while (std::chrono::steady_clock::now() < deadline) {
+      for (pid_t pid : pids_) {
+        if (::waitpid(pid, nullptr, WNOHANG) == pid) {
+          std::erase(pids_, pid);
+          return "a daemon exited during startup:\n" + Logs();
+        }
+      }
+      Json slaves = MasterGet("/master/slaves");
+      if (slaves.is_object() && slaves["slaves"].size() == static_cast<std::size_t>(options_.agents)) return {};
+      std::this_thread::sleep_for(100ms);  // polling interval of a condition with a deadline
+    }
+    return "agents did not register within 60 s:\n" + Logs();
+  }
+
+  static pid_t Spawn(const std::vector<std::string>& argv, const std::filesystem::path& log) {
+    std::vector<std::string> copy = argv;
+    std::vector<char*> args;
+    for (auto& a : copy) args.push_back(a.data());
+    args.push_back(nullptr);
+    pid_t parent = ::getpid();
+    pid_t pid = ::fork();
+    if (pid < 0) throw std::runtime_error("fork failed");
+    if (pid == 0) {
+      // Dies with the test process (even on SIGKILL by a ctest timeout).
+      ::prctl(PR_SET_PDEATHSIG, SIGKILL);
+      if (::getppid() != parent) ::_exit(1);
+      ::setpgid(0, 0);
+      sigset_t none;
+      sigemptyset(&none);
+      ::sigprocmask(SIG_SETMASK, &none, nullptr);
+      int out = ::open(log.c_str(), O_WRONLY | O_CREAT | O_TRUNC, 0644);
+      int in = ::open("/dev/null", O_RDONLY);
+      ::dup2(in, 0);
+      ::dup2(out, 1);
+      ::dup2(out, 2);
+      ::setenv("LIBPROCESS_IP", "127.0.0.1", 1);
+      ::execv(args[0], args.data());
+      ::_exit(127);
+    }
+    return pid;
+  }
+
+  static void Terminate(pid_t pid, int sig) {
+    ::kill(pid, sig);
+    auto deadline = std::chrono::steady_clock::now() + 10s;
+    while (std::chrono::steady_clock::now() < deadline) {
+      if (::waitpid(pid, nullptr, WNOHANG) == pid) return;
+      std::this_thread::sleep_for(20ms);  // polling interval while waiting for an exit
+    }
+    ::kill(pid, SIGKILL);
+    ::waitpid(pid, nullptr, 0);
+  }
+
+  // Executors run in the agent's sandboxes under our directory: their cwd says they are ours.
+  void KillSandboxProcesses() const {
+    namespace fs = std::filesystem;
+    std::error_code ec;
+    std::string root = fs::canonical(dir_, ec).string() + "/";
+    if (ec) return;
+    for (const auto& entry : fs::directory_iterator("/proc", ec)) {
+      std::string name = entry.path().filename().string();
+      if (name.find_first_not_of("0123456789") != std::string::npos) continue;
+      std::error_code link_ec;
+      std::string cwd = fs::read_symlink(entry.path() / "cwd", link_ec).string();
+      if (!link_ec && cwd.rfind(root, 0) == 0) ::kill(static_cast<pid_t>(std::stol(name)), SIGKILL);
+    }
+  }
+
+  MesosInstall install_;
+  RealMesosOptions options_;
+  std::filesystem::path dir_;
+  int master_port_ = 0;
+  std::vector<int> agent_ports_;
+  std::vector<pid_t> pids_;  // master first
+  bool keep_dir_ = false;
+};
+
+}  // namespace factorial::testing
