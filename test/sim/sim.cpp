@@ -71,6 +71,24 @@ void Text(httplib::Response& res, int status, const std::string& body) {
 }
 
 // §1.2: anything but POST is 405 with Allow: POST (real-mesos/err-get-method.*).
+// A POST route whose body is read only when the request announces one. httplib otherwise
+// reads a POST without Content-Length or chunked encoding until the peer closes (a `curl -X
+// POST` without data hung for 75 s); HTTP/1.1, and Mesos, take it as an empty body.
+void PostRoute(httplib::Server& server, const std::string& pattern,
+               std::function<void(const httplib::Request&, httplib::Response&)> handler) {
+  server.Post(pattern, [handler = std::move(handler)](const httplib::Request& req, httplib::Response& res,
+                                                      const httplib::ContentReader& read) {
+    httplib::Request with_body = req;
+    if (req.has_header("Content-Length") || req.has_header("Transfer-Encoding")) {
+      read([&](const char* data, std::size_t size) {
+        with_body.body.append(data, size);
+        return true;
+      });
+    }
+    handler(with_body, res);
+  });
+}
+
 void NotAllowed(const httplib::Request& req, httplib::Response& res) {
   res.set_header("Allow", "POST");
   Text(res, 405, "405 Method Not Allowed. Expecting one of { 'POST' }, but received '" + req.method + "'.");
@@ -315,6 +333,11 @@ struct OfferRecord {
   Time created{};
 };
 
+struct RefusedFilter {
+  Res refused;
+  Time until{};
+};
+
 struct Framework {
   std::string id;
   v1::FrameworkInfo info;
@@ -323,7 +346,9 @@ struct Framework {
   bool connected = false;
   std::optional<Time> failover_deadline;
   std::set<std::string> suppressed_roles;
-  std::map<std::pair<std::string, std::string>, Time> filters;  // (agent, role) -> until
+  // (agent, role) -> refused resources and until when. As in Mesos' allocator, a filter only
+  // holds back an offer whose resources it contains; anything more (a task finished) is offered.
+  std::map<std::pair<std::string, std::string>, std::vector<RefusedFilter>> filters;
   std::map<std::string, OfferRecord> offers;
   std::set<std::string> task_ids;
   Time next_heartbeat{};
@@ -460,6 +485,9 @@ class MesosSim::Impl {
   int container_counter_ = 0;
   std::size_t allocation_cursor_ = 0;
   Time next_allocation_{};
+  // Mesos' allocator also allocates at once (between its periodic cycles) when a framework
+  // subscribes or revives; a finished task's resources wait for the next periodic cycle.
+  bool allocate_soon_ = false;
   Time next_executor_heartbeat_{};
 
   // Faults.
@@ -632,7 +660,7 @@ void MesosSim::Impl::ServeStream(httplib::Response& res, std::shared_ptr<Stream>
 
 void MesosSim::Impl::InstallMasterRoutes(httplib::Server& server, int index) {
   for (const char* path : {"/api/v1/scheduler", "/master/api/v1/scheduler"}) {
-    server.Post(path, [this, index](const httplib::Request& req, httplib::Response& res) {
+    PostRoute(server, path, [this, index](const httplib::Request& req, httplib::Response& res) {
       HandleScheduler(index, req, res);
     });
     server.Get(path, NotAllowed);
@@ -644,7 +672,7 @@ void MesosSim::Impl::InstallMasterRoutes(httplib::Server& server, int index) {
     res.set_header("Date", HttpDate());
     res.set_content(json{{"version", kVersion}, {"build_user", "mesos-sim"}}.dump(), kJson);
   });
-  server.Post(R"(/sim/(.*))", [this](const httplib::Request& req, httplib::Response& res) { HandleControl(req, res); });
+  PostRoute(server, R"(/sim/(.*))", [this](const httplib::Request& req, httplib::Response& res) { HandleControl(req, res); });
   server.Get(R"(/sim/(.*))", [this](const httplib::Request& req, httplib::Response& res) { HandleControl(req, res); });
 }
 
@@ -778,6 +806,7 @@ void MesosSim::Impl::HandleScheduler(int master_index, const httplib::Request& r
       if (!valid) break;
       for (const auto& role : roles) {
         if (type == T::kRevive) {
+          allocate_soon_ = true;
           fw.suppressed_roles.erase(role);
           std::erase_if(fw.filters, [&](const auto& kv) { return kv.first.second == role; });
         } else {
@@ -897,6 +926,7 @@ void MesosSim::Impl::Subscribe(const sched::Call& call, httplib::Response& res) 
   heartbeat.type = sched::EventType::kHeartbeat;
   stream->PushRecord(v1::Serialize(heartbeat));  // the first heartbeat follows at once (§5.8)
   fw->next_heartbeat = SteadyClock::now() + options_.heartbeat_interval;
+  allocate_soon_ = true;
 
   // Agents resend pending unacknowledged updates when the framework (re)subscribes (§5.5).
   for (auto& [key, task] : tasks_) {
@@ -1017,8 +1047,14 @@ void MesosSim::Impl::Allocate(Time now) {
       std::string role;
       for (const auto& r : fw->roles()) {
         if (fw->suppressed_roles.contains(r)) continue;
-        auto filter = fw->filters.find({agent->id, r});
-        if (filter != fw->filters.end() && filter->second > now) continue;
+        auto filters = fw->filters.find({agent->id, r});
+        if (filters != fw->filters.end()) {
+          std::erase_if(filters->second, [&](const RefusedFilter& f) { return f.until <= now; });
+          bool refused = std::any_of(filters->second.begin(), filters->second.end(),
+                                     [&](const RefusedFilter& f) { return f.refused.Contains(available); });
+          if (filters->second.empty()) fw->filters.erase(filters);
+          if (refused) continue;
+        }
         role = r;
         break;
       }
@@ -1064,12 +1100,13 @@ void MesosSim::Impl::Decline(Framework& fw, const std::vector<v1::OfferID>& ids,
     if (it == fw.offers.end()) continue;  // unknown offers are ignored
     std::string agent = it->second.offer.agent_id.value;
     std::string role = it->second.offer.allocation_role.value_or(fw.roles().front());
+    Res refused = it->second.resources;
     fw.offers.erase(it);
     if (refuse > 0) {
       // The filter expires after both the refusal time and one allocation interval.
       auto hold = std::max(std::chrono::duration_cast<SteadyClock::duration>(std::chrono::duration<double>(refuse)),
                            std::chrono::duration_cast<SteadyClock::duration>(options_.allocation_interval));
-      fw.filters[{agent, role}] = SteadyClock::now() + hold;
+      fw.filters[{agent, role}].push_back({std::move(refused), SteadyClock::now() + hold});
     }
   }
 }
@@ -1219,7 +1256,7 @@ void MesosSim::Impl::Accept(Framework& fw, const sched::Call::Accept& accept) {
     if (refuse > 0) {
       auto hold = std::max(std::chrono::duration_cast<SteadyClock::duration>(std::chrono::duration<double>(std::min(refuse, 365.0 * 86400))),
                            std::chrono::duration_cast<SteadyClock::duration>(options_.allocation_interval));
-      fw.filters[{agent_id, role}] = SteadyClock::now() + hold;
+      fw.filters[{agent_id, role}].push_back({remaining, SteadyClock::now() + hold});
     }
   }
 }
@@ -1336,7 +1373,7 @@ void MesosSim::Impl::ShutdownExecutorCall(Framework& fw, const sched::Call::Shut
 void MesosSim::Impl::InstallAgentRoutes(httplib::Server& server, Agent& agent) {
   Agent* a = &agent;
   for (const char* path : {"/api/v1/executor", R"(/slave\(1\)/api/v1/executor)"}) {
-    server.Post(path, [this, a](const httplib::Request& req, httplib::Response& res) { HandleExecutor(*a, req, res); });
+    PostRoute(server, path, [this, a](const httplib::Request& req, httplib::Response& res) { HandleExecutor(*a, req, res); });
     server.Get(path, NotAllowed);
     server.Put(path, NotAllowed);
     server.Delete(path, NotAllowed);
@@ -1838,7 +1875,10 @@ void MesosSim::Impl::Tick() {
   if (now >= next_allocation_) {
     Allocate(now);
     next_allocation_ = now + options_.allocation_interval;
+  } else if (allocate_soon_) {
+    Allocate(now);  // keeps the periodic phase, as the allocator's batch timer does
   }
+  allocate_soon_ = false;
   if (options_.offer_timeout.count() > 0) {
     for (auto& [id, fw] : frameworks_) {
       for (auto& [offer_id, offer] : std::map<std::string, OfferRecord>(fw->offers)) {
@@ -1997,6 +2037,10 @@ void MesosSim::Impl::HandleControl(const httplib::Request& req, httplib::Respons
   if (what == "fail-calls") {
     fail_calls_remaining_ = static_cast<int>(param("count", 1));
     fail_calls_status_ = static_cast<int>(param("status", 500));
+    return ok();
+  }
+  if (what == "allocate") {  // one allocation cycle now (tests with a long --allocation-interval)
+    Allocate(SteadyClock::now());
     return ok();
   }
   if (what == "delay") {
