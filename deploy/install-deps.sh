@@ -11,6 +11,8 @@ packages=(
   catch2 libcli11-dev libcpp-httplib-dev libssl-dev
   # tests: TLS certificates, libFuzzer (clang), systemd-analyze, Debian packaging
   openssl curl clang libclang-rt-14-dev systemd dpkg-dev file
+  # zk:// master detection: the ZooKeeper C client; its tests run a real ZooKeeper server (Java)
+  libzookeeper-mt-dev zookeeper default-jre-headless
 )
 
 sudo_cmd=()

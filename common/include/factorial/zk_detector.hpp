@@ -1,0 +1,52 @@
+#pragma once
+
+// Detects the leading Mesos master through ZooKeeper, as the Mesos libraries do: watch the
+// children of the group path, elect the member with the smallest sequence (zk_group.hpp),
+// read its MasterInfo, report its URL; repeat on every change.
+//
+// Threads: the ZooKeeper C client runs its own I/O and completion threads; its watchers only
+// wake this detector's worker thread, which makes the (blocking) ZooKeeper calls. Results
+// reach the caller only through EventLoop::Post, so callbacks run on the loop thread.
+//
+// Session loss (ZooKeeper unreachable) reports nothing: the current leader stays current
+// until the caller's own connection to it fails. An expired session is replaced by a new one.
+// Until a first leader is found, each problem is remembered, and when `deadline` passes with
+// no leader the last one is reported through `on_error`.
+//
+// Lifetime: construct and destroy on the loop thread (or before it runs); `loop` must outlive
+// this. Destruction stops the worker and closes the session; no callback runs afterwards.
+
+#include <memory>
+#include <optional>
+#include <string>
+
+#include "factorial/duration.hpp"
+#include "factorial/event_loop.hpp"
+#include "factorial/master_source.hpp"
+#include "factorial/master_url.hpp"
+
+namespace factorial {
+
+struct ZooKeeperDetectorOptions {
+  Duration session_timeout = std::chrono::seconds(10);  // as Mesos' detector
+  Duration deadline = std::chrono::seconds(10);         // for the first leader
+  std::string scheme = "http";                          // of the URLs reported
+};
+
+class ZooKeeperDetector final : public MasterSource {
+ public:
+  ZooKeeperDetector(EventLoop& loop, ZooKeeperSpec spec, ZooKeeperDetectorOptions options = {});
+  ~ZooKeeperDetector() override;
+  ZooKeeperDetector(const ZooKeeperDetector&) = delete;
+  ZooKeeperDetector& operator=(const ZooKeeperDetector&) = delete;
+
+  void Start(Callbacks callbacks) override;
+  std::optional<std::string> current() const override;
+  std::string Describe() const override;
+
+ private:
+  class Impl;
+  std::unique_ptr<Impl> impl_;
+};
+
+}  // namespace factorial
