@@ -2013,6 +2013,7 @@ void MesosSim::Impl::HandleControl(const httplib::Request& req, httplib::Respons
     int next = static_cast<int>(param("index", 0));
     if (next >= static_cast<int>(master_ports_.size())) return Text(res, 400, "no such master");
     leader_ = next;
+    if (options_.on_leader_changed) options_.on_leader_changed(next);
     // Master failover: every scheduler connection breaks and offers are void (§5.8).
     for (auto& [id, fw] : frameworks_) {
       if (fw->stream) fw->stream->Close();

@@ -10,6 +10,7 @@
 
 #include <chrono>
 #include <cstdint>
+#include <functional>
 #include <memory>
 #include <string>
 #include <vector>
@@ -49,6 +50,8 @@ struct SimOptions {
   std::chrono::milliseconds response_delay{0};
   bool stall_heartbeats = false;
   std::uint64_t seed = 0;  // 0: random master id
+  // Called (under the simulator's lock) when /sim/leader moves leadership; -1: no leader.
+  std::function<void(int leader)> on_leader_changed;
 };
 
 class MesosSim {
