@@ -1,6 +1,7 @@
 // mesos-sim: a local Mesos master and agents for tests and for trying the framework.
 // Prints the master URL as the first line on stdout, then runs until SIGTERM or SIGINT.
 
+#include <atomic>
 #include <csignal>
 #include <cstdio>
 #include <regex>
@@ -12,6 +13,7 @@
 #include "factorial/duration.hpp"
 #include "factorial/logging.hpp"
 #include "sim.hpp"
+#include "zk_registry.hpp"
 
 namespace {
 
@@ -77,6 +79,10 @@ int main(int argc, char** argv) {
   app.add_option("--fail-status", options.fail_status, "fault: 500 or 503")->check(CLI::IsMember({500, 503}));
   app.add_option("--response-delay", response_delay, "fault: delay every scheduler API answer");
   app.add_flag("--stall-heartbeats", options.stall_heartbeats, "fault: never send scheduler HEARTBEATs");
+  std::string zk_url;
+  app.add_option("--zk", zk_url,
+                 "also announce the masters in ZooKeeper as Mesos masters do (zk://host:port[,...]/path); "
+                 "/sim/leader moves leadership there too");
   app.add_option("--log-level", log_level, "");
   CLI11_PARSE(app, argc, argv);
 
@@ -119,9 +125,33 @@ int main(int argc, char** argv) {
   sigaddset(&signals, SIGINT);
   pthread_sigmask(SIG_BLOCK, &signals, nullptr);
 
+  // Leadership moves reach ZooKeeper once the masters are registered there.
+  std::unique_ptr<factorial::sim::ZkRegistry> registry;
+  std::atomic<factorial::sim::ZkRegistry*> announced{nullptr};
+  options.on_leader_changed = [&announced](int leader) {
+    auto* r = announced.load();
+    if (r == nullptr) return;
+    try {
+      r->SetLeader(leader);
+    } catch (const std::exception& e) {
+      spdlog::error("mesos-sim: {}", e.what());
+    }
+  };
   factorial::sim::MesosSim sim(options);
   try {
     sim.Start();
+    if (!zk_url.empty()) {
+      registry = std::make_unique<factorial::sim::ZkRegistry>(zk_url);
+      std::vector<std::string> infos;
+      for (int i = 0; i < options.masters; ++i) {
+        std::string url = sim.master_url(i);
+        int port = std::stoi(url.substr(url.rfind(':') + 1));
+        infos.push_back(factorial::sim::ZkRegistry::MasterInfoJson("mesos-sim-master-" + std::to_string(i), options.ip,
+                                                                   port, options.hostname));
+      }
+      registry->RegisterMasters(infos);
+      announced = registry.get();
+    }
   } catch (const std::exception& e) {
     std::fprintf(stderr, "mesos-sim: %s\n", e.what());
     return 1;
@@ -131,6 +161,8 @@ int main(int argc, char** argv) {
   int sig = 0;
   sigwait(&signals, &sig);
   spdlog::info("mesos-sim: received signal {}, stopping", sig);
+  announced = nullptr;
+  registry.reset();  // the masters leave ZooKeeper first, as dying masters' sessions would
   sim.Stop();
   return 0;
 }
