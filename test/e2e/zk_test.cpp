@@ -1,99 +1,21 @@
 // The ZooKeeper master detector against a real ZooKeeper server (Debian's package, started
 // by the test on a free loopback port), with masters announced the way Mesos masters do.
 
-#include <catch2/catch.hpp>
-#include <cstdio>
-#include <cstdlib>
-#include <mutex>
-#include <vector>
+#include <string>
 
-#include "factorial/zk_detector.hpp"
-#include "support/e2e.hpp"
-#include "support/zk_server.hpp"
+#include <catch2/catch.hpp>
+
+#include "support/zk_detection.hpp"
 #include "zk_registry.hpp"
 
 namespace {
 
 using namespace std::chrono_literals;
-using factorial::ZooKeeperDetector;
-using factorial::ZooKeeperDetectorOptions;
 using factorial::sim::ZkRegistry;
+using factorial::testing::Detection;
 using factorial::testing::Eventually;
-using factorial::testing::LoopThread;
+using factorial::testing::Server;
 using factorial::testing::ZooKeeperServer;
-
-// Skips (ctest's SKIP_RETURN_CODE) with the reason on stderr when there is no ZooKeeper.
-ZooKeeperServer& Server() {
-  if (auto why = ZooKeeperServer::Unavailable()) {
-    std::fprintf(stderr, "SKIPPED: %s\n", why->c_str());
-    std::_Exit(77);
-  }
-  static ZooKeeperServer server;
-  static bool reported = [] {
-    std::fprintf(stderr, "ZooKeeper server up on %s in %lld ms\n", server.address().c_str(),
-                 static_cast<long long>(server.startup_time().count()));
-    return true;
-  }();
-  static_cast<void>(reported);
-  return server;
-}
-
-// What the detector reported, in order, recorded on the loop thread.
-class Recorder {
- public:
-  factorial::MasterSource::Callbacks Callbacks() {
-    return {[this](const std::string& url) {
-              std::lock_guard lock(mu_);
-              leaders_.push_back(url);
-            },
-            [this](const factorial::Error& error) {
-              std::lock_guard lock(mu_);
-              errors_.push_back(error.message);
-            }};
-  }
-  std::vector<std::string> leaders() {
-    std::lock_guard lock(mu_);
-    return leaders_;
-  }
-  std::vector<std::string> errors() {
-    std::lock_guard lock(mu_);
-    return errors_;
-  }
-
- private:
-  std::mutex mu_;
-  std::vector<std::string> leaders_, errors_;
-};
-
-// A detector living on a loop thread, as the scheduler's would.
-class Detection {
- public:
-  Detection(const std::string& url, ZooKeeperDetectorOptions options = {}) {
-    auto spec = factorial::ParseMasterSpec(url);
-    REQUIRE(spec.ok());
-    REQUIRE(spec->zookeeper);
-    lt_.Run([&] {
-      detector_ = std::make_unique<ZooKeeperDetector>(lt_.loop(), *spec->zookeeper, options);
-      detector_->Start(recorder_.Callbacks());
-      return 0;
-    });
-  }
-  ~Detection() {
-    lt_.Run([&] {
-      detector_.reset();
-      return 0;
-    });
-  }
-  Recorder& recorder() { return recorder_; }
-  std::optional<std::string> current() {
-    return lt_.Run([&] { return detector_->current(); });
-  }
-
- private:
-  LoopThread lt_;
-  Recorder recorder_;
-  std::unique_ptr<ZooKeeperDetector> detector_;
-};
 
 std::string GroupUrl(const std::string& path) { return "zk://" + Server().address() + path; }
 
