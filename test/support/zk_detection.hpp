@@ -42,7 +42,7 @@ inline ZooKeeperServer& Server() {
 // What the detector reported, in order, recorded on the loop thread.
 class Recorder {
  public:
-  factorial::MasterSource::Callbacks Callbacks() {
+  factorial::ZooKeeperDetector::Callbacks Callbacks() {
     return {[this](const std::string& url) {
               std::lock_guard lock(mu_);
               leaders_.push_back(url);

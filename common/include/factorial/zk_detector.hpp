@@ -16,13 +16,13 @@
 // Lifetime: construct and destroy on the loop thread (or before it runs); `loop` must outlive
 // this. Destruction stops the worker and closes the session; no callback runs afterwards.
 
+#include <functional>
 #include <memory>
 #include <optional>
 #include <string>
 
 #include "factorial/duration.hpp"
 #include "factorial/event_loop.hpp"
-#include "factorial/master_source.hpp"
 #include "factorial/master_url.hpp"
 
 namespace factorial {
@@ -33,16 +33,27 @@ struct ZooKeeperDetectorOptions {
   std::string scheme = "http";                          // of the URLs reported
 };
 
-class ZooKeeperDetector final : public MasterSource {
+class ZooKeeperDetector final {
  public:
+  struct Callbacks {
+    // The leader changed (or was first found): its base URL, e.g. "http://10.0.0.2:5050".
+    std::function<void(const std::string& url)> on_leader;
+    // No leader could be found by the deadline (wrong path, empty group, unreachable or
+    // refused ensemble): the reason. Detection goes on; a later leader is still reported.
+    std::function<void(const Error& error)> on_error;
+  };
+
   ZooKeeperDetector(EventLoop& loop, ZooKeeperSpec spec, ZooKeeperDetectorOptions options = {});
-  ~ZooKeeperDetector() override;
+  ~ZooKeeperDetector();
   ZooKeeperDetector(const ZooKeeperDetector&) = delete;
   ZooKeeperDetector& operator=(const ZooKeeperDetector&) = delete;
 
-  void Start(Callbacks callbacks) override;
-  std::optional<std::string> current() const override;
-  std::string Describe() const override;
+  // Starts detection. Callbacks run on the loop thread, never on another thread.
+  void Start(Callbacks callbacks);
+  // The last leader reported through `on_leader`, if any.
+  std::optional<std::string> current() const;
+  // What is watched, without the password: "zk://host:2181/mesos".
+  std::string Describe() const;
 
  private:
   class Impl;
