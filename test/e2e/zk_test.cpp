@@ -65,11 +65,12 @@ TEST_CASE("a leader whose data is garbage is an error until a good one leads", "
 }
 
 TEST_CASE("a wrong path is a clear error after the deadline, and detection goes on", "[zk]") {
-  Detection detection(GroupUrl("/factorial/not-yet"), {.session_timeout = 10s, .deadline = 1s});
+  // The deadline leaves a freshly started server time to open its first session.
+  Detection detection(GroupUrl("/factorial/not-yet"), {.session_timeout = 10s, .deadline = 5s});
   auto& r = detection.recorder();
   REQUIRE(Eventually([&] { return !r.errors().empty(); }, 15s));
   CHECK_THAT(r.errors()[0], Catch::StartsWith("no leading master found through zk://" + Server().address() +
-                                              "/factorial/not-yet within 1000 ms: the path /factorial/not-yet does "
+                                              "/factorial/not-yet within 5000 ms: the path /factorial/not-yet does "
                                               "not exist in ZooKeeper"));
   // The path appears later (masters starting after the scheduler): found through the watch.
   ZkRegistry registry(GroupUrl("/factorial/not-yet"));
