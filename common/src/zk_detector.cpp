@@ -113,7 +113,7 @@ class ZooKeeperDetector::Impl {
       } else if (dirty && connected) {
         Refresh();
       } else if (!connected && !auth_failed) {
-        problem_ = "cannot reach ZooKeeper at " + spec_.ServerList();
+        problem_ = "no ZooKeeper session with " + spec_.ServerList() + " (unreachable or not answering)";
       }
       if (!found_ && !error_reported_ && Clock::now() >= deadline) {
         error_reported_ = true;

@@ -107,7 +107,7 @@ TEST_CASE("an unreachable ensemble is a clear error after the deadline", "[zk]")
   auto& r = detection.recorder();
   REQUIRE(Eventually([&] { return !r.errors().empty(); }, 15s));
   CHECK(r.errors()[0] == "no leading master found through zk://" + nowhere +
-                             "/mesos within 1000 ms: cannot reach ZooKeeper at " + nowhere);
+                             "/mesos within 1000 ms: no ZooKeeper session with " + nowhere + " (unreachable or not answering)");
 }
 
 TEST_CASE("digest credentials in the URL are used", "[zk]") {
