@@ -134,7 +134,7 @@ int main(int argc, char** argv) {
     try {
       r->SetLeader(leader);
     } catch (const std::exception& e) {
-      spdlog::error("mesos-sim: {}", e.what());
+      spdlog::error("ZooKeeper: {}", e.what());
     }
   };
   factorial::sim::MesosSim sim(options);

@@ -150,7 +150,7 @@ void ZkRegistry::SetLeader(int index) {
       if (node) DeleteChild(*node);
       node.reset();
     }
-    spdlog::info("mesos-sim: every master withdrew from ZooKeeper {}", path_);
+    spdlog::info("every master withdrew from ZooKeeper {}", path_);
     return;
   }
   auto leader = static_cast<std::size_t>(index);
@@ -168,7 +168,7 @@ void ZkRegistry::SetLeader(int index) {
   for (std::size_t i = 0; i < nodes_.size(); ++i) {
     if (!nodes_[i]) contend(i);  // masters that had withdrawn rejoin behind the leader
   }
-  spdlog::info("mesos-sim: master {} leads in ZooKeeper {} ({})", index, path_, *nodes_[leader]);
+  spdlog::info("master {} leads in ZooKeeper {} ({})", index, path_, *nodes_[leader]);
 }
 
 std::string ZkRegistry::MasterInfoJson(const std::string& id, const std::string& ip, int port,
