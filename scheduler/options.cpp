@@ -5,6 +5,18 @@
 #include <iostream>
 
 namespace factorial::scheduler {
+namespace {
+
+// A DNS name or IPv4 address (letters, digits, '-', '.'), or an IPv6 address in brackets.
+bool ValidHost(const std::string& host) {
+  if (host.size() > 2 && host.front() == '[' && host.back() == ']') {
+    return host.find_first_not_of("0123456789abcdefABCDEF:.", 1) == host.size() - 1;
+  }
+  if (host.empty() || host.size() > 253 || host.front() == '-' || host.front() == '.') return false;
+  return host.find_first_not_of("abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789-.") == std::string::npos;
+}
+
+}  // namespace
 
 Result<std::vector<std::uint64_t>> ParseNumbers(const std::vector<NumberToken>& tokens, std::uint64_t max_n) {
   std::vector<std::uint64_t> numbers;
@@ -50,6 +62,7 @@ Result<std::vector<NumberToken>> ReadNumberFile(const std::string& path) {
     auto last = line.find_last_not_of(" \t\r");
     tokens.push_back({line.substr(first, last - first + 1), "input line " + std::to_string(number)});
   }
+  if (in->bad()) return MakeError(Errc::kInvalidArgument, "cannot read --input " + path);
   return tokens;
 }
 
@@ -80,6 +93,8 @@ Result<std::vector<std::string>> ParseMasters(const std::string& spec) {
     if (colon == std::string::npos || colon == 0) {
       return MakeError(Errc::kInvalidArgument, "--master: '" + item + "' is not host:port");
     }
+    std::string host = item.substr(0, colon);
+    if (!ValidHost(host)) return MakeError(Errc::kInvalidArgument, "--master: '" + host + "' is not a host name or address");
     std::string port_text = item.substr(colon + 1);
     auto [ptr, ec] = std::from_chars(port_text.data(), port_text.data() + port_text.size(), port);
     if (ec != std::errc() || ptr != port_text.data() + port_text.size() || port == 0 || port > 65535) {

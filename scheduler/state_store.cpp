@@ -1,6 +1,5 @@
 #include "state_store.hpp"
 
-#include <algorithm>
 #include <cerrno>
 #include <cstring>
 #include <filesystem>
@@ -10,35 +9,42 @@
 #include <nlohmann/json.hpp>
 #include <unistd.h>
 
+#include "factorial/sha256.hpp"
+#include "result_sink.hpp"
+
 namespace factorial::scheduler {
 namespace {
 
 std::string Errno(const std::string& what) { return what + ": " + std::strerror(errno); }
 
-}  // namespace
-
-Result<std::size_t> CompleteLines(const std::string& path) {
+// Cuts a trailing partial line off `path` (a crash mid-append). A missing file is fine.
+Status DropTornLine(const std::string& path) {
   std::ifstream in(path, std::ios::binary);
-  if (!in) return std::size_t{0};
+  if (!in) return OkStatus();
   std::string content((std::istreambuf_iterator<char>(in)), std::istreambuf_iterator<char>());
-  std::size_t lines = static_cast<std::size_t>(std::count(content.begin(), content.end(), '\n'));
-  std::size_t keep = content.empty() ? 0 : content.rfind('\n') + 1;
-  if (content.rfind('\n') == std::string::npos) keep = 0;
-  if (keep != content.size()) {
-    std::error_code ec;
-    std::filesystem::resize_file(path, keep, ec);
-    if (ec) return MakeError(Errc::kInternal, "cannot trim " + path + ": " + ec.message());
-  }
-  return lines;
+  auto last = content.rfind('\n');
+  std::size_t keep = last == std::string::npos ? 0 : last + 1;
+  if (keep == content.size()) return OkStatus();
+  std::error_code ec;
+  std::filesystem::resize_file(path, keep, ec);
+  if (ec) return MakeError(Errc::kInternal, "cannot trim " + path + ": " + ec.message());
+  return OkStatus();
 }
 
-Result<std::unique_ptr<StateStore>> StateStore::Open(const std::string& dir) {
+}  // namespace
+
+std::string InputFingerprint(const std::vector<std::uint64_t>& numbers) {
+  std::string text;
+  for (std::uint64_t n : numbers) text += std::to_string(n) + "\n";
+  return std::to_string(numbers.size()) + " numbers, sha256 " + Sha256Hex(text);
+}
+
+Result<std::unique_ptr<StateStore>> StateStore::Open(const std::string& dir, const std::string& fingerprint) {
   std::error_code ec;
   std::filesystem::create_directories(dir, ec);
   if (ec) return MakeError(Errc::kInvalidArgument, "cannot create --state-dir " + dir + ": " + ec.message());
   std::string path = dir + "/journal.jsonl";
-  auto lines = CompleteLines(path);  // drops a torn last record
-  if (!lines.ok()) return lines.error();
+  if (auto trimmed = DropTornLine(path); !trimmed.ok()) return trimmed.error();
   int fd = ::open(path.c_str(), O_WRONLY | O_CREAT | O_APPEND | O_CLOEXEC, 0600);
   if (fd < 0) return MakeError(Errc::kInvalidArgument, Errno("cannot open " + path));
   std::unique_ptr<StateStore> store(new StateStore(dir, fd));
@@ -47,23 +53,33 @@ Result<std::unique_ptr<StateStore>> StateStore::Open(const std::string& dir) {
   std::size_t number = 0;
   while (std::getline(in, line)) {
     ++number;
+    std::string where = path + " line " + std::to_string(number);
     auto j = nlohmann::json::parse(line, nullptr, false);
-    if (j.is_discarded() || !j.is_object()) {
-      return MakeError(Errc::kCorruption, path + " line " + std::to_string(number) + " is not JSON");
-    }
-    if (j.contains("framework_id")) {
+    if (j.is_discarded() || !j.is_object()) return MakeError(Errc::kCorruption, where + " is not JSON");
+    if (number == 1) {
+      std::string recorded = j.contains("input") && j["input"].is_string() ? j["input"].get<std::string>() : "";
+      if (recorded.empty()) {
+        return MakeError(Errc::kInvalidArgument, "--state-dir " + dir +
+                                                     " holds a journal without an input fingerprint (an older "
+                                                     "version wrote it); use a new --state-dir");
+      }
+      if (recorded != fingerprint) {
+        return MakeError(Errc::kInvalidArgument,
+                         "--state-dir " + dir + " belongs to a job with other input (" + recorded + "; now " +
+                             fingerprint + "): resume it with the same numbers, or use a new --state-dir");
+      }
+    } else if (j.contains("framework_id")) {
       store->framework_id_ = j["framework_id"].is_string() ? std::optional(j["framework_id"].get<std::string>())
                                                            : std::nullopt;
-    } else if (j.contains("n") && j["n"].is_number_unsigned()) {
-      NumberResult r;
-      r.n = j["n"].get<std::uint64_t>();
-      r.ok = j.value("ok", false);
-      r.digits = j.value("factorial", "");
-      r.error = j.value("error", "");
-      r.task_id = j.value("task_id", "");
-      r.agent_id = j.value("agent", "");
-      r.seconds = j.value("seconds", 0.0);
-      store->results_[r.n] = r;
+    } else {
+      auto result = DecodeJsonLine(line);
+      if (!result.ok()) return MakeError(Errc::kCorruption, where + ": " + result.error().message);
+      store->results_[result->n] = std::move(result).value();
+    }
+  }
+  if (number == 0) {
+    if (auto written = store->Write(nlohmann::json{{"input", fingerprint}}.dump() + "\n"); !written.ok()) {
+      return written.error();
     }
   }
   return store;
@@ -73,8 +89,7 @@ StateStore::~StateStore() {
   if (fd_ >= 0) ::close(fd_);
 }
 
-Status StateStore::Write(const std::string& line) {
-  std::string record = line + "\n";
+Status StateStore::Write(const std::string& record) {
   const char* data = record.data();
   std::size_t left = record.size();
   while (left > 0) {
@@ -91,21 +106,10 @@ Status StateStore::Write(const std::string& line) {
 Status StateStore::SaveFrameworkId(const std::optional<std::string>& id) {
   if (id == framework_id_) return OkStatus();
   framework_id_ = id;
-  return Write(nlohmann::json{{"framework_id", id ? nlohmann::json(*id) : nlohmann::json(nullptr)}}.dump());
+  return Write(nlohmann::json{{"framework_id", id ? nlohmann::json(*id) : nlohmann::json(nullptr)}}.dump() + "\n");
 }
 
-Status StateStore::Append(const NumberResult& r) {
-  results_[r.n] = r;
-  nlohmann::json j = {{"n", r.n}, {"ok", r.ok}};
-  if (r.ok) {
-    j["factorial"] = r.digits;
-  } else {
-    j["error"] = r.error;
-  }
-  j["task_id"] = r.task_id;
-  j["agent"] = r.agent_id;
-  j["seconds"] = r.seconds;
-  return Write(j.dump());
-}
+// The journal's result records are --format json lines.
+Status StateStore::Append(const NumberResult& result) { return Write(EncodeLine(result, LineFormat::kJson)); }
 
 }  // namespace factorial::scheduler

@@ -1,31 +1,39 @@
 #pragma once
 
 // Restart safety for --state-dir: an append-only journal (JSON lines, fsync'd after every
-// record) of the framework ID and of every final result. A restarted scheduler resubscribes
-// with the same framework ID, never recomputes a journaled number and never prints a line
-// twice. A torn last line (a crash mid-append) is dropped on open.
+// record) of the input's fingerprint, the framework ID and every final result. A restarted
+// scheduler resubscribes with the same framework ID and never recomputes a journaled number.
+// A journal written for other input numbers is refused. A torn last line (a crash
+// mid-append) is dropped on open.
 
 #include <cstdint>
 #include <map>
 #include <memory>
 #include <optional>
 #include <string>
+#include <vector>
 
 #include "factorial/status.hpp"
 #include "scheduler.hpp"
 
 namespace factorial::scheduler {
 
+// Names the input: how many numbers and the SHA-256 of them in order, one per line.
+std::string InputFingerprint(const std::vector<std::uint64_t>& numbers);
+
 class StateStore {
  public:
-  // Creates `dir` if needed and replays `dir`/journal.jsonl.
-  static Result<std::unique_ptr<StateStore>> Open(const std::string& dir);
+  // Creates `dir` if needed and replays `dir`/journal.jsonl. A new journal records
+  // `fingerprint`; an existing one must have recorded the same (else kInvalidArgument).
+  static Result<std::unique_ptr<StateStore>> Open(const std::string& dir, const std::string& fingerprint);
   ~StateStore();
   StateStore(const StateStore&) = delete;
   StateStore& operator=(const StateStore&) = delete;
 
   const std::optional<std::string>& framework_id() const { return framework_id_; }
+  // The results journaled by earlier runs (not those appended since), until ReleaseResults().
   const std::map<std::uint64_t, NumberResult>& results() const { return results_; }
+  void ReleaseResults() { results_.clear(); }
   const std::string& dir() const { return dir_; }
 
   Status SaveFrameworkId(const std::optional<std::string>& id);
@@ -40,9 +48,5 @@ class StateStore {
   std::optional<std::string> framework_id_;
   std::map<std::uint64_t, NumberResult> results_;
 };
-
-// Counts complete lines in `path` and cuts off a trailing partial line, so appending resumes
-// cleanly after a crash. A missing file has zero lines.
-Result<std::size_t> CompleteLines(const std::string& path);
 
 }  // namespace factorial::scheduler

@@ -1,0 +1,361 @@
+#include "config.hpp"
+
+#include <algorithm>
+#include <charconv>
+#include <filesystem>
+#include <fstream>
+#include <sstream>
+
+#include <CLI/CLI.hpp>
+
+#include "options.hpp"
+
+#ifndef FACTORIAL_VERSION
+#define FACTORIAL_VERSION "0.0.0"
+#endif
+
+namespace factorial::scheduler {
+namespace {
+
+namespace fs = std::filesystem;
+
+constexpr const char* kProgram = "factorial-scheduler";
+
+constexpr const char* kFooter = R"(Every multi-word option also takes Mesos' spelling with underscores (--failover_timeout).
+
+Environment:
+  MESOS_MASTER     --master when the option is not given
+  MESOS_PRINCIPAL  --principal when the option is not given
+  MESOS_SECRET     --secret when neither --secret nor --secret-file is given
+  $CREDENTIALS_DIRECTORY/secret  the secret under systemd (LoadCredential=secret:...)
+
+Results: one line per input number, in input order. --output and <state-dir>/results are
+written to <file>.partial and renamed into place: with --state-dir at start-up (rebuilt from
+the journal, then appended to as results arrive), otherwise when the run ends. Neither is
+emptied by a run that dies. On SIGINT/SIGTERM every finished result is written; numbers not
+finished get "N! unfinished" ({"n":N,"status":"unfinished"} in JSON). A second signal skips
+the wait for kills and TEARDOWN; a third exits at once.
+
+Exit status:
+  0    every number was computed
+  1    a number failed or was unschedulable, the master sent ERROR, or results could not be written
+  2    bad arguments or a --state-dir of another job (nothing was sent)
+  130  interrupted by SIGINT (143: SIGTERM))";
+
+// "--max-n" -> "--max-n,--max_n": Mesos' tools spell multi-word flags with underscores.
+std::string Names(const std::string& name) {
+  std::string underscored = name.substr(2);
+  if (underscored.find('-') == std::string::npos) return name;
+  for (char& c : underscored) {
+    if (c == '-') c = '_';
+  }
+  return name + ",--" + underscored;
+}
+
+Status CheckRange(const char* option, double value, double low, double high) {
+  if (value >= low && value <= high) return OkStatus();
+  std::ostringstream message;
+  message << option << " must be between " << low << " and " << high << ", not " << value;
+  return MakeError(Errc::kInvalidArgument, message.str());
+}
+
+std::optional<std::string> Variable(const Environment& env, const std::string& name) {
+  auto it = env.variables.find(name);
+  if (it == env.variables.end()) return std::nullopt;
+  return it->second;
+}
+
+Result<std::string> ReadSecretFile(const std::string& path, const std::string& what) {
+  std::ifstream in(path, std::ios::binary);
+  if (!in) return MakeError(Errc::kInvalidArgument, "cannot read " + what + " " + path);
+  std::string secret((std::istreambuf_iterator<char>(in)), std::istreambuf_iterator<char>());
+  if (in.bad()) return MakeError(Errc::kInvalidArgument, "cannot read " + what + " " + path);
+  while (!secret.empty() && (secret.back() == '\n' || secret.back() == '\r')) secret.pop_back();
+  return secret;
+}
+
+// The secret and where it came from, or nullopt when none is given.
+Result<std::optional<std::pair<std::string, std::string>>> ResolveSecret(const CommandLine& options,
+                                                                         const Environment& env) {
+  using Found = std::optional<std::pair<std::string, std::string>>;
+  if (options.secret && options.secret_file) {
+    return MakeError(Errc::kInvalidArgument, "give --secret or --secret-file, not both");
+  }
+  auto value_or_file = [](const std::string& text, const std::string& what) -> Result<Found> {
+    if (text.rfind("file://", 0) != 0) return Found(std::pair(text, what));
+    auto read = ReadSecretFile(text.substr(7), what + " file");
+    if (!read.ok()) return read.error();
+    return Found(std::pair(std::move(read).value(), what + " file " + text.substr(7)));
+  };
+  if (options.secret) return value_or_file(*options.secret, "--secret");
+  if (options.secret_file) {
+    auto read = ReadSecretFile(*options.secret_file, "--secret-file");
+    if (!read.ok()) return read.error();
+    return Found(std::pair(std::move(read).value(), "--secret-file " + *options.secret_file));
+  }
+  if (auto variable = Variable(env, "MESOS_SECRET")) return value_or_file(*variable, "MESOS_SECRET");
+  if (auto creds = Variable(env, "CREDENTIALS_DIRECTORY")) {
+    std::string candidate = *creds + "/secret";
+    std::error_code ec;
+    if (fs::exists(candidate, ec)) {
+      auto read = ReadSecretFile(candidate, "the systemd credential");
+      if (!read.ok()) return read.error();
+      // An empty credential file means "no secret" (a job without authentication).
+      if (!read->empty()) return Found(std::pair(std::move(read).value(), "the systemd credential " + candidate));
+    }
+  }
+  return Found();
+}
+
+Status ApplyCredentials(const CommandLine& options, const Environment& env, SchedulerConfig& config) {
+  auto secret = ResolveSecret(options, env);
+  if (!secret.ok()) return secret.error();
+  std::optional<std::string> principal = options.principal ? options.principal : Variable(env, "MESOS_PRINCIPAL");
+  if (principal && principal->empty()) principal.reset();
+  if (!principal) {
+    if (*secret && (options.secret || options.secret_file)) {
+      return MakeError(Errc::kInvalidArgument, "a secret (" + (*secret)->second +
+                                                   ") needs a principal: pass --principal or set MESOS_PRINCIPAL");
+    }
+    return OkStatus();
+  }
+  config.framework.principal = *principal;
+  if (!*secret) return OkStatus();  // a principal without a secret: no HTTP authentication
+  const auto& [value, source] = **secret;
+  if (value.empty()) return MakeError(Errc::kInvalidArgument, "the secret from " + source + " is empty");
+  if (value.find(':') != std::string::npos) {
+    return MakeError(Errc::kInvalidArgument, "the secret from " + source + " must not contain ':' (HTTP Basic)");
+  }
+  if (principal->find(':') != std::string::npos) {
+    return MakeError(Errc::kInvalidArgument, "the principal must not contain ':' (HTTP Basic)");
+  }
+  config.credential = std::make_pair(*principal, value);
+  return OkStatus();
+}
+
+Result<std::vector<std::uint64_t>> ReadNumbers(const CommandLine& options) {
+  std::uint64_t max_n = 0;
+  const std::string& text = options.max_n;
+  auto [end, parse_error] = std::from_chars(text.data(), text.data() + text.size(), max_n);
+  if (text.empty() || parse_error == std::errc::invalid_argument || end != text.data() + text.size()) {
+    return MakeError(Errc::kInvalidArgument, "--max-n '" + text + "' is not a non-negative decimal integer");
+  }
+  if (parse_error == std::errc::result_out_of_range || max_n > kLargestMaxN) {
+    return MakeError(Errc::kInvalidArgument, "--max-n must be at most " + std::to_string(kLargestMaxN) +
+                                                 " (the largest n whose memory need is computed exactly)");
+  }
+  std::vector<NumberToken> tokens;
+  for (const auto& a : options.numbers) tokens.push_back({a, "argument"});
+  if (!options.input.empty()) {
+    std::error_code ec;
+    if (options.input != "-" && fs::is_directory(options.input, ec)) {
+      return MakeError(Errc::kInvalidArgument, "--input " + options.input + " is a directory, not a file of numbers");
+    }
+    auto more = ReadNumberFile(options.input);
+    if (!more.ok()) return more.error();
+    tokens.insert(tokens.end(), more->begin(), more->end());
+  }
+  if (tokens.empty()) {
+    return MakeError(Errc::kInvalidArgument, options.input.empty()
+                                                 ? "no numbers given (arguments or --input)"
+                                                 : "no numbers given: --input " + options.input + " holds none");
+  }
+  return ParseNumbers(tokens, max_n);
+}
+
+Result<std::vector<std::string>> ResolveMasters(const CommandLine& options, const Environment& env) {
+  if (options.master) {
+    if (options.master->empty()) return MakeError(Errc::kInvalidArgument, "--master is empty");
+    return ParseMasters(*options.master);
+  }
+  auto variable = Variable(env, "MESOS_MASTER");
+  if (!variable) return MakeError(Errc::kInvalidArgument, "no master: pass --master host:port or set MESOS_MASTER");
+  if (variable->empty()) return MakeError(Errc::kInvalidArgument, "MESOS_MASTER is empty");
+  auto masters = ParseMasters(*variable);
+  if (!masters.ok()) return MakeError(Errc::kInvalidArgument, "MESOS_MASTER: " + masters.error().message);
+  return masters;
+}
+
+bool IsLoopback(const std::string& base_url) {
+  std::string host = base_url.substr(base_url.find("://") + 3);
+  host = host.substr(0, host.rfind(':'));
+  return host == "localhost" || host.rfind("127.", 0) == 0 || host == "[::1]";
+}
+
+Status ApplyExecutor(const CommandLine& options, const Environment& env, RunConfig& run) {
+  v1::ExecutorInfo& executor = run.scheduler.executor;
+  executor.type = v1::ExecutorType::kCustom;
+  executor.executor_id.value = "factorial-executor";
+  executor.name = "factorial-executor";
+  auto& command = executor.command.emplace();
+  command.shell = false;
+  if (!options.executor_uri.empty()) {
+    if (!options.executor.empty()) return MakeError(Errc::kInvalidArgument, "give --executor or --executor-uri, not both");
+    std::string file = options.executor_uri.substr(options.executor_uri.find_last_of('/') + 1);
+    if (file.empty()) return MakeError(Errc::kInvalidArgument, "--executor-uri " + options.executor_uri + " names no file");
+    command.uris.push_back({options.executor_uri, true, false, std::nullopt, std::nullopt});
+    command.value = "./" + file;
+    command.arguments = {file};
+  } else {
+    std::string path = options.executor.empty() ? env.default_executor : options.executor;
+    if (path.empty()) return MakeError(Errc::kInvalidArgument, "no executor found; pass --executor or --executor-uri");
+    path = fs::absolute(path).lexically_normal().string();
+    // The path is looked up on the agents. With every master on this host the agents are
+    // here too, so a missing binary is certain to fail every task: say so now.
+    std::error_code ec;
+    bool runnable = fs::is_regular_file(path, ec) &&
+                    (fs::status(path, ec).permissions() & fs::perms::owner_exec) != fs::perms::none;
+    if (!runnable) {
+      bool local = std::all_of(run.scheduler.masters.begin(), run.scheduler.masters.end(), IsLoopback);
+      std::string what = (options.executor.empty() ? "the default executor " : "--executor ") + path;
+      if (local) {
+        return MakeError(Errc::kInvalidArgument,
+                         what + " is not an executable file, and the master is on this host: every task would "
+                                "fail; pass --executor or --executor-uri");
+      }
+      run.warnings.push_back(what + " is not an executable file on this host; the agents must have it");
+    }
+    command.value = path;
+    command.arguments = {"factorial-executor"};
+  }
+  for (auto [resource, amount] : {std::pair{"cpus", options.executor_cpus}, std::pair{"mem", options.executor_mem}}) {
+    v1::Resource r;
+    r.name = resource;
+    r.type = v1::ValueType::kScalar;
+    r.scalar = amount;
+    r.role = "*";
+    r.allocation_role = options.role;
+    executor.resources.push_back(r);
+  }
+  return OkStatus();
+}
+
+}  // namespace
+
+ParsedCommandLine ParseCommandLine(const std::vector<std::string>& argv) {
+  CommandLine o;
+  CLI::App app{"Computes n! for every N on an Apache Mesos cluster (v1 HTTP scheduler API).", kProgram};
+  app.footer(kFooter);
+  std::string secret, secret_file, master, principal, user;
+  app.add_option("N", o.numbers, "numbers whose factorials to compute");
+  app.add_option("--input", o.input, "file with one number per line ('-': stdin; '#' starts a comment)");
+  app.add_option(Names("--max-n"), o.max_n, "largest N accepted (at most " + std::to_string(kLargestMaxN) + ")")
+      ->capture_default_str();
+  auto* master_option =
+      app.add_option("--master", master, "host:port, http(s)://host:port, or a comma-separated list; no default");
+  app.add_option("--name", o.name, "framework name")->capture_default_str();
+  auto* user_option = app.add_option("--user", user, "user the executor runs as (default: the invoking user)");
+  app.add_option("--role", o.role, "role to register with and take resources from")->capture_default_str();
+  auto* principal_option = app.add_option("--principal", principal, "principal to register and authenticate as");
+  auto* secret_option = app.add_option("--secret", secret, "the principal's secret, or file://path to read it from");
+  auto* secret_file_option = app.add_option(Names("--secret-file"), secret_file, "file holding the principal's secret");
+  app.add_option(Names("--ca-file"), o.ca_file, "CA certificates for https masters (verification is always on)");
+  app.add_option(Names("--failover-timeout"), o.failover_timeout,
+                 "seconds the master keeps the framework after a disconnect")
+      ->capture_default_str();
+  app.add_flag("--checkpoint,!--no-checkpoint", o.checkpoint,
+               "ask agents to checkpoint tasks (the default; --no-checkpoint: do not)");
+  app.add_option(Names("--task-cpus"), o.task_cpus, "cpus per task")->capture_default_str();
+  app.add_option("--executor", o.executor, "executor binary on the agents (default: next to this one)");
+  app.add_option(Names("--executor-uri"), o.executor_uri, "fetch the executor from this URI instead");
+  app.add_option(Names("--executor-cpus"), o.executor_cpus, "cpus of the executor itself")->capture_default_str();
+  app.add_option(Names("--executor-mem"), o.executor_mem, "MB of the executor itself")->capture_default_str();
+  app.add_option(Names("--max-retries"), o.max_retries, "retries per number after a lost or failed task")
+      ->capture_default_str();
+  app.add_option(Names("--offer-wait"), o.offer_wait, "seconds before an unplaceable number is reported unschedulable")
+      ->capture_default_str();
+  app.add_option(Names("--refuse-seconds"), o.refuse_seconds, "decline filter while work is pending")
+      ->capture_default_str();
+  app.add_option(Names("--heartbeat-factor"), o.heartbeat_factor, "missed heartbeats before reconnecting")
+      ->capture_default_str();
+  app.add_option("--format", o.format, "text or json")->capture_default_str();
+  app.add_option("--output", o.output, "write results to this file instead of stdout (see Results below)");
+  app.add_option(Names("--state-dir"), o.state_dir,
+                 "keep the framework ID and a journal of results here; a restart with the same numbers resumes; "
+                 "results go to <state-dir>/results unless --output is given");
+  app.add_flag(Names("--teardown-on-stop"), o.teardown_on_stop,
+               "with --state-dir: SIGTERM tears the framework down even if work is unfinished");
+  app.add_option(Names("--log-level"), o.log_level, "trace, debug, info, warn, error (SPDLOG_LEVEL overrides)")
+      ->capture_default_str();
+  app.set_version_flag("--version", std::string(kProgram) + " " + FACTORIAL_VERSION);
+
+  std::vector<const char*> args;
+  for (const auto& a : argv) args.push_back(a.c_str());
+  ParsedCommandLine parsed;
+  try {
+    app.parse(static_cast<int>(args.size()), args.data());
+  } catch (const CLI::CallForHelp&) {
+    parsed.text = app.help();
+    return parsed;
+  } catch (const CLI::CallForVersion& e) {
+    parsed.text = std::string(e.what()) + "\n";
+    return parsed;
+  } catch (const CLI::ParseError& e) {
+    parsed.exit_code = kExitUsage;
+    parsed.text = std::string(kProgram) + ": " + e.what() + "\nRun '" + kProgram + " --help' for usage.\n";
+    return parsed;
+  }
+  if (master_option->count() > 0) o.master = master;
+  if (user_option->count() > 0) o.user = user;
+  if (principal_option->count() > 0) o.principal = principal;
+  if (secret_option->count() > 0) o.secret = secret;
+  if (secret_file_option->count() > 0) o.secret_file = secret_file;
+  parsed.options = std::move(o);
+  return parsed;
+}
+
+Result<RunConfig> BuildConfig(const CommandLine& options, const Environment& env) {
+  RunConfig run;
+  for (const auto& range : {CheckRange("--failover-timeout", options.failover_timeout, 0, 1e9),
+                            CheckRange("--task-cpus", options.task_cpus, 0.01, 1024),
+                            CheckRange("--executor-cpus", options.executor_cpus, 0.01, 64),
+                            CheckRange("--executor-mem", options.executor_mem, 32, 65536),
+                            CheckRange("--max-retries", options.max_retries, 0, 100),
+                            CheckRange("--offer-wait", options.offer_wait, 1, 1e7),
+                            CheckRange("--refuse-seconds", options.refuse_seconds, 0, 31536000),
+                            CheckRange("--heartbeat-factor", options.heartbeat_factor, 2, 100)}) {
+    if (!range.ok()) return range.error();
+  }
+  if (options.format != "text" && options.format != "json") {
+    return MakeError(Errc::kInvalidArgument, "--format must be text or json, not '" + options.format + "'");
+  }
+  run.format = options.format == "json" ? LineFormat::kJson : LineFormat::kText;
+  auto numbers = ReadNumbers(options);
+  if (!numbers.ok()) return numbers.error();
+  run.numbers = std::move(numbers).value();
+
+  SchedulerConfig& config = run.scheduler;
+  auto masters = ResolveMasters(options, env);
+  if (!masters.ok()) return masters.error();
+  config.masters = std::move(masters).value();
+  if (auto credentials = ApplyCredentials(options, env, config); !credentials.ok()) return credentials.error();
+  if (!options.ca_file.empty()) {
+    std::error_code ec;
+    if (!fs::is_regular_file(options.ca_file, ec)) {
+      return MakeError(Errc::kInvalidArgument, "--ca-file " + options.ca_file + " is not a file");
+    }
+    config.tls.ca_file = options.ca_file;
+  }
+  config.framework.user = options.user.value_or(env.user);
+  if (config.framework.user.empty()) return MakeError(Errc::kInvalidArgument, "--user is empty");
+  config.framework.name = options.name;
+  config.framework.hostname = env.hostname;
+  config.framework.roles = {options.role};
+  config.framework.checkpoint = options.checkpoint;
+  config.framework.failover_timeout = options.failover_timeout;
+  config.framework.capabilities = {v1::FrameworkCapability::kMultiRole, v1::FrameworkCapability::kPartitionAware};
+  config.task_cpus = options.task_cpus;
+  config.max_retries = options.max_retries;
+  config.offer_wait = std::chrono::duration_cast<Duration>(std::chrono::duration<double>(options.offer_wait));
+  config.refuse_seconds_busy = options.refuse_seconds;
+  config.heartbeat_factor = options.heartbeat_factor;
+  if (auto executor = ApplyExecutor(options, env, run); !executor.ok()) return executor.error();
+
+  run.state_dir = options.state_dir;
+  config.teardown_on_stop = options.state_dir.empty() || options.teardown_on_stop;
+  run.output = options.output.empty() && !options.state_dir.empty() ? options.state_dir + "/results" : options.output;
+  run.log_level = options.log_level;
+  return run;
+}
+
+}  // namespace factorial::scheduler

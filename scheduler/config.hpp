@@ -1,0 +1,91 @@
+#pragma once
+
+// factorial-scheduler's front end: the command line and environment become a RunConfig, or
+// an error that exits 2 before anything is sent. ParseCommandLine only reads argv;
+// BuildConfig validates and resolves (numbers from --input, the secret from its file), with
+// everything it would otherwise take from the process passed in `Environment`.
+
+#include <cstdint>
+#include <map>
+#include <optional>
+#include <string>
+#include <vector>
+
+#include "factorial/status.hpp"
+#include "result_sink.hpp"
+#include "scheduler.hpp"
+
+namespace factorial::scheduler {
+
+// Exit statuses, as --help and the README list them.
+inline constexpr int kExitOk = 0;
+inline constexpr int kExitFailed = 1;  // a number failed, the master refused us, or output failed
+inline constexpr int kExitUsage = 2;   // bad arguments; nothing was sent
+
+// The largest --max-n: FactorialMemoryBytes(n) (4 x binary size + 2 x digits of n!) stays
+// below 2^64 up to n ~ 2.9e17; 10^17 keeps a margin for lgamma's rounding.
+inline constexpr std::uint64_t kLargestMaxN = 100000000000000000ULL;
+
+// Options as typed; `std::nullopt` where the option was not given.
+struct CommandLine {
+  std::vector<std::string> numbers;
+  std::string input;
+  std::optional<std::string> master;
+  std::string max_n = "100000000";  // parsed by BuildConfig: CLI11 wraps values above 2^64
+  std::string name = "factorial";
+  std::optional<std::string> user;
+  std::string role = "*";
+  std::optional<std::string> principal;
+  std::optional<std::string> secret;  // the secret, or file://path
+  std::optional<std::string> secret_file;
+  std::string ca_file;
+  double failover_timeout = 604800;
+  bool checkpoint = true;
+  double task_cpus = 1;
+  std::string executor;
+  std::string executor_uri;
+  double executor_cpus = 0.1;
+  double executor_mem = 32;
+  int max_retries = 3;
+  double offer_wait = 120;
+  double refuse_seconds = 1;
+  int heartbeat_factor = 5;
+  std::string format = "text";
+  std::string output;
+  std::string state_dir;
+  bool teardown_on_stop = false;
+  std::string log_level = "info";
+};
+
+// What ParseCommandLine hands back: options to run with, or text to print and an exit code
+// (--help and --version: stdout, 0; errors: stderr, 2).
+struct ParsedCommandLine {
+  std::optional<CommandLine> options;
+  int exit_code = kExitOk;
+  std::string text;
+};
+ParsedCommandLine ParseCommandLine(const std::vector<std::string>& argv);
+
+// What BuildConfig reads besides the options.
+struct Environment {
+  std::map<std::string, std::string> variables;  // MESOS_MASTER, MESOS_PRINCIPAL, MESOS_SECRET, CREDENTIALS_DIRECTORY
+  std::string user;                              // the invoking user (--user's default)
+  std::string hostname;                          // FrameworkInfo.hostname
+  std::string default_executor;                  // --executor's default; empty: none found
+};
+
+struct RunConfig {
+  SchedulerConfig scheduler;  // `store` is left for the caller
+  std::vector<std::uint64_t> numbers;
+  LineFormat format = LineFormat::kText;
+  std::string output;     // empty: standard output
+  std::string state_dir;  // empty: no journal
+  std::string log_level;
+  std::vector<std::string> warnings;  // to log once logging is set up
+};
+
+// Validates everything and reads --input and the secret. Errors name the option or variable
+// the operator used.
+Result<RunConfig> BuildConfig(const CommandLine& options, const Environment& env);
+
+}  // namespace factorial::scheduler

@@ -1,0 +1,123 @@
+#include "run.hpp"
+
+#include <atomic>
+#include <csignal>
+#include <cstdio>
+#include <functional>
+#include <memory>
+
+#include <spdlog/spdlog.h>
+#include <unistd.h>
+
+#include "factorial/curl_loop.hpp"
+#include "factorial/sd_notify.hpp"
+#include "factorial/signals.hpp"
+#include "state_store.hpp"
+
+namespace factorial::scheduler {
+namespace {
+
+std::string ProgressText(const Scheduler::Progress& p) {
+  return std::to_string(p.done) + " done, " + std::to_string(p.running) + " running, " + std::to_string(p.pending) +
+         " pending, " + std::to_string(p.failed) + " failed";
+}
+
+}  // namespace
+
+int RunJob(RunConfig run) {
+  // A closed standard output is a write error the sink reports, not a silent death.
+  std::signal(SIGPIPE, SIG_IGN);
+  std::unique_ptr<StateStore> store;
+  if (!run.state_dir.empty()) {
+    auto opened = StateStore::Open(run.state_dir, InputFingerprint(run.numbers));
+    if (!opened.ok()) {
+      std::fprintf(stderr, "factorial-scheduler: %s\n", opened.error().message.c_str());
+      return opened.error().code == Errc::kInvalidArgument ? kExitUsage : kExitFailed;
+    }
+    store = std::move(opened).value();
+    run.scheduler.store = store.get();
+  }
+  std::unique_ptr<ResultSink> sink;
+  if (run.output.empty()) {
+    sink = std::make_unique<ResultSink>(run.numbers, run.format, STDOUT_FILENO, "standard output");
+  } else {
+    auto opened = ResultSink::OpenFile(run.numbers, run.format, run.output);
+    if (!opened.ok()) {
+      std::fprintf(stderr, "factorial-scheduler: %s\n", opened.error().message.c_str());
+      return kExitUsage;
+    }
+    sink = std::move(opened).value();
+  }
+  if (store) {
+    if (auto resumed = sink->Resume(store->results()); !resumed.ok()) {
+      spdlog::error("{}", resumed.error().message);
+      return kExitFailed;
+    }
+  }
+
+  CurlGlobal curl;
+  CurlLoop loop;
+  int exit_code = kExitOk;
+  bool output_failed = false;
+  std::unique_ptr<Scheduler> scheduler;
+  auto on_result = [&](const NumberResult& result) {
+    auto added = sink->Add(result);
+    if (added.ok() || output_failed) return;
+    output_failed = true;
+    spdlog::error("{}; stopping", added.error().message);
+    loop.Post([&] { scheduler->Interrupt(kExitFailed); });
+  };
+  auto on_exit = [&](int code) {
+    exit_code = code;
+    loop.Stop();
+  };
+  scheduler = std::make_unique<Scheduler>(loop, run.scheduler, run.numbers, on_result, on_exit);
+  // The first signal stops in order (kills, TEARDOWN); a second stops waiting for that; a
+  // third exits at once. Handlers run on the loop, which only runs once `scheduler` exists.
+  std::atomic<int> interrupts{0};
+  SignalWatcher signals({SIGINT, SIGTERM}, [&](int sig) {
+    int code = sig == SIGINT ? 130 : 143;
+    int count = interrupts.fetch_add(1) + 1;
+    if (count >= 3) std::_Exit(code);
+    loop.Post([&, sig, code, count] {
+      if (count == 1) {
+        spdlog::warn("{}: stopping; a second signal stops waiting for the master", sig == SIGINT ? "SIGINT" : "SIGTERM");
+        return scheduler->Interrupt(code);
+      }
+      spdlog::warn("second signal: writing results and exiting without waiting for the master");
+      exit_code = code;
+      loop.Stop();
+    });
+  });
+  // systemd: READY=1 once subscribed, STATUS= with progress, WATCHDOG=1 from this loop (so a
+  // wedged loop gets the service restarted).
+  scheduler->set_on_subscribed([](const std::string& id) { SdNotify("READY=1\nSTATUS=subscribed as framework " + id); });
+  std::function<void()> keepalive;
+  if (auto period = SdWatchdogPeriod()) {
+    keepalive = [&, half = *period / 2] {
+      SdNotify("WATCHDOG=1\nSTATUS=" + ProgressText(scheduler->progress()));
+      loop.After(half, keepalive);
+    };
+    loop.After(std::chrono::milliseconds(0), keepalive);
+  }
+  // On a terminal, a progress line on stderr (logs still go there as whole lines).
+  bool progress = ::isatty(STDERR_FILENO) == 1;
+  std::function<void()> show = [&] {
+    std::fprintf(stderr, "\r\033[Kfactorial-scheduler: %s", ProgressText(scheduler->progress()).c_str());
+    std::fflush(stderr);
+    loop.After(std::chrono::seconds(1), show);
+  };
+  if (progress) loop.After(std::chrono::seconds(1), show);
+  scheduler->Start();
+  if (store) store->ReleaseResults();  // the sink and the scheduler have taken what they need
+  loop.Run();
+  if (progress) std::fprintf(stderr, "\n");
+  SdNotify("STOPPING=1");
+  if (auto finished = sink->Finish(); !finished.ok()) {
+    if (!output_failed) spdlog::error("{}", finished.error().message);
+    output_failed = true;
+  }
+  return output_failed && exit_code == kExitOk ? kExitFailed : exit_code;
+}
+
+}  // namespace factorial::scheduler
