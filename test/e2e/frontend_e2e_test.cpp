@@ -1,0 +1,232 @@
+// The scheduler's front end end to end: what reaches the user's files on interrupts and
+// resumes, and which arguments are refused before anything is sent. The real binaries
+// against mesos-sim on loopback.
+//
+// Interrupt tests hold one number back for certain: 100000000! needs about 2.7 GB, more
+// than any mesos-sim agent (2048 MB) offers, so it stays pending while the small ones finish.
+
+#include "sim.hpp"
+
+#include <cstdlib>
+#include <filesystem>
+#include <fstream>
+
+#include <catch2/catch.hpp>
+
+#include "support/e2e.hpp"
+
+using namespace factorial::testing;
+using factorial::sim::MesosSim;
+using factorial::sim::SimOptions;
+namespace fs = std::filesystem;
+
+namespace {
+
+factorial::CurlGlobal curl_global;
+
+constexpr const char* kNeverFits = "100000000";
+
+SimOptions OneAgent() {
+  SimOptions o;
+  o.agents = 1;
+  o.heartbeat_interval = 1000ms;
+  o.allocation_interval = 50ms;
+  o.update_retry_interval = 500ms;
+  o.executor_shutdown_grace_period = 1000ms;
+  return o;
+}
+
+std::vector<std::string> Scheduler(const std::string& master, std::vector<std::string> rest) {
+  std::vector<std::string> argv = {FACTORIAL_SCHEDULER_BINARY, "--master", master, "--executor",
+                                   FACTORIAL_EXECUTOR_BINARY, "--refuse-seconds", "0.2"};
+  argv.insert(argv.end(), rest.begin(), rest.end());
+  return argv;
+}
+
+std::string Slurp(const fs::path& path) {
+  std::ifstream in(path, std::ios::binary);
+  return std::string((std::istreambuf_iterator<char>(in)), std::istreambuf_iterator<char>());
+}
+
+// Both updates of a task (RUNNING, FINISHED) acknowledged: the scheduler acknowledges only
+// after it recorded the state, so a finished task's result has been handed on by then.
+bool Acknowledged(const std::string& master, const std::string& task_id, std::size_t updates = 2) {
+  std::size_t acks = 0;
+  for (const auto& body : SimGet(master, "calls")) {
+    Json call = Json::parse(body.get<std::string>());
+    if (call.value("type", "") == "ACKNOWLEDGE" && call["acknowledge"]["task_id"]["value"] == task_id) ++acks;
+  }
+  return acks >= updates;
+}
+
+bool SmallOnesFinished(const std::string& master) {
+  return Acknowledged(master, "factorial-5-1") && Acknowledged(master, "factorial-7-1");
+}
+
+std::string ExpectedInterrupted() { return std::string(kNeverFits) + "! unfinished\n5! = 120\n7! = 5040\n"; }
+
+}  // namespace
+
+TEST_CASE("SIGTERM prints every finished result, even behind an unfinished number", "[e2e][frontend]") {
+  MesosSim sim(OneAgent());
+  sim.Start();
+  Process p(Scheduler(sim.master_url(), {kNeverFits, "5", "7"}));
+  REQUIRE(Eventually([&] { return SmallOnesFinished(sim.master_url()); }));
+  p.Signal(SIGTERM);
+  CHECK(p.Wait() == 143);
+  CHECK(p.Stdout() == ExpectedInterrupted());
+}
+
+TEST_CASE("SIGINT with --format json marks the unfinished number", "[e2e][frontend]") {
+  MesosSim sim(OneAgent());
+  sim.Start();
+  Process p(Scheduler(sim.master_url(), {"--format", "json", kNeverFits, "5", "7"}));
+  REQUIRE(Eventually([&] { return SmallOnesFinished(sim.master_url()); }));
+  p.Signal(SIGINT);
+  CHECK(p.Wait() == 130);
+  auto lines = Json::parse("[" + [&] {
+    std::string out = p.Stdout();
+    for (std::size_t i = out.find('\n'); i != std::string::npos && i + 1 < out.size(); i = out.find('\n', i + 1)) {
+      out[i] = ',';
+    }
+    return out;
+  }() + "]");
+  REQUIRE(lines.size() == 3);
+  CHECK(lines[0] == Json({{"n", 100000000}, {"status", "unfinished"}}));
+  CHECK(lines[1]["n"] == 5);
+  CHECK(lines[1]["status"] == "finished");
+  CHECK(lines[1]["factorial"] == "120");
+  CHECK(lines[1]["task_id"] == "factorial-5-1");
+  CHECK(lines[2]["factorial"] == "5040");
+}
+
+TEST_CASE("--output keeps the previous file until the run ends, then holds every finished result",
+          "[e2e][frontend]") {
+  MesosSim sim(OneAgent());
+  sim.Start();
+  fs::path out = fs::path(sim.work_dir()) / "out.txt";
+  {
+    std::ofstream previous(out);
+    previous << "from the last run\n";
+  }
+  Process p(Scheduler(sim.master_url(), {"--output", out.string(), kNeverFits, "5", "7"}));
+  REQUIRE(Eventually([&] { return SmallOnesFinished(sim.master_url()); }));
+  CHECK(Slurp(out) == "from the last run\n");  // not emptied at start-up
+  p.Signal(SIGINT);
+  CHECK(p.Wait() == 130);
+  CHECK(p.Stdout().empty());
+  CHECK(Slurp(out) == ExpectedInterrupted());
+  CHECK_FALSE(fs::exists(out.string() + ".partial"));
+}
+
+TEST_CASE("a second signal stops waiting for the master and still writes every result", "[e2e][frontend]") {
+  MesosSim sim(OneAgent());
+  sim.Start();
+  Process p(Scheduler(sim.master_url(), {kNeverFits, "5", "7"}), 60000ms);
+  REQUIRE(Eventually([&] { return SmallOnesFinished(sim.master_url()); }));
+  SimPost(sim.master_url(), "delay?ms=10000");  // TEARDOWN is not answered for 10 s
+  p.Signal(SIGTERM);
+  // Two signals sent at once may arrive as one: the second follows the first's handling.
+  REQUIRE(Eventually([&] { return p.Stderr().find("SIGTERM: stopping; a second signal") != std::string::npos; }));
+  p.Signal(SIGTERM);
+  CHECK(p.Wait() == 143);
+  CHECK_FALSE(p.timed_out());
+  CHECK(p.Stdout() == ExpectedInterrupted());
+  CHECK_THAT(p.Stderr(), Catch::Contains("second signal: writing results and exiting"));
+}
+
+TEST_CASE("with --state-dir, SIGTERM leaves results matching the journal and a resume completes them",
+          "[e2e][frontend]") {
+  MesosSim sim(OneAgent());
+  sim.Start();
+  fs::path state = fs::path(sim.work_dir()) / "state";
+  auto args = Scheduler(sim.master_url(), {"--state-dir", state.string(), kNeverFits, "5", "7"});
+  {
+    Process first(args);
+    REQUIRE(Eventually([&] { return SmallOnesFinished(sim.master_url()); }));
+    first.Signal(SIGTERM);
+    CHECK(first.Wait() == 143);
+  }
+  CHECK(Slurp(state / "results") == ExpectedInterrupted());
+  // The resumed run reports the big number unschedulable after one second.
+  args.insert(args.begin() + 1, {"--offer-wait", "1"});
+  Process second(args);
+  CHECK(second.Wait() == 1);
+  std::string results = Slurp(state / "results");
+  CHECK_THAT(results, Catch::StartsWith(std::string(kNeverFits) + "! failed: unschedulable: needs "));
+  CHECK_THAT(results, Catch::EndsWith("\n5! = 120\n7! = 5040\n"));
+  CHECK(std::count(results.begin(), results.end(), '\n') == 3);
+  CHECK(SimGet(sim.master_url(), "launches").size() == 2);  // 5 and 7 were not computed again
+}
+
+TEST_CASE("a state dir of other numbers is refused and left as it was", "[e2e][frontend]") {
+  MesosSim sim(OneAgent());
+  sim.Start();
+  fs::path state = fs::path(sim.work_dir()) / "state";
+  Process first(Scheduler(sim.master_url(), {"--state-dir", state.string(), "3", "4", "5"}));
+  REQUIRE(first.Wait() == 0);
+  std::string journal = Slurp(state / "journal.jsonl");
+  auto calls = SimGet(sim.master_url(), "calls").size();
+  Process second(Scheduler(sim.master_url(), {"--state-dir", state.string(), "6", "7", "8"}));
+  CHECK(second.Wait() == 2);
+  CHECK(second.Stdout().empty());
+  CHECK_THAT(second.Stderr(), Catch::StartsWith("factorial-scheduler: --state-dir " + state.string() +
+                                                " belongs to a job with other input (3 numbers, sha256 "));
+  CHECK_THAT(second.Stderr(), Catch::EndsWith("): resume it with the same numbers, or use a new --state-dir\n"));
+  CHECK(Slurp(state / "results") == "3! = 6\n4! = 24\n5! = 120\n");
+  CHECK(Slurp(state / "journal.jsonl") == journal);
+  CHECK(SimGet(sim.master_url(), "calls").size() == calls);
+}
+
+TEST_CASE("arguments that can never work exit 2 before anything is sent", "[e2e][frontend]") {
+  MesosSim sim(OneAgent());
+  sim.Start();
+  fs::path dir = fs::path(sim.work_dir()) / "inputs";
+  fs::create_directories(dir);
+  auto refused = [&](std::vector<std::string> argv, const std::string& message) {
+    Process p(argv, 20000ms);
+    CHECK(p.Wait() == 2);
+    CHECK(p.Stdout().empty());
+    CHECK(p.Stderr() == "factorial-scheduler: " + message + "\n");
+  };
+  std::string exe = FACTORIAL_EXECUTOR_BINARY;
+  refused({FACTORIAL_SCHEDULER_BINARY, "--master", "", "--executor", exe, "5"}, "--master is empty");
+  refused({FACTORIAL_SCHEDULER_BINARY, "--master", "not a host:5050", "--executor", exe, "5"},
+          "--master: 'not a host' is not a host name or address");
+  refused(Scheduler(sim.master_url(), {"--input", dir.string()}),
+          "--input " + dir.string() + " is a directory, not a file of numbers");
+  refused(Scheduler(sim.master_url(), {"--max-n", "18446744073709551615", "18446744073709551615", "10000000000000000000"}),
+          "--max-n must be at most 100000000000000000 (the largest n whose memory need is computed exactly)");
+  refused({FACTORIAL_SCHEDULER_BINARY, "--master", sim.master_url(), "--executor", (dir / "no-executor").string(), "5"},
+          "--executor " + (dir / "no-executor").string() +
+              " is not an executable file, and the master is on this host: every task would fail; pass --executor "
+              "or --executor-uri");
+  refused(Scheduler(sim.master_url(), {"--no-such-flag", "5"}),
+          "The following argument was not expected: --no-such-flag\nRun 'factorial-scheduler --help' for usage.");
+  refused(Scheduler(sim.master_url(), {"--max-retries", "many", "5"}),
+          "Could not convert: --max-retries = many\nRun 'factorial-scheduler --help' for usage.");
+  ::setenv("MESOS_MASTER", "", 1);
+  refused({FACTORIAL_SCHEDULER_BINARY, "--executor", exe, "5"}, "MESOS_MASTER is empty");
+  ::unsetenv("MESOS_MASTER");
+  refused({FACTORIAL_SCHEDULER_BINARY, "--executor", exe, "5"}, "no master: pass --master host:port or set MESOS_MASTER");
+  CHECK(SimGet(sim.master_url(), "calls").empty());
+}
+
+TEST_CASE("the environment's principal and file:// secret authenticate like mesos-execute's flags", "[e2e][frontend]") {
+  MesosSim sim(OneAgent());
+  sim.Start();
+  fs::path secret = fs::path(sim.work_dir()) / "secret";
+  std::ofstream(secret) << "env-secret\n";
+  ::setenv("MESOS_PRINCIPAL", "from-env", 1);
+  ::setenv("MESOS_SECRET", ("file://" + secret.string()).c_str(), 1);
+  Process p(Scheduler(sim.master_url(), {"--checkpoint", "--failover_timeout", "30", "9"}));
+  ::unsetenv("MESOS_PRINCIPAL");
+  ::unsetenv("MESOS_SECRET");
+  REQUIRE(p.Wait() == 0);
+  CHECK(p.Stdout() == "9! = 362880\n");
+  CHECK(p.Stderr().find("env-secret") == std::string::npos);
+  Json subscribe = Json::parse(SimGet(sim.master_url(), "calls")[0].get<std::string>());
+  CHECK(subscribe["subscribe"]["framework_info"]["principal"] == "from-env");
+  CHECK(subscribe["subscribe"]["framework_info"]["checkpoint"] == true);
+  CHECK(subscribe["subscribe"]["framework_info"]["failover_timeout"] == 30);
+}
