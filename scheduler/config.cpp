@@ -27,6 +27,7 @@ Environment:
   MESOS_MASTER     --master when the option is not given
   MESOS_PRINCIPAL  --principal when the option is not given
   MESOS_SECRET     --secret when neither --secret nor --secret-file is given
+  NO_COLOR         when set and not empty: log levels are not colored
   $CREDENTIALS_DIRECTORY/secret  the secret under systemd (LoadCredential=secret:...)
 
 Results: one line per input number, in input order. --output and <state-dir>/results are
@@ -275,8 +276,10 @@ ParsedCommandLine ParseCommandLine(const std::vector<std::string>& argv) {
                  "results go to <state-dir>/results unless --output is given");
   app.add_flag(Names("--teardown-on-stop"), o.teardown_on_stop,
                "with --state-dir: SIGTERM tears the framework down even if work is unfinished");
-  app.add_option(Names("--log-level"), o.log_level, "trace, debug, info, warn, error (SPDLOG_LEVEL overrides)")
-      ->capture_default_str();
+  std::string log_level;
+  auto* log_level_option = app.add_option(Names("--log-level"), log_level,
+                                          "trace, debug, info (the default), warn, error (SPDLOG_LEVEL overrides)");
+  app.add_flag("-q,--quiet", o.quiet, "no progress line and no info messages (unless --log-level says otherwise)");
   app.set_version_flag("--version", std::string(kProgram) + " " + FACTORIAL_VERSION);
 
   std::vector<const char*> args;
@@ -300,6 +303,7 @@ ParsedCommandLine ParseCommandLine(const std::vector<std::string>& argv) {
   if (principal_option->count() > 0) o.principal = principal;
   if (secret_option->count() > 0) o.secret = secret;
   if (secret_file_option->count() > 0) o.secret_file = secret_file;
+  if (log_level_option->count() > 0) o.log_level = log_level;
   parsed.options = std::move(o);
   return parsed;
 }
@@ -354,7 +358,10 @@ Result<RunConfig> BuildConfig(const CommandLine& options, const Environment& env
   run.state_dir = options.state_dir;
   config.teardown_on_stop = options.state_dir.empty() || options.teardown_on_stop;
   run.output = options.output.empty() && !options.state_dir.empty() ? options.state_dir + "/results" : options.output;
-  run.log_level = options.log_level;
+  run.log_level = options.log_level.value_or(options.quiet ? "warn" : "info");
+  run.progress = !options.quiet;
+  auto no_color = Variable(env, "NO_COLOR");  // no-color.org: set and not empty
+  run.color = !no_color || no_color->empty();
   return run;
 }
 

@@ -54,7 +54,8 @@ struct CommandLine {
   std::string output;
   std::string state_dir;
   bool teardown_on_stop = false;
-  std::string log_level = "info";
+  std::optional<std::string> log_level;  // default "info"; "warn" with --quiet
+  bool quiet = false;
 };
 
 // What ParseCommandLine hands back: options to run with, or text to print and an exit code
@@ -68,7 +69,8 @@ ParsedCommandLine ParseCommandLine(const std::vector<std::string>& argv);
 
 // What BuildConfig reads besides the options.
 struct Environment {
-  std::map<std::string, std::string> variables;  // MESOS_MASTER, MESOS_PRINCIPAL, MESOS_SECRET, CREDENTIALS_DIRECTORY
+  std::map<std::string, std::string> variables;  // MESOS_MASTER, MESOS_PRINCIPAL, MESOS_SECRET, CREDENTIALS_DIRECTORY,
+                                                 // NO_COLOR
   std::string user;                              // the invoking user (--user's default)
   std::string hostname;                          // FrameworkInfo.hostname
   std::string default_executor;                  // --executor's default; empty: none found
@@ -81,6 +83,8 @@ struct RunConfig {
   std::string output;     // empty: standard output
   std::string state_dir;  // empty: no journal
   std::string log_level;
+  bool progress = true;  // a progress line when standard error is a terminal (not --quiet)
+  bool color = true;     // colored log levels on a terminal (not NO_COLOR)
   std::vector<std::string> warnings;  // to log once logging is set up
 };
 

@@ -6,12 +6,14 @@
 #include <functional>
 #include <memory>
 
+#include <spdlog/sinks/stdout_color_sinks.h>
 #include <spdlog/spdlog.h>
 #include <unistd.h>
 
 #include "factorial/curl_loop.hpp"
 #include "factorial/sd_notify.hpp"
 #include "factorial/signals.hpp"
+#include "progress_line.hpp"
 #include "state_store.hpp"
 
 namespace factorial::scheduler {
@@ -25,6 +27,14 @@ std::string ProgressText(const Scheduler::Progress& p) {
 }  // namespace
 
 int RunJob(RunConfig run) {
+  if (!run.color) {
+    for (auto& sink : spdlog::default_logger()->sinks()) {
+      if (auto* colored = dynamic_cast<spdlog::sinks::stderr_color_sink_mt*>(sink.get())) {
+        colored->set_color_mode(spdlog::color_mode::never);
+      }
+    }
+  }
+  for (const auto& warning : run.warnings) spdlog::warn("{}", warning);
   // A closed standard output is a write error the sink reports, not a silent death.
   std::signal(SIGPIPE, SIG_IGN);
   std::unique_ptr<StateStore> store;
@@ -100,23 +110,30 @@ int RunJob(RunConfig run) {
     };
     loop.After(std::chrono::milliseconds(0), keepalive);
   }
-  // On a terminal, a progress line on stderr (logs still go there as whole lines).
-  bool progress = ::isatty(STDERR_FILENO) == 1;
+  // On a terminal, a progress line on stderr, kept out of the way of log lines.
+  ProgressLine progress(stderr, run.progress && ::isatty(STDERR_FILENO) == 1);
+  progress.WrapLogger();
   std::function<void()> show = [&] {
-    std::fprintf(stderr, "\r\033[Kfactorial-scheduler: %s", ProgressText(scheduler->progress()).c_str());
-    std::fflush(stderr);
+    progress.Show("factorial-scheduler: " + ProgressText(scheduler->progress()));
     loop.After(std::chrono::seconds(1), show);
   };
-  if (progress) loop.After(std::chrono::seconds(1), show);
+  if (progress.enabled()) loop.After(std::chrono::seconds(1), show);
+  auto started = std::chrono::steady_clock::now();
   scheduler->Start();
   if (store) store->ReleaseResults();  // the sink and the scheduler have taken what they need
   loop.Run();
-  if (progress) std::fprintf(stderr, "\n");
+  progress.Close();
   SdNotify("STOPPING=1");
   if (auto finished = sink->Finish(); !finished.ok()) {
     if (!output_failed) spdlog::error("{}", finished.error().message);
     output_failed = true;
   }
+  auto p = scheduler->progress();
+  double seconds = std::chrono::duration<double>(std::chrono::steady_clock::now() - started).count();
+  std::size_t unfinished = p.pending + p.running;
+  spdlog::info("{} done, {} failed{} in {:.1f} s ({:.1f} numbers/s)", p.done, p.failed,
+               unfinished > 0 ? ", " + std::to_string(unfinished) + " unfinished" : std::string(), seconds,
+               seconds > 0 ? static_cast<double>(p.done + p.failed) / seconds : 0.0);
   return output_failed && exit_code == kExitOk ? kExitFailed : exit_code;
 }
 

@@ -10,8 +10,10 @@
 #include <cstdlib>
 #include <filesystem>
 #include <fstream>
+#include <regex>
 
 #include <catch2/catch.hpp>
+#include <pty.h>
 
 #include "support/e2e.hpp"
 
@@ -229,4 +231,123 @@ TEST_CASE("the environment's principal and file:// secret authenticate like meso
   CHECK(subscribe["subscribe"]["framework_info"]["principal"] == "from-env");
   CHECK(subscribe["subscribe"]["framework_info"]["checkpoint"] == true);
   CHECK(subscribe["subscribe"]["framework_info"]["failover_timeout"] == 30);
+}
+
+namespace {
+
+// Runs `argv` with standard error on a pseudo-terminal (standard output to /dev/null) and
+// returns everything written there, once the program exited.
+struct TerminalRun {
+  int code = -1;
+  std::string bytes;
+};
+TerminalRun RunOnTerminal(std::vector<std::string> argv, const std::vector<std::string>& env_extra = {}) {
+  int master = -1, slave = -1;
+  winsize size{};
+  size.ws_row = 50;
+  size.ws_col = 200;
+  REQUIRE(::openpty(&master, &slave, nullptr, nullptr, &size) == 0);
+  std::vector<char*> args;
+  for (auto& a : argv) args.push_back(a.data());
+  args.push_back(nullptr);
+  pid_t pid = ::fork();
+  REQUIRE(pid >= 0);
+  if (pid == 0) {
+    sigset_t none;
+    sigemptyset(&none);
+    ::sigprocmask(SIG_SETMASK, &none, nullptr);
+    for (const auto& e : env_extra) ::putenv(const_cast<char*>(e.c_str()));
+    int null = ::open("/dev/null", O_RDWR);
+    ::dup2(null, 0);
+    ::dup2(null, 1);
+    ::dup2(slave, 2);
+    ::close(master);
+    ::execv(args[0], args.data());
+    ::_exit(127);
+  }
+  ::close(slave);
+  TerminalRun run;
+  auto deadline = std::chrono::steady_clock::now() + 60s;
+  char buf[4096];
+  for (;;) {
+    pollfd fd{master, POLLIN, 0};
+    if (std::chrono::steady_clock::now() > deadline) {
+      ::kill(pid, SIGKILL);
+      break;
+    }
+    if (::poll(&fd, 1, 1000) <= 0) continue;
+    ssize_t n = ::read(master, buf, sizeof buf);
+    if (n <= 0) break;  // EIO once the program (the only writer) has exited
+    run.bytes.append(buf, static_cast<std::size_t>(n));
+  }
+  ::close(master);
+  int status = 0;
+  ::waitpid(pid, &status, 0);
+  run.code = WIFEXITED(status) ? WEXITSTATUS(status) : 128 + WTERMSIG(status);
+  return run;
+}
+
+// What a terminal shows after `bytes`: carriage returns, line feeds, erase-to-end-of-line;
+// colour sequences are dropped.
+std::vector<std::string> Screen(const std::string& bytes) {
+  std::vector<std::string> lines(1);
+  std::size_t column = 0;
+  for (std::size_t i = 0; i < bytes.size(); ++i) {
+    char c = bytes[i];
+    std::string& line = lines.back();
+    if (c == '\r') {
+      column = 0;
+    } else if (c == '\n') {
+      lines.emplace_back();
+      column = 0;
+    } else if (c == '\033' && i + 1 < bytes.size() && bytes[i + 1] == '[') {
+      std::size_t end = bytes.find_first_of("ABCDEFGHJKSTfmnsu", i + 2);
+      if (end == std::string::npos) break;
+      if (bytes[end] == 'K') line.erase(std::min(column, line.size()));
+      i = end;
+    } else {
+      if (line.size() <= column) line.resize(column + 1, ' ');
+      line[column++] = c;
+    }
+  }
+  while (!lines.empty() && lines.back().empty()) lines.pop_back();
+  return lines;
+}
+
+}  // namespace
+
+TEST_CASE("on a terminal the progress line stays out of the log lines and a summary ends the run", "[e2e][frontend]") {
+  MesosSim sim(OneAgent());
+  sim.Start();
+  std::string out = (fs::path(sim.work_dir()) / "out.txt").string();
+  // The held-back number is reported unschedulable after 2 s: the progress line (every
+  // second) is drawn at least once before the run ends.
+  auto run = RunOnTerminal(Scheduler(sim.master_url(), {"--output", out, "--offer-wait", "2", kNeverFits, "5", "7"}));
+  CHECK(run.code == 1);
+  CHECK_THAT(run.bytes, Catch::Contains("factorial-scheduler: ") && Catch::Contains(" pending, "));
+  CHECK_THAT(run.bytes, Catch::Contains("\033[32m"));  // info in green on a terminal
+  auto screen = Screen(run.bytes);
+  INFO(run.bytes);
+  REQUIRE(screen.size() >= 3);
+  for (const auto& line : screen) {
+    CHECK(line.find(" pending, ") == std::string::npos);  // every progress line was erased
+    CHECK(std::regex_match(line, std::regex(R"(\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d\.\d{3} [IWE] factorial-scheduler: .*)")));
+  }
+  CHECK(std::regex_match(screen.back(), std::regex(R"(.* I factorial-scheduler: 2 done, 1 failed in \d+\.\d s \(\d+\.\d numbers/s\))")));
+  CHECK_THAT(Slurp(out), Catch::StartsWith(std::string(kNeverFits) + "! failed: unschedulable: needs ") &&
+                             Catch::EndsWith("\n5! = 120\n7! = 5040\n"));
+}
+
+TEST_CASE("--quiet and NO_COLOR: no progress, no colour, only warnings and errors", "[e2e][frontend]") {
+  MesosSim sim(OneAgent());
+  sim.Start();
+  std::string out = (fs::path(sim.work_dir()) / "out.txt").string();
+  auto run = RunOnTerminal(Scheduler(sim.master_url(), {"--quiet", "--output", out, "--offer-wait", "2", kNeverFits, "5"}),
+                           {"NO_COLOR=1"});
+  CHECK(run.code == 1);
+  CHECK(run.bytes.find('\033') == std::string::npos);
+  auto screen = Screen(run.bytes);
+  INFO(run.bytes);
+  REQUIRE(screen.size() == 1);
+  CHECK(std::regex_match(screen[0], std::regex(R"(.* E factorial-scheduler: 100000000! failed: unschedulable: .*)")));
 }

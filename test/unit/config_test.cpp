@@ -137,6 +137,22 @@ TEST_CASE("defaults: invoking user, checkpointing, text, stdout, state dir resul
   CHECK_FALSE(with_state->scheduler.teardown_on_stop);
 }
 
+TEST_CASE("--quiet and NO_COLOR", "[config]") {
+  auto plain = Build({"--master", "m:5050", "5"});
+  REQUIRE(plain.ok());
+  CHECK(plain->progress);
+  CHECK(plain->color);
+  auto quiet = Build({"--master", "m:5050", "--quiet", "5"}, Env({{"NO_COLOR", "1"}}));
+  REQUIRE(quiet.ok());
+  CHECK_FALSE(quiet->progress);
+  CHECK(quiet->log_level == "warn");
+  CHECK_FALSE(quiet->color);
+  auto quiet_debug = Build({"--master", "m:5050", "-q", "--log-level", "debug", "5"}, Env({{"NO_COLOR", ""}}));
+  REQUIRE(quiet_debug.ok());
+  CHECK(quiet_debug->log_level == "debug");
+  CHECK(quiet_debug->color);  // an empty NO_COLOR does not count
+}
+
 TEST_CASE("Mesos spellings: underscores, --checkpoint, --secret file://", "[config]") {
   TempDir dir;
   std::string secret = dir.File("secret", "from-file\n");
