@@ -102,7 +102,7 @@ TEST_CASE("SIGINT with --format json marks the unfinished number", "[e2e][fronte
   CHECK(lines[2]["factorial"] == "5040");
 }
 
-TEST_CASE("--output keeps the previous file until the run ends, then holds every finished result",
+TEST_CASE("an output file keeps its previous content until the run ends, then holds every finished result",
           "[e2e][frontend]") {
   MesosSim sim(OneAgent());
   sim.Start();
@@ -338,7 +338,7 @@ TEST_CASE("on a terminal the progress line stays out of the log lines and a summ
                              Catch::EndsWith("\n5! = 120\n7! = 5040\n"));
 }
 
-TEST_CASE("--quiet and NO_COLOR: no progress, no colour, only warnings and errors", "[e2e][frontend]") {
+TEST_CASE("quiet with NO_COLOR: no progress, no colour, only warnings and errors", "[e2e][frontend]") {
   MesosSim sim(OneAgent());
   sim.Start();
   std::string out = (fs::path(sim.work_dir()) / "out.txt").string();

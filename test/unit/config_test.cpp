@@ -137,7 +137,7 @@ TEST_CASE("defaults: invoking user, checkpointing, text, stdout, state dir resul
   CHECK_FALSE(with_state->scheduler.teardown_on_stop);
 }
 
-TEST_CASE("--quiet and NO_COLOR", "[config]") {
+TEST_CASE("quiet and NO_COLOR", "[config]") {
   auto plain = Build({"--master", "m:5050", "5"});
   REQUIRE(plain.ok());
   CHECK(plain->progress);
@@ -259,7 +259,7 @@ TEST_CASE("a missing executor is an error when the agents are on this host", "[c
   CHECK(fetched->scheduler.executor.command->uris.at(0).value == "http://files/bin/factorial-executor");
 }
 
-TEST_CASE("--max-n is capped where memory sizing stops being exact", "[config]") {
+TEST_CASE("the largest max-n is capped where memory sizing stops being exact", "[config]") {
   CHECK(Build({"--master", "m:5050", "--max-n", std::to_string(kLargestMaxN), std::to_string(kLargestMaxN)}).ok());
   CHECK(BuildError({"--master", "m:5050", "--max-n", std::to_string(kLargestMaxN + 1), "5"}) ==
         "--max-n must be at most 100000000000000000 (the largest n whose memory need is computed exactly)");

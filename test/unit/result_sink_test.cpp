@@ -170,7 +170,7 @@ TEST_CASE("a failed write is reported and sticks", "[sink]") {
   CHECK(sink.Add(Done(1, "1")).error().message == "cannot write results to standard output: Broken pipe");
 }
 
-TEST_CASE("--output is written beside the file and renamed into place when the run ends", "[sink]") {
+TEST_CASE("an output file is written beside itself and renamed into place when the run ends", "[sink]") {
   TempDir dir;
   fs::path out = dir.path / "out.txt";
   {
