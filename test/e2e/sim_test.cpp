@@ -7,6 +7,7 @@
 #include <filesystem>
 #include <fstream>
 #include <regex>
+#include <sstream>
 #include <tuple>
 
 #include <arpa/inet.h>
@@ -692,4 +693,45 @@ TEST_CASE("POSTs without a body are answered at once, as the real master and age
     CHECK(answer.substr(body + 4) == ReadFile(Recorded(std::string(name) + ".body")));
   }
   CHECK(std::chrono::steady_clock::now() - started < 3s);
+}
+
+namespace {
+
+// One header of a recorded answer ("" if absent).
+std::string RecordedHeader(const std::string& name, const std::string& header) {
+  std::istringstream in(ReadFile(Recorded(name + ".headers.txt")));
+  for (std::string line; std::getline(in, line);) {
+    if (!line.empty() && line.back() == '\r') line.pop_back();
+    if (line.rfind(header + ": ", 0) == 0) return line.substr(header.size() + 2);
+  }
+  return "";
+}
+
+}  // namespace
+
+TEST_CASE("the agent's /files/download answers as the real agent's", "[sim]") {
+  MesosSim sim(Fast(1));
+  sim.Start();
+  // The recorded download was 30000!'s digits, factorial-30000-1.result in a sandbox.
+  fs::path file = fs::path(sim.work_dir()) / "factorial-30000-1.result";
+  {
+    std::ofstream out(file);
+    out << std::string(121288, '7');
+  }
+  auto ok = Request(sim.agent_url(0), "GET", "/files/download?path=" + file.string());
+  CHECK(ok.status == RecordedStatus("files-download"));
+  for (const char* header : {"Content-Type", "Content-Disposition", "Content-Length"}) {
+    INFO(header);
+    CHECK(ok.Header(header) == RecordedHeader("files-download", header));
+  }
+  CHECK(ok.body == std::string(121288, '7'));
+  for (auto [name, path] : {std::pair{"files-download-missing", "/files/download?path=" + file.string() + ".missing"},
+                            std::pair{"files-download-missing", std::string("/files/download?path=/etc/passwd")},
+                            std::pair{"files-download-no-path", std::string("/files/download")}}) {
+    INFO(path);
+    auto a = Request(sim.agent_url(0), "GET", path);
+    CHECK(a.status == RecordedStatus(name));
+    CHECK(a.Header("Content-Type") == RecordedHeader(name, "Content-Type"));
+    CHECK(a.body == ReadFile(Recorded(std::string(name) + ".body")));
+  }
 }

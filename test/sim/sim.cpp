@@ -1381,15 +1381,14 @@ void MesosSim::Impl::InstallAgentRoutes(httplib::Server& server, Agent& agent) {
   // Sandbox files, as the agent serves the directories it attached (absolute sandbox paths).
   auto resolve = [this](const httplib::Request& req, httplib::Response& res) -> std::optional<fs::path> {
     if (!req.has_param("path")) {
-      Text(res, 400, "Expecting 'path=value' in query.");
+      Text(res, 400, "Expecting 'path=value' in query.\n");  // with the newline (real-mesos/files-download-no-path.*)
       return std::nullopt;
     }
     std::error_code ec;
     fs::path p = fs::weakly_canonical(req.get_param_value("path"), ec);
     std::string root = fs::weakly_canonical(work_dir_, ec).string();
     if (ec || p.string().rfind(root + "/", 0) != 0 || !fs::is_regular_file(p)) {
-      res.status = 404;
-      res.set_header("Date", HttpDate());
+      Text(res, 404, "404 Not Found.");  // real-mesos/files-download-missing.*
       return std::nullopt;
     }
     return p;
