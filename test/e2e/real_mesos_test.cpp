@@ -19,6 +19,7 @@
 #include <catch2/catch.hpp>
 #include <gmp.h>
 
+#include "factorial/base64.hpp"
 #include "factorial/sizing.hpp"
 #include "support/real_mesos.hpp"
 
@@ -148,6 +149,17 @@ bool CompletedFramework(const RealMesos& mesos, const std::string& id) {
   return false;
 }
 
+fs::path Recorded(const std::string& name) { return fs::path(FACTORIAL_TEST_DATA_DIR) / "real-mesos" / name; }
+int RecordedStatus(const std::string& name) { return std::stoi(ReadFile(Recorded(name + ".headers.txt")).substr(9, 3)); }
+std::string RecordedHeader(const std::string& name, const std::string& header) {
+  std::istringstream in(ReadFile(Recorded(name + ".headers.txt")));
+  for (std::string line; std::getline(in, line);) {
+    if (!line.empty() && line.back() == '\r') line.pop_back();
+    if (line.rfind(header + ": ", 0) == 0) return line.substr(header.size() + 2);
+  }
+  return "";
+}
+
 void WriteFile(const fs::path& path, const std::string& text) {
   std::ofstream out(path);
   out << text;
@@ -211,6 +223,22 @@ TEST_CASE("real Mesos: --format json, and results over 64 KiB come from the sand
   CHECK(result_files == std::map<std::string, std::uintmax_t>{{"factorial-30000-1.result", 121288},
                                                               {"factorial-40000-1.result", 166714}});
   CHECK(TaskIds(*mesos).size() == ns.size());
+  // The agent's download answers are the ones recorded for mesos-sim's golden test.
+  fs::path result;
+  for (const auto& e : fs::recursive_directory_iterator(mesos->dir())) {
+    if (e.path().filename() == "factorial-30000-1.result") result = e.path();
+  }
+  Answer download = Request(mesos->agent_url(), "GET", "/files/download?path=" + result.string());
+  CHECK(download.status == 200);
+  CHECK(download.Header("Content-Type") == RecordedHeader("files-download", "Content-Type"));
+  CHECK(download.Header("Content-Disposition") == RecordedHeader("files-download", "Content-Disposition"));
+  for (auto [name, path] : {std::pair{"files-download-missing", "/files/download?path=" + result.string() + ".x"},
+                            std::pair{"files-download-no-path", std::string("/files/download")}}) {
+    INFO(path);
+    Answer a = Request(mesos->agent_url(), "GET", path);
+    CHECK(a.status == RecordedStatus(name));
+    CHECK(a.body == ReadFile(Recorded(std::string(name) + ".body")));
+  }
 }
 
 TEST_CASE("real Mesos: the executor killed mid-task, the number is retried and finishes", "[real-mesos]") {
@@ -360,8 +388,82 @@ TEST_CASE("real Mesos: a wrong secret is refused with 401, the scheduler says so
   CHECK(p.Stdout() == "5! unfinished\n");
   CHECK_THAT(p.Stderr(), Catch::Contains("SUBSCRIBE refused by " + mesos->master_url() + ": 401"));
   CHECK(p.Stderr().find("not-the-secret") == std::string::npos);
+  // The master's and the agent's 401s are the recorded ones.
+  Answer master = Request(mesos->master_url(), "POST", "/api/v1/scheduler", ReadFile(Recorded("auth-wrong-secret.request.json")),
+                          {httplib::make_basic_authentication_header("factorial", "wrong")});
+  CHECK(master.status == RecordedStatus("auth-wrong-secret"));
+  CHECK(master.Header("WWW-Authenticate") == RecordedHeader("auth-wrong-secret", "WWW-Authenticate"));
+  CHECK(master.body == ReadFile(Recorded("auth-wrong-secret.body")));
+  Answer agent = Request(mesos->agent_url(), "GET", "/files/download?path=/x");
+  CHECK(agent.status == RecordedStatus("auth-agent-files-anonymous"));
+  CHECK(agent.Header("WWW-Authenticate") == RecordedHeader("auth-agent-files-anonymous", "WWW-Authenticate"));
   Json fws = mesos->MasterGet("/master/frameworks");
   REQUIRE(fws.is_object());
   CHECK(fws["frameworks"].empty());
   CHECK(fws["completed_frameworks"].empty());
+}
+
+TEST_CASE("real Mesos: a decline filter holds back only offers its refused resources contain", "[real-mesos]") {
+  // The scenario mesos-sim runs in sim_test.cpp, here over raw HTTP against the real master:
+  // after a task ends, the larger offer comes despite a one-hour filter on the leftovers.
+  REAL_MESOS_OR_SKIP(install);
+  Cluster mesos(install);
+  LoopThread lt;
+  EventStream stream(lt, mesos->master_url() + "/api/v1/scheduler", Subscribe("filter-test"));
+  REQUIRE(stream.Status() == 200);
+  std::string stream_id = stream.Header("Mesos-Stream-Id");
+  auto subscribed = stream.FindType("SUBSCRIBED");
+  REQUIRE(subscribed);
+  std::string fid = (*subscribed)["subscribed"]["framework_id"]["value"];
+  auto call = [&](Json c) {
+    c["framework_id"] = {{"value", fid}};
+    return Request(mesos->master_url(), "POST", "/api/v1/scheduler", c.dump(), {{"Mesos-Stream-Id", stream_id}}).status;
+  };
+  auto offers = stream.FindType("OFFERS", 0, 30000ms);
+  REQUIRE(offers);
+  Json offer = (*offers)["offers"]["offers"][0];
+  auto scalar = [](const Json& resources, const std::string& name) {
+    double total = 0;
+    for (const auto& r : resources) {
+      if (r.value("name", "") == name) total += r["scalar"]["value"].get<double>();
+    }
+    return total;
+  };
+  CHECK(scalar(offer["resources"], "cpus") == 4.0);
+  auto resource = [](const char* name, double value) {
+    return Json{{"name", name}, {"type", "SCALAR"}, {"scalar", {{"value", value}}}, {"role", "*"},
+                {"allocation_info", {{"role", "*"}}}};
+  };
+  Json task = {{"name", "t1"},
+               {"task_id", {{"value", "t1"}}},
+               {"agent_id", offer["agent_id"]},
+               {"resources", {resource("cpus", 1), resource("mem", 64)}},
+               {"executor", {{"type", "CUSTOM"}, {"executor_id", {{"value", "e1"}}},
+                             {"command", {{"shell", false}, {"value", FACTORIAL_EXECUTOR_BINARY},
+                                          {"arguments", {"factorial-executor"}}}},
+                             {"resources", {resource("cpus", 0.1), resource("mem", 32)}}}},
+               {"data", factorial::Base64Encode("5")}};
+  REQUIRE(call({{"type", "ACCEPT"},
+                {"accept", {{"offer_ids", {offer["id"]}},
+                            {"operations", {{{"type", "LAUNCH"}, {"launch", {{"task_infos", {task}}}}}}},
+                            {"filters", {{"refuse_seconds", 3600}}}}}}) == 202);  // filters the 2.9 cpus left
+  std::size_t finished_at = 0;
+  for (std::size_t from = 0;;) {
+    auto at = stream.Find([](const Json& e) { return e["type"] == "UPDATE"; }, from, 30000ms);
+    REQUIRE(at);
+    Json status = stream.All()[*at]["update"]["status"];
+    REQUIRE(call({{"type", "ACKNOWLEDGE"},
+                  {"acknowledge", {{"agent_id", status["agent_id"]}, {"task_id", status["task_id"]}, {"uuid", status["uuid"]}}}}) ==
+            202);
+    if (status["state"] == "TASK_FINISHED") {
+      finished_at = *at;
+      break;
+    }
+    REQUIRE(status["state"] == "TASK_RUNNING");
+    from = *at + 1;
+  }
+  auto after = stream.FindType("OFFERS", finished_at + 1, 30000ms);
+  REQUIRE(after);
+  CHECK(scalar((*after)["offers"]["offers"][0]["resources"], "cpus") == Approx(3.9));  // all but the executor's
+  CHECK(call({{"type", "TEARDOWN"}}) == 202);
 }
