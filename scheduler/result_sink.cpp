@@ -84,7 +84,10 @@ Result<std::unique_ptr<ResultSink>> ResultSink::OpenFile(std::vector<std::uint64
                                                          const std::string& path) {
   std::string partial = path + ".partial";
   int fd = ::open(partial.c_str(), O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0644);
-  if (fd < 0) return MakeError(Errc::kInvalidArgument, "cannot write " + partial + ": " + std::strerror(errno));
+  if (fd < 0) {
+    return MakeError(Errc::kInvalidArgument,
+                     "cannot write results to " + path + " (through " + partial + "): " + std::strerror(errno));
+  }
   std::unique_ptr<ResultSink> sink(new ResultSink(std::move(order), format, fd, partial, path));
   sink->owns_fd_ = true;
   return sink;

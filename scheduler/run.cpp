@@ -6,6 +6,7 @@
 #include <functional>
 #include <memory>
 
+#include <fcntl.h>
 #include <spdlog/sinks/stdout_color_sinks.h>
 #include <spdlog/spdlog.h>
 #include <unistd.h>
@@ -46,6 +47,21 @@ int RunJob(RunConfig run) {
     }
     store = std::move(opened).value();
     run.scheduler.store = store.get();
+  }
+  // A closed standard descriptor would be reused by the next socket or file, and results or
+  // logs written "to stdout" would land there. Results need a real standard output.
+  bool stdout_closed = ::fcntl(STDOUT_FILENO, F_GETFD) == -1;
+  for (int fd : {STDIN_FILENO, STDOUT_FILENO, STDERR_FILENO}) {
+    if (::fcntl(fd, F_GETFD) != -1) continue;
+    int null = ::open("/dev/null", O_RDWR);  // takes the lowest free number: `fd` itself, or lower
+    if (null >= 0 && null != fd) {
+      ::dup2(null, fd);
+      ::close(null);
+    }
+  }
+  if (stdout_closed && run.output.empty()) {
+    std::fprintf(stderr, "factorial-scheduler: standard output is closed; pass --output FILE\n");
+    return kExitUsage;
   }
   std::unique_ptr<ResultSink> sink;
   if (run.output.empty()) {

@@ -180,6 +180,26 @@ TEST_CASE("a state dir of other numbers is refused and left as it was", "[e2e][f
   CHECK(SimGet(sim.master_url(), "calls").size() == calls);
 }
 
+TEST_CASE("a broken standard output stops the run with exit 1 instead of losing results silently", "[e2e][frontend]") {
+  MesosSim sim(OneAgent());
+  sim.Start();
+  // The reader is gone before the first result: every write fails with EPIPE.
+  std::vector<std::string> argv = {"/bin/bash", "-c", "set -o pipefail; \"$0\" \"$@\" | head -c 0"};
+  for (auto& a : Scheduler(sim.master_url(), {"5", "7"})) argv.push_back(a);
+  Process p(argv);
+  CHECK(p.Wait() == 1);
+  CHECK_THAT(p.Stderr(), Catch::Contains("cannot write results to standard output: Broken pipe; stopping"));
+  CHECK(Eventually([&] { return SimGet(sim.master_url(), "state")["frameworks"].empty(); }));  // torn down
+  // A closed standard output is refused before anything is sent.
+  std::vector<std::string> closed = {"/bin/sh", "-c", "exec \"$0\" \"$@\" >&-"};
+  for (auto& a : Scheduler(sim.master_url(), {"5"})) closed.push_back(a);
+  auto calls = SimGet(sim.master_url(), "calls").size();
+  Process q(closed);
+  CHECK(q.Wait() == 2);
+  CHECK(q.Stderr() == "factorial-scheduler: standard output is closed; pass --output FILE\n");
+  CHECK(SimGet(sim.master_url(), "calls").size() == calls);
+}
+
 TEST_CASE("arguments that can never work exit 2 before anything is sent", "[e2e][frontend]") {
   MesosSim sim(OneAgent());
   sim.Start();

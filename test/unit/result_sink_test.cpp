@@ -187,8 +187,9 @@ TEST_CASE("an output file is written beside itself and renamed into place when t
   CHECK_FALSE(fs::exists(dir.path / "out.txt.partial"));
   auto unwritable = ResultSink::OpenFile({1}, LineFormat::kText, (dir.path / "no" / "such" / "dir").string());
   REQUIRE_FALSE(unwritable.ok());
-  CHECK(unwritable.error().message ==
-        "cannot write " + (dir.path / "no" / "such" / "dir.partial").string() + ": No such file or directory");
+  CHECK(unwritable.error().message == "cannot write results to " + (dir.path / "no" / "such" / "dir").string() +
+                                          " (through " + (dir.path / "no" / "such" / "dir.partial").string() +
+                                          "): No such file or directory");
 }
 
 TEST_CASE("resuming rebuilds the results file from the journal, then streams into it", "[sink]") {
