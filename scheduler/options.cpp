@@ -7,13 +7,14 @@
 namespace factorial::scheduler {
 namespace {
 
-// A DNS name or IPv4 address (letters, digits, '-', '.'), or an IPv6 address in brackets.
+// A DNS name or IPv4 address (letters, digits, '-', '.', and '_' as container names use it), or
+// an IPv6 address in brackets.
 bool ValidHost(const std::string& host) {
   if (host.size() > 2 && host.front() == '[' && host.back() == ']') {
     return host.find_first_not_of("0123456789abcdefABCDEF:.", 1) == host.size() - 1;
   }
   if (host.empty() || host.size() > 253 || host.front() == '-' || host.front() == '.') return false;
-  return host.find_first_not_of("abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789-.") == std::string::npos;
+  return host.find_first_not_of("abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789-._") == std::string::npos;
 }
 
 }  // namespace

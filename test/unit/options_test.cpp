@@ -35,4 +35,9 @@ TEST_CASE("master specs become base URLs", "[options]") {
   CHECK_FALSE(ParseMasters("m1:99999").ok());
   CHECK_FALSE(ParseMasters("ftp://m1:21").ok());
   CHECK_FALSE(ParseMasters("").ok());
+  CHECK(ParseMasters("[::1]:5050,mesos_master:5050").value() ==
+        std::vector<std::string>{"http://[::1]:5050", "http://mesos_master:5050"});
+  CHECK(ParseMasters("not a host:5050").error().message == "--master: 'not a host' is not a host name or address");
+  CHECK(ParseMasters("-m:5050").error().message == "--master: '-m' is not a host name or address");
+  CHECK(ParseMasters("[zz]:5050").error().message == "--master: '[zz]' is not a host name or address");
 }
