@@ -195,7 +195,7 @@ class RealMesos {
                                        "--work_dir=" + (dir_ / "master").string(), "--registry=in_memory"};
     master.insert(master.end(), options_.master_flags.begin(), options_.master_flags.end());
     fs::create_directories(dir_ / "master");
-    pids_.push_back(Spawn(master, dir_ / "master.log"));
+    pids_.push_back(Spawn(master, dir_ / "master.log", SIGTERM));
     for (int i = 0; i < options_.agents; ++i) {
       fs::path a = dir_ / ("agent" + std::to_string(i));
       fs::create_directories(a / "work");
@@ -213,7 +213,7 @@ class RealMesos {
                                         "--isolation=posix/cpu,posix/mem", "--launcher=posix",
                                         "--no-systemd_enable_support", "--no-switch_user"};
       agent.insert(agent.end(), options_.agent_flags.begin(), options_.agent_flags.end());
-      pids_.push_back(Spawn(agent, dir_ / ("agent" + std::to_string(i) + ".log")));
+      pids_.push_back(Spawn(agent, dir_ / ("agent" + std::to_string(i) + ".log"), SIGUSR1));
     }
     // Ready when every agent is registered (the master's /master/slaves lists it as active).
     auto deadline = std::chrono::steady_clock::now() + 60s;
@@ -231,7 +231,9 @@ class RealMesos {
     return "agents did not register within 60 s:\n" + Logs();
   }
 
-  static pid_t Spawn(const std::vector<std::string>& argv, const std::filesystem::path& log) {
+  // `on_parent_death`: what the daemon gets if the test process dies without stopping it
+  // (a crash, a ctest timeout); SIGUSR1 makes an agent shut its executors down first.
+  static pid_t Spawn(const std::vector<std::string>& argv, const std::filesystem::path& log, int on_parent_death) {
     std::vector<std::string> copy = argv;
     std::vector<char*> args;
     for (auto& a : copy) args.push_back(a.data());
@@ -240,8 +242,8 @@ class RealMesos {
     pid_t pid = ::fork();
     if (pid < 0) throw std::runtime_error("fork failed");
     if (pid == 0) {
-      // Dies with the test process (even on SIGKILL by a ctest timeout).
-      ::prctl(PR_SET_PDEATHSIG, SIGKILL);
+      // Stops with the test process (even on SIGKILL by a ctest timeout).
+      ::prctl(PR_SET_PDEATHSIG, on_parent_death);
       if (::getppid() != parent) ::_exit(1);
       ::setpgid(0, 0);
       sigset_t none;
