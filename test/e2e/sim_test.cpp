@@ -735,3 +735,35 @@ TEST_CASE("the agent's /files/download answers as the real agent's", "[sim]") {
     CHECK(a.body == ReadFile(Recorded(std::string(name) + ".body")));
   }
 }
+
+TEST_CASE("a crashed executor fails its task as the real agent does", "[sim]") {
+  // real_mesos_test.cpp kills the executor under a real agent: TASK_FAILED from the agent with
+  // REASON_EXECUTOR_TERMINATED, "Executor terminated", and FAILURE with the wait status (9).
+  MesosSim sim(Fast(1));
+  sim.Start();
+  LoopThread lt;
+  Session s(lt, sim.master_url());
+  Json offer = s.NextOffer();
+  REQUIRE(s.Call(LaunchCall(offer, "big", "3000000", 1, 256)).status == 202);
+  auto running = s.stream.Find([](const Json& e) {
+    return e["type"] == "UPDATE" && e["update"]["status"]["state"] == "TASK_RUNNING";
+  });
+  REQUIRE(running);
+  Json status = s.stream.All()[*running]["update"]["status"];
+  REQUIRE(s.Call({{"type", "ACKNOWLEDGE"},
+                  {"acknowledge", {{"agent_id", status["agent_id"]}, {"task_id", status["task_id"]}, {"uuid", status["uuid"]}}}})
+              .status == 202);
+  SimPost(sim.master_url(), "executors/kill");
+  auto failed = s.stream.Find([](const Json& e) {
+    return e["type"] == "UPDATE" && e["update"]["status"]["state"] == "TASK_FAILED";
+  }, *running + 1);
+  REQUIRE(failed);
+  Json f = s.stream.All()[*failed]["update"]["status"];
+  CHECK(f["reason"] == "REASON_EXECUTOR_TERMINATED");
+  CHECK(f["source"] == "SOURCE_AGENT");
+  CHECK(f["message"] == "Executor terminated");
+  auto failure = s.stream.FindType("FAILURE", *running + 1);
+  REQUIRE(failure);
+  CHECK((*failure)["failure"]["executor_id"]["value"] == "e1");
+  CHECK((*failure)["failure"]["status"] == 9);
+}
