@@ -33,11 +33,26 @@ std::vector<std::string_view> SplitCommas(std::string_view s) {
   }
 }
 
-// "host:port" with a non-empty host and a port in 1..65535 ("[v6]:port" works too).
+// A DNS name or IPv4 address (letters, digits, '-', '.', and '_' as container names use it;
+// not starting with '-' or '.'), or an IPv6 address in brackets.
+bool ValidHost(std::string_view host) {
+  if (host.size() > 2 && host.front() == '[' && host.back() == ']') {
+    return host.find_first_not_of("0123456789abcdefABCDEF:.", 1) == host.size() - 1;
+  }
+  if (host.empty() || host.size() > 253 || host.front() == '-' || host.front() == '.') return false;
+  return host.find_first_not_of("abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789-._") ==
+         std::string_view::npos;
+}
+
+// "host:port" with a valid host and a port in 1..65535 ("[v6]:port" works too).
 Status CheckHostPort(std::string_view item, std::string_view what) {
   auto colon = item.rfind(':');
   if (colon == std::string_view::npos || colon == 0) {
     return MakeError(Errc::kInvalidArgument, std::string(what) + " '" + std::string(item) + "' is not host:port");
+  }
+  if (!ValidHost(item.substr(0, colon))) {
+    return MakeError(Errc::kInvalidArgument, std::string(what) + " '" + std::string(item.substr(0, colon)) +
+                                                 "' is not a host name or address");
   }
   std::string_view port_text = item.substr(colon + 1);
   std::uint64_t port = 0;

@@ -46,10 +46,10 @@ bool IsIpv6(const std::string& s) {
   return ::inet_pton(AF_INET6, s.c_str(), &addr) == 1;
 }
 
-// A DNS name: letters, digits, '-', '.', '_' (no spaces, slashes or '@' that would change
-// the meaning of the URL built from it).
+// A DNS name: letters, digits, '-', '.' and '_', not starting with '-' or '.' (no spaces,
+// slashes or '@' that would change the meaning of the URL built from it; as --master).
 bool IsHostname(std::string_view s) {
-  if (s.empty() || s.size() > 253) return false;
+  if (s.empty() || s.size() > 253 || s.front() == '-' || s.front() == '.') return false;
   for (char c : s) {
     bool ok = (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || (c >= '0' && c <= '9') || c == '-' || c == '.' ||
               c == '_';

@@ -34,6 +34,8 @@ TEST_CASE("static master forms become base URLs", "[master_url]") {
   CHECK(ParseMasterSpec("10.0.0.1:5050")->urls == std::vector<std::string>{"http://10.0.0.1:5050"});
   CHECK(ParseMasterSpec("https://m1:5050/")->urls == std::vector<std::string>{"https://m1:5050"});
   CHECK(ParseMasterSpec("master@10.0.0.2:5050")->urls == std::vector<std::string>{"http://10.0.0.2:5050"});
+  CHECK(ParseMasterSpec("[::1]:5050,mesos_master:5050")->urls ==
+        std::vector<std::string>{"http://[::1]:5050", "http://mesos_master:5050"});
   CHECK(ParseMasterSpec(" m1:5050, http://m2:5051/master ,,m3:5052\n")->urls ==
         std::vector<std::string>{"http://m1:5050", "http://m2:5051", "http://m3:5052"});
   CHECK_FALSE(ParseMasterSpec("m1:5050")->zookeeper);
@@ -89,6 +91,10 @@ TEST_CASE("every malformed --master is refused with a reason", "[master_url]") {
   CHECK(ErrorOf("m1:0") == "--master: 'm1:0' has no valid port");
   CHECK(ErrorOf("m1:65536") == "--master: 'm1:65536' has no valid port");
   CHECK(ErrorOf("m1:50x") == "--master: 'm1:50x' has no valid port");
+  CHECK(ErrorOf("m 1:5050") == "--master: 'm 1' is not a host name or address");
+  CHECK(ErrorOf("-m1:5050") == "--master: '-m1' is not a host name or address");
+  CHECK(ErrorOf("user@m1:5050") == "--master: 'user@m1' is not a host name or address");
+  CHECK(ErrorOf("[::1:5050") == "--master: '[::1' is not a host name or address");
   CHECK(ErrorOf("m1:5050,zk://z:2181/mesos") ==
         "--master: 'zk://z:2181/mesos' cannot be part of a list; give it as the whole --master");
   CHECK(ErrorOf("m1:5050,file:///x") ==
@@ -102,6 +108,7 @@ TEST_CASE("every malformed --master is refused with a reason", "[master_url]") {
   CHECK(ErrorOf("zk://z1:2181,/mesos") == "--master: empty ZooKeeper server in the zk:// URL");
   CHECK(ErrorOf("zk://z1/mesos") == "--master: ZooKeeper server 'z1' is not host:port");
   CHECK(ErrorOf("zk://z1:99999/mesos") == "--master: ZooKeeper server 'z1:99999' has no valid port");
+  CHECK(ErrorOf("zk://z 1:2181/mesos") == "--master: ZooKeeper server 'z 1' is not a host name or address");
   CHECK(ErrorOf("zk://nopassword@z1:2181/mesos") == "--master: zk:// credentials must be user:password@");
   CHECK(ErrorOf("zk://:pw@z1:2181/mesos") == "--master: zk:// credentials must be user:password@");
   CHECK(ErrorOf("zk://z1:2181/mesos/") == "--master: '/mesos/' is not a valid ZooKeeper path");
