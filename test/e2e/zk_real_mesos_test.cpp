@@ -19,7 +19,7 @@ using factorial::testing::Skip;
 
 std::string MesosHome() {
   auto home = MesosCluster::Home();
-  if (!home) Skip("no Mesos: set MESOS_HOME to a Mesos 1.12 install (/work/shared/real-mesos/install.sh)");
+  if (!home) Skip("no Mesos: set MESOS_HOME to a Mesos 1.12 install, or put mesos-master on PATH");
   return *home;
 }
 

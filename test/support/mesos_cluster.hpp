@@ -22,11 +22,21 @@ namespace factorial::testing {
 
 class MesosCluster {
  public:
-  // $MESOS_HOME, else the default install location, if a master binary is there.
+  // $MESOS_HOME, else the install holding `mesos-master` on PATH (as test/e2e/real_mesos_test.cpp
+  // finds it), if a master binary is there.
   static std::optional<std::string> Home() {
     std::vector<std::string> candidates;
-    if (const char* env = std::getenv("MESOS_HOME")) candidates.emplace_back(env);
-    if (const char* home = std::getenv("HOME")) candidates.push_back(std::string(home) + "/.cache/mesos-1.12.0");
+    if (const char* env = std::getenv("MESOS_HOME"); env != nullptr && *env != '\0') candidates.emplace_back(env);
+    if (const char* path = std::getenv("PATH")) {
+      std::string dirs = path;
+      for (std::size_t start = 0; start <= dirs.size();) {
+        auto end = dirs.find(':', start);
+        std::string dir = dirs.substr(start, end == std::string::npos ? std::string::npos : end - start);
+        if (!dir.empty()) candidates.push_back((std::filesystem::path(dir) / "..").lexically_normal().string());
+        if (end == std::string::npos) break;
+        start = end + 1;
+      }
+    }
     for (const auto& c : candidates) {
       if (::access((c + "/bin/mesos-master").c_str(), X_OK) == 0) return c;
     }
