@@ -1,6 +1,7 @@
 #include "factorial/recordio.hpp"
 
 #include <string>
+#include <string_view>
 #include <vector>
 
 #include <catch2/catch.hpp>
@@ -115,4 +116,58 @@ TEST_CASE("a partial record is visible to the caller at end of stream", "[record
   RecordIoDecoder header_only;
   REQUIRE(header_only.Feed("12", &records).ok());
   CHECK(header_only.mid_record());
+}
+
+TEST_CASE("records whole inside a chunk are views into it, split ones are copied once", "[recordio]") {
+  const std::string stream = EncodeRecord("alpha") + EncodeRecord("beta") + EncodeRecord("gamma");
+  const std::size_t cut = stream.find("et");  // inside "beta"
+  const std::string first = stream.substr(0, cut), second = stream.substr(cut);
+  RecordIoDecoder decoder;
+  std::vector<std::string_view> views;
+  REQUIRE(decoder.Feed(first, &views).ok());
+  REQUIRE(views.size() == 1);
+  CHECK(views[0] == "alpha");
+  CHECK(views[0].data() == first.data() + 2);  // after "5\n": no copy
+  views.clear();
+  REQUIRE(decoder.Feed(second, &views).ok());
+  REQUIRE(views.size() == 2);
+  CHECK(views[0] == "beta");  // completed from the decoder's buffer
+  CHECK((views[0].data() < second.data() || views[0].data() >= second.data() + second.size()));
+  CHECK(views[1] == "gamma");
+  CHECK(views[1].data() == second.data() + second.size() - 5);
+  CHECK_FALSE(decoder.mid_record());
+}
+
+TEST_CASE("a view of a split record survives a framing error later in the same chunk",
+          "[recordio]") {
+  RecordIoDecoder decoder;
+  std::vector<std::string_view> views;
+  REQUIRE(decoder.Feed("5\nspl", &views).ok());
+  CHECK(views.empty());
+  auto status = decoder.Feed("it2\nokx\n", &views);
+  CHECK_FALSE(status.ok());
+  REQUIRE(views.size() == 2);
+  CHECK(views[0] == "split");
+  CHECK(views[1] == "ok");
+}
+
+TEST_CASE("views and copies give the same records for every split point", "[recordio]") {
+  const std::vector<std::string> payloads = {"first", "", std::string(70, 'q'), "x", "last"};
+  std::string stream;
+  for (const auto& p : payloads) stream += EncodeRecord(p);
+  for (std::size_t a = 0; a <= stream.size(); ++a) {
+    for (std::size_t b = a; b <= stream.size(); b += 3) {
+      RecordIoDecoder decoder;
+      std::vector<std::string> records;
+      for (std::string_view chunk : {std::string_view(stream).substr(0, a),
+                                     std::string_view(stream).substr(a, b - a),
+                                     std::string_view(stream).substr(b)}) {
+        std::vector<std::string_view> views;
+        REQUIRE(decoder.Feed(chunk, &views).ok());
+        // Copy before the next Feed: that is as long as a view of the buffer lives.
+        records.insert(records.end(), views.begin(), views.end());
+      }
+      REQUIRE(records == payloads);
+    }
+  }
 }
