@@ -3,6 +3,8 @@
 //  1. Splitting the input at any point gives the same records and the same failure.
 //  2. No record is larger than the decoder's cap.
 //  3. Parsing never throws; when it succeeds, serialize -> parse -> serialize is stable.
+//  4. The message reader rejects as corrupt exactly the texts nlohmann::json rejects.
+//  5. Views and copies of the records agree.
 
 #include <cstddef>
 #include <cstdint>
@@ -10,6 +12,8 @@
 #include <string>
 #include <string_view>
 #include <vector>
+
+#include <nlohmann/json.hpp>
 
 #include "factorial/messages.hpp"
 #include "factorial/recordio.hpp"
@@ -25,6 +29,8 @@ void Check(bool condition) {
 template <class Parse>
 void CheckStable(std::string_view record, Parse parse) {
   auto first = parse(record);
+  bool corrupt = !first.ok() && first.error().code == factorial::Errc::kCorruption;
+  Check(corrupt == !nlohmann::json::accept(record));
   if (!first.ok()) return;
   std::string once = factorial::v1::Serialize(first.value());
   auto second = parse(once);
@@ -49,6 +55,16 @@ extern "C" int LLVMFuzzerTestOneInput(const std::uint8_t* data, std::size_t size
   bool second_ok = pieces.Feed(stream.substr(split), &b).ok();
   Check(whole_ok == (first_ok && second_ok));
   Check(a == b);
+
+  factorial::RecordIoDecoder viewing(kCap);
+  std::vector<std::string> c;
+  for (std::string_view chunk : {stream.substr(0, split), stream.substr(split)}) {
+    std::vector<std::string_view> views;
+    bool ok = viewing.Feed(chunk, &views).ok();
+    c.insert(c.end(), views.begin(), views.end());
+    if (!ok) break;
+  }
+  Check(a == c);
 
   for (const auto& record : a) {
     Check(record.size() <= kCap);

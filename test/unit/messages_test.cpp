@@ -207,3 +207,57 @@ TEST_CASE("terminal states match protobuf::isTerminalState", "[messages]") {
   CHECK(v1::Name(S::kGoneByOperator) == "TASK_GONE_BY_OPERATOR");
   CHECK(v1::ParseTaskState("TASK_UNREACHABLE") == S::kUnreachable);
 }
+
+TEST_CASE("the reader rejects as corrupt exactly what nlohmann rejects", "[messages]") {
+  const std::string texts[] = {
+      R"({"type":"HEARTBEAT"})", "\xEF\xBB\xBF{\"type\":\"HEARTBEAT\"}",  // BOM
+      std::string("{\"type\":\"HEARTBEAT\"}\0trailing", 29),            // NUL ends the input
+      R"({"type":"HEARTBEAT"} x)", R"({"type":"HEARTBEAT",})", R"({"type" "HEARTBEAT"})",
+      R"({"x":[1,2,]})", R"({"x":01})", R"({"x":-})", R"({"x":1.})", R"({"x":1e})", R"({"x":1e400})",
+      R"({"x":-1e-400})", R"({"x":1.5e+3})", R"({"x":18446744073709551616})", R"({"x":tru})",
+      R"({"x":"\ud800"})", R"({"x":"\udc00"})", R"({"x":"\ud83d\ude00"})", R"({"x":"\q"})",
+      "{\"x\":\"\xC3\xA9\"}", "{\"x\":\"\xC3\"}", "{\"x\":\"\xED\xA0\x80\"}", "{\"x\":\"\x01\"}",
+      R"({"x":{"y":[{"z":null},true,false,"s"]}})", "[", "", " ", "\"a\"", "7"};
+  for (const auto& text : texts) {
+    INFO(text);
+    auto event = v1::ParseSchedulerEvent(text);
+    bool corrupt = !event.ok() && event.error().code == factorial::Errc::kCorruption;
+    CHECK(corrupt == !json::accept(text));
+  }
+}
+
+TEST_CASE("a repeated key: the last one wins and earlier ones leave no error", "[messages]") {
+  auto event = v1::ParseSchedulerEvent(R"({"type":"UPDATE","type":"ERROR","error":5,"error":{"message":"m"}})");
+  REQUIRE(event.ok());
+  CHECK(event->type == v1::scheduler::EventType::kError);
+  CHECK(event->error->message == "m");
+  auto unset = v1::ParseSchedulerEvent(R"({"type":"ERROR","error":{"message":"m"},"error":null})");
+  REQUIRE(unset.ok());
+  CHECK_FALSE(unset->error.has_value());
+}
+
+TEST_CASE("errors are reported in field order whatever the key order", "[messages]") {
+  auto missing = v1::ParseExecutorCall(R"({"framework_id":{},"type":"SUBSCRIBE","subscribe":{}})");
+  REQUIRE_FALSE(missing.ok());
+  CHECK(missing.error().message == "Missing required fields: executor_id, framework_id.value");
+  auto mismatch = v1::ParseSchedulerCall(R"({"type":7,"framework_id":{"value":5}})");
+  REQUIRE_FALSE(mismatch.ok());
+  CHECK(mismatch.error().message == "Failed to parse 'framework_id.value': expected a string");
+  auto element = v1::ParseSchedulerEvent(
+      R"({"type":"OFFERS","offers":{"offers":[)"
+      R"({"id":{"value":"a"},"framework_id":{"value":"f"},"agent_id":{"value":"s"},"hostname":"h"},)"
+      R"({"id":{"value":"b"},"framework_id":{"value":"f"},"agent_id":{"value":"s"},"hostname":7}]}})");
+  REQUIRE_FALSE(element.ok());
+  CHECK(element.error().message == "Failed to parse 'offers.offers[1].hostname': expected a string");
+  auto root = v1::ParseSchedulerCall("[1]");
+  REQUIRE_FALSE(root.ok());
+  CHECK(root.error().message == "Failed to parse '<root>': expected a JSON object");
+}
+
+TEST_CASE("escaped keys and strings decode before they are matched", "[messages]") {
+  auto event = v1::ParseSchedulerEvent(
+      R"({"t\u0079pe":"ERROR","error":{"message":"caf\u00e9 \ud83d\ude00 \"q\" \\ \/ \n"}})");
+  REQUIRE(event.ok());
+  CHECK(event->type == v1::scheduler::EventType::kError);
+  CHECK(event->error->message == "caf\xC3\xA9 \xF0\x9F\x98\x80 \"q\" \\ / \n");
+}
