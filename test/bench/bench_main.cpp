@@ -12,6 +12,7 @@
 #include <csignal>
 #include <cstdio>
 #include <cstring>
+#include <ctime>
 #include <filesystem>
 #include <fstream>
 #include <functional>
@@ -255,21 +256,34 @@ void BenchCodec() {
     ++events;
   }
   std::size_t decoded = 0;
-  double seconds = Best(3, [&] {
+  auto decode_all = [&] {
     factorial::RecordIoDecoder decoder;
-    std::vector<std::string> records;
+    std::vector<std::string_view> records;  // views into the chunk; no copy unless split
     decoded = 0;
     for (std::size_t off = 0; off < stream.size(); off += 65536) {
       records.clear();
       (void)decoder.Feed(std::string_view(stream).substr(off, 65536), &records);
-      for (const auto& r : records) decoded += v1::ParseSchedulerEvent(r).ok();
+      for (std::string_view r : records) decoded += v1::ParseSchedulerEvent(r).ok();
     }
-  });
+  };
+  // Wall time, and this thread's CPU time, which a busy shared machine distorts less.
+  auto cpu_now = [] {
+    timespec ts{};
+    clock_gettime(CLOCK_THREAD_CPUTIME_ID, &ts);
+    return static_cast<double>(ts.tv_sec) + static_cast<double>(ts.tv_nsec) / 1e9;
+  };
+  double seconds = 1e100, cpu_seconds = 1e100;
+  for (int rep = 0; rep < 3; ++rep) {
+    double cpu_start = cpu_now();
+    seconds = std::min(seconds, Best(1, decode_all));
+    cpu_seconds = std::min(cpu_seconds, cpu_now() - cpu_start);
+  }
+  const double mb = static_cast<double>(stream.size()) / 1e6;
   std::printf("\n4. Codec: RecordIO + JSON event decoding, 64 KiB chunks (OFFERS of %zu B, UPDATE of %zu B, 1:3)\n",
               o.size(), u.size());
-  std::printf("%12s %12s %10s %12s\n", "MB", "events", "MB/s", "events/s");
-  std::printf("%12.1f %12zu %10.1f %12.0f\n", static_cast<double>(stream.size()) / 1e6, decoded,
-              static_cast<double>(stream.size()) / 1e6 / seconds, static_cast<double>(decoded) / seconds);
+  std::printf("%12s %12s %10s %12s %14s\n", "MB", "events", "MB/s", "events/s", "MB/s of CPU");
+  std::printf("%12.1f %12zu %10.1f %12.0f %14.1f\n", mb, decoded, mb / seconds,
+              static_cast<double>(decoded) / seconds, mb / cpu_seconds);
 }
 
 // ---- 3 and 5: whole programs ----------------------------------------------------------------
