@@ -7,6 +7,8 @@
 #include <cstdlib>
 #include <limits>
 
+#include <nlohmann/json.hpp>
+
 #include "factorial/base64.hpp"
 
 namespace factorial::v1::detail {
@@ -437,6 +439,20 @@ void JsonCursor::ExpectEnd() {
   SkipWhitespace();
   // nlohmann reads a NUL byte as the end of input, whatever follows it.
   if (p_ != end_ && *p_ != '\0') Fail();
+}
+
+std::string DeduplicatedCopy(std::string_view text) {
+  return nlohmann::json::parse(text, nullptr, /*allow_exceptions=*/false).dump();
+}
+
+std::string SyntaxErrorMessage(std::string_view text) {
+  try {
+    nlohmann::json accepted = nlohmann::json::parse(text);
+    static_cast<void>(accepted);
+  } catch (const nlohmann::json::exception& e) {
+    return e.what();
+  }
+  return "syntax error";
 }
 
 // ---- ReadErrors ----------------------------------------------------------------------------

@@ -340,6 +340,39 @@ class MessageReader {
   bool duplicate_keys_ = false;
 };
 
+// Reads `text` (one JSON object) into `out` through `Fields(visitor, out)`. Returns nullopt
+// when it reads, kCorruption for a syntax error (worded by nlohmann), else kInvalidArgument
+// with the first type error or, failing that, protobuf's "Missing required fields: ...".
+struct ReadFailure {
+  bool syntax = false;
+  std::string message;
+};
+template <class M>
+std::optional<ReadFailure> ReadJson(std::string_view text, M& out);
+
+// `text` (valid JSON) with each object's repeated keys reduced to the last, as a DOM keeps it.
+std::string DeduplicatedCopy(std::string_view text);
+// nlohmann's words for why `text` is not JSON.
+std::string SyntaxErrorMessage(std::string_view text);
+
+template <class M>
+std::optional<ReadFailure> ReadJson(std::string_view text, M& out) {
+  MessageReader reader(text);
+  reader.ReadRoot(out);
+  if (reader.syntax_error()) return ReadFailure{true, SyntaxErrorMessage(text)};
+  if (reader.duplicate_keys()) {
+    // Only hand-made JSON repeats a key. Keep the DOM semantics (the last one wins, earlier
+    // ones leave no trace, not even an error) by reading a deduplicated copy afresh.
+    out = M{};
+    return ReadJson(DeduplicatedCopy(text), out);
+  }
+  if (auto error = reader.errors().TypeError()) return ReadFailure{false, std::move(*error)};
+  if (auto missing = reader.errors().MissingFields()) {
+    return ReadFailure{false, std::move(*missing)};
+  }
+  return std::nullopt;
+}
+
 // ---- FieldMatcher templates ----------------------------------------------------------------
 
 // Called once per field per key: kept inline so a field list compiles to a chain of compares.

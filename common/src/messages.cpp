@@ -640,38 +640,15 @@ ojson Value(const M& m) {
   return j;
 }
 
-// Syntax errors are worded by nlohmann (as the master words its own parser's errors); our
-// reader accepts exactly what nlohmann accepts and only calls this on a rejected text.
-Error SyntaxError(std::string_view text) {
-  try {
-    nlohmann::json accepted = nlohmann::json::parse(text);
-    static_cast<void>(accepted);
-  } catch (const nlohmann::json::exception& e) {
-    return MakeError(Errc::kCorruption, e.what());
-  }
-  return MakeError(Errc::kCorruption, "syntax error");
-}
-
-// Parses `text` into T. Syntax errors are kCorruption ("Failed to parse body into JSON: ..."
-// in the master's words); shape errors are kInvalidArgument, with protobuf's wording for
-// missing required fields.
+// Parses `text` into T. Syntax errors are kCorruption, worded by nlohmann ("Failed to parse
+// body into JSON: ..." in the master's words); shape errors are kInvalidArgument, with
+// protobuf's wording for missing required fields.
 template <class T>
 Result<T> ParseJson(std::string_view text) {
   T out{};
-  detail::MessageReader reader(text);
-  reader.ReadRoot(out);
-  if (reader.syntax_error()) return SyntaxError(text);
-  if (reader.duplicate_keys()) {
-    // Only hand-made JSON repeats a key. Keep the DOM semantics (the last one wins, earlier
-    // ones leave no trace, not even an error) by reading a deduplicated copy.
-    std::string unique = nlohmann::json::parse(text, nullptr, /*allow_exceptions=*/false).dump();
-    return ParseJson<T>(unique);
-  }
-  if (auto error = reader.errors().TypeError()) {
-    return MakeError(Errc::kInvalidArgument, std::move(*error));
-  }
-  if (auto missing = reader.errors().MissingFields()) {
-    return MakeError(Errc::kInvalidArgument, std::move(*missing));
+  if (auto failure = detail::ReadJson(text, out)) {
+    return MakeError(failure->syntax ? Errc::kCorruption : Errc::kInvalidArgument,
+                     std::move(failure->message));
   }
   return out;
 }

@@ -4,6 +4,8 @@
 
 #include <charconv>
 #include <limits>
+#include <optional>
+#include <type_traits>
 
 #include "json_reader.hpp"
 
@@ -11,9 +13,37 @@ namespace factorial::zk {
 
 namespace {
 
-using v1::detail::json;
-using v1::detail::ObjectReader;
-using v1::detail::ReadContext;
+// The MasterInfo fields the detector uses (mesos.MasterInfo), each read leniently with a default.
+struct AddressJson {
+  std::string ip;
+  std::string hostname;
+  std::int64_t port = 0;
+};
+struct MasterInfoJson {
+  std::string id;
+  std::optional<AddressJson> address;
+  std::string pid;
+  std::int64_t ip = -1;  // IPv4 packed in network byte order
+  std::int64_t port = 5050;
+};
+
+template <class V, class M>
+  requires std::is_same_v<std::remove_const_t<M>, AddressJson>
+void Fields(V& v, M& m) {
+  v.Default("ip", m.ip);
+  v.Default("hostname", m.hostname);
+  v.Default("port", m.port);
+}
+
+template <class V, class M>
+  requires std::is_same_v<std::remove_const_t<M>, MasterInfoJson>
+void Fields(V& v, M& m) {
+  v.Default("id", m.id);
+  v.Optional("address", m.address);
+  v.Default("pid", m.pid);
+  v.Default("ip", m.ip);
+  v.Default("port", m.port);
+}
 
 // Mesos' strings::tokenize: split on '_', dropping empty tokens.
 std::vector<std::string_view> Tokenize(std::string_view s) {
@@ -123,54 +153,40 @@ Result<MasterAddress> ParseMasterPid(std::string_view data) {
 }
 
 Result<MasterAddress> ParseMasterInfoJson(std::string_view data) {
-  json j = json::parse(data, nullptr, /*allow_exceptions=*/false);
-  if (j.is_discarded()) return Corrupt("not JSON");
-  ReadContext ctx;
-  ObjectReader info(j, "", ctx);
-  if (ctx.error) return Corrupt(*ctx.error);
+  MasterInfoJson info;
+  if (auto failure = v1::detail::ReadJson(data, info)) {
+    return Corrupt(failure->syntax ? "not JSON" : failure->message);
+  }
   MasterAddress out;
-  info.Default("id", out.id);
+  out.id = info.id;
 
   // 1. address {hostname, ip, port}
-  if (const json* address = info.Find("address")) {
-    ObjectReader a(*address, "address", ctx);
-    std::string ip, hostname;
-    std::int64_t port = 0;
-    a.Default("ip", ip);
-    a.Default("hostname", hostname);
-    a.Default("port", port);
-    if (ctx.error) return Corrupt(*ctx.error);
-    auto valid_port = ValidPort(port);
-    if (!valid_port) return Corrupt("address.port " + std::to_string(port) + " is not a port");
+  if (info.address) {
+    const AddressJson& a = *info.address;
+    auto valid_port = ValidPort(a.port);
+    if (!valid_port) return Corrupt("address.port " + std::to_string(a.port) + " is not a port");
     std::optional<std::string> host;
-    if (!ip.empty()) host = UrlHost(ip);
-    if (!host && !hostname.empty()) host = UrlHost(hostname);
+    if (!a.ip.empty()) host = UrlHost(a.ip);
+    if (!host && !a.hostname.empty()) host = UrlHost(a.hostname);
     if (!host) return Corrupt("address has no usable ip or hostname");
     out.host = *host;
     out.port = *valid_port;
     return out;
   }
   // 2. pid "master@ip:port"
-  std::string pid;
-  info.Default("pid", pid);
-  if (ctx.error) return Corrupt(*ctx.error);
-  if (!pid.empty()) {
-    auto from_pid = ParseMasterPid(pid);
+  if (!info.pid.empty()) {
+    auto from_pid = ParseMasterPid(info.pid);
     if (!from_pid.ok()) return from_pid.error();
     from_pid->id = out.id;
     return from_pid;
   }
   // 3. ip (IPv4 packed in network byte order, as Mesos stores it) and port.
-  std::int64_t packed = -1, port = 5050;
-  info.Default("ip", packed);
-  info.Default("port", port);
-  if (ctx.error) return Corrupt(*ctx.error);
-  if (packed <= 0 || packed > std::numeric_limits<std::uint32_t>::max()) {
+  if (info.ip <= 0 || info.ip > std::numeric_limits<std::uint32_t>::max()) {
     return Corrupt("no address, pid or ip");
   }
-  auto valid_port = ValidPort(port);
-  if (!valid_port) return Corrupt("port " + std::to_string(port) + " is not a port");
-  auto ip = static_cast<std::uint32_t>(packed);
+  auto valid_port = ValidPort(info.port);
+  if (!valid_port) return Corrupt("port " + std::to_string(info.port) + " is not a port");
+  auto ip = static_cast<std::uint32_t>(info.ip);
   out.host = std::to_string(ip & 0xff) + "." + std::to_string((ip >> 8) & 0xff) + "." +
              std::to_string((ip >> 16) & 0xff) + "." + std::to_string(ip >> 24);
   out.port = *valid_port;
