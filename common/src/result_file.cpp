@@ -1,0 +1,323 @@
+#include "factorial/result_file.hpp"
+
+#include <fcntl.h>
+#include <unistd.h>
+
+#include <algorithm>
+#include <cerrno>
+#include <charconv>
+#include <cstring>
+#include <utility>
+
+#include <openssl/evp.h>
+
+namespace factorial {
+namespace {
+
+// A u64 has at most 20 decimal digits; a SHA-256 has 64 hex digits.
+constexpr std::size_t kMaxNumberField = 20;
+constexpr std::size_t kShaHexLength = 64;
+
+bool IsDigit(char c) { return c >= '0' && c <= '9'; }
+bool IsLowerHex(char c) { return IsDigit(c) || (c >= 'a' && c <= 'f'); }
+
+std::string Hex(const unsigned char* bytes, unsigned int length) {
+  static constexpr char kHex[] = "0123456789abcdef";
+  std::string hex;
+  hex.reserve(2 * length);
+  for (unsigned int i = 0; i < length; ++i) {
+    hex.push_back(kHex[bytes[i] >> 4]);
+    hex.push_back(kHex[bytes[i] & 15]);
+  }
+  return hex;
+}
+
+}  // namespace
+
+// ---- Sha256Stream ----------------------------------------------------------------------
+
+struct Sha256Stream::Impl {
+  EVP_MD_CTX* ctx = EVP_MD_CTX_new();
+  Impl() { EVP_DigestInit_ex(ctx, EVP_sha256(), nullptr); }
+  ~Impl() { EVP_MD_CTX_free(ctx); }
+  Impl(const Impl&) = delete;
+  Impl& operator=(const Impl&) = delete;
+};
+
+Sha256Stream::Sha256Stream() : impl_(std::make_unique<Impl>()) {}
+Sha256Stream::~Sha256Stream() = default;
+Sha256Stream::Sha256Stream(Sha256Stream&&) noexcept = default;
+Sha256Stream& Sha256Stream::operator=(Sha256Stream&&) noexcept = default;
+
+void Sha256Stream::Update(std::string_view bytes) {
+  if (!bytes.empty()) EVP_DigestUpdate(impl_->ctx, bytes.data(), bytes.size());
+}
+
+std::string Sha256Stream::FinishHex() {
+  unsigned char digest[EVP_MAX_MD_SIZE];
+  unsigned int length = 0;
+  EVP_DigestFinal_ex(impl_->ctx, digest, &length);
+  EVP_DigestInit_ex(impl_->ctx, EVP_sha256(), nullptr);
+  return Hex(digest, length);
+}
+
+// ---- ResultFileWriter ------------------------------------------------------------------
+
+ResultFileWriter::ResultFileWriter(Sink sink, bool slice_sha256)
+    : sink_(std::move(sink)), slice_sha256_(slice_sha256) {}
+
+Status ResultFileWriter::Write(std::string_view bytes) {
+  if (!status_.ok()) return status_;
+  status_ = sink_(bytes);
+  if (!status_.ok()) return status_;
+  file_hash_.Update(bytes);
+  offset_ += bytes.size();
+  return OkStatus();
+}
+
+Result<ResultFileEntry> ResultFileWriter::Append(std::uint64_t n, std::string_view digits) {
+  if (finished_) return MakeError(Errc::kInvalidArgument, "result file already finished");
+  if (!status_.ok()) return status_.error();
+  if (digits.empty() || !std::all_of(digits.begin(), digits.end(), IsDigit)) {
+    return MakeError(Errc::kInvalidArgument, "digits of " + std::to_string(n) + "! are not a decimal number");
+  }
+  if (offset_ == 0) {
+    if (auto s = Write(kResultFileHeader); !s.ok()) return s.error();
+  }
+  std::string head = std::to_string(n) + ' ' + std::to_string(digits.size()) + ' ';
+  if (auto s = Write(head); !s.ok()) return s.error();
+  ResultFileEntry entry{n, offset_, digits.size(), {}};
+  if (auto s = Write(digits); !s.ok()) return s.error();
+  if (auto s = Write("\n"); !s.ok()) return s.error();
+  if (slice_sha256_) {
+    Sha256Stream slice;
+    slice.Update(digits);
+    entry.sha256 = slice.FinishHex();
+  }
+  ++count_;
+  return entry;
+}
+
+Result<std::string> ResultFileWriter::Finish() {
+  if (finished_) return MakeError(Errc::kInvalidArgument, "result file already finished");
+  if (!status_.ok()) return status_.error();
+  if (offset_ == 0) {
+    if (auto s = Write(kResultFileHeader); !s.ok()) return s.error();
+  }
+  std::string digest = file_hash_.FinishHex();
+  if (auto s = Write("end " + std::to_string(count_) + ' ' + digest + '\n'); !s.ok()) return s.error();
+  finished_ = true;
+  return digest;
+}
+
+// ---- ResultFileSink --------------------------------------------------------------------
+
+Result<ResultFileSink> ResultFileSink::Create(const std::string& path) {
+  int fd = ::open(path.c_str(), O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0644);
+  if (fd < 0) return MakeError(Errc::kInternal, "cannot create " + path + ": " + std::strerror(errno));
+  return ResultFileSink(fd, path);
+}
+
+ResultFileSink::ResultFileSink(ResultFileSink&& other) noexcept
+    : fd_(std::exchange(other.fd_, -1)), path_(std::move(other.path_)) {}
+
+ResultFileSink::~ResultFileSink() {
+  if (fd_ >= 0) ::close(fd_);
+}
+
+Status ResultFileSink::Write(std::string_view bytes) {
+  if (fd_ < 0) return MakeError(Errc::kInternal, path_ + " is closed");
+  while (!bytes.empty()) {
+    ssize_t written = ::write(fd_, bytes.data(), bytes.size());
+    if (written < 0 && errno == EINTR) continue;
+    if (written < 0) return MakeError(Errc::kInternal, "cannot write " + path_ + ": " + std::strerror(errno));
+    bytes.remove_prefix(static_cast<std::size_t>(written));
+  }
+  return OkStatus();
+}
+
+Status ResultFileSink::Close() {
+  if (fd_ < 0) return MakeError(Errc::kInternal, path_ + " is closed");
+  int fd = std::exchange(fd_, -1);
+  bool synced = ::fsync(fd) == 0;
+  int sync_errno = errno;
+  bool closed = ::close(fd) == 0;
+  if (!synced) return MakeError(Errc::kInternal, "cannot sync " + path_ + ": " + std::strerror(sync_errno));
+  if (!closed) return MakeError(Errc::kInternal, "cannot close " + path_ + ": " + std::strerror(errno));
+  return OkStatus();
+}
+
+// ---- ResultFileParser ------------------------------------------------------------------
+
+ResultFileParser::ResultFileParser(Callbacks callbacks) : callbacks_(std::move(callbacks)) {}
+
+Status ResultFileParser::Fail(const std::string& what) {
+  status_ = MakeError(Errc::kCorruption, "result file: " + what + " at byte " + std::to_string(offset_));
+  return status_;
+}
+
+Status ResultFileParser::ParseField(std::uint64_t* value, const char* name) {
+  if (field_.empty()) return Fail(std::string("empty ") + name);
+  if (!std::all_of(field_.begin(), field_.end(), IsDigit)) return Fail(std::string(name) + " is not a decimal number");
+  if (field_.size() > 1 && field_[0] == '0') return Fail(std::string(name) + " has a leading zero");
+  auto [end, error] = std::from_chars(field_.data(), field_.data() + field_.size(), *value);
+  if (error != std::errc() || end != field_.data() + field_.size()) {
+    return Fail(std::string(name) + " does not fit in 64 bits");
+  }
+  field_.clear();
+  return OkStatus();
+}
+
+Status ResultFileParser::Feed(std::string_view chunk) {
+  if (!status_.ok()) return status_;
+  std::size_t i = 0;
+  while (i < chunk.size()) {
+    char c = chunk[i];
+    switch (state_) {
+      case State::kHeader:
+        if (c != kResultFileHeader[offset_]) return Fail("not a result file (header is not FRF1)");
+        hash_.Update(chunk.substr(i, 1));
+        ++offset_;
+        ++i;
+        if (offset_ == kResultFileHeader.size()) state_ = State::kFirstField;
+        break;
+
+      case State::kFirstField:
+        // A number, or "end" for the trailer; not hashed until we know which.
+        if (c == ' ') {
+          if (field_ == "end") {
+            digest_ = hash_.FinishHex();
+            field_.clear();
+            state_ = State::kCount;
+          } else {
+            std::string head = field_ + ' ';
+            if (auto s = ParseField(&n_, "number"); !s.ok()) return s;
+            hash_.Update(head);
+            state_ = State::kLength;
+          }
+        } else if (c == '\n') {
+          return Fail("line without an entry");
+        } else if (field_.size() >= kMaxNumberField) {
+          return Fail("number too long");
+        } else {
+          field_.push_back(c);
+        }
+        ++offset_;
+        ++i;
+        break;
+
+      case State::kLength:
+        if (c == ' ') {
+          if (auto s = ParseField(&remaining_, "length"); !s.ok()) return s;
+          if (remaining_ == 0) return Fail("entry of " + std::to_string(n_) + " has length 0");
+          if (callbacks_.on_entry) {
+            if (auto s = callbacks_.on_entry(n_, remaining_); !s.ok()) return status_ = s;
+          }
+          state_ = State::kDigits;
+        } else if (!IsDigit(c)) {
+          return Fail("length of the entry of " + std::to_string(n_) + " is not a decimal number");
+        } else if (field_.size() >= kMaxNumberField) {
+          return Fail("length too long");
+        } else {
+          field_.push_back(c);
+        }
+        hash_.Update(chunk.substr(i, 1));
+        ++offset_;
+        ++i;
+        break;
+
+      case State::kDigits: {
+        std::size_t take = static_cast<std::size_t>(std::min<std::uint64_t>(remaining_, chunk.size() - i));
+        std::string_view piece = chunk.substr(i, take);
+        auto bad = std::find_if_not(piece.begin(), piece.end(), IsDigit);
+        if (bad != piece.end()) {
+          offset_ += static_cast<std::uint64_t>(bad - piece.begin());
+          return Fail("entry of " + std::to_string(n_) + " is shorter than its length or not digits");
+        }
+        hash_.Update(piece);
+        if (callbacks_.on_digits) {
+          if (auto s = callbacks_.on_digits(piece); !s.ok()) return status_ = s;
+        }
+        offset_ += take;
+        i += take;
+        remaining_ -= take;
+        if (remaining_ == 0) state_ = State::kEntryNewline;
+        break;
+      }
+
+      case State::kEntryNewline:
+        if (c != '\n') {
+          return Fail(IsDigit(c) ? "entry of " + std::to_string(n_) + " is longer than its length"
+                                 : "entry of " + std::to_string(n_) + " does not end its line");
+        }
+        hash_.Update(chunk.substr(i, 1));
+        ++offset_;
+        ++i;
+        ++entries_;
+        if (callbacks_.on_entry_end) {
+          if (auto s = callbacks_.on_entry_end(); !s.ok()) return status_ = s;
+        }
+        state_ = State::kFirstField;
+        break;
+
+      case State::kCount:
+        if (c == ' ') {
+          if (auto s = ParseField(&count_, "trailer count"); !s.ok()) return s;
+          state_ = State::kSha;
+        } else if (field_.size() >= kMaxNumberField) {
+          return Fail("trailer count too long");
+        } else {
+          field_.push_back(c);
+        }
+        ++offset_;
+        ++i;
+        break;
+
+      case State::kSha:
+        if (c == '\n') {
+          if (field_.size() != kShaHexLength) return Fail("trailer SHA-256 is not 64 hex digits");
+          if (count_ != entries_) {
+            return Fail("trailer counts " + std::to_string(count_) + " entries, the file has " +
+                        std::to_string(entries_));
+          }
+          if (field_ != digest_) return Fail("SHA-256 mismatch: trailer says " + field_ + ", content is " + digest_);
+          field_.clear();
+          state_ = State::kDone;
+        } else if (!IsLowerHex(c) || field_.size() >= kShaHexLength) {
+          return Fail("trailer SHA-256 is not 64 lowercase hex digits");
+        } else {
+          field_.push_back(c);
+        }
+        ++offset_;
+        ++i;
+        break;
+
+      case State::kDone:
+        return Fail("bytes after the trailer");
+    }
+  }
+  return OkStatus();
+}
+
+Status ResultFileParser::Finish() {
+  if (!status_.ok()) return status_;
+  switch (state_) {
+    case State::kDone:
+      return OkStatus();
+    case State::kHeader:
+      return Fail(offset_ == 0 ? "empty file" : "truncated in the header");
+    case State::kFirstField:
+      return Fail(field_.empty() ? "truncated: no trailer after " + std::to_string(entries_) + " entries"
+                                 : "truncated in an entry");
+    case State::kLength:
+    case State::kDigits:
+    case State::kEntryNewline:
+      return Fail("truncated in the entry of " + std::to_string(n_));
+    case State::kCount:
+    case State::kSha:
+      return Fail("truncated in the trailer");
+  }
+  return Fail("truncated");
+}
+
+}  // namespace factorial
