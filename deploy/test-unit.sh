@@ -1,6 +1,6 @@
 #!/usr/bin/env bash
-# Checks the systemd unit: `systemd-analyze verify` must report nothing and
-# `systemd-analyze security --offline=yes` must rate it at most MAX (default 2.0).
+# Checks the systemd units: `systemd-analyze verify` must report nothing for the service and the
+# timer, and `systemd-analyze security --offline=yes` must rate the service at most MAX (default 2.0).
 #   deploy/test-unit.sh SCHEDULER_BINARY [MAX]
 set -euo pipefail
 binary=$1
@@ -11,9 +11,12 @@ work=$(mktemp -d)
 trap 'rm -rf "$work"' EXIT
 # An instance of the template, pointing at the binary under test (verify checks it exists).
 unit="$work/factorial-scheduler@test.service"
-sed "s|/usr/bin/factorial-scheduler|$binary|" "$here/systemd/factorial-scheduler@.service" >"$unit"
+sed -e "s|/usr/bin/factorial-scheduler|$binary|" -e "s|/usr/libexec/factorial-scheduler/job|$here/systemd/job|" \
+  "$here/systemd/factorial-scheduler@.service" >"$unit"
+cp "$here/systemd/factorial-scheduler@.timer" "$work/factorial-scheduler@test.timer"
 
-verify=$(systemd-analyze verify --man=no "$unit" 2>&1 | grep -v -e "Failed to connect to bus" -e "ConditionPathExists" || true)
+verify=$(systemd-analyze verify --man=no "$unit" "$work/factorial-scheduler@test.timer" 2>&1 |
+         grep -v -e "Failed to connect to bus" || true)
 if [[ -n "$verify" ]]; then echo "FAIL: systemd-analyze verify:"; echo "$verify"; exit 1; fi
 
 security=$(systemd-analyze security --offline=yes --no-pager "$unit" 2>&1)
