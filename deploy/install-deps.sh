@@ -13,6 +13,8 @@ packages=(
   openssl curl clang libclang-rt-14-dev systemd dpkg-dev file
   # zk:// master detection: the ZooKeeper C client; its tests run a real ZooKeeper server (Java)
   libzookeeper-mt-dev zookeeper default-jre-headless
+  # Debian packages: man pages from --help, and Debian's package checker
+  help2man lintian
 )
 
 sudo_cmd=()
