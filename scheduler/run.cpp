@@ -81,6 +81,9 @@ int RunJob(RunConfig run) {
     }
   }
 
+  if (const auto& c = run.scheduler.executor.command) {
+    spdlog::info("agents run the executor {}{}", c->value.value_or(""), c->uris.empty() ? "" : ", fetched from " + c->uris[0].value);
+  }
   CurlGlobal curl;
   CurlLoop loop;
   int exit_code = kExitOk;
