@@ -105,10 +105,14 @@ master=$(head -n 1 "$work/sim.out")
 [[ "$master" == http://127.0.0.1:* ]] || { cat "$work/sim.err"; fail "mesos-sim printed no master URL"; }
 
 # The gateway: one job configured as the guide says, run as the unit runs it (systemd's
-# EnvironmentFile, STATE_DIRECTORY, CREDENTIALS_DIRECTORY and Environment=FACTORIAL_NAME=%i).
+# EnvironmentFile, STATE_DIRECTORY, CREDENTIALS_DIRECTORY and Environment=FACTORIAL_NAME=%i),
+# in a mount namespace of its own whose /etc/hosts names the master as the example does
+# (mesos-master-1): the master is another host here, not a loopback literal (with a master on
+# 127.0.0.1 the scheduler rightly insists on finding the executor on its own host).
+printf '127.0.0.1 localhost\n127.0.0.1 mesos-master-1\n' >"$work/hosts"
 etc="$work/etc"
 mkdir -p "$etc" "$work/state/nightly" "$work/credentials"
-sed -e "s|^MESOS_MASTER=.*|MESOS_MASTER=$master|" -e "s|^FACTORIAL_USER=.*|FACTORIAL_USER=$(id -un)|" \
+sed -e "s|^MESOS_MASTER=.*|MESOS_MASTER=http://mesos-master-1:${master##*:}|" -e "s|^FACTORIAL_USER=.*|FACTORIAL_USER=$(id -un)|" \
   "$gateway/etc/factorial-scheduler/example.conf" >"$etc/nightly.conf"
 cp "$gateway/etc/factorial-scheduler/example.numbers" "$etc/nightly.numbers"
 printf '\n' >"$work/credentials/secret"  # the unit's SetCredential= fallback: no secret file
@@ -120,7 +124,9 @@ job() {  # job MODE [VAR=value...]: the packaged helper in the environment the u
   while IFS= read -r line; do
     [[ "$line" =~ ^[A-Z_]+= ]] && env+=("$line")
   done <"$etc/nightly.conf"
-  env -i PATH="$PATH" "${env[@]}" "$@" timeout 120 "$gateway/usr/libexec/factorial-scheduler/job" "$mode" nightly
+  # shellcheck disable=SC2016 # expanded by the inner sh
+  "${ns[@]}" sh -ec 'mount --bind "$1" /etc/hosts; shift; exec "$@"' gateway-host "$work/hosts" \
+    env -i PATH="$PATH" "${env[@]}" "$@" timeout 120 "$gateway/usr/libexec/factorial-scheduler/job" "$mode" nightly
 }
 expected_first=$'5! = 120\n7! = 5040\n10! = 3628800\n70! = 11978571669969891796072783721689098736458938142546425857555362864628009582789845319680000000000000000\n30! = 265252859812191058636308480000000'
 
@@ -160,7 +166,8 @@ expect_error() {  # expect_error MESSAGE VAR=value...
   grep -qF "$message" "$work/error.err" || fail "expected '$message', got: $(cat "$work/error.err")"
 }
 expect_error "FACTORIAL_USER is not set in $etc/nightly.conf" FACTORIAL_USER=
-expect_error "FACTORIAL_OPTIONS has --principal fw, but $etc/nightly.secret is missing or empty" FACTORIAL_OPTIONS="--principal fw"
+expect_error "FACTORIAL_OPTIONS has --secret-file: put the secret in $etc/nightly.secret" FACTORIAL_OPTIONS="--principal fw --secret-file /root/s"
+expect_error "MESOS_MASTER is not set in $etc/nightly.conf" MESOS_MASTER=
 expect_error "FACTORIAL_OPTIONS has --output /var/tmp/x, but the service can write only under" FACTORIAL_OPTIONS="--output /var/tmp/x"
 expect_error "FACTORIAL_OPTIONS has --user: set FACTORIAL_USER" FACTORIAL_OPTIONS="--role r --user=root"
 rm "$etc/nightly.numbers"
