@@ -55,8 +55,10 @@ grep -q "deb-systemd-invoke stop" <<<"$(dpkg-deb -I "$scheduler_deb" prerm)" || 
 for deb in "$scheduler_deb" "$executor_deb"; do
   [[ "$(dpkg-deb -f "$deb" Version)" =~ ^[0-9]+\.[0-9]+\.[0-9]+-[0-9]+$ ]] || fail "$(basename "$deb"): version without a Debian revision"
 done
-scheduler_synopsis=$(dpkg-deb -f "$scheduler_deb" Description | head -n 1)
-executor_synopsis=$(dpkg-deb -f "$executor_deb" Description | head -n 1)
+scheduler_synopsis=$(dpkg-deb -f "$scheduler_deb" Description)  # no pipe into head: SIGPIPE + pipefail
+scheduler_synopsis=${scheduler_synopsis%%$'\n'*}
+executor_synopsis=$(dpkg-deb -f "$executor_deb" Description)
+executor_synopsis=${executor_synopsis%%$'\n'*}
 [[ "$scheduler_synopsis" != "$executor_synopsis" ]] || fail "both packages have the synopsis '$scheduler_synopsis'"
 
 depends=$(dpkg-deb -f "$scheduler_deb" Depends)
@@ -81,8 +83,8 @@ for root in "$gateway" "$agent"; do
   done
 done
 [[ ! -e "$gateway/usr/bin/factorial-executor" ]] || fail "the gateway root has an executor"
-"$gateway/usr/bin/factorial-scheduler" --version | grep -q "^factorial-scheduler [0-9]" || fail "scheduler --version"
-"$agent/usr/bin/factorial-executor" --version | grep -q "^factorial-executor [0-9]" || fail "executor --version"
+[[ "$("$gateway/usr/bin/factorial-scheduler" --version)" == "factorial-scheduler "[0-9]* ]] || fail "scheduler --version"
+[[ "$("$agent/usr/bin/factorial-executor" --version)" == "factorial-executor "[0-9]* ]] || fail "executor --version"
 man_page=$(zcat "$gateway/usr/share/man/man1/factorial-scheduler.1.gz")  # no pipe into grep -q (SIGPIPE)
 grep -qF -- '\-\-master' <<<"$man_page" || fail "the scheduler man page lacks --master"
 
