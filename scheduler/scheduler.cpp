@@ -627,7 +627,9 @@ void Scheduler::Complete(Job& job, bool ok, std::string digits_or_error) {
   (ok ? result.digits : result.error) = std::move(digits_or_error);
   result.task_id = job.task_id;
   result.agent_id = job.agent_id;
-  result.seconds = std::chrono::duration<double>(loop_.Now() - job.launched_at).count();
+  // A number that never launched (unschedulable) took no task time.
+  result.seconds =
+      job.launched_at == TimePoint{} ? 0 : std::chrono::duration<double>(loop_.Now() - job.launched_at).count();
   if (config_.store != nullptr) {  // journal first: a crash after this never recomputes n
     if (auto saved = config_.store->Append(result); !saved.ok()) {
       spdlog::error("cannot journal {}!: {}", job.n, saved.error().message);

@@ -102,6 +102,17 @@ TEST_CASE("SIGINT with --format json marks the unfinished number", "[e2e][fronte
   CHECK(lines[2]["factorial"] == "5040");
 }
 
+TEST_CASE("an unschedulable number took no task time", "[e2e][frontend]") {
+  MesosSim sim(OneAgent());
+  sim.Start();
+  Process p(Scheduler(sim.master_url(), {"--format", "json", "--offer-wait", "1", kNeverFits}));
+  CHECK(p.Wait() == 1);
+  Json line = Json::parse(p.Stdout());
+  CHECK(line["status"] == "failed");
+  CHECK(line["task_id"] == "");
+  CHECK(line["seconds"] == 0.0);  // was the time since boot
+}
+
 TEST_CASE("an output file keeps its previous content until the run ends, then holds every finished result",
           "[e2e][frontend]") {
   MesosSim sim(OneAgent());
