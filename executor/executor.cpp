@@ -7,6 +7,7 @@
 #include <nlohmann/json.hpp>
 #include <spdlog/spdlog.h>
 
+#include "factorial/resources.hpp"
 #include "factorial/sizing.hpp"
 #include "factorial/uuid.hpp"
 
@@ -16,14 +17,6 @@ namespace {
 using v1::TaskReason;
 using v1::TaskState;
 namespace ev = v1::executor;
-
-double ScalarResource(const std::vector<v1::Resource>& resources, std::string_view name) {
-  double total = 0;
-  for (const auto& r : resources) {
-    if (r.name == name && r.scalar) total += *r.scalar;
-  }
-  return total;
-}
 
 std::optional<std::string> Label(const v1::TaskInfo& task, std::string_view key) {
   if (!task.labels) return std::nullopt;
@@ -58,16 +51,42 @@ std::string Shown(const std::string& data) {
   return data.size() > 32 ? s + "..." : s;
 }
 
+MesosConnection::Options ConnectionOptions(const ExecutorEnv& env, std::uint64_t seed) {
+  MesosConnection::Options options;
+  options.path = "/api/v1/executor";
+  options.peer = "agent";
+  if (env.auth_token) options.headers.Add("Authorization", "Bearer " + *env.auth_token);
+  options.max_redirects = 0;                   // agents do not redirect
+  options.give_up_on_client_error = false;     // retried until the recovery timeout
+  options.drop_stream_on_bad_event = true;     // like the reference library
+  options.heartbeat_factor = 0;                // the agent's absence shows as a broken stream
+  // The reference library waits uniformly in [0, MESOS_SUBSCRIPTION_BACKOFF_MAX].
+  options.backoff_initial = env.subscription_backoff_max;
+  options.backoff_max = env.subscription_backoff_max;
+  options.seed = seed;
+  return options;
+}
+
 }  // namespace
 
 Executor::Executor(EventLoop& loop, ComputeRunner& runner, ExecutorEnv env,
                    std::function<void(int)> on_exit, std::uint64_t seed)
-    : loop_(loop), calls_(loop), runner_(runner), env_(std::move(env)), on_exit_(std::move(on_exit)), rng_(seed) {}
+    : loop_(loop),
+      runner_(runner),
+      env_(std::move(env)),
+      on_exit_(std::move(on_exit)),
+      agent_({"http://" + env_.agent_endpoint}),
+      connection_(loop, agent_, ConnectionOptions(env_, seed),
+                  {.subscribe_body = [this] { return SubscribeBody(); },
+                   .connected = {},
+                   .record = ParseEvents<ev::Event>(&v1::ParseExecutorEvent,
+                                                    [this](const ev::Event& event) { HandleEvent(event); }),
+                   .disconnected = [this](const MesosConnection::Disconnection& lost) { OnDisconnected(lost.reason); }}) {}
 
 void Executor::Start() {
   spdlog::info("executor {} of framework {} starting; agent {}, checkpoint {}", env_.executor_id,
                env_.framework_id, env_.agent_endpoint, env_.checkpoint);
-  Subscribe();
+  connection_.Start();
 }
 
 std::vector<std::string> Executor::unacknowledged_task_ids() const {
@@ -78,17 +97,7 @@ std::vector<std::string> Executor::unacknowledged_task_ids() const {
   return ids;
 }
 
-HttpRequest Executor::MakeRequest(const ev::Call& call) const {
-  HttpRequest request;
-  request.url = env_.ExecutorUrl();
-  request.headers.Add("Content-Type", "application/json");
-  request.headers.Add("Accept", "application/json");
-  if (env_.auth_token) request.headers.Add("Authorization", "Bearer " + *env_.auth_token);
-  request.body = v1::Serialize(call);
-  return request;
-}
-
-void Executor::Subscribe() {
+std::string Executor::SubscribeBody() const {
   ev::Call call;
   call.executor_id.value = env_.executor_id;
   call.framework_id.value = env_.framework_id;
@@ -98,51 +107,9 @@ void Executor::Subscribe() {
     if (!task.acknowledged) subscribe.unacknowledged_tasks.push_back(task.info);
   }
   for (const auto& [uuid, update] : unacked_updates_) subscribe.unacknowledged_updates.push_back(update);
-
-  HttpRequest request = MakeRequest(call);
-  request.timeout = Duration::zero();  // a subscription never ends by itself
-  state_ = State::kSubscribing;
-  decoder_ = RecordIoDecoder();
-  StreamCallbacks callbacks;
-  callbacks.on_head = [](const HttpResponse& head) { return head.status == 200; };
-  callbacks.on_data = [this](std::string_view bytes) { return OnStreamData(bytes); };
-  callbacks.on_done = [this](Result<HttpResponse> result) { OnStreamDone(std::move(result)); };
   spdlog::debug("subscribing with {} unacknowledged tasks and {} unacknowledged updates",
                 subscribe.unacknowledged_tasks.size(), subscribe.unacknowledged_updates.size());
-  stream_ = loop_.OpenStream(std::move(request), std::move(callbacks));
-}
-
-bool Executor::OnStreamData(std::string_view bytes) {
-  std::vector<std::string> records;
-  Status status = decoder_.Feed(bytes, &records);
-  for (const auto& record : records) {
-    if (state_ == State::kExited) return false;
-    auto event = v1::ParseExecutorEvent(record);
-    if (!event.ok()) {
-      // Like the reference library: a bad event ends this stream.
-      spdlog::error("malformed event from the agent: {}", event.error().message);
-      return false;
-    }
-    HandleEvent(event.value());
-  }
-  if (!status.ok()) {
-    spdlog::error("event stream from the agent is corrupt: {}", status.error().message);
-    return false;
-  }
-  return state_ != State::kExited;
-}
-
-void Executor::OnStreamDone(Result<HttpResponse> result) {
-  stream_ = 0;
-  if (state_ == State::kExited) return;
-  if (!result.ok()) {
-    OnDisconnected(result.error().message);
-  } else if (result.value().status != 200) {
-    OnDisconnected("SUBSCRIBE answered " + std::to_string(result.value().status) + ": " +
-                   result.value().body);
-  } else {
-    OnDisconnected("the agent closed the event stream");
-  }
+  return v1::Serialize(call);
 }
 
 void Executor::OnDisconnected(const std::string& reason) {
@@ -175,11 +142,7 @@ void Executor::OnDisconnected(const std::string& reason) {
   } else {
     spdlog::info("subscription attempt failed: {}", reason);
   }
-  // The reference library waits uniformly in [0, MESOS_SUBSCRIPTION_BACKOFF_MAX].
-  std::uniform_int_distribution<Duration::rep> pick(0, env_.subscription_backoff_max.count());
-  loop_.After(Duration(pick(rng_)), [this] {
-    if (state_ == State::kDisconnected) Subscribe();
-  });
+  // The connection subscribes again after its backoff delay.
 }
 
 void Executor::HandleEvent(const ev::Event& event) {
@@ -236,8 +199,8 @@ void Executor::OnLaunch(const v1::TaskInfo& info) {
   if (state_ == State::kShuttingDown) return;
   Task& task = tasks_.emplace(id, Task{}).first->second;
   task.info = info;
-  task.cpus = std::max(0.0, ScalarResource(info.resources, "cpus"));
-  task.mem_bytes = static_cast<std::uint64_t>(ScalarResource(info.resources, "mem") * 1048576.0);
+  task.cpus = std::max(0.0, ScalarTotal(info.resources, "cpus"));
+  task.mem_bytes = static_cast<std::uint64_t>(ScalarTotal(info.resources, "mem") * 1048576.0);
 
   auto n = ParseN(info.data.value_or(""));
   if (!n) {
@@ -399,7 +362,7 @@ void Executor::PostUpdate(const std::string& uuid) {
   call.framework_id.value = env_.framework_id;
   call.type = ev::CallType::kUpdate;
   call.update = it->second;
-  calls_.Send(MakeRequest(call), [this, uuid](Result<HttpResponse> result) {
+  connection_.Send(v1::Serialize(call), [this, uuid](Result<HttpResponse> result) {
     if (result.ok() && result.value().status == 202) return;
     std::string why = result.ok() ? std::to_string(result.value().status) + " " + result.value().body
                                   : result.error().message;
@@ -449,8 +412,7 @@ void Executor::Exit(int code) {
   state_ = State::kExited;
   if (grace_timer_) loop_.CancelTimer(*grace_timer_);
   if (recovery_timer_) loop_.CancelTimer(*recovery_timer_);
-  if (stream_ != 0) loop_.Cancel(stream_);
-  stream_ = 0;
+  connection_.Stop();
   on_exit_(code);
 }
 

@@ -19,10 +19,9 @@
 #include <vector>
 
 #include "executor_env.hpp"
-#include "factorial/call_queue.hpp"
 #include "factorial/event_loop.hpp"
+#include "factorial/mesos_connection.hpp"
 #include "factorial/messages.hpp"
-#include "factorial/recordio.hpp"
 #include "runner.hpp"
 
 namespace factorial::executor {
@@ -44,7 +43,7 @@ class Executor {
   std::size_t known_tasks() const { return tasks_.size(); }
 
  private:
-  enum class State { kDisconnected, kSubscribing, kSubscribed, kShuttingDown, kExited };
+  enum class State { kDisconnected, kSubscribed, kShuttingDown, kExited };
   enum class Phase { kQueued, kRunning, kFinished };
 
   struct Task {
@@ -58,9 +57,7 @@ class Executor {
     std::string terminal_uuid;
   };
 
-  void Subscribe();
-  bool OnStreamData(std::string_view bytes);
-  void OnStreamDone(Result<HttpResponse> result);
+  std::string SubscribeBody() const;
   void OnDisconnected(const std::string& reason);
   void HandleEvent(const v1::executor::Event& event);
   void OnLaunch(const v1::TaskInfo& task);
@@ -73,19 +70,16 @@ class Executor {
   void PostUpdate(const std::string& uuid);
   void MaybeFinishShutdown();
   void Exit(int code);
-  HttpRequest MakeRequest(const v1::executor::Call& call) const;
   std::size_t Slots() const;
 
   EventLoop& loop_;
-  CallQueue calls_;  // UPDATE and MESSAGE calls reach the agent in the order made
   ComputeRunner& runner_;
   ExecutorEnv env_;
   std::function<void(int)> on_exit_;
-  std::mt19937_64 rng_;
+  MasterList agent_;
+  MesosConnection connection_;  // the stream, and UPDATE calls in the order made
 
   State state_ = State::kDisconnected;
-  EventLoop::RequestId stream_ = 0;
-  RecordIoDecoder decoder_;
   std::optional<EventLoop::TimerId> recovery_timer_;
   std::optional<EventLoop::TimerId> grace_timer_;
 

@@ -45,14 +45,6 @@ struct Pool {
 
 }  // namespace
 
-double ScalarTotal(const std::vector<v1::Resource>& resources, std::string_view name) {
-  double total = 0;
-  for (const auto& r : resources) {
-    if (r.name == name && r.scalar) total += *r.scalar;
-  }
-  return total;
-}
-
 std::vector<OfferPlan> PlanOffers(const std::vector<v1::Offer>& offers,
                                   const std::vector<PendingTask>& pending,
                                   const ExecutorNeeds& executor) {

@@ -13,6 +13,7 @@
 #include <vector>
 
 #include "factorial/messages.hpp"
+#include "factorial/resources.hpp"
 
 namespace factorial::scheduler {
 
@@ -44,8 +45,5 @@ struct OfferPlan {
 std::vector<OfferPlan> PlanOffers(const std::vector<v1::Offer>& offers,
                                   const std::vector<PendingTask>& pending,
                                   const ExecutorNeeds& executor);
-
-// Scalar total of `name` in `resources`.
-double ScalarTotal(const std::vector<v1::Resource>& resources, std::string_view name);
 
 }  // namespace factorial::scheduler

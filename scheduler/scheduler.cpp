@@ -21,21 +21,18 @@ bool AllDigits(std::string_view s) {
   return !s.empty() && std::all_of(s.begin(), s.end(), [](char c) { return c >= '0' && c <= '9'; });
 }
 
-// "//host:port/path" (protocol-relative, §7.2) -> "scheme://host:port".
-std::optional<std::string> LeaderFromLocation(const std::string& location, const std::string& current) {
-  std::string scheme = current.substr(0, current.find("://"));
-  std::string rest;
-  if (location.rfind("//", 0) == 0) {
-    rest = location.substr(2);
-  } else if (auto p = location.find("://"); p != std::string::npos) {
-    scheme = location.substr(0, p);
-    rest = location.substr(p + 3);
-  } else {
-    return std::nullopt;
-  }
-  std::string authority = rest.substr(0, rest.find('/'));
-  if (authority.empty()) return std::nullopt;
-  return scheme + "://" + authority;
+MesosConnection::Options ConnectionOptions(const SchedulerConfig& config) {
+  MesosConnection::Options options;
+  options.path = "/api/v1/scheduler";
+  options.peer = "master";
+  options.basic_auth = config.credential;
+  options.tls = config.tls;
+  options.heartbeat_factor = config.heartbeat_factor;
+  options.backoff_initial = config.backoff_initial;
+  options.backoff_max = config.backoff_max;
+  options.seed = config.seed;
+  options.subscribe_deadline = config.connect_timeout;
+  return options;
 }
 
 }  // namespace
@@ -47,12 +44,16 @@ double TaskMemoryMb(std::uint64_t n) {
 Scheduler::Scheduler(EventLoop& loop, SchedulerConfig config, std::vector<std::uint64_t> numbers,
                      ResultCallback on_result, ExitCallback on_exit)
     : loop_(loop),
-      calls_(loop),
       config_(std::move(config)),
       on_result_(std::move(on_result)),
       on_exit_(std::move(on_exit)),
-      backoff_(config_.backoff_initial, config_.backoff_max,
-               config_.seed != 0 ? config_.seed : std::random_device{}()) {
+      masters_(config_.masters),
+      connection_(loop, masters_, ConnectionOptions(config_),
+                  {.subscribe_body = [this] { return SubscribeBody(); },
+                   .connected = {},
+                   .record = ParseEvents<ev::Event>(&v1::ParseSchedulerEvent,
+                                                    [this](const ev::Event& event) { HandleEvent(event); }),
+                   .disconnected = [this](const MesosConnection::Disconnection& lost) { Disconnected(lost); }}) {
   for (std::uint64_t n : numbers) {
     if (jobs_.contains(n)) continue;  // duplicates are computed once
     Job job;
@@ -72,6 +73,8 @@ void Scheduler::SetState(Job& job, JobState state) {
   if (final_state(state)) ++final_jobs_;
 }
 
+Scheduler::~Scheduler() { CancelTimers(); }
+
 Scheduler::Progress Scheduler::progress() const {
   Progress p;
   for (const auto& [n, job] : jobs_) {
@@ -88,7 +91,6 @@ Scheduler::Progress Scheduler::progress() const {
 void Scheduler::Start() {
   TimePoint now = loop_.Now();
   for (auto& [n, job] : jobs_) job.pending_since = now;
-  master_url_ = config_.masters.at(0);
   if (config_.store != nullptr) {
     framework_id_ = config_.store->framework_id();
     restarted_ = framework_id_.has_value();
@@ -111,23 +113,12 @@ void Scheduler::Start() {
     Exit(exit_code_);
     return;
   }
-  Subscribe();
-}
-
-HttpRequest Scheduler::MakeRequest(const std::string& body) const {
-  HttpRequest request;
-  request.url = master_url_ + "/api/v1/scheduler";
-  request.headers.Add("Content-Type", "application/json");
-  request.headers.Add("Accept", "application/json");
-  request.body = body;
-  request.tls = config_.tls;
-  request.basic_auth = config_.credential;
-  return request;
+  connection_.Start();
 }
 
 // ---- subscription ------------------------------------------------------------------------
 
-void Scheduler::Subscribe() {
+std::string Scheduler::SubscribeBody() const {
   ev::Call call;
   call.type = ev::CallType::kSubscribe;
   auto& subscribe = call.subscribe.emplace();
@@ -137,122 +128,18 @@ void Scheduler::Subscribe() {
     call.framework_id = v1::FrameworkID{*framework_id_};
     subscribe.framework_info.id = v1::FrameworkID{*framework_id_};
   }
-  HttpRequest request = MakeRequest(v1::Serialize(call));
-  request.timeout = Duration::zero();  // the stream lives until we or the master end it
-  state_ = State::kSubscribing;
-  decoder_ = RecordIoDecoder();
-  stream_id_.clear();
-  spdlog::info("subscribing to {}{}", master_url_,
+  spdlog::info("subscribing to {}{}", connection_.url(),
                framework_id_ ? " as framework " + *framework_id_ : std::string());
-  auto id = std::make_shared<EventLoop::RequestId>(0);
-  StreamCallbacks callbacks;
-  callbacks.on_head = [this](const HttpResponse& head) {
-    if (head.status != 200) return false;
-    stream_id_ = head.headers.Get("Mesos-Stream-Id").value_or("");
-    return true;
-  };
-  callbacks.on_data = [this, id](std::string_view bytes) { return OnStreamData(*id, bytes); };
-  callbacks.on_done = [this, id](Result<HttpResponse> result) { OnSubscribeDone(*id, std::move(result)); };
-  *id = loop_.OpenStream(std::move(request), std::move(callbacks));
-  stream_ = *id;
-  ArmHeartbeat();  // also bounds a master that accepts the connection and says nothing
+  return v1::Serialize(call);
 }
 
-bool Scheduler::OnStreamData(EventLoop::RequestId id, std::string_view bytes) {
-  if (id != stream_) return false;  // a stale stream
-  std::vector<std::string> records;
-  Status status = decoder_.Feed(bytes, &records);
-  for (const auto& record : records) {
-    if (id != stream_ || state_ == State::kExited) return false;
-    auto event = v1::ParseSchedulerEvent(record);
-    if (!event.ok()) {
-      // The reference library reports a bad record as a local ERROR and keeps reading; a
-      // record we cannot read may be an update we would fail to acknowledge, so we log it
-      // and rely on the agent's retransmission or reconciliation.
-      spdlog::warn("ignoring an unreadable event ({} bytes): {}", record.size(), event.error().message);
-      continue;
-    }
-    ArmHeartbeat();
-    HandleEvent(event.value());
-  }
-  if (!status.ok()) {
-    spdlog::error("event stream is corrupt ({}); reconnecting", status.error().message);
-    return false;
-  }
-  return id == stream_ && state_ != State::kExited;
-}
-
-void Scheduler::OnSubscribeDone(EventLoop::RequestId id, Result<HttpResponse> result) {
-  if (id != stream_ || state_ == State::kExited) return;
-  stream_ = 0;
-  if (state_ == State::kTearingDown) return;
-  if (!result.ok()) {
-    Disconnected(result.error().message, state_ != State::kSubscribed);
-    return;
-  }
-  const HttpResponse& response = result.value();
-  switch (response.status) {
-    case 200:
-      Disconnected("the master closed the event stream", false);
-      return;
-    case 307: {  // not the leader (§5.3 step 2): follow Location, keep the scheme
-      auto leader = LeaderFromLocation(response.headers.Get("Location").value_or(""), master_url_);
-      if (leader && ++redirects_ <= 3) {
-        spdlog::info("{} is not the leader; redirected to {}", master_url_, *leader);
-        master_url_ = *leader;
-        state_ = State::kDisconnected;
-        Subscribe();
-        return;
-      }
-      Disconnected("redirect loop or bad Location", true);
-      return;
-    }
-    case 503:
-    case 404:
-      Disconnected("master answered " + std::to_string(response.status) + " " + response.body, true);
-      return;
-    default:
-      if (response.status >= 500) {
-        Disconnected("master answered " + std::to_string(response.status), true);
-        return;
-      }
-      // 4xx other than 404: our request is wrong or refused; retrying cannot help.
-      spdlog::critical("SUBSCRIBE refused by {}: {} {}", master_url_, response.status, response.body);
-      Exit(1);
-  }
-}
-
-void Scheduler::Disconnected(const std::string& why, bool next_master) {
+void Scheduler::Disconnected(const MesosConnection::Disconnection& lost) {
   if (state_ == State::kExited || state_ == State::kTearingDown) return;
-  if (stream_ != 0) loop_.Cancel(stream_);
-  stream_ = 0;
-  stream_id_.clear();
-  calls_.Clear();  // they carry the old Mesos-Stream-Id
   state_ = State::kDisconnected;
-  if (heartbeat_timer_) loop_.CancelTimer(*heartbeat_timer_);
-  heartbeat_timer_.reset();
-  if (next_master) {
-    master_index_ = (master_index_ + 1) % config_.masters.size();
-    master_url_ = config_.masters[master_index_];
+  if (!lost.will_retry) {
+    spdlog::critical("cannot subscribe: {}", lost.reason);
+    Exit(1);
   }
-  redirects_ = 0;
-  Duration delay = backoff_.Next();
-  spdlog::warn("disconnected ({}); resubscribing to {} in {} ms", why, master_url_,
-               std::chrono::duration_cast<std::chrono::milliseconds>(delay).count());
-  loop_.After(delay, [this] {
-    if (state_ == State::kDisconnected) Subscribe();
-  });
-}
-
-void Scheduler::ArmHeartbeat() {
-  if (heartbeat_timer_) loop_.CancelTimer(*heartbeat_timer_);
-  Duration limit = heartbeat_interval_ * config_.heartbeat_factor;
-  heartbeat_timer_ = loop_.After(limit, [this, limit] {
-    heartbeat_timer_.reset();
-    Disconnected("no event for " + std::to_string(std::chrono::duration_cast<std::chrono::seconds>(limit).count()) +
-                     " s (missed heartbeats)",
-                 false);
-  });
 }
 
 // ---- events ------------------------------------------------------------------------------
@@ -295,8 +182,13 @@ void Scheduler::HandleEvent(const ev::Event& event) {
       break;
     case ev::EventType::kHeartbeat:
       break;
-    default:
+    case ev::EventType::kInverseOffers:
+    case ev::EventType::kRescindInverseOffer:
+    case ev::EventType::kUpdateOperationStatus:
+    case ev::EventType::kUnknown:
+      // Not asked for: no maintenance handling, no offer operations with IDs.
       spdlog::debug("ignoring event {}", v1::scheduler::Name(event.type));
+      break;
   }
 }
 
@@ -312,16 +204,13 @@ void Scheduler::OnSubscribed(const ev::Event::Subscribed& subscribed) {
   }
   state_ = State::kSubscribed;
   suppressed_ = false;
-  subscribed_at_ = loop_.Now();
-  backoff_.Reset();
-  redirects_ = 0;
+  double heartbeat_seconds = 15;
   if (subscribed.heartbeat_interval_seconds && *subscribed.heartbeat_interval_seconds > 0) {
-    heartbeat_interval_ = std::chrono::duration_cast<Duration>(
-        std::chrono::duration<double>(*subscribed.heartbeat_interval_seconds));
+    heartbeat_seconds = *subscribed.heartbeat_interval_seconds;
+    connection_.SetHeartbeatInterval(
+        std::chrono::duration_cast<Duration>(std::chrono::duration<double>(heartbeat_seconds)));
   }
-  ArmHeartbeat();
-  spdlog::info("subscribed as framework {} (heartbeat every {} s)", *framework_id_,
-               std::chrono::duration<double>(heartbeat_interval_).count());
+  spdlog::info("subscribed as framework {} (heartbeat every {} s)", *framework_id_, heartbeat_seconds);
   // Explicit reconciliation of every task we think is live (§5.10).
   ev::Call reconcile;
   reconcile.type = ev::CallType::kReconcile;
@@ -677,7 +566,7 @@ void Scheduler::CheckUnschedulable() {
     AttemptFailed(job, why, false);
   }
   MaybeFinish();
-  if (state_ == State::kSubscribed || state_ == State::kDisconnected || state_ == State::kSubscribing) {
+  if (state_ == State::kSubscribed || state_ == State::kDisconnected) {
     check_timer_ = loop_.After(std::chrono::seconds(1), [this] {
       check_timer_.reset();
       CheckUnschedulable();
@@ -718,50 +607,52 @@ void Scheduler::Interrupt(int code) {
 void Scheduler::Teardown(int code) {
   state_ = State::kTearingDown;
   exit_code_ = code;
-  if (heartbeat_timer_) loop_.CancelTimer(*heartbeat_timer_);
-  heartbeat_timer_.reset();
+  connection_.Drain();  // the master ends the stream; TEARDOWN's answer must still arrive
+  spdlog::info("all numbers are final; tearing down framework {}", framework_id_.value_or("?"));
+  // Calls are ordered: acknowledgements and kills made before reach the master first, which
+  // matters because they would be refused once the framework is gone.
+  SendTeardown(1);
+}
+
+void Scheduler::SendTeardown(int attempt) {
   ev::Call call;
   call.type = ev::CallType::kTeardown;
-  auto attempts = std::make_shared<int>(0);
-  auto send = std::make_shared<std::function<void()>>();
-  *send = [this, call, attempts, send] {
-    SendCall(call, [this, attempts, send](bool accepted) {
-      if (accepted || ++*attempts >= 3) {
-        if (!accepted) spdlog::error("TEARDOWN was not accepted; the failover timeout will clean up");
-        Exit(exit_code_);
-      } else {
-        loop_.After(std::chrono::milliseconds(200), *send);
-      }
+  SendCall(std::move(call), [this, attempt](bool accepted) {
+    if (accepted || attempt >= 3) {
+      if (!accepted) spdlog::error("TEARDOWN was not accepted; the failover timeout will clean up");
+      Exit(exit_code_);
+      return;
+    }
+    teardown_timer_ = loop_.After(std::chrono::milliseconds(200), [this, attempt] {
+      teardown_timer_.reset();
+      SendTeardown(attempt + 1);
     });
-  };
-  spdlog::info("all numbers are final; tearing down framework {}", framework_id_.value_or("?"));
-  // calls_ is ordered: acknowledgements and kills made before reach the master first, which
-  // matters because they would be refused once the framework is gone.
-  (*send)();
+  });
 }
 
 void Scheduler::Exit(int code) {
   if (state_ == State::kExited) return;
   state_ = State::kExited;
-  if (stream_ != 0) loop_.Cancel(stream_);
-  stream_ = 0;
-  if (heartbeat_timer_) loop_.CancelTimer(*heartbeat_timer_);
-  if (check_timer_) loop_.CancelTimer(*check_timer_);
-  heartbeat_timer_.reset();
-  check_timer_.reset();
+  connection_.Stop();
+  CancelTimers();
   on_exit_(code);
 }
 
+void Scheduler::CancelTimers() {
+  for (auto* timer : {&check_timer_, &teardown_timer_}) {
+    if (*timer) loop_.CancelTimer(**timer);
+    timer->reset();
+  }
+}
+
 void Scheduler::SendCall(ev::Call call, std::function<void(bool)> done) {
-  if (!framework_id_ || stream_id_.empty()) {
+  if (!framework_id_) {
     if (done) done(false);
     return;
   }
   call.framework_id = v1::FrameworkID{*framework_id_};
-  HttpRequest request = MakeRequest(v1::Serialize(call));
-  request.headers.Add("Mesos-Stream-Id", stream_id_);
   std::string type(v1::scheduler::Name(call.type.value_or(ev::CallType::kUnknown)));
-  calls_.Send(std::move(request), [type, done = std::move(done)](Result<HttpResponse> result) {
+  connection_.Send(v1::Serialize(call), [type, done = std::move(done)](Result<HttpResponse> result) {
     bool accepted = result.ok() && (result.value().status == 202 || result.value().status == 200);
     if (!accepted) {
       std::string why = result.ok() ? std::to_string(result.value().status) + " " + result.value().body

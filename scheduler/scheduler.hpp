@@ -1,11 +1,9 @@
 #pragma once
 
 // factorial-scheduler's protocol state machine (v1 scheduler API, mesos-v1-api.md §5, §9.1).
-// Runs on one EventLoop thread: every callback is serial, so no state needs a lock.
-//
-//   Disconnected --SUBSCRIBE--> Subscribing --SUBSCRIBED--> Subscribed
-//        ^            | 307: follow Location; 503/404/refused: next master, backoff
-//        +------------+ stream EOF/error, or no event for heartbeat_factor intervals
+// Runs on one EventLoop thread: every callback is serial, so no state needs a lock. The
+// subscription itself (stream, redirects, backoff, heartbeats, ordered calls) is a
+// MesosConnection's; this class decides what to send and what each event means.
 //
 // Work: one task per distinct number; a task that fails (FAILED, LOST, DROPPED, GONE,
 // UNREACHABLE, KILLED not by us) is retried on any agent up to max_retries times; ERROR is
@@ -19,11 +17,9 @@
 #include <string>
 #include <vector>
 
-#include "factorial/backoff.hpp"
-#include "factorial/call_queue.hpp"
 #include "factorial/event_loop.hpp"
+#include "factorial/mesos_connection.hpp"
 #include "factorial/messages.hpp"
-#include "factorial/recordio.hpp"
 #include "planner.hpp"
 
 namespace factorial::scheduler {
@@ -53,6 +49,9 @@ struct SchedulerConfig {
   // After resubscribing from saved state: how long implicit reconciliation may take to name
   // tasks still running from before the restart, before offers are used again.
   Duration adopt_window = std::chrono::seconds(3);
+  // No successful subscription within this long after start: exit 1 with a diagnosis of
+  // the last answer (e.g. a 404 from an agent's port). Zero: keep trying forever.
+  Duration connect_timeout{0};
 };
 
 struct NumberResult {
@@ -72,6 +71,9 @@ class Scheduler {
 
   Scheduler(EventLoop& loop, SchedulerConfig config, std::vector<std::uint64_t> numbers,
             ResultCallback on_result, ExitCallback on_exit);
+  ~Scheduler();
+  Scheduler(const Scheduler&) = delete;
+  Scheduler& operator=(const Scheduler&) = delete;
 
   void Start();
   // SIGINT/SIGTERM: kill running tasks, tear down, exit with `code` (130/143). With a state
@@ -87,10 +89,10 @@ class Scheduler {
   Progress progress() const;
   bool subscribed() const { return state_ == State::kSubscribed; }
   const std::optional<std::string>& framework_id() const { return framework_id_; }
-  const std::string& current_master() const { return master_url_; }
+  const std::string& current_master() const { return connection_.url(); }
 
  private:
-  enum class State { kDisconnected, kSubscribing, kSubscribed, kTearingDown, kExited };
+  enum class State { kDisconnected, kSubscribed, kTearingDown, kExited };
   enum class JobState { kPending, kLaunched, kDone, kFailed };
 
   struct Job {
@@ -105,11 +107,8 @@ class Scheduler {
     std::string last_error;
   };
 
-  void Subscribe();
-  void OnSubscribeDone(EventLoop::RequestId id, Result<HttpResponse> result);
-  bool OnStreamData(EventLoop::RequestId id, std::string_view bytes);
-  void Disconnected(const std::string& why, bool next_master);
-  void ArmHeartbeat();
+  std::string SubscribeBody() const;
+  void Disconnected(const MesosConnection::Disconnection& lost);
   void HandleEvent(const v1::scheduler::Event& event);
   void OnSubscribed(const v1::scheduler::Event::Subscribed& subscribed);
   void OnOffers(const std::vector<v1::Offer>& offers);
@@ -126,33 +125,26 @@ class Scheduler {
   void CheckUnschedulable();
   void Revive();
   void Teardown(int code);
+  void SendTeardown(int attempt);
   void Exit(int code);
+  void CancelTimers();
   void SendCall(v1::scheduler::Call call, std::function<void(bool accepted)> done = {});
-  HttpRequest MakeRequest(const std::string& body) const;
   std::string NextTaskId(const Job& job) const;
 
   EventLoop& loop_;
-  CallQueue calls_;  // every non-SUBSCRIBE call, in order (§9.1: one connection for calls)
   SchedulerConfig config_;
   ResultCallback on_result_;
   ExitCallback on_exit_;
-  Backoff backoff_;
+  MasterList masters_;
+  MesosConnection connection_;  // the stream, and every other call in order (§9.1)
 
   State state_ = State::kDisconnected;
-  std::size_t master_index_ = 0;
-  std::string master_url_;  // current target (may be a redirect's leader)
-  int redirects_ = 0;
-  EventLoop::RequestId stream_ = 0;
-  std::string stream_id_;
-  RecordIoDecoder decoder_;
   std::optional<std::string> framework_id_;
-  Duration heartbeat_interval_ = std::chrono::seconds(15);
-  std::optional<EventLoop::TimerId> heartbeat_timer_;
   std::optional<EventLoop::TimerId> check_timer_;
+  std::optional<EventLoop::TimerId> teardown_timer_;
   bool suppressed_ = false;
   bool saw_offer_ = false;
   double largest_cpus_ = 0, largest_mem_ = 0;
-  TimePoint subscribed_at_{};
   int exit_code_ = 0;
   bool restarted_ = false;        // framework ID came from the state store
   bool ever_subscribed_ = false;  // in this process

@@ -8,7 +8,7 @@
 using factorial::scheduler::ExecutorNeeds;
 using factorial::scheduler::PendingTask;
 using factorial::scheduler::PlanOffers;
-using factorial::scheduler::ScalarTotal;
+using factorial::ScalarTotal;
 namespace v1 = factorial::v1;
 
 namespace {
