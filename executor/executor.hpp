@@ -76,7 +76,6 @@ class Executor {
   ComputeRunner& runner_;
   ExecutorEnv env_;
   std::function<void(int)> on_exit_;
-  MasterList agent_;
   MesosConnection connection_;  // the stream, and UPDATE calls in the order made
 
   State state_ = State::kDisconnected;

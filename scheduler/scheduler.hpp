@@ -135,7 +135,6 @@ class Scheduler {
   SchedulerConfig config_;
   ResultCallback on_result_;
   ExitCallback on_exit_;
-  MasterList masters_;
   MesosConnection connection_;  // the stream, and every other call in order (§9.1)
 
   State state_ = State::kDisconnected;

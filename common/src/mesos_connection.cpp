@@ -36,9 +36,10 @@ void MasterList::Failed(const std::string& /*url*/) {
   if (!urls_.empty()) index_ = (index_ + 1) % urls_.size();
 }
 
-MesosConnection::MesosConnection(EventLoop& loop, MasterSource& masters, Options options, Callbacks callbacks)
+MesosConnection::MesosConnection(EventLoop& loop, std::unique_ptr<MasterSource> masters, Options options,
+                                 Callbacks callbacks)
     : loop_(loop),
-      masters_(masters),
+      masters_(std::move(masters)),
       options_(std::move(options)),
       callbacks_(std::move(callbacks)),
       backoff_(options_.backoff_initial, options_.backoff_max,
@@ -53,7 +54,7 @@ MesosConnection::~MesosConnection() {
 
 void MesosConnection::Start() {
   if (state_ != State::kIdle) return;
-  url_ = masters_.Current().value_or("");
+  url_ = masters_->Current().value_or("");
   if (options_.subscribe_deadline > Duration::zero()) {
     deadline_timer_ = loop_.After(options_.subscribe_deadline, [this] {
       deadline_timer_.reset();
@@ -80,7 +81,7 @@ HttpRequest MesosConnection::MakeRequest(std::string body) const {
 }
 
 void MesosConnection::Subscribe() {
-  if (url_.empty()) url_ = masters_.Current().value_or("");
+  if (url_.empty()) url_ = masters_->Current().value_or("");
   if (url_.empty()) {
     last_failure_ = "no " + options_.peer + " known";
     state_ = State::kWaiting;
@@ -144,7 +145,7 @@ bool MesosConnection::OnData(std::uint64_t attempt, std::string_view bytes) {
     }
   }
   if (!framing.ok()) {
-    spdlog::error("event stream from the {} is corrupt ({}); reconnecting", options_.peer, framing.error().message);
+    spdlog::error("{} event stream is corrupt ({}); reconnecting", options_.peer, framing.error().message);
     Lost("corrupt event stream", state_ != State::kSubscribed);
     return false;
   }
@@ -205,8 +206,8 @@ void MesosConnection::Lost(const std::string& why, bool next_master, bool give_u
     spdlog::error("giving up on the {}: {}", options_.peer, why);
   } else {
     if (next_master) {
-      masters_.Failed(url_);
-      url_ = masters_.Current().value_or("");
+      masters_->Failed(url_);
+      url_ = masters_->Current().value_or("");
     }
     Duration delay = backoff_.Next();
     state_ = State::kWaiting;
@@ -234,7 +235,7 @@ void MesosConnection::Reconnect(const std::string& why) {
   if (retry_timer_) loop_.CancelTimer(*retry_timer_);
   retry_timer_.reset();
   redirects_ = 0;
-  url_ = masters_.Current().value_or("");
+  url_ = masters_->Current().value_or("");
   state_ = State::kWaiting;
   spdlog::info("reconnecting to {} ({})", url_.empty() ? "?" : url_, why);
   if (callbacks_.disconnected) callbacks_.disconnected({why, true, was_subscribed});

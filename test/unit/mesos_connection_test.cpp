@@ -24,7 +24,7 @@ namespace {
 // Records are plain text here; "bad" ones do not "parse".
 struct Harness {
   explicit Harness(MesosConnection::Options options = Defaults(), std::vector<std::string> urls = {"http://m1:5050", "http://m2:5050"})
-      : masters(std::move(urls)), connection(loop, masters, std::move(options), Callbacks()) {}
+      : connection(loop, std::make_unique<MasterList>(std::move(urls)), std::move(options), Callbacks()) {}
 
   static MesosConnection::Options Defaults() {
     MesosConnection::Options o;
@@ -67,7 +67,6 @@ struct Harness {
   }
 
   FakeLoop loop;
-  MasterList masters;
   int subscribes = 0;
   int connected = 0;
   std::vector<std::string> records;
@@ -352,14 +351,16 @@ TEST_CASE("Reconnect subscribes at once to what the master source names now", "[
     std::optional<std::string> Current() override { return leader; }
     void Failed(const std::string&) override {}
     std::optional<std::string> leader = "http://a:5050";
-  } leader;
+  };
+  auto owned = std::make_unique<Leader>();
+  Leader& leader = *owned;
   FakeLoop loop;
   std::vector<MesosConnection::Disconnection> losses;
   MesosConnection::Callbacks callbacks;
   callbacks.subscribe_body = [] { return std::string("S"); };
   callbacks.disconnected = [&](const MesosConnection::Disconnection& d) { losses.push_back(d); };
   auto options = Harness::Defaults();
-  MesosConnection connection(loop, leader, options, callbacks);
+  MesosConnection connection(loop, std::move(owned), options, callbacks);
   connection.Start();
   REQUIRE(loop.LastStream()->http.url == "http://a:5050/api/v1/scheduler");
   leader.leader = "http://b:5050";

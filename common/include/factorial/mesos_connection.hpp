@@ -13,7 +13,7 @@
 //                     +- after a backoff delay, SUBSCRIBE again (to the next master if the
 //                        one tried could not take it)
 //
-// Loop thread only; `loop` and `masters` must outlive this. Callbacks may call any method,
+// Loop thread only; `loop` must outlive this. Callbacks may call any method,
 // including Stop(), and may destroy nothing but through Stop() (the owner outlives this).
 
 #include <cstdint>
@@ -107,7 +107,7 @@ class MesosConnection {
     std::function<void(const Disconnection&)> disconnected;
   };
 
-  MesosConnection(EventLoop& loop, MasterSource& masters, Options options, Callbacks callbacks);
+  MesosConnection(EventLoop& loop, std::unique_ptr<MasterSource> masters, Options options, Callbacks callbacks);
   ~MesosConnection();
   MesosConnection(const MesosConnection&) = delete;
   MesosConnection& operator=(const MesosConnection&) = delete;
@@ -151,7 +151,7 @@ class MesosConnection {
   HttpRequest MakeRequest(std::string body) const;
 
   EventLoop& loop_;
-  MasterSource& masters_;
+  std::unique_ptr<MasterSource> masters_;
   Options options_;
   Callbacks callbacks_;
   Backoff backoff_;
