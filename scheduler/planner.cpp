@@ -45,28 +45,31 @@ struct Pool {
 
 }  // namespace
 
-std::vector<OfferPlan> PlanOffers(const std::vector<v1::Offer>& offers,
-                                  const std::vector<PendingTask>& pending,
-                                  const ExecutorNeeds& executor) {
-  std::vector<OfferPlan> plans;
-  std::vector<bool> placed(pending.size(), false);
+std::vector<OfferPlan> PlanOffers(const std::vector<v1::Offer>& offers, const PendingSource& next,
+                                  const ExecutorNeeds& executor, bool sorted) {
+  std::vector<OfferPlan> plans(offers.size());
+  std::vector<Pool> pools(offers.size());
+  std::vector<bool> executor_running(offers.size(), false);
   for (std::size_t o = 0; o < offers.size(); ++o) {
-    const v1::Offer& offer = offers[o];
-    OfferPlan plan;
-    plan.offer_index = o;
-    Pool pool;
-    for (const auto& r : offer.resources) {
+    plans[o].offer_index = o;
+    for (const auto& r : offers[o].resources) {
       if (r.type == v1::ValueType::kScalar && r.scalar && (r.name == "cpus" || r.name == "mem")) {
-        pool.resources.push_back(r);
+        pools[o].resources.push_back(r);
       }
     }
-    bool executor_running = std::any_of(offer.executor_ids.begin(), offer.executor_ids.end(),
-                                        [&](const v1::ExecutorID& id) { return id.value == executor.executor_id; });
-    for (std::size_t i = 0; i < pending.size(); ++i) {
-      if (placed[i]) continue;
-      bool with_executor = !executor_running;
-      long long cpus = Milli(pending[i].cpus) + (with_executor ? Milli(executor.cpus) : 0);
-      long long mem = Milli(pending[i].mem) + (with_executor ? Milli(executor.mem) : 0);
+    executor_running[o] = std::any_of(offers[o].executor_ids.begin(), offers[o].executor_ids.end(),
+                                      [&](const v1::ExecutorID& id) { return id.value == executor.executor_id; });
+  }
+  if (offers.empty()) return plans;
+  for (std::size_t i = 0;; ++i) {
+    std::optional<PendingTask> task = next();
+    if (!task) break;
+    bool placed = false;
+    for (std::size_t o = 0; o < offers.size() && !placed; ++o) {
+      Pool& pool = pools[o];
+      bool with_executor = !executor_running[o];
+      long long cpus = Milli(task->cpus) + (with_executor ? Milli(executor.cpus) : 0);
+      long long mem = Milli(task->mem) + (with_executor ? Milli(executor.mem) : 0);
       if (cpus > pool.Available("cpus") || mem > pool.Available("mem")) continue;
       // The executor's ExecutorInfo is fixed (it must be identical for every task on an agent),
       // so its share must come from unreserved resources.
@@ -80,16 +83,27 @@ std::vector<OfferPlan> PlanOffers(const std::vector<v1::Offer>& offers,
         launch.starts_executor = true;
         pool.Take("cpus", Milli(executor.cpus), &launch.executor_resources, true);
         pool.Take("mem", Milli(executor.mem), &launch.executor_resources, true);
-        executor_running = true;
+        executor_running[o] = true;
       }
-      pool.Take("cpus", Milli(pending[i].cpus), &launch.task_resources);
-      pool.Take("mem", Milli(pending[i].mem), &launch.task_resources);
-      placed[i] = true;
-      plan.launches.push_back(std::move(launch));
+      pool.Take("cpus", Milli(task->cpus), &launch.task_resources);
+      pool.Take("mem", Milli(task->mem), &launch.task_resources);
+      plans[o].launches.push_back(std::move(launch));
+      placed = true;
     }
-    plans.push_back(std::move(plan));
+    if (!placed && sorted) break;  // no later, larger task fits either
   }
   return plans;
+}
+
+std::vector<OfferPlan> PlanOffers(const std::vector<v1::Offer>& offers,
+                                  const std::vector<PendingTask>& pending,
+                                  const ExecutorNeeds& executor) {
+  std::size_t at = 0;
+  PendingSource next = [&]() -> std::optional<PendingTask> {
+    if (at == pending.size()) return std::nullopt;
+    return pending[at++];
+  };
+  return PlanOffers(offers, next, executor, /*sorted=*/false);
 }
 
 }  // namespace factorial::scheduler

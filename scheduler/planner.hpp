@@ -2,12 +2,17 @@
 
 // First-fit packing of pending tasks into offers: a pure function, no I/O.
 //
-// For each offer in order, walk the pending tasks in order and take every one that still fits
-// in what is left of that offer (cpus and mem). The first task placed on an agent where our
-// executor is not running also pays for the executor. Resources are taken from the offer's
-// own Resource entries, so role, reservation and allocation_info are preserved exactly.
+// Each pending task, in order, goes to the first offer with room left for it (cpus and mem).
+// That places exactly what "for each offer, take every pending task that still fits" places,
+// but reads the pending work one task at a time: when tasks come in non-decreasing size,
+// planning stops at the first task no offer can hold (no later one fits either), so an OFFERS
+// event costs O(offers x tasks placed), not O(offers x pending). The first task placed on an
+// agent where our executor is not running also pays for the executor. Resources are taken
+// from the offer's own Resource entries, so role, reservation and allocation_info are
+// preserved exactly.
 
 #include <cstddef>
+#include <functional>
 #include <optional>
 #include <string>
 #include <vector>
@@ -30,7 +35,7 @@ struct ExecutorNeeds {
 };
 
 struct PlannedLaunch {
-  std::size_t pending_index = 0;              // into the `pending` argument
+  std::size_t pending_index = 0;              // position in the pending sequence read
   std::vector<v1::Resource> task_resources;   // carved from the offer
   bool starts_executor = false;
   std::vector<v1::Resource> executor_resources;  // carved from the offer when starts_executor
@@ -41,7 +46,15 @@ struct OfferPlan {
   std::vector<PlannedLaunch> launches;  // empty: decline the offer
 };
 
-// One plan per offer, in offer order. No pending task is placed twice.
+// The next pending task, or nullopt when there is none.
+using PendingSource = std::function<std::optional<PendingTask>()>;
+
+// One plan per offer, in offer order. No pending task is placed twice. With `sorted` (each
+// task needs at least the cpus and mem of the one before), reading stops at the first task
+// that fits no offer; otherwise every pending task is read.
+std::vector<OfferPlan> PlanOffers(const std::vector<v1::Offer>& offers, const PendingSource& next,
+                                  const ExecutorNeeds& executor, bool sorted);
+// The same over a list, reading all of it.
 std::vector<OfferPlan> PlanOffers(const std::vector<v1::Offer>& offers,
                                   const std::vector<PendingTask>& pending,
                                   const ExecutorNeeds& executor);

@@ -6,7 +6,7 @@
 #include <nlohmann/json.hpp>
 #include <spdlog/spdlog.h>
 
-#include "factorial/sha256.hpp"
+#include "factorial/resources.hpp"
 #include "factorial/sizing.hpp"
 #include "state_store.hpp"
 
@@ -15,11 +15,6 @@ namespace {
 
 namespace ev = v1::scheduler;
 using v1::TaskState;
-
-
-bool AllDigits(std::string_view s) {
-  return !s.empty() && std::all_of(s.begin(), s.end(), [](char c) { return c >= '0' && c <= '9'; });
-}
 
 MesosConnection::Options ConnectionOptions(const SchedulerConfig& config) {
   MesosConnection::Options options;
@@ -45,70 +40,37 @@ Scheduler::Scheduler(EventLoop& loop, SchedulerConfig config, std::vector<std::u
                      ResultCallback on_result, ExitCallback on_exit)
     : loop_(loop),
       config_(std::move(config)),
-      on_result_(std::move(on_result)),
-      on_exit_(std::move(on_exit)),
+      hooks_{std::move(on_result), std::move(on_exit), {}},
       connection_(loop, std::make_unique<MasterList>(config_.masters), ConnectionOptions(config_),
                   {.subscribe_body = [this] { return SubscribeBody(); },
                    .connected = {},
                    .record = ParseEvents<ev::Event>(&v1::ParseSchedulerEvent,
                                                     [this](const ev::Event& event) { HandleEvent(event); }),
-                   .disconnected = [this](const MesosConnection::Disconnection& lost) { Disconnected(lost); }}) {
-  for (std::uint64_t n : numbers) {
-    if (jobs_.contains(n)) continue;  // duplicates are computed once
-    Job job;
-    job.n = n;
-    job.mem = TaskMemoryMb(n);
-    jobs_[n] = job;
-    pending_.insert(n);
-  }
-}
-
-void Scheduler::SetState(Job& job, JobState state) {
-  auto final_state = [](JobState s) { return s == JobState::kDone || s == JobState::kFailed; };
-  if (job.state == JobState::kPending) pending_.erase(job.n);
-  if (final_state(job.state)) --final_jobs_;
-  job.state = state;
-  if (state == JobState::kPending) pending_.insert(job.n);
-  if (final_state(state)) ++final_jobs_;
-}
+                   .disconnected = [this](const MesosConnection::Disconnection& lost) { Disconnected(lost); }}),
+      book_(numbers, &TaskMemoryMb, loop.Now()),
+      fetcher_(loop, config_.tls, config_.credential) {}
 
 Scheduler::~Scheduler() { CancelTimers(); }
 
-Scheduler::Progress Scheduler::progress() const {
-  Progress p;
-  for (const auto& [n, job] : jobs_) {
-    switch (job.state) {
-      case JobState::kPending: ++p.pending; break;
-      case JobState::kLaunched: ++p.running; break;
-      case JobState::kDone: ++p.done; break;
-      case JobState::kFailed: ++p.failed; break;
-    }
-  }
-  return p;
-}
-
 void Scheduler::Start() {
-  TimePoint now = loop_.Now();
-  for (auto& [n, job] : jobs_) job.pending_since = now;
   if (config_.store != nullptr) {
-    framework_id_ = config_.store->framework_id();
-    restarted_ = framework_id_.has_value();
+    framework_.id = config_.store->framework_id();
+    framework_.restarted = framework_.id.has_value();
     std::size_t resumed = 0;
     for (const auto& [n, saved] : config_.store->results()) {
-      auto it = jobs_.find(n);
-      if (it == jobs_.end()) continue;
-      SetState(it->second, saved.ok ? JobState::kDone : JobState::kFailed);
+      Job* job = book_.Find(n);
+      if (job == nullptr) continue;
+      book_.Finish(*job, saved.ok);
       if (!saved.ok) exit_code_ = 1;
       ++resumed;
-      if (on_result_) on_result_(saved);  // the printer skips lines already printed
+      if (hooks_.on_result) hooks_.on_result(saved);  // the printer skips lines already printed
     }
-    if (resumed > 0 || restarted_) {
+    if (resumed > 0 || framework_.restarted) {
       spdlog::info("resuming from {}: {} number(s) already final{}", config_.store->dir(), resumed,
-                   restarted_ ? ", framework " + *framework_id_ : std::string());
+                   framework_.restarted ? ", framework " + *framework_.id : std::string());
     }
   }
-  bool all_final = final_jobs_ == jobs_.size();
-  if (jobs_.empty() || (all_final && !framework_id_)) {
+  if (book_.empty() || (book_.all_final() && !framework_.id)) {
     Exit(exit_code_);
     return;
   }
@@ -122,13 +84,13 @@ std::string Scheduler::SubscribeBody() const {
   call.type = ev::CallType::kSubscribe;
   auto& subscribe = call.subscribe.emplace();
   subscribe.framework_info = config_.framework;
-  if (framework_id_) {
+  if (framework_.id) {
     // Resubscription needs the ID in both places (§11.6).
-    call.framework_id = v1::FrameworkID{*framework_id_};
-    subscribe.framework_info.id = v1::FrameworkID{*framework_id_};
+    call.framework_id = v1::FrameworkID{*framework_.id};
+    subscribe.framework_info.id = v1::FrameworkID{*framework_.id};
   }
   spdlog::info("subscribing to {}{}", connection_.url(),
-               framework_id_ ? " as framework " + *framework_id_ : std::string());
+               framework_.id ? " as framework " + *framework_.id : std::string());
   return v1::Serialize(call);
 }
 
@@ -165,13 +127,14 @@ void Scheduler::HandleEvent(const ev::Event& event) {
       }
       break;
     case ev::EventType::kError:
-      if (restarted_ && !ever_subscribed_ && event.error && event.error->message == "Framework has been removed") {
+      if (framework_.restarted && !framework_.ever_subscribed && event.error &&
+          event.error->message == "Framework has been removed") {
         // The saved framework outlived its failover timeout: register anew; results stay.
-        spdlog::warn("saved framework {} was removed; registering a new one", framework_id_.value_or("?"));
-        restarted_ = false;
-        framework_id_.reset();
+        spdlog::warn("saved framework {} was removed; registering a new one", framework_.id.value_or("?"));
+        framework_.restarted = false;
+        framework_.id.reset();
         if (config_.store != nullptr) static_cast<void>(config_.store->SaveFrameworkId(std::nullopt));
-        break;  // the master ends this stream; Disconnected() subscribes again
+        break;  // the master ends this stream; the connection subscribes again
       }
       spdlog::critical("the master sent ERROR: {}", event.error ? event.error->message : "");
       Exit(1);
@@ -192,68 +155,57 @@ void Scheduler::HandleEvent(const ev::Event& event) {
 }
 
 void Scheduler::OnSubscribed(const ev::Event::Subscribed& subscribed) {
-  bool resubscribed = framework_id_.has_value();
-  bool first_after_restart = restarted_ && !ever_subscribed_;
-  ever_subscribed_ = true;
-  framework_id_ = subscribed.framework_id.value;
+  bool resubscribed = framework_.id.has_value();
+  bool first_after_restart = framework_.restarted && !framework_.ever_subscribed;
+  framework_.ever_subscribed = true;
+  framework_.id = subscribed.framework_id.value;
   if (config_.store != nullptr) {
-    if (auto saved = config_.store->SaveFrameworkId(framework_id_); !saved.ok()) {
+    if (auto saved = config_.store->SaveFrameworkId(framework_.id); !saved.ok()) {
       spdlog::error("cannot save the framework ID: {}", saved.error().message);
     }
   }
   state_ = State::kSubscribed;
-  suppressed_ = false;
+  offers_.suppressed = false;
   double heartbeat_seconds = 15;
   if (subscribed.heartbeat_interval_seconds && *subscribed.heartbeat_interval_seconds > 0) {
     heartbeat_seconds = *subscribed.heartbeat_interval_seconds;
     connection_.SetHeartbeatInterval(
         std::chrono::duration_cast<Duration>(std::chrono::duration<double>(heartbeat_seconds)));
   }
-  spdlog::info("subscribed as framework {} (heartbeat every {} s)", *framework_id_, heartbeat_seconds);
+  spdlog::info("subscribed as framework {} (heartbeat every {} s)", *framework_.id, heartbeat_seconds);
   // Explicit reconciliation of every task we think is live (§5.10).
   ev::Call reconcile;
   reconcile.type = ev::CallType::kReconcile;
   auto& r = reconcile.reconcile.emplace();
-  for (const auto& [n, job] : jobs_) {
-    if (job.state == JobState::kLaunched) {
-      r.tasks.push_back({v1::TaskID{job.task_id}, job.agent_id.empty()
-                                                      ? std::nullopt
-                                                      : std::optional(v1::AgentID{job.agent_id})});
-    }
-  }
   if (first_after_restart) {
     // A new process does not know which tasks its predecessor launched: ask the master for
     // all of them (implicit reconciliation) and adopt those still ours before launching.
-    r.tasks.clear();
     SendCall(std::move(reconcile));
-    adopt_until_ = loop_.Now() + config_.adopt_window;
-    spdlog::info("restarted: reconciling every task of framework {}", *framework_id_);
-  } else if (resubscribed && !r.tasks.empty()) {
-    spdlog::info("reconciling {} task(s)", r.tasks.size());
-    SendCall(std::move(reconcile));
+    framework_.adopt_until = loop_.Now() + config_.adopt_window;
+    spdlog::info("restarted: reconciling every task of framework {}", *framework_.id);
+  } else if (resubscribed) {
+    for (const Job* job : book_.Launched()) {
+      r.tasks.push_back({v1::TaskID{job->task_id},
+                         job->agent_id.empty() ? std::nullopt : std::optional(v1::AgentID{job->agent_id})});
+    }
+    if (!r.tasks.empty()) {
+      spdlog::info("reconciling {} task(s)", r.tasks.size());
+      SendCall(std::move(reconcile));
+    }
   }
-  if (on_subscribed_) on_subscribed_(*framework_id_);
-  if (!check_timer_) {
-    check_timer_ = loop_.After(std::chrono::seconds(1), [this] {
-      check_timer_.reset();
-      CheckUnschedulable();
-    });
-  }
+  if (hooks_.on_subscribed) hooks_.on_subscribed(*framework_.id);
+  if (!timers_.check) ScheduleCheck();
   MaybeFinish();
 }
 
 void Scheduler::OnOffers(const std::vector<v1::Offer>& offers) {
-  saw_offer_ = true;
+  offers_.seen = true;
   for (const auto& offer : offers) {  // even offers we decline teach us where agents are
-    largest_cpus_ = std::max(largest_cpus_, ScalarTotal(offer.resources, "cpus"));
-    largest_mem_ = std::max(largest_mem_, ScalarTotal(offer.resources, "mem"));
-    if (offer.url) {
-      const auto& a = offer.url->address;
-      agent_urls_[offer.agent_id.value] =
-          offer.url->scheme + "://" + a.ip.value_or(a.hostname.value_or(offer.hostname)) + ":" + std::to_string(a.port);
-    }
+    offers_.largest_cpus = std::max(offers_.largest_cpus, ScalarTotal(offer.resources, "cpus"));
+    offers_.largest_mem = std::max(offers_.largest_mem, ScalarTotal(offer.resources, "mem"));
+    fetcher_.LearnAgent(offer);
   }
-  if (loop_.Now() < adopt_until_) {  // still learning which tasks survived the restart
+  if (loop_.Now() < framework_.adopt_until) {  // still learning which tasks survived the restart
     ev::Call call;
     call.type = ev::CallType::kDecline;
     auto& decline = call.decline.emplace();
@@ -262,13 +214,19 @@ void Scheduler::OnOffers(const std::vector<v1::Offer>& offers) {
     SendCall(std::move(call));
     return;
   }
-  std::vector<PendingTask> pending;
-  std::vector<std::uint64_t> pending_n(pending_.begin(), pending_.end());
-  pending.reserve(pending_n.size());
-  for (std::uint64_t n : pending_n) pending.push_back({{}, config_.task_cpus, jobs_.at(n).mem});
+  // Pending numbers are read in ascending order, so task sizes never decrease and the
+  // planner stops at the first task no offer can hold.
+  std::vector<std::uint64_t> numbers;  // the pending numbers the planner read, in order
+  auto next = book_.pending().begin();
+  PendingSource source = [&]() -> std::optional<PendingTask> {
+    if (next == book_.pending().end()) return std::nullopt;
+    std::uint64_t n = *next++;
+    numbers.push_back(n);
+    return PendingTask{{}, config_.task_cpus, TaskMemoryMb(n)};
+  };
   ExecutorNeeds needs{config_.executor.executor_id.value, ScalarTotal(config_.executor.resources, "cpus"),
                       ScalarTotal(config_.executor.resources, "mem")};
-  auto plans = PlanOffers(offers, pending, needs);
+  auto plans = PlanOffers(offers, source, needs, /*sorted=*/true);
   std::size_t launched = 0;
   std::vector<v1::OfferID> declined;
   for (const auto& plan : plans) {
@@ -277,36 +235,10 @@ void Scheduler::OnOffers(const std::vector<v1::Offer>& offers) {
       declined.push_back(offer.id);
       continue;
     }
-    ev::Call call;
-    call.type = ev::CallType::kAccept;
-    auto& accept = call.accept.emplace();
-    accept.offer_ids.push_back(offer.id);
-    v1::Operation op;
-    op.type = v1::OperationType::kLaunch;
-    op.launch.emplace();
-    for (const auto& launch : plan.launches) {
-      Job& job = jobs_.at(pending_n[launch.pending_index]);
-      ++job.attempts;
-      job.task_id = NextTaskId(job);
-      job.agent_id = offer.agent_id.value;
-      SetState(job, JobState::kLaunched);
-      job.launched_at = loop_.Now();
-      task_to_n_[job.task_id] = job.n;
-      v1::TaskInfo task;
-      task.name = "factorial " + std::to_string(job.n);
-      task.task_id.value = job.task_id;
-      task.agent_id = offer.agent_id;
-      task.resources = launch.task_resources;
-      task.executor = config_.executor;
-      task.data = std::to_string(job.n);
-      op.launch->push_back(std::move(task));
-      ++launched;
-    }
-    accept.operations.push_back(std::move(op));
-    accept.filters = v1::Filters{config_.refuse_seconds_busy};
-    SendCall(std::move(call));
+    Launch(offer, plan.launches, numbers);
+    launched += plan.launches.size();
   }
-  bool more_pending = !pending_.empty();
+  bool more_pending = !book_.pending().empty();
   if (!declined.empty()) {
     ev::Call call;
     call.type = ev::CallType::kDecline;
@@ -316,23 +248,51 @@ void Scheduler::OnOffers(const std::vector<v1::Offer>& offers) {
     SendCall(std::move(call));
   }
   if (launched > 0) spdlog::info("launched {} task(s) on {} offer(s)", launched, offers.size() - declined.size());
-  if (!more_pending && !suppressed_) {
+  if (!more_pending && !offers_.suppressed) {
     ev::Call suppress;
     suppress.type = ev::CallType::kSuppress;
     suppress.suppress.emplace();
     SendCall(std::move(suppress));
-    suppressed_ = true;
+    offers_.suppressed = true;
   }
 }
 
-std::string Scheduler::NextTaskId(const Job& job) const {
-  return "factorial-" + std::to_string(job.n) + "-" + std::to_string(job.attempts);
+void Scheduler::Launch(const v1::Offer& offer, const std::vector<PlannedLaunch>& launches,
+                       const std::vector<std::uint64_t>& numbers) {
+  ev::Call call;
+  call.type = ev::CallType::kAccept;
+  auto& accept = call.accept.emplace();
+  accept.offer_ids.push_back(offer.id);
+  v1::Operation op;
+  op.type = v1::OperationType::kLaunch;
+  op.launch.emplace();
+  for (const auto& launch : launches) {
+    Job& job = *book_.Find(numbers[launch.pending_index]);
+    v1::TaskInfo task;
+    task.name = "factorial " + std::to_string(job.n);
+    task.task_id.value = book_.Launch(job, offer.agent_id.value, loop_.Now());
+    task.agent_id = offer.agent_id;
+    task.resources = launch.task_resources;
+    task.executor = config_.executor;
+    task.data = std::to_string(job.n);
+    op.launch->push_back(std::move(task));
+  }
+  accept.operations.push_back(std::move(op));
+  accept.filters = v1::Filters{config_.refuse_seconds_busy};
+  SendCall(std::move(call));
 }
 
 void Scheduler::OnUpdate(const v1::TaskStatus& status) {
-  auto it = task_to_n_.find(status.task_id.value);
-  if (it == task_to_n_.end() && Adopt(status)) it = task_to_n_.find(status.task_id.value);
-  if (it == task_to_n_.end()) {
+  Job* job = book_.FindTask(status.task_id.value);
+  if (job == nullptr) {
+    job = book_.Adopt(status.task_id.value,
+                      status.agent_id ? std::optional(status.agent_id->value) : std::nullopt, loop_.Now());
+    if (job != nullptr) {
+      // Launched by this framework before a restart: take it over instead of computing again.
+      spdlog::info("adopted task {} from before the restart ({})", status.task_id.value, v1::Name(status.state));
+    }
+  }
+  if (job == nullptr) {
     spdlog::warn("update {} for unknown task {}", v1::Name(status.state), status.task_id.value);
     if (!v1::IsTerminal(status.state) && status.state != TaskState::kUnknownState && status.agent_id) {
       ev::Call kill;  // not ours (any more): kill it (§5.10)
@@ -344,11 +304,10 @@ void Scheduler::OnUpdate(const v1::TaskStatus& status) {
     Acknowledge(status);
     return;
   }
-  Job& job = jobs_.at(it->second);
-  bool current = job.task_id == status.task_id.value;
+  bool current = job->task_id == status.task_id.value;
   spdlog::debug("task {}: {}{}", status.task_id.value, v1::Name(status.state),
                 status.message ? " (" + *status.message + ")" : "");
-  if (job.state == JobState::kDone || job.state == JobState::kFailed) {
+  if (IsFinal(job->state)) {
     // Already final; a late duplicate or an older attempt.
   } else if (status.state == TaskState::kFinished && !status.data &&
              status.reason == v1::TaskReason::kReconciliation) {
@@ -356,68 +315,50 @@ void Scheduler::OnUpdate(const v1::TaskStatus& status) {
     // retransmits its own TASK_FINISHED, with the result, until we acknowledge it.
     spdlog::debug("task {} finished per reconciliation; waiting for the agent's update", status.task_id.value);
   } else if (status.state == TaskState::kFinished) {
-    OnFinished(job, status);
-  } else if (!current) {
-    // A failure of a superseded attempt changes nothing.
-  } else {
-    switch (status.state) {
-      case TaskState::kStaging:
-      case TaskState::kStarting:
-      case TaskState::kRunning:
-      case TaskState::kKilling:
-        if (status.agent_id) job.agent_id = status.agent_id->value;
-        break;
-      case TaskState::kError:
-        AttemptFailed(job, "TASK_ERROR: " + status.message.value_or("invalid task"), false);
-        break;
-      case TaskState::kUnknownState:
-        // A reconciliation answer for a task the master lost track of: run it again.
-        AttemptFailed(job, "task unknown to the master", true);
-        break;
-      default: {  // FAILED, KILLED, LOST, DROPPED, GONE, GONE_BY_OPERATOR, UNREACHABLE
-        std::string why = std::string(v1::Name(status.state));
-        if (status.reason) why += " (" + std::string(v1::Name(*status.reason)) + ")";
-        if (status.message) why += ": " + *status.message;
-        bool memory = status.reason == v1::TaskReason::kContainerLimitationMemory && status.state == TaskState::kFailed;
-        bool invalid = status.reason == v1::TaskReason::kTaskInvalid;
-        AttemptFailed(job, why, !memory && !invalid);  // deterministic failures are not retried
-      }
-    }
+    OnFinished(*job, status);
+  } else if (current) {
+    OnFailedUpdate(*job, status);
   }
+  // else: a failure of a superseded attempt changes nothing.
   Acknowledge(status);  // after the state change is recorded
   MaybeFinish();
 }
 
-// A task named like ours ("factorial-<n>-<attempt>") for a number not yet final: launched by
-// this framework before a restart. Take it over instead of computing the number again.
-bool Scheduler::Adopt(const v1::TaskStatus& status) {
-  const std::string& id = status.task_id.value;
-  static constexpr std::string_view kPrefix = "factorial-";
-  if (id.rfind(kPrefix, 0) != 0) return false;
-  auto dash = id.rfind('-');
-  if (dash == std::string::npos || dash <= kPrefix.size()) return false;
-  std::uint64_t n = 0, attempt = 0;
-  try {
-    n = std::stoull(id.substr(kPrefix.size(), dash - kPrefix.size()));
-    attempt = std::stoull(id.substr(dash + 1));
-  } catch (...) {
-    return false;
+// Any state but FINISHED for the job's current attempt.
+void Scheduler::OnFailedUpdate(Job& job, const v1::TaskStatus& status) {
+  switch (status.state) {
+    case TaskState::kStaging:
+    case TaskState::kStarting:
+    case TaskState::kRunning:
+    case TaskState::kKilling:
+      if (status.agent_id) job.agent_id = status.agent_id->value;
+      return;
+    case TaskState::kError:
+      AttemptFailed(job, "TASK_ERROR: " + status.message.value_or("invalid task"), false);
+      return;
+    case TaskState::kUnknownState:
+      // A reconciliation answer for a task the master lost track of: run it again.
+      AttemptFailed(job, "task unknown to the master", true);
+      return;
+    case TaskState::kFinished:
+      return;  // handled by OnFinished
+    case TaskState::kFailed:
+    case TaskState::kKilled:
+    case TaskState::kLost:
+    case TaskState::kDropped:
+    case TaskState::kUnreachable:
+    case TaskState::kGone:
+    case TaskState::kGoneByOperator:
+    case TaskState::kUnknown: {
+      std::string why = std::string(v1::Name(status.state));
+      if (status.reason) why += " (" + std::string(v1::Name(*status.reason)) + ")";
+      if (status.message) why += ": " + *status.message;
+      bool memory = status.reason == v1::TaskReason::kContainerLimitationMemory && status.state == TaskState::kFailed;
+      bool invalid = status.reason == v1::TaskReason::kTaskInvalid;
+      AttemptFailed(job, why, !memory && !invalid);  // deterministic failures are not retried
+      return;
+    }
   }
-  auto job = jobs_.find(n);
-  if (job == jobs_.end() || job->second.state == JobState::kDone || job->second.state == JobState::kFailed) {
-    return false;
-  }
-  task_to_n_[id] = n;
-  Job& j = job->second;
-  j.attempts = std::max(j.attempts, static_cast<int>(attempt));
-  if (j.state == JobState::kPending || j.task_id.empty()) {
-    SetState(j, JobState::kLaunched);
-    j.task_id = id;
-    j.launched_at = loop_.Now();
-    if (status.agent_id) j.agent_id = status.agent_id->value;
-  }
-  spdlog::info("adopted task {} from before the restart ({})", id, v1::Name(status.state));
-  return true;
 }
 
 void Scheduler::OnFinished(Job& job, const v1::TaskStatus& status) {
@@ -431,9 +372,26 @@ void Scheduler::OnFinished(Job& job, const v1::TaskStatus& status) {
       AttemptFailed(job, "TASK_FINISHED with an unreadable result reference", true);
       return;
     }
-    SetState(job, JobState::kLaunched);  // still ours until the file arrives
-    FetchResult(job.n, status.task_id.value, status.agent_id->value, ref["path"].get<std::string>(),
-                ref["size"].get<std::uint64_t>(), ref["sha256"].get<std::string>());
+    if (!fetcher_.KnowsAgent(status.agent_id->value)) {
+      AttemptFailed(job, "no address known for agent " + status.agent_id->value, true);
+      return;
+    }
+    book_.Relaunch(job);  // still ours until the file arrives
+    ResultFile file{ref["path"].get<std::string>(), ref["size"].get<std::uint64_t>(),
+                    ref["sha256"].get<std::string>()};
+    std::uint64_t n = job.n;
+    std::string task_id = status.task_id.value;
+    fetcher_.Fetch(status.agent_id->value, file, n, [this, n, task_id](Result<std::string> digits) {
+      Job* fetched = book_.Find(n);
+      if (fetched == nullptr || fetched->state != JobState::kLaunched) return;
+      if (!digits.ok()) {
+        AttemptFailed(*fetched, "fetching the result of " + task_id + " failed: " + digits.error().message, true);
+      } else {
+        fetched->task_id = task_id;
+        Complete(*fetched, true, std::move(digits).value());
+      }
+      MaybeFinish();
+    });
     return;
   }
   if (!AllDigits(data) || data.size() != FactorialDigits(job.n)) {
@@ -446,59 +404,9 @@ void Scheduler::OnFinished(Job& job, const v1::TaskStatus& status) {
   Complete(job, true, data);
 }
 
-void Scheduler::FetchResult(std::uint64_t n, std::string task_id, const std::string& agent_id, std::string path,
-                            std::uint64_t size, std::string sha256) {
-  auto url = agent_urls_.find(agent_id);
-  if (url == agent_urls_.end()) {
-    AttemptFailed(jobs_.at(n), "no address known for agent " + agent_id, true);
-    return;
-  }
-  HttpRequest request;
-  request.method = "GET";
-  std::string escaped;
-  for (char c : path) {
-    if (std::isalnum(static_cast<unsigned char>(c)) || c == '/' || c == '-' || c == '_' || c == '.') {
-      escaped.push_back(c);
-    } else {
-      char buf[4];
-      std::snprintf(buf, sizeof buf, "%%%02X", static_cast<unsigned char>(c));
-      escaped += buf;
-    }
-  }
-  request.url = url->second + "/files/download?path=" + escaped;
-  request.timeout = std::chrono::minutes(10);
-  request.tls = config_.tls;
-  request.basic_auth = config_.credential;  // agents with --authenticate_http_readonly ask for it
-  loop_.Send(std::move(request), [this, n, task_id, size, sha256](Result<HttpResponse> result) {
-    auto it = jobs_.find(n);
-    if (it == jobs_.end() || it->second.state != JobState::kLaunched) return;
-    Job& job = it->second;
-    std::string problem;
-    if (!result.ok()) {
-      problem = result.error().message;
-    } else if (result.value().status != 200) {
-      problem = "HTTP " + std::to_string(result.value().status);
-    } else if (result.value().body.size() != size || Sha256Hex(result.value().body) != sha256) {
-      problem = "size or SHA-256 mismatch";
-    } else if (result.value().body.size() != FactorialDigits(n) || !AllDigits(result.value().body)) {
-      problem = "not the digits of " + std::to_string(n) + "!";
-    }
-    if (!problem.empty()) {
-      AttemptFailed(job, "fetching the result of " + task_id + " failed: " + problem, true);
-    } else {
-      job.task_id = task_id;
-      Complete(job, true, std::move(result.value().body));
-    }
-    MaybeFinish();
-  });
-}
-
 void Scheduler::AttemptFailed(Job& job, const std::string& why, bool retryable) {
-  job.last_error = why;
-  if (retryable && job.attempts <= config_.max_retries) {
+  if (book_.Retry(job, retryable, config_.max_retries, loop_.Now())) {
     spdlog::warn("{}! attempt {} failed ({}); retrying", job.n, job.attempts, why);
-    SetState(job, JobState::kPending);
-    job.pending_since = loop_.Now();
     Revive();
     return;
   }
@@ -507,7 +415,7 @@ void Scheduler::AttemptFailed(Job& job, const std::string& why, bool retryable) 
 }
 
 void Scheduler::Complete(Job& job, bool ok, std::string digits_or_error) {
-  SetState(job, ok ? JobState::kDone : JobState::kFailed);
+  book_.Finish(job, ok);
   if (!ok) exit_code_ = 1;
   NumberResult result;
   result.n = job.n;
@@ -523,7 +431,7 @@ void Scheduler::Complete(Job& job, bool ok, std::string digits_or_error) {
       spdlog::error("cannot journal {}!: {}", job.n, saved.error().message);
     }
   }
-  if (on_result_) on_result_(result);
+  if (hooks_.on_result) hooks_.on_result(result);
 }
 
 void Scheduler::Acknowledge(const v1::TaskStatus& status) {
@@ -542,47 +450,54 @@ void Scheduler::Acknowledge(const v1::TaskStatus& status) {
 }
 
 void Scheduler::Revive() {
-  if (!suppressed_ || state_ != State::kSubscribed) return;
+  if (!offers_.suppressed || state_ != State::kSubscribed) return;
   ev::Call call;
   call.type = ev::CallType::kRevive;
   call.revive.emplace();
   SendCall(std::move(call));
-  suppressed_ = false;
+  offers_.suppressed = false;
+}
+
+void Scheduler::ScheduleCheck() {
+  timers_.check = loop_.After(std::chrono::seconds(1), [this] {
+    timers_.check.reset();
+    CheckUnschedulable();
+  });
 }
 
 void Scheduler::CheckUnschedulable() {
   if (state_ == State::kExited || state_ == State::kTearingDown) return;
   TimePoint now = loop_.Now();
-  for (std::uint64_t n : std::vector<std::uint64_t>(pending_.begin(), pending_.end())) {
-    Job& job = jobs_.at(n);
-    if (now - job.pending_since < config_.offer_wait) continue;
-    if (saw_offer_ && (config_.task_cpus <= largest_cpus_ && job.mem <= largest_mem_)) continue;
-    std::string why = saw_offer_ ? "unschedulable: needs " + std::to_string(config_.task_cpus) + " cpus and " +
-                                       std::to_string(static_cast<long long>(job.mem)) + " MB; the largest offer had " +
-                                       std::to_string(largest_cpus_) + " cpus and " +
-                                       std::to_string(static_cast<long long>(largest_mem_)) + " MB"
-                                 : "unschedulable: no offer arrived within --offer-wait";
-    AttemptFailed(job, why, false);
+  std::vector<Job*> overdue;
+  for (std::uint64_t n : book_.pending()) {
+    Job* job = book_.Find(n);
+    if (now - job->pending_since < config_.offer_wait) continue;
+    if (offers_.seen && config_.task_cpus <= offers_.largest_cpus && job->mem <= offers_.largest_mem) continue;
+    overdue.push_back(job);
+  }
+  for (Job* job : overdue) {
+    std::string why = offers_.seen
+                          ? "unschedulable: needs " + std::to_string(config_.task_cpus) + " cpus and " +
+                                std::to_string(static_cast<long long>(job->mem)) + " MB; the largest offer had " +
+                                std::to_string(offers_.largest_cpus) + " cpus and " +
+                                std::to_string(static_cast<long long>(offers_.largest_mem)) + " MB"
+                          : "unschedulable: no offer arrived within --offer-wait";
+    AttemptFailed(*job, why, false);
   }
   MaybeFinish();
-  if (state_ == State::kSubscribed || state_ == State::kDisconnected) {
-    check_timer_ = loop_.After(std::chrono::seconds(1), [this] {
-      check_timer_.reset();
-      CheckUnschedulable();
-    });
-  }
+  if (state_ == State::kSubscribed || state_ == State::kDisconnected) ScheduleCheck();
 }
 
 void Scheduler::MaybeFinish() {
   if (state_ != State::kSubscribed) return;
-  if (final_jobs_ == jobs_.size()) Teardown(exit_code_);
+  if (book_.all_final()) Teardown(exit_code_);
 }
 
 void Scheduler::Interrupt(int code) {
   if (state_ == State::kExited || state_ == State::kTearingDown) return;
   if (config_.store != nullptr && !config_.teardown_on_stop) {
     spdlog::warn("stopping; framework {} and its running tasks are left for the next start (failover "
-                 "timeout {} s)", framework_id_.value_or("(none yet)"), config_.framework.failover_timeout);
+                 "timeout {} s)", framework_.id.value_or("(none yet)"), config_.framework.failover_timeout);
     Exit(code);
     return;
   }
@@ -591,12 +506,11 @@ void Scheduler::Interrupt(int code) {
     Exit(code);  // nobody to tell; the failover timeout cleans up
     return;
   }
-  for (const auto& [n, job] : jobs_) {
-    if (job.state != JobState::kLaunched) continue;
+  for (const Job* job : book_.Launched()) {
     ev::Call kill;
     kill.type = ev::CallType::kKill;
-    kill.kill.emplace().task_id = v1::TaskID{job.task_id};
-    if (!job.agent_id.empty()) kill.kill->agent_id = v1::AgentID{job.agent_id};
+    kill.kill.emplace().task_id = v1::TaskID{job->task_id};
+    if (!job->agent_id.empty()) kill.kill->agent_id = v1::AgentID{job->agent_id};
     SendCall(std::move(kill));
   }
   Teardown(code);
@@ -607,7 +521,7 @@ void Scheduler::Teardown(int code) {
   state_ = State::kTearingDown;
   exit_code_ = code;
   connection_.Drain();  // the master ends the stream; TEARDOWN's answer must still arrive
-  spdlog::info("all numbers are final; tearing down framework {}", framework_id_.value_or("?"));
+  spdlog::info("all numbers are final; tearing down framework {}", framework_.id.value_or("?"));
   // Calls are ordered: acknowledgements and kills made before reach the master first, which
   // matters because they would be refused once the framework is gone.
   SendTeardown(1);
@@ -622,8 +536,8 @@ void Scheduler::SendTeardown(int attempt) {
       Exit(exit_code_);
       return;
     }
-    teardown_timer_ = loop_.After(std::chrono::milliseconds(200), [this, attempt] {
-      teardown_timer_.reset();
+    timers_.teardown = loop_.After(std::chrono::milliseconds(200), [this, attempt] {
+      timers_.teardown.reset();
       SendTeardown(attempt + 1);
     });
   });
@@ -634,22 +548,22 @@ void Scheduler::Exit(int code) {
   state_ = State::kExited;
   connection_.Stop();
   CancelTimers();
-  on_exit_(code);
+  hooks_.on_exit(code);
 }
 
 void Scheduler::CancelTimers() {
-  for (auto* timer : {&check_timer_, &teardown_timer_}) {
+  for (auto* timer : {&timers_.check, &timers_.teardown}) {
     if (*timer) loop_.CancelTimer(**timer);
     timer->reset();
   }
 }
 
 void Scheduler::SendCall(ev::Call call, std::function<void(bool)> done) {
-  if (!framework_id_) {
+  if (!framework_.id) {
     if (done) done(false);
     return;
   }
-  call.framework_id = v1::FrameworkID{*framework_id_};
+  call.framework_id = v1::FrameworkID{*framework_.id};
   std::string type(v1::scheduler::Name(call.type.value_or(ev::CallType::kUnknown)));
   connection_.Send(v1::Serialize(call), [type, done = std::move(done)](Result<HttpResponse> result) {
     bool accepted = result.ok() && (result.value().status == 202 || result.value().status == 200);

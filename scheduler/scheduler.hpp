@@ -3,7 +3,8 @@
 // factorial-scheduler's protocol state machine (v1 scheduler API, mesos-v1-api.md §5, §9.1).
 // Runs on one EventLoop thread: every callback is serial, so no state needs a lock. The
 // subscription itself (stream, redirects, backoff, heartbeats, ordered calls) is a
-// MesosConnection's; this class decides what to send and what each event means.
+// MesosConnection's, the work a JobBook's, large results a ResultFetcher's; this class maps
+// events to calls.
 //
 // Work: one task per distinct number; a task that fails (FAILED, LOST, DROPPED, GONE,
 // UNREACHABLE, KILLED not by us) is retried on any agent up to max_retries times; ERROR is
@@ -11,16 +12,16 @@
 
 #include <cstdint>
 #include <functional>
-#include <map>
 #include <optional>
-#include <set>
 #include <string>
 #include <vector>
 
 #include "factorial/event_loop.hpp"
 #include "factorial/mesos_connection.hpp"
 #include "factorial/messages.hpp"
+#include "job_book.hpp"
 #include "planner.hpp"
+#include "result_fetcher.hpp"
 
 namespace factorial::scheduler {
 
@@ -68,6 +69,7 @@ class Scheduler {
  public:
   using ResultCallback = std::function<void(const NumberResult&)>;
   using ExitCallback = std::function<void(int code)>;
+  using Progress = scheduler::Progress;
 
   Scheduler(EventLoop& loop, SchedulerConfig config, std::vector<std::uint64_t> numbers,
             ResultCallback on_result, ExitCallback on_exit);
@@ -80,31 +82,36 @@ class Scheduler {
   // store and teardown_on_stop false, unfinished work is left running for the next start.
   void Interrupt(int code);
   // Called on every successful (re)subscription (systemd readiness).
-  void set_on_subscribed(std::function<void(const std::string&)> fn) { on_subscribed_ = std::move(fn); }
+  void set_on_subscribed(std::function<void(const std::string&)> fn) { hooks_.on_subscribed = std::move(fn); }
 
   // Introspection for tests and progress.
-  struct Progress {
-    std::size_t done = 0, running = 0, pending = 0, failed = 0;
-  };
-  Progress progress() const;
+  Progress progress() const { return book_.progress(); }
   bool subscribed() const { return state_ == State::kSubscribed; }
-  const std::optional<std::string>& framework_id() const { return framework_id_; }
+  const std::optional<std::string>& framework_id() const { return framework_.id; }
   const std::string& current_master() const { return connection_.url(); }
 
  private:
   enum class State { kDisconnected, kSubscribed, kTearingDown, kExited };
-  enum class JobState { kPending, kLaunched, kDone, kFailed };
 
-  struct Job {
-    std::uint64_t n = 0;
-    JobState state = JobState::kPending;
-    int attempts = 0;
-    std::string task_id;  // current attempt
-    std::string agent_id;
-    double mem = 0;
-    TimePoint pending_since{};
-    TimePoint launched_at{};
-    std::string last_error;
+  struct Hooks {
+    ResultCallback on_result;
+    ExitCallback on_exit;
+    std::function<void(const std::string&)> on_subscribed;
+  };
+  struct Framework {
+    std::optional<std::string> id;
+    bool restarted = false;        // the ID came from the state store
+    bool ever_subscribed = false;  // in this process
+    TimePoint adopt_until{};       // offers are declined until then after a restart
+  };
+  struct OfferHistory {
+    bool suppressed = false;
+    bool seen = false;
+    double largest_cpus = 0, largest_mem = 0;
+  };
+  struct Timers {
+    std::optional<EventLoop::TimerId> check;
+    std::optional<EventLoop::TimerId> teardown;
   };
 
   std::string SubscribeBody() const;
@@ -112,16 +119,16 @@ class Scheduler {
   void HandleEvent(const v1::scheduler::Event& event);
   void OnSubscribed(const v1::scheduler::Event::Subscribed& subscribed);
   void OnOffers(const std::vector<v1::Offer>& offers);
+  void Launch(const v1::Offer& offer, const std::vector<PlannedLaunch>& launches,
+              const std::vector<std::uint64_t>& numbers);
   void OnUpdate(const v1::TaskStatus& status);
+  void OnFailedUpdate(Job& job, const v1::TaskStatus& status);
   void OnFinished(Job& job, const v1::TaskStatus& status);
-  void FetchResult(std::uint64_t n, std::string task_id, const std::string& agent_id, std::string path,
-                   std::uint64_t size, std::string sha256);
   void AttemptFailed(Job& job, const std::string& why, bool retryable);
-  void SetState(Job& job, JobState state);  // keeps pending_ and final_jobs_ in step
   void Complete(Job& job, bool ok, std::string digits_or_error);
   void Acknowledge(const v1::TaskStatus& status);
-  bool Adopt(const v1::TaskStatus& status);
   void MaybeFinish();
+  void ScheduleCheck();
   void CheckUnschedulable();
   void Revive();
   void Teardown(int code);
@@ -129,32 +136,18 @@ class Scheduler {
   void Exit(int code);
   void CancelTimers();
   void SendCall(v1::scheduler::Call call, std::function<void(bool accepted)> done = {});
-  std::string NextTaskId(const Job& job) const;
 
   EventLoop& loop_;
   SchedulerConfig config_;
-  ResultCallback on_result_;
-  ExitCallback on_exit_;
+  Hooks hooks_;
   MesosConnection connection_;  // the stream, and every other call in order (§9.1)
-
+  JobBook book_;
+  ResultFetcher fetcher_;
   State state_ = State::kDisconnected;
-  std::optional<std::string> framework_id_;
-  std::optional<EventLoop::TimerId> check_timer_;
-  std::optional<EventLoop::TimerId> teardown_timer_;
-  bool suppressed_ = false;
-  bool saw_offer_ = false;
-  double largest_cpus_ = 0, largest_mem_ = 0;
+  Framework framework_;
+  OfferHistory offers_;
+  Timers timers_;
   int exit_code_ = 0;
-  bool restarted_ = false;        // framework ID came from the state store
-  bool ever_subscribed_ = false;  // in this process
-  TimePoint adopt_until_{};
-  std::function<void(const std::string&)> on_subscribed_;
-
-  std::map<std::uint64_t, Job> jobs_;
-  std::set<std::uint64_t> pending_;  // jobs in kPending: what offers are planned against
-  std::size_t final_jobs_ = 0;       // jobs in kDone or kFailed
-  std::map<std::string, std::uint64_t> task_to_n_;  // every attempt's task id
-  std::map<std::string, std::string> agent_urls_;   // agent id -> http://host:port
 };
 
 // Task memory for n!, in MB (FactorialMemoryBytes rounded up to whole MB).

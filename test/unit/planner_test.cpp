@@ -139,3 +139,87 @@ TEST_CASE("no task is placed twice and no offer is overdrawn", "[planner]") {
     }
   }
 }
+
+namespace {
+
+// The plain definition: for each offer, take every pending task that still fits. All
+// resources here are unreserved, so totals in thousandths are enough.
+std::vector<std::vector<std::size_t>> OfferByOffer(const std::vector<v1::Offer>& offers,
+                                                   const std::vector<PendingTask>& pending) {
+  auto milli = [](double v) { return std::llround(v * 1000); };
+  std::vector<std::vector<std::size_t>> out;
+  std::vector<bool> placed(pending.size(), false);
+  for (const auto& offer : offers) {
+    long long cpus = static_cast<long long>(std::floor(ScalarTotal(offer.resources, "cpus") * 1000 + 1e-6));
+    long long mem = static_cast<long long>(std::floor(ScalarTotal(offer.resources, "mem") * 1000 + 1e-6));
+    bool running = !offer.executor_ids.empty();
+    auto& mine = out.emplace_back();
+    for (std::size_t i = 0; i < pending.size(); ++i) {
+      if (placed[i]) continue;
+      long long c = milli(pending[i].cpus) + (running ? 0 : milli(kExecutor.cpus));
+      long long m = milli(pending[i].mem) + (running ? 0 : milli(kExecutor.mem));
+      if (c > cpus || m > mem) continue;
+      cpus -= c;
+      mem -= m;
+      running = true;
+      placed[i] = true;
+      mine.push_back(i);
+    }
+  }
+  return out;
+}
+
+}  // namespace
+
+TEST_CASE("task-by-task placement equals offer-by-offer first fit", "[planner]") {
+  std::mt19937 rng(777);
+  std::uniform_real_distribution<double> cpus(0.1, 6), mem(32, 4096);
+  for (int round = 0; round < 300; ++round) {
+    std::vector<v1::Offer> offers;
+    for (int i = 0; i < 5; ++i) offers.push_back(MakeOffer(std::to_string(i), cpus(rng), mem(rng), i % 3 == 0));
+    std::vector<PendingTask> pending;
+    for (int i = 0; i < 25; ++i) pending.push_back({"", std::round(cpus(rng) * 4) / 8, std::round(mem(rng) / 4)});
+    auto plans = PlanOffers(offers, pending, kExecutor);
+    auto expected = OfferByOffer(offers, pending);
+    REQUIRE(plans.size() == offers.size());
+    for (std::size_t o = 0; o < offers.size(); ++o) {
+      INFO("round " << round << " offer " << o);
+      REQUIRE(Placed(plans[o]) == expected[o]);
+    }
+  }
+}
+
+TEST_CASE("sorted pending work is read only as far as the offers reach", "[planner]") {
+  // 100000 equal tasks; two offers hold 3 + 2 of them.
+  std::size_t reads = 0;
+  factorial::scheduler::PendingSource next = [&]() -> std::optional<PendingTask> {
+    if (reads == 100000) return std::nullopt;
+    ++reads;
+    return PendingTask{"", 1, 64};
+  };
+  auto plans = PlanOffers({MakeOffer("a", 3.1, 1000), MakeOffer("b", 2.5, 1000)}, next, kExecutor, /*sorted=*/true);
+  CHECK(Placed(plans[0]) == std::vector<std::size_t>{0, 1, 2});
+  CHECK(Placed(plans[1]) == std::vector<std::size_t>{3, 4});
+  CHECK(reads == 6);  // the sixth fits nowhere, so no later one does
+
+  // Growing sizes: stops at the first that fits nowhere even though offers have cpus left.
+  reads = 0;
+  std::vector<double> mems = {100, 200, 900, 1000, 5000, 6000};
+  next = [&]() -> std::optional<PendingTask> {
+    if (reads == mems.size()) return std::nullopt;
+    return PendingTask{"", 1, mems[reads++]};
+  };
+  plans = PlanOffers({MakeOffer("a", 8, 1400)}, next, kExecutor, /*sorted=*/true);
+  CHECK(Placed(plans[0]) == std::vector<std::size_t>{0, 1, 2});
+  CHECK(reads == 4);
+
+  // Unsorted, everything is read (a later, smaller task may still fit).
+  reads = 0;
+  next = [&]() -> std::optional<PendingTask> {
+    if (reads == mems.size()) return std::nullopt;
+    return PendingTask{"", 1, mems[reads++]};
+  };
+  PlanOffers({MakeOffer("a", 8, 1400)}, next, kExecutor, /*sorted=*/false);
+  CHECK(reads == mems.size());
+  CHECK(PlanOffers({}, next, kExecutor, true).empty());
+}

@@ -1,0 +1,56 @@
+#pragma once
+
+// Fetches results too large to travel in a status update: the executor leaves them in a
+// sandbox file and names it (path, size, SHA-256); this reads the file from the agent's
+// `/files/download` endpoint and checks it before anyone sees it.
+// Loop thread only; `loop` must outlive this. Fetches in flight are cancelled on destruction.
+
+#include <cstdint>
+#include <functional>
+#include <map>
+#include <optional>
+#include <set>
+#include <string>
+#include <utility>
+
+#include "factorial/event_loop.hpp"
+#include "factorial/messages.hpp"
+#include "factorial/status.hpp"
+
+namespace factorial::scheduler {
+
+struct ResultFile {
+  std::string path;
+  std::uint64_t size = 0;
+  std::string sha256;  // lowercase hex
+};
+
+class ResultFetcher {
+ public:
+  using Done = std::function<void(Result<std::string> digits)>;
+
+  ResultFetcher(EventLoop& loop, TlsOptions tls, std::optional<std::pair<std::string, std::string>> credential);
+  ~ResultFetcher();
+  ResultFetcher(const ResultFetcher&) = delete;
+  ResultFetcher& operator=(const ResultFetcher&) = delete;
+
+  // Offers say where each agent's HTTP endpoint is.
+  void LearnAgent(const v1::Offer& offer);
+  bool KnowsAgent(const std::string& agent_id) const { return agent_urls_.contains(agent_id); }
+
+  // Reads `file` from `agent_id` and checks size, digest and that it is exactly the decimal
+  // digits of n!; `done` gets the digits or why not.
+  void Fetch(const std::string& agent_id, const ResultFile& file, std::uint64_t n, Done done);
+
+ private:
+  EventLoop& loop_;
+  TlsOptions tls_;
+  std::optional<std::pair<std::string, std::string>> credential_;
+  std::map<std::string, std::string> agent_urls_;  // agent id -> http://host:port
+  std::set<EventLoop::RequestId> in_flight_;
+};
+
+// True iff `s` is non-empty and only decimal digits.
+bool AllDigits(std::string_view s);
+
+}  // namespace factorial::scheduler
