@@ -199,7 +199,9 @@ TEST_CASE("stalled heartbeats: the scheduler resubscribes, reconciles and loses 
   REQUIRE_FALSE(fid.empty());
   REQUIRE(Eventually([&] { return !SimGet(sim.master_url(), "launches").empty(); }));
   SimPost(sim.master_url(), "stall-heartbeats?ms=600000");
-  REQUIRE(p.Wait() == 0);
+  int code = p.Wait();
+  INFO(p.Stderr());
+  REQUIRE(code == 0);
   std::string out = p.Stdout();
   CHECK(out.size() == std::string("1500000! = \n").size() + factorial::FactorialDigits(1500000));
   CHECK_THAT(p.Stderr(), Catch::Contains("missed heartbeats"));
@@ -266,8 +268,12 @@ TEST_CASE("SIGTERM kills running tasks, tears the framework down and exits 143",
     auto types = CallTypes(sim.master_url());
     return std::count(types.begin(), types.end(), "ACKNOWLEDGE") >= 1;  // a task is running
   }));
+  // Hold the computations where they are, so the signal finds them running however fast
+  // this machine is.
+  REQUIRE(SignalExecutors(sim.master_url(), SIGSTOP) == 1);
   p.Signal(SIGTERM);
   CHECK(p.Wait() == 143);
+  SignalExecutors(sim.master_url(), SIGCONT);
   auto types = CallTypes(sim.master_url());
   CHECK(std::count(types.begin(), types.end(), "KILL") >= 1);
   CHECK(types.back() == "TEARDOWN");
@@ -362,8 +368,17 @@ TEST_CASE("with --state-dir a crashed scheduler resumes: nothing recomputed, not
       auto launches = SimGet(sim.master_url(), "launches");
       return launches.size() == 3;
     }));
+    // Freeze the executor so 2500000! is still unfinished when the scheduler dies, and check
+    // that it is: its result must not be journaled yet.
+    REQUIRE(SignalExecutors(sim.master_url(), SIGSTOP) == 1);
+    {
+      std::ifstream in(state / "results");
+      std::string text((std::istreambuf_iterator<char>(in)), std::istreambuf_iterator<char>());
+      REQUIRE(text.find("2500000! = ") == std::string::npos);
+    }
     first.Signal(SIGKILL);
     CHECK(first.Wait() == 128 + SIGKILL);
+    REQUIRE(SignalExecutors(sim.master_url(), SIGCONT) == 1);
   }
   std::string fid = SimGet(sim.master_url(), "state")["frameworks"][0]["id"];
   Process second(args);
@@ -389,8 +404,16 @@ TEST_CASE("with --state-dir SIGTERM leaves unfinished work for the next start", 
   Process first(args);
   REQUIRE(Eventually([&] { return !SimGet(sim.master_url(), "launches").empty(); }));
   REQUIRE(Eventually([&] { return fs::exists(state / "journal.jsonl") && fs::file_size(state / "journal.jsonl") > 0; }));
+  // 2500000! must still be running when SIGTERM lands: freeze it, and check it is unfinished.
+  REQUIRE(SignalExecutors(sim.master_url(), SIGSTOP) == 1);
+  {
+    std::ifstream in(state / "results");
+    std::string text((std::istreambuf_iterator<char>(in)), std::istreambuf_iterator<char>());
+    REQUIRE(text.find("2500000! = ") == std::string::npos);
+  }
   first.Signal(SIGTERM);
   CHECK(first.Wait() == 143);
+  REQUIRE(SignalExecutors(sim.master_url(), SIGCONT) == 1);
   auto types = CallTypes(sim.master_url());
   CHECK(std::count(types.begin(), types.end(), "TEARDOWN") == 0);
   CHECK(std::count(types.begin(), types.end(), "KILL") == 0);

@@ -75,6 +75,22 @@ inline void SimPost(const std::string& master, const std::string& what) {
   Request(master, "POST", "/sim/" + what, "", {}, "text/plain");
 }
 
+// Sends `sig` to the process group of every live executor of the sim (each leads its own
+// group, so its compute children get it too). SIGSTOP freezes a computation where it is:
+// a test that needs a task still running when something happens holds it there, instead of
+// hoping a large n takes long enough. Returns how many groups were signalled.
+inline int SignalExecutors(const std::string& master, int sig) {
+  int signalled = 0;
+  Json state = SimGet(master, "state");  // not a temporary: the loop below walks into it
+  for (const auto& agent : state["agents"]) {
+    for (const auto& run : agent["executors"]) {
+      int pid = run.value("pid", -1);
+      if (pid > 0 && run.value("state", "") == "ACTIVE" && ::kill(-pid, sig) == 0) ++signalled;
+    }
+  }
+  return signalled;
+}
+
 // Polls `condition` (cheap, non-blocking) until it holds or `limit` passes.
 inline bool Eventually(const std::function<bool()>& condition, std::chrono::milliseconds limit = 20000ms) {
   auto deadline = std::chrono::steady_clock::now() + limit;
@@ -130,10 +146,13 @@ class EventStream {
     cb.on_data = [this](std::string_view bytes) {
       std::vector<std::string> records;
       std::lock_guard lock(mu_);
-      if (!decoder_.Feed(bytes, &records).ok()) corrupt_ = true;
+      bool framed = decoder_.Feed(bytes, &records).ok();
       for (auto& r : records) records_.push_back(std::move(r));
+      // A stream that breaks RecordIO framing ends here, so waits return at once and the
+      // test sees corrupt() instead of timing out.
+      if (!framed) corrupt_ = ended_ = true;
       cv_.notify_all();
-      return true;
+      return framed;
     };
     cb.on_done = [this](Result<HttpResponse> r) {
       std::lock_guard lock(mu_);
@@ -186,6 +205,11 @@ class EventStream {
     if (!i) return std::nullopt;
     std::lock_guard lock(mu_);
     return Json::parse(records_[*i]);
+  }
+  // True iff the stream broke RecordIO framing (it is then ended).
+  bool corrupt() {
+    std::lock_guard lock(mu_);
+    return corrupt_;
   }
   bool WaitEnded(std::chrono::milliseconds limit = 10000ms) {
     std::unique_lock lock(mu_);
