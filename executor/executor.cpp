@@ -4,10 +4,10 @@
 #include <chrono>
 #include <cmath>
 
-#include <nlohmann/json.hpp>
 #include <spdlog/spdlog.h>
 
 #include "factorial/resources.hpp"
+#include "factorial/result_codec.hpp"
 #include "factorial/sizing.hpp"
 #include "factorial/uuid.hpp"
 
@@ -271,20 +271,19 @@ void Executor::OnComputed(const std::string& id, ComputeOutcome outcome) {
       case ComputeOutcome::Kind::kKilled:
         SendUpdate(task, TaskState::kKilled, "killed", std::nullopt, std::nullopt);
         break;
-      case ComputeOutcome::Kind::kInline:
-        SendUpdate(task, TaskState::kFinished,
-                   std::to_string(task.n) + "! has " + std::to_string(outcome.digits.size()) + " digits",
-                   std::nullopt, std::move(outcome.digits));
+      case ComputeOutcome::Kind::kInline: {
+        std::string message = std::to_string(task.n) + "! has " + std::to_string(outcome.digits.size()) + " digits";
+        SendUpdate(task, TaskState::kFinished, std::move(message), std::nullopt,
+                   EncodeResults({{task.n, std::move(outcome.digits)}}));
         break;
+      }
       case ComputeOutcome::Kind::kFile: {
         // Too large to inline: name the sandbox file so the scheduler can fetch it from the
         // agent's /files/download and check it.
-        nlohmann::json ref = {{"path", env_.sandbox + "/" + id + ".result"},
-                              {"size", outcome.size},
-                              {"sha256", outcome.sha256}};
+        ResultFileSlice file{env_.sandbox + "/" + id + ".result", 0, outcome.size, outcome.sha256};
         SendUpdate(task, TaskState::kFinished,
                    std::to_string(task.n) + "! has " + std::to_string(outcome.size) + " digits (in the sandbox)",
-                   std::nullopt, ref.dump());
+                   std::nullopt, EncodeResults({{task.n, std::move(file)}}));
         break;
       }
       case ComputeOutcome::Kind::kFailed:

@@ -55,7 +55,13 @@ std::vector<const Job*> JobBook::Launched() const {
   return out;
 }
 
+void JobBook::StartFetch(Job& job) {
+  SetState(job, JobState::kLaunched);
+  job.fetching = true;
+}
+
 void JobBook::SetState(Job& job, JobState state) {
+  job.fetching = false;  // any change of state ends a fetch
   auto counter = [this](JobState s) -> std::size_t& {
     switch (s) {
       case JobState::kPending: return progress_.pending;

@@ -34,6 +34,9 @@ struct Job {
   double mem = 0;  // MB the task asks for
   TimePoint pending_since{};
   TimePoint launched_at{};
+  // Launched, and its task finished with a result that is being fetched from the sandbox:
+  // the master has forgotten the task, so it is neither reconciled nor killed.
+  bool fetching = false;
 };
 
 struct Progress {
@@ -66,8 +69,8 @@ class JobBook {
   bool Retry(Job& job, bool retryable, int max_retries, TimePoint now);
   // Final: done (ok) or failed.
   void Finish(Job& job, bool ok);
-  // Back to launched while a result that arrived by reference is fetched.
-  void Relaunch(Job& job) { SetState(job, JobState::kLaunched); }
+  // The job's task finished with a result to fetch: launched (not final) until it arrives.
+  void StartFetch(Job& job);
 
   // A task named like ours for a number not final yet, left by a previous run: the job takes
   // it as its current attempt. Returns the job, or nullptr if the name is not ours or the

@@ -46,7 +46,7 @@ void ResultFetcher::LearnAgent(const v1::Offer& offer) {
       offer.url->scheme + "://" + a.ip.value_or(a.hostname.value_or(offer.hostname)) + ":" + std::to_string(a.port);
 }
 
-void ResultFetcher::Fetch(const std::string& agent_id, const ResultFile& file, std::uint64_t n, Done done) {
+void ResultFetcher::Fetch(const std::string& agent_id, const ResultFileSlice& file, std::uint64_t n, Done done) {
   auto url = agent_urls_.find(agent_id);
   if (url == agent_urls_.end()) {
     done(Error{Errc::kNotFound, "no address known for agent " + agent_id});
@@ -62,19 +62,25 @@ void ResultFetcher::Fetch(const std::string& agent_id, const ResultFile& file, s
   *id = loop_.Send(std::move(request), [this, id, file, n, done = std::move(done)](Result<HttpResponse> result) {
     in_flight_.erase(*id);
     std::string problem;
+    std::string digits;
     if (!result.ok()) {
       problem = result.error().message;
     } else if (result.value().status != 200) {
       problem = "HTTP " + std::to_string(result.value().status);
-    } else if (result.value().body.size() != file.size || Sha256Hex(result.value().body) != file.sha256) {
-      problem = "size or SHA-256 mismatch";
-    } else if (result.value().body.size() != FactorialDigits(n) || !AllDigits(result.value().body)) {
-      problem = "not the digits of " + std::to_string(n) + "!";
+    } else if (std::string& body = result.value().body; body.size() < file.offset + file.size) {
+      problem = "size or SHA-256 mismatch (the file has " + std::to_string(body.size()) + " bytes)";
+    } else {
+      digits = file.offset == 0 && body.size() == file.size ? std::move(body) : body.substr(file.offset, file.size);
+      if (Sha256Hex(digits) != file.sha256) {
+        problem = "size or SHA-256 mismatch";
+      } else if (digits.size() != FactorialDigits(n) || !AllDigits(digits)) {
+        problem = "not the digits of " + std::to_string(n) + "!";
+      }
     }
     if (!problem.empty()) {
       done(Error{Errc::kCorruption, problem});
     } else {
-      done(std::move(result.value().body));
+      done(std::move(digits));
     }
   });
   in_flight_.insert(*id);

@@ -1,7 +1,8 @@
 #pragma once
 
 // Fetches results too large to travel in a status update: the executor leaves them in a
-// sandbox file and names it (path, size, SHA-256); this reads the file from the agent's
+// sandbox file and names the slice (path, offset, size, SHA-256; see result_codec.hpp); this
+// reads the file from the agent's
 // `/files/download` endpoint and checks it before anyone sees it.
 // Loop thread only; `loop` must outlive this. Fetches in flight are cancelled on destruction.
 
@@ -15,15 +16,10 @@
 
 #include "factorial/event_loop.hpp"
 #include "factorial/messages.hpp"
+#include "factorial/result_codec.hpp"
 #include "factorial/status.hpp"
 
 namespace factorial::scheduler {
-
-struct ResultFile {
-  std::string path;
-  std::uint64_t size = 0;
-  std::string sha256;  // lowercase hex
-};
 
 class ResultFetcher {
  public:
@@ -38,9 +34,9 @@ class ResultFetcher {
   void LearnAgent(const v1::Offer& offer);
   bool KnowsAgent(const std::string& agent_id) const { return agent_urls_.contains(agent_id); }
 
-  // Reads `file` from `agent_id` and checks size, digest and that it is exactly the decimal
-  // digits of n!; `done` gets the digits or why not.
-  void Fetch(const std::string& agent_id, const ResultFile& file, std::uint64_t n, Done done);
+  // Reads the slice `file` names from `agent_id` and checks its size, digest and that it is
+  // exactly the decimal digits of n!; `done` gets the digits or why not.
+  void Fetch(const std::string& agent_id, const ResultFileSlice& file, std::uint64_t n, Done done);
 
  private:
   EventLoop& loop_;

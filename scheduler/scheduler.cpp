@@ -3,10 +3,10 @@
 #include <algorithm>
 #include <cmath>
 
-#include <nlohmann/json.hpp>
 #include <spdlog/spdlog.h>
 
 #include "factorial/resources.hpp"
+#include "factorial/result_codec.hpp"
 #include "factorial/sizing.hpp"
 #include "state_store.hpp"
 
@@ -185,6 +185,7 @@ void Scheduler::OnSubscribed(const ev::Event::Subscribed& subscribed) {
     spdlog::info("restarted: reconciling every task of framework {}", *framework_.id);
   } else if (resubscribed) {
     for (const Job* job : book_.Launched()) {
+      if (job->fetching) continue;  // its task is over and forgotten by the master
       r.tasks.push_back({v1::TaskID{job->task_id},
                          job->agent_id.empty() ? std::nullopt : std::optional(v1::AgentID{job->agent_id})});
     }
@@ -309,6 +310,8 @@ void Scheduler::OnUpdate(const v1::TaskStatus& status) {
                 status.message ? " (" + *status.message + ")" : "");
   if (IsFinal(job->state)) {
     // Already final; a late duplicate or an older attempt.
+  } else if (job->fetching) {
+    // The attempt is over and its result is on the way; the fetch decides.
   } else if (status.state == TaskState::kFinished && !status.data &&
              status.reason == v1::TaskReason::kReconciliation) {
     // Reconciliation answers never carry data (§5.10): the task did finish, and the agent
@@ -362,26 +365,27 @@ void Scheduler::OnFailedUpdate(Job& job, const v1::TaskStatus& status) {
 }
 
 void Scheduler::OnFinished(Job& job, const v1::TaskStatus& status) {
-  const std::string data = status.data.value_or("");
-  if (!data.empty() && data.front() == '{') {
-    // Too large to inline: the executor names a sandbox file (path, size, sha256).
-    auto ref = nlohmann::json::parse(data, nullptr, false);
-    if (ref.is_discarded() || !ref.contains("path") || !ref["path"].is_string() || !ref.contains("size") ||
-        !ref["size"].is_number_unsigned() || !ref.contains("sha256") || !ref["sha256"].is_string() ||
-        !status.agent_id) {
-      AttemptFailed(job, "TASK_FINISHED with an unreadable result reference", true);
+  auto decoded = DecodeResults(status.data.value_or(""), job.n);
+  if (!decoded.ok() || decoded.value().size() != 1 || decoded.value()[0].n != job.n) {
+    // One number per task today; a batch or another number is as wrong as garbage.
+    AttemptFailed(job, "TASK_FINISHED with an unreadable result: " +
+                           (decoded.ok() ? "not exactly the result of " + std::to_string(job.n) + "!"
+                                         : decoded.error().message),
+                  true);
+    return;
+  }
+  auto& value = decoded.value()[0].value;
+  if (auto* file = std::get_if<ResultFileSlice>(&value)) {
+    // Too large to inline: the executor names a slice of a sandbox file.
+    std::string agent = status.agent_id ? status.agent_id->value : std::string();
+    if (!fetcher_.KnowsAgent(agent)) {
+      AttemptFailed(job, "no address known for agent " + (agent.empty() ? "(none given)" : agent), true);
       return;
     }
-    if (!fetcher_.KnowsAgent(status.agent_id->value)) {
-      AttemptFailed(job, "no address known for agent " + status.agent_id->value, true);
-      return;
-    }
-    book_.Relaunch(job);  // still ours until the file arrives
-    ResultFile file{ref["path"].get<std::string>(), ref["size"].get<std::uint64_t>(),
-                    ref["sha256"].get<std::string>()};
+    book_.StartFetch(job);  // still ours until the file arrives
     std::uint64_t n = job.n;
     std::string task_id = status.task_id.value;
-    fetcher_.Fetch(status.agent_id->value, file, n, [this, n, task_id](Result<std::string> digits) {
+    fetcher_.Fetch(agent, *file, n, [this, n, task_id](Result<std::string> digits) {
       Job* fetched = book_.Find(n);
       if (fetched == nullptr || fetched->state != JobState::kLaunched) return;
       if (!digits.ok()) {
@@ -394,14 +398,15 @@ void Scheduler::OnFinished(Job& job, const v1::TaskStatus& status) {
     });
     return;
   }
-  if (!AllDigits(data) || data.size() != FactorialDigits(job.n)) {
-    AttemptFailed(job, "TASK_FINISHED with a result of the wrong shape (" + std::to_string(data.size()) +
-                           " bytes, expected " + std::to_string(FactorialDigits(job.n)) + " digits)",
+  std::string& digits = std::get<std::string>(value);
+  if (digits.size() != FactorialDigits(job.n)) {
+    AttemptFailed(job, "TASK_FINISHED with a result of the wrong shape (" + std::to_string(digits.size()) +
+                           " digits, expected " + std::to_string(FactorialDigits(job.n)) + ")",
                   true);
     return;
   }
   job.task_id = status.task_id.value;
-  Complete(job, true, data);
+  Complete(job, true, std::move(digits));
 }
 
 void Scheduler::AttemptFailed(Job& job, const std::string& why, bool retryable) {
@@ -507,6 +512,7 @@ void Scheduler::Interrupt(int code) {
     return;
   }
   for (const Job* job : book_.Launched()) {
+    if (job->fetching) continue;
     ev::Call kill;
     kill.type = ev::CallType::kKill;
     kill.kill.emplace().task_id = v1::TaskID{job->task_id};

@@ -10,6 +10,7 @@
 
 #include "compute.hpp"
 #include "factorial/recordio.hpp"
+#include "factorial/result_codec.hpp"
 #include "factorial/uuid.hpp"
 #include "support/fake_loop.hpp"
 
@@ -339,8 +340,11 @@ TEST_CASE("large results name a sandbox file with size and digest", "[executor]"
   h.runner.Finish("f", file);
   auto updates = h.Updates();
   REQUIRE(updates.size() == 2);
-  auto ref = nlohmann::json::parse(*updates[1].data);
-  CHECK(ref == nlohmann::json{{"path", "/sandbox/f.result"}, {"size", 158}, {"sha256", std::string(64, 'a')}});
+  CHECK(*updates[1].data == "FR1\n100 f 0 158 " + std::string(64, 'a') + " /sandbox/f.result\n");
+  auto ref = factorial::DecodeResults(*updates[1].data, 100);
+  REQUIRE(ref.ok());
+  CHECK(ref.value() == std::vector<factorial::ResultEntry>{
+                           {100, factorial::ResultFileSlice{"/sandbox/f.result", 0, 158, std::string(64, 'a')}}});
 }
 
 TEST_CASE("SHUTDOWN kills every task, then exits once the kills are acknowledged", "[executor]") {

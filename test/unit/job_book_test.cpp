@@ -79,13 +79,20 @@ TEST_CASE("launch, retry and finish move a job through its states", "[job_book]"
   CHECK(book.all_final());
 }
 
-TEST_CASE("a result fetched by reference keeps the job launched", "[job_book]") {
+TEST_CASE("a result fetched by reference keeps the job launched until it arrives", "[job_book]") {
   JobBook book({4}, &Mem, At(0));
   Job& job = *book.Find(4);
   book.Launch(job, "S1", At(0));
-  REQUIRE(book.Retry(job, true, 3, At(1)));  // e.g. a reference that did not parse
-  book.Relaunch(job);
+  book.StartFetch(job);
   CHECK(job.state == JobState::kLaunched);
+  CHECK(job.fetching);
+  CheckCounts(book, {4});
+  REQUIRE(book.Retry(job, true, 3, At(1)));  // the download failed
+  CHECK_FALSE(job.fetching);
+  book.Launch(job, "S2", At(2));
+  book.StartFetch(job);
+  book.Finish(job, true);
+  CHECK_FALSE(job.fetching);
   CheckCounts(book, {4});
 }
 

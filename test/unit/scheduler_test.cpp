@@ -7,6 +7,8 @@
 
 #include "factorial/base64.hpp"
 #include "factorial/recordio.hpp"
+#include "factorial/result_codec.hpp"
+#include "factorial/sha256.hpp"
 #include "factorial/uuid.hpp"
 #include "support/fake_loop.hpp"
 
@@ -93,7 +95,7 @@ struct Harness {
     loop.Pump();  // deliver replies, so calls queued behind them are sent
     std::vector<Json> out;
     for (auto* r : loop.All()) {
-      if (!r->stream) out.push_back(Json::parse(r->http.body));
+      if (!r->stream && r->http.method == "POST") out.push_back(Json::parse(r->http.body));  // not downloads
     }
     return out;
   }
@@ -354,4 +356,48 @@ TEST_CASE("a reconciliation answer of TASK_FINISHED waits for the agent's update
   h.Send(Update("factorial-7-1", "TASK_FINISHED", "5040"));
   REQUIRE(h.results.size() == 1);
   CHECK(h.results[0].digits == "5040");
+}
+
+TEST_CASE("a result in the sandbox is fetched with the credentials, checked, and not reconciled meanwhile", "[scheduler]") {
+  auto config = Config();
+  config.credential = std::make_pair(std::string("fw"), std::string("s3cret"));
+  Harness h({20, 21}, config);
+  h.Subscribe();
+  h.Send(Offers({Offer("O1", "S1", 4, 1024)}));
+  h.loop.AutoReply(std::nullopt);  // the download is answered by hand
+  const std::string digits = "2432902008176640000";
+  auto ref = [](std::uint64_t n, std::uint64_t size, const std::string& sha) {
+    return factorial::EncodeResults({{n, factorial::ResultFileSlice{"/sandbox/r " + std::to_string(n), 0, size, sha}}});
+  };
+  h.Send(Update("factorial-20-1", "TASK_FINISHED", ref(20, digits.size(), factorial::Sha256Hex(digits))));
+  h.Send(Update("factorial-21-1", "TASK_FINISHED", ref(21, 20, std::string(64, '0'))));
+  std::vector<FakeLoop::Request*> downloads;
+  for (auto* r : h.loop.OpenCalls()) {
+    if (r->http.method == "GET") downloads.push_back(r);
+  }
+  REQUIRE(downloads.size() == 2);
+  CHECK(downloads[0]->http.url == "http://127.0.0.9:5051/files/download?path=/sandbox/r%2020");
+  REQUIRE(downloads[0]->http.basic_auth.has_value());
+  CHECK(downloads[0]->http.basic_auth->second == "s3cret");
+  CHECK(h.results.empty());
+
+  // The stream is lost while the files are on their way: the tasks are over (acknowledged,
+  // forgotten by the master), so the resubscription must not reconcile or re-run them.
+  h.loop.AutoReply(202);
+  h.loop.Advance(76s);
+  h.loop.Advance(200ms);
+  h.Subscribe();
+  CHECK(h.CallsOf("RECONCILE").empty());
+
+  h.loop.Reply(downloads[0]->id, 200, digits);
+  REQUIRE(h.results.size() == 1);
+  CHECK(h.results[0].n == 20);
+  CHECK(h.results[0].digits == digits);
+  CHECK(h.results[0].task_id == "factorial-20-1");
+  h.loop.Reply(downloads[1]->id, 200, "51090942171709440000");  // right digits, wrong digest
+  CHECK(h.results.size() == 1);
+  h.Send(Offers({Offer("O2", "S1", 4, 1024)}));
+  auto accepts = h.CallsOf("ACCEPT");
+  REQUIRE(accepts.size() == 2);
+  CHECK(accepts[1]["accept"]["operations"][0]["launch"]["task_infos"][0]["task_id"]["value"] == "factorial-21-2");
 }

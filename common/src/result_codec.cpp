@@ -1,0 +1,141 @@
+#include "factorial/result_codec.hpp"
+
+#include <algorithm>
+#include <optional>
+#include <set>
+
+namespace factorial {
+namespace {
+
+constexpr std::string_view kHeader = "FR1\n";
+
+bool IsDigit(char c) { return c >= '0' && c <= '9'; }
+bool AllDigits(std::string_view s) { return !s.empty() && std::all_of(s.begin(), s.end(), IsDigit); }
+bool IsLowerHex(char c) { return IsDigit(c) || (c >= 'a' && c <= 'f'); }
+
+// Reads one field of a line: up to the next space, or to the end of the line.
+class LineReader {
+ public:
+  explicit LineReader(std::string_view line) : rest_(line) {}
+
+  std::string_view Field() {
+    auto space = rest_.find(' ');
+    std::string_view field = rest_.substr(0, space);
+    rest_ = space == std::string_view::npos ? std::string_view() : rest_.substr(space + 1);
+    last_had_space_ = space != std::string_view::npos;
+    return field;
+  }
+  std::string_view Rest() {
+    std::string_view rest = rest_;
+    rest_ = {};
+    return rest;
+  }
+  bool more() const { return last_had_space_; }
+
+ private:
+  std::string_view rest_;
+  bool last_had_space_ = false;
+};
+
+std::optional<std::uint64_t> Number(std::string_view text) {
+  if (!AllDigits(text) || text.size() > 20 || (text.size() > 1 && text[0] == '0')) return std::nullopt;
+  std::uint64_t value = 0;
+  for (char c : text) {
+    auto digit = static_cast<std::uint64_t>(c - '0');
+    if (value > (UINT64_MAX - digit) / 10) return std::nullopt;
+    value = value * 10 + digit;
+  }
+  return value;
+}
+
+Error Malformed(std::size_t line, const std::string& what) {
+  return Error{Errc::kCorruption, "result line " + std::to_string(line) + ": " + what};
+}
+
+Result<ResultEntry> DecodeLine(std::string_view line, std::size_t number) {
+  LineReader reader(line);
+  ResultEntry entry;
+  auto n = Number(reader.Field());
+  if (!n) return Malformed(number, "the number is not an unsigned decimal");
+  entry.n = *n;
+  if (!reader.more()) return Malformed(number, "no kind after the number");
+  std::string_view kind = reader.Field();
+  if (kind == "d") {
+    if (!reader.more()) return Malformed(number, "no digits");
+    std::string_view digits = reader.Rest();
+    if (!AllDigits(digits)) return Malformed(number, "inline digits are not decimal digits");
+    entry.value = std::string(digits);
+    return entry;
+  }
+  if (kind != "f") return Malformed(number, "unknown kind '" + std::string(kind.substr(0, 8)) + "'");
+  ResultFileSlice slice;
+  auto offset = reader.more() ? Number(reader.Field()) : std::nullopt;
+  auto size = reader.more() ? Number(reader.Field()) : std::nullopt;
+  if (!offset || !size) return Malformed(number, "offset and size must be unsigned decimals");
+  if (*offset > UINT64_MAX - *size) return Malformed(number, "offset + size overflows");
+  slice.offset = *offset;
+  slice.size = *size;
+  std::string_view sha = reader.more() ? reader.Field() : std::string_view();
+  if (sha.size() != 64 || !std::all_of(sha.begin(), sha.end(), IsLowerHex)) {
+    return Malformed(number, "the SHA-256 must be 64 lowercase hex digits");
+  }
+  slice.sha256 = std::string(sha);
+  std::string_view path = reader.more() ? reader.Rest() : std::string_view();
+  if (path.empty() || path.find('\0') != std::string_view::npos) {
+    return Malformed(number, "the path is empty or holds a NUL byte");
+  }
+  slice.path = std::string(path);
+  entry.value = std::move(slice);
+  return entry;
+}
+
+}  // namespace
+
+std::string EncodeResults(const std::vector<ResultEntry>& entries) {
+  if (entries.size() == 1 && std::holds_alternative<std::string>(entries[0].value)) {
+    return std::get<std::string>(entries[0].value);
+  }
+  std::string out(kHeader);
+  for (const auto& entry : entries) {
+    out += std::to_string(entry.n);
+    if (const auto* digits = std::get_if<std::string>(&entry.value)) {
+      out += " d ";
+      out += *digits;
+    } else {
+      const auto& slice = std::get<ResultFileSlice>(entry.value);
+      out += " f " + std::to_string(slice.offset) + " " + std::to_string(slice.size) + " " + slice.sha256 + " " +
+             slice.path;
+    }
+    out += '\n';
+  }
+  return out;
+}
+
+Result<std::vector<ResultEntry>> DecodeResults(std::string_view data, std::uint64_t task_number) {
+  if (data.empty()) return Error{Errc::kCorruption, "empty result"};
+  if (IsDigit(data.front())) {
+    if (!AllDigits(data)) return Error{Errc::kCorruption, "an inline result must be only decimal digits"};
+    return std::vector<ResultEntry>{ResultEntry{task_number, std::string(data)}};
+  }
+  if (data.substr(0, kHeader.size()) != kHeader) {
+    return Error{Errc::kCorruption, "neither digits nor a result list (no FR1 header)"};
+  }
+  data.remove_prefix(kHeader.size());
+  if (data.empty()) return Error{Errc::kCorruption, "a result list without entries"};
+  if (data.back() != '\n') return Error{Errc::kCorruption, "the last result line is not terminated"};
+  std::vector<ResultEntry> entries;
+  std::set<std::uint64_t> seen;
+  for (std::size_t line_number = 2; !data.empty(); ++line_number) {
+    auto end = data.find('\n');
+    auto entry = DecodeLine(data.substr(0, end), line_number);
+    if (!entry.ok()) return entry.error();
+    if (!seen.insert(entry.value().n).second) {
+      return Malformed(line_number, std::to_string(entry.value().n) + " appears twice");
+    }
+    entries.push_back(std::move(entry).value());
+    data.remove_prefix(end + 1);
+  }
+  return entries;
+}
+
+}  // namespace factorial
