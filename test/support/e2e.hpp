@@ -4,6 +4,7 @@
 // CurlLoop, and our binaries run as child processes with a hard deadline. Everything talks
 // to 127.0.0.1 only; waits are on conditions with deadlines, never fixed sleeps.
 
+#include <atomic>
 #include <chrono>
 #include <condition_variable>
 #include <csignal>
@@ -329,9 +330,10 @@ class Process {
   std::thread reader_;
   std::mutex mu_;
   std::string out_, err_;
-  int code_ = -1;
-  bool exited_ = false;
-  bool timed_out_ = false;
+  int code_ = -1;  // written by the reader thread before it ends; read after join
+  // Written by the reader thread, read by the test's thread while it runs.
+  std::atomic<bool> exited_{false};
+  std::atomic<bool> timed_out_{false};
 };
 
 inline std::string Subscribe(const std::string& name = "test", double failover = 60,
