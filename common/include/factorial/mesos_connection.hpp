@@ -13,8 +13,8 @@
 //                     +- after a backoff delay, SUBSCRIBE again (to the next master if the
 //                        one tried could not take it)
 //
-// Loop thread only; `loop` must outlive this. Callbacks may call any method,
-// including Stop(), and may destroy nothing but through Stop() (the owner outlives this).
+// Loop thread only; `loop` must outlive this. Callbacks may call any method of this class,
+// Stop() and Reconnect() included, but must not destroy it.
 
 #include <cstdint>
 #include <functional>
@@ -23,8 +23,6 @@
 #include <string>
 #include <string_view>
 #include <vector>
-
-#include <spdlog/spdlog.h>
 
 #include "factorial/backoff.hpp"
 #include "factorial/call_queue.hpp"
