@@ -134,7 +134,8 @@ TEST_CASE("200 numbers on 3 agents: packed first-fit, each launched once, all ex
   // update reached the agent, in order (a TASK_RUNNING arriving after its TASK_FINISHED is
   // never acknowledged).
   REQUIRE(Eventually([&] {
-    for (const auto& agent : SimGet(sim.master_url(), "state")["agents"]) {
+    Json state = SimGet(sim.master_url(), "state");  // the loop walks into it: not a temporary
+    for (const auto& agent : state["agents"]) {
       for (const auto& e : agent["executors"]) {
         if (e["state"] != "TERMINATED") return false;
       }
