@@ -19,9 +19,22 @@ std::uint64_t FactorialBinaryBytes(std::uint64_t n) {
   return static_cast<std::uint64_t>(std::ceil(bits / 8.0)) + 8;
 }
 
-std::uint64_t FactorialMemoryBytes(std::uint64_t n) {
+std::uint64_t FactorialMemoryBytes(std::uint64_t n, int threads) {
   constexpr std::uint64_t kFloor = 32ull << 20;
-  return kFloor + 4 * FactorialBinaryBytes(n) + 2 * FactorialDigits(n);
+  std::uint64_t extra_threads = threads > 1 ? static_cast<std::uint64_t>(threads - 1) : 0;
+  std::uint64_t levels = 0;  // ceil(log2(threads)): how often the conversion splits
+  while ((1ull << levels) < extra_threads + 1) ++levels;
+  std::uint64_t binary = FactorialBinaryBytes(n);
+  std::uint64_t variable = 7 * binary + 2 * FactorialDigits(n) + levels * binary +
+                           extra_threads * kConversionThreadStackBytes;
+  return kFloor + variable + variable / 8;
+}
+
+int ConversionThreadsWithin(std::uint64_t n, int threads, std::uint64_t memory_bytes) {
+  if (threads <= 1) return 1;
+  if (memory_bytes == 0) return threads;
+  while (threads > 1 && FactorialMemoryBytes(n, threads) > memory_bytes) --threads;
+  return threads;
 }
 
 }  // namespace factorial

@@ -16,11 +16,26 @@ std::uint64_t FactorialDigits(std::uint64_t n);
 // Bytes of n! in binary (GMP limbs), rounded up.
 std::uint64_t FactorialBinaryBytes(std::uint64_t n);
 
-// Memory one computation needs, in bytes:
-//   32 MiB floor (process, GMP tables, pipes)
-//   + 4 x binary size (mpz_fac_ui's product tree peaks near 2x; the decimal conversion's
-//     quotient, remainder and power of ten add about 2x more)
-//   + 2 x decimal digits (the output string and the copy while joining halves).
-std::uint64_t FactorialMemoryBytes(std::uint64_t n);
+// Stack of each extra thread of the parallel decimal conversion. Compute workers set it as
+// their default: a thread's stack counts in full against the worker's memory cap (RLIMIT_DATA).
+inline constexpr std::uint64_t kConversionThreadStackBytes = 2ull << 20;
+
+// Memory one computation needs with `threads` conversion threads, in bytes, as counted by
+// the compute worker's cap (RLIMIT_DATA: heap, anonymous mappings and thread stacks, whether
+// touched or not; GMP's scratch estimates leave part of it untouched, so it runs above the
+// resident peak). Fitted to the peak VmData measured for 10^5 .. 10^7 (README, "Memory"):
+//   32 MiB floor (the worker's own data, GMP tables)
+//   + 7 x binary size (mpz_fac_ui's product tree, then the conversion's copy of its input,
+//     quotient, remainder, power table and scratch)
+//   + 2 x decimal digits (the output string and the copy while joining halves)
+//   + 1 x binary size per level of splitting (each level keeps its halves while they convert)
+//   + a stack per extra thread,
+// the variable part with 1/8 added as margin. 10^7: 377 MiB with 1 thread (measured peak
+// 336 MiB), 481 MiB with 8 (measured 404 MiB).
+std::uint64_t FactorialMemoryBytes(std::uint64_t n, int threads = 1);
+
+// The most conversion threads, between 1 and `threads`, whose FactorialMemoryBytes fits in
+// `memory_bytes` (all of `threads` when memory_bytes is 0, meaning no cap).
+int ConversionThreadsWithin(std::uint64_t n, int threads, std::uint64_t memory_bytes);
 
 }  // namespace factorial
