@@ -1,6 +1,7 @@
 #include "compute.hpp"
 
-#include <array>
+#include <exception>
+#include <system_error>
 #include <thread>
 
 
@@ -29,10 +30,32 @@ void Convert(const Mpz& x, int threads, std::size_t width, std::string* out) {
   int high_threads = threads / 2;
   int low_threads = threads - high_threads;
   std::string low_text;
-  std::thread worker([&] { Convert(low, low_threads, low_digits, &low_text); });
   std::size_t high_width = width > low_digits ? width - low_digits : 0;
-  Convert(high, high_threads, high_width, out);
+  std::thread worker;
+  std::exception_ptr low_error;  // rethrown here: an exception must not end the process
+  try {
+    worker = std::thread([&] {
+      try {
+        Convert(low, low_threads, low_digits, &low_text);
+      } catch (...) {
+        low_error = std::current_exception();
+      }
+    });
+  } catch (const std::system_error&) {
+    // No thread to be had (a memory cap counts its stack): the same digits, one half at a time.
+    Convert(high, high_threads, high_width, out);
+    Convert(low, low_threads, low_digits, &low_text);
+    out->append(low_text);
+    return;
+  }
+  try {
+    Convert(high, high_threads, high_width, out);
+  } catch (...) {
+    worker.join();
+    throw;
+  }
   worker.join();
+  if (low_error) std::rethrow_exception(low_error);
   out->append(low_text);
 }
 

@@ -1,9 +1,11 @@
 // factorial-executor: started by a Mesos agent; all configuration comes from the environment
 // the agent sets (see executor_env.hpp). Exits 0 after a clean shutdown, 1 when the agent is
-// lost for good, 2 for a bad environment.
+// lost for good, 2 for a bad environment. Started with worker_protocol::kWorkerFlag it is a
+// compute worker instead (worker.hpp), which the executor spawns for each large computation.
 
 #include <csignal>
 #include <cstdlib>
+#include <cstring>
 #include <string>
 
 #include <CLI/CLI.hpp>
@@ -15,12 +17,18 @@
 #include "factorial/logging.hpp"
 #include "factorial/signals.hpp"
 #include "runner.hpp"
+#include "worker.hpp"
+#include "worker_protocol.hpp"
 
 #ifndef FACTORIAL_VERSION
 #define FACTORIAL_VERSION "0.0.0"
 #endif
 
 int main(int argc, char** argv) {
+  // Before anything else: a worker must not parse flags, log, or start threads of its own.
+  if (argc == 2 && std::strcmp(argv[1], factorial::executor::worker_protocol::kWorkerFlag) == 0) {
+    return factorial::executor::RunComputeWorker();
+  }
   CLI::App app{"Mesos executor that computes factorials with GMP.\n"
                "Started by a Mesos agent, which provides MESOS_AGENT_ENDPOINT, MESOS_FRAMEWORK_ID,\n"
                "MESOS_EXECUTOR_ID, MESOS_SANDBOX, MESOS_CHECKPOINT, ... in the environment.",
@@ -45,7 +53,8 @@ int main(int argc, char** argv) {
   factorial::CurlGlobal curl;
   factorial::CurlLoop loop;
   int exit_code = 0;
-  factorial::executor::ForkRunner runner(loop);
+  // The running binary itself, even if the file was replaced or removed since it started.
+  factorial::executor::RoutingRunner runner(loop, "/proc/self/exe");
   factorial::executor::Executor executor(loop, runner, env.value(), [&](int code) {
     exit_code = code;
     loop.Stop();

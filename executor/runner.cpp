@@ -1,233 +1,306 @@
 #include "runner.hpp"
 
+#include <algorithm>
 #include <cerrno>
 #include <chrono>
 #include <csignal>
-#include <cstdio>
 #include <cstring>
-#include <fstream>
 #include <string>
 
 #include <fcntl.h>
+#include <spawn.h>
 #include <spdlog/spdlog.h>
 #include <sys/resource.h>
+#include <sys/socket.h>
 #include <sys/wait.h>
 #include <unistd.h>
 
 #include "compute.hpp"
 #include "factorial/sizing.hpp"
+#include "worker_protocol.hpp"
+
+extern char** environ;
 
 namespace factorial::executor {
 namespace {
 
-bool WriteAll(int fd, const char* data, std::size_t size) {
-  while (size > 0) {
-    ssize_t n = ::write(fd, data, size);
-    if (n < 0 && errno == EINTR) continue;
-    if (n <= 0) return false;
-    data += n;
-    size -= static_cast<std::size_t>(n);
-  }
-  return true;
+namespace wp = worker_protocol;
+using SteadyClock = std::chrono::steady_clock;
+
+double SecondsSince(SteadyClock::time_point start) {
+  return std::chrono::duration<double>(SteadyClock::now() - start).count();
 }
 
-std::string ReadAll(int fd) {
+// Reads until end of file. Past `limit` bytes the rest is drained and dropped (a worker must
+// never block on a full socket), and `*overflow` is set.
+std::string ReadAnswer(int fd, std::size_t limit, bool* overflow) {
   std::string out;
   char buffer[1 << 16];
+  *overflow = false;
   for (;;) {
     ssize_t n = ::read(fd, buffer, sizeof buffer);
     if (n < 0 && errno == EINTR) continue;
     if (n <= 0) break;
-    out.append(buffer, static_cast<std::size_t>(n));
+    std::size_t got = static_cast<std::size_t>(n);
+    if (out.size() + got > limit) {
+      *overflow = true;
+      continue;
+    }
+    out.append(buffer, got);
   }
   return out;
 }
 
-// Virtual memory already mapped by this process (inherited by a forked child).
-std::uint64_t CurrentVirtualBytes() {
-  std::ifstream statm("/proc/self/statm");
-  std::uint64_t pages = 0;
-  statm >> pages;
-  return pages * static_cast<std::uint64_t>(::sysconf(_SC_PAGESIZE));
+std::string DescribeExit(int status) {
+  if (WIFSIGNALED(status)) return std::string("terminated by signal ") + strsignal(WTERMSIG(status));
+  return "exited with status " + std::to_string(WEXITSTATUS(status));
 }
 
-ComputeOutcome Interpret(const std::string& output, int status, bool killed) {
+ComputeOutcome Interpret(const std::string& answer, bool overflow, std::uint64_t max_payload, int status) {
   ComputeOutcome outcome;
-  if (killed) {
-    outcome.kind = ComputeOutcome::Kind::kKilled;
+  outcome.kind = ComputeOutcome::Kind::kFailed;
+  bool clean_exit = WIFEXITED(status) && WEXITSTATUS(status) == 0;
+  if (overflow) {
+    outcome.error = "computation answered more than " + std::to_string(max_payload) + " bytes";
     return outcome;
   }
-  if (WIFEXITED(status) && WEXITSTATUS(status) == 0 && !output.empty()) {
-    if (output[0] == 'I') {
+  auto frame = wp::DecodeFrame(answer, max_payload);
+  if (!frame.ok()) {
+    outcome.error = "computation " + DescribeExit(status) + " without an answer (" + frame.error().message + ")";
+    return outcome;
+  }
+  switch (frame->kind) {
+    case wp::Kind::kInline:
+      if (!clean_exit) break;
       outcome.kind = ComputeOutcome::Kind::kInline;
-      outcome.digits = output.substr(1);
+      outcome.digits = std::move(frame->payload);
       return outcome;
-    }
-    if (output[0] == 'F') {
-      outcome.kind = ComputeOutcome::Kind::kFile;
-      char sha[65] = {};
-      unsigned long long size = 0;
-      if (std::sscanf(output.c_str() + 1, "%llu %64s", &size, sha) == 2) {
-        outcome.size = size;
-        outcome.sha256 = sha;
+    case wp::Kind::kFile: {
+      if (!clean_exit) break;
+      auto file = wp::DecodeFileResult(frame->payload);
+      if (!file.ok()) {
+        outcome.error = file.error().message;
         return outcome;
       }
+      outcome.kind = ComputeOutcome::Kind::kFile;
+      outcome.size = file->size;
+      outcome.sha256 = std::move(file->sha256);
+      return outcome;
     }
+    case wp::Kind::kOutOfMemory:
+      outcome.out_of_memory = true;
+      outcome.error = std::move(frame->payload);
+      return outcome;
+    case wp::Kind::kError:
+      outcome.error = std::move(frame->payload);
+      return outcome;
+    case wp::Kind::kRequest:
+      outcome.error = "computation answered with a request";
+      return outcome;
   }
-  outcome.kind = ComputeOutcome::Kind::kFailed;
-  if (!output.empty() && output[0] == 'E') {
-    outcome.error = output.substr(1);
-  } else if (WIFSIGNALED(status)) {
-    int sig = WTERMSIG(status);
-    // GMP aborts when an allocation fails; the address-space cap makes that the OOM signal.
-    outcome.out_of_memory = sig == SIGABRT || sig == SIGSEGV;
-    outcome.error = std::string("computation terminated by signal ") + strsignal(sig) +
-                    (outcome.out_of_memory ? " (out of memory)" : "");
-  } else {
-    outcome.error = "computation exited with status " + std::to_string(WEXITSTATUS(status));
-  }
+  outcome.error = "computation " + DescribeExit(status) + " after answering";
   return outcome;
-}
-
-// The in-process path only produces inline results.
-bool FactorialDigitsFit(const ComputeRequest& request) {
-  return factorial::FactorialDigits(request.n) <= request.inline_limit;
 }
 
 }  // namespace
 
-int ComputeAndWrite(const ComputeRequest& request, int fd) {
-  Mpz f = Factorial(request.n);
-  std::string digits = ToDecimal(f, request.threads);
-  f.Release();
-  if (digits.size() <= request.inline_limit) {
-    std::string framed = "I" + digits;
-    return WriteAll(fd, framed.data(), framed.size()) ? 0 : 1;
-  }
-  std::string sha = Sha256Hex(digits);
-  std::string tmp = request.result_path + ".tmp";
-  int out = ::open(tmp.c_str(), O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0644);
-  // No fsync: a file lost in a crash costs a retry, never a wrong answer (the scheduler checks
-  // size and SHA-256), and fsync took ~10 ms per result.
-  bool ok = out >= 0 && WriteAll(out, digits.data(), digits.size());
-  if (out >= 0) ::close(out);
-  if (!ok || ::rename(tmp.c_str(), request.result_path.c_str()) != 0) {
-    std::string framed = "Ecannot write " + request.result_path + ": " + std::strerror(errno);
-    WriteAll(fd, framed.data(), framed.size());
-    return 0;
-  }
-  std::string framed = "F" + std::to_string(digits.size()) + " " + sha;
-  return WriteAll(fd, framed.data(), framed.size()) ? 0 : 1;
-}
+// ---- InProcessRunner ------------------------------------------------------------------------
 
-ForkRunner::~ForkRunner() {
-  *alive_ = false;
-  for (auto& [key, child] : children_) {
-    if (child->pid > 0) ::kill(child->pid, SIGKILL);
-  }
-  for (auto& [key, child] : children_) {
-    if (child->waiter.joinable()) child->waiter.join();
+InProcessRunner::~InProcessRunner() {
+  alive_->store(false);
+  for (auto& [key, job] : jobs_) {
+    if (job->thread.joinable()) job->thread.join();
   }
 }
 
-void ForkRunner::StartInProcess(const std::string& key, const ComputeRequest& request, Done done) {
-  auto child = std::make_unique<Child>();  // pid -1: a thread, not a process
-  Child* raw = child.get();
+void InProcessRunner::Start(const std::string& key, const ComputeRequest& request, Done done) {
+  auto job = std::make_unique<Job>();
+  Job* raw = job.get();
   auto alive = alive_;
-  child->waiter = std::thread([this, key, raw, request, alive, done = std::move(done)]() mutable {
-    auto started = std::chrono::steady_clock::now();
+  job->thread = std::thread([this, key, raw, request, alive, done = std::move(done)]() mutable {
+    auto started = SteadyClock::now();
     ComputeOutcome outcome;
     outcome.kind = ComputeOutcome::Kind::kInline;
     outcome.digits = ToDecimal(Factorial(request.n), 1);
-    outcome.seconds = std::chrono::duration<double>(std::chrono::steady_clock::now() - started).count();
-    if (!*alive) return;
+    outcome.seconds = SecondsSince(started);
+    if (!alive->load()) return;
     loop_.Post([this, key, raw, alive, outcome = std::move(outcome), done = std::move(done)]() mutable {
-      if (!*alive) return;
-      auto it = children_.find(key);
-      if (it != children_.end() && it->second.get() == raw) {
-        if (raw->killed) outcome = ComputeOutcome{ComputeOutcome::Kind::kKilled, {}, 0, {}, {}, false, outcome.seconds};
-        it->second->waiter.join();
-        children_.erase(it);
+      if (!alive->load()) return;
+      auto it = jobs_.find(key);
+      if (it != jobs_.end() && it->second.get() == raw) {
+        if (raw->killed) {
+          double seconds = outcome.seconds;
+          outcome = ComputeOutcome{};
+          outcome.kind = ComputeOutcome::Kind::kKilled;
+          outcome.seconds = seconds;
+        }
+        it->second->thread.join();  // it posted this and is returning
+        jobs_.erase(it);
       }
       done(std::move(outcome));
     });
   });
-  children_[key] = std::move(child);
+  jobs_[key] = std::move(job);
 }
 
-void ForkRunner::Start(const std::string& key, const ComputeRequest& request, Done done) {
-  if (request.n <= in_process_max_n_ && FactorialDigitsFit(request)) {
-    StartInProcess(key, request, std::move(done));
-    return;
-  }
-  int fds[2];
-  if (::pipe2(fds, O_CLOEXEC) != 0) {
-    ComputeOutcome failed;
-    failed.error = std::string("pipe: ") + std::strerror(errno);
-    loop_.Post([done = std::move(done), failed] { done(failed); });
-    return;
-  }
-  std::uint64_t limit = request.memory_limit_bytes == 0
-                            ? 0
-                            : CurrentVirtualBytes() + request.memory_limit_bytes;
-  auto started = std::chrono::steady_clock::now();
-  pid_t pid = ::fork();
-  if (pid == 0) {
-    // Child: only async-signal-safe-ish work until the computation (glibc keeps malloc
-    // usable after fork). Signals blocked by the parent's signal thread are unblocked.
-    ::close(fds[0]);
-    sigset_t all;
-    sigfillset(&all);
-    ::pthread_sigmask(SIG_UNBLOCK, &all, nullptr);
-    if (limit > 0) {
-      rlimit rl{limit, limit};
-      ::setrlimit(RLIMIT_AS, &rl);
+void InProcessRunner::Kill(const std::string& key) {
+  auto it = jobs_.find(key);
+  if (it != jobs_.end()) it->second->killed = true;
+}
+
+// ---- WorkerRunner ---------------------------------------------------------------------------
+
+WorkerRunner::WorkerRunner(EventLoop& loop, std::string worker_binary)
+    : loop_(loop), worker_binary_(std::move(worker_binary)) {}
+
+WorkerRunner::~WorkerRunner() {
+  alive_->store(false);
+  for (auto& [key, worker] : workers_) ::kill(worker->pid, SIGKILL);  // not reaped yet: still ours
+  for (auto& [key, worker] : workers_) {
+    if (worker->waiter.joinable()) worker->waiter.join();
+    while (::waitpid(worker->pid, nullptr, 0) < 0 && errno == EINTR) {
     }
-    ::_exit(ComputeAndWrite(request, fds[1]));
   }
-  ::close(fds[1]);
-  if (pid < 0) {
-    ::close(fds[0]);
-    ComputeOutcome failed;
-    failed.error = std::string("fork: ") + std::strerror(errno);
-    loop_.Post([done = std::move(done), failed] { done(failed); });
+}
+
+void WorkerRunner::Fail(Done done, std::string error) {
+  ComputeOutcome failed;
+  failed.error = std::move(error);
+  loop_.Post([done = std::move(done), failed = std::move(failed)] { done(failed); });
+}
+
+void WorkerRunner::Start(const std::string& key, const ComputeRequest& request, Done done) {
+  auto started = SteadyClock::now();
+  int sv[2];
+  if (::socketpair(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0, sv) != 0) {
+    Fail(std::move(done), std::string("socketpair: ") + std::strerror(errno));
     return;
   }
-  auto child = std::make_unique<Child>();
-  child->pid = pid;
-  Child* raw = child.get();
+  if (sv[1] == wp::kResultFd) {  // dup2 onto itself would keep FD_CLOEXEC set
+    int moved = ::fcntl(sv[1], F_DUPFD_CLOEXEC, wp::kResultFd + 1);
+    ::close(sv[1]);
+    sv[1] = moved;
+  }
+  posix_spawn_file_actions_t actions;
+  posix_spawn_file_actions_init(&actions);
+  posix_spawn_file_actions_adddup2(&actions, sv[1], wp::kResultFd);
+  posix_spawnattr_t attr;
+  posix_spawnattr_init(&attr);
+  // The executor blocks SIGTERM/SIGINT for its signal thread; the worker starts with a clean
+  // slate so that SIGKILL is not the only way to end it.
+  sigset_t none, all;
+  sigemptyset(&none);
+  sigfillset(&all);
+  posix_spawnattr_setsigmask(&attr, &none);
+  posix_spawnattr_setsigdefault(&attr, &all);
+  posix_spawnattr_setflags(&attr, POSIX_SPAWN_SETSIGMASK | POSIX_SPAWN_SETSIGDEF);
+  char arg0[] = "factorial-executor";
+  std::string flag = wp::kWorkerFlag;
+  char* argv[] = {arg0, flag.data(), nullptr};
+  pid_t pid = -1;
+  int spawn_error = sv[1] < 0 ? errno : ::posix_spawn(&pid, worker_binary_.c_str(), &actions, &attr, argv, environ);
+  posix_spawn_file_actions_destroy(&actions);
+  posix_spawnattr_destroy(&attr);
+  if (sv[1] >= 0) ::close(sv[1]);
+  if (spawn_error != 0) {
+    ::close(sv[0]);
+    Fail(std::move(done), "cannot start compute worker " + worker_binary_ + ": " + std::strerror(spawn_error));
+    return;
+  }
+  ComputeRequest sent_request = request;
+  sent_request.threads = ConversionThreadsWithin(request.n, request.threads, request.memory_limit_bytes);
+  if (sent_request.threads < request.threads) {
+    spdlog::info("{}: converting with {} of {} threads, as many as its {} MiB allow", key, sent_request.threads,
+                 request.threads, request.memory_limit_bytes >> 20);
+  }
+  std::string frame = wp::EncodeFrame(wp::Kind::kRequest, wp::EncodeRequest(sent_request));
+  // A few dozen bytes into an empty socket buffer: this does not block.
+  ssize_t sent = ::send(sv[0], frame.data(), frame.size(), MSG_NOSIGNAL);
+  if (sent != static_cast<ssize_t>(frame.size())) {
+    std::string error = std::string("cannot send the request to the compute worker: ") +
+                        (sent < 0 ? std::strerror(errno) : "short write");
+    ::close(sv[0]);
+    ::kill(pid, SIGKILL);
+    while (::waitpid(pid, nullptr, 0) < 0 && errno == EINTR) {
+    }
+    Fail(std::move(done), std::move(error));
+    return;
+  }
+  ::shutdown(sv[0], SHUT_WR);
+
+  auto worker = std::make_unique<Worker>();
+  worker->pid = pid;
+  Worker* raw = worker.get();
   auto alive = alive_;
-  child->waiter = std::thread([this, key, raw, pid, read_fd = fds[0], started, alive,
-                               done = std::move(done)]() mutable {
-    std::string output = ReadAll(read_fd);
-    ::close(read_fd);
-    int status = 0;
-    while (::waitpid(pid, &status, 0) < 0 && errno == EINTR) {
+  std::uint64_t max_payload = std::max<std::uint64_t>(request.inline_limit, 4096);
+  worker->waiter = std::thread([this, key, raw, pid, fd = sv[0], started, alive, max_payload,
+                                done = std::move(done)]() mutable {
+    bool overflow = false;
+    std::string answer = ReadAnswer(fd, static_cast<std::size_t>(max_payload + wp::kHeaderBytes), &overflow);
+    ::close(fd);
+    // Wait for the exit without reaping: until the loop thread reaps, the pid stays ours.
+    siginfo_t info{};
+    while (::waitid(P_PID, static_cast<id_t>(pid), &info, WEXITED | WNOWAIT) < 0 && errno == EINTR) {
     }
-    double seconds = std::chrono::duration<double>(std::chrono::steady_clock::now() - started).count();
-    if (!*alive) return;
-    loop_.Post([this, key, raw, output = std::move(output), status, seconds, alive,
+    double seconds = SecondsSince(started);
+    if (!alive->load()) return;
+    loop_.Post([this, key, raw, pid, answer = std::move(answer), overflow, max_payload, seconds, alive,
                 done = std::move(done)] {
-      if (!*alive) return;
-      auto it = children_.find(key);
-      bool killed = it != children_.end() && it->second.get() == raw && raw->killed;
-      ComputeOutcome outcome = Interpret(output, status, killed);
+      if (!alive->load()) return;
+      int status = 0;
+      rusage usage{};
+      while (::wait4(pid, &status, 0, &usage) < 0 && errno == EINTR) {
+      }
+      auto it = workers_.find(key);
+      bool ours = it != workers_.end() && it->second.get() == raw;
+      ComputeOutcome outcome;
+      if (ours && raw->killed) {
+        outcome.kind = ComputeOutcome::Kind::kKilled;
+      } else {
+        outcome = Interpret(answer, overflow, max_payload, status);
+      }
       outcome.seconds = seconds;
-      if (it != children_.end() && it->second.get() == raw) {
-        it->second->waiter.join();  // the thread has posted this and is finishing
-        children_.erase(it);
+      outcome.wait_status = status;
+      outcome.peak_rss_bytes = static_cast<std::uint64_t>(usage.ru_maxrss) * 1024;
+      spdlog::info("compute worker {} for {} {} after {:.3f}s, peak RSS {} MiB", pid, key, DescribeExit(status),
+                   seconds, outcome.peak_rss_bytes >> 20);
+      if (ours) {
+        it->second->waiter.join();  // it posted this and is returning
+        workers_.erase(it);
       }
       done(std::move(outcome));
     });
   });
-  children_[key] = std::move(child);
+  workers_[key] = std::move(worker);
 }
 
-void ForkRunner::Kill(const std::string& key) {
-  auto it = children_.find(key);
-  if (it == children_.end() || it->second->killed) return;
+void WorkerRunner::Kill(const std::string& key) {
+  auto it = workers_.find(key);
+  if (it == workers_.end() || it->second->killed) return;
   it->second->killed = true;
-  if (it->second->pid > 0) ::kill(it->second->pid, SIGKILL);
+  ::kill(it->second->pid, SIGKILL);  // unreaped until the loop thread reaps it: never recycled
+}
+
+std::optional<int> WorkerRunner::WorkerPid(const std::string& key) const {
+  auto it = workers_.find(key);
+  if (it == workers_.end()) return std::nullopt;
+  return it->second->pid;
+}
+
+// ---- RoutingRunner --------------------------------------------------------------------------
+
+void RoutingRunner::Start(const std::string& key, const ComputeRequest& request, Done done) {
+  bool small = request.n <= in_process_max_n_ && FactorialDigits(request.n) <= request.inline_limit;
+  if (small) {
+    in_process_.Start(key, request, std::move(done));
+  } else {
+    workers_.Start(key, request, std::move(done));
+  }
+}
+
+void RoutingRunner::Kill(const std::string& key) {
+  in_process_.Kill(key);
+  workers_.Kill(key);
 }
 
 }  // namespace factorial::executor

@@ -1,14 +1,19 @@
 #pragma once
 
-// Runs factorial computations off the event loop. ForkRunner computes each one in a child
-// process: a running mpz_fac_ui cannot be interrupted from inside, but a process can be
-// killed, and an allocation failure (the child's address space is capped) kills only that
-// child, never the executor or its other tasks.
+// Runs factorial computations off the event loop.
+//
+// WorkerRunner computes each one in a compute worker: a fresh process running this same
+// binary in worker mode (worker.hpp). A running mpz_fac_ui cannot be interrupted from inside,
+// but a process can be killed; an allocation failure under the worker's memory cap ends only
+// that worker, never the executor or its other tasks. InProcessRunner computes small n on a
+// thread, where starting a process would cost more than the work. RoutingRunner picks one.
 
+#include <atomic>
 #include <cstdint>
 #include <functional>
 #include <map>
 #include <memory>
+#include <optional>
 #include <string>
 #include <thread>
 
@@ -18,21 +23,24 @@ namespace factorial::executor {
 
 struct ComputeRequest {
   std::uint64_t n = 0;
-  int threads = 1;                      // for the decimal conversion
+  int threads = 1;                       // for the decimal conversion
   std::uint64_t memory_limit_bytes = 0;  // 0: no limit
-  std::size_t inline_limit = 65536;     // larger results go to `result_path`
-  std::string result_path;              // absolute
+  std::size_t inline_limit = 65536;      // larger results go to `result_path`
+  std::string result_path;               // absolute
 };
 
 struct ComputeOutcome {
   enum class Kind { kInline, kFile, kKilled, kFailed };
   Kind kind = Kind::kFailed;
-  std::string digits;   // kInline
+  std::string digits;      // kInline
   std::uint64_t size = 0;  // kFile: bytes written
   std::string sha256;      // kFile: hex digest of the file
   std::string error;       // kFailed
   bool out_of_memory = false;
   double seconds = 0;
+  // Worker processes only: how it ended (wait status, reaped) and its peak resident memory.
+  std::optional<int> wait_status;
+  std::uint64_t peak_rss_bytes = 0;
 };
 
 class ComputeRunner {
@@ -45,37 +53,74 @@ class ComputeRunner {
   virtual void Kill(const std::string& key) = 0;
 };
 
-// Child process per computation; a thread per child waits for its output and exit status and
-// posts the outcome to the loop. Below `in_process_max_n` the work (well under a millisecond)
-// runs on a thread instead: a fork costs several milliseconds, and a KILL then only has to
-// discard a result that arrives almost at once. Call Start/Kill on the loop thread.
-class ForkRunner final : public ComputeRunner {
+// Computes on a thread and produces inline results only. Kill cannot stop the work (well under
+// a millisecond for the n it is used for); it turns the outcome into kKilled. Call Start/Kill
+// on the loop thread.
+class InProcessRunner final : public ComputeRunner {
  public:
-  static constexpr std::uint64_t kDefaultInProcessMaxN = 20000;
-  explicit ForkRunner(EventLoop& loop, std::uint64_t in_process_max_n = kDefaultInProcessMaxN)
-      : loop_(loop), in_process_max_n_(in_process_max_n) {}
-  ~ForkRunner() override;  // kills and reaps every child
+  explicit InProcessRunner(EventLoop& loop) : loop_(loop) {}
+  ~InProcessRunner() override;  // joins every thread
 
   void Start(const std::string& key, const ComputeRequest& request, Done done) override;
   void Kill(const std::string& key) override;
-  std::size_t running() const { return children_.size(); }
+  std::size_t running() const { return jobs_.size(); }
 
  private:
-  struct Child {
+  struct Job {
+    bool killed = false;
+    std::thread thread;
+  };
+  EventLoop& loop_;
+  std::map<std::string, std::unique_ptr<Job>> jobs_;
+  // Cleared by the destructor; threads and posted callbacks check it before touching `this`.
+  std::shared_ptr<std::atomic<bool>> alive_ = std::make_shared<std::atomic<bool>>(true);
+};
+
+// One worker process per computation, started with posix_spawn of `worker_binary` (the
+// executor itself: "/proc/self/exe") and a socket for the request and the answer. A thread per
+// worker waits for its answer and its exit without reaping it; the loop thread reaps, so Kill
+// never signals a recycled pid. Call Start/Kill on the loop thread.
+class WorkerRunner final : public ComputeRunner {
+ public:
+  WorkerRunner(EventLoop& loop, std::string worker_binary);
+  ~WorkerRunner() override;  // kills and reaps every worker
+
+  void Start(const std::string& key, const ComputeRequest& request, Done done) override;
+  void Kill(const std::string& key) override;
+  std::size_t running() const { return workers_.size(); }
+  // The worker process computing `key`, while it has not been reaped (tests observe it).
+  std::optional<int> WorkerPid(const std::string& key) const;
+
+ private:
+  struct Worker {
     int pid = -1;
     bool killed = false;
     std::thread waiter;
   };
-  void StartInProcess(const std::string& key, const ComputeRequest& request, Done done);
+  void Fail(Done done, std::string error);
 
   EventLoop& loop_;
-  std::uint64_t in_process_max_n_;
-  std::map<std::string, std::unique_ptr<Child>> children_;
-  std::shared_ptr<bool> alive_ = std::make_shared<bool>(true);
+  std::string worker_binary_;
+  std::map<std::string, std::unique_ptr<Worker>> workers_;
+  std::shared_ptr<std::atomic<bool>> alive_ = std::make_shared<std::atomic<bool>>(true);
 };
 
-// The child's side, exposed for tests and benchmarks: computes and writes the framed result
-// ('I' + digits, 'F' + "<size> <sha256>", or 'E' + message) to `fd`. Returns an exit code.
-int ComputeAndWrite(const ComputeRequest& request, int fd);
+// Small n whose result is inline on a thread, everything else in a worker process.
+class RoutingRunner final : public ComputeRunner {
+ public:
+  // Below this n the work takes well under a millisecond; starting a worker costs more.
+  static constexpr std::uint64_t kDefaultInProcessMaxN = 20000;
+  RoutingRunner(EventLoop& loop, std::string worker_binary, std::uint64_t in_process_max_n = kDefaultInProcessMaxN)
+      : in_process_(loop), workers_(loop, std::move(worker_binary)), in_process_max_n_(in_process_max_n) {}
+
+  void Start(const std::string& key, const ComputeRequest& request, Done done) override;
+  void Kill(const std::string& key) override;
+  std::size_t running() const { return in_process_.running() + workers_.running(); }
+
+ private:
+  InProcessRunner in_process_;
+  WorkerRunner workers_;
+  std::uint64_t in_process_max_n_;
+};
 
 }  // namespace factorial::executor

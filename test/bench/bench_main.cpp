@@ -89,7 +89,7 @@ class AgentInTheLoop final : public factorial::EventLoop {
 
 double ExecutorSeconds(std::uint64_t n, double cpus, const std::string& sandbox) {
   AgentInTheLoop loop;
-  factorial::executor::ForkRunner runner(loop);
+  factorial::executor::RoutingRunner runner(loop, FACTORIAL_EXECUTOR_BINARY);
   factorial::executor::ExecutorEnv env;
   env.agent_endpoint = "127.0.0.1:1";
   env.framework_id = "F";
