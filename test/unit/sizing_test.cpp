@@ -18,9 +18,9 @@ TEST_CASE("digits and binary size of n!", "[sizing]") {
 TEST_CASE("memory covers the measured peaks with a margin, more threads need more", "[sizing]") {
   constexpr std::uint64_t MiB = 1 << 20;
   // Peak VmData of a compute worker measured for 10^7 (README, "Memory"): 336 MiB with 1
-  // thread, 404 MiB with 8; at least 10% above.
+  // thread, 404 to 420 MiB with 8; at least 10% above.
   CHECK(FactorialMemoryBytes(10000000) >= 336 * MiB * 11 / 10);
-  CHECK(FactorialMemoryBytes(10000000, 8) >= 404 * MiB * 11 / 10);
+  CHECK(FactorialMemoryBytes(10000000, 8) >= 420 * MiB * 11 / 10);
   CHECK(FactorialMemoryBytes(10000000) == FactorialMemoryBytes(10000000, 1));
   CHECK(FactorialMemoryBytes(10000000, 0) == FactorialMemoryBytes(10000000, 1));
   std::uint64_t variable = 7 * factorial::FactorialBinaryBytes(10) + 2 * 7;

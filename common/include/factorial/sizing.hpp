@@ -31,7 +31,7 @@ inline constexpr std::uint64_t kConversionThreadStackBytes = 2ull << 20;
 //   + 1 x binary size per level of splitting (each level keeps its halves while they convert)
 //   + a stack per extra thread,
 // the variable part with 1/8 added as margin. 10^7: 377 MiB with 1 thread (measured peak
-// 336 MiB), 481 MiB with 8 (measured 404 MiB).
+// 336 MiB), 481 MiB with 8 (measured 404 to 420 MiB).
 std::uint64_t FactorialMemoryBytes(std::uint64_t n, int threads = 1);
 
 // The most conversion threads, between 1 and `threads`, whose FactorialMemoryBytes fits in
