@@ -150,11 +150,12 @@ void InProcessRunner::Kill(const std::string& key) {
 
 // ---- WorkerRunner ---------------------------------------------------------------------------
 
-WorkerRunner::WorkerRunner(EventLoop& loop, std::string worker_binary)
-    : loop_(loop), worker_binary_(std::move(worker_binary)) {}
+WorkerRunner::WorkerRunner(EventLoop& loop, std::string worker_binary, bool keep_spare)
+    : loop_(loop), worker_binary_(std::move(worker_binary)), keep_spare_(keep_spare) {}
 
 WorkerRunner::~WorkerRunner() {
   alive_->store(false);
+  if (spare_) Discard(*spare_);
   for (auto& [key, worker] : workers_) ::kill(worker->pid, SIGKILL);  // not reaped yet: still ours
   for (auto& [key, worker] : workers_) {
     if (worker->waiter.joinable()) worker->waiter.join();
@@ -169,12 +170,10 @@ void WorkerRunner::Fail(Done done, std::string error) {
   loop_.Post([done = std::move(done), failed = std::move(failed)] { done(failed); });
 }
 
-void WorkerRunner::Start(const std::string& key, const ComputeRequest& request, Done done) {
-  auto started = SteadyClock::now();
+Result<WorkerRunner::Spawned> WorkerRunner::Spawn() {
   int sv[2];
   if (::socketpair(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0, sv) != 0) {
-    Fail(std::move(done), std::string("socketpair: ") + std::strerror(errno));
-    return;
+    return MakeError(Errc::kInternal, std::string("socketpair: ") + std::strerror(errno));
   }
   if (sv[1] == wp::kResultFd) {  // dup2 onto itself would keep FD_CLOEXEC set
     int moved = ::fcntl(sv[1], F_DUPFD_CLOEXEC, wp::kResultFd + 1);
@@ -204,9 +203,21 @@ void WorkerRunner::Start(const std::string& key, const ComputeRequest& request, 
   if (sv[1] >= 0) ::close(sv[1]);
   if (spawn_error != 0) {
     ::close(sv[0]);
-    Fail(std::move(done), "cannot start compute worker " + worker_binary_ + ": " + std::strerror(spawn_error));
-    return;
+    return MakeError(Errc::kUnavailable,
+                     "cannot start compute worker " + worker_binary_ + ": " + std::strerror(spawn_error));
   }
+  return Spawned{pid, sv[0]};
+}
+
+void WorkerRunner::Discard(Spawned spawned) {
+  ::close(spawned.fd);
+  ::kill(spawned.pid, SIGKILL);
+  while (::waitpid(spawned.pid, nullptr, 0) < 0 && errno == EINTR) {
+  }
+}
+
+void WorkerRunner::Start(const std::string& key, const ComputeRequest& request, Done done) {
+  auto started = SteadyClock::now();
   ComputeRequest sent_request = request;
   sent_request.threads = ConversionThreadsWithin(request.n, request.threads, request.memory_limit_bytes);
   if (sent_request.threads < request.threads) {
@@ -214,26 +225,55 @@ void WorkerRunner::Start(const std::string& key, const ComputeRequest& request, 
                  request.threads, request.memory_limit_bytes >> 20);
   }
   std::string frame = wp::EncodeFrame(wp::Kind::kRequest, wp::EncodeRequest(sent_request));
-  // A few dozen bytes into an empty socket buffer: this does not block.
-  ssize_t sent = ::send(sv[0], frame.data(), frame.size(), MSG_NOSIGNAL);
-  if (sent != static_cast<ssize_t>(frame.size())) {
-    std::string error = std::string("cannot send the request to the compute worker: ") +
-                        (sent < 0 ? std::strerror(errno) : "short write");
-    ::close(sv[0]);
-    ::kill(pid, SIGKILL);
-    while (::waitpid(pid, nullptr, 0) < 0 && errno == EINTR) {
+  // The spare first (it has loaded already); a fresh worker if there is none or it is gone.
+  std::optional<Spawned> worker_process;
+  std::string error;
+  for (int attempt = 0; attempt < 2 && !worker_process; ++attempt) {
+    std::optional<Spawned> candidate;
+    if (spare_) {
+      candidate = *spare_;
+      spare_.reset();
+    } else {
+      auto spawned = Spawn();
+      if (!spawned.ok()) {
+        error = spawned.error().message;
+        break;
+      }
+      candidate = *spawned;
     }
+    // A few dozen bytes into an empty socket buffer: this does not block.
+    ssize_t sent = ::send(candidate->fd, frame.data(), frame.size(), MSG_NOSIGNAL);
+    if (sent == static_cast<ssize_t>(frame.size())) {
+      worker_process = candidate;
+    } else {
+      error = std::string("cannot send the request to the compute worker: ") +
+              (sent < 0 ? std::strerror(errno) : "short write");
+      Discard(*candidate);
+    }
+  }
+  if (!worker_process) {
     Fail(std::move(done), std::move(error));
     return;
   }
-  ::shutdown(sv[0], SHUT_WR);
+  ::shutdown(worker_process->fd, SHUT_WR);
+  int pid = worker_process->pid;
+  int fd = worker_process->fd;
+  if (keep_spare_ && !spare_) {
+    // Loading the binary takes milliseconds; the next task should not wait for it.
+    auto spawned = Spawn();
+    if (spawned.ok()) {
+      spare_ = *spawned;
+    } else {
+      spdlog::warn("no spare compute worker: {}", spawned.error().message);
+    }
+  }
 
   auto worker = std::make_unique<Worker>();
   worker->pid = pid;
   Worker* raw = worker.get();
   auto alive = alive_;
   std::uint64_t max_payload = std::max<std::uint64_t>(request.inline_limit, 4096);
-  worker->waiter = std::thread([this, key, raw, pid, fd = sv[0], started, alive, max_payload,
+  worker->waiter = std::thread([this, key, raw, pid, fd, started, alive, max_payload,
                                 done = std::move(done)]() mutable {
     bool overflow = false;
     std::string answer = ReadAnswer(fd, static_cast<std::size_t>(max_payload + wp::kHeaderBytes), &overflow);

@@ -121,6 +121,76 @@ TEST_CASE("the routing runner computes small n on a thread and large n in a work
   CHECK(runner.running() == 0);
 }
 
+TEST_CASE("a started spare worker takes the next task", "[runner]") {
+  factorial::CurlLoop loop;
+  WorkerRunner runner(loop, FACTORIAL_EXECUTOR_BINARY);
+  CHECK_FALSE(runner.SparePid().has_value());  // none before a worker is needed
+  ComputeRequest r;
+  r.n = 30;
+  std::optional<int> spare, second_pid;
+  std::optional<ComputeOutcome> a, b;
+  runner.Start("a", r, [&](ComputeOutcome o) {
+    a = std::move(o);
+    spare = runner.SparePid();
+    r.n = 31;
+    runner.Start("b", r, [&](ComputeOutcome o2) {
+      b = std::move(o2);
+      loop.Stop();
+    });
+    second_pid = runner.WorkerPid("b");
+  });
+  auto guard = loop.After(60s, [&] { loop.Stop(); });
+  loop.Run();
+  loop.CancelTimer(guard);
+  REQUIRE(a.has_value());
+  REQUIRE(b.has_value());
+  CHECK(a->digits == factorial::executor::Factorial(30).ToString());
+  CHECK(b->digits == factorial::executor::Factorial(31).ToString());
+  REQUIRE(spare.has_value());
+  CHECK(second_pid == spare);
+  REQUIRE(runner.SparePid().has_value());  // and a new spare waits
+  CHECK(runner.SparePid() != spare);
+}
+
+TEST_CASE("a spare that died is replaced by a fresh worker", "[runner]") {
+  factorial::CurlLoop loop;
+  WorkerRunner runner(loop, FACTORIAL_EXECUTOR_BINARY);
+  ComputeRequest r;
+  r.n = 30;
+  std::optional<int> spare;
+  std::optional<ComputeOutcome> b;
+  auto is_zombie = [](int pid) {
+    std::ifstream in("/proc/" + std::to_string(pid) + "/stat");
+    std::string line;
+    std::getline(in, line);
+    auto close_paren = line.rfind(')');
+    return close_paren != std::string::npos && line.substr(close_paren + 2, 1) == "Z";
+  };
+  std::function<void()> start_b = [&] {
+    if (!is_zombie(*spare)) {  // not yet observably dead
+      loop.After(10ms, start_b);
+      return;
+    }
+    runner.Start("b", r, [&](ComputeOutcome o) {
+      b = std::move(o);
+      loop.Stop();
+    });
+  };
+  runner.Start("a", r, [&](ComputeOutcome) {
+    spare = runner.SparePid();
+    REQUIRE(spare.has_value());
+    ::kill(*spare, SIGKILL);
+    start_b();
+  });
+  auto guard = loop.After(60s, [&] { loop.Stop(); });
+  loop.Run();
+  loop.CancelTimer(guard);
+  REQUIRE(b.has_value());
+  REQUIRE(b->kind == ComputeOutcome::Kind::kInline);
+  CHECK(b->digits == factorial::executor::Factorial(30).ToString());
+  CHECK(::kill(*spare, 0) == -1);  // the dead spare was reaped
+}
+
 TEST_CASE("a large result is written to a file with its size and SHA-256", "[runner]") {
   fs::path dir = fs::temp_directory_path() / ("runner-" + std::to_string(::getpid()));
   fs::create_directories(dir);
