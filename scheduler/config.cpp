@@ -8,6 +8,7 @@
 
 #include <CLI/CLI.hpp>
 
+#include "factorial/master_url.hpp"
 #include "options.hpp"
 
 #ifndef FACTORIAL_VERSION
@@ -164,15 +165,15 @@ Result<std::vector<std::uint64_t>> ReadNumbers(const CommandLine& options) {
   return ParseNumbers(tokens, max_n);
 }
 
-Result<std::vector<std::string>> ResolveMasters(const CommandLine& options, const Environment& env) {
+Result<MasterSpec> ResolveMasters(const CommandLine& options, const Environment& env) {
   if (options.master) {
     if (options.master->empty()) return MakeError(Errc::kInvalidArgument, "--master is empty");
-    return ParseMasters(*options.master);
+    return ParseMasterSpec(*options.master);
   }
   auto variable = Variable(env, "MESOS_MASTER");
   if (!variable) return MakeError(Errc::kInvalidArgument, "no master: pass --master host:port or set MESOS_MASTER");
   if (variable->empty()) return MakeError(Errc::kInvalidArgument, "MESOS_MASTER is empty");
-  auto masters = ParseMasters(*variable);
+  auto masters = ParseMasterSpec(*variable);
   if (!masters.ok()) return MakeError(Errc::kInvalidArgument, "MESOS_MASTER: " + masters.error().message);
   return masters;
 }
@@ -207,7 +208,8 @@ Status ApplyExecutor(const CommandLine& options, const Environment& env, RunConf
     bool runnable = fs::is_regular_file(path, ec) &&
                     (fs::status(path, ec).permissions() & fs::perms::owner_exec) != fs::perms::none;
     if (!runnable) {
-      bool local = std::all_of(run.scheduler.masters.begin(), run.scheduler.masters.end(), IsLoopback);
+      bool local = !run.scheduler.masters.empty() &&
+                   std::all_of(run.scheduler.masters.begin(), run.scheduler.masters.end(), IsLoopback);
       std::string what = (options.executor.empty() ? "the default executor " : "--executor ") + path;
       if (local) {
         return MakeError(Errc::kInvalidArgument,
@@ -243,7 +245,9 @@ ParsedCommandLine ParseCommandLine(const std::vector<std::string>& argv) {
   app.add_option(Names("--max-n"), o.max_n, "largest N accepted (at most " + std::to_string(kLargestMaxN) + ")")
       ->capture_default_str();
   auto* master_option =
-      app.add_option("--master", master, "host:port, http(s)://host:port, or a comma-separated list; no default");
+      app.add_option("--master", master,
+                     "host:port, http(s)://host:port, a comma-separated list, zk://[user:pass@]host:port[,...]/path, "
+                     "or file:///path holding one of these; no default");
   app.add_option("--name", o.name, "framework name")->capture_default_str();
   auto* user_option = app.add_option("--user", user, "user the executor runs as (default: the invoking user)");
   app.add_option("--role", o.role, "role to register with and take resources from")->capture_default_str();
@@ -331,7 +335,8 @@ Result<RunConfig> BuildConfig(const CommandLine& options, const Environment& env
   SchedulerConfig& config = run.scheduler;
   auto masters = ResolveMasters(options, env);
   if (!masters.ok()) return masters.error();
-  config.masters = std::move(masters).value();
+  config.masters = std::move(masters->urls);
+  config.zookeeper = std::move(masters->zookeeper);
   if (auto credentials = ApplyCredentials(options, env, config); !credentials.ok()) return credentials.error();
   if (!options.ca_file.empty()) {
     std::error_code ec;

@@ -22,7 +22,4 @@ Result<std::vector<std::uint64_t>> ParseNumbers(const std::vector<NumberToken>& 
 // Reads one number per line (blank lines and '#' comments skipped) from `path` ("-": stdin).
 Result<std::vector<NumberToken>> ReadNumberFile(const std::string& path);
 
-// "host:port", "http(s)://host:port[/...]", comma-separated -> base URLs "scheme://host:port".
-Result<std::vector<std::string>> ParseMasters(const std::string& spec);
-
 }  // namespace factorial::scheduler

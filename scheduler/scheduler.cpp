@@ -8,6 +8,7 @@
 #include "factorial/resources.hpp"
 #include "factorial/result_codec.hpp"
 #include "factorial/sizing.hpp"
+#include "factorial/zk_detector.hpp"
 #include "state_store.hpp"
 
 namespace factorial::scheduler {
@@ -41,7 +42,7 @@ Scheduler::Scheduler(EventLoop& loop, SchedulerConfig config, std::vector<std::u
     : loop_(loop),
       config_(std::move(config)),
       hooks_{std::move(on_result), std::move(on_exit), {}},
-      connection_(loop, std::make_unique<MasterList>(config_.masters), ConnectionOptions(config_),
+      connection_(loop, MakeMasterSource(), ConnectionOptions(config_),
                   {.subscribe_body = [this] { return SubscribeBody(); },
                    .connected = {},
                    .record = ParseEvents<ev::Event>(&v1::ParseSchedulerEvent,
@@ -92,6 +93,29 @@ std::string Scheduler::SubscribeBody() const {
   spdlog::info("subscribing to {}{}", connection_.url(),
                framework_.id ? " as framework " + *framework_.id : std::string());
   return v1::Serialize(call);
+}
+
+std::unique_ptr<MasterSource> Scheduler::MakeMasterSource() {
+  if (!config_.zookeeper) return std::make_unique<MasterList>(config_.masters);
+  ZooKeeperDetectorOptions options;
+  if (config_.connect_timeout > Duration::zero()) options.deadline = config_.connect_timeout;
+  return std::make_unique<ZooKeeperMasterSource>(
+      loop_, *config_.zookeeper,
+      ZooKeeperDetector::Callbacks{.on_leader = [this](const std::string& url) { LeaderDetected(url); },
+                                   .on_error =
+                                       [this](const Error& error) {
+                                         if (state_ == State::kExited) return;
+                                         spdlog::critical("cannot find the leading master: {}", error.message);
+                                         Exit(1);
+                                       }},
+      options);
+}
+
+// ZooKeeper names a new leader: resubscribe there with the framework ID, as after a 307.
+void Scheduler::LeaderDetected(const std::string& url) {
+  if (state_ == State::kExited || state_ == State::kTearingDown) return;
+  if (connection_.subscribed() && connection_.url() == url) return;
+  connection_.Reconnect("the leading master is now " + url);
 }
 
 void Scheduler::Disconnected(const MesosConnection::Disconnection& lost) {

@@ -17,6 +17,7 @@
 #include <vector>
 
 #include "factorial/event_loop.hpp"
+#include "factorial/master_url.hpp"
 #include "factorial/mesos_connection.hpp"
 #include "factorial/messages.hpp"
 #include "job_book.hpp"
@@ -29,6 +30,7 @@ class StateStore;
 
 struct SchedulerConfig {
   std::vector<std::string> masters;  // base URLs, e.g. "http://10.0.0.1:5050"
+  std::optional<ZooKeeperSpec> zookeeper;  // --master zk://: the leader is found there instead
   v1::FrameworkInfo framework;       // user, name, roles, principal, checkpoint, failover...
   std::optional<std::pair<std::string, std::string>> credential;  // HTTP Basic
   TlsOptions tls;
@@ -116,6 +118,8 @@ class Scheduler {
 
   std::string SubscribeBody() const;
   void Disconnected(const MesosConnection::Disconnection& lost);
+  std::unique_ptr<MasterSource> MakeMasterSource();
+  void LeaderDetected(const std::string& url);
   void HandleEvent(const v1::scheduler::Event& event);
   void OnSubscribed(const v1::scheduler::Event::Subscribed& subscribed);
   void OnOffers(const std::vector<v1::Offer>& offers);

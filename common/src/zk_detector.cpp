@@ -264,4 +264,10 @@ std::optional<std::string> ZooKeeperDetector::current() const { return impl_->cu
 
 std::string ZooKeeperDetector::Describe() const { return impl_->spec().ToString(); }
 
+ZooKeeperMasterSource::ZooKeeperMasterSource(EventLoop& loop, ZooKeeperSpec spec, ZooKeeperDetector::Callbacks callbacks,
+                                             ZooKeeperDetectorOptions options)
+    : detector_(loop, std::move(spec), std::move(options)) {
+  detector_.Start(std::move(callbacks));
+}
+
 }  // namespace factorial

@@ -233,7 +233,7 @@ TEST_CASE("bad arguments fail before anything is sent", "[e2e][scheduler]") {
   CHECK_THAT(p.Stderr(), Catch::Contains("'-3'"));
   CHECK_THAT(p.Stderr(), Catch::Contains("'abc'"));
   CHECK_THAT(p.Stderr(), Catch::Contains("'100000001' is larger than --max-n"));
-  Process bad_master({FACTORIAL_SCHEDULER_BINARY, "--master", "zk://zk:2181/mesos", "5"});
+  Process bad_master({FACTORIAL_SCHEDULER_BINARY, "--master", "zk://zk:2181", "5"});  // no group path
   CHECK(bad_master.Wait() == 2);
   Process no_numbers({FACTORIAL_SCHEDULER_BINARY, "--master", sim.master_url()});
   CHECK(no_numbers.Wait() == 2);

@@ -1,10 +1,13 @@
 // ZooKeeper detection against real Mesos 1.12 masters (MESOS_HOME): three masters elected
 // through a real ZooKeeper, one agent. Skipped, with the reason, without Mesos or ZooKeeper.
 
+#include <sstream>
 #include <string>
 
 #include <catch2/catch.hpp>
+#include <gmp.h>
 
+#include "factorial/sizing.hpp"
 #include "support/mesos_cluster.hpp"
 #include "support/zk_detection.hpp"
 
@@ -14,6 +17,7 @@ using namespace std::chrono_literals;
 using factorial::testing::Detection;
 using factorial::testing::Eventually;
 using factorial::testing::MesosCluster;
+using factorial::testing::Process;
 using factorial::testing::Server;
 using factorial::testing::Skip;
 
@@ -21,6 +25,24 @@ std::string MesosHome() {
   auto home = MesosCluster::Home();
   if (!home) Skip("no Mesos: set MESOS_HOME to a Mesos 1.12 install, or put mesos-master on PATH");
   return *home;
+}
+
+std::string IndependentFactorial(unsigned long n) {
+  mpz_t f;
+  mpz_init_set_ui(f, 1);
+  for (unsigned long i = 2; i <= n; ++i) mpz_mul_ui(f, f, i);
+  std::string s(mpz_sizeinbase(f, 10) + 2, '\0');
+  mpz_get_str(s.data(), 10, f);
+  s.resize(std::strlen(s.c_str()));
+  mpz_clear(f);
+  return s;
+}
+
+std::vector<std::string> Lines(const std::string& text) {
+  std::vector<std::string> lines;
+  std::istringstream in(text);
+  for (std::string line; std::getline(in, line);) lines.push_back(line);
+  return lines;
 }
 
 }  // namespace
@@ -50,4 +72,41 @@ TEST_CASE("the detector follows real masters' elections through a leader crash",
   std::fprintf(stderr, "new leader detected %lld ms after the crash\n",
                static_cast<long long>(std::chrono::duration_cast<std::chrono::milliseconds>(detected - crashed).count()));
   CHECK(r.errors().empty());
+}
+
+TEST_CASE("zk://: the scheduler follows real masters through a leader crash, every result exact and once",
+          "[zk][real-mesos][scheduler]") {
+  factorial::CurlGlobal curl_global;
+  std::string home = MesosHome();
+  MesosCluster cluster(home, Server().address(), "/scheduler", 3);
+  int leader = -1;
+  REQUIRE(Eventually([&] { return (leader = cluster.Leader(1)) >= 0; }, 90s));
+  INFO(cluster.Logs());
+
+  std::vector<std::string> args = {FACTORIAL_SCHEDULER_BINARY, "--master", cluster.zk_url(), "--executor",
+                                   FACTORIAL_EXECUTOR_BINARY, "--refuse-seconds", "0.2"};
+  std::vector<std::string> numbers;
+  for (int i = 0; i < 24; ++i) numbers.push_back(std::to_string(60000 + i));
+  args.insert(args.end(), numbers.begin(), numbers.end());
+  Process p(args, std::chrono::minutes(4));
+  // Mid-run: a result is out and others are not.
+  REQUIRE(Eventually([&] { return !Lines(p.Stdout()).empty(); }, 120s));
+  REQUIRE(Lines(p.Stdout()).size() < numbers.size());
+  cluster.KillMaster(leader);
+
+  int code = p.Wait();
+  INFO(p.Stderr().substr(p.Stderr().size() > 6000 ? p.Stderr().size() - 6000 : 0));
+  REQUIRE(code == 0);
+  auto lines = Lines(p.Stdout());
+  REQUIRE(lines.size() == numbers.size());
+  for (std::size_t i = 0; i < numbers.size(); ++i) {
+    std::string prefix = numbers[i] + "! = ";
+    REQUIRE(lines[i].rfind(prefix, 0) == 0);
+    CHECK(lines[i].size() - prefix.size() == factorial::FactorialDigits(std::stoull(numbers[i])));
+  }
+  CHECK(lines.back().substr(lines.back().find("= ") + 2) == IndependentFactorial(60023));
+  int next_leader = cluster.Leader();
+  REQUIRE(next_leader >= 0);
+  CHECK(next_leader != leader);
+  CHECK_THAT(p.Stderr(), Catch::Contains("leading master is " + cluster.master_url(next_leader)));
 }

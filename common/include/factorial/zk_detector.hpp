@@ -24,6 +24,7 @@
 #include "factorial/duration.hpp"
 #include "factorial/event_loop.hpp"
 #include "factorial/master_url.hpp"
+#include "factorial/mesos_connection.hpp"
 
 namespace factorial {
 
@@ -58,6 +59,21 @@ class ZooKeeperDetector final {
  private:
   class Impl;
   std::unique_ptr<Impl> impl_;
+};
+
+// A MesosConnection's masters, from ZooKeeper: Current() is the last leader detected (none
+// before the first). A failed subscription does not move to another master: the leader stays
+// current until ZooKeeper names a new one, which `callbacks.on_leader` reports (the owner's
+// cue to MesosConnection::Reconnect). Detection starts at construction.
+class ZooKeeperMasterSource final : public MasterSource {
+ public:
+  ZooKeeperMasterSource(EventLoop& loop, ZooKeeperSpec spec, ZooKeeperDetector::Callbacks callbacks,
+                        ZooKeeperDetectorOptions options = {});
+  std::optional<std::string> Current() override { return detector_.current(); }
+  void Failed(const std::string& /*url*/) override {}
+
+ private:
+  ZooKeeperDetector detector_;
 };
 
 }  // namespace factorial
