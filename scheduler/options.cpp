@@ -5,19 +5,6 @@
 #include <iostream>
 
 namespace factorial::scheduler {
-namespace {
-
-// A DNS name or IPv4 address (letters, digits, '-', '.', and '_' as container names use it), or
-// an IPv6 address in brackets.
-bool ValidHost(const std::string& host) {
-  if (host.size() > 2 && host.front() == '[' && host.back() == ']') {
-    return host.find_first_not_of("0123456789abcdefABCDEF:.", 1) == host.size() - 1;
-  }
-  if (host.empty() || host.size() > 253 || host.front() == '-' || host.front() == '.') return false;
-  return host.find_first_not_of("abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789-._") == std::string::npos;
-}
-
-}  // namespace
 
 Result<std::vector<std::uint64_t>> ParseNumbers(const std::vector<NumberToken>& tokens, std::uint64_t max_n) {
   std::vector<std::uint64_t> numbers;
@@ -65,46 +52,6 @@ Result<std::vector<NumberToken>> ReadNumberFile(const std::string& path) {
   }
   if (in->bad()) return MakeError(Errc::kInvalidArgument, "cannot read --input " + path);
   return tokens;
-}
-
-Result<std::vector<std::string>> ParseMasters(const std::string& spec) {
-  std::vector<std::string> masters;
-  std::size_t start = 0;
-  while (start <= spec.size()) {
-    std::size_t comma = spec.find(',', start);
-    std::string item = spec.substr(start, comma == std::string::npos ? std::string::npos : comma - start);
-    start = comma == std::string::npos ? spec.size() + 1 : comma + 1;
-    if (item.empty()) continue;
-    if (item.rfind("zk://", 0) == 0) {
-      return MakeError(Errc::kInvalidArgument,
-                       "--master: ZooKeeper detection (zk://) is not supported; list the masters instead");
-    }
-    std::string scheme = "http";
-    if (auto p = item.find("://"); p != std::string::npos) {
-      scheme = item.substr(0, p);
-      item = item.substr(p + 3);
-      if (scheme != "http" && scheme != "https") {
-        return MakeError(Errc::kInvalidArgument, "--master: unsupported scheme '" + scheme + "'");
-      }
-    }
-    if (item.rfind("master@", 0) == 0) item = item.substr(7);
-    item = item.substr(0, item.find('/'));
-    auto colon = item.rfind(':');
-    std::uint64_t port = 0;
-    if (colon == std::string::npos || colon == 0) {
-      return MakeError(Errc::kInvalidArgument, "--master: '" + item + "' is not host:port");
-    }
-    std::string host = item.substr(0, colon);
-    if (!ValidHost(host)) return MakeError(Errc::kInvalidArgument, "--master: '" + host + "' is not a host name or address");
-    std::string port_text = item.substr(colon + 1);
-    auto [ptr, ec] = std::from_chars(port_text.data(), port_text.data() + port_text.size(), port);
-    if (ec != std::errc() || ptr != port_text.data() + port_text.size() || port == 0 || port > 65535) {
-      return MakeError(Errc::kInvalidArgument, "--master: '" + item + "' has no valid port");
-    }
-    masters.push_back(scheme + "://" + item);
-  }
-  if (masters.empty()) return MakeError(Errc::kInvalidArgument, "--master: no master given");
-  return masters;
 }
 
 }  // namespace factorial::scheduler

@@ -3,7 +3,6 @@
 #include <catch2/catch.hpp>
 
 using factorial::scheduler::NumberToken;
-using factorial::scheduler::ParseMasters;
 using factorial::scheduler::ParseNumbers;
 
 TEST_CASE("numbers parse in order, duplicates kept", "[options]") {
@@ -26,18 +25,3 @@ TEST_CASE("every bad number is named in one error", "[options]") {
   CHECK_THAT(m, Catch::Contains("'99999999999999999999999' is larger than --max-n"));
 }
 
-TEST_CASE("master specs become base URLs", "[options]") {
-  CHECK(ParseMasters("10.0.0.1:5050").value() == std::vector<std::string>{"http://10.0.0.1:5050"});
-  CHECK(ParseMasters("https://m1:5050/,http://m2:5050,master@10.0.0.3:5050").value() ==
-        std::vector<std::string>{"https://m1:5050", "http://m2:5050", "http://10.0.0.3:5050"});
-  CHECK_FALSE(ParseMasters("zk://zk1:2181/mesos").ok());
-  CHECK_FALSE(ParseMasters("m1").ok());
-  CHECK_FALSE(ParseMasters("m1:99999").ok());
-  CHECK_FALSE(ParseMasters("ftp://m1:21").ok());
-  CHECK_FALSE(ParseMasters("").ok());
-  CHECK(ParseMasters("[::1]:5050,mesos_master:5050").value() ==
-        std::vector<std::string>{"http://[::1]:5050", "http://mesos_master:5050"});
-  CHECK(ParseMasters("not a host:5050").error().message == "--master: 'not a host' is not a host name or address");
-  CHECK(ParseMasters("-m:5050").error().message == "--master: '-m' is not a host name or address");
-  CHECK(ParseMasters("[zz]:5050").error().message == "--master: '[zz]' is not a host name or address");
-}
