@@ -40,7 +40,8 @@ the wait for kills and TEARDOWN; a third exits at once.
 
 Exit status:
   0    every number was computed
-  1    a number failed or was unschedulable, the master sent ERROR, or results could not be written
+  1    a number failed or was unschedulable, no master answered within --connect-timeout, the
+       master sent ERROR, or results could not be written
   2    bad arguments or a --state-dir of another job (nothing was sent)
   130  interrupted by SIGINT (143: SIGTERM))";
 
@@ -269,6 +270,9 @@ ParsedCommandLine ParseCommandLine(const std::vector<std::string>& argv) {
       ->capture_default_str();
   app.add_option(Names("--offer-wait"), o.offer_wait, "seconds before an unplaceable number is reported unschedulable")
       ->capture_default_str();
+  app.add_option(Names("--connect-timeout"), o.connect_timeout,
+                 "seconds to reach a master before giving up (exit 1); 0: forever, as under systemd")
+      ->capture_default_str();
   app.add_option(Names("--refuse-seconds"), o.refuse_seconds, "decline filter while work is pending")
       ->capture_default_str();
   app.add_option(Names("--heartbeat-factor"), o.heartbeat_factor, "missed heartbeats before reconnecting")
@@ -320,6 +324,7 @@ Result<RunConfig> BuildConfig(const CommandLine& options, const Environment& env
                             CheckRange("--executor-mem", options.executor_mem, 32, 65536),
                             CheckRange("--max-retries", options.max_retries, 0, 100),
                             CheckRange("--offer-wait", options.offer_wait, 1, 1e7),
+                            CheckRange("--connect-timeout", options.connect_timeout, 0, 1e7),
                             CheckRange("--refuse-seconds", options.refuse_seconds, 0, 31536000),
                             CheckRange("--heartbeat-factor", options.heartbeat_factor, 2, 100)}) {
     if (!range.ok()) return range.error();
@@ -357,6 +362,7 @@ Result<RunConfig> BuildConfig(const CommandLine& options, const Environment& env
   config.max_retries = options.max_retries;
   config.offer_wait = std::chrono::duration_cast<Duration>(std::chrono::duration<double>(options.offer_wait));
   config.refuse_seconds_busy = options.refuse_seconds;
+  config.connect_timeout = std::chrono::duration_cast<Duration>(std::chrono::duration<double>(options.connect_timeout));
   config.heartbeat_factor = options.heartbeat_factor;
   if (auto executor = ApplyExecutor(options, env, run); !executor.ok()) return executor.error();
 

@@ -48,6 +48,7 @@ struct CommandLine {
   double executor_mem = 32;
   int max_retries = 3;
   double offer_wait = 120;
+  double connect_timeout = 300;  // 0: keep trying to subscribe forever
   double refuse_seconds = 1;
   int heartbeat_factor = 5;
   std::string format = "text";

@@ -1,5 +1,7 @@
 #include "factorial/mesos_connection.hpp"
 
+#include "factorial/logging.hpp"
+
 #include <random>
 
 #include <spdlog/spdlog.h>
@@ -60,14 +62,28 @@ void MesosConnection::Start() {
   if (options_.subscribe_deadline > Duration::zero()) {
     deadline_timer_ = loop_.After(options_.subscribe_deadline, [this] {
       deadline_timer_.reset();
-      std::string why = fmt::format("no subscription within {:g} s",
-                                    std::chrono::duration<double>(options_.subscribe_deadline).count());
-      if (!last_failure_.empty()) why += "; last attempt: " + last_failure_;
-      if (last_status_ == 404) why += " (is this an agent's port rather than a master's?)";
-      Lost(why, false, /*give_up=*/true);
+      Lost(DeadlineDiagnosis(), false, /*give_up=*/true);
     });
   }
   Subscribe();
+}
+
+// Why no subscription came about, in the words an operator can act on.
+std::string MesosConnection::DeadlineDiagnosis() const {
+  std::string why = fmt::format("no subscription within {:g} s",
+                                std::chrono::duration<double>(options_.subscribe_deadline).count());
+  if (last_status_ == 404) {
+    return why + ": " + url_ + " answered 404: is this an agent port rather than a " + options_.peer + "'s?";
+  }
+  if (last_failure_.find("resolve host") != std::string::npos) {
+    std::string host = url_.substr(url_.find("://") == std::string::npos ? 0 : url_.find("://") + 3);
+    host = host.substr(0, host.rfind(':'));
+    return why + ": cannot resolve " + host + " (" + last_failure_ + ")";
+  }
+  if (state_ == State::kSubscribing && last_failure_.empty()) {
+    return why + ": " + url_ + " connected but no answer to SUBSCRIBE (or the connection is still being made)";
+  }
+  return last_failure_.empty() ? why : why + "; last attempt: " + last_failure_;
 }
 
 HttpRequest MesosConnection::MakeRequest(std::string body) const {
@@ -179,13 +195,13 @@ void MesosConnection::OnDone(std::uint64_t attempt, Result<HttpResponse> result)
     }
     Lost("redirect loop or bad Location", true);
   } else if (response.status == 503 || response.status == 404 || response.status >= 500) {
-    Lost(answered + (response.body.empty() ? "" : " " + response.body), true);
+    Lost(answered + (response.body.empty() ? "" : " " + Excerpt(response.body)), true);
   } else if (options_.give_up_on_client_error && response.status >= 400 && response.status < 500) {
     // Our request is wrong or refused; retrying cannot help.
-    Lost("SUBSCRIBE refused by " + url_ + ": " + std::to_string(response.status) + " " + response.body, false,
+    Lost("SUBSCRIBE refused by " + url_ + ": " + std::to_string(response.status) + " " + Excerpt(response.body), false,
          /*give_up=*/true);
   } else {
-    Lost("SUBSCRIBE " + answered + (response.body.empty() ? "" : ": " + response.body), false);
+    Lost("SUBSCRIBE " + answered + (response.body.empty() ? "" : ": " + Excerpt(response.body)), false);
   }
 }
 

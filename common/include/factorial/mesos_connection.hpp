@@ -146,6 +146,7 @@ class MesosConnection {
   void Lost(const std::string& why, bool next_master, bool give_up = false);
   void ArmWatchdog();
   void CancelTimers();
+  std::string DeadlineDiagnosis() const;
   HttpRequest MakeRequest(std::string body) const;
 
   EventLoop& loop_;
