@@ -83,13 +83,20 @@ const std::string& JobBook::Launch(Job& job, const std::string& agent_id, TimePo
   job.task_id = TaskId(job.n, job.attempts);
   job.agent_id = agent_id;
   job.launched_at = now;
+  job.dropped = false;
+  job.unconfirmed = false;
   SetState(job, JobState::kLaunched);
   task_to_n_[job.task_id] = job.n;
   return job.task_id;
 }
 
 bool JobBook::Retry(Job& job, bool retryable, int max_retries, TimePoint now) {
-  if (!retryable || job.attempts > max_retries) return false;
+  if (job.state == JobState::kLaunched && job.dropped) ++job.unstarted_attempts;
+  if (!retryable || job.attempts - job.unstarted_attempts > max_retries ||
+      job.unstarted_attempts > kMaxUnstartedAttempts) {
+    return false;
+  }
+  job.unconfirmed = false;
   SetState(job, JobState::kPending);
   job.pending_since = now;
   return true;

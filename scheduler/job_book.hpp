@@ -37,7 +37,20 @@ struct Job {
   // Launched, and its task finished with a result that is being fetched from the sandbox:
   // the master has forgotten the task, so it is neither reconciled nor killed.
   bool fetching = false;
+  // The current attempt ended before it reached an agent (TASK_DROPPED, or an ACCEPT the
+  // master never applied). Such attempts do not count against --max-retries, up to
+  // kMaxUnstartedAttempts of them.
+  bool dropped = false;
+  int unstarted_attempts = 0;
+  // The ACCEPT that launched the current attempt failed: reconciliation decides whether the
+  // master launched it anyway. `reconciled_at` is when it was last asked (none: ask now).
+  bool unconfirmed = false;
+  std::optional<TimePoint> reconciled_at;
 };
+
+// A permanently broken cluster (every launch dropped) still ends: after this many attempts
+// that never started, a number fails.
+inline constexpr int kMaxUnstartedAttempts = 50;
 
 struct Progress {
   std::size_t done = 0, running = 0, pending = 0, failed = 0;
@@ -65,7 +78,9 @@ class JobBook {
   // Starts the next attempt of a pending job on `agent_id`; returns its task ID.
   const std::string& Launch(Job& job, const std::string& agent_id, TimePoint now);
   // A job whose attempt failed goes back to pending iff `retryable` and fewer than
-  // `max_retries` retries were made; returns true iff it did. Otherwise the caller finishes it.
+  // `max_retries` retries of started attempts (and fewer than kMaxUnstartedAttempts of
+  // attempts that never started) were made; returns true iff it did. Otherwise the caller
+  // finishes it.
   bool Retry(Job& job, bool retryable, int max_retries, TimePoint now);
   // Final: done (ok) or failed.
   void Finish(Job& job, bool ok);

@@ -5,6 +5,7 @@
 
 #include <spdlog/spdlog.h>
 
+#include "factorial/logging.hpp"
 #include "factorial/resources.hpp"
 #include "factorial/result_codec.hpp"
 #include "factorial/sizing.hpp"
@@ -160,7 +161,7 @@ void Scheduler::HandleEvent(const ev::Event& event) {
         if (config_.store != nullptr) static_cast<void>(config_.store->SaveFrameworkId(std::nullopt));
         break;  // the master ends this stream; the connection subscribes again
       }
-      spdlog::critical("the master sent ERROR: {}", event.error ? event.error->message : "");
+      spdlog::critical("the master sent ERROR: {}", event.error ? Excerpt(event.error->message) : "");
       Exit(1);
       break;
     case ev::EventType::kMessage:
@@ -218,6 +219,8 @@ void Scheduler::OnSubscribed(const ev::Event::Subscribed& subscribed) {
       SendCall(std::move(reconcile));
     }
   }
+  // Work that went back to pending meanwhile must not wait behind an earlier idle filter.
+  if (!book_.pending().empty()) Revive();
   if (hooks_.on_subscribed) hooks_.on_subscribed(*framework_.id);
   if (!timers_.check) ScheduleCheck();
   MaybeFinish();
@@ -226,17 +229,13 @@ void Scheduler::OnSubscribed(const ev::Event::Subscribed& subscribed) {
 void Scheduler::OnOffers(const std::vector<v1::Offer>& offers) {
   offers_.seen = true;
   for (const auto& offer : offers) {  // even offers we decline teach us where agents are
-    offers_.largest_cpus = std::max(offers_.largest_cpus, ScalarTotal(offer.resources, "cpus"));
-    offers_.largest_mem = std::max(offers_.largest_mem, ScalarTotal(offer.resources, "mem"));
+    offers_.recent.push_back({loop_.Now(), ScalarTotal(offer.resources, "cpus"), ScalarTotal(offer.resources, "mem")});
     fetcher_.LearnAgent(offer);
   }
   if (loop_.Now() < framework_.adopt_until) {  // still learning which tasks survived the restart
-    ev::Call call;
-    call.type = ev::CallType::kDecline;
-    auto& decline = call.decline.emplace();
-    for (const auto& offer : offers) decline.offer_ids.push_back(offer.id);
-    decline.filters = v1::Filters{0.5};
-    SendCall(std::move(call));
+    std::vector<v1::OfferID> all;
+    for (const auto& offer : offers) all.push_back(offer.id);
+    Decline(std::move(all), 0.5);
     return;
   }
   // Pending numbers are read in ascending order, so task sizes never decrease and the
@@ -265,12 +264,8 @@ void Scheduler::OnOffers(const std::vector<v1::Offer>& offers) {
   }
   bool more_pending = !book_.pending().empty();
   if (!declined.empty()) {
-    ev::Call call;
-    call.type = ev::CallType::kDecline;
-    auto& decline = call.decline.emplace();
-    decline.offer_ids = declined;
-    decline.filters = v1::Filters{more_pending ? config_.refuse_seconds_busy : config_.refuse_seconds_idle};
-    SendCall(std::move(call));
+    if (!more_pending) offers_.idle_filter = true;
+    Decline(std::move(declined), more_pending ? config_.refuse_seconds_busy : config_.refuse_seconds_idle);
   }
   if (launched > 0) spdlog::info("launched {} task(s) on {} offer(s)", launched, offers.size() - declined.size());
   if (!more_pending && !offers_.suppressed) {
@@ -291,6 +286,7 @@ void Scheduler::Launch(const v1::Offer& offer, const std::vector<PlannedLaunch>&
   v1::Operation op;
   op.type = v1::OperationType::kLaunch;
   op.launch.emplace();
+  std::vector<std::string> task_ids;
   for (const auto& launch : launches) {
     Job& job = *book_.Find(numbers[launch.pending_index]);
     v1::TaskInfo task;
@@ -300,11 +296,60 @@ void Scheduler::Launch(const v1::Offer& offer, const std::vector<PlannedLaunch>&
     task.resources = launch.task_resources;
     task.executor = config_.executor;
     task.data = std::to_string(job.n);
+    task_ids.push_back(task.task_id.value);
     op.launch->push_back(std::move(task));
   }
   accept.operations.push_back(std::move(op));
   accept.filters = v1::Filters{config_.refuse_seconds_busy};
-  SendCall(std::move(call));
+  SendCall(std::move(call), [this, offer_id = offer.id, task_ids](bool accepted) {
+    if (!accepted) AcceptFailed(offer_id, task_ids);
+  });
+}
+
+// The master may or may not have applied a failed ACCEPT: its offer is declined (if it was
+// used, the master ignores that) and its tasks are reconciled; the answers relaunch those
+// the master never saw (TASK_LOST or TASK_UNKNOWN), and they did not count as attempts.
+void Scheduler::AcceptFailed(const v1::OfferID& offer, const std::vector<std::string>& task_ids) {
+  if (state_ != State::kSubscribed) return;  // resubscription reconciles every launched task
+  for (const auto& id : task_ids) {
+    Job* job = book_.FindTask(id);
+    if (job == nullptr || job->task_id != id || job->state != JobState::kLaunched) continue;
+    job->unconfirmed = true;
+    job->reconciled_at.reset();  // ask now
+  }
+  spdlog::warn("ACCEPT of offer {} failed; reconciling the {} task(s) it launched", offer.value, task_ids.size());
+  Decline({offer}, config_.refuse_seconds_busy);
+  ReconcileUnconfirmed();
+}
+
+// Explicit reconciliation of tasks whose ACCEPT failed, again every few seconds until the
+// master answers for them, so no number waits forever on a call that was lost.
+void Scheduler::ReconcileUnconfirmed() {
+  if (state_ != State::kSubscribed) return;
+  constexpr auto kReconcileAgain = std::chrono::seconds(5);
+  ev::Call call;
+  call.type = ev::CallType::kReconcile;
+  auto& reconcile = call.reconcile.emplace();
+  for (const Job* launched : book_.Launched()) {
+    Job* job = book_.Find(launched->n);
+    if (!job->unconfirmed || (job->reconciled_at && loop_.Now() - *job->reconciled_at < kReconcileAgain)) continue;
+    job->reconciled_at = loop_.Now();
+    reconcile.tasks.push_back({v1::TaskID{job->task_id},
+                               job->agent_id.empty() ? std::nullopt : std::optional(v1::AgentID{job->agent_id})});
+  }
+  if (!reconcile.tasks.empty()) SendCall(std::move(call));
+}
+
+// A DECLINE that fails is sent again (twice): a lost one would leave its offer held.
+void Scheduler::Decline(std::vector<v1::OfferID> offers, double refuse_seconds, int attempt) {
+  ev::Call call;
+  call.type = ev::CallType::kDecline;
+  auto& decline = call.decline.emplace();
+  decline.offer_ids = offers;
+  decline.filters = v1::Filters{refuse_seconds};
+  SendCall(std::move(call), [this, offers = std::move(offers), refuse_seconds, attempt](bool accepted) mutable {
+    if (!accepted && attempt < 3 && state_ == State::kSubscribed) Decline(std::move(offers), refuse_seconds, attempt + 1);
+  });
 }
 
 void Scheduler::OnUpdate(const v1::TaskStatus& status) {
@@ -318,7 +363,7 @@ void Scheduler::OnUpdate(const v1::TaskStatus& status) {
     }
   }
   if (job == nullptr) {
-    spdlog::warn("update {} for unknown task {}", v1::Name(status.state), status.task_id.value);
+    spdlog::warn("update {} for unknown task {}", v1::Name(status.state), Excerpt(status.task_id.value));
     if (!v1::IsTerminal(status.state) && status.state != TaskState::kUnknownState && status.agent_id) {
       ev::Call kill;  // not ours (any more): kill it (§5.10)
       kill.type = ev::CallType::kKill;
@@ -331,7 +376,7 @@ void Scheduler::OnUpdate(const v1::TaskStatus& status) {
   }
   bool current = job->task_id == status.task_id.value;
   spdlog::debug("task {}: {}{}", status.task_id.value, v1::Name(status.state),
-                status.message ? " (" + *status.message + ")" : "");
+                status.message ? " (" + Excerpt(*status.message) + ")" : "");
   if (IsFinal(job->state)) {
     // Already final; a late duplicate or an older attempt.
   } else if (job->fetching) {
@@ -359,12 +404,14 @@ void Scheduler::OnFailedUpdate(Job& job, const v1::TaskStatus& status) {
     case TaskState::kRunning:
     case TaskState::kKilling:
       if (status.agent_id) job.agent_id = status.agent_id->value;
+      job.unconfirmed = false;  // the master has it
       return;
     case TaskState::kError:
-      AttemptFailed(job, "TASK_ERROR: " + status.message.value_or("invalid task"), false);
+      AttemptFailed(job, "TASK_ERROR: " + Excerpt(status.message.value_or("invalid task")), false);
       return;
     case TaskState::kUnknownState:
       // A reconciliation answer for a task the master lost track of: run it again.
+      job.dropped = job.unconfirmed;  // its ACCEPT may never have reached the master
       AttemptFailed(job, "task unknown to the master", true);
       return;
     case TaskState::kFinished:
@@ -379,7 +426,10 @@ void Scheduler::OnFailedUpdate(Job& job, const v1::TaskStatus& status) {
     case TaskState::kUnknown: {
       std::string why = std::string(v1::Name(status.state));
       if (status.reason) why += " (" + std::string(v1::Name(*status.reason)) + ")";
-      if (status.message) why += ": " + *status.message;
+      if (status.message) why += ": " + Excerpt(*status.message);
+      // Only a launch that never reached an agent (dropped, or an ACCEPT the master never
+      // applied) is free; anything else may have run and counts against --max-retries.
+      job.dropped = status.state == TaskState::kDropped || job.unconfirmed;
       bool memory = status.reason == v1::TaskReason::kContainerLimitationMemory && status.state == TaskState::kFailed;
       bool invalid = status.reason == v1::TaskReason::kTaskInvalid;
       AttemptFailed(job, why, !memory && !invalid);  // deterministic failures are not retried
@@ -389,6 +439,7 @@ void Scheduler::OnFailedUpdate(Job& job, const v1::TaskStatus& status) {
 }
 
 void Scheduler::OnFinished(Job& job, const v1::TaskStatus& status) {
+  job.unconfirmed = false;
   auto decoded = DecodeResults(status.data.value_or(""), job.n);
   if (!decoded.ok() || decoded.value().size() != 1 || decoded.value()[0].n != job.n) {
     // One number per task today; a batch or another number is as wrong as garbage.
@@ -479,12 +530,14 @@ void Scheduler::Acknowledge(const v1::TaskStatus& status) {
 }
 
 void Scheduler::Revive() {
-  if (!offers_.suppressed || state_ != State::kSubscribed) return;
+  // SUPPRESS, or an hour-long decline filter, holds back every offer until REVIVE.
+  if (!(offers_.suppressed || offers_.idle_filter) || state_ != State::kSubscribed) return;
   ev::Call call;
   call.type = ev::CallType::kRevive;
   call.revive.emplace();
   SendCall(std::move(call));
   offers_.suppressed = false;
+  offers_.idle_filter = false;
 }
 
 void Scheduler::ScheduleCheck() {
@@ -494,24 +547,43 @@ void Scheduler::ScheduleCheck() {
   });
 }
 
+// A pending number is unschedulable when, for --offer-wait, no offer could hold it while
+// nothing of ours was running (a running task gives its resources back when it ends). Only
+// recent offers count: an agent that is gone no longer makes room for anything.
 void Scheduler::CheckUnschedulable() {
   if (state_ == State::kExited || state_ == State::kTearingDown) return;
   TimePoint now = loop_.Now();
+  ReconcileUnconfirmed();
+  if (book_.progress().running > 0) offers_.busy_until = now;
+  std::erase_if(offers_.recent, [&](const OfferHistory::Seen& seen) { return now - seen.at > config_.offer_wait; });
+  offers_.largest_cpus = 0;
+  offers_.largest_mem = 0;
+  for (const auto& seen : offers_.recent) {
+    offers_.largest_cpus = std::max(offers_.largest_cpus, seen.cpus);
+    offers_.largest_mem = std::max(offers_.largest_mem, seen.mem);
+  }
+  auto fits = [&](const Job& job) {
+    return std::any_of(offers_.recent.begin(), offers_.recent.end(), [&](const OfferHistory::Seen& seen) {
+      return config_.task_cpus <= seen.cpus && job.mem <= seen.mem;
+    });
+  };
   std::vector<Job*> overdue;
   for (std::uint64_t n : book_.pending()) {
     Job* job = book_.Find(n);
-    if (now - job->pending_since < config_.offer_wait) continue;
-    if (offers_.seen && config_.task_cpus <= offers_.largest_cpus && job->mem <= offers_.largest_mem) continue;
+    TimePoint waiting_since = std::max(job->pending_since, offers_.busy_until);
+    if (now - waiting_since < config_.offer_wait || fits(*job)) continue;
     overdue.push_back(job);
   }
+  double wait_seconds = std::chrono::duration<double>(config_.offer_wait).count();
   for (Job* job : overdue) {
-    std::string why = offers_.seen
-                          ? "unschedulable: needs " + std::to_string(config_.task_cpus) + " cpus and " +
-                                std::to_string(static_cast<long long>(job->mem)) + " MB; the largest offer had " +
-                                std::to_string(offers_.largest_cpus) + " cpus and " +
-                                std::to_string(static_cast<long long>(offers_.largest_mem)) + " MB"
-                          : "unschedulable: no offer arrived within --offer-wait";
-    AttemptFailed(*job, why, false);
+    std::string largest = offers_.recent.empty()
+                              ? "no offer at all"
+                              : fmt::format("the largest offer had {:g} cpus and {:g} MB", offers_.largest_cpus,
+                                            offers_.largest_mem);
+    AttemptFailed(*job,
+                  fmt::format("unschedulable: no usable offer within --offer-wait {:g} s (needs {:g} cpus and {:g} MB; {})",
+                              wait_seconds, config_.task_cpus, job->mem, largest),
+                  false);
   }
   MaybeFinish();
   if (state_ == State::kSubscribed || state_ == State::kDisconnected) ScheduleCheck();
@@ -519,7 +591,7 @@ void Scheduler::CheckUnschedulable() {
 
 void Scheduler::MaybeFinish() {
   if (state_ != State::kSubscribed) return;
-  if (book_.all_final()) Teardown(exit_code_);
+  if (book_.all_final()) Teardown(exit_code_, "all numbers are final");
 }
 
 void Scheduler::Interrupt(int code) {
@@ -543,15 +615,15 @@ void Scheduler::Interrupt(int code) {
     if (!job->agent_id.empty()) kill.kill->agent_id = v1::AgentID{job->agent_id};
     SendCall(std::move(kill));
   }
-  Teardown(code);
+  Teardown(code, "interrupted");
 }
 
 // TEARDOWN also kills every task and executor of the framework (§5.6.1).
-void Scheduler::Teardown(int code) {
+void Scheduler::Teardown(int code, const std::string& why) {
   state_ = State::kTearingDown;
   exit_code_ = code;
   connection_.Drain();  // the master ends the stream; TEARDOWN's answer must still arrive
-  spdlog::info("all numbers are final; tearing down framework {}", framework_.id.value_or("?"));
+  spdlog::info("{}; tearing down framework {}", why, framework_.id.value_or("?"));
   // Calls are ordered: acknowledgements and kills made before reach the master first, which
   // matters because they would be refused once the framework is gone.
   SendTeardown(1);
@@ -598,7 +670,7 @@ void Scheduler::SendCall(ev::Call call, std::function<void(bool)> done) {
   connection_.Send(v1::Serialize(call), [type, done = std::move(done)](Result<HttpResponse> result) {
     bool accepted = result.ok() && (result.value().status == 202 || result.value().status == 200);
     if (!accepted) {
-      std::string why = result.ok() ? std::to_string(result.value().status) + " " + result.value().body
+      std::string why = result.ok() ? std::to_string(result.value().status) + " " + Excerpt(result.value().body)
                                     : result.error().message;
       spdlog::warn("{} call failed: {}", type, why);
       // Lost calls are recovered by the protocol: unacknowledged updates are resent by the

@@ -108,8 +108,19 @@ class Scheduler {
   };
   struct OfferHistory {
     bool suppressed = false;
+    // A DECLINE with the idle filter (an hour) is in force: it survives resubscription and
+    // SUPPRESS's flag, so work that comes back must REVIVE regardless.
+    bool idle_filter = false;
     bool seen = false;
-    double largest_cpus = 0, largest_mem = 0;
+    double largest_cpus = 0, largest_mem = 0;  // of the offers in `recent`
+    // What offers held recently (the last --offer-wait): a number no recent offer could hold
+    // while nothing of ours runs is unschedulable.
+    struct Seen {
+      TimePoint at;
+      double cpus = 0, mem = 0;
+    };
+    std::vector<Seen> recent;
+    TimePoint busy_until{};  // the last time a task of ours was running
   };
   struct Timers {
     std::optional<EventLoop::TimerId> check;
@@ -125,6 +136,9 @@ class Scheduler {
   void OnOffers(const std::vector<v1::Offer>& offers);
   void Launch(const v1::Offer& offer, const std::vector<PlannedLaunch>& launches,
               const std::vector<std::uint64_t>& numbers);
+  void AcceptFailed(const v1::OfferID& offer, const std::vector<std::string>& task_ids);
+  void Decline(std::vector<v1::OfferID> offers, double refuse_seconds, int attempt = 1);
+  void ReconcileUnconfirmed();
   void OnUpdate(const v1::TaskStatus& status);
   void OnFailedUpdate(Job& job, const v1::TaskStatus& status);
   void OnFinished(Job& job, const v1::TaskStatus& status);
@@ -135,7 +149,7 @@ class Scheduler {
   void ScheduleCheck();
   void CheckUnschedulable();
   void Revive();
-  void Teardown(int code);
+  void Teardown(int code, const std::string& why);
   void SendTeardown(int attempt);
   void Exit(int code);
   void CancelTimers();

@@ -133,3 +133,29 @@ TEST_CASE("task IDs round-trip", "[job_book]") {
         std::pair<std::uint64_t, int>{18446744073709551615ull, 1});
   CHECK_FALSE(JobBook::ParseTaskId("factorial-18446744073709551616-1"));
 }
+
+TEST_CASE("attempts that never started do not use up retries, but are bounded", "[job_book]") {
+  JobBook book({7}, &Mem, At(0));
+  Job& job = *book.Find(7);
+  // Dropped before starting, many times: still retried with --max-retries 0.
+  for (int i = 0; i < factorial::scheduler::kMaxUnstartedAttempts; ++i) {
+    book.Launch(job, "S1", At(i));
+    job.dropped = true;
+    REQUIRE(book.Retry(job, true, 0, At(i)));
+  }
+  CHECK(job.unstarted_attempts == factorial::scheduler::kMaxUnstartedAttempts);
+  // A started attempt counts: with --max-retries 0 it is final.
+  book.Launch(job, "S1", At(100));
+  CHECK_FALSE(book.Retry(job, true, 0, At(100)));
+  CHECK(job.task_id == "factorial-7-" + std::to_string(factorial::scheduler::kMaxUnstartedAttempts + 1));
+
+  JobBook broken({8}, &Mem, At(0));
+  Job& never = *broken.Find(8);
+  int launches = 0;
+  for (;;) {
+    broken.Launch(never, "S1", At(launches++));
+    never.dropped = true;
+    if (!broken.Retry(never, true, 3, At(launches))) break;
+  }
+  CHECK(launches == factorial::scheduler::kMaxUnstartedAttempts + 1);  // a broken cluster still ends
+}

@@ -319,7 +319,9 @@ TEST_CASE("a number no agent can hold is reported unschedulable after --offer-wa
   CHECK(h.CallsOf("DECLINE").size() == 1);
   h.loop.Advance(6s);
   REQUIRE(h.results.size() == 1);
-  CHECK_THAT(h.results[0].error, Catch::StartsWith("unschedulable: needs 1"));
+  CHECK(h.results[0].error ==
+        "unschedulable: no usable offer within --offer-wait 5 s (needs 1 cpus and 2674 MB; the largest offer had "
+        "2 cpus and 1024 MB)");
   h.loop.Pump();
   CHECK(h.exit_code == 1);
 }
@@ -400,4 +402,55 @@ TEST_CASE("a result in the sandbox is fetched with the credentials, checked, and
   auto accepts = h.CallsOf("ACCEPT");
   REQUIRE(accepts.size() == 2);
   CHECK(accepts[1]["accept"]["operations"][0]["launch"]["task_infos"][0]["task_id"]["value"] == "factorial-21-2");
+}
+
+TEST_CASE("a failed ACCEPT declines its offer, reconciles its tasks and relaunches what the master lost",
+          "[scheduler]") {
+  Harness h({5});
+  h.Subscribe();
+  h.loop.AutoReply(std::nullopt);
+  h.Send(Offers({Offer("O1", "S1", 2, 1024)}));
+  FakeLoop::Request* accept = nullptr;
+  for (auto* r : h.loop.All()) {
+    if (!r->stream && r->open && Json::parse(r->http.body)["type"] == "ACCEPT") accept = r;
+  }
+  REQUIRE(accept != nullptr);
+  h.loop.AutoReply(202);
+  h.loop.Reply(accept->id, 503, "Service Unavailable");
+  auto declines = h.CallsOf("DECLINE");
+  REQUIRE(declines.size() == 1);
+  CHECK(declines[0]["decline"]["offer_ids"] == Json::parse(R"([{"value":"O1"}])"));
+  auto reconciles = h.CallsOf("RECONCILE");
+  REQUIRE(reconciles.size() == 1);
+  CHECK(reconciles[0]["reconcile"]["tasks"] == Json::parse(R"([{"task_id":{"value":"factorial-5-1"},"agent_id":{"value":"S1"}}])"));
+  // No answer yet: asked again after 5 s, so a lost RECONCILE cannot leave 5 waiting forever.
+  h.loop.Advance(6s);
+  CHECK(h.CallsOf("RECONCILE").size() == 2);
+  // The master never saw the task: it is launched again, and that did not use up a retry.
+  h.Send(Update("factorial-5-1", "TASK_LOST", std::nullopt, /*with_uuid=*/false));
+  h.Send(Offers({Offer("O2", "S1", 2, 1024)}));
+  auto accepts = h.CallsOf("ACCEPT");
+  REQUIRE(accepts.size() == 2);
+  CHECK(accepts[1]["accept"]["operations"][0]["launch"]["task_infos"][0]["task_id"]["value"] == "factorial-5-2");
+  h.loop.Advance(6s);
+  CHECK(h.CallsOf("RECONCILE").size() == 2);  // the new attempt's ACCEPT went through
+}
+
+TEST_CASE("work back to pending after resubscribing revives offers held by an idle decline filter", "[scheduler]") {
+  Harness h({9});
+  h.Subscribe();
+  // 9 goes to S1; S2's offer is declined for an hour and offers are suppressed: nothing is left.
+  h.Send(Offers({Offer("O1", "S1", 2, 1024), Offer("O2", "S2", 2, 1024)}));
+  REQUIRE(h.CallsOf("DECLINE").size() == 1);
+  CHECK(h.CallsOf("DECLINE")[0]["decline"]["filters"]["refuse_seconds"] == 3600);
+  REQUIRE(h.CallsOf("SUPPRESS").size() == 1);
+  h.Send(Update("factorial-9-1", "TASK_RUNNING"));
+  auto first_stream = h.Stream()->id;
+  h.loop.Advance(76s);  // heartbeats missed: resubscribe
+  h.loop.Advance(200ms);
+  REQUIRE(h.Stream()->id != first_stream);
+  h.Subscribe();
+  CHECK(h.CallsOf("REVIVE").empty());  // nothing pending yet
+  h.Send(Update("factorial-9-1", "TASK_GONE"));
+  CHECK(h.CallsOf("REVIVE").size() == 1);
 }
