@@ -1,0 +1,263 @@
+// Faults that once lost, withheld or hung results (issue 12), each run end to end: the real
+// scheduler and executor against mesos-sim, or against a tiny fake master where mesos-sim
+// cannot produce the fault. Every case asserts exact output lines and exit codes and is
+// bounded by the child's deadline, so a hang fails the case instead of stalling the suite.
+
+#include "sim.hpp"
+
+#include <sstream>
+
+#include <catch2/catch.hpp>
+#include <netinet/in.h>
+#include <sys/socket.h>
+
+#include "factorial/sizing.hpp"
+#include "support/e2e.hpp"
+
+using namespace factorial::testing;
+using factorial::sim::MesosSim;
+using factorial::sim::SimOptions;
+
+namespace {
+
+factorial::CurlGlobal curl_global;
+
+SimOptions Options(int agents) {
+  SimOptions o;
+  o.agents = agents;
+  o.heartbeat_interval = 1000ms;
+  o.allocation_interval = 50ms;
+  o.update_retry_interval = 500ms;
+  o.executor_shutdown_grace_period = 1000ms;
+  return o;
+}
+
+std::vector<std::string> SchedulerArgs(const std::string& master, std::vector<std::string> extra) {
+  std::vector<std::string> args = {FACTORIAL_SCHEDULER_BINARY, "--master", master, "--executor",
+                                   FACTORIAL_EXECUTOR_BINARY, "--refuse-seconds", "0.2"};
+  args.insert(args.end(), extra.begin(), extra.end());
+  return args;
+}
+
+std::vector<std::string> Lines(const std::string& text) {
+  std::vector<std::string> lines;
+  std::istringstream in(text);
+  for (std::string line; std::getline(in, line);) lines.push_back(line);
+  return lines;
+}
+
+std::vector<std::string> CallTypes(const std::string& master) {
+  std::vector<std::string> types;
+  for (const auto& body : SimGet(master, "calls")) types.push_back(Json::parse(body.get<std::string>()).value("type", ""));
+  return types;
+}
+
+bool Subscribed(const std::string& master) { return !SimGet(master, "state")["frameworks"].empty(); }
+
+// A TCP port on 127.0.0.1 that completes the handshake (the kernel's backlog) but whose owner
+// never reads or answers.
+class SilentPort {
+ public:
+  SilentPort() {
+    fd_ = ::socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0);
+    sockaddr_in addr{};
+    addr.sin_family = AF_INET;
+    addr.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+    socklen_t len = sizeof addr;
+    if (fd_ < 0 || ::bind(fd_, reinterpret_cast<sockaddr*>(&addr), len) != 0 || ::listen(fd_, 16) != 0 ||
+        ::getsockname(fd_, reinterpret_cast<sockaddr*>(&addr), &len) != 0) {
+      throw std::runtime_error("cannot listen on 127.0.0.1");
+    }
+    port_ = ntohs(addr.sin_port);
+  }
+  ~SilentPort() { ::close(fd_); }
+  int port() const { return port_; }
+
+ private:
+  int fd_ = -1;
+  int port_ = 0;
+};
+
+// A fake master: SUBSCRIBE gets SUBSCRIBED and then the given events; every other call 202.
+class FakeMaster {
+ public:
+  explicit FakeMaster(std::vector<std::string> events_after_subscribed) : events_(std::move(events_after_subscribed)) {
+    server_.Post("/api/v1/scheduler", [this](const httplib::Request& req, httplib::Response& res) {
+      Json call = Json::parse(req.body, nullptr, false);
+      std::string type = call.is_object() ? call.value("type", "") : "";
+      {
+        std::lock_guard lock(mu_);
+        calls_.push_back(type);
+      }
+      if (type != "SUBSCRIBE") {
+        res.status = 202;
+        return;
+      }
+      res.status = 200;
+      res.set_header("Mesos-Stream-Id", "fake-stream");
+      res.set_chunked_content_provider("application/json", [this](std::size_t, httplib::DataSink& sink) {
+        auto send = [&](const std::string& record) {
+          std::string framed = std::to_string(record.size()) + "\n" + record;
+          return sink.write(framed.data(), framed.size());
+        };
+        Json subscribed = {{"type", "SUBSCRIBED"},
+                           {"subscribed", {{"framework_id", {{"value", "fake-framework"}}},
+                                           {"heartbeat_interval_seconds", 600}}}};
+        if (!send(subscribed.dump())) return false;
+        for (const auto& e : events_) {
+          if (!send(e)) return false;
+        }
+        // Keep the stream open until the scheduler goes away or the test ends.
+        std::unique_lock lock(mu_);
+        cv_.wait(lock, [&] { return stopping_ || !sink.is_writable(); });
+        return false;
+      });
+    });
+    port_ = server_.bind_to_any_port("127.0.0.1");
+    thread_ = std::thread([this] { server_.listen_after_bind(); });
+  }
+  ~FakeMaster() {
+    {
+      std::lock_guard lock(mu_);
+      stopping_ = true;
+      cv_.notify_all();
+    }
+    server_.stop();
+    thread_.join();
+  }
+  std::string url() const { return "http://127.0.0.1:" + std::to_string(port_); }
+  std::vector<std::string> calls() {
+    std::lock_guard lock(mu_);
+    return calls_;
+  }
+
+ private:
+  std::vector<std::string> events_;
+  httplib::Server server_;
+  int port_ = 0;
+  std::thread thread_;
+  std::mutex mu_;
+  std::condition_variable cv_;
+  bool stopping_ = false;
+  std::vector<std::string> calls_;
+};
+
+}  // namespace
+
+TEST_CASE("a failed ACCEPT is reconciled and its numbers relaunched", "[e2e][reliability]") {
+  int status = GENERATE(503, 500);
+  SimOptions o = Options(1);
+  // Every answer waits 500 ms, so the ACCEPT that follows the first offer is still waiting when
+  // the fault is armed right after SUBSCRIBE is seen.
+  o.response_delay = 500ms;
+  MesosSim sim(o);
+  sim.Start();
+  Process p(SchedulerArgs(sim.master_url(), {"5", "7", "10"}), 60000ms);
+  REQUIRE(Eventually([&] { return Subscribed(sim.master_url()); }));
+  SimPost(sim.master_url(), "fail-calls?count=1&status=" + std::to_string(status));
+  SimPost(sim.master_url(), "delay?ms=0");
+  int code = p.Wait();
+  INFO("scheduler log:\n" << p.Stderr());
+  CHECK_FALSE(p.timed_out());
+  CHECK(code == 0);
+  CHECK(Lines(p.Stdout()) == std::vector<std::string>{"5! = 120", "7! = 5040", "10! = 3628800"});
+  CHECK_THAT(p.Stderr(), Catch::Contains("ACCEPT call failed"));
+  auto types = CallTypes(sim.master_url());
+  CHECK(std::count(types.begin(), types.end(), "RECONCILE") >= 1);
+  CHECK(std::count(types.begin(), types.end(), "ACCEPT") >= 1);
+  CHECK(SimGet(sim.master_url(), "launches").size() == 3);  // the failed ACCEPT launched nothing
+}
+
+TEST_CASE("all agents gone: what never gets an offer is unschedulable after --offer-wait", "[e2e][reliability]") {
+  MesosSim sim(Options(1));
+  sim.Start();
+  // One task at a time on the only agent (2 cpus: the executor's 0.1 and one task of 1.5).
+  Process p(SchedulerArgs(sim.master_url(), {"--task-cpus", "1.5", "--offer-wait", "3", "5", "7", "10", "11"}), 60000ms);
+  REQUIRE(Eventually([&] { return !SimGet(sim.master_url(), "launches").empty(); }));
+  SimPost(sim.master_url(), "agents/0/kill");
+  int code = p.Wait();
+  REQUIRE_FALSE(p.timed_out());
+  CHECK(code == 1);
+  auto lines = Lines(p.Stdout());
+  REQUIRE(lines.size() == 4);
+  const std::vector<std::string> exact = {"5! = 120", "7! = 5040", "10! = 3628800", "11! = 39916800"};
+  const std::vector<std::string> numbers = {"5", "7", "10", "11"};
+  int unschedulable = 0;
+  for (std::size_t i = 0; i < lines.size(); ++i) {
+    if (lines[i] == exact[i]) continue;
+    CHECK_THAT(lines[i], Catch::StartsWith(numbers[i] + "! failed: unschedulable: no usable offer within --offer-wait 3 s "
+                                                         "(needs 1.5 cpus and "));
+    ++unschedulable;
+  }
+  CHECK(unschedulable >= 1);
+  CHECK(lines.back() != exact.back());  // 11 was behind a launched number when the agent died
+  CHECK_THAT(p.Stderr(), !Catch::Contains("1.500000"));
+}
+
+TEST_CASE("a master that can never answer ends the run at --connect-timeout with a diagnosis", "[e2e][reliability]") {
+  SECTION("an agent's port answers 404") {
+    MesosSim sim(Options(1));
+    sim.Start();
+    Process p(SchedulerArgs(sim.agent_url(0), {"--connect-timeout", "3", "5"}), 30000ms);
+    CHECK(p.Wait() == 1);
+    CHECK_FALSE(p.timed_out());
+    CHECK(Lines(p.Stdout()) == std::vector<std::string>{"5! unfinished"});
+    CHECK_THAT(p.Stderr(), Catch::Contains("no subscription within 3 s: " + sim.agent_url(0) +
+                                           " answered 404: is this an agent port rather than a master's?"));
+  }
+  SECTION("a name that does not resolve") {
+    Process p(SchedulerArgs("http://no-such-master.invalid:5050", {"--connect-timeout", "3", "5"}), 30000ms);
+    CHECK(p.Wait() == 1);
+    CHECK_FALSE(p.timed_out());
+    CHECK(Lines(p.Stdout()) == std::vector<std::string>{"5! unfinished"});
+    CHECK_THAT(p.Stderr(), Catch::Contains("no subscription within 3 s: cannot resolve no-such-master.invalid"));
+  }
+  SECTION("a port that accepts but never answers") {
+    SilentPort silent;
+    Process p(SchedulerArgs("http://127.0.0.1:" + std::to_string(silent.port()), {"--connect-timeout", "3", "5"}),
+              30000ms);
+    CHECK(p.Wait() == 1);
+    CHECK_FALSE(p.timed_out());
+    CHECK(Lines(p.Stdout()) == std::vector<std::string>{"5! unfinished"});
+    CHECK_THAT(p.Stderr(), Catch::Contains("no subscription within 3 s: http://127.0.0.1:" + std::to_string(silent.port()) +
+                                           " connected but no answer to SUBSCRIBE"));
+  }
+}
+
+TEST_CASE("a huge task id from the network is quoted in the log only in part", "[e2e][reliability]") {
+  const std::string huge_id(8 << 20, 'x');
+  Json update = {{"type", "UPDATE"},
+                 {"update", {{"status", {{"task_id", {{"value", huge_id}}},
+                                         {"state", "TASK_RUNNING"},
+                                         {"agent_id", {{"value", "fake-agent"}}},
+                                         {"source", "SOURCE_EXECUTOR"},
+                                         {"uuid", "AAAAAAAAAAAAAAAAAAAAAA=="}}}}}};
+  FakeMaster master({update.dump()});
+  Process p(SchedulerArgs(master.url(), {"--max-retries", "1", "5"}), 60000ms);
+  REQUIRE(Eventually([&] {
+    auto calls = master.calls();
+    return std::count(calls.begin(), calls.end(), "ACKNOWLEDGE") >= 1;  // the update was read
+  }));
+  p.Signal(SIGTERM);
+  CHECK(p.Wait() == 143);
+  // Not CHECK_THAT: a failure would print all of stderr.
+  std::string log = p.Stderr();
+  CHECK(log.size() < 64 * 1024);
+  CHECK(log.find("update TASK_RUNNING for unknown task " + std::string(256, 'x') + "... (" +
+                 std::to_string(huge_id.size() - 256) + " more bytes)") != std::string::npos);
+}
+
+TEST_CASE("SIGTERM is logged as an interrupt, not as every number being final", "[e2e][reliability]") {
+  MesosSim sim(Options(1));
+  sim.Start();
+  Process p(SchedulerArgs(sim.master_url(), {"3000000"}), 60000ms);
+  REQUIRE(Eventually([&] {
+    auto types = CallTypes(sim.master_url());
+    return std::count(types.begin(), types.end(), "ACKNOWLEDGE") >= 1;  // the task is running
+  }));
+  p.Signal(SIGTERM);
+  CHECK(p.Wait() == 143);
+  CHECK(Lines(p.Stdout()) == std::vector<std::string>{"3000000! unfinished"});
+  CHECK_THAT(p.Stderr(), !Catch::Contains("all numbers are final"));
+  CHECK_THAT(p.Stderr(), Catch::Contains("interrupted"));
+}
