@@ -320,8 +320,9 @@ TEST_CASE("a number no agent can hold is reported unschedulable after --offer-wa
   h.loop.Advance(6s);
   REQUIRE(h.results.size() == 1);
   CHECK(h.results[0].error ==
-        "unschedulable: no usable offer within --offer-wait 5 s (needs 1 cpus and 2674 MB; the largest offer had "
-        "2 cpus and 1024 MB)");
+        "unschedulable: no usable offer within --offer-wait 5 s (needs 1 cpus and " +
+            std::to_string(static_cast<long long>(factorial::scheduler::TaskMemoryMb(100000000))) +
+            " MB; the largest offer had 2 cpus and 1024 MB)");
   h.loop.Pump();
   CHECK(h.exit_code == 1);
 }
