@@ -166,7 +166,7 @@ TEST_CASE("with --state-dir, SIGTERM leaves results matching the journal and a r
   Process second(args);
   CHECK(second.Wait() == 1);
   std::string results = Slurp(state / "results");
-  CHECK_THAT(results, Catch::StartsWith(std::string(kNeverFits) + "! failed: unschedulable: needs "));
+  CHECK_THAT(results, Catch::StartsWith(std::string(kNeverFits) + "! failed: unschedulable: no usable offer within --offer-wait "));
   CHECK_THAT(results, Catch::EndsWith("\n5! = 120\n7! = 5040\n"));
   CHECK(std::count(results.begin(), results.end(), '\n') == 3);
   CHECK(SimGet(sim.master_url(), "launches").size() == 2);  // 5 and 7 were not computed again
@@ -365,7 +365,7 @@ TEST_CASE("on a terminal the progress line stays out of the log lines and a summ
     CHECK(std::regex_match(line, std::regex(R"(\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d\.\d{3} [IWE] factorial-scheduler: .*)")));
   }
   CHECK(std::regex_match(screen.back(), std::regex(R"(.* I factorial-scheduler: 2 done, 1 failed in \d+\.\d s \(\d+\.\d numbers/s\))")));
-  CHECK_THAT(Slurp(out), Catch::StartsWith(std::string(kNeverFits) + "! failed: unschedulable: needs ") &&
+  CHECK_THAT(Slurp(out), Catch::StartsWith(std::string(kNeverFits) + "! failed: unschedulable: no usable offer within --offer-wait ") &&
                              Catch::EndsWith("\n5! = 120\n7! = 5040\n"));
 }
 
