@@ -21,6 +21,7 @@
 
 #include "factorial/base64.hpp"
 #include "factorial/sizing.hpp"
+#include "support/expected.hpp"
 #include "support/real_mesos.hpp"
 
 using namespace factorial::testing;
@@ -71,13 +72,6 @@ std::string Factorial(unsigned long n) {
                   << expected_.substr(0, 60) << "...)");                                            \
     CHECK((actual_ == expected_));                                                                  \
   } while (false)
-
-std::vector<std::string> Lines(const std::string& text) {
-  std::vector<std::string> lines;
-  std::istringstream in(text);
-  for (std::string line; std::getline(in, line);) lines.push_back(line);
-  return lines;
-}
 
 // A started cluster; on a failed assertion its logs are printed and its directory kept.
 class Cluster {

@@ -12,6 +12,7 @@
 #include <sys/socket.h>
 
 #include "factorial/sizing.hpp"
+#include "support/expected.hpp"
 #include "support/e2e.hpp"
 
 using namespace factorial::testing;
@@ -37,13 +38,6 @@ std::vector<std::string> SchedulerArgs(const std::string& master, std::vector<st
                                    FACTORIAL_EXECUTOR_BINARY, "--refuse-seconds", "0.2"};
   args.insert(args.end(), extra.begin(), extra.end());
   return args;
-}
-
-std::vector<std::string> Lines(const std::string& text) {
-  std::vector<std::string> lines;
-  std::istringstream in(text);
-  for (std::string line; std::getline(in, line);) lines.push_back(line);
-  return lines;
 }
 
 std::vector<std::string> CallTypes(const std::string& master) {

@@ -16,6 +16,7 @@
 #include <gmp.h>
 
 #include "factorial/sizing.hpp"
+#include "support/expected.hpp"
 #include "support/e2e.hpp"
 
 using namespace factorial::testing;
@@ -26,17 +27,6 @@ namespace fs = std::filesystem;
 namespace {
 
 factorial::CurlGlobal curl_global;
-
-std::string IndependentFactorial(unsigned long n) {
-  mpz_t f;
-  mpz_init_set_ui(f, 1);
-  for (unsigned long i = 2; i <= n; ++i) mpz_mul_ui(f, f, i);
-  std::string s(mpz_sizeinbase(f, 10) + 2, '\0');
-  mpz_get_str(s.data(), 10, f);
-  s.resize(std::strlen(s.c_str()));
-  mpz_clear(f);
-  return s;
-}
 
 SimOptions Options(int agents = 3) {
   SimOptions o;
@@ -53,13 +43,6 @@ std::vector<std::string> SchedulerArgs(const std::string& master, std::vector<st
                                    FACTORIAL_EXECUTOR_BINARY, "--refuse-seconds", "0.2"};
   args.insert(args.end(), extra.begin(), extra.end());
   return args;
-}
-
-std::vector<std::string> Lines(const std::string& text) {
-  std::vector<std::string> lines;
-  std::istringstream in(text);
-  for (std::string line; std::getline(in, line);) lines.push_back(line);
-  return lines;
 }
 
 std::vector<std::string> CallTypes(const std::string& master) {

@@ -8,6 +8,7 @@
 #include <gmp.h>
 
 #include "factorial/sizing.hpp"
+#include "support/expected.hpp"
 #include "support/mesos_cluster.hpp"
 #include "support/zk_detection.hpp"
 
@@ -16,6 +17,8 @@ namespace {
 using namespace std::chrono_literals;
 using factorial::testing::Detection;
 using factorial::testing::Eventually;
+using factorial::testing::IndependentFactorial;
+using factorial::testing::Lines;
 using factorial::testing::MesosCluster;
 using factorial::testing::Process;
 using factorial::testing::Server;
@@ -25,24 +28,6 @@ std::string MesosHome() {
   auto home = MesosCluster::Home();
   if (!home) Skip("no Mesos: set MESOS_HOME to a Mesos 1.12 install, or put mesos-master on PATH");
   return *home;
-}
-
-std::string IndependentFactorial(unsigned long n) {
-  mpz_t f;
-  mpz_init_set_ui(f, 1);
-  for (unsigned long i = 2; i <= n; ++i) mpz_mul_ui(f, f, i);
-  std::string s(mpz_sizeinbase(f, 10) + 2, '\0');
-  mpz_get_str(s.data(), 10, f);
-  s.resize(std::strlen(s.c_str()));
-  mpz_clear(f);
-  return s;
-}
-
-std::vector<std::string> Lines(const std::string& text) {
-  std::vector<std::string> lines;
-  std::istringstream in(text);
-  for (std::string line; std::getline(in, line);) lines.push_back(line);
-  return lines;
 }
 
 }  // namespace

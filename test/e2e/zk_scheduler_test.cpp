@@ -11,6 +11,7 @@
 
 #include "factorial/sizing.hpp"
 #include "sim.hpp"
+#include "support/expected.hpp"
 #include "support/zk_detection.hpp"
 #include "zk_registry.hpp"
 
@@ -21,6 +22,8 @@ using factorial::sim::MesosSim;
 using factorial::sim::SimOptions;
 using factorial::sim::ZkRegistry;
 using factorial::testing::Eventually;
+using factorial::testing::IndependentFactorial;
+using factorial::testing::Lines;
 using factorial::testing::Json;
 using factorial::testing::Process;
 using factorial::testing::Server;
@@ -29,24 +32,6 @@ using factorial::testing::SimPost;
 using factorial::testing::Split;
 
 factorial::CurlGlobal curl_global;
-
-std::string IndependentFactorial(unsigned long n) {
-  mpz_t f;
-  mpz_init_set_ui(f, 1);
-  for (unsigned long i = 2; i <= n; ++i) mpz_mul_ui(f, f, i);
-  std::string s(mpz_sizeinbase(f, 10) + 2, '\0');
-  mpz_get_str(s.data(), 10, f);
-  s.resize(std::strlen(s.c_str()));
-  mpz_clear(f);
-  return s;
-}
-
-std::vector<std::string> Lines(const std::string& text) {
-  std::vector<std::string> lines;
-  std::istringstream in(text);
-  for (std::string line; std::getline(in, line);) lines.push_back(line);
-  return lines;
-}
 
 // mesos-sim with two masters announced in ZooKeeper; /sim/leader moves leadership there too.
 class SimInZooKeeper {
