@@ -336,6 +336,9 @@ Result<RunConfig> BuildConfig(const CommandLine& options, const Environment& env
   auto numbers = ReadNumbers(options);
   if (!numbers.ok()) return numbers.error();
   run.numbers = std::move(numbers).value();
+  auto workload = Workload::FromNumbers(run.numbers);
+  if (!workload.ok()) return workload.error();
+  run.workload = std::make_shared<const Workload>(std::move(workload).value());
 
   SchedulerConfig& config = run.scheduler;
   auto masters = ResolveMasters(options, env);

@@ -7,6 +7,7 @@
 
 #include <cstdint>
 #include <map>
+#include <memory>
 #include <optional>
 #include <string>
 #include <vector>
@@ -14,6 +15,7 @@
 #include "factorial/status.hpp"
 #include "result_sink.hpp"
 #include "scheduler.hpp"
+#include "workload.hpp"
 
 namespace factorial::scheduler {
 
@@ -80,6 +82,7 @@ struct Environment {
 struct RunConfig {
   SchedulerConfig scheduler;  // `store` is left for the caller
   std::vector<std::uint64_t> numbers;
+  std::shared_ptr<const Workload> workload;  // the same numbers, compact
   LineFormat format = LineFormat::kText;
   std::string output;     // empty: standard output
   std::string state_dir;  // empty: no journal
