@@ -64,6 +64,7 @@ struct NumberResult {
   std::string error;   // !ok
   std::string task_id;
   std::string agent_id;
+  std::string agent_hostname;  // the agent's host (its offers' hostname); empty if not known
   double seconds = 0;
 };
 
