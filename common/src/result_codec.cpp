@@ -52,10 +52,37 @@ Error Malformed(std::size_t line, const std::string& what) {
   return Error{Errc::kCorruption, "result line " + std::to_string(line) + ": " + what};
 }
 
-Result<ResultEntry> DecodeLine(std::string_view line, std::size_t number) {
+bool ValidSha(std::string_view sha) {
+  return sha.size() == 64 && std::all_of(sha.begin(), sha.end(), IsLowerHex);
+}
+
+bool ValidPath(std::string_view path) { return !path.empty() && path.find('\0') == std::string_view::npos; }
+
+// One decoded line: an entry for a number, or a file.
+using Line = std::variant<ResultEntry, ResultFile>;
+
+Result<Line> DecodeFileLine(LineReader& reader, std::size_t number) {
+  ResultFile file;
+  auto size = reader.more() ? Number(reader.Field()) : std::nullopt;
+  if (!size) return Malformed(number, "a file's size must be an unsigned decimal");
+  file.size = *size;
+  std::string_view sha = reader.more() ? reader.Field() : std::string_view();
+  if (!ValidSha(sha)) return Malformed(number, "the SHA-256 must be 64 lowercase hex digits");
+  file.sha256 = std::string(sha);
+  std::string_view path = reader.more() ? reader.Rest() : std::string_view();
+  if (!ValidPath(path) || path.front() != '/') {
+    return Malformed(number, "a file's path must be absolute and hold no NUL byte");
+  }
+  file.path = std::string(path);
+  return Line(std::move(file));
+}
+
+Result<Line> DecodeLine(std::string_view line, std::size_t number) {
   LineReader reader(line);
+  std::string_view first = reader.Field();
+  if (first == "file") return DecodeFileLine(reader, number);
   ResultEntry entry;
-  auto n = Number(reader.Field());
+  auto n = Number(first);
   if (!n) return Malformed(number, "the number is not an unsigned decimal");
   entry.n = *n;
   if (!reader.more()) return Malformed(number, "no kind after the number");
@@ -65,7 +92,26 @@ Result<ResultEntry> DecodeLine(std::string_view line, std::size_t number) {
     std::string_view digits = reader.Rest();
     if (!AllDigits(digits)) return Malformed(number, "inline digits are not decimal digits");
     entry.value = std::string(digits);
-    return entry;
+    return Line(std::move(entry));
+  }
+  if (kind == "e") {
+    ResultFailure failure;
+    std::string_view reason = reader.more() ? reader.Field() : std::string_view();
+    if (reason == "oom") {
+      failure.reason = ResultFailure::Reason::kOom;
+    } else if (reason == "error") {
+      failure.reason = ResultFailure::Reason::kError;
+    } else {
+      return Malformed(number, "a failure's reason must be 'oom' or 'error'");
+    }
+    std::string_view message = reader.more() ? reader.Rest() : std::string_view();
+    if (message.empty() || message.size() > kMaxFailureMessage || message.find('\0') != std::string_view::npos) {
+      return Malformed(number, "a failure's message must be 1 to " + std::to_string(kMaxFailureMessage) +
+                                   " bytes without NUL");
+    }
+    failure.message = std::string(message);
+    entry.value = std::move(failure);
+    return Line(std::move(entry));
   }
   if (kind != "f") return Malformed(number, "unknown kind '" + std::string(kind.substr(0, 8)) + "'");
   ResultFileSlice slice;
@@ -76,23 +122,34 @@ Result<ResultEntry> DecodeLine(std::string_view line, std::size_t number) {
   slice.offset = *offset;
   slice.size = *size;
   std::string_view sha = reader.more() ? reader.Field() : std::string_view();
-  if (sha.size() != 64 || !std::all_of(sha.begin(), sha.end(), IsLowerHex)) {
-    return Malformed(number, "the SHA-256 must be 64 lowercase hex digits");
-  }
+  if (!ValidSha(sha)) return Malformed(number, "the SHA-256 must be 64 lowercase hex digits");
   slice.sha256 = std::string(sha);
   std::string_view path = reader.more() ? reader.Rest() : std::string_view();
-  if (path.empty() || path.find('\0') != std::string_view::npos) {
-    return Malformed(number, "the path is empty or holds a NUL byte");
-  }
+  if (!ValidPath(path)) return Malformed(number, "the path is empty or holds a NUL byte");
   slice.path = std::string(path);
   entry.value = std::move(slice);
-  return entry;
+  return Line(std::move(entry));
+}
+
+// What the encoder writes for a failure's message: one line, not empty, bounded.
+std::string WireMessage(const std::string& message) {
+  std::string out = message.substr(0, kMaxFailureMessage);
+  for (char& c : out) {
+    if (c == '\n' || c == '\0') c = ' ';
+  }
+  if (out.empty()) out = "-";
+  return out;
 }
 
 }  // namespace
 
-std::string EncodeResults(const std::vector<ResultEntry>& entries) {
-  if (entries.size() == 1 && std::holds_alternative<std::string>(entries[0].value)) {
+std::string_view ReasonName(ResultFailure::Reason reason) {
+  return reason == ResultFailure::Reason::kOom ? "oom" : "error";
+}
+
+std::string EncodeResultList(const ResultList& results) {
+  const auto& entries = results.entries;
+  if (results.files.empty() && entries.size() == 1 && std::holds_alternative<std::string>(entries[0].value)) {
     return std::get<std::string>(entries[0].value);
   }
   std::string out(kHeader);
@@ -101,6 +158,11 @@ std::string EncodeResults(const std::vector<ResultEntry>& entries) {
     if (const auto* digits = std::get_if<std::string>(&entry.value)) {
       out += " d ";
       out += *digits;
+    } else if (const auto* failure = std::get_if<ResultFailure>(&entry.value)) {
+      out += " e ";
+      out += ReasonName(failure->reason);
+      out += ' ';
+      out += WireMessage(failure->message);
     } else {
       const auto& slice = std::get<ResultFileSlice>(entry.value);
       out += " f " + std::to_string(slice.offset) + " " + std::to_string(slice.size) + " " + slice.sha256 + " " +
@@ -108,14 +170,17 @@ std::string EncodeResults(const std::vector<ResultEntry>& entries) {
     }
     out += '\n';
   }
+  for (const auto& file : results.files) {
+    out += "file " + std::to_string(file.size) + " " + file.sha256 + " " + file.path + "\n";
+  }
   return out;
 }
 
-Result<std::vector<ResultEntry>> DecodeResults(std::string_view data, std::uint64_t task_number) {
+Result<ResultList> DecodeResultList(std::string_view data, std::uint64_t task_number) {
   if (data.empty()) return Error{Errc::kCorruption, "empty result"};
   if (IsDigit(data.front())) {
     if (!AllDigits(data)) return Error{Errc::kCorruption, "an inline result must be only decimal digits"};
-    return std::vector<ResultEntry>{ResultEntry{task_number, std::string(data)}};
+    return ResultList{{ResultEntry{task_number, std::string(data)}}, {}};
   }
   if (data.substr(0, kHeader.size()) != kHeader) {
     return Error{Errc::kCorruption, "neither digits nor a result list (no FR1 header)"};
@@ -123,19 +188,38 @@ Result<std::vector<ResultEntry>> DecodeResults(std::string_view data, std::uint6
   data.remove_prefix(kHeader.size());
   if (data.empty()) return Error{Errc::kCorruption, "a result list without entries"};
   if (data.back() != '\n') return Error{Errc::kCorruption, "the last result line is not terminated"};
-  std::vector<ResultEntry> entries;
-  std::set<std::uint64_t> seen;
+  ResultList results;
+  std::set<std::uint64_t> numbers;
+  std::set<std::string> paths;
   for (std::size_t line_number = 2; !data.empty(); ++line_number) {
     auto end = data.find('\n');
-    auto entry = DecodeLine(data.substr(0, end), line_number);
-    if (!entry.ok()) return entry.error();
-    if (!seen.insert(entry.value().n).second) {
-      return Malformed(line_number, std::to_string(entry.value().n) + " appears twice");
+    auto line = DecodeLine(data.substr(0, end), line_number);
+    if (!line.ok()) return line.error();
+    if (auto* entry = std::get_if<ResultEntry>(&line.value())) {
+      if (!numbers.insert(entry->n).second) return Malformed(line_number, std::to_string(entry->n) + " appears twice");
+      results.entries.push_back(std::move(*entry));
+    } else {
+      auto& file = std::get<ResultFile>(line.value());
+      if (!paths.insert(file.path).second) return Malformed(line_number, "the same file is named twice");
+      results.files.push_back(std::move(file));
     }
-    entries.push_back(std::move(entry).value());
     data.remove_prefix(end + 1);
   }
-  return entries;
+  return results;
+}
+
+std::string EncodeResults(const std::vector<ResultEntry>& entries) { return EncodeResultList({entries, {}}); }
+
+Result<std::vector<ResultEntry>> DecodeResults(std::string_view data, std::uint64_t task_number) {
+  auto decoded = DecodeResultList(data, task_number);
+  if (!decoded.ok()) return decoded.error();
+  if (!decoded.value().files.empty()) return Error{Errc::kCorruption, "a batch result (with result files)"};
+  for (const auto& entry : decoded.value().entries) {
+    if (std::holds_alternative<ResultFailure>(entry.value)) {
+      return Error{Errc::kCorruption, "a batch result (" + std::to_string(entry.n) + " failed)"};
+    }
+  }
+  return std::move(decoded.value().entries);
 }
 
 }  // namespace factorial

@@ -8,10 +8,15 @@
 
 #include <catch2/catch.hpp>
 
+using factorial::DecodeResultList;
 using factorial::DecodeResults;
+using factorial::EncodeResultList;
 using factorial::EncodeResults;
 using factorial::ResultEntry;
+using factorial::ResultFailure;
+using factorial::ResultFile;
 using factorial::ResultFileSlice;
+using factorial::ResultList;
 
 namespace {
 
@@ -53,7 +58,78 @@ TEST_CASE("golden encodings decode to their entries and encode back byte for byt
     REQUIRE(decoded.ok());
     CHECK(decoded.value() == c.entries);
     CHECK(EncodeResults(c.entries) == bytes);
+    auto listed = DecodeResultList(bytes, c.task_number);
+    REQUIRE(listed.ok());
+    CHECK(listed.value() == ResultList{c.entries, {}});
   }
+}
+
+TEST_CASE("golden batch encodings with failures and result files, both ways", "[result_codec]") {
+  const std::string runs = "/var/lib/mesos/slaves/S0/frameworks/F0/executors/factorial-executor/runs/R1/";
+  const std::string oom = "the computation needs 193 MiB, over the task's cap of 64 MiB";
+  struct Case {
+    std::string file;
+    ResultList results;
+  };
+  std::vector<Case> cases = {
+      {"batch_failures.data",
+       {{{5, std::string("120")},
+         {300000, ResultFailure{ResultFailure::Reason::kOom, oom}},
+         {7, std::string("5040")},
+         {12, ResultFailure{ResultFailure::Reason::kError, "worker exited with status 1"}}},
+        {}}},
+      {"batch_files.data",
+       {{{300000, ResultFailure{ResultFailure::Reason::kOom, oom}}},
+        {ResultFile{runs + "T 1.lane0.frf", 63, "6d1c0b6f5e9f2a1b3c4d5e6f708192a3b4c5d6e7f8091a2b3c4d5e6f708192a3"},
+         ResultFile{runs + "T 1.100000.frf", 456600, kShaA}}}},
+  };
+  for (const auto& c : cases) {
+    INFO(c.file);
+    std::string bytes = Golden(c.file);
+    auto decoded = DecodeResultList(bytes, 0);
+    REQUIRE(decoded.ok());
+    CHECK(decoded.value() == c.results);
+    CHECK(EncodeResultList(c.results) == bytes);
+    // The single-number decoder refuses a batch rather than hand its caller a failure or a file.
+    auto single = DecodeResults(bytes, 0);
+    REQUIRE_FALSE(single.ok());
+    CHECK_THAT(single.error().message, Catch::Contains("a batch result"));
+  }
+}
+
+TEST_CASE("a batch of files only, and lines in any order", "[result_codec]") {
+  ResultList files_only{{}, {ResultFile{"/s/t.lane0.frf", 20, kShaB}}};
+  std::string bytes = EncodeResultList(files_only);
+  CHECK(bytes == "FR1\nfile 20 " + kShaB + " /s/t.lane0.frf\n");
+  auto decoded = DecodeResultList(bytes, 0);
+  REQUIRE(decoded.ok());
+  CHECK(decoded.value() == files_only);
+  // A file line before entries decodes too; the encoder writes entries first.
+  auto mixed = DecodeResultList("FR1\nfile 20 " + kShaB + " /s/t.lane0.frf\n5 d 120\n", 0);
+  REQUIRE(mixed.ok());
+  CHECK(mixed.value() == ResultList{{{5, std::string("120")}}, {ResultFile{"/s/t.lane0.frf", 20, kShaB}}});
+  // One inline entry beside a file is not shape 1: the file must travel.
+  CHECK(EncodeResultList(mixed.value()) == "FR1\n5 d 120\nfile 20 " + kShaB + " /s/t.lane0.frf\n");
+}
+
+TEST_CASE("the encoder keeps a failure's message on one bounded line", "[result_codec]") {
+  auto encode = [](std::string message) {
+    return EncodeResultList({{{3, std::string("6")}, {9, ResultFailure{ResultFailure::Reason::kError, message}}}, {}});
+  };
+  CHECK(encode(std::string("a\nb") + '\0' + "c") == "FR1\n3 d 6\n9 e error a b c\n");
+  CHECK(encode("") == "FR1\n3 d 6\n9 e error -\n");
+  std::string long_message(factorial::kMaxFailureMessage + 100, 'x');
+  std::string encoded = encode(long_message);
+  CHECK(encoded == "FR1\n3 d 6\n9 e error " + std::string(factorial::kMaxFailureMessage, 'x') + "\n");
+  auto decoded = DecodeResultList(encoded, 0);
+  REQUIRE(decoded.ok());
+  CHECK(std::get<ResultFailure>(decoded.value().entries[1].value).message ==
+        std::string(factorial::kMaxFailureMessage, 'x'));
+  // A message may hold spaces and the words of other kinds: it is the rest of the line.
+  auto spaced = DecodeResultList("FR1\n9 e oom needs 5 d 120 file x\n", 0);
+  REQUIRE(spaced.ok());
+  CHECK(spaced.value().entries ==
+        std::vector<ResultEntry>{{9, ResultFailure{ResultFailure::Reason::kOom, "needs 5 d 120 file x"}}});
 }
 
 TEST_CASE("a single inline result is the bare digits, anything else is a list", "[result_codec]") {
@@ -94,12 +170,30 @@ TEST_CASE("malformed results are rejected with the reason", "[result_codec]") {
       {"FR1\n5 f 0 3 " + sha + "\n", "line 2: the path is empty or holds a NUL byte"},
       {"FR1\n5 f 0 3 " + sha + " \n", "line 2: the path is empty or holds a NUL byte"},
       {"FR1\n5 f 0 3 " + sha + " /a" + std::string(1, '\0') + "b\n", "line 2: the path is empty or holds a NUL byte"},
+      {"FR1\n5 e\n", "line 2: a failure's reason must be 'oom' or 'error'"},
+      {"FR1\n5 e OOM x\n", "line 2: a failure's reason must be 'oom' or 'error'"},
+      {"FR1\n5 e oom\n", "line 2: a failure's message must be 1 to 512 bytes without NUL"},
+      {"FR1\n5 e oom \n", "line 2: a failure's message must be 1 to 512 bytes without NUL"},
+      {"FR1\n5 e error a" + std::string(1, '\0') + "\n", "line 2: a failure's message must be 1 to 512 bytes"},
+      {"FR1\n5 e error " + std::string(513, 'm') + "\n", "line 2: a failure's message must be 1 to 512 bytes"},
+      {"FR1\n5 d 120\n5 e oom x\n", "line 3: 5 appears twice"},
+      {"FR1\nfile\n", "line 2: a file's size must be an unsigned decimal"},
+      {"FR1\nfile 01 " + sha + " /p\n", "line 2: a file's size must be an unsigned decimal"},
+      {"FR1\nfile 3 " + sha.substr(1) + " /p\n", "line 2: the SHA-256 must be 64 lowercase hex digits"},
+      {"FR1\nfile 3 " + sha + "\n", "line 2: a file's path must be absolute"},
+      {"FR1\nfile 3 " + sha + " relative/p\n", "line 2: a file's path must be absolute"},
+      {"FR1\nfile 3 " + sha + " /a" + std::string(1, '\0') + "\n", "line 2: a file's path must be absolute"},
+      {"FR1\nfile 3 " + sha + " /p\nfile 4 " + kShaB + " /p\n", "line 3: the same file is named twice"},
+      {"FR1\nfiles 3 " + sha + " /p\n", "line 2: the number is not an unsigned decimal"},
   };
   for (const auto& [data, reason] : bad) {
     INFO(data);
-    auto decoded = DecodeResults(data, 5);
+    auto decoded = DecodeResultList(data, 5);
     REQUIRE_FALSE(decoded.ok());
     CHECK(decoded.error().code == factorial::Errc::kCorruption);
     CHECK_THAT(decoded.error().message, Catch::Contains(reason));
+    auto single = DecodeResults(data, 5);
+    REQUIRE_FALSE(single.ok());
+    CHECK(single.error().message == decoded.error().message);
   }
 }

@@ -9,24 +9,38 @@
 // 1. One number, inline: the decimal digits and nothing else ("120" for 5!). The common case
 //    costs no framing at all, and it is what executors before this codec sent.
 //
-// 2. Anything else (a file reference, several numbers): text lines, each ending in '\n',
+// 2. Anything else (several numbers, failures, files): text lines, each ending in '\n',
 //
 //      FR1                                                    header, format version 1
 //      <n> d <digits>                                         n!'s digits inline
+//      <n> e <reason> <message>                               n failed in this batch
+//      file <size> <sha256> <path>                            an FRF1 result file
 //      <n> f <offset> <size> <sha256> <path>                  n!'s digits are bytes
 //                                                             [offset, offset+size) of <path>
+//                                                             (single big numbers; being retired)
 //
 //    <n>, <offset> and <size> are unsigned decimals without leading zeros (fit in 64 bits);
-//    <digits> is one or more decimal digits; <sha256> is the 64 lowercase hex digits of the
-//    SHA-256 of the slice; <path> is the rest of the line (absolute, may hold spaces; not
-//    empty, no NUL). Fields are separated by one space. At least one entry; each number at
-//    most once; entries in any order (the encoder keeps the caller's). A batch of numbers in
-//    one task writes one file and one `f` line per number with its own offset, so batches
-//    need no new version. Example (test/data/result_codec/batch.data):
+//    <digits> is one or more decimal digits; <sha256> is the 64 lowercase hex digits of a
+//    SHA-256 (of the slice for `f`, of the whole file for `file`); <path> is the rest of the
+//    line (may hold spaces; not empty, no NUL; absolute for `file`). <reason> is `oom` (the
+//    number's computation exceeded its memory cap) or `error` (anything else); <message> is the
+//    rest of the line, 1 to kMaxFailureMessage bytes (the encoder replaces '\n' and NUL with
+//    spaces, truncates, and writes "-" for an empty one). Fields are separated by one space.
+//    At least one line after the header; a number appears on at most one `d`/`e`/`f` line, a
+//    path on at most one `file` line; lines in any order (the encoder writes the entries in
+//    the caller's order, then the files).
+//
+//    A `file` line names a file in the framing of result_file.hpp (FRF1, written with
+//    ResultFileWriter), <size> bytes long, whose whole-file SHA-256 is <sha256>: it holds the
+//    entries of the batch's numbers not named on `d`/`e`/`f` lines. The union of the `d`, `e`
+//    and `f` numbers and of every file's entries is exactly the batch's numbers, each once;
+//    the codec cannot see inside the files, so the scheduler checks that after fetching them.
+//    Example (test/data/result_codec/batch_files.data):
 //
 //      FR1
-//      5 d 120
-//      100000 f 0 456574 2f1c...e3 /var/lib/mesos/.../sandbox/factorial-100000-1.result
+//      300000 e oom the computation needs 193 MiB, over the task's cap of 64 MiB
+//      file 63 6d1c...9a /var/lib/mesos/.../runs/R1/T1.lane0.frf
+//      file 456600 2f1c...e3 /var/lib/mesos/.../runs/R1/T1.100000.frf
 //
 // Status updates are checkpointed by the agent and resent until acknowledged, so the format
 // stays small: no JSON, no escaping, one pass to decode.
@@ -49,18 +63,52 @@ struct ResultFileSlice {
   bool operator==(const ResultFileSlice&) const = default;
 };
 
+// A number of a batch that was not computed; the others were.
+struct ResultFailure {
+  enum class Reason { kOom, kError };
+  Reason reason = Reason::kError;
+  std::string message;
+  bool operator==(const ResultFailure&) const = default;
+};
+
+inline constexpr std::size_t kMaxFailureMessage = 512;
+
+// `oom` / `error`, as on the wire.
+std::string_view ReasonName(ResultFailure::Reason reason);
+
 struct ResultEntry {
   std::uint64_t n = 0;
-  std::variant<std::string, ResultFileSlice> value;  // the digits, or where they are
+  // The digits, where they are (`f`), or why there are none.
+  std::variant<std::string, ResultFileSlice, ResultFailure> value;
   bool operator==(const ResultEntry&) const = default;
 };
 
-// Encodes `entries` (one or more; numbers distinct; paths without '\n' or NUL). A single
-// inline entry uses shape 1.
-std::string EncodeResults(const std::vector<ResultEntry>& entries);
+// An FRF1 file (result_file.hpp) holding the entries of the numbers no entry names.
+struct ResultFile {
+  std::string path;  // absolute, in the agent's view of the sandbox
+  std::uint64_t size = 0;
+  std::string sha256;  // of the whole file, lowercase hex
+  bool operator==(const ResultFile&) const = default;
+};
 
-// Decodes `data`. Shape 1 is the result of `task_number` (the number the task was given).
-// Every malformed input is an error naming what is wrong; nothing throws.
+struct ResultList {
+  std::vector<ResultEntry> entries;
+  std::vector<ResultFile> files;
+  bool operator==(const ResultList&) const = default;
+};
+
+// Encodes `results` (at least one entry or file; numbers distinct; paths distinct, absolute
+// for files, without '\n' or NUL). A single inline entry and no file uses shape 1.
+std::string EncodeResultList(const ResultList& results);
+
+// Decodes `data`. Shape 1 is the result of `task_number` (the number the task was given; a
+// batch never uses shape 1, so any value will do for one). Every malformed input is an error
+// naming what is wrong; nothing throws.
+Result<ResultList> DecodeResultList(std::string_view data, std::uint64_t task_number);
+
+// The single-number forms above, for callers that only handle `d` and `f`: EncodeResults is
+// EncodeResultList without files; DecodeResults rejects `e` and `file` lines as corruption.
+std::string EncodeResults(const std::vector<ResultEntry>& entries);
 Result<std::vector<ResultEntry>> DecodeResults(std::string_view data, std::uint64_t task_number);
 
 }  // namespace factorial
