@@ -280,7 +280,7 @@ void Executor::OnComputed(const std::string& id, ComputeOutcome outcome) {
       case ComputeOutcome::Kind::kFile: {
         // Too large to inline: name the sandbox file so the scheduler can fetch it from the
         // agent's /files/download and check it.
-        ResultFileSlice file{env_.sandbox + "/" + id + ".result", 0, outcome.size, outcome.sha256};
+        ResultFileSlice file{env_.agent_sandbox + "/" + id + ".result", 0, outcome.size, outcome.sha256};
         SendUpdate(task, TaskState::kFinished,
                    std::to_string(task.n) + "! has " + std::to_string(outcome.size) + " digits (in the sandbox)",
                    std::nullopt, EncodeResults({{task.n, std::move(file)}}));

@@ -56,10 +56,11 @@ Result<ExecutorEnv> ParseExecutorEnv(const Getenv& getenv) {
   }
   env.framework_id = required("MESOS_FRAMEWORK_ID");
   env.executor_id = required("MESOS_EXECUTOR_ID");
+  env.agent_sandbox = required("MESOS_DIRECTORY");
   if (auto sandbox = getenv("MESOS_SANDBOX"); sandbox && !sandbox->empty()) {
     env.sandbox = *sandbox;
   } else {
-    env.sandbox = required("MESOS_DIRECTORY");
+    env.sandbox = env.agent_sandbox;
   }
   std::string checkpoint = required("MESOS_CHECKPOINT");
   if (checkpoint == "1") {

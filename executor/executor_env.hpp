@@ -18,7 +18,12 @@ struct ExecutorEnv {
   std::string agent_endpoint;  // host:port
   std::string framework_id;
   std::string executor_id;
-  std::string sandbox;  // MESOS_SANDBOX, else MESOS_DIRECTORY
+  // The sandbox twice: `sandbox` is where this process writes (MESOS_SANDBOX, else
+  // MESOS_DIRECTORY), `agent_sandbox` the same directory as the agent sees it
+  // (MESOS_DIRECTORY). They differ when the container has its own root filesystem; paths
+  // reported to the scheduler are fetched through the agent, so they use `agent_sandbox`.
+  std::string sandbox;
+  std::string agent_sandbox;
   bool checkpoint = false;
   Duration recovery_timeout{0};           // checkpointing only
   Duration subscription_backoff_max{0};   // checkpointing only

@@ -31,7 +31,7 @@ int main(int argc, char** argv) {
   }
   CLI::App app{"Mesos executor that computes factorials with GMP.\n"
                "Started by a Mesos agent, which provides MESOS_AGENT_ENDPOINT, MESOS_FRAMEWORK_ID,\n"
-               "MESOS_EXECUTOR_ID, MESOS_SANDBOX, MESOS_CHECKPOINT, ... in the environment.",
+               "MESOS_EXECUTOR_ID, MESOS_DIRECTORY, MESOS_CHECKPOINT, ... in the environment.",
                "factorial-executor"};
   std::string log_level = "info";
   app.add_option("--log-level", log_level, "trace, debug, info, warn, error (SPDLOG_LEVEL overrides)");

@@ -46,6 +46,23 @@ TEST_CASE("the agent's environment parses into the executor's configuration", "[
   CHECK(env->shutdown_grace_period == 5s);
   CHECK_FALSE(env->auth_token.has_value());
   CHECK(env->inline_limit == 65536);
+  CHECK(env->sandbox == "/var/lib/mesos/slaves/S0/frameworks/F/executors/E/runs/C");
+  CHECK(env->agent_sandbox == "/var/lib/mesos/slaves/S0/frameworks/F/executors/E/runs/C");
+}
+
+TEST_CASE("in a container image the executor writes to MESOS_SANDBOX and reports MESOS_DIRECTORY",
+          "[executor][env]") {
+  auto vars = AgentEnv();
+  vars["MESOS_SANDBOX"] = "/mnt/mesos/sandbox";  // the container's own view
+  auto env = ParseExecutorEnv(From(vars));
+  REQUIRE(env.ok());
+  CHECK(env->sandbox == "/mnt/mesos/sandbox");
+  CHECK(env->agent_sandbox == "/var/lib/mesos/slaves/S0/frameworks/F/executors/E/runs/C");
+  // MESOS_DIRECTORY is what the scheduler fetches from: without it there is no usable path.
+  vars.erase("MESOS_DIRECTORY");
+  auto missing = ParseExecutorEnv(From(vars));
+  REQUIRE_FALSE(missing.ok());
+  CHECK_THAT(missing.error().message, Catch::Contains("MESOS_DIRECTORY is not set"));
 }
 
 TEST_CASE("without checkpointing the recovery variables are not needed", "[executor][env]") {
@@ -81,6 +98,7 @@ TEST_CASE("sandbox falls back to MESOS_DIRECTORY and optional knobs are read", "
   auto env = ParseExecutorEnv(From(vars));
   REQUIRE(env.ok());
   CHECK(env->sandbox == "/var/lib/mesos/slaves/S0/frameworks/F/executors/E/runs/C");
+  CHECK(env->agent_sandbox == env->sandbox);
   CHECK(env->auth_token == "tok");
   CHECK(env->inline_limit == 1024);
   vars["FACTORIAL_INLINE_LIMIT"] = "lots";

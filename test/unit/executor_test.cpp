@@ -66,6 +66,7 @@ ExecutorEnv TestEnv(bool checkpoint = true) {
   env.framework_id = "FID";
   env.executor_id = "EID";
   env.sandbox = "/sandbox";
+  env.agent_sandbox = "/agent/sandbox";  // as in a container image: the two views differ
   env.checkpoint = checkpoint;
   env.recovery_timeout = 15min;
   env.subscription_backoff_max = 2s;
@@ -333,6 +334,7 @@ TEST_CASE("a computation that runs out of memory fails only its task", "[executo
 TEST_CASE("large results name a sandbox file with size and digest", "[executor]") {
   Harness h;
   h.Deliver({Subscribed(), Launch("f", "100")});
+  CHECK(h.runner.jobs.at("f").request.result_path == "/sandbox/f.result");  // written in our view
   ComputeOutcome file;
   file.kind = ComputeOutcome::Kind::kFile;
   file.size = 158;
@@ -340,11 +342,13 @@ TEST_CASE("large results name a sandbox file with size and digest", "[executor]"
   h.runner.Finish("f", file);
   auto updates = h.Updates();
   REQUIRE(updates.size() == 2);
-  CHECK(*updates[1].data == "FR1\n100 f 0 158 " + std::string(64, 'a') + " /sandbox/f.result\n");
+  // Named in the agent's view, which the scheduler fetches through.
+  CHECK(*updates[1].data == "FR1\n100 f 0 158 " + std::string(64, 'a') + " /agent/sandbox/f.result\n");
   auto ref = factorial::DecodeResults(*updates[1].data, 100);
   REQUIRE(ref.ok());
-  CHECK(ref.value() == std::vector<factorial::ResultEntry>{
-                           {100, factorial::ResultFileSlice{"/sandbox/f.result", 0, 158, std::string(64, 'a')}}});
+  CHECK(ref.value() ==
+        std::vector<factorial::ResultEntry>{
+            {100, factorial::ResultFileSlice{"/agent/sandbox/f.result", 0, 158, std::string(64, 'a')}}});
 }
 
 TEST_CASE("SHUTDOWN kills every task, then exits once the kills are acknowledged", "[executor]") {
