@@ -136,7 +136,7 @@ Status ApplyCredentials(const CommandLine& options, const Environment& env, Sche
   return OkStatus();
 }
 
-Result<std::vector<std::uint64_t>> ReadNumbers(const CommandLine& options) {
+Result<Workload> ReadNumbers(const CommandLine& options, const Environment& env) {
   std::uint64_t max_n = 0;
   const std::string& text = options.max_n;
   auto [end, parse_error] = std::from_chars(text.data(), text.data() + text.size(), max_n);
@@ -147,23 +147,7 @@ Result<std::vector<std::uint64_t>> ReadNumbers(const CommandLine& options) {
     return MakeError(Errc::kInvalidArgument, "--max-n must be at most " + std::to_string(kLargestMaxN) +
                                                  " (the largest n whose memory need is computed exactly)");
   }
-  std::vector<NumberToken> tokens;
-  for (const auto& a : options.numbers) tokens.push_back({a, "argument"});
-  if (!options.input.empty()) {
-    std::error_code ec;
-    if (options.input != "-" && fs::is_directory(options.input, ec)) {
-      return MakeError(Errc::kInvalidArgument, "--input " + options.input + " is a directory, not a file of numbers");
-    }
-    auto more = ReadNumberFile(options.input);
-    if (!more.ok()) return more.error();
-    tokens.insert(tokens.end(), more->begin(), more->end());
-  }
-  if (tokens.empty()) {
-    return MakeError(Errc::kInvalidArgument, options.input.empty()
-                                                 ? "no numbers given (arguments or --input)"
-                                                 : "no numbers given: --input " + options.input + " holds none");
-  }
-  return ParseNumbers(tokens, max_n);
+  return ReadWorkload(options.numbers, options.input, max_n, env.input_fd);
 }
 
 Result<MasterSpec> ResolveMasters(const CommandLine& options, const Environment& env) {
@@ -277,7 +261,18 @@ ParsedCommandLine ParseCommandLine(const std::vector<std::string>& argv) {
       ->capture_default_str();
   app.add_option(Names("--heartbeat-factor"), o.heartbeat_factor, "missed heartbeats before reconnecting")
       ->capture_default_str();
-  app.add_option("--format", o.format, "text or json")->capture_default_str();
+  app.add_option("--format", o.format, "text or json (JSON lines carry the task, agent and agent_hostname)")
+      ->capture_default_str();
+  app.add_option("--order", o.order,
+                 "input: lines in input order, each as soon as every earlier one is written; completion: each "
+                 "result's lines as it arrives (every line names its number)")
+      ->capture_default_str();
+  app.add_option(Names("--hold-memory"), o.hold_memory,
+                 "MB of results held back for input order kept in memory; the rest waits in an unlinked file in "
+                 "--spill-dir")
+      ->capture_default_str();
+  app.add_option(Names("--spill-dir"), o.spill_dir,
+                 "directory for results held back past --hold-memory (default: $TMPDIR, else /tmp)");
   app.add_option("--output", o.output, "write results to this file instead of stdout (see Results below)");
   app.add_option(Names("--state-dir"), o.state_dir,
                  "keep the framework ID and a journal of results here; a restart with the same numbers resumes; "
@@ -333,12 +328,25 @@ Result<RunConfig> BuildConfig(const CommandLine& options, const Environment& env
     return MakeError(Errc::kInvalidArgument, "--format must be text or json, not '" + options.format + "'");
   }
   run.format = options.format == "json" ? LineFormat::kJson : LineFormat::kText;
-  auto numbers = ReadNumbers(options);
-  if (!numbers.ok()) return numbers.error();
-  run.numbers = std::move(numbers).value();
-  auto workload = Workload::FromNumbers(run.numbers);
+  if (options.order != "input" && options.order != "completion") {
+    return MakeError(Errc::kInvalidArgument, "--order must be input or completion, not '" + options.order + "'");
+  }
+  run.order = options.order == "completion" ? OutputOrder::kCompletion : OutputOrder::kInput;
+  if (auto range = CheckRange("--hold-memory", options.hold_memory, 0, 1048576); !range.ok()) return range.error();
+  run.hold_bytes = static_cast<std::size_t>(options.hold_memory * 1048576);
+  if (!options.spill_dir.empty()) {
+    std::error_code ec;
+    if (!fs::is_directory(options.spill_dir, ec)) {
+      return MakeError(Errc::kInvalidArgument, "--spill-dir " + options.spill_dir + " is not a directory");
+    }
+  }
+  run.spill_dir = options.spill_dir;
+  auto workload = ReadNumbers(options, env);
   if (!workload.ok()) return workload.error();
   run.workload = std::make_shared<const Workload>(std::move(workload).value());
+  // TODO(output): gone once the Scheduler takes the Workload.
+  run.numbers.reserve(run.workload->size());
+  for (std::size_t i = 0; i < run.workload->size(); ++i) run.numbers.push_back(run.workload->at(i));
 
   SchedulerConfig& config = run.scheduler;
   auto masters = ResolveMasters(options, env);

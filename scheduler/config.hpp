@@ -54,6 +54,9 @@ struct CommandLine {
   double refuse_seconds = 1;
   int heartbeat_factor = 5;
   std::string format = "text";
+  std::string order = "input";
+  double hold_memory = 256;  // MB
+  std::string spill_dir;
   std::string output;
   std::string state_dir;
   bool teardown_on_stop = false;
@@ -77,6 +80,7 @@ struct Environment {
   std::string user;                              // the invoking user (--user's default)
   std::string hostname;                          // FrameworkInfo.hostname
   std::string default_executor;                  // --executor's default; empty: none found
+  int input_fd = 0;                              // read for --input - (standard input)
 };
 
 struct RunConfig {
@@ -84,6 +88,9 @@ struct RunConfig {
   std::vector<std::uint64_t> numbers;
   std::shared_ptr<const Workload> workload;  // the same numbers, compact
   LineFormat format = LineFormat::kText;
+  OutputOrder order = OutputOrder::kInput;
+  std::size_t hold_bytes = std::size_t{256} << 20;  // results held back for input order, in memory
+  std::string spill_dir;                            // empty: $TMPDIR, else /tmp
   std::string output;     // empty: standard output
   std::string state_dir;  // empty: no journal
   std::string log_level;

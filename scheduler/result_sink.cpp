@@ -1,7 +1,10 @@
 #include "result_sink.hpp"
 
+#include <algorithm>
 #include <cerrno>
+#include <charconv>
 #include <cstdio>
+#include <cstdlib>
 #include <cstring>
 
 #include <fcntl.h>
@@ -13,36 +16,69 @@ namespace {
 
 using Json = nlohmann::json;
 
-std::string Quote(std::string_view text) {
-  return Json(text).dump(-1, ' ', false, Json::error_handler_t::replace);
+constexpr std::size_t kBufferBytes = std::size_t{1} << 20;
+// The encoding buffer keeps its capacity between results, unless one result made it larger.
+constexpr std::size_t kLineCapacityKept = std::size_t{1} << 20;
+
+void AppendQuoted(std::string_view text, std::string& out) {
+  out += Json(text).dump(-1, ' ', false, Json::error_handler_t::replace);
 }
 
-bool AllDigits(const std::string& text) { return text.find_first_not_of("0123456789") == std::string::npos; }
+bool OnlyDigits(std::string_view text) { return text.find_first_not_of("0123456789") == std::string_view::npos; }
 
-std::string OneLine(std::string text) {
-  for (char& c : text) {
-    if (c == '\n' || c == '\r') c = ' ';
-  }
-  return text;
+void AppendNumber(std::uint64_t n, std::string& out) {
+  char digits[24];
+  out.append(digits, std::to_chars(digits, digits + sizeof digits, n).ptr);
 }
 
 }  // namespace
 
-std::string EncodeLine(const NumberResult& r, LineFormat format) {
-  std::string n = std::to_string(r.n);
+void AppendLine(const NumberResult& r, LineFormat format, std::string& out) {
   if (format == LineFormat::kText) {
-    return r.ok ? n + "! = " + r.digits + "\n" : n + "! failed: " + OneLine(r.error) + "\n";
+    AppendNumber(r.n, out);
+    if (r.ok) {
+      out += "! = ";
+      out += r.digits;
+    } else {
+      out += "! failed: ";
+      std::size_t from = out.size();
+      out += r.error;
+      std::replace_if(out.begin() + static_cast<std::ptrdiff_t>(from), out.end(),
+                      [](char c) { return c == '\n' || c == '\r'; }, ' ');
+    }
+    out += '\n';
+    return;
   }
-  std::string line = "{\"n\":" + n;
+  out += "{\"n\":";
+  AppendNumber(r.n, out);
   if (r.ok) {
-    line += ",\"status\":\"finished\",\"factorial\":";
+    out += ",\"status\":\"finished\",\"factorial\":";
     // Digits need no escaping; the copy through Json is skipped for results of many MB.
-    line += AllDigits(r.digits) ? "\"" + r.digits + "\"" : Quote(r.digits);
+    if (OnlyDigits(r.digits)) {
+      out += '"';
+      out += r.digits;
+      out += '"';
+    } else {
+      AppendQuoted(r.digits, out);
+    }
   } else {
-    line += ",\"status\":\"failed\",\"error\":" + Quote(r.error);
+    out += ",\"status\":\"failed\",\"error\":";
+    AppendQuoted(r.error, out);
   }
-  line += ",\"task_id\":" + Quote(r.task_id) + ",\"agent\":" + Quote(r.agent_id) +
-          ",\"seconds\":" + Json(r.seconds).dump() + "}\n";
+  out += ",\"task_id\":";
+  AppendQuoted(r.task_id, out);
+  out += ",\"agent\":";
+  AppendQuoted(r.agent_id, out);
+  out += ",\"agent_hostname\":";
+  AppendQuoted(r.agent_hostname, out);
+  out += ",\"seconds\":";
+  out += Json(r.seconds).dump();
+  out += "}\n";
+}
+
+std::string EncodeLine(const NumberResult& result, LineFormat format) {
+  std::string line;
+  AppendLine(result, format, line);
   return line;
 }
 
@@ -67,112 +103,275 @@ Result<NumberResult> DecodeJsonLine(std::string_view line) {
   (r.ok ? r.digits : r.error) = j[field].get<std::string>();
   if (j.contains("task_id") && j["task_id"].is_string()) r.task_id = j["task_id"].get<std::string>();
   if (j.contains("agent") && j["agent"].is_string()) r.agent_id = j["agent"].get<std::string>();
+  // Journals written before the field existed have none: the host is then unknown.
+  if (j.contains("agent_hostname") && j["agent_hostname"].is_string()) {
+    r.agent_hostname = j["agent_hostname"].get<std::string>();
+  }
   if (j.contains("seconds") && j["seconds"].is_number()) r.seconds = j["seconds"].get<double>();
   return r;
 }
 
-ResultSink::ResultSink(std::vector<std::uint64_t> order, LineFormat format, int fd, std::string name)
-    : ResultSink(std::move(order), format, fd, std::move(name), std::string()) {}
+ResultSink::ResultSink(std::shared_ptr<const Workload> workload, LineFormat format, int fd, std::string name,
+                       SinkOptions options)
+    : ResultSink(std::move(workload), format, fd, std::move(name), std::string(), std::move(options)) {}
 
-ResultSink::ResultSink(std::vector<std::uint64_t> order, LineFormat format, int fd, std::string name,
-                       std::string path)
-    : order_(std::move(order)), format_(format), fd_(fd), name_(std::move(name)), path_(std::move(path)) {
-  for (std::uint64_t n : order_) ++entries_[n].lines_left;
-}
+ResultSink::ResultSink(std::shared_ptr<const Workload> workload, LineFormat format, int fd, std::string name,
+                       std::string path, SinkOptions options)
+    : workload_(std::move(workload)),
+      format_(format),
+      options_(std::move(options)),
+      fd_(fd),
+      name_(std::move(name)),
+      path_(std::move(path)),
+      slot_(workload_->distinct(), kAbsent),
+      buffer_(std::make_unique_for_overwrite<char[]>(kBufferBytes)) {}
 
-Result<std::unique_ptr<ResultSink>> ResultSink::OpenFile(std::vector<std::uint64_t> order, LineFormat format,
-                                                         const std::string& path) {
+Result<std::unique_ptr<ResultSink>> ResultSink::OpenFile(std::shared_ptr<const Workload> workload, LineFormat format,
+                                                         const std::string& path, SinkOptions options) {
   std::string partial = path + ".partial";
   int fd = ::open(partial.c_str(), O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0644);
   if (fd < 0) {
     return MakeError(Errc::kInvalidArgument,
                      "cannot write results to " + path + " (through " + partial + "): " + std::strerror(errno));
   }
-  std::unique_ptr<ResultSink> sink(new ResultSink(std::move(order), format, fd, partial, path));
+  std::unique_ptr<ResultSink> sink(new ResultSink(std::move(workload), format, fd, partial, path, std::move(options)));
   sink->owns_fd_ = true;
   return sink;
 }
 
 ResultSink::~ResultSink() {
   if (owns_fd_) ::close(fd_);
+  if (spill_fd_ >= 0) ::close(spill_fd_);
 }
 
 Status ResultSink::Add(const NumberResult& result) {
   if (failed_) return *failed_;
-  auto it = entries_.find(result.n);
-  if (it == entries_.end() || it->second.added) return OkStatus();
-  Entry& entry = it->second;
-  entry.added = true;
-  if (cursor_ < order_.size() && order_[cursor_] == result.n && entry.lines_left == 1) {
-    // Due now and needed once: written without keeping a copy.
-    if (auto written = Write(EncodeLine(result, format_)); !written.ok()) return written;
-    ++cursor_;
-    entry.lines_left = 0;
+  auto id = workload_->Find(result.n);
+  if (!id || slot_[*id] != kAbsent) return OkStatus();
+  std::uint32_t lines = workload_->occurrences(*id);
+  lines_resolved_ += lines;
+  if (!result.ok) lines_failed_ += lines;
+  line_.clear();
+  AppendLine(result, format_, line_);
+  if (options_.order == OutputOrder::kCompletion) {
+    slot_[*id] = kReleased;
+    for (std::uint32_t i = 0; i < lines; ++i) {
+      if (auto emitted = Emit(line_); !emitted.ok()) return emitted;
+    }
   } else {
-    entry.result = result;
-    ++held_;
+    // Written straight from `line_` while the frontier is on it; held only if a line is left.
+    slot_[*id] = kIncoming;
+    incoming_lines_left_ = lines;
+    if (auto written = WriteDue(false); !written.ok()) return written;
+    if (incoming_lines_left_ > 0) {
+      Hold(*id, incoming_lines_left_);
+    } else {
+      slot_[*id] = kReleased;
+    }
   }
-  return WriteDue(false);
+  if (line_.capacity() > kLineCapacityKept) std::string().swap(line_);
+  return options_.flush_each_add ? Flush() : OkStatus();
+}
+
+void ResultSink::Hold(Workload::Id id, std::uint32_t lines_left) {
+  Held held;
+  held.length = line_.size();
+  held.lines_left = lines_left;
+  if (held_bytes_ + line_.size() <= options_.hold_bytes || !Spill(line_, held.offset)) {
+    held.data = std::make_unique_for_overwrite<char[]>(line_.size());
+    std::memcpy(held.data.get(), line_.data(), line_.size());
+    held_bytes_ += line_.size();
+  }
+  std::uint32_t index;
+  if (free_held_.empty()) {
+    index = static_cast<std::uint32_t>(held_.size());
+    held_.push_back(std::move(held));
+  } else {
+    index = free_held_.back();
+    free_held_.pop_back();
+    held_[index] = std::move(held);
+  }
+  slot_[id] = index;
+  ++held_count_;
+}
+
+void ResultSink::Warn(const std::string& message) {
+  if (options_.warn) options_.warn(message);
+}
+
+// Appends `line` to the spill file, made on first use. False (and a warning, once) when the
+// file cannot be made or written: the caller keeps the line in memory instead.
+bool ResultSink::Spill(std::string_view line, std::uint64_t& offset) {
+  if (spill_broken_) return false;
+  if (spill_fd_ < 0) {
+    std::string dir = options_.spill_dir;
+    if (dir.empty()) {
+      const char* tmpdir = std::getenv("TMPDIR");
+      dir = tmpdir != nullptr && *tmpdir != '\0' ? tmpdir : "/tmp";
+    }
+    spill_fd_ = ::open(dir.c_str(), O_TMPFILE | O_RDWR | O_CLOEXEC, 0600);
+    if (spill_fd_ < 0 && (errno == EOPNOTSUPP || errno == EISDIR || errno == EINVAL)) {
+      // A file system without O_TMPFILE: a named file, unlinked at once.
+      std::string pattern = dir + "/factorial-spill-XXXXXX";
+      spill_fd_ = ::mkostemp(pattern.data(), O_CLOEXEC);
+      if (spill_fd_ >= 0) ::unlink(pattern.c_str());
+    }
+    if (spill_fd_ < 0) {
+      spill_broken_ = true;
+      Warn("cannot make a spill file in " + dir + ": " + std::strerror(errno) +
+           "; results held back for input order stay in memory");
+      return false;
+    }
+  }
+  const char* data = line.data();
+  std::size_t left = line.size();
+  std::uint64_t at = spill_end_;
+  while (left > 0) {
+    ssize_t n = ::pwrite(spill_fd_, data, left, static_cast<off_t>(at));
+    if (n < 0 && errno == EINTR) continue;
+    if (n <= 0) {
+      spill_broken_ = true;
+      Warn(std::string("cannot write the spill file: ") + (n < 0 ? std::strerror(errno) : "nothing written") +
+           "; results held back for input order stay in memory");
+      return false;
+    }
+    data += n;
+    left -= static_cast<std::size_t>(n);
+    at += static_cast<std::uint64_t>(n);
+  }
+  offset = spill_end_;
+  spill_end_ = at;
+  ++spilled_results_;
+  return true;
+}
+
+Status ResultSink::Flush() {
+  if (failed_) return *failed_;
+  std::size_t size = std::exchange(buffered_, 0);
+  return WriteFully(buffer_.get(), size);
 }
 
 Status ResultSink::Resume(const std::map<std::uint64_t, NumberResult>& journaled) {
   for (const auto& [n, result] : journaled) {
     if (auto added = Add(result); !added.ok()) return added;
   }
+  if (auto flushed = Flush(); !flushed.ok()) return flushed;
   return committed_ || path_.empty() ? OkStatus() : Commit();
 }
 
 Status ResultSink::Finish() {
   if (failed_) return *failed_;
   if (auto written = WriteDue(true); !written.ok()) return written;
+  if (auto flushed = Flush(); !flushed.ok()) return flushed;
   if (path_.empty()) return OkStatus();
   if (committed_) {
-    if (::fdatasync(fd_) != 0) return MakeError(Errc::kInternal, "cannot sync " + path_ + ": " + std::strerror(errno));
+    if (::fdatasync(fd_) != 0) return Fail("cannot sync " + path_ + ": " + std::strerror(errno));
     return OkStatus();
   }
   return Commit();
 }
 
+// Input order: every line from the frontier up to the first number without a result (at the
+// end, `finishing`: all of them, unfinished lines included). Completion order writes lines as
+// results arrive, so only the unfinished ones are left, in input order.
 Status ResultSink::WriteDue(bool finishing) {
-  while (cursor_ < order_.size()) {
-    Entry& entry = entries_.at(order_[cursor_]);
-    if (!entry.result && !finishing) break;
-    std::string line = entry.result ? EncodeLine(*entry.result, format_) : EncodeUnfinishedLine(order_[cursor_], format_);
-    if (auto written = Write(line); !written.ok()) return written;
-    ++cursor_;
-    if (--entry.lines_left == 0 && entry.result) {
-      entry.result.reset();
-      --held_;
+  const Workload& workload = *workload_;
+  if (options_.order == OutputOrder::kCompletion) {
+    if (!finishing) return OkStatus();
+    for (; cursor_ < workload.size(); ++cursor_) {
+      Workload::Id id = workload.id_at(cursor_);
+      if (slot_[id] != kAbsent) continue;
+      if (auto emitted = Emit(EncodeUnfinishedLine(workload.number(id), format_)); !emitted.ok()) return emitted;
     }
+    return OkStatus();
+  }
+  while (cursor_ < workload.size()) {
+    Workload::Id id = workload.id_at(cursor_);
+    std::uint32_t slot = slot_[id];
+    if (slot == kAbsent) {
+      if (!finishing) break;
+      if (auto emitted = Emit(EncodeUnfinishedLine(workload.number(id), format_)); !emitted.ok()) return emitted;
+    } else if (slot == kIncoming) {
+      if (auto emitted = Emit(line_); !emitted.ok()) return emitted;
+      --incoming_lines_left_;
+    } else {
+      Held& held = held_[slot];
+      if (auto emitted = EmitHeld(held); !emitted.ok()) return emitted;
+      if (--held.lines_left == 0) {
+        if (held.data) held_bytes_ -= held.length;
+        held = Held();
+        free_held_.push_back(slot);
+        slot_[id] = kReleased;
+        --held_count_;
+      }
+    }
+    ++cursor_;
   }
   return OkStatus();
 }
 
-Status ResultSink::Write(const std::string& line) {
-  const char* data = line.data();
-  std::size_t left = line.size();
+Status ResultSink::EmitHeld(const Held& held) {
+  if (held.data) return Emit(std::string_view(held.data.get(), held.length));
+  ++spill_reads_;
+  ++lines_written_;
+  // Read back through the output buffer, a buffer's worth at a time.
+  std::uint64_t offset = held.offset;
+  std::uint64_t left = held.length;
   while (left > 0) {
-    ssize_t n = ::write(fd_, data, left);
+    if (buffered_ == kBufferBytes) {
+      if (auto flushed = Flush(); !flushed.ok()) return flushed;
+    }
+    std::size_t want = static_cast<std::size_t>(std::min<std::uint64_t>(left, kBufferBytes - buffered_));
+    ssize_t n = ::pread(spill_fd_, buffer_.get() + buffered_, want, static_cast<off_t>(offset));
     if (n < 0 && errno == EINTR) continue;
     if (n <= 0) {
-      failed_ = MakeError(Errc::kInternal,
-                          "cannot write results to " + name_ + ": " + (n < 0 ? std::strerror(errno) : "nothing written"));
-      return *failed_;
+      return Fail(std::string("cannot read held results back from the spill file: ") +
+                  (n < 0 ? std::strerror(errno) : "it is shorter than written"));
     }
-    data += n;
-    left -= static_cast<std::size_t>(n);
+    buffered_ += static_cast<std::size_t>(n);
+    offset += static_cast<std::uint64_t>(n);
+    left -= static_cast<std::uint64_t>(n);
   }
   return OkStatus();
+}
+
+Status ResultSink::Emit(std::string_view bytes) {
+  ++lines_written_;
+  if (buffered_ + bytes.size() <= kBufferBytes) {
+    std::memcpy(buffer_.get() + buffered_, bytes.data(), bytes.size());
+    buffered_ += bytes.size();
+    return OkStatus();
+  }
+  if (auto flushed = Flush(); !flushed.ok()) return flushed;
+  if (bytes.size() >= kBufferBytes / 2) return WriteFully(bytes.data(), bytes.size());
+  std::memcpy(buffer_.get(), bytes.data(), bytes.size());
+  buffered_ = bytes.size();
+  return OkStatus();
+}
+
+Status ResultSink::WriteFully(const char* data, std::size_t size) {
+  if (failed_) return *failed_;
+  while (size > 0) {
+    ssize_t n = ::write(fd_, data, size);
+    if (n < 0 && errno == EINTR) continue;
+    if (n <= 0) {
+      return Fail("cannot write results to " + name_ + ": " + (n < 0 ? std::strerror(errno) : "nothing written"));
+    }
+    data += n;
+    size -= static_cast<std::size_t>(n);
+  }
+  return OkStatus();
+}
+
+Status ResultSink::Fail(std::string message) {
+  failed_ = MakeError(Errc::kInternal, std::move(message));
+  return *failed_;
 }
 
 Status ResultSink::Commit() {
-  if (::fdatasync(fd_) != 0) {
-    failed_ = MakeError(Errc::kInternal, "cannot sync " + name_ + ": " + std::strerror(errno));
-    return *failed_;
-  }
+  if (::fdatasync(fd_) != 0) return Fail("cannot sync " + name_ + ": " + std::strerror(errno));
   if (std::rename(name_.c_str(), path_.c_str()) != 0) {
-    failed_ = MakeError(Errc::kInternal, "cannot rename " + name_ + " to " + path_ + ": " + std::strerror(errno));
-    return *failed_;
+    return Fail("cannot rename " + name_ + " to " + path_ + ": " + std::strerror(errno));
   }
   committed_ = true;
   name_ = path_;

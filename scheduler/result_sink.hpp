@@ -1,88 +1,151 @@
 #pragma once
 
-// Where results go: one line per input number, in input order, as text or JSON lines.
+// Where results go: one line per input number, as text or JSON lines, in input order (or in
+// completion order with --order completion).
 //
 // The line encoder here is the only one: --format json lines and the --state-dir journal are
-// the same JSON encoding. A ResultSink prints each result as soon as every earlier number is
-// printed, then forgets it (only a count per distinct number stays), so a long run holds at
-// most the results still waiting behind an unfinished number.
+// the same JSON encoding. A ResultSink works on Workload ids: a result is encoded once, its
+// lines written as soon as every earlier input line is written, and its bytes kept only while
+// a later line still needs them. Held-back bytes past `hold_bytes` go to an unlinked temporary
+// file and are read back when due, so memory stays bounded whatever the run: the held lines
+// up to `hold_bytes`, a 1 MiB output buffer, 4 bytes per distinct number and 32 bytes per
+// result held back.
 //
 // Single-threaded: every call comes from the scheduler's event loop or after it stopped.
 
 #include <cstdint>
+#include <functional>
 #include <map>
 #include <memory>
 #include <optional>
 #include <string>
 #include <string_view>
-#include <unordered_map>
 #include <vector>
 
 #include "factorial/status.hpp"
 #include "scheduler.hpp"
+#include "workload.hpp"
 
 namespace factorial::scheduler {
 
 enum class LineFormat { kText, kJson };
+enum class OutputOrder { kInput, kCompletion };
 
 // One result as one line, '\n' included. Text: "5! = 120", "5! failed: <why>" (line breaks
 // in <why> become spaces). JSON: {"n":5,"status":"finished","factorial":"120","task_id":...,
-// "agent":...,"seconds":...}; a failure has "status":"failed" and "error" instead of
-// "factorial". Bytes that are not UTF-8 are replaced by U+FFFD.
+// "agent":...,"agent_hostname":...,"seconds":...}; a failure has "status":"failed" and "error"
+// instead of "factorial". Bytes that are not UTF-8 are replaced by U+FFFD.
 std::string EncodeLine(const NumberResult& result, LineFormat format);
+// The same, appended to `out`.
+void AppendLine(const NumberResult& result, LineFormat format, std::string& out);
 // The line for a number the run ended without: "5! unfinished" / {"n":5,"status":"unfinished"}.
 std::string EncodeUnfinishedLine(std::uint64_t n, LineFormat format);
 // Reads a JSON result line back (the journal). Fails on anything else, with the reason.
 Result<NumberResult> DecodeJsonLine(std::string_view line);
 
+struct SinkOptions {
+  OutputOrder order = OutputOrder::kInput;
+  // Bytes of lines held back for input order kept in memory; more go to the spill file.
+  std::size_t hold_bytes = std::size_t{256} << 20;
+  std::string spill_dir;  // the spill file's directory; empty: $TMPDIR, else /tmp
+  // true: every Add ends with its lines written. false: lines wait in the output buffer until
+  // it fills or Flush() (the caller flushes once per batch of results).
+  bool flush_each_add = true;
+  // Told once when the spill file cannot be made or written (results then stay in memory).
+  std::function<void(const std::string&)> warn;
+};
+
 class ResultSink {
  public:
   // Writes to `fd` (not owned, e.g. standard output), named `name` in errors.
-  ResultSink(std::vector<std::uint64_t> order, LineFormat format, int fd, std::string name);
+  ResultSink(std::shared_ptr<const Workload> workload, LineFormat format, int fd, std::string name,
+             SinkOptions options = {});
   // Writes to `path`.partial, renamed to `path` by Resume() or Finish(), so `path` is never
   // left empty or half-written by a run that dies. The previous `path` stays until then.
-  static Result<std::unique_ptr<ResultSink>> OpenFile(std::vector<std::uint64_t> order, LineFormat format,
-                                                      const std::string& path);
+  static Result<std::unique_ptr<ResultSink>> OpenFile(std::shared_ptr<const Workload> workload, LineFormat format,
+                                                      const std::string& path, SinkOptions options = {});
   ~ResultSink();
   ResultSink(const ResultSink&) = delete;
   ResultSink& operator=(const ResultSink&) = delete;
 
-  // Records a final result and prints every line that is now due. A number added before
-  // (the journal's results are added again by the scheduler) is ignored. After the first
-  // failed write every call returns that error.
+  // Records a final result and writes every line that is now due. A number added before
+  // (the journal's results are added again by the scheduler) or not in the input is ignored.
+  // After the first failed write every call returns that error.
   Status Add(const NumberResult& result);
+  // Writes out the buffered lines.
+  Status Flush();
   // --state-dir: adds the journal's results, then (for a file) renames it into place at once,
   // so the file reflects the journal and later lines stream into it.
   Status Resume(const std::map<std::uint64_t, NumberResult>& journaled);
-  // Ends the output: every number not printed yet gets its line, its result if it has one
-  // (it waited behind an unfinished number), else the unfinished line. Then syncs a file
-  // and renames it into place.
+  // Ends the output: every line not written yet is, with its result if it has one (it waited
+  // behind an unfinished number), else the unfinished line. Then syncs a file and renames it
+  // into place.
   Status Finish();
 
-  std::size_t lines_written() const { return cursor_; }
-  std::size_t results_held() const { return held_; }
+  std::size_t lines_written() const { return lines_written_; }
+  // Input lines whose number has a result (written or not): the progress.
+  std::size_t lines_resolved() const { return lines_resolved_; }
+  std::size_t lines_failed() const { return lines_failed_; }  // of those, lines of failed numbers
+  std::size_t results_held() const { return held_count_; }
+  std::size_t held_bytes() const { return held_bytes_; }  // in memory
+  std::size_t spilled_results() const { return spilled_results_; }
+  std::uint64_t spilled_bytes() const { return spill_end_; }
+  std::uint64_t spill_reads() const { return spill_reads_; }  // lines read back from the spill file
 
  private:
-  struct Entry {
-    std::size_t lines_left = 0;  // occurrences of this number not printed yet
-    bool added = false;
-    std::optional<NumberResult> result;  // kept only while a line still needs it
+  // A result held back: its line in memory (`data`), or in the spill file at `offset`.
+  struct Held {
+    std::unique_ptr<char[]> data;
+    std::uint64_t offset = 0;
+    std::uint64_t length = 0;
+    std::uint32_t lines_left = 0;
   };
-  ResultSink(std::vector<std::uint64_t> order, LineFormat format, int fd, std::string name, std::string path);
+  static constexpr std::uint32_t kAbsent = 0xffffffffu;    // no result yet
+  static constexpr std::uint32_t kReleased = 0xfffffffeu;  // every line written
+  static constexpr std::uint32_t kIncoming = 0xfffffffdu;  // the result being added: `line_`
+
+  ResultSink(std::shared_ptr<const Workload> workload, LineFormat format, int fd, std::string name, std::string path,
+             SinkOptions options);
   Status WriteDue(bool finishing);
-  Status Write(const std::string& line);
+  void Hold(Workload::Id id, std::uint32_t lines_left);
+  bool Spill(std::string_view line, std::uint64_t& offset);
+  void Warn(const std::string& message);
+  Status EmitHeld(const Held& held);
+  Status Emit(std::string_view bytes);
+  Status WriteFully(const char* data, std::size_t size);
+  Status Fail(std::string message);
   Status Commit();
 
-  std::vector<std::uint64_t> order_;
+  std::shared_ptr<const Workload> workload_;
   LineFormat format_;
+  SinkOptions options_;
   int fd_;
   bool owns_fd_ = false;
   std::string name_;
   std::string path_;  // empty: not a file we rename
   bool committed_ = false;
-  std::unordered_map<std::uint64_t, Entry> entries_;
-  std::size_t cursor_ = 0;  // lines written
-  std::size_t held_ = 0;    // results waiting behind an earlier number
+
+  std::vector<std::uint32_t> slot_;  // per id: kAbsent, kReleased, kIncoming or an index into held_
+  std::vector<Held> held_;
+  std::vector<std::uint32_t> free_held_;
+  std::size_t held_count_ = 0;
+  std::size_t held_bytes_ = 0;
+  std::string line_;  // the line of the result being added
+  std::uint32_t incoming_lines_left_ = 0;
+
+  std::size_t cursor_ = 0;  // input positions written (input order)
+  std::size_t lines_written_ = 0;
+  std::size_t lines_resolved_ = 0;
+  std::size_t lines_failed_ = 0;
+
+  std::unique_ptr<char[]> buffer_;
+  std::size_t buffered_ = 0;
+
+  int spill_fd_ = -1;
+  bool spill_broken_ = false;
+  std::uint64_t spill_end_ = 0;
+  std::size_t spilled_results_ = 0;
+  std::uint64_t spill_reads_ = 0;
   std::optional<Error> failed_;
 };
 

@@ -20,9 +20,10 @@
 namespace factorial::scheduler {
 namespace {
 
-std::string ProgressText(const Scheduler::Progress& p) {
-  return std::to_string(p.done) + " done, " + std::to_string(p.running) + " running, " + std::to_string(p.pending) +
-         " pending, " + std::to_string(p.failed) + " failed";
+// Input lines with a result, of all, at the recent pace.
+std::string ProgressText(const ResultSink& sink, std::size_t total, RateMeter& meter) {
+  meter.Sample(RateMeter::Clock::now(), sink.lines_resolved());
+  return FormatProgress(sink.lines_resolved(), total, meter.rate(), meter.SecondsLeft(total), sink.lines_failed());
 }
 
 }  // namespace
@@ -40,7 +41,7 @@ int RunJob(RunConfig run) {
   std::signal(SIGPIPE, SIG_IGN);
   std::unique_ptr<StateStore> store;
   if (!run.state_dir.empty()) {
-    auto opened = StateStore::Open(run.state_dir, InputFingerprint(run.numbers));
+    auto opened = StateStore::Open(run.state_dir, run.workload->Fingerprint());
     if (!opened.ok()) {
       std::fprintf(stderr, "factorial-scheduler: %s\n", opened.error().message.c_str());
       return opened.error().code == Errc::kInvalidArgument ? kExitUsage : kExitFailed;
@@ -63,11 +64,17 @@ int RunJob(RunConfig run) {
     std::fprintf(stderr, "factorial-scheduler: standard output is closed; pass --output FILE\n");
     return kExitUsage;
   }
+  SinkOptions sink_options;
+  sink_options.order = run.order;
+  sink_options.hold_bytes = run.hold_bytes;
+  sink_options.spill_dir = run.spill_dir;
+  sink_options.flush_each_add = false;  // flushed once per batch of results, below
+  sink_options.warn = [](const std::string& message) { spdlog::warn("{}", message); };
   std::unique_ptr<ResultSink> sink;
   if (run.output.empty()) {
-    sink = std::make_unique<ResultSink>(run.numbers, run.format, STDOUT_FILENO, "standard output");
+    sink = std::make_unique<ResultSink>(run.workload, run.format, STDOUT_FILENO, "standard output", sink_options);
   } else {
-    auto opened = ResultSink::OpenFile(run.numbers, run.format, run.output);
+    auto opened = ResultSink::OpenFile(run.workload, run.format, run.output, sink_options);
     if (!opened.ok()) {
       std::fprintf(stderr, "factorial-scheduler: %s\n", opened.error().message.c_str());
       return kExitUsage;
@@ -89,12 +96,22 @@ int RunJob(RunConfig run) {
   int exit_code = kExitOk;
   bool output_failed = false;
   std::unique_ptr<Scheduler> scheduler;
-  auto on_result = [&](const NumberResult& result) {
-    auto added = sink->Add(result);
-    if (added.ok() || output_failed) return;
+  auto output_error = [&](const Status& status) {
+    if (status.ok() || output_failed) return;
     output_failed = true;
-    spdlog::error("{}; stopping", added.error().message);
+    spdlog::error("{}; stopping", status.error().message);
     loop.Post([&] { scheduler->Interrupt(kExitFailed); });
+  };
+  // Results of one event (a batch) are buffered and written together once it is handled.
+  bool flush_posted = false;
+  auto on_result = [&](const NumberResult& result) {
+    output_error(sink->Add(result));
+    if (flush_posted) return;
+    flush_posted = true;
+    loop.Post([&] {
+      flush_posted = false;
+      output_error(sink->Flush());
+    });
   };
   auto on_exit = [&](int code) {
     exit_code = code;
@@ -121,10 +138,13 @@ int RunJob(RunConfig run) {
   // systemd: READY=1 once subscribed, STATUS= with progress, WATCHDOG=1 from this loop (so a
   // wedged loop gets the service restarted).
   scheduler->set_on_subscribed([](const std::string& id) { SdNotify("READY=1\nSTATUS=subscribed as framework " + id); });
+  const std::size_t total = run.workload->size();
+  RateMeter meter;
+  meter.Sample(RateMeter::Clock::now(), sink->lines_resolved());
   std::function<void()> keepalive;
   if (auto period = SdWatchdogPeriod()) {
     keepalive = [&, half = *period / 2] {
-      SdNotify("WATCHDOG=1\nSTATUS=" + ProgressText(scheduler->progress()));
+      SdNotify("WATCHDOG=1\nSTATUS=" + ProgressText(*sink, total, meter));
       loop.After(half, keepalive);
     };
     loop.After(std::chrono::milliseconds(0), keepalive);
@@ -133,7 +153,7 @@ int RunJob(RunConfig run) {
   ProgressLine progress(stderr, run.progress && ::isatty(STDERR_FILENO) == 1);
   progress.WrapLogger();
   std::function<void()> show = [&] {
-    progress.Show("factorial-scheduler: " + ProgressText(scheduler->progress()));
+    progress.Show("factorial-scheduler: " + ProgressText(*sink, total, meter));
     loop.After(std::chrono::seconds(1), show);
   };
   if (progress.enabled()) loop.After(std::chrono::seconds(1), show);
@@ -147,12 +167,13 @@ int RunJob(RunConfig run) {
     if (!output_failed) spdlog::error("{}", finished.error().message);
     output_failed = true;
   }
-  auto p = scheduler->progress();
+  // In input lines, as the output counts them.
   double seconds = std::chrono::duration<double>(std::chrono::steady_clock::now() - started).count();
-  std::size_t unfinished = p.pending + p.running;
-  spdlog::info("{} done, {} failed{} in {:.1f} s ({:.1f} numbers/s)", p.done, p.failed,
-               unfinished > 0 ? ", " + std::to_string(unfinished) + " unfinished" : std::string(), seconds,
-               seconds > 0 ? static_cast<double>(p.done + p.failed) / seconds : 0.0);
+  std::size_t resolved = sink->lines_resolved();
+  std::size_t unfinished = total - resolved;
+  spdlog::info("{} done, {} failed{} in {:.1f} s ({:.1f} numbers/s)", resolved - sink->lines_failed(),
+               sink->lines_failed(), unfinished > 0 ? ", " + std::to_string(unfinished) + " unfinished" : std::string(),
+               seconds, seconds > 0 ? static_cast<double>(resolved) / seconds : 0.0);
   return output_failed && exit_code == kExitOk ? kExitFailed : exit_code;
 }
 

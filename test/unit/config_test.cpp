@@ -15,6 +15,7 @@ using factorial::scheduler::CommandLine;
 using factorial::scheduler::Environment;
 using factorial::scheduler::kLargestMaxN;
 using factorial::scheduler::LineFormat;
+using factorial::scheduler::OutputOrder;
 using factorial::scheduler::ParseCommandLine;
 using factorial::scheduler::RunConfig;
 namespace fs = std::filesystem;
@@ -74,10 +75,17 @@ TEST_CASE("every option reaches the run configuration", "[config]") {
                        "/bin/sh", "--executor-cpus", "0.2", "--executor-mem", "64", "--max-retries", "5",
                        "--offer-wait", "30", "--refuse-seconds", "2", "--heartbeat-factor", "4", "--format", "json",
                        "--output", "out.jsonl", "--state-dir", "st", "--teardown-on-stop", "--log-level", "debug",
-                       "7", "1000"});
+                       "--order", "completion", "--hold-memory", "0.5", "--spill-dir", dir.path.string(), "7", "1000"});
   REQUIRE(config.ok());
   const auto& c = config->scheduler;
   CHECK(config->numbers == std::vector<std::uint64_t>{7, 1000, 8, 9});
+  REQUIRE(config->workload->size() == 4);
+  CHECK(config->workload->at(0) == 7);
+  CHECK(config->workload->at(1) == 1000);
+  CHECK(config->workload->at(3) == 9);
+  CHECK(config->order == OutputOrder::kCompletion);
+  CHECK(config->hold_bytes == 524288);
+  CHECK(config->spill_dir == dir.path.string());
   CHECK(c.masters == std::vector<std::string>{"http://m1:5050", "https://m2:5051"});
   CHECK(c.framework.name == "job-7");
   CHECK(c.framework.user == "bob");
@@ -129,12 +137,38 @@ TEST_CASE("defaults: invoking user, checkpointing, text, stdout, state dir resul
   CHECK(c.offer_wait == std::chrono::seconds(120));
   CHECK(c.teardown_on_stop);  // without a state dir SIGTERM always tears down
   CHECK(config->format == LineFormat::kText);
+  CHECK(config->order == OutputOrder::kInput);
+  CHECK(config->hold_bytes == 256u << 20);
+  CHECK(config->spill_dir.empty());
   CHECK(config->output.empty());
   CHECK(config->log_level == "info");
   auto with_state = Build({"--master", "10.0.0.1:5050", "--state-dir", "/var/lib/job", "5"});
   REQUIRE(with_state.ok());
   CHECK(with_state->output == "/var/lib/job/results");
   CHECK_FALSE(with_state->scheduler.teardown_on_stop);
+}
+
+TEST_CASE("standard input (--input -) is read from the environment's descriptor after the arguments", "[config]") {
+  int fds[2];
+  REQUIRE(::pipe(fds) == 0);
+  REQUIRE(::write(fds[1], "12\n# c\n\n13\nx\n", 13) == 13);
+  ::close(fds[1]);
+  Environment env = Env();
+  env.input_fd = fds[0];
+  CHECK(BuildError({"--master", "m:5050", "--input", "-", "11"}, env) ==
+        "bad number: input line 5 'x' is not a non-negative decimal integer");
+  ::close(fds[0]);
+  REQUIRE(::pipe(fds) == 0);
+  REQUIRE(::write(fds[1], "12\n13\n", 6) == 6);
+  ::close(fds[1]);
+  env.input_fd = fds[0];
+  auto config = Build({"--master", "m:5050", "--input", "-", "11"}, env);
+  ::close(fds[0]);
+  REQUIRE(config.ok());
+  REQUIRE(config->workload->size() == 3);
+  CHECK(config->workload->at(0) == 11);
+  CHECK(config->workload->at(1) == 12);
+  CHECK(config->workload->at(2) == 13);
 }
 
 TEST_CASE("quiet and NO_COLOR", "[config]") {
@@ -223,6 +257,11 @@ TEST_CASE("every argument error names what the operator typed", "[config]") {
   CHECK(BuildError({"--master", "m:5050", "--executor-mem", "16", "5"}) ==
         "--executor-mem must be between 32 and 65536, not 16");
   CHECK(BuildError({"--master", "m:5050", "--format", "xml", "5"}) == "--format must be text or json, not 'xml'");
+  CHECK(BuildError({"--master", "m:5050", "--order", "random", "5"}) ==
+        "--order must be input or completion, not 'random'");
+  CHECK(BuildError({"--master", "m:5050", "--hold-memory", "-1", "5"}) ==
+        "--hold-memory must be between 0 and 1.04858e+06, not -1");
+  CHECK(BuildError({"--master", "m:5050", "--spill-dir", colon, "5"}) == "--spill-dir " + colon + " is not a directory");
   CHECK(BuildError({"--master", "m:5050", "--secret", "x", "5"}) ==
         "a secret (--secret) needs a principal: pass --principal or set MESOS_PRINCIPAL");
   CHECK(BuildError({"--master", "m:5050", "--principal", "p", "--secret", "x", "--secret-file", colon, "5"}) ==

@@ -4,6 +4,7 @@
 #include <cstdlib>
 #include <filesystem>
 #include <fstream>
+#include <random>
 
 #include <catch2/catch.hpp>
 #include <fcntl.h>
@@ -17,11 +18,19 @@ using factorial::scheduler::EncodeUnfinishedLine;
 using factorial::scheduler::InputFingerprint;
 using factorial::scheduler::LineFormat;
 using factorial::scheduler::NumberResult;
+using factorial::scheduler::OutputOrder;
+using factorial::scheduler::SinkOptions;
 using factorial::scheduler::ResultSink;
 using factorial::scheduler::StateStore;
+using factorial::scheduler::Workload;
 namespace fs = std::filesystem;
 
 namespace {
+
+// The workload of `numbers`, in this order.
+std::shared_ptr<const Workload> Order(std::vector<std::uint64_t> numbers) {
+  return std::make_shared<const Workload>(Workload::FromNumbers(numbers).value());
+}
 
 NumberResult Done(std::uint64_t n, std::string digits) {
   NumberResult r;
@@ -30,6 +39,7 @@ NumberResult Done(std::uint64_t n, std::string digits) {
   r.digits = std::move(digits);
   r.task_id = "factorial-" + std::to_string(n) + "-1";
   r.agent_id = "A-S0";
+  r.agent_hostname = "node-7.example";
   r.seconds = 0.5;
   return r;
 }
@@ -85,14 +95,14 @@ TEST_CASE("text lines: value, failure on one line, unfinished", "[sink]") {
 
 TEST_CASE("JSON lines: fields in order, strings escaped, bad UTF-8 replaced", "[sink]") {
   CHECK(EncodeLine(Done(5, "120"), LineFormat::kJson) ==
-        R"({"n":5,"status":"finished","factorial":"120","task_id":"factorial-5-1","agent":"A-S0","seconds":0.5})"
+        R"({"n":5,"status":"finished","factorial":"120","task_id":"factorial-5-1","agent":"A-S0","agent_hostname":"node-7.example","seconds":0.5})"
         "\n");
   NumberResult hostile = Failed(18446744073709551615ULL, "quote \" backslash \\ tab \t nl \n bad \xff\xfe end");
   hostile.agent_id = "a\x01";
   CHECK(EncodeLine(hostile, LineFormat::kJson) ==
         R"({"n":18446744073709551615,"status":"failed","error":"quote \" backslash \\ tab \t nl \n bad )"
         "\xEF\xBF\xBD\xEF\xBF\xBD"
-        R"( end","task_id":"factorial-18446744073709551615-4","agent":"a\u0001","seconds":0.0})"
+        R"( end","task_id":"factorial-18446744073709551615-4","agent":"a\u0001","agent_hostname":"","seconds":0.0})"
         "\n");
   CHECK(EncodeUnfinishedLine(9, LineFormat::kJson) == "{\"n\":9,\"status\":\"unfinished\"}\n");
 }
@@ -108,6 +118,7 @@ TEST_CASE("a JSON line decodes back to the same result; anything else is refused
     CHECK(back->error == r.error);
     CHECK(back->task_id == r.task_id);
     CHECK(back->agent_id == r.agent_id);
+    CHECK(back->agent_hostname == r.agent_hostname);
     CHECK(back->seconds == r.seconds);
   }
   CHECK(DecodeJsonLine("{\"n\":9,\"status\":\"unfinished\"}").error().message ==
@@ -119,7 +130,7 @@ TEST_CASE("a JSON line decodes back to the same result; anything else is refused
 
 TEST_CASE("lines come out in input order as soon as their prefix is complete, then are released", "[sink]") {
   Pipe out;
-  ResultSink sink({3, 1, 2, 3, 4}, LineFormat::kText, out.fds[1], "pipe");
+  ResultSink sink(Order({3, 1, 2, 3, 4}), LineFormat::kText, out.fds[1], "pipe");
   REQUIRE(sink.Add(Done(2, "2")).ok());
   REQUIRE(sink.Add(Done(4, "24")).ok());
   CHECK(out.Drain().empty());
@@ -138,7 +149,7 @@ TEST_CASE("lines come out in input order as soon as their prefix is complete, th
 
 TEST_CASE("Finish writes held results and marks the rest unfinished", "[sink]") {
   Pipe out;
-  ResultSink sink({10, 11, 12, 13}, LineFormat::kJson, out.fds[1], "pipe");
+  ResultSink sink(Order({10, 11, 12, 13}), LineFormat::kJson, out.fds[1], "pipe");
   REQUIRE(sink.Add(Done(12, "479001600")).ok());
   REQUIRE(sink.Add(Failed(13, "unschedulable")).ok());
   CHECK(out.Drain().empty());
@@ -154,7 +165,7 @@ TEST_CASE("a failed write is reported and sticks", "[sink]") {
   int full = ::open("/dev/full", O_WRONLY | O_CLOEXEC);
   REQUIRE(full >= 0);
   {
-    ResultSink sink({1, 2}, LineFormat::kText, full, "/dev/full");
+    ResultSink sink(Order({1, 2}), LineFormat::kText, full, "/dev/full");
     auto added = sink.Add(Done(1, "1"));
     REQUIRE_FALSE(added.ok());
     CHECK(added.error().message == "cannot write results to /dev/full: No space left on device");
@@ -166,7 +177,7 @@ TEST_CASE("a failed write is reported and sticks", "[sink]") {
   ::close(closed.fds[0]);
   closed.fds[0] = ::open("/dev/null", O_RDONLY | O_CLOEXEC);  // so ~Pipe closes something valid
   ::signal(SIGPIPE, SIG_IGN);
-  ResultSink sink({1}, LineFormat::kText, closed.fds[1], "standard output");
+  ResultSink sink(Order({1}), LineFormat::kText, closed.fds[1], "standard output");
   CHECK(sink.Add(Done(1, "1")).error().message == "cannot write results to standard output: Broken pipe");
 }
 
@@ -177,7 +188,7 @@ TEST_CASE("an output file is written beside itself and renamed into place when t
     std::ofstream previous(out);
     previous << "5! = 120\n";
   }
-  auto sink = ResultSink::OpenFile({6, 7}, LineFormat::kText, out.string());
+  auto sink = ResultSink::OpenFile(Order({6, 7}), LineFormat::kText, out.string());
   REQUIRE(sink.ok());
   REQUIRE((*sink)->Add(Done(6, "720")).ok());
   CHECK(Read(out) == "5! = 120\n");  // the previous file stays until the run ends
@@ -185,7 +196,7 @@ TEST_CASE("an output file is written beside itself and renamed into place when t
   REQUIRE((*sink)->Finish().ok());
   CHECK(Read(out) == "6! = 720\n7! unfinished\n");
   CHECK_FALSE(fs::exists(dir.path / "out.txt.partial"));
-  auto unwritable = ResultSink::OpenFile({1}, LineFormat::kText, (dir.path / "no" / "such" / "dir").string());
+  auto unwritable = ResultSink::OpenFile(Order({1}), LineFormat::kText, (dir.path / "no" / "such" / "dir").string());
   REQUIRE_FALSE(unwritable.ok());
   CHECK(unwritable.error().message == "cannot write results to " + (dir.path / "no" / "such" / "dir").string() +
                                           " (through " + (dir.path / "no" / "such" / "dir.partial").string() +
@@ -199,7 +210,7 @@ TEST_CASE("resuming rebuilds the results file from the journal, then streams int
     std::ofstream stale(out);
     stale << "1! = 1\n2! unfinished\n3! = 6\n";  // an interrupted run's file
   }
-  auto sink = ResultSink::OpenFile({1, 2, 3, 4}, LineFormat::kText, out.string());
+  auto sink = ResultSink::OpenFile(Order({1, 2, 3, 4}), LineFormat::kText, out.string());
   REQUIRE(sink.ok());
   REQUIRE((*sink)->Resume({{1, Done(1, "1")}, {3, Done(3, "6")}}).ok());
   CHECK(Read(out) == "1! = 1\n");
@@ -231,6 +242,7 @@ TEST_CASE("the journal records its input and refuses other input", "[state]") {
     CHECK((*store)->framework_id() == "fw-1");
     REQUIRE((*store)->results().size() == 1);
     CHECK((*store)->results().at(5).digits == "120");
+    CHECK((*store)->results().at(5).agent_hostname == "node-7.example");
     (*store)->ReleaseResults();
     CHECK((*store)->results().empty());
   }
@@ -239,4 +251,159 @@ TEST_CASE("the journal records its input and refuses other input", "[state]") {
   CHECK(other.error().message == "--state-dir " + state + " belongs to a job with other input (" + fingerprint +
                                      "; now " + InputFingerprint({5, 7}) +
                                      "): resume it with the same numbers, or use a new --state-dir");
+}
+
+namespace {
+
+// A file descriptor to write results to, read back whole.
+struct OutFile {
+  OutFile() {
+    char path[] = "/tmp/sink-out-XXXXXX";
+    fd = ::mkstemp(path);
+    REQUIRE(fd >= 0);
+    ::unlink(path);
+  }
+  ~OutFile() { ::close(fd); }
+  std::string Contents() const {
+    std::string out;
+    char buf[65536];
+    off_t at = 0;
+    for (ssize_t n; (n = ::pread(fd, buf, sizeof buf, at)) > 0; at += n) out.append(buf, static_cast<std::size_t>(n));
+    return out;
+  }
+  int fd = -1;
+};
+
+SinkOptions Spilling(std::size_t hold_bytes, const fs::path& dir) {
+  SinkOptions options;
+  options.hold_bytes = hold_bytes;
+  options.spill_dir = dir.string();
+  return options;
+}
+
+}  // namespace
+
+TEST_CASE("past --hold-memory, held results go to an unlinked spill file and come back in order", "[sink]") {
+  TempDir spill;
+  Pipe out;
+  // Each line of 5 is "5! = 120\n" (9 bytes): room for one in memory.
+  ResultSink sink(Order({1, 5, 2, 5, 3, 1}), LineFormat::kText, out.fds[1], "pipe", Spilling(9, spill.path));
+  REQUIRE(sink.Add(Done(5, "120")).ok());  // held in memory: 9 bytes
+  CHECK(sink.held_bytes() == 9);
+  CHECK(sink.spilled_results() == 0);
+  REQUIRE(sink.Add(Done(3, "6")).ok());  // past the threshold: spilled
+  REQUIRE(sink.Add(Done(2, "2")).ok());  // spilled too
+  CHECK(sink.spilled_results() == 2);
+  CHECK(sink.spilled_bytes() == std::string("3! = 6\n2! = 2\n").size());
+  CHECK(sink.held_bytes() == 9);
+  CHECK(sink.results_held() == 3);
+  CHECK(fs::is_empty(spill.path));  // the file has no name
+  CHECK(out.Drain().empty());
+  REQUIRE(sink.Add(Done(1, "1")).ok());
+  CHECK(out.Drain() == "1! = 1\n5! = 120\n2! = 2\n5! = 120\n3! = 6\n1! = 1\n");
+  CHECK(sink.spill_reads() == 2);
+  CHECK(sink.results_held() == 0);
+  CHECK(sink.held_bytes() == 0);
+  REQUIRE(sink.Finish().ok());
+  CHECK(out.Drain().empty());
+}
+
+TEST_CASE("a spilled line larger than the output buffer is read back whole, each time it is due", "[sink]") {
+  TempDir spill;
+  OutFile out;
+  std::string digits(3 << 20, '7');  // not a factorial; the sink does not care
+  ResultSink sink(Order({2, 9, 2, 9, 2}), LineFormat::kJson, out.fd, "file", Spilling(0, spill.path));
+  REQUIRE(sink.Add(Done(9, digits)).ok());
+  CHECK(sink.spilled_results() == 1);
+  CHECK(sink.held_bytes() == 0);
+  REQUIRE(sink.Add(Done(2, "2")).ok());  // every line is due now: 2 from memory, 9 read back twice
+  std::string nine = EncodeLine(Done(9, digits), LineFormat::kJson);
+  std::string two = EncodeLine(Done(2, "2"), LineFormat::kJson);
+  CHECK(out.Contents() == two + nine + two + nine + two);
+  CHECK(sink.spilled_results() == 1);
+  CHECK(sink.spill_reads() == 2);
+  CHECK(sink.results_held() == 0);
+  REQUIRE(sink.Finish().ok());
+}
+
+TEST_CASE("without a usable spill directory held results stay in memory, with one warning", "[sink]") {
+  TempDir dir;
+  Pipe out;
+  std::vector<std::string> warnings;
+  SinkOptions options = Spilling(0, dir.path / "gone");
+  options.warn = [&](const std::string& message) { warnings.push_back(message); };
+  ResultSink sink(Order({1, 2, 3}), LineFormat::kText, out.fds[1], "pipe", options);
+  REQUIRE(sink.Add(Done(3, "6")).ok());
+  REQUIRE(sink.Add(Done(2, "2")).ok());
+  REQUIRE(warnings.size() == 1);
+  CHECK(warnings[0] == "cannot make a spill file in " + (dir.path / "gone").string() +
+                           ": No such file or directory; results held back for input order stay in memory");
+  CHECK(sink.spilled_results() == 0);
+  CHECK(sink.held_bytes() == 14);
+  REQUIRE(sink.Add(Done(1, "1")).ok());
+  CHECK(out.Drain() == "1! = 1\n2! = 2\n3! = 6\n");
+}
+
+TEST_CASE("completion order: each result's lines as it arrives, unfinished ones at the end in input order",
+          "[sink]") {
+  Pipe out;
+  SinkOptions options;
+  options.order = OutputOrder::kCompletion;
+  ResultSink sink(Order({4, 3, 4, 2, 1, 3}), LineFormat::kText, out.fds[1], "pipe", options);
+  REQUIRE(sink.Add(Done(3, "6")).ok());
+  CHECK(out.Drain() == "3! = 6\n3! = 6\n");
+  REQUIRE(sink.Add(Failed(1, "lost")).ok());
+  CHECK(out.Drain() == "1! failed: lost\n");
+  CHECK(sink.lines_resolved() == 3);
+  CHECK(sink.results_held() == 0);
+  REQUIRE(sink.Add(Done(3, "6")).ok());  // again: ignored
+  REQUIRE(sink.Finish().ok());
+  CHECK(out.Drain() == "4! unfinished\n4! unfinished\n2! unfinished\n");
+  CHECK(sink.lines_written() == 6);
+}
+
+TEST_CASE("without flush_each_add lines wait in the buffer until Flush", "[sink]") {
+  Pipe out;
+  SinkOptions options;
+  options.flush_each_add = false;
+  ResultSink sink(Order({1, 2}), LineFormat::kText, out.fds[1], "pipe", options);
+  REQUIRE(sink.Add(Done(1, "1")).ok());
+  REQUIRE(sink.Add(Done(2, "2")).ok());
+  CHECK(sink.lines_written() == 2);
+  CHECK(out.Drain().empty());
+  REQUIRE(sink.Flush().ok());
+  CHECK(out.Drain() == "1! = 1\n2! = 2\n");
+}
+
+TEST_CASE("many repeats in random arrival order: the exact input-order output at every threshold", "[sink]") {
+  std::mt19937_64 random(6);
+  std::vector<std::uint64_t> input(5000);
+  for (auto& n : input) n = random() % 60;
+  auto workload = Order(input);
+  auto digits = [](std::uint64_t n) { return std::string(n * 37 % 500 + 1, static_cast<char>('0' + n % 10)); };
+  std::string expected;
+  for (std::uint64_t n : input) expected += n % 7 == 0 ? n == 0 ? "0! unfinished\n" : EncodeLine(Failed(n, "x"), LineFormat::kText)
+                                                       : EncodeLine(Done(n, digits(n)), LineFormat::kText);
+  TempDir spill;
+  for (std::size_t hold : {std::size_t{0}, std::size_t{3000}, std::size_t{1} << 20}) {
+    OutFile out;
+    SinkOptions options = Spilling(hold, spill.path);
+    options.flush_each_add = false;
+    ResultSink sink(workload, LineFormat::kText, out.fd, "file", options);
+    std::vector<std::uint64_t> arrival;
+    for (Workload::Id id = 0; id < workload->distinct(); ++id) arrival.push_back(workload->number(id));
+    std::shuffle(arrival.begin(), arrival.end(), random);
+    std::size_t most_held = 0;
+    for (std::uint64_t n : arrival) {
+      if (n == 0) continue;  // never arrives
+      REQUIRE(sink.Add(n % 7 == 0 ? Failed(n, "x") : Done(n, digits(n))).ok());
+      most_held = std::max(most_held, sink.held_bytes());
+    }
+    CHECK(most_held <= hold);
+    REQUIRE(sink.Finish().ok());
+    CHECK(out.Contents() == expected);
+    CHECK(sink.lines_written() == input.size());
+    if (hold == 0) CHECK(sink.spilled_results() > 0);
+    if (hold == (std::size_t{1} << 20)) CHECK(sink.spilled_results() == 0);
+  }
 }
