@@ -31,7 +31,8 @@ Environment:
   NO_COLOR         when set and not empty: log levels are not colored
   $CREDENTIALS_DIRECTORY/secret  the secret under systemd (LoadCredential=secret:...)
 
-Results: one line per input number, in input order. --output and <state-dir>/results are
+Results: one line per input number, in input order (--order completion: as they arrive). Lines
+held back for input order past --hold-memory wait in an unlinked file in --spill-dir. --output and <state-dir>/results are
 written to <file>.partial and renamed into place: with --state-dir at start-up (rebuilt from
 the journal, then appended to as results arrive), otherwise when the run ends. Neither is
 emptied by a run that dies. On SIGINT/SIGTERM every finished result is written; numbers not
