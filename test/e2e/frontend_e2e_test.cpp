@@ -16,6 +16,7 @@
 #include <pty.h>
 
 #include "support/e2e.hpp"
+#include "support/expected.hpp"
 
 using namespace factorial::testing;
 using factorial::sim::MesosSim;
@@ -381,4 +382,54 @@ TEST_CASE("quiet with NO_COLOR: no progress, no colour, only warnings and errors
   INFO(run.bytes);
   REQUIRE(screen.size() == 1);
   CHECK(std::regex_match(screen[0], std::regex(R"(.* E factorial-scheduler: 100000000! failed: unschedulable: .*)")));
+}
+
+// Numbers on standard input (comments, blanks, repeats), results in completion order: each
+// number's lines together, one per input line, exact digits; JSON names the agent's host.
+TEST_CASE("stdin input with repeats in completion order: one exact line per input line, a number's lines together",
+          "[e2e][frontend]") {
+  MesosSim sim(OneAgent());
+  sim.Start();
+  fs::path numbers = fs::path(sim.work_dir()) / "numbers";
+  std::ofstream(numbers) << "# repeats\n25\n3\n25\n\n  1000 \n3\n25\n";
+  std::vector<std::string> argv = {"/bin/sh", "-c", "exec \"$0\" \"$@\" < " + numbers.string()};
+  for (auto& a : Scheduler(sim.master_url(), {"--input", "-", "--order", "completion", "--format", "json"})) {
+    argv.push_back(a);
+  }
+  Process p(argv);
+  REQUIRE(p.Wait() == 0);
+  auto lines = Lines(p.Stdout());
+  REQUIRE(lines.size() == 6);
+  std::map<std::uint64_t, std::vector<std::size_t>> where;
+  for (std::size_t i = 0; i < lines.size(); ++i) {
+    Json line = Json::parse(lines[i]);
+    auto n = line["n"].get<std::uint64_t>();
+    CHECK(line["status"] == "finished");
+    CHECK(line["factorial"] == IndependentFactorial(n));
+    CHECK(line["agent_hostname"].is_string());
+    where[n].push_back(i);
+  }
+  REQUIRE(where.size() == 3);
+  CHECK(where[25].size() == 3);
+  CHECK(where[3].size() == 2);
+  CHECK(where[1000].size() == 1);
+  for (const auto& [n, at] : where) CHECK(at.back() - at.front() + 1 == at.size());  // adjacent
+  CHECK(p.Stderr().find("unfinished") == std::string::npos);
+}
+
+TEST_CASE("no hold memory: input order is exact with every held-back result in the spill file, which has no name",
+          "[e2e][frontend]") {
+  MesosSim sim(OneAgent());
+  sim.Start();
+  fs::path spill = fs::path(sim.work_dir()) / "spill";
+  fs::create_directory(spill);
+  std::vector<std::string> numbers = {"3000", "7", "3000", "20", "7", "1", "3000"};
+  std::vector<std::string> args = {"--hold-memory", "0", "--spill-dir", spill.string()};
+  args.insert(args.end(), numbers.begin(), numbers.end());
+  Process p(Scheduler(sim.master_url(), args));
+  REQUIRE(p.Wait() == 0);
+  std::string expected;
+  for (const auto& n : numbers) expected += n + "! = " + IndependentFactorial(std::stoul(n)) + "\n";
+  CHECK(p.Stdout() == expected);
+  CHECK(fs::is_empty(spill));
 }
