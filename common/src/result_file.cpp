@@ -61,6 +61,16 @@ std::string Sha256Stream::FinishHex() {
   return Hex(digest, length);
 }
 
+std::string Sha256Stream::PeekHex() const {
+  EVP_MD_CTX* copy = EVP_MD_CTX_new();
+  EVP_MD_CTX_copy_ex(copy, impl_->ctx);
+  unsigned char digest[EVP_MAX_MD_SIZE];
+  unsigned int length = 0;
+  EVP_DigestFinal_ex(copy, digest, &length);
+  EVP_MD_CTX_free(copy);
+  return Hex(digest, length);
+}
+
 // ---- ResultFileWriter ------------------------------------------------------------------
 
 ResultFileWriter::ResultFileWriter(Sink sink, bool slice_sha256)
@@ -104,8 +114,9 @@ Result<std::string> ResultFileWriter::Finish() {
   if (offset_ == 0) {
     if (auto s = Write(kResultFileHeader); !s.ok()) return s.error();
   }
-  std::string digest = file_hash_.FinishHex();
+  std::string digest = file_hash_.PeekHex();
   if (auto s = Write("end " + std::to_string(count_) + ' ' + digest + '\n'); !s.ok()) return s.error();
+  whole_file_sha256_ = file_hash_.FinishHex();  // Write hashed the trailer too
   finished_ = true;
   return digest;
 }

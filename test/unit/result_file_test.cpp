@@ -126,6 +126,9 @@ TEST_CASE("result file writer reports each entry's digits slice", "[result_file]
   CHECK(second->sha256 == factorial::Sha256Hex("3628800"));
   CHECK(digest.value() == "95451dab130c40c8cc351ae84fc2fc18c6c3af4e39c4eb6f459d7d4909ecd544");
   CHECK(writer.bytes_written() == file.size());
+  // The whole file's digest, trailer included, for the result codec's `file` line.
+  CHECK(writer.whole_file_sha256() == factorial::Sha256Hex(file));
+  CHECK(file.substr(file.size() - 65, 64) == digest.value());
   CHECK_FALSE(writer.Append(6, "720").ok());  // finished
   CHECK_FALSE(writer.Finish().ok());
 }

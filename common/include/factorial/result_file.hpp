@@ -63,6 +63,8 @@ class Sha256Stream {
   void Update(std::string_view bytes);
   // The digest of everything since construction or the last Finish; starts over.
   std::string FinishHex();
+  // The same digest, leaving the stream as it was (to go on hashing).
+  std::string PeekHex() const;
 
  private:
   struct Impl;
@@ -83,11 +85,14 @@ class ResultFileWriter {
   // nothing is written then). Returns where the digits landed.
   Result<ResultFileEntry> Append(std::uint64_t n, std::string_view digits);
 
-  // Writes the trailer (and the header if no entry was appended). Returns the file's SHA-256.
-  // Append and Finish fail after it.
+  // Writes the trailer (and the header if no entry was appended). Returns the file's SHA-256
+  // (the trailer's: of every byte before it). Append and Finish fail after it.
   Result<std::string> Finish();
 
   std::uint64_t bytes_written() const { return offset_; }
+  // Once Finish returned ok: the SHA-256 of the whole file, trailer included (what the result
+  // codec's `file` line names), without hashing the digits a second time.
+  const std::string& whole_file_sha256() const { return whole_file_sha256_; }
 
  private:
   Status Write(std::string_view bytes);
@@ -98,6 +103,7 @@ class ResultFileWriter {
   std::uint64_t offset_ = 0;
   std::uint64_t count_ = 0;
   bool finished_ = false;
+  std::string whole_file_sha256_;
   Status status_ = OkStatus();
 };
 
