@@ -27,7 +27,7 @@ std::optional<std::string> Label(const v1::TaskInfo& task, std::string_view key)
 }
 
 // n must be plain decimal digits: no sign, no spaces, at most 20 digits.
-std::optional<std::uint64_t> ParseN(const std::string& text) {
+std::optional<std::uint64_t> ParseN(std::string_view text) {
   if (text.empty() || text.size() > 20) return std::nullopt;
   std::uint64_t n = 0;
   for (char c : text) {
@@ -39,12 +39,54 @@ std::optional<std::uint64_t> ParseN(const std::string& text) {
   return n;
 }
 
+// The most numbers one task may carry (the scheduler's batches stay far below).
+constexpr std::size_t kMaxTaskNumbers = 1000000;
+
+std::string Shown(std::string_view data);
+
+// TaskInfo.data: distinct unsigned decimals separated by single spaces, each at most `max_n`.
+// The error is the message of the TASK_FAILED (REASON_TASK_INVALID).
+Result<std::vector<std::uint64_t>> ParseNumbers(std::string_view data, std::uint64_t max_n) {
+  if (data.empty()) return MakeError(Errc::kInvalidArgument, "task data is empty; expected numbers like '5 10 100000'");
+  std::vector<std::uint64_t> numbers;
+  std::size_t start = 0;
+  for (;;) {
+    std::size_t space = data.find(' ', start);
+    std::string_view token = data.substr(start, space == std::string_view::npos ? std::string_view::npos : space - start);
+    auto n = ParseN(token);
+    if (!n) {
+      return MakeError(Errc::kInvalidArgument,
+                       "task data must be non-negative decimal integers separated by single spaces; '" +
+                           Shown(token) + "' in '" + Shown(data) + "' is not one");
+    }
+    if (*n > max_n) {
+      return MakeError(Errc::kInvalidArgument,
+                       std::to_string(*n) + " is over this executor's limit of " + std::to_string(max_n));
+    }
+    if (numbers.size() == kMaxTaskNumbers) {
+      return MakeError(Errc::kInvalidArgument,
+                       "task data holds more than " + std::to_string(kMaxTaskNumbers) + " numbers");
+    }
+    numbers.push_back(*n);
+    if (space == std::string_view::npos) break;
+    start = space + 1;
+  }
+  if (numbers.size() > 1) {
+    std::vector<std::uint64_t> sorted = numbers;
+    std::sort(sorted.begin(), sorted.end());
+    if (auto twice = std::adjacent_find(sorted.begin(), sorted.end()); twice != sorted.end()) {
+      return MakeError(Errc::kInvalidArgument, std::to_string(*twice) + " appears twice in the task data");
+    }
+  }
+  return numbers;
+}
+
 double WallSeconds() {
   return std::chrono::duration<double>(std::chrono::system_clock::now().time_since_epoch()).count();
 }
 
-std::string Shown(const std::string& data) {
-  std::string s = data.substr(0, 32);
+std::string Shown(std::string_view data) {
+  std::string s(data.substr(0, 32));
   for (char& c : s) {
     if (static_cast<unsigned char>(c) < 0x20 || static_cast<unsigned char>(c) > 0x7e) c = '?';
   }
@@ -123,7 +165,7 @@ void Executor::OnDisconnected(const std::string& reason) {
   if (!env_.checkpoint) {
     spdlog::error("lost the agent ({}); framework does not checkpoint, shutting down", reason);
     for (auto& [id, task] : tasks_) {
-      if (task.phase == Phase::kRunning) runner_.Kill(id);
+      if (task.phase == Phase::kRunning) StopRunning(id, task);
     }
     Exit(1);
     return;
@@ -135,7 +177,7 @@ void Executor::OnDisconnected(const std::string& reason) {
       recovery_timer_.reset();
       spdlog::error("agent did not come back within the recovery timeout; exiting");
       for (auto& [id, task] : tasks_) {
-        if (task.phase == Phase::kRunning) runner_.Kill(id);
+        if (task.phase == Phase::kRunning) StopRunning(id, task);
       }
       Exit(1);
     });
@@ -202,27 +244,25 @@ void Executor::OnLaunch(const v1::TaskInfo& info) {
   task.cpus = std::max(0.0, ScalarTotal(info.resources, "cpus"));
   task.mem_bytes = static_cast<std::uint64_t>(ScalarTotal(info.resources, "mem") * 1048576.0);
 
-  auto n = ParseN(info.data.value_or(""));
-  if (!n) {
-    SendUpdate(task, TaskState::kFailed,
-               "task data must be a non-negative decimal integer, got '" + Shown(info.data.value_or("")) + "'",
-               TaskReason::kTaskInvalid, std::nullopt);
+  auto numbers = ParseNumbers(info.data.value_or(""), env_.max_n);
+  if (!numbers.ok()) {
+    SendUpdate(task, TaskState::kFailed, numbers.error().message, TaskReason::kTaskInvalid, std::nullopt);
     return;
   }
-  if (*n > env_.max_n) {
-    SendUpdate(task, TaskState::kFailed,
-               std::to_string(*n) + " is over this executor's limit of " + std::to_string(env_.max_n),
-               TaskReason::kTaskInvalid, std::nullopt);
-    return;
-  }
-  task.n = *n;
-  std::uint64_t needed = FactorialMemoryBytes(*n);
-  if (task.mem_bytes > 0 && needed > task.mem_bytes) {
-    SendUpdate(task, TaskState::kFailed,
-               std::to_string(*n) + "! needs about " + std::to_string(needed >> 20) +
-                   " MiB but the task has " + std::to_string(task.mem_bytes >> 20) + " MiB",
-               TaskReason::kContainerLimitationMemory, std::nullopt);
-    return;
+  if (numbers->size() > 1) {
+    // A batch: a number that does not fit the task's memory fails alone, inside the result.
+    task.batch_numbers = std::move(numbers).value();
+  } else {
+    std::uint64_t n = numbers->front();
+    task.n = n;
+    std::uint64_t needed = FactorialMemoryBytes(n);
+    if (task.mem_bytes > 0 && needed > task.mem_bytes) {
+      SendUpdate(task, TaskState::kFailed,
+                 std::to_string(n) + "! needs about " + std::to_string(needed >> 20) + " MiB but the task has " +
+                     std::to_string(task.mem_bytes >> 20) + " MiB",
+                 TaskReason::kContainerLimitationMemory, std::nullopt);
+      return;
+    }
   }
   SendUpdate(task, TaskState::kRunning, std::nullopt, std::nullopt, std::nullopt);
   queue_.push_back(id);
@@ -245,19 +285,82 @@ void Executor::StartQueued() {
     Task& task = tasks_.at(id);
     task.phase = Phase::kRunning;
     ++running_;
+    if (!task.batch_numbers.empty()) {
+      StartBatch(id, task);
+      continue;
+    }
     ComputeRequest request;
     request.n = task.n;
-    request.threads = std::max(1, static_cast<int>(std::floor(task.cpus + 1e-9)));
+    request.threads = Lanes(task);
     request.memory_limit_bytes = task.mem_bytes;
-    request.inline_limit = env_.inline_limit;
-    if (auto label = Label(task.info, "inline_limit")) {
-      if (auto v = ParseN(*label)) request.inline_limit = static_cast<std::size_t>(*v);
-    }
+    request.inline_limit = InlineLimit(task);
     request.result_path = env_.sandbox + "/" + id + ".result";
     spdlog::info("task {}: computing {}! ({} thread{})", id, task.n, request.threads,
                  request.threads == 1 ? "" : "s");
     runner_.Start(id, request, [this, id](ComputeOutcome outcome) { OnComputed(id, std::move(outcome)); });
   }
+}
+
+int Executor::Lanes(const Task& task) const {
+  // Mesos cpus are shares: a task of 1.9 cpus runs 2 lanes.
+  return std::max(1, static_cast<int>(std::llround(task.cpus)));
+}
+
+std::size_t Executor::InlineLimit(const Task& task) const {
+  if (auto label = Label(task.info, "inline_limit")) {
+    if (auto v = ParseN(*label)) return static_cast<std::size_t>(*v);
+  }
+  return env_.inline_limit;
+}
+
+void Executor::StartBatch(const std::string& id, Task& task) {
+  BatchSpec spec;
+  spec.task_id = id;
+  spec.numbers = std::move(task.batch_numbers);
+  task.batch_numbers = {};
+  spec.lanes = Lanes(task);
+  spec.memory_bytes = task.mem_bytes;
+  spec.inline_limit = InlineLimit(task);
+  spec.sandbox = env_.sandbox;
+  spec.agent_sandbox = env_.agent_sandbox;
+  task.batch = std::make_unique<BatchRun>(loop_, runner_, std::move(spec),
+                                          [this, id](BatchOutcome outcome) { OnBatchDone(id, std::move(outcome)); });
+  task.batch->Start();
+}
+
+void Executor::StopRunning(const std::string& id, Task& task) {
+  if (task.batch) {
+    task.batch->Kill();  // OnBatchDone follows
+  } else {
+    runner_.Kill(id);  // OnComputed follows
+  }
+}
+
+void Executor::OnBatchDone(const std::string& id, BatchOutcome outcome) {
+  if (running_ > 0) --running_;
+  auto it = tasks_.find(id);
+  if (it == tasks_.end()) return;
+  Task& task = it->second;
+  task.phase = Phase::kFinished;
+  if (!task.terminal_sent) {
+    switch (outcome.kind) {
+      case BatchOutcome::Kind::kFinished:
+        SendUpdate(task, TaskState::kFinished, std::move(outcome.message), std::nullopt, std::move(outcome.data));
+        break;
+      case BatchOutcome::Kind::kKilled:
+        SendUpdate(task, TaskState::kKilled, std::move(outcome.message), std::nullopt, std::nullopt);
+        break;
+      case BatchOutcome::Kind::kFailed:
+        SendUpdate(task, TaskState::kFailed, std::move(outcome.message), std::nullopt, std::nullopt);
+        break;
+    }
+  }
+  // The run called us: free it once it has returned.
+  loop_.Post([this, id] {
+    if (auto t = tasks_.find(id); t != tasks_.end()) t->second.batch.reset();
+  });
+  StartQueued();
+  MaybeFinishShutdown();
 }
 
 void Executor::OnComputed(const std::string& id, ComputeOutcome outcome) {
@@ -310,7 +413,7 @@ void Executor::OnKill(const v1::TaskID& task_id) {
     task.phase = Phase::kFinished;
     SendUpdate(task, TaskState::kKilled, "killed before it started", std::nullopt, std::nullopt);
   } else if (task.phase == Phase::kRunning) {
-    runner_.Kill(task_id.value);  // OnComputed reports TASK_KILLED
+    StopRunning(task_id.value, task);  // OnComputed or OnBatchDone reports TASK_KILLED
   }
 }
 
@@ -382,7 +485,7 @@ void Executor::Shutdown(const std::string& why) {
     // Record the terminal update before killing, so the runner's report cannot send another.
     SendUpdate(task, TaskState::kKilled, "executor shutting down: " + why, std::nullopt, std::nullopt);
     if (running) {
-      runner_.Kill(id);
+      StopRunning(id, task);
     } else {
       task.phase = Phase::kFinished;
     }

@@ -13,11 +13,13 @@
 #include <deque>
 #include <functional>
 #include <map>
+#include <memory>
 #include <optional>
 #include <random>
 #include <string>
 #include <vector>
 
+#include "batch.hpp"
 #include "executor_env.hpp"
 #include "factorial/event_loop.hpp"
 #include "factorial/mesos_connection.hpp"
@@ -50,6 +52,9 @@ class Executor {
     v1::TaskInfo info;
     Phase phase = Phase::kQueued;
     std::uint64_t n = 0;
+    // A batch (two or more numbers) until it starts; then its run.
+    std::vector<std::uint64_t> batch_numbers;
+    std::unique_ptr<BatchRun> batch;
     double cpus = 1;
     std::uint64_t mem_bytes = 0;  // 0: no mem resource given
     bool acknowledged = false;    // some update for it was ACKNOWLEDGED
@@ -64,6 +69,11 @@ class Executor {
   void OnKill(const v1::TaskID& task_id);
   void OnAcknowledged(const v1::TaskID& task_id, const std::string& uuid);
   void OnComputed(const std::string& task_id, ComputeOutcome outcome);
+  void OnBatchDone(const std::string& task_id, BatchOutcome outcome);
+  void StartBatch(const std::string& id, Task& task);
+  void StopRunning(const std::string& id, Task& task);
+  int Lanes(const Task& task) const;
+  std::size_t InlineLimit(const Task& task) const;
   void StartQueued();
   void SendUpdate(Task& task, v1::TaskState state, std::optional<std::string> message,
                   std::optional<v1::TaskReason> reason, std::optional<std::string> data);

@@ -330,7 +330,8 @@ std::optional<int> WorkerRunner::WorkerPid(const std::string& key) const {
 // ---- RoutingRunner --------------------------------------------------------------------------
 
 void RoutingRunner::Start(const std::string& key, const ComputeRequest& request, Done done) {
-  bool small = request.n <= in_process_max_n_ && FactorialDigits(request.n) <= request.inline_limit;
+  bool small = !request.worker_process && !request.framed_file && request.n <= in_process_max_n_ &&
+               FactorialDigits(request.n) <= request.inline_limit;
   if (small) {
     in_process_.Start(key, request, std::move(done));
   } else {

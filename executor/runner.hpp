@@ -27,6 +27,11 @@ struct ComputeRequest {
   std::uint64_t memory_limit_bytes = 0;  // 0: no limit
   std::size_t inline_limit = 65536;      // larger results go to `result_path`
   std::string result_path;               // absolute
+  // Write the result to `result_path` as an FRF1 file of one entry (result_file.hpp) whatever
+  // its size; the outcome's size and SHA-256 are the whole file's. Batches use it.
+  bool framed_file = false;
+  // Compute in a worker process even if n is small (not sent to the worker).
+  bool worker_process = false;
 };
 
 struct ComputeOutcome {
@@ -51,6 +56,9 @@ class ComputeRunner {
   virtual void Start(const std::string& key, const ComputeRequest& request, Done done) = 0;
   // Stops the computation; its `done` then reports kKilled. Unknown keys are ignored.
   virtual void Kill(const std::string& key) = 0;
+  // The largest n this runner computes in-process rather than in a worker process; batches
+  // compute numbers up to it on their own lane threads.
+  virtual std::uint64_t InProcessMaxN() const { return 0; }
 };
 
 // Computes on a thread and produces inline results only. Kill cannot stop the work (well under
@@ -127,7 +135,10 @@ class RoutingRunner final : public ComputeRunner {
 
   void Start(const std::string& key, const ComputeRequest& request, Done done) override;
   void Kill(const std::string& key) override;
+  std::uint64_t InProcessMaxN() const override { return in_process_max_n_; }
   std::size_t running() const { return in_process_.running() + workers_.running(); }
+  // The worker process computing `key`, while it has not been reaped (tests observe it).
+  std::optional<int> WorkerPid(const std::string& key) const { return workers_.WorkerPid(key); }
 
  private:
   InProcessRunner in_process_;

@@ -19,6 +19,7 @@
 
 #include "compute.hpp"
 #include "factorial/sizing.hpp"
+#include "frf_file.hpp"
 #include "worker_protocol.hpp"
 
 #if defined(__SANITIZE_ADDRESS__)
@@ -116,6 +117,14 @@ std::string ComputeAnswer(const ComputeRequest& request) {
   Mpz f = Factorial(request.n);
   std::string digits = ToDecimal(f, request.threads);
   f.Release();
+  if (request.framed_file) {
+    // A batch's big number: an FRF1 file of one entry, named on a `file` line.
+    auto file = FrfFile::Create(request.result_path);
+    Status written = file.ok() ? file.value()->Append(request.n, digits) : Status(file.error());
+    auto finished = written.ok() ? file.value()->Finish() : Result<WrittenFile>(written.error());
+    if (!finished.ok()) return wp::EncodeFrame(wp::Kind::kError, finished.error().message);
+    return wp::EncodeFrame(wp::Kind::kFile, wp::EncodeFileResult({finished->size, finished->sha256}));
+  }
   if (digits.size() <= request.inline_limit) return wp::EncodeFrame(wp::Kind::kInline, digits);
   wp::FileResult result{digits.size(), Sha256Hex(digits)};
   std::string tmp = request.result_path + ".tmp";

@@ -72,18 +72,22 @@ std::string EncodeRequest(const ComputeRequest& request) {
   PutUint(&out, static_cast<std::uint32_t>(std::max(request.threads, 1)), 4);
   PutUint(&out, request.memory_limit_bytes, 8);
   PutUint(&out, request.inline_limit, 8);
+  PutUint(&out, request.framed_file ? 1 : 0, 1);
   out.append(request.result_path);
   return out;
 }
 
 Result<ComputeRequest> DecodeRequest(std::string_view payload) {
   ComputeRequest request;
-  std::uint64_t threads = 0, inline_limit = 0;
+  std::uint64_t threads = 0, inline_limit = 0, framed_file = 0;
   if (!TakeUint(&payload, 8, &request.n) || !TakeUint(&payload, 4, &threads) ||
-      !TakeUint(&payload, 8, &request.memory_limit_bytes) || !TakeUint(&payload, 8, &inline_limit)) {
+      !TakeUint(&payload, 8, &request.memory_limit_bytes) || !TakeUint(&payload, 8, &inline_limit) ||
+      !TakeUint(&payload, 1, &framed_file)) {
     return Corrupt("truncated request");
   }
   if (threads == 0 || threads > 4096) return Corrupt("request asks for " + std::to_string(threads) + " threads");
+  if (framed_file > 1) return Corrupt("request has a framed_file flag of " + std::to_string(framed_file));
+  request.framed_file = framed_file == 1;
   request.threads = static_cast<int>(threads);
   request.inline_limit = static_cast<std::size_t>(inline_limit);
   request.result_path.assign(payload);

@@ -12,9 +12,10 @@
 // The executor writes one kRequest frame to the worker's stdin; the worker answers with
 // exactly one frame on kResultFd and exits. Payloads (integers are little-endian):
 //
-//   kRequest      n u64 | threads u32 | memory_limit_bytes u64 | inline_limit u64 | result_path
+//   kRequest      n u64 | threads u32 | memory_limit_bytes u64 | inline_limit u64 |
+//                 framed_file u8 (0 or 1) | result_path
 //   kInline       the decimal digits
-//   kFile         size u64 | SHA-256 as 64 lowercase hex characters
+//   kFile         size u64 | SHA-256 as 64 lowercase hex characters (of the whole file)
 //   kError        a message for TaskStatus.message
 //   kOutOfMemory  a message; the computation hit its memory cap
 

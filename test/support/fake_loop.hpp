@@ -5,6 +5,8 @@
 // says so. Like the real loop, no callback ever runs inside a call that scheduled it.
 
 #include <algorithm>
+#include <chrono>
+#include <condition_variable>
 #include <deque>
 #include <map>
 #include <mutex>
@@ -60,8 +62,11 @@ class FakeLoop final : public EventLoop {
     if (auto* r = Find(id)) r->open = false;
   }
   void Post(std::function<void()> fn) override {
-    std::lock_guard lock(mu_);
-    posted_.push_back(std::move(fn));
+    {
+      std::lock_guard lock(mu_);
+      posted_.push_back(std::move(fn));
+    }
+    posted_cv_.notify_all();
   }
 
   // ---- Test controls ----
@@ -80,6 +85,18 @@ class FakeLoop final : public EventLoop {
         posted_.pop_front();
       }
       fn();
+    }
+  }
+
+  // Runs posted work until `done()` holds, waking for work other threads post (real compute
+  // workers, lane threads). False if `timeout` of real time passes first.
+  bool PumpUntil(const std::function<bool()>& done, std::chrono::milliseconds timeout = std::chrono::seconds(60)) {
+    auto deadline = std::chrono::steady_clock::now() + timeout;
+    for (;;) {
+      Pump();
+      if (done()) return true;
+      std::unique_lock lock(mu_);
+      if (!posted_cv_.wait_until(lock, deadline, [this] { return !posted_.empty(); })) return false;
     }
   }
 
@@ -189,6 +206,7 @@ class FakeLoop final : public EventLoop {
   RequestId next_request_ = 0;
   std::optional<long> auto_reply_;
   std::mutex mu_;
+  std::condition_variable posted_cv_;
   std::deque<std::function<void()>> posted_;
 };
 

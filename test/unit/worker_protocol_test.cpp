@@ -56,9 +56,19 @@ TEST_CASE("a request survives the round trip", "[worker_protocol]") {
   CHECK(decoded->memory_limit_bytes == r.memory_limit_bytes);
   CHECK(decoded->inline_limit == 65536);
   CHECK(decoded->result_path == r.result_path);
+  CHECK_FALSE(decoded->framed_file);
+  r.framed_file = true;
+  auto framed = wp::DecodeRequest(wp::EncodeRequest(r));
+  REQUIRE(framed.ok());
+  CHECK(framed->framed_file);
+  CHECK(framed->result_path == r.result_path);
 
   std::string payload = wp::EncodeRequest(r);
-  CHECK_FALSE(wp::DecodeRequest(payload.substr(0, 27)).ok());
+  CHECK_FALSE(wp::DecodeRequest(payload.substr(0, 28)).ok());
+  std::string bad_flag = payload;
+  bad_flag[28] = 2;
+  REQUIRE_FALSE(wp::DecodeRequest(bad_flag).ok());
+  CHECK(wp::DecodeRequest(bad_flag).error().message == "worker pipe: request has a framed_file flag of 2");
   std::string no_threads = payload;
   no_threads.replace(8, 4, std::string(4, '\0'));
   auto bad = wp::DecodeRequest(no_threads);

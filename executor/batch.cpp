@@ -1,0 +1,285 @@
+#include "batch.hpp"
+
+#include <algorithm>
+#include <cstring>
+#include <functional>
+
+#include <gmp.h>
+#include <spdlog/spdlog.h>
+
+#include "compute.hpp"
+#include "factorial/sizing.hpp"
+#include "frf_file.hpp"
+
+namespace factorial::executor {
+
+struct BatchRun::Shared {
+  std::vector<std::uint64_t> small;  // largest first
+  std::atomic<std::size_t> next{0};  // the next index of `small` a lane takes
+  std::atomic<bool> stop{false};     // checked between numbers
+  bool inline_results = true;
+  std::string task_id;
+  std::string sandbox;
+  std::string agent_sandbox;
+};
+
+std::uint64_t InlineListBytes(const std::vector<std::uint64_t>& numbers) {
+  std::uint64_t bytes = 4;  // "FR1\n"
+  for (std::uint64_t n : numbers) bytes += std::to_string(n).size() + 3 + FactorialDigits(n) + 1;
+  return bytes;
+}
+
+BatchRun::BatchRun(EventLoop& loop, ComputeRunner& runner, BatchSpec spec, Done done)
+    : loop_(loop), runner_(runner), spec_(std::move(spec)), done_(std::move(done)), shared_(std::make_shared<Shared>()) {
+  spec_.lanes = std::max(1, spec_.lanes);
+  inline_ = InlineListBytes(spec_.numbers) <= spec_.inline_limit;
+  std::sort(spec_.numbers.begin(), spec_.numbers.end(), std::greater<>());
+  std::uint64_t in_process_max_n = runner_.InProcessMaxN();
+  auto first_small = std::find_if(spec_.numbers.begin(), spec_.numbers.end(),
+                                  [&](std::uint64_t n) { return n <= in_process_max_n; });
+  big_.assign(spec_.numbers.begin(), first_small);
+  shared_->small.assign(first_small, spec_.numbers.end());
+  spec_.numbers.clear();
+  spec_.numbers.shrink_to_fit();
+  shared_->inline_results = inline_;
+  shared_->task_id = spec_.task_id;
+  shared_->sandbox = spec_.sandbox;
+  shared_->agent_sandbox = spec_.agent_sandbox;
+}
+
+BatchRun::~BatchRun() {
+  alive_->store(false);
+  shared_->stop.store(true);
+  for (const auto& key : running_workers()) runner_.Kill(key);
+  for (auto& [lane, thread] : lane_threads_) {
+    if (thread.joinable()) thread.join();
+  }
+}
+
+std::string BatchRun::FileName(const std::string& suffix) const { return "/" + spec_.task_id + "." + suffix; }
+
+bool BatchRun::SmallLeft() const { return shared_->next.load() < shared_->small.size(); }
+
+std::vector<std::string> BatchRun::running_workers() const {
+  std::vector<std::string> keys;
+  for (const auto& [key, worker] : workers_) keys.push_back(key);
+  return keys;
+}
+
+void BatchRun::Start() {
+  spdlog::info("task {}: batch of {} numbers ({} in workers, {} on lane threads) on {} lane{}, results {}",
+               spec_.task_id, big_.size() + shared_->small.size(), big_.size(), shared_->small.size(), spec_.lanes,
+               spec_.lanes == 1 ? "" : "s", inline_ ? "inline" : "in sandbox files");
+  Dispatch();
+  MaybeFinish();
+}
+
+void BatchRun::Dispatch() {
+  if (killed_ || abort_error_) return;
+  while (busy_lanes_ < spec_.lanes && next_big_ < big_.size()) {
+    if (!StartBig()) break;
+  }
+  // Lanes that no big number can use now (none left, or the next waits for memory) take the
+  // small numbers; a lane thread keeps its lane until they are all taken.
+  while (busy_lanes_ < spec_.lanes && lane_threads_started_ < spec_.lanes && SmallLeft()) StartLane();
+}
+
+bool BatchRun::StartBig() {
+  std::uint64_t n = big_[next_big_];
+  std::uint64_t memory = spec_.memory_bytes;
+  std::uint64_t need = FactorialMemoryBytes(n);
+  if (memory > 0 && need > memory) {
+    // It cannot fit even alone: report it without running it.
+    ++next_big_;
+    ++failed_;
+    results_.entries.push_back(
+        {n, ResultFailure{ResultFailure::Reason::kOom, std::to_string(n) + "! needs about " +
+                                                           std::to_string(need >> 20) + " MiB but the task has " +
+                                                           std::to_string(memory >> 20) + " MiB"}});
+    return true;
+  }
+  if (memory > 0 && need > memory - reserved_bytes_) return false;  // after a running one ends
+  ++next_big_;
+  // The last number left gets every lane not busy; the others convert on their own lane.
+  int threads = next_big_ == big_.size() && !SmallLeft() ? spec_.lanes - busy_lanes_ : 1;
+  if (memory > 0) threads = ConversionThreadsWithin(n, threads, memory - reserved_bytes_);
+  ComputeRequest request;
+  request.n = n;
+  request.threads = threads;
+  request.worker_process = true;
+  if (inline_) {
+    request.inline_limit = spec_.inline_limit;
+    request.result_path = spec_.sandbox + FileName(std::to_string(n) + ".result");
+  } else {
+    request.framed_file = true;
+    request.result_path = spec_.sandbox + FileName(std::to_string(n) + ".frf");
+  }
+  std::uint64_t reserved = memory > 0 ? FactorialMemoryBytes(n, threads) : 0;
+  request.memory_limit_bytes = reserved;
+  reserved_bytes_ += reserved;
+  ++busy_lanes_;
+  std::string key = spec_.task_id + "/" + std::to_string(n);
+  workers_[key] = Worker{n, reserved};
+  auto alive = alive_;
+  runner_.Start(key, request, [this, alive, key](ComputeOutcome outcome) {
+    if (alive->load()) OnWorkerDone(key, std::move(outcome));
+  });
+  return true;
+}
+
+void BatchRun::StartLane() {
+  int lane = lane_threads_started_++;
+  ++busy_lanes_;
+  auto shared = shared_;
+  auto alive = alive_;
+  lane_threads_[lane] = std::thread([this, shared, alive, lane] {
+    LaneResult result;
+    result.lane = lane;
+    RunLane(shared, lane, &result);
+    if (!alive->load()) return;
+    loop_.Post([this, alive, result = std::move(result)]() mutable {
+      if (alive->load()) OnLaneDone(std::move(result));
+    });
+  });
+}
+
+void BatchRun::RunLane(const std::shared_ptr<Shared>& shared, int lane, LaneResult* result) {
+  // One value and one buffer reused for every number: a small n costs its GMP calls only.
+  Mpz value;
+  std::string buffer;
+  std::unique_ptr<FrfFile> file;
+  std::string name = "/" + shared->task_id + ".lane" + std::to_string(lane) + ".frf";
+  while (!shared->stop.load(std::memory_order_relaxed)) {
+    std::size_t index = shared->next.fetch_add(1, std::memory_order_relaxed);
+    if (index >= shared->small.size()) break;
+    std::uint64_t n = shared->small[index];
+    mpz_fac_ui(value.get(), static_cast<unsigned long>(n));
+    buffer.resize(mpz_sizeinbase(value.get(), 10) + 2);
+    mpz_get_str(buffer.data(), 10, value.get());
+    std::string_view digits(buffer.data(), std::strlen(buffer.data()));
+    ++result->computed;
+    if (shared->inline_results) {
+      result->entries.push_back({n, std::string(digits)});
+      continue;
+    }
+    if (!file) {
+      auto created = FrfFile::Create(shared->sandbox + name);
+      if (!created.ok()) {
+        result->error = created.error().message;
+        return;
+      }
+      file = std::move(created).value();
+    }
+    if (auto appended = file->Append(n, digits); !appended.ok()) {
+      result->error = appended.error().message;
+      return;
+    }
+  }
+  if (file == nullptr || shared->stop.load()) return;  // a stopped lane's file is removed
+  auto written = file->Finish();
+  if (!written.ok()) {
+    result->error = written.error().message;
+    return;
+  }
+  result->file = ResultFile{shared->agent_sandbox + name, written->size, written->sha256};
+}
+
+void BatchRun::OnWorkerDone(const std::string& key, ComputeOutcome outcome) {
+  auto it = workers_.find(key);
+  if (it == workers_.end()) return;
+  Worker worker = it->second;
+  workers_.erase(it);
+  reserved_bytes_ -= worker.reserved_bytes;
+  --busy_lanes_;
+  std::uint64_t n = worker.n;
+  switch (outcome.kind) {
+    case ComputeOutcome::Kind::kInline:
+      ++computed_;
+      results_.entries.push_back({n, std::move(outcome.digits)});
+      break;
+    case ComputeOutcome::Kind::kFile:
+      ++computed_;
+      if (inline_) {
+        // Only if a runner wrote a plain file after all: it is a slice of its own.
+        results_.entries.push_back({n, ResultFileSlice{spec_.agent_sandbox + FileName(std::to_string(n) + ".result"),
+                                                       0, outcome.size, outcome.sha256}});
+      } else {
+        results_.files.push_back(
+            {spec_.agent_sandbox + FileName(std::to_string(n) + ".frf"), outcome.size, outcome.sha256});
+      }
+      break;
+    case ComputeOutcome::Kind::kFailed:
+      ++failed_;
+      spdlog::warn("task {}: {}! failed: {}", spec_.task_id, n, outcome.error);
+      results_.entries.push_back(
+          {n, ResultFailure{outcome.out_of_memory ? ResultFailure::Reason::kOom : ResultFailure::Reason::kError,
+                            outcome.error}});
+      break;
+    case ComputeOutcome::Kind::kKilled:
+      break;
+  }
+  Dispatch();
+  MaybeFinish();
+}
+
+void BatchRun::OnLaneDone(LaneResult result) {
+  if (auto it = lane_threads_.find(result.lane); it != lane_threads_.end()) {
+    it->second.join();  // it posted this and is returning
+    lane_threads_.erase(it);
+  }
+  --busy_lanes_;
+  computed_ += result.computed;
+  if (result.error) {
+    Abort(*result.error);
+  } else {
+    for (auto& entry : result.entries) results_.entries.push_back(std::move(entry));
+    if (result.file) results_.files.push_back(std::move(*result.file));
+  }
+  Dispatch();
+  MaybeFinish();
+}
+
+void BatchRun::Kill() {
+  if (finished_ || killed_) return;
+  killed_ = true;
+  shared_->stop.store(true);
+  // A copy of the keys: a runner may report the kill before Kill returns.
+  for (const auto& key : running_workers()) runner_.Kill(key);
+  MaybeFinish();
+}
+
+void BatchRun::Abort(std::string error) {
+  // A lane's file cannot be written: the sandbox is unusable, and the numbers that lane took
+  // are lost, so the whole batch fails rather than report them computed.
+  if (abort_error_ || killed_) return;
+  spdlog::error("task {}: {}", spec_.task_id, error);
+  abort_error_ = std::move(error);
+  shared_->stop.store(true);
+  for (const auto& key : running_workers()) runner_.Kill(key);
+}
+
+void BatchRun::MaybeFinish() {
+  if (finished_ || busy_lanes_ > 0) return;
+  bool stopping = killed_ || abort_error_;
+  if (!stopping && (next_big_ < big_.size() || SmallLeft())) return;
+  finished_ = true;
+  BatchOutcome outcome;
+  if (killed_) {
+    outcome.kind = BatchOutcome::Kind::kKilled;
+    outcome.message = "killed";
+  } else if (abort_error_) {
+    outcome.kind = BatchOutcome::Kind::kFailed;
+    outcome.message = *abort_error_;
+  } else {
+    outcome.kind = BatchOutcome::Kind::kFinished;
+    outcome.message = "batch of " + std::to_string(computed_ + failed_) + " numbers: " + std::to_string(computed_) +
+                      " computed, " + std::to_string(failed_) + " failed" +
+                      (inline_ ? "" : ", " + std::to_string(results_.files.size()) + " result files");
+    outcome.data = EncodeResultList(results_);
+    results_ = {};
+  }
+  auto done = std::move(done_);
+  done(std::move(outcome));  // may destroy this run: nothing after
+}
+
+}  // namespace factorial::executor

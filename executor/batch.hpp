@@ -1,0 +1,123 @@
+#pragma once
+
+// A batch task (issue 15): several numbers computed on L lanes, largest first.
+//
+// Numbers up to the runner's in-process limit ("small") are computed by lane threads inside
+// the executor: one thread per lane pulls the next number, so a number costs a GMP call and
+// nothing else (no process, no thread, no message). Larger numbers ("big") run one per worker
+// process, as single-number tasks do: memory-capped and killable. A lane runs one big number
+// at a time with one conversion thread, except the last number left, which gets the lanes no
+// one else uses. Big numbers start only while the task's memory covers every running worker's
+// need (FactorialMemoryBytes, which is also each worker's cap); one that needs more than the
+// whole task has is reported failed (`oom`) without running.
+//
+// Results are decided up front from the exact digit counts, so nothing is buffered beyond
+// the inline limit: if the whole list of `<n> d <digits>` lines fits `inline_limit`, the
+// digits travel inline in TaskStatus.data; otherwise each lane thread streams its numbers
+// into its own FRF1 file `<task_id>.lane<k>.frf` and each big number's worker writes
+// `<task_id>.<n>.frf`, named on `file` lines (result_codec.hpp). A number whose worker fails
+// is an `e` line; the batch still finishes. Memory stays bounded whatever the batch size:
+// the numbers themselves, one number's digits per lane, and the inline list when inline.
+
+#include <atomic>
+#include <cstdint>
+#include <functional>
+#include <map>
+#include <memory>
+#include <optional>
+#include <string>
+#include <thread>
+#include <vector>
+
+#include "factorial/event_loop.hpp"
+#include "factorial/result_codec.hpp"
+#include "runner.hpp"
+
+namespace factorial::executor {
+
+struct BatchSpec {
+  std::string task_id;
+  std::vector<std::uint64_t> numbers;  // distinct, in any order
+  int lanes = 1;
+  std::uint64_t memory_bytes = 0;  // the task's mem; 0: no cap
+  std::size_t inline_limit = 65536;
+  std::string sandbox;        // where files are written
+  std::string agent_sandbox;  // the same directory as results name it (the agent's view)
+};
+
+struct BatchOutcome {
+  enum class Kind { kFinished, kKilled, kFailed };
+  Kind kind = Kind::kFailed;
+  std::string data;     // kFinished: the result list (result_codec.hpp)
+  std::string message;  // for TaskStatus.message
+};
+
+// Bytes of the inline result list of `numbers`: "FR1\n" and a `<n> d <digits>\n` line each.
+std::uint64_t InlineListBytes(const std::vector<std::uint64_t>& numbers);
+
+// Runs one batch. Call everything on the loop thread.
+class BatchRun {
+ public:
+  using Done = std::function<void(BatchOutcome)>;
+  // `done` runs on the loop thread exactly once after Start, unless the run is destroyed first.
+  BatchRun(EventLoop& loop, ComputeRunner& runner, BatchSpec spec, Done done);
+  ~BatchRun();  // stops the lanes (between numbers), kills the workers, joins
+  BatchRun(const BatchRun&) = delete;
+  BatchRun& operator=(const BatchRun&) = delete;
+
+  void Start();
+  // Stops the lanes between numbers and kills the workers; `done` then reports kKilled.
+  void Kill();
+
+  bool inline_results() const { return inline_; }
+  // The runner keys of the big numbers running now (`<task_id>/<n>`).
+  std::vector<std::string> running_workers() const;
+
+ private:
+  struct Shared;  // what lane threads read and write
+  struct LaneResult {
+    int lane = 0;
+    std::vector<ResultEntry> entries;  // inline digits
+    std::optional<ResultFile> file;
+    std::optional<std::string> error;
+    std::uint64_t computed = 0;
+  };
+  struct Worker {
+    std::uint64_t n = 0;
+    std::uint64_t reserved_bytes = 0;
+  };
+
+  void Dispatch();
+  bool StartBig();  // false: the next big number waits for memory
+  void StartLane();
+  static void RunLane(const std::shared_ptr<Shared>& shared, int lane, LaneResult* result);
+  void OnWorkerDone(const std::string& key, ComputeOutcome outcome);
+  void OnLaneDone(LaneResult result);
+  void Abort(std::string error);
+  void MaybeFinish();
+  bool SmallLeft() const;
+  std::string FileName(const std::string& suffix) const;
+
+  EventLoop& loop_;
+  ComputeRunner& runner_;
+  BatchSpec spec_;
+  Done done_;
+  bool inline_ = true;
+  std::vector<std::uint64_t> big_;  // largest first
+  std::size_t next_big_ = 0;
+  std::shared_ptr<Shared> shared_;
+  int busy_lanes_ = 0;
+  int lane_threads_started_ = 0;
+  std::map<int, std::thread> lane_threads_;
+  std::map<std::string, Worker> workers_;
+  std::uint64_t reserved_bytes_ = 0;
+  bool killed_ = false;
+  std::optional<std::string> abort_error_;
+  bool finished_ = false;
+  ResultList results_;
+  std::uint64_t computed_ = 0;
+  std::uint64_t failed_ = 0;
+  std::shared_ptr<std::atomic<bool>> alive_ = std::make_shared<std::atomic<bool>>(true);
+};
+
+}  // namespace factorial::executor

@@ -1,0 +1,60 @@
+#include "frf_file.hpp"
+
+#include <cerrno>
+#include <cstdio>
+#include <cstring>
+
+#include <fcntl.h>
+#include <unistd.h>
+
+namespace factorial::executor {
+
+Result<std::unique_ptr<FrfFile>> FrfFile::Create(const std::string& path) {
+  std::string tmp = path + ".tmp";
+  int fd = ::open(tmp.c_str(), O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0644);
+  if (fd < 0) return MakeError(Errc::kUnavailable, "cannot create " + tmp + ": " + std::strerror(errno));
+  return std::unique_ptr<FrfFile>(new FrfFile(fd, path));
+}
+
+FrfFile::FrfFile(int fd, std::string path)
+    : fd_(fd),
+      path_(std::move(path)),
+      tmp_path_(path_ + ".tmp"),
+      writer_([this](std::string_view bytes) { return Write(bytes); }) {}
+
+FrfFile::~FrfFile() {
+  if (fd_ >= 0) ::close(fd_);
+  if (!finished_) ::unlink(tmp_path_.c_str());
+}
+
+Status FrfFile::Write(std::string_view bytes) {
+  while (!bytes.empty()) {
+    ssize_t n = ::write(fd_, bytes.data(), bytes.size());
+    if (n < 0 && errno == EINTR) continue;
+    if (n <= 0) return MakeError(Errc::kUnavailable, "cannot write " + tmp_path_ + ": " + std::strerror(errno));
+    bytes.remove_prefix(static_cast<std::size_t>(n));
+  }
+  return OkStatus();
+}
+
+Status FrfFile::Append(std::uint64_t n, std::string_view digits) {
+  auto appended = writer_.Append(n, digits);
+  if (!appended.ok()) return appended.error();
+  ++entries_;
+  return OkStatus();
+}
+
+Result<WrittenFile> FrfFile::Finish() {
+  auto sha = writer_.Finish();
+  if (!sha.ok()) return sha.error();
+  int fd = fd_;
+  fd_ = -1;
+  if (::close(fd) != 0) return MakeError(Errc::kUnavailable, "cannot write " + tmp_path_ + ": " + std::strerror(errno));
+  if (::rename(tmp_path_.c_str(), path_.c_str()) != 0) {
+    return MakeError(Errc::kUnavailable, "cannot rename " + tmp_path_ + ": " + std::strerror(errno));
+  }
+  finished_ = true;
+  return WrittenFile{writer_.bytes_written(), writer_.whole_file_sha256()};
+}
+
+}  // namespace factorial::executor

@@ -1,0 +1,377 @@
+// Batch tasks (issue 15): several numbers in one task's data, computed on the task's lanes.
+// The executor runs on a FakeLoop standing in for the agent, with a real RoutingRunner (real
+// worker processes and lane threads) or a FakeRunner the test completes by hand. Digits are
+// checked against GMP computed here; result files are read back and parsed.
+
+#include <algorithm>
+#include <cerrno>
+#include <csignal>
+#include <filesystem>
+#include <fstream>
+#include <iterator>
+#include <map>
+#include <set>
+
+#include <catch2/catch.hpp>
+#include <gmp.h>
+#include <unistd.h>
+
+#include "factorial/result_codec.hpp"
+#include "factorial/result_file.hpp"
+#include "factorial/sha256.hpp"
+#include "factorial/sizing.hpp"
+#include "runner.hpp"
+#include "support/executor_harness.hpp"
+
+using namespace factorial::testing::executor;
+using factorial::DecodeResultList;
+using factorial::ResultFailure;
+using factorial::ResultList;
+using factorial::executor::RoutingRunner;
+namespace fs = std::filesystem;
+
+namespace {
+
+using RealHarness = BasicHarness<RoutingRunner>;
+
+// Numbers above this run in worker processes in these tests (cheap ones, then).
+constexpr std::uint64_t kInProcessMaxN = 100;
+
+std::string Gmp(std::uint64_t n) {
+  mpz_t f;
+  mpz_init(f);
+  mpz_fac_ui(f, n);
+  std::string digits(mpz_sizeinbase(f, 10) + 2, '\0');
+  mpz_get_str(digits.data(), 10, f);
+  mpz_clear(f);
+  digits.resize(digits.find('\0'));
+  return digits;
+}
+
+// A fresh sandbox directory, removed at the end of the test.
+struct Sandbox {
+  Sandbox() {
+    static int counter = 0;
+    path = fs::temp_directory_path() /
+           ("executor-batch-" + std::to_string(::getpid()) + "-" + std::to_string(counter++));
+    fs::remove_all(path);
+    fs::create_directories(path);
+  }
+  ~Sandbox() { fs::remove_all(path); }
+  std::vector<std::string> Files() const {
+    std::vector<std::string> names;
+    for (const auto& entry : fs::directory_iterator(path)) names.push_back(entry.path().filename().string());
+    std::sort(names.begin(), names.end());
+    return names;
+  }
+  fs::path path;
+};
+
+// The agent's view of the sandbox differs from ours, as in a container image.
+const std::string kAgentView = "/agent/view";
+
+ExecutorEnv EnvIn(const Sandbox& sandbox) {
+  ExecutorEnv env = TestEnv();
+  env.sandbox = sandbox.path.string();
+  env.agent_sandbox = kAgentView;
+  return env;
+}
+
+ev::Event LaunchLabelled(const std::string& id, const std::string& data, double cpus, double mem,
+                         std::map<std::string, std::string> labels) {
+  ev::Event e = Launch(id, data, cpus, mem);
+  auto& task = e.launch->task;
+  task.labels.emplace();
+  for (const auto& [key, value] : labels) {
+    v1::Label label;
+    label.key = key;
+    label.value = value;
+    task.labels->push_back(label);
+  }
+  return e;
+}
+
+std::string ReadAll(const fs::path& path) {
+  std::ifstream in(path, std::ios::binary);
+  REQUIRE(in.good());
+  return {std::istreambuf_iterator<char>(in), std::istreambuf_iterator<char>()};
+}
+
+// What a finished batch reported, with every file read back: size and whole-file SHA-256
+// checked, entries parsed with the scheduler's parser. A number reported twice fails.
+struct Reported {
+  std::map<std::uint64_t, std::string> digits;
+  std::map<std::uint64_t, ResultFailure> failures;
+  std::vector<std::string> file_paths;  // as named, in the agent's view
+  std::size_t inline_entries = 0;
+};
+
+Reported ReadBack(const v1::TaskStatus& status, const Sandbox& sandbox) {
+  REQUIRE(status.state == TaskState::kFinished);
+  REQUIRE(status.data.has_value());
+  auto decoded = DecodeResultList(*status.data, 0);
+  REQUIRE(decoded.ok());
+  Reported out;
+  auto add = [&out](std::uint64_t n, std::string digits) {
+    INFO(n);
+    REQUIRE(!out.digits.contains(n));
+    REQUIRE(!out.failures.contains(n));
+    out.digits[n] = std::move(digits);
+  };
+  for (const auto& entry : decoded->entries) {
+    if (const auto* digits = std::get_if<std::string>(&entry.value)) {
+      ++out.inline_entries;
+      add(entry.n, *digits);
+    } else {
+      REQUIRE(std::holds_alternative<ResultFailure>(entry.value));
+      REQUIRE(!out.digits.contains(entry.n));
+      out.failures[entry.n] = std::get<ResultFailure>(entry.value);
+    }
+  }
+  for (const auto& file : decoded->files) {
+    INFO(file.path);
+    out.file_paths.push_back(file.path);
+    REQUIRE(file.path.starts_with(kAgentView + "/"));
+    std::string bytes = ReadAll(sandbox.path / file.path.substr(kAgentView.size() + 1));
+    CHECK(bytes.size() == file.size);
+    CHECK(factorial::Sha256Hex(bytes) == file.sha256);
+    std::uint64_t current = 0;
+    std::string digits;
+    factorial::ResultFileParser parser({
+        .on_entry = [&](std::uint64_t n, std::uint64_t) {
+          current = n;
+          digits.clear();
+          return factorial::OkStatus();
+        },
+        .on_digits = [&](std::string_view piece) {
+          digits.append(piece);
+          return factorial::OkStatus();
+        },
+        .on_entry_end = [&] {
+          add(current, digits);
+          return factorial::OkStatus();
+        },
+    });
+    REQUIRE(parser.Feed(bytes).ok());
+    REQUIRE(parser.Finish().ok());
+  }
+  return out;
+}
+
+std::vector<std::uint64_t> Numbers(const std::string& data) {
+  std::vector<std::uint64_t> numbers;
+  std::size_t start = 0;
+  while (start < data.size()) {
+    std::size_t end = data.find(' ', start);
+    if (end == std::string::npos) end = data.size();
+    numbers.push_back(std::stoull(data.substr(start, end - start)));
+    start = end + 1;
+  }
+  return numbers;
+}
+
+// Mixed small (lane threads) and big (worker processes, above kInProcessMaxN) numbers.
+const std::string kMixed = "5 3000 0 101 20 2000 1 150 99 100";
+
+}  // namespace
+
+TEST_CASE("a batch of small and big numbers returns each number's exact digits inline", "[executor][batch]") {
+  Sandbox sandbox;
+  RealHarness h(EnvIn(sandbox), std::string(FACTORIAL_EXECUTOR_BINARY), kInProcessMaxN);
+  h.Deliver({Subscribed(), Launch("mixed", kMixed, 2, 256)});
+  auto finished = h.Terminal("mixed");
+  auto reported = ReadBack(finished, sandbox);
+  CHECK(reported.failures.empty());
+  CHECK(reported.file_paths.empty());
+  CHECK(reported.inline_entries == 10);
+  for (std::uint64_t n : Numbers(kMixed)) {
+    INFO(n);
+    REQUIRE(reported.digits.contains(n));
+    CHECK(reported.digits.at(n) == Gmp(n));
+  }
+  CHECK(reported.digits.size() == 10);
+  CHECK(*finished.message == "batch of 10 numbers: 10 computed, 0 failed");
+  CHECK(sandbox.Files().empty());  // inline: nothing written
+}
+
+TEST_CASE("a batch over the inline limit streams its results into FRF1 files", "[executor][batch]") {
+  Sandbox sandbox;
+  RealHarness h(EnvIn(sandbox), std::string(FACTORIAL_EXECUTOR_BINARY), kInProcessMaxN);
+  h.Deliver({Subscribed(), LaunchLabelled("files", kMixed, 2, 256, {{"inline_limit", "100"}})});
+  auto finished = h.Terminal("files");
+  auto reported = ReadBack(finished, sandbox);
+  CHECK(reported.failures.empty());
+  CHECK(reported.inline_entries == 0);
+  for (std::uint64_t n : Numbers(kMixed)) {
+    INFO(n);
+    REQUIRE(reported.digits.contains(n));
+    CHECK(reported.digits.at(n) == Gmp(n));
+  }
+  CHECK(reported.digits.size() == 10);
+  // One file per big number, one per lane thread that computed something (at most 2 lanes).
+  std::set<std::string> names;
+  for (const auto& path : reported.file_paths) names.insert(path.substr(kAgentView.size() + 1));
+  for (const char* big : {"files.3000.frf", "files.2000.frf", "files.150.frf", "files.101.frf"}) {
+    CHECK(names.contains(big));
+  }
+  std::size_t lanes = 0;
+  for (const auto& name : names) lanes += name.starts_with("files.lane") ? 1u : 0u;
+  CHECK(lanes >= 1);
+  CHECK(lanes <= 2);
+  CHECK(names.size() == 4 + lanes);
+  // Only the named files, each complete: no temporary left behind.
+  CHECK(sandbox.Files() == std::vector<std::string>(names.begin(), names.end()));
+}
+
+TEST_CASE("a number over the task's memory fails alone; the batch returns the others", "[executor][batch]") {
+  Sandbox sandbox;
+  RealHarness h(EnvIn(sandbox), std::string(FACTORIAL_EXECUTOR_BINARY), kInProcessMaxN);
+  // 10^6! needs far more than the task's 48 MiB; 3000! and the small ones fit.
+  REQUIRE(factorial::FactorialMemoryBytes(1000000) > (48u << 20));
+  h.Deliver({Subscribed(), Launch("oom", "7 1000000 3000 12", 2, 48)});
+  auto finished = h.Terminal("oom");
+  auto reported = ReadBack(finished, sandbox);
+  REQUIRE(reported.failures.size() == 1);
+  REQUIRE(reported.failures.contains(1000000));
+  CHECK(reported.failures.at(1000000).reason == ResultFailure::Reason::kOom);
+  CHECK_THAT(reported.failures.at(1000000).message, Catch::Contains("MiB but the task has 48 MiB"));
+  CHECK(reported.digits.size() == 3);
+  for (std::uint64_t n : {7u, 3000u, 12u}) CHECK(reported.digits.at(n) == Gmp(n));
+  // Whether results are inline is decided before anything runs, from every number's digits:
+  // 10^6! alone is over the inline limit, so the others travel in files.
+  CHECK(reported.inline_entries == 0);
+  CHECK(*finished.message == "batch of 4 numbers: 3 computed, 1 failed, 2 result files");
+}
+
+TEST_CASE("a worker that runs out of memory or fails is an e line, not a failed batch", "[executor][batch]") {
+  Harness h;
+  h.Deliver({Subscribed(), Launch("b", "2000 3000 4000", 3, 256)});
+  REQUIRE(h.runner.jobs.size() == 3);
+  ComputeOutcome oom;
+  oom.kind = ComputeOutcome::Kind::kFailed;
+  oom.out_of_memory = true;
+  oom.error = "out of memory: an allocation of 3 MiB failed under the task's cap of 33 MiB";
+  h.runner.Finish("b/4000", oom);
+  ComputeOutcome broken;
+  broken.kind = ComputeOutcome::Kind::kFailed;
+  broken.error = "computation terminated by signal Segmentation fault\nwithout an answer";
+  h.runner.Finish("b/2000", broken);
+  h.runner.Compute("b/3000");
+  auto finished = h.Terminal("b");
+  CHECK(finished.state == TaskState::kFinished);
+  CHECK(*finished.data == "FR1\n4000 e oom " + oom.error +
+                              "\n2000 e error computation terminated by signal Segmentation fault without an answer\n"
+                              "3000 d " +
+                              Gmp(3000) + "\n");
+  CHECK(*finished.message == "batch of 3 numbers: 1 computed, 2 failed");
+}
+
+TEST_CASE("KILL mid-batch kills the workers and reports TASK_KILLED without data", "[executor][batch]") {
+  Sandbox sandbox;
+  RealHarness h(EnvIn(sandbox), std::string(FACTORIAL_EXECUTOR_BINARY), kInProcessMaxN);
+  h.Deliver({Subscribed(), Launch("k", "5 200000 6 150000 7", 2, 512)});
+  // Two lanes: both big numbers are in workers at once, and the small ones wait for a lane.
+  auto first = h.runner.WorkerPid("k/200000");
+  auto second = h.runner.WorkerPid("k/150000");
+  REQUIRE(first.has_value());
+  REQUIRE(second.has_value());
+  // Held mid-computation: they cannot finish before the KILL.
+  REQUIRE(::kill(*first, SIGSTOP) == 0);
+  REQUIRE(::kill(*second, SIGSTOP) == 0);
+  h.Deliver({Kill("k")});
+  auto killed = h.Terminal("k");
+  CHECK(killed.state == TaskState::kKilled);
+  CHECK_FALSE(killed.data.has_value());
+  // Reaped, not merely signalled.
+  for (int pid : {*first, *second}) {
+    INFO(pid);
+    CHECK(::kill(pid, 0) == -1);
+    CHECK(errno == ESRCH);
+  }
+  CHECK(h.runner.running() == 0);
+  CHECK(sandbox.Files().empty());
+  // Exactly one terminal update.
+  std::size_t terminal = 0;
+  for (const auto& u : h.Updates()) terminal += v1::IsTerminal(u.state) ? 1u : 0u;
+  CHECK(terminal == 1);
+}
+
+TEST_CASE("a batch runs on max(1, round(cpus)) lanes, one big number per lane", "[executor][batch]") {
+  SECTION("1 cpu: one worker at a time, largest first") {
+    Harness h;
+    h.Deliver({Subscribed(), Launch("one", "20000 30000", 1, 0)});
+    CHECK(h.runner.started == std::vector<std::string>{"one/30000"});
+    CHECK(h.runner.jobs.at("one/30000").request.threads == 1);
+    h.runner.Compute("one/30000");
+    // The last number left gets every free lane: here, the one.
+    CHECK(h.runner.started == std::vector<std::string>{"one/30000", "one/20000"});
+    CHECK(h.runner.jobs.at("one/20000").request.threads == 1);
+  }
+  SECTION("1.9 cpus are two lanes") {
+    Harness h;
+    h.Deliver({Subscribed(), Launch("shares", "20000 30000 10000", 1.9, 0)});
+    CHECK(h.runner.started == std::vector<std::string>{"shares/30000", "shares/20000"});
+  }
+  SECTION("4 cpus: the last number converts on the lanes left") {
+    Harness h;
+    h.Deliver({Subscribed(), Launch("four", "20000 30000 10000", 4, 0)});
+    REQUIRE(h.runner.started == std::vector<std::string>{"four/30000", "four/20000", "four/10000"});
+    CHECK(h.runner.jobs.at("four/30000").request.threads == 1);
+    CHECK(h.runner.jobs.at("four/20000").request.threads == 1);
+    CHECK(h.runner.jobs.at("four/10000").request.threads == 2);
+    for (const auto& key : h.runner.started) CHECK(h.runner.jobs.at(key).request.worker_process);
+  }
+  SECTION("a single number converts on all of them, as before batches") {
+    Harness h;
+    h.Deliver({Subscribed(), Launch("single", "30000", 1.9, 0)});
+    CHECK(h.runner.jobs.at("single").request.threads == 2);
+  }
+}
+
+TEST_CASE("big numbers start only while the task's memory covers every running worker", "[executor][batch]") {
+  Harness h;
+  std::uint64_t big = factorial::FactorialMemoryBytes(300000);
+  std::uint64_t smaller = factorial::FactorialMemoryBytes(200000);
+  // Room for either, not both (in MiB, as Mesos gives it).
+  double mem_mib = static_cast<double>(big + smaller - (1u << 20)) / 1048576.0;
+  h.Deliver({Subscribed(), Launch("m", "200000 300000", 2, mem_mib)});
+  REQUIRE(h.runner.started == std::vector<std::string>{"m/300000"});
+  CHECK(h.runner.jobs.at("m/300000").request.memory_limit_bytes == big);
+  h.runner.Compute("m/300000");
+  REQUIRE(h.runner.started == std::vector<std::string>{"m/300000", "m/200000"});
+  // The last number left: both lanes, as far as the memory allows.
+  auto& request = h.runner.jobs.at("m/200000").request;
+  CHECK(request.threads == factorial::ConversionThreadsWithin(200000, 2, static_cast<std::uint64_t>(mem_mib * 1048576.0)));
+  CHECK(request.memory_limit_bytes == factorial::FactorialMemoryBytes(200000, request.threads));
+  h.runner.Compute("m/200000");
+  auto finished = h.Terminal("m");
+  CHECK(finished.state == TaskState::kFinished);
+}
+
+TEST_CASE("batch data that is not distinct decimals within the limits fails the task", "[executor][batch]") {
+  std::vector<std::pair<std::string, std::string>> cases = {
+      {"", "task data is empty"},
+      {"5  6", "'' in '5  6' is not one"},
+      {"5 6 ", "'' in '5 6 ' is not one"},
+      {"5\t6", "non-negative decimal integers separated by single spaces"},
+      {"5 x 7", "'x' in '5 x 7' is not one"},
+      {"5 -6", "'-6' in '5 -6' is not one"},
+      {"5 18446744073709551616", "is not one"},
+      {"5 100000001", "100000001 is over this executor's limit of 100000000"},
+      {"5 6 7 6", "6 appears twice in the task data"},
+  };
+  Harness h;
+  std::vector<ev::Event> events = {Subscribed()};
+  for (std::size_t i = 0; i < cases.size(); ++i) events.push_back(Launch("bad" + std::to_string(i), cases[i].first));
+  h.Deliver(events);
+  auto updates = h.Updates();
+  REQUIRE(updates.size() == cases.size());
+  for (std::size_t i = 0; i < cases.size(); ++i) {
+    INFO(cases[i].second);
+    CHECK(updates[i].task_id.value == "bad" + std::to_string(i));
+    CHECK(updates[i].state == TaskState::kFailed);
+    CHECK(updates[i].reason == v1::TaskReason::kTaskInvalid);
+    CHECK_THAT(*updates[i].message, Catch::Contains(cases[i].second));
+  }
+  CHECK(h.runner.started.empty());
+}
