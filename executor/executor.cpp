@@ -71,12 +71,10 @@ Result<std::vector<std::uint64_t>> ParseNumbers(std::string_view data, std::uint
     if (space == std::string_view::npos) break;
     start = space + 1;
   }
-  if (numbers.size() > 1) {
-    std::vector<std::uint64_t> sorted = numbers;
-    std::sort(sorted.begin(), sorted.end());
-    if (auto twice = std::adjacent_find(sorted.begin(), sorted.end()); twice != sorted.end()) {
-      return MakeError(Errc::kInvalidArgument, std::to_string(*twice) + " appears twice in the task data");
-    }
+  // Sorted in place: a batch runs largest first whatever the order given.
+  std::sort(numbers.begin(), numbers.end());
+  if (auto twice = std::adjacent_find(numbers.begin(), numbers.end()); twice != numbers.end()) {
+    return MakeError(Errc::kInvalidArgument, std::to_string(*twice) + " appears twice in the task data");
   }
   return numbers;
 }
