@@ -1,5 +1,5 @@
 // factorial-bench: measurements side by side in one run, printed as a table.
-//   factorial-bench [executor|decimal|codec|scheduler|memory|all] [--quick]
+//   factorial-bench [executor|decimal|codec|scheduler|memory|batch|all] [--quick]
 // Not part of the test suite; see the README for the latest figures.
 
 #include <fcntl.h>
@@ -87,7 +87,10 @@ class AgentInTheLoop final : public factorial::EventLoop {
   RequestId next_ = 0;
 };
 
-double ExecutorSeconds(std::uint64_t n, double cpus, const std::string& sandbox) {
+// Runs one task with `data` on a fresh executor; seconds from LAUNCH received to the terminal
+// update sent, and that update.
+double ExecutorTaskSeconds(const std::string& data, double cpus, const std::string& sandbox,
+                           v1::TaskStatus* terminal = nullptr) {
   AgentInTheLoop loop;
   factorial::executor::RoutingRunner runner(loop, FACTORIAL_EXECUTOR_BINARY);
   factorial::executor::ExecutorEnv env;
@@ -95,13 +98,15 @@ double ExecutorSeconds(std::uint64_t n, double cpus, const std::string& sandbox)
   env.framework_id = "F";
   env.executor_id = "E";
   env.sandbox = sandbox;
+  env.agent_sandbox = sandbox;
   env.shutdown_grace_period = std::chrono::seconds(1);
   factorial::executor::Executor executor(loop, runner, env, [&](int) { loop.inner.Stop(); });
   Clock::time_point launched;
   double seconds = 0;
   loop.on_update = [&](const v1::TaskStatus& s) {
-    if (s.state == v1::TaskState::kFinished || s.state == v1::TaskState::kFailed) {
+    if (v1::IsTerminal(s.state)) {
       seconds = Since(launched);
+      if (terminal != nullptr) *terminal = s;
       loop.inner.Stop();
     }
   };
@@ -114,20 +119,24 @@ double ExecutorSeconds(std::uint64_t n, double cpus, const std::string& sandbox)
   launch.type = v1::executor::EventType::kLaunch;
   auto& t = launch.launch.emplace().task;
   t.name = "bench";
-  t.task_id.value = "bench-" + std::to_string(n);
+  t.task_id.value = "bench-" + std::to_string(data.size());
   t.agent_id.value = "S";
   v1::Resource c;
   c.name = "cpus";
   c.type = v1::ValueType::kScalar;
   c.scalar = cpus;
   t.resources = {c};
-  t.data = std::to_string(n);
+  t.data = data;
   loop.inner.Post([&] {
     launched = Clock::now();
     loop.Deliver(launch);
   });
   loop.inner.Run();
   return seconds;
+}
+
+double ExecutorSeconds(std::uint64_t n, double cpus, const std::string& sandbox) {
+  return ExecutorTaskSeconds(std::to_string(n), cpus, sandbox);
 }
 
 double BareGmpSeconds(std::uint64_t n) {
@@ -387,6 +396,85 @@ void BenchMemory(const std::string& bin, bool quick) {
   fs::remove_all(dir);
 }
 
+// ---- 6. a batch task vs bare GMP --------------------------------------------------------------
+
+// Issue 15's W2 (every n in [0, 20000) once, shuffled) as ONE batch task on 2 lanes, against
+// bare-gmp computing and printing the same list on 2 threads, interleaved in one run. Both
+// write their 730 MB to files in the same directory; the executor's are FRF1 files.
+void BenchBatch(const std::string& bin, bool quick) {
+  std::string dir = (fs::temp_directory_path() / "factorial-bench-batch").string();
+  fs::remove_all(dir);
+  fs::create_directories(dir);
+  Run generated = Spawn({bin + "/test/bench/workload", "W2"}, dir + "/w2.txt");
+  if (generated.status != 0) {
+    std::printf("\n6. Batch: cannot run %s/test/bench/workload\n", bin.c_str());
+    return;
+  }
+  std::string data;
+  std::size_t count = 0;
+  {
+    std::ifstream in(dir + "/w2.txt");
+    std::string line;
+    while (std::getline(in, line)) {
+      data += (data.empty() ? "" : " ") + line;
+      ++count;
+    }
+  }
+  std::string sandbox = dir + "/sandbox";
+  int reps = quick ? 1 : 3;
+  double bare = 1e100, bare_cpu = 0, batch = 1e100;
+  std::string outcome;
+  for (int i = 0; i < reps; ++i) {  // interleaved, best of each
+    std::string input = dir + "/w2.txt";
+    pid_t pid = ::fork();
+    if (pid == 0) {
+      int fd = ::open(input.c_str(), O_RDONLY);
+      ::dup2(fd, 0);
+      ::close(fd);
+      int out = ::open((dir + "/bare.out").c_str(), O_WRONLY | O_CREAT | O_TRUNC, 0644);
+      ::dup2(out, 1);
+      ::close(out);
+      std::string program = bin + "/test/bench/bare-gmp";
+      ::execl(program.c_str(), "bare-gmp", "2", static_cast<char*>(nullptr));
+      ::_exit(127);
+    }
+    auto t = Clock::now();
+    int status = 0;
+    rusage usage{};
+    ::wait4(pid, &status, 0, &usage);
+    double wall = Since(t);
+    if (wall < bare) {
+      bare = wall;
+      bare_cpu = static_cast<double>(usage.ru_utime.tv_sec + usage.ru_stime.tv_sec) +
+                 static_cast<double>(usage.ru_utime.tv_usec + usage.ru_stime.tv_usec) / 1e6;
+    }
+    fs::remove(dir + "/bare.out");
+    fs::remove_all(sandbox);
+    fs::create_directories(sandbox);
+    v1::TaskStatus terminal;
+    batch = std::min(batch, ExecutorTaskSeconds(data, 2, sandbox, &terminal));
+    outcome = std::string(v1::Name(terminal.state)) + ": " + terminal.message.value_or("");
+  }
+  std::uintmax_t bytes = 0;
+  std::size_t files = 0;
+  for (const auto& entry : fs::directory_iterator(sandbox)) {
+    bytes += entry.file_size();
+    ++files;
+  }
+  std::printf("\n6. Batch: W2 (%zu numbers, every n in [0, 20000) once) as one task on 2 lanes vs bare GMP on 2 "
+              "threads, best of %d, load %.1f\n",
+              count, reps, [] {
+                double load[1] = {0};
+                return ::getloadavg(load, 1) == 1 ? load[0] : -1.0;
+              }());
+  std::printf("%16s %16s %18s %8s %12s %10s\n", "bare GMP wall s", "bare GMP cpu s", "executor batch s", "ratio",
+              "result MB", "files");
+  std::printf("%16.2f %16.2f %18.2f %8.2f %12.1f %10zu\n", bare, bare_cpu, batch, batch / bare,
+              static_cast<double>(bytes) / 1e6, files);
+  std::printf("   last batch: %s\n", outcome.c_str());
+  fs::remove_all(dir);
+}
+
 }  // namespace
 
 int main(int argc, char** argv) {
@@ -406,5 +494,6 @@ int main(int argc, char** argv) {
   if (what == "scheduler" || what == "all") BenchScheduler(bin, quick);
   if (what == "codec" || what == "all") BenchCodec();
   if (what == "memory" || what == "all") BenchMemory(bin, quick);
+  if (what == "batch" || what == "all") BenchBatch(bin, quick);
   return 0;
 }
