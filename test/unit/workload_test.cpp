@@ -166,3 +166,13 @@ TEST_CASE("arguments come before the input file; stdin is read from the given de
   CHECK(bad.error().message ==
         "2 bad numbers: argument '' is not a non-negative decimal integer; argument '101' is larger than --max-n 100");
 }
+
+TEST_CASE("a read error is reported with errno's text", "[workload]") {
+  int dir = ::open("/", O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+  REQUIRE(dir >= 0);
+  WorkloadBuilder builder;
+  auto read = builder.ReadLines(dir);
+  ::close(dir);
+  REQUIRE_FALSE(read.ok());
+  CHECK(read.error().message == "Is a directory");
+}
