@@ -246,7 +246,15 @@ ParsedCommandLine ParseCommandLine(const std::vector<std::string>& argv) {
       ->capture_default_str();
   app.add_flag("--checkpoint,!--no-checkpoint", o.checkpoint,
                "ask agents to checkpoint tasks (the default; --no-checkpoint: do not)");
-  app.add_option(Names("--task-cpus"), o.task_cpus, "cpus per task")->capture_default_str();
+  app.add_option(Names("--task-cpus"), o.task_cpus,
+                 "most cpus per task (a smaller offer gets a smaller batch); a task computes on that many lanes")
+      ->capture_default_str();
+  app.add_option(Names("--batch-seconds"), o.batch_seconds,
+                 "most estimated CPU seconds of work per cpu of a task (the cost model sizes batches)")
+      ->capture_default_str();
+  app.add_option(Names("--batch-size"), o.batch_size,
+                 "most numbers per task; 1: one task per number (0: as --batch-seconds decides)")
+      ->capture_default_str();
   app.add_option("--executor", o.executor, "executor binary on the agents (default: next to this one)");
   app.add_option(Names("--executor-uri"), o.executor_uri, "fetch the executor from this URI instead");
   app.add_option(Names("--executor-cpus"), o.executor_cpus, "cpus of the executor itself")->capture_default_str();
@@ -316,6 +324,8 @@ Result<RunConfig> BuildConfig(const CommandLine& options, const Environment& env
   RunConfig run;
   for (const auto& range : {CheckRange("--failover-timeout", options.failover_timeout, 0, 1e9),
                             CheckRange("--task-cpus", options.task_cpus, 0.01, 1024),
+                            CheckRange("--batch-seconds", options.batch_seconds, 0.001, 86400),
+                            CheckRange("--batch-size", static_cast<double>(options.batch_size), 0, 50000),
                             CheckRange("--executor-cpus", options.executor_cpus, 0.01, 64),
                             CheckRange("--executor-mem", options.executor_mem, 32, 65536),
                             CheckRange("--max-retries", options.max_retries, 0, 100),
@@ -370,7 +380,9 @@ Result<RunConfig> BuildConfig(const CommandLine& options, const Environment& env
   config.framework.checkpoint = options.checkpoint;
   config.framework.failover_timeout = options.failover_timeout;
   config.framework.capabilities = {v1::FrameworkCapability::kMultiRole, v1::FrameworkCapability::kPartitionAware};
-  config.task_cpus = options.task_cpus;
+  config.batch.task_cpus = options.task_cpus;
+  config.batch.batch_seconds = options.batch_seconds;
+  config.batch.batch_size = options.batch_size;
   config.max_retries = options.max_retries;
   config.offer_wait = std::chrono::duration_cast<Duration>(std::chrono::duration<double>(options.offer_wait));
   config.refuse_seconds_busy = options.refuse_seconds;

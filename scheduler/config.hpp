@@ -44,6 +44,8 @@ struct CommandLine {
   double failover_timeout = 604800;
   bool checkpoint = true;
   double task_cpus = 1;
+  double batch_seconds = 30;
+  std::size_t batch_size = 0;  // 0: as the cost model decides
   std::string executor;
   std::string executor_uri;
   double executor_cpus = 0.1;

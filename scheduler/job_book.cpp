@@ -2,7 +2,9 @@
 
 #include <algorithm>
 #include <charconv>
-#include <climits>
+#include <random>
+
+#include <fmt/format.h>
 
 namespace factorial::scheduler {
 namespace {
@@ -22,107 +24,216 @@ std::optional<T> Digits(std::string_view text) {
 
 }  // namespace
 
-bool IsFinal(JobState state) { return state == JobState::kDone || state == JobState::kFailed; }
+bool IsFinal(NumberState state) { return state == NumberState::kDone || state == NumberState::kFailed; }
 
-JobBook::JobBook(const std::vector<std::uint64_t>& numbers, double (*mem_of)(std::uint64_t), TimePoint now) {
-  for (std::uint64_t n : numbers) {
-    auto [it, added] = jobs_.try_emplace(n);
-    if (!added) continue;  // duplicates are computed once
-    it->second.n = n;
-    it->second.mem = mem_of(n);
-    it->second.pending_since = now;
-    pending_.insert(n);
+JobBook::JobBook(const Workload& workload, std::uint64_t (*cost_ns)(std::uint64_t))
+    : workload_(workload), cost_ns_(cost_ns), slots_(workload.distinct()) {
+  progress_.pending = slots_.size();
+  for (NumberId id = 0; id < slots_.size(); ++id) pending_work_ns_ += cost_ns_(workload_.number(id));
+  // Batch task IDs must differ from those of an earlier run of the same framework.
+  run_token_ = fmt::format("{:08x}", std::random_device{}());
+}
+
+// ---- pending work ------------------------------------------------------------------------
+
+// Moves the round's read position to the next number that is pending and not passed yet.
+std::optional<NumberId> JobBook::Advance() {
+  if (!scan_.started) {
+    scan_ = Scan{0, groups_.empty() ? 0 : groups_.front().pos, cursor_, true};
   }
-  progress_.pending = pending_.size();
-}
-
-Job* JobBook::Find(std::uint64_t n) {
-  auto it = jobs_.find(n);
-  return it == jobs_.end() ? nullptr : &it->second;
-}
-
-Job* JobBook::FindTask(const std::string& task_id) {
-  auto it = task_to_n_.find(task_id);
-  return it == task_to_n_.end() ? nullptr : Find(it->second);
-}
-
-std::vector<const Job*> JobBook::Launched() const {
-  std::vector<const Job*> out;
-  out.reserve(progress_.running);
-  for (const auto& [n, job] : jobs_) {
-    if (job.state == JobState::kLaunched) out.push_back(&job);
+  auto usable = [&](NumberId id) {
+    const Slot& slot = slots_[id];
+    return slot.state == NumberState::kPending && !slot.passed;
+  };
+  while (scan_.group < groups_.size()) {
+    const Group& group = groups_[scan_.group];
+    for (; scan_.entry < group.ids.size(); ++scan_.entry) {
+      if (usable(group.ids[scan_.entry])) {
+        peeked_serial_ = group.serial;
+        return group.ids[scan_.entry];
+      }
+    }
+    ++scan_.group;
+    scan_.entry = scan_.group < groups_.size() ? groups_[scan_.group].pos : 0;
   }
-  return out;
+  for (; scan_.position < workload_.size(); ++scan_.position) {
+    NumberId id = workload_.id_at(scan_.position);
+    if (slots_[id].fresh && usable(id)) {
+      peeked_serial_ = 0;
+      return id;
+    }
+  }
+  return std::nullopt;
 }
 
-void JobBook::StartFetch(Job& job) {
-  SetState(job, JobState::kLaunched);
-  job.fetching = true;
+std::optional<NumberId> JobBook::PeekPending() {
+  if (!peeked_) peeked_ = Advance();
+  return peeked_;
 }
 
-void JobBook::SetState(Job& job, JobState state) {
-  job.fetching = false;  // any change of state ends a fetch
-  auto counter = [this](JobState s) -> std::size_t& {
+void JobBook::TakePending() {
+  if (!PeekPending()) return;
+  NumberId id = *peeked_;
+  slots_[id].passed = true;  // Launch marks it read from the input order
+  passed_.push_back(id);
+  taken_serial_ = peeked_serial_;
+  peeked_.reset();
+}
+
+bool JobBook::SameGroupAsTaken() { return PeekPending() && peeked_serial_ == taken_serial_; }
+
+void JobBook::SetAside() {
+  if (!PeekPending()) return;
+  slots_[*peeked_].passed = true;
+  passed_.push_back(*peeked_);
+  peeked_.reset();
+}
+
+void JobBook::EndPlanning() {
+  for (NumberId id : passed_) slots_[id].passed = false;
+  passed_.clear();
+  peeked_.reset();
+  scan_.started = false;
+  // Drop what is no longer pending from the fronts, so reading stays proportional to the
+  // work left rather than to everything ever queued.
+  while (!groups_.empty()) {
+    Group& group = groups_.front();
+    while (group.pos < group.ids.size() && slots_[group.ids[group.pos]].state != NumberState::kPending) ++group.pos;
+    if (group.pos < group.ids.size()) break;
+    groups_.pop_front();
+  }
+  while (cursor_ < workload_.size()) {
+    const Slot& slot = slots_[workload_.id_at(cursor_)];
+    if (slot.fresh && slot.state == NumberState::kPending) break;
+    ++cursor_;
+  }
+}
+
+void JobBook::ForEachPending(const std::function<bool(NumberId)>& fn) const {
+  std::vector<bool> seen(slots_.size());  // a number may be in a group twice, or repeat in the input
+  auto visit = [&](NumberId id) {
+    if (slots_[id].state != NumberState::kPending || seen[id]) return true;
+    seen[id] = true;
+    return fn(id);
+  };
+  for (const Group& group : groups_) {
+    for (std::size_t i = group.pos; i < group.ids.size(); ++i) {
+      if (!visit(group.ids[i])) return;
+    }
+  }
+  for (std::size_t position = cursor_; position < workload_.size(); ++position) {
+    NumberId id = workload_.id_at(position);
+    if (slots_[id].fresh && !visit(id)) return;
+  }
+}
+
+// ---- tasks -------------------------------------------------------------------------------
+
+Batch& JobBook::Launch(std::vector<NumberId> ids, const std::string& agent_id, TimePoint now) {
+  std::string task_id;
+  if (ids.size() == 1) {
+    Slot& slot = slots_[ids[0]];
+    if (slot.launches < 255) ++slot.launches;
+    task_id = TaskId(workload_.number(ids[0]), slot.launches);
+  } else {
+    task_id = std::string(kTaskPrefix) + run_token_ + "-b" + std::to_string(++next_batch_);
+  }
+  for (NumberId id : ids) {
+    slots_[id].fresh = false;
+    SetState(id, NumberState::kLaunched);
+  }
+  Batch& batch = batches_[task_id];
+  batch = Batch{};
+  batch.task_id = task_id;
+  batch.ids = std::move(ids);
+  batch.agent_id = agent_id;
+  batch.launched_at = now;
+  return batch;
+}
+
+Batch* JobBook::FindTask(const std::string& task_id) {
+  auto it = batches_.find(task_id);
+  return it == batches_.end() ? nullptr : &it->second;
+}
+
+void JobBook::Forget(const std::string& task_id) { batches_.erase(task_id); }
+
+// ---- numbers -----------------------------------------------------------------------------
+
+void JobBook::SetState(NumberId id, NumberState state) {
+  auto counter = [this](NumberState s) -> std::size_t& {
     switch (s) {
-      case JobState::kPending: return progress_.pending;
-      case JobState::kLaunched: return progress_.running;
-      case JobState::kDone: return progress_.done;
-      case JobState::kFailed: return progress_.failed;
+      case NumberState::kPending: return progress_.pending;
+      case NumberState::kLaunched: return progress_.running;
+      case NumberState::kDone: return progress_.done;
+      case NumberState::kFailed: return progress_.failed;
     }
     return progress_.pending;  // unreachable: every state is listed
   };
-  if (job.state == JobState::kPending) pending_.erase(job.n);
-  --counter(job.state);
-  job.state = state;
+  Slot& slot = slots_[id];
+  if (slot.state == state) return;
+  std::uint64_t cost = cost_ns_(workload_.number(id));
+  if (slot.state == NumberState::kPending) pending_work_ns_ -= std::min(cost, pending_work_ns_);
+  if (state == NumberState::kPending) pending_work_ns_ += cost;
+  --counter(slot.state);
+  slot.state = state;
   ++counter(state);
-  if (state == JobState::kPending) pending_.insert(job.n);
 }
 
-const std::string& JobBook::Launch(Job& job, const std::string& agent_id, TimePoint now) {
-  ++job.attempts;
-  job.task_id = TaskId(job.n, job.attempts);
-  job.agent_id = agent_id;
-  job.launched_at = now;
-  job.dropped = false;
-  job.unconfirmed = false;
-  SetState(job, JobState::kLaunched);
-  task_to_n_[job.task_id] = job.n;
-  return job.task_id;
+void JobBook::Finish(NumberId id, bool ok) {
+  slots_[id].fresh = false;
+  SetState(id, ok ? NumberState::kDone : NumberState::kFailed);
 }
 
-bool JobBook::Retry(Job& job, bool retryable, int max_retries, TimePoint now) {
-  if (job.state == JobState::kLaunched && job.dropped) ++job.unstarted_attempts;
-  if (!retryable || job.attempts - job.unstarted_attempts > max_retries ||
-      job.unstarted_attempts > kMaxUnstartedAttempts) {
-    return false;
+std::vector<NumberId> JobBook::Requeue(std::span<const NumberId> ids, enum Requeue why, bool retryable,
+                                       int max_retries) {
+  std::vector<NumberId> back, out_of_retries;
+  for (NumberId id : ids) {
+    Slot& slot = slots_[id];
+    if (slot.state != NumberState::kLaunched) continue;
+    if (why == Requeue::kStarted && slot.attempts < 255) ++slot.attempts;
+    if (why == Requeue::kUnstarted && slot.unstarted < 255) ++slot.unstarted;
+    if (!retryable || slot.attempts > max_retries || slot.unstarted > kMaxUnstartedAttempts) {
+      out_of_retries.push_back(id);
+      continue;
+    }
+    SetState(id, NumberState::kPending);
+    back.push_back(id);
   }
-  job.unconfirmed = false;
-  SetState(job, JobState::kPending);
-  job.pending_since = now;
-  return true;
+  if (back.empty()) return out_of_retries;
+  scan_.started = false;  // groups move: a round in progress reads from the front again
+  peeked_.reset();
+  if (why == Requeue::kSplit && back.size() >= 2) {
+    auto half = back.begin() + static_cast<std::ptrdiff_t>(back.size() / 2);
+    groups_.push_front(Group{next_group_serial_++, std::vector<NumberId>(half, back.end()), 0});
+    groups_.push_front(Group{next_group_serial_++, std::vector<NumberId>(back.begin(), half), 0});
+  } else {
+    groups_.push_front(Group{next_group_serial_++, std::move(back), 0});
+  }
+  return out_of_retries;
 }
 
-void JobBook::Finish(Job& job, bool ok) { SetState(job, ok ? JobState::kDone : JobState::kFailed); }
-
-Job* JobBook::Adopt(const std::string& task_id, const std::optional<std::string>& agent_id, TimePoint now) {
+Batch* JobBook::Adopt(const std::string& task_id, const std::optional<std::string>& agent_id, TimePoint now) {
   auto parsed = ParseTaskId(task_id);
   if (!parsed) return nullptr;
-  auto [n, attempt] = *parsed;
-  Job* job = Find(n);
-  if (job == nullptr || IsFinal(job->state)) return nullptr;
-  task_to_n_[task_id] = n;
-  job->attempts = std::max(job->attempts, attempt);
-  if (job->state == JobState::kPending || job->task_id.empty()) {
-    SetState(*job, JobState::kLaunched);
-    job->task_id = task_id;
-    job->launched_at = now;
-    if (agent_id) job->agent_id = *agent_id;
-  }
-  return job;
+  auto [n, launch] = *parsed;
+  auto id = workload_.Find(n);
+  if (!id || slots_[*id].state != NumberState::kPending || batches_.contains(task_id)) return nullptr;
+  Slot& slot = slots_[*id];
+  slot.launches = static_cast<std::uint8_t>(std::clamp(std::max<int>(slot.launches, launch), 0, 255));
+  slot.fresh = false;
+  SetState(*id, NumberState::kLaunched);
+  Batch& batch = batches_[task_id];
+  batch = Batch{};
+  batch.task_id = task_id;
+  batch.ids = {*id};
+  if (agent_id) batch.agent_id = *agent_id;
+  batch.launched_at = now;
+  return &batch;
 }
 
-std::string JobBook::TaskId(std::uint64_t n, int attempt) {
-  return std::string(kTaskPrefix) + std::to_string(n) + "-" + std::to_string(attempt);
+std::string JobBook::TaskId(std::uint64_t n, int launch) {
+  return std::string(kTaskPrefix) + std::to_string(n) + "-" + std::to_string(launch);
 }
 
 std::optional<std::pair<std::uint64_t, int>> JobBook::ParseTaskId(const std::string& task_id) {
@@ -131,9 +242,9 @@ std::optional<std::pair<std::uint64_t, int>> JobBook::ParseTaskId(const std::str
   if (dash == std::string::npos || dash <= kTaskPrefix.size()) return std::nullopt;
   std::string_view id(task_id);
   auto n = Digits<std::uint64_t>(id.substr(kTaskPrefix.size(), dash - kTaskPrefix.size()));
-  auto attempt = Digits<int>(id.substr(dash + 1));
-  if (!n || !attempt) return std::nullopt;
-  return std::pair{*n, *attempt};
+  auto launch = Digits<int>(id.substr(dash + 1));
+  if (!n || !launch) return std::nullopt;
+  return std::pair{*n, *launch};
 }
 
 }  // namespace factorial::scheduler

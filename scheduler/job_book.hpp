@@ -1,49 +1,58 @@
 #pragma once
 
-// The scheduler's book of work: one job per distinct number, its state, its attempts and the
-// task IDs they ran under. Pure bookkeeping: no I/O, no clock (callers pass the time).
+// The scheduler's book of work: the state of every distinct number of the Workload, and the
+// tasks (batches of numbers) running them. Pure bookkeeping: no I/O, no clock (callers pass
+// the time).
 //
-//   pending --Launch--> launched --Finish(ok)--> done
-//      ^                   |  \---Finish(!ok)--> failed
-//      +--- Retry (attempts left) ---+
+//   number:  pending --Launch--> launched --Finish(ok)--> done
+//               ^                    |  \---Finish(!ok)--> failed
+//               +--- Requeue / Retry ---+
 //
-// Progress counts are kept as states change, so reading them costs nothing. Task IDs are
-// "factorial-<n>-<attempt>": a restarted scheduler recognises its predecessor's tasks by name
-// and adopts them (Adopt) instead of computing the number again.
+// Per number the book keeps 4 bytes (state, attempts, attempts that never started, launches)
+// beside the Workload's own arrays, so 10^7 pending numbers cost ~40 MB in all. Pending work
+// is read in launch order: numbers sent back (a batch that failed, split in halves, or a task
+// lost) first, as the groups they came back in; then numbers never launched, in input order,
+// so results come back roughly in the order the output prints them.
+//
+// Task IDs: a batch of one number is "factorial-<n>-<launch>", so a restarted scheduler
+// recognises its predecessor's single-number tasks by name and adopts them (Adopt). A batch of
+// several is "factorial-<run>-b<seq>"; its numbers are known only to the process that launched
+// it, so a successor kills it and runs the numbers again.
 
 #include <cstddef>
 #include <cstdint>
-#include <map>
+#include <deque>
+#include <functional>
 #include <optional>
-#include <set>
+#include <span>
 #include <string>
+#include <unordered_map>
 #include <vector>
 
 #include "factorial/event_loop.hpp"
+#include "workload.hpp"
 
 namespace factorial::scheduler {
 
-enum class JobState { kPending, kLaunched, kDone, kFailed };
+using NumberId = Workload::Id;
 
-struct Job {
-  std::uint64_t n = 0;
-  JobState state = JobState::kPending;
-  int attempts = 0;     // launches so far (adopted attempts included)
-  std::string task_id;  // current attempt
+enum class NumberState : std::uint8_t { kPending, kLaunched, kDone, kFailed };
+
+// One launched task.
+struct Batch {
+  std::string task_id;
+  std::vector<NumberId> ids;  // distinct; the numbers not final when it was launched
   std::string agent_id;
-  double mem = 0;  // MB the task asks for
-  TimePoint pending_since{};
+  std::string hostname;  // the agent's, from its offer
+  double cpus = 0;
+  double mem = 0;  // MB
   TimePoint launched_at{};
-  // Launched, and its task finished with a result that is being fetched from the sandbox:
-  // the master has forgotten the task, so it is neither reconciled nor killed.
+  // The task finished and its results are being fetched from the sandbox (so many fetches
+  // still out): the master has forgotten the task, so it is neither reconciled nor killed.
+  int fetches = 0;
   bool fetching = false;
-  // The current attempt ended before it reached an agent (TASK_DROPPED, or an ACCEPT the
-  // master never applied). Such attempts do not count against --max-retries, up to
-  // kMaxUnstartedAttempts of them.
-  bool dropped = false;
-  int unstarted_attempts = 0;
-  // The ACCEPT that launched the current attempt failed: reconciliation decides whether the
-  // master launched it anyway. `reconciled_at` is when it was last asked (none: ask now).
+  // The ACCEPT that launched it failed: reconciliation decides whether the master launched it
+  // anyway. `reconciled_at` is when it was last asked (none: ask now).
   bool unconfirmed = false;
   std::optional<TimePoint> reconciled_at;
 };
@@ -56,55 +65,126 @@ struct Progress {
   std::size_t done = 0, running = 0, pending = 0, failed = 0;
 };
 
-class JobBook {
- public:
-  // Duplicates in `numbers` are one job. `mem_of(n)` is each task's memory in MB.
-  JobBook(const std::vector<std::uint64_t>& numbers, double (*mem_of)(std::uint64_t), TimePoint now);
-
-  std::size_t size() const { return jobs_.size(); }
-  bool empty() const { return jobs_.empty(); }
-  bool all_final() const { return progress_.done + progress_.failed == jobs_.size(); }
-  const Progress& progress() const { return progress_; }
-
-  Job* Find(std::uint64_t n);
-  // The job any attempt of which ran as `task_id`; nullptr if none did.
-  Job* FindTask(const std::string& task_id);
-
-  // Pending numbers, ascending (so task sizes never decrease along it).
-  const std::set<std::uint64_t>& pending() const { return pending_; }
-  // Every launched job, for reconciliation and kills.
-  std::vector<const Job*> Launched() const;
-
-  // Starts the next attempt of a pending job on `agent_id`; returns its task ID.
-  const std::string& Launch(Job& job, const std::string& agent_id, TimePoint now);
-  // A job whose attempt failed goes back to pending iff `retryable` and fewer than
-  // `max_retries` retries of started attempts (and fewer than kMaxUnstartedAttempts of
-  // attempts that never started) were made; returns true iff it did. Otherwise the caller
-  // finishes it.
-  bool Retry(Job& job, bool retryable, int max_retries, TimePoint now);
-  // Final: done (ok) or failed.
-  void Finish(Job& job, bool ok);
-  // The job's task finished with a result to fetch: launched (not final) until it arrives.
-  void StartFetch(Job& job);
-
-  // A task named like ours for a number not final yet, left by a previous run: the job takes
-  // it as its current attempt. Returns the job, or nullptr if the name is not ours or the
-  // number is final or unknown.
-  Job* Adopt(const std::string& task_id, const std::optional<std::string>& agent_id, TimePoint now);
-
-  static std::string TaskId(std::uint64_t n, int attempt);
-  // {n, attempt} of a task ID made by TaskId().
-  static std::optional<std::pair<std::uint64_t, int>> ParseTaskId(const std::string& task_id);
-
- private:
-  void SetState(Job& job, JobState state);
-
-  std::map<std::uint64_t, Job> jobs_;
-  std::set<std::uint64_t> pending_;
-  std::map<std::string, std::uint64_t> task_to_n_;  // every attempt's task id
-  Progress progress_;
+// Why numbers go back to pending, which decides what the attempt costs them.
+enum class Requeue {
+  kStarted,    // the attempt may have run: counts against --max-retries
+  kUnstarted,  // it never reached an agent (TASK_DROPPED, an ACCEPT never applied): free, up
+               // to kMaxUnstartedAttempts
+  kSplit,      // a batch of several failed as a whole: free; it comes back as two halves, so
+               // one bad number is isolated in log2(size) rounds and then pays as above
 };
 
-bool IsFinal(JobState state);
+class JobBook {
+ public:
+  // `workload` must outlive the book. `cost_ns(n)`: estimated CPU nanoseconds of n!, summed
+  // over pending numbers (pending_work()).
+  JobBook(const Workload& workload, std::uint64_t (*cost_ns)(std::uint64_t));
+
+  const Workload& workload() const { return workload_; }
+  std::uint64_t number(NumberId id) const { return workload_.number(id); }
+  std::size_t size() const { return slots_.size(); }
+  bool empty() const { return slots_.empty(); }
+  bool all_final() const { return progress_.done + progress_.failed == slots_.size(); }
+  const Progress& progress() const { return progress_; }
+  NumberState state(NumberId id) const { return slots_[id].state; }
+  int attempts(NumberId id) const { return slots_[id].attempts; }
+  // Estimated CPU seconds of every pending number.
+  double pending_work() const { return static_cast<double>(pending_work_ns_) * 1e-9; }
+
+  // ---- reading pending work, in launch order (one planning round) ----
+  // The next pending number, not taken; nullopt when nothing more is pending. Numbers taken
+  // or set aside in this round are not seen again until EndPlanning.
+  std::optional<NumberId> PeekPending();
+  // Takes the number PeekPending returned, for a task about to be launched.
+  void TakePending();
+  // Whether the next pending number came back in the same group as the one taken last (a
+  // task does not mix groups, so halves of a failed batch stay halves).
+  bool SameGroupAsTaken();
+  // No offer can hold the next pending number now: pass over it for this round.
+  void SetAside();
+  // Ends the round: numbers set aside are pending again where they were.
+  void EndPlanning();
+
+  // ---- tasks ----
+  // A new task for `ids` (taken, pending, distinct) on `agent_id`; returns it.
+  Batch& Launch(std::vector<NumberId> ids, const std::string& agent_id, TimePoint now);
+  Batch* FindTask(const std::string& task_id);
+  // Every live task.
+  const std::unordered_map<std::string, Batch>& batches() const { return batches_; }
+  // The task is over: forget it. Its numbers must all be final or requeued first.
+  void Forget(const std::string& task_id);
+
+  // ---- numbers ----
+  // Final: done (ok) or failed. A number that is not launched (journaled before, or
+  // unschedulable while pending) may be finished too.
+  void Finish(NumberId id, bool ok);
+  // Sends launched numbers back to pending as one group at the front (`kSplit` with two or
+  // more: as two halves). Returns the numbers that may not run again (out of retries, or
+  // `retryable` false); the caller finishes those as failed. Numbers already final are
+  // skipped.
+  std::vector<NumberId> Requeue(std::span<const NumberId> ids, Requeue why, bool retryable, int max_retries);
+
+  // A task named like a single-number task of ours for a pending number, left by a previous
+  // run: the number takes it as its current attempt. Returns the task, or nullptr if the name
+  // is not ours or the number is not pending.
+  Batch* Adopt(const std::string& task_id, const std::optional<std::string>& agent_id, TimePoint now);
+
+  static std::string TaskId(std::uint64_t n, int launch);
+  // What the book keeps per distinct number (the Workload's arrays aside).
+  static const std::size_t kBytesPerNumber;
+  // {n, launch} of a task ID made by TaskId().
+  static std::optional<std::pair<std::uint64_t, int>> ParseTaskId(const std::string& task_id);
+
+  // Every pending number, by calling `fn(id)`; stops early when it returns false. O(pending +
+  // input positions not yet reached).
+  void ForEachPending(const std::function<bool(NumberId)>& fn) const;
+
+ private:
+  struct Slot {
+    NumberState state = NumberState::kPending;
+    std::uint8_t attempts = 0;   // started attempts that failed
+    std::uint8_t unstarted = 0;  // attempts that never started
+    std::uint8_t launches = 0;   // for single-number task IDs; wraps harmlessly (IDs of
+                                 // finished tasks may be reused by Mesos)
+    bool fresh = true;           // not yet read from the input order
+    bool passed = false;         // taken or set aside in the current planning round
+  };
+  void SetState(NumberId id, NumberState state);
+  std::optional<NumberId> Advance();
+
+  const Workload& workload_;
+  std::uint64_t (*cost_ns_)(std::uint64_t);
+  std::vector<Slot> slots_;
+  Progress progress_;
+  std::uint64_t pending_work_ns_ = 0;
+
+  // Numbers sent back, in launch order. `pos`: the first entry that may still be pending.
+  struct Group {
+    std::uint64_t serial = 0;
+    std::vector<NumberId> ids;
+    std::size_t pos = 0;
+  };
+  std::deque<Group> groups_;
+  std::uint64_t next_group_serial_ = 1;  // 0 is the input order
+  std::size_t cursor_ = 0;               // input positions before it hold no fresh number
+  // The planning round's read position: a group index and entry, then an input position.
+  struct Scan {
+    std::size_t group = 0;
+    std::size_t entry = 0;
+    std::size_t position = 0;
+    bool started = false;
+  };
+  Scan scan_;
+  std::optional<NumberId> peeked_;
+  std::uint64_t peeked_serial_ = 0, taken_serial_ = 0;
+  std::vector<NumberId> passed_;  // taken or set aside this round
+  std::unordered_map<std::string, Batch> batches_;
+  std::string run_token_;
+  std::uint64_t next_batch_ = 0;
+};
+
+inline const std::size_t JobBook::kBytesPerNumber = sizeof(JobBook::Slot);
+
+bool IsFinal(NumberState state);
 
 }  // namespace factorial::scheduler

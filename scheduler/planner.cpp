@@ -45,8 +45,8 @@ struct Pool {
 
 }  // namespace
 
-std::vector<OfferPlan> PlanOffers(const std::vector<v1::Offer>& offers, const PendingSource& next,
-                                  const ExecutorNeeds& executor, bool sorted) {
+std::vector<OfferPlan> PlanOffers(const std::vector<v1::Offer>& offers, PendingWork& work,
+                                  const ExecutorNeeds& executor) {
   std::vector<OfferPlan> plans(offers.size());
   std::vector<Pool> pools(offers.size());
   std::vector<bool> executor_running(offers.size(), false);
@@ -60,23 +60,25 @@ std::vector<OfferPlan> PlanOffers(const std::vector<v1::Offer>& offers, const Pe
     executor_running[o] = std::any_of(offers[o].executor_ids.begin(), offers[o].executor_ids.end(),
                                       [&](const v1::ExecutorID& id) { return id.value == executor.executor_id; });
   }
-  if (offers.empty()) return plans;
-  for (std::size_t i = 0;; ++i) {
-    std::optional<PendingTask> task = next();
-    if (!task) break;
+  long long min_cpus = std::max(1LL, Milli(work.min_cpus()));
+  for (std::size_t i = 0; !work.Empty(); ++i) {
     bool placed = false;
+    bool room_anywhere = false;
     for (std::size_t o = 0; o < offers.size() && !placed; ++o) {
       Pool& pool = pools[o];
       bool with_executor = !executor_running[o];
-      long long cpus = Milli(task->cpus) + (with_executor ? Milli(executor.cpus) : 0);
-      long long mem = Milli(task->mem) + (with_executor ? Milli(executor.mem) : 0);
-      if (cpus > pool.Available("cpus") || mem > pool.Available("mem")) continue;
-      // The executor's ExecutorInfo is fixed (it must be identical for every task on an agent),
-      // so its share must come from unreserved resources.
+      // The executor's ExecutorInfo is fixed (it must be identical for every task on an
+      // agent), so its share must come from unreserved resources.
       if (with_executor && (Milli(executor.cpus) > pool.Available("cpus", true) ||
                             Milli(executor.mem) > pool.Available("mem", true))) {
         continue;
       }
+      long long cpus = pool.Available("cpus") - (with_executor ? Milli(executor.cpus) : 0);
+      long long mem = pool.Available("mem") - (with_executor ? Milli(executor.mem) : 0);
+      if (cpus < min_cpus || mem <= 0) continue;
+      room_anywhere = true;
+      std::optional<PendingTask> task = work.Take(static_cast<double>(cpus) / 1000.0, static_cast<double>(mem) / 1000.0);
+      if (!task) continue;
       PlannedLaunch launch;
       launch.pending_index = i;
       if (with_executor) {
@@ -85,25 +87,48 @@ std::vector<OfferPlan> PlanOffers(const std::vector<v1::Offer>& offers, const Pe
         pool.Take("mem", Milli(executor.mem), &launch.executor_resources, true);
         executor_running[o] = true;
       }
-      pool.Take("cpus", Milli(task->cpus), &launch.task_resources);
-      pool.Take("mem", Milli(task->mem), &launch.task_resources);
+      pool.Take("cpus", std::min(cpus, Milli(task->cpus)), &launch.task_resources);
+      pool.Take("mem", std::min(mem, Milli(task->mem)), &launch.task_resources);
       plans[o].launches.push_back(std::move(launch));
       placed = true;
     }
-    if (!placed && sorted) break;  // no later, larger task fits either
+    if (!room_anywhere) break;
+    if (!placed && !work.Skip()) break;
   }
   return plans;
 }
 
+namespace {
+
+// A fixed list of tasks, each taken only where it fits as it is.
+class ListWork final : public PendingWork {
+ public:
+  explicit ListWork(const std::vector<PendingTask>& tasks) : tasks_(tasks) {}
+  bool Empty() override { return at_ == tasks_.size(); }
+  std::optional<PendingTask> Take(double cpus, double mem) override {
+    const PendingTask& task = tasks_[at_];
+    if (Milli(task.cpus) > Milli(cpus) || Milli(task.mem) > Milli(mem)) return std::nullopt;
+    ++at_;
+    return task;
+  }
+  bool Skip() override {
+    ++at_;
+    return true;
+  }
+  double min_cpus() const override { return 0.001; }
+
+ private:
+  const std::vector<PendingTask>& tasks_;
+  std::size_t at_ = 0;
+};
+
+}  // namespace
+
 std::vector<OfferPlan> PlanOffers(const std::vector<v1::Offer>& offers,
                                   const std::vector<PendingTask>& pending,
                                   const ExecutorNeeds& executor) {
-  std::size_t at = 0;
-  PendingSource next = [&]() -> std::optional<PendingTask> {
-    if (at == pending.size()) return std::nullopt;
-    return pending[at++];
-  };
-  return PlanOffers(offers, next, executor, /*sorted=*/false);
+  ListWork work(pending);
+  return PlanOffers(offers, work, executor);
 }
 
 }  // namespace factorial::scheduler

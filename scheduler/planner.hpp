@@ -12,7 +12,6 @@
 // preserved exactly.
 
 #include <cstddef>
-#include <functional>
 #include <optional>
 #include <string>
 #include <vector>
@@ -46,14 +45,28 @@ struct OfferPlan {
   std::vector<PlannedLaunch> launches;  // empty: decline the offer
 };
 
-// The next pending task, or nullopt when there is none.
-using PendingSource = std::function<std::optional<PendingTask>()>;
+// Pending work as the planner reads it: each task is shaped to the room the offer it goes to
+// has left, so a smaller offer gets a smaller task (a smaller batch) rather than none.
+class PendingWork {
+ public:
+  virtual ~PendingWork() = default;
+  // Whether anything is left to read.
+  virtual bool Empty() = 0;
+  // The next task, shaped to at most `cpus` and `mem` (MB), and taken; nullopt (nothing
+  // taken) if it cannot fit that room.
+  virtual std::optional<PendingTask> Take(double cpus, double mem) = 0;
+  // No offer could take the next task: pass over it. False: stop reading (no later task can
+  // fit either, e.g. when sizes never decrease).
+  virtual bool Skip() = 0;
+  // The fewest cpus any task can have: planning stops once no offer has that much left.
+  virtual double min_cpus() const = 0;
+};
 
-// One plan per offer, in offer order. No pending task is placed twice. With `sorted` (each
-// task needs at least the cpus and mem of the one before), reading stops at the first task
-// that fits no offer; otherwise every pending task is read.
-std::vector<OfferPlan> PlanOffers(const std::vector<v1::Offer>& offers, const PendingSource& next,
-                                  const ExecutorNeeds& executor, bool sorted);
+// One plan per offer, in offer order: each task read goes to the first offer with room for it
+// (its executor's share included where our executor is not running yet). Reading stops when
+// the work is empty, when no offer has min_cpus() left, or when Skip() says so.
+std::vector<OfferPlan> PlanOffers(const std::vector<v1::Offer>& offers, PendingWork& work,
+                                  const ExecutorNeeds& executor);
 // The same over a list, reading all of it.
 std::vector<OfferPlan> PlanOffers(const std::vector<v1::Offer>& offers,
                                   const std::vector<PendingTask>& pending,

@@ -38,12 +38,26 @@ class ResultFetcher {
   // exactly the decimal digits of n!; `done` gets the digits or why not.
   void Fetch(const std::string& agent_id, const ResultFileSlice& file, std::uint64_t n, Done done);
 
+  // A batch's FRF1 result file (result_file.hpp), parsed while it downloads: the digits go to
+  // an unlinked temp file in $TMPDIR and only a 16-byte index entry per number stays in
+  // memory, so memory is bounded whatever the file's size. `accept(n)` vets each entry as it
+  // starts (nullopt: n is not expected here, and the file is rejected); each entry must hold
+  // exactly n!'s number of digits, and no number may come twice. Only once the transfer
+  // ended and the size, the whole-file SHA-256 and the framing's own trailer all check out,
+  // `on_entry(id, digits)` gets each entry in file order, read back one at a time; then
+  // `done(ok)`. A file that fails any check delivers nothing, and `done` says why.
+  using Accept = std::function<std::optional<std::uint32_t>(std::uint64_t n)>;
+  using OnEntry = std::function<void(std::uint32_t id, std::string digits)>;
+  void FetchFile(const std::string& agent_id, const ResultFile& file, Accept accept, OnEntry on_entry,
+                 std::function<void(const Status&)> done);
+
  private:
   EventLoop& loop_;
   TlsOptions tls_;
   std::optional<std::pair<std::string, std::string>> credential_;
   std::map<std::string, std::string> agent_urls_;  // agent id -> http://host:port
   std::set<EventLoop::RequestId> in_flight_;
+  std::string temp_dir_;  // $TMPDIR, else /tmp
 };
 
 // True iff `s` is non-empty and only decimal digits.

@@ -117,7 +117,7 @@ int RunJob(RunConfig run) {
     exit_code = code;
     loop.Stop();
   };
-  scheduler = std::make_unique<Scheduler>(loop, run.scheduler, run.numbers, on_result, on_exit);
+  scheduler = std::make_unique<Scheduler>(loop, run.scheduler, *run.workload, on_result, on_exit);
   // The first signal stops in order (kills, TEARDOWN); a second stops waiting for that; a
   // third exits at once. Handlers run on the loop, which only runs once `scheduler` exists.
   std::atomic<int> interrupts{0};

@@ -2,6 +2,7 @@
 
 #include <algorithm>
 #include <cmath>
+#include <unordered_set>
 
 #include <spdlog/spdlog.h>
 
@@ -34,12 +35,8 @@ MesosConnection::Options ConnectionOptions(const SchedulerConfig& config) {
 
 }  // namespace
 
-double TaskMemoryMb(std::uint64_t n) {
-  return std::ceil(static_cast<double>(FactorialMemoryBytes(n)) / 1048576.0);
-}
-
-Scheduler::Scheduler(EventLoop& loop, SchedulerConfig config, std::vector<std::uint64_t> numbers,
-                     ResultCallback on_result, ExitCallback on_exit)
+Scheduler::Scheduler(EventLoop& loop, SchedulerConfig config, const Workload& workload, ResultCallback on_result,
+                     ExitCallback on_exit)
     : loop_(loop),
       config_(std::move(config)),
       hooks_{std::move(on_result), std::move(on_exit), {}},
@@ -49,7 +46,7 @@ Scheduler::Scheduler(EventLoop& loop, SchedulerConfig config, std::vector<std::u
                    .record = ParseEvents<ev::Event>(&v1::ParseSchedulerEvent,
                                                     [this](const ev::Event& event) { HandleEvent(event); }),
                    .disconnected = [this](const MesosConnection::Disconnection& lost) { Disconnected(lost); }}),
-      book_(numbers, &TaskMemoryMb, loop.Now()),
+      book_(workload, &CostNanoseconds),
       fetcher_(loop, config_.tls, config_.credential) {}
 
 Scheduler::~Scheduler() { CancelTimers(); }
@@ -60,9 +57,9 @@ void Scheduler::Start() {
     framework_.restarted = framework_.id.has_value();
     std::size_t resumed = 0;
     for (const auto& [n, saved] : config_.store->results()) {
-      Job* job = book_.Find(n);
-      if (job == nullptr) continue;
-      book_.Finish(*job, saved.ok);
+      auto id = book_.workload().Find(n);
+      if (!id || IsFinal(book_.state(*id))) continue;
+      book_.Finish(*id, saved.ok);
       if (!saved.ok) exit_code_ = 1;
       ++resumed;
       if (hooks_.on_result) hooks_.on_result(saved);  // the printer skips lines already printed
@@ -72,6 +69,7 @@ void Scheduler::Start() {
                    framework_.restarted ? ", framework " + *framework_.id : std::string());
     }
   }
+  offers_.busy_until = loop_.Now();  // --offer-wait counts from the start
   if (book_.empty() || (book_.all_final() && !framework_.id)) {
     Exit(exit_code_);
     return;
@@ -209,10 +207,10 @@ void Scheduler::OnSubscribed(const ev::Event::Subscribed& subscribed) {
     framework_.adopt_until = loop_.Now() + config_.adopt_window;
     spdlog::info("restarted: reconciling every task of framework {}", *framework_.id);
   } else if (resubscribed) {
-    for (const Job* job : book_.Launched()) {
-      if (job->fetching) continue;  // its task is over and forgotten by the master
-      r.tasks.push_back({v1::TaskID{job->task_id},
-                         job->agent_id.empty() ? std::nullopt : std::optional(v1::AgentID{job->agent_id})});
+    for (const auto& [id, batch] : book_.batches()) {
+      if (batch.fetching) continue;  // its task is over and forgotten by the master
+      r.tasks.push_back({v1::TaskID{batch.task_id},
+                         batch.agent_id.empty() ? std::nullopt : std::optional(v1::AgentID{batch.agent_id})});
     }
     if (!r.tasks.empty()) {
       spdlog::info("reconciling {} task(s)", r.tasks.size());
@@ -220,7 +218,7 @@ void Scheduler::OnSubscribed(const ev::Event::Subscribed& subscribed) {
     }
   }
   // Work that went back to pending meanwhile must not wait behind an earlier idle filter.
-  if (!book_.pending().empty()) Revive();
+  if (book_.progress().pending > 0) Revive();
   if (hooks_.on_subscribed) hooks_.on_subscribed(*framework_.id);
   if (!timers_.check) ScheduleCheck();
   MaybeFinish();
@@ -228,8 +226,12 @@ void Scheduler::OnSubscribed(const ev::Event::Subscribed& subscribed) {
 
 void Scheduler::OnOffers(const std::vector<v1::Offer>& offers) {
   offers_.seen = true;
+  double offered_cpus = 0;
   for (const auto& offer : offers) {  // even offers we decline teach us where agents are
-    offers_.recent.push_back({loop_.Now(), ScalarTotal(offer.resources, "cpus"), ScalarTotal(offer.resources, "mem")});
+    double cpus = ScalarTotal(offer.resources, "cpus");
+    offered_cpus += cpus;
+    offers_.recent.push_back({loop_.Now(), cpus, ScalarTotal(offer.resources, "mem")});
+    offers_.hostnames[offer.agent_id.value] = offer.hostname;
     fetcher_.LearnAgent(offer);
   }
   if (loop_.Now() < framework_.adopt_until) {  // still learning which tasks survived the restart
@@ -238,19 +240,13 @@ void Scheduler::OnOffers(const std::vector<v1::Offer>& offers) {
     Decline(std::move(all), 0.5);
     return;
   }
-  // Pending numbers are read in ascending order, so task sizes never decrease and the
-  // planner stops at the first task no offer can hold.
-  std::vector<std::uint64_t> numbers;  // the pending numbers the planner read, in order
-  auto next = book_.pending().begin();
-  PendingSource source = [&]() -> std::optional<PendingTask> {
-    if (next == book_.pending().end()) return std::nullopt;
-    std::uint64_t n = *next++;
-    numbers.push_back(n);
-    return PendingTask{{}, config_.task_cpus, TaskMemoryMb(n)};
-  };
+  double running_cpus = 0;
+  for (const auto& [id, batch] : book_.batches()) running_cpus += batch.fetching ? 0 : batch.cpus;
+  BatchShaper shaper(book_, config_.batch, offered_cpus + running_cpus);
   ExecutorNeeds needs{config_.executor.executor_id.value, ScalarTotal(config_.executor.resources, "cpus"),
                       ScalarTotal(config_.executor.resources, "mem")};
-  auto plans = PlanOffers(offers, source, needs, /*sorted=*/true);
+  auto plans = PlanOffers(offers, shaper, needs);
+  book_.EndPlanning();
   std::size_t launched = 0;
   std::vector<v1::OfferID> declined;
   for (const auto& plan : plans) {
@@ -259,15 +255,19 @@ void Scheduler::OnOffers(const std::vector<v1::Offer>& offers) {
       declined.push_back(offer.id);
       continue;
     }
-    Launch(offer, plan.launches, numbers);
+    Launch(offer, plan.launches, shaper.batches());
     launched += plan.launches.size();
   }
-  bool more_pending = !book_.pending().empty();
+  bool more_pending = book_.progress().pending > 0;
   if (!declined.empty()) {
     if (!more_pending) offers_.idle_filter = true;
     Decline(std::move(declined), more_pending ? config_.refuse_seconds_busy : config_.refuse_seconds_idle);
   }
-  if (launched > 0) spdlog::info("launched {} task(s) on {} offer(s)", launched, offers.size() - declined.size());
+  if (launched > 0) {
+    offers_.busy_until = loop_.Now();
+    spdlog::info("launched {} task(s) on {} offer(s); {} number(s) pending", launched, offers.size() - declined.size(),
+                 book_.progress().pending);
+  }
   if (!more_pending && !offers_.suppressed) {
     ev::Call suppress;
     suppress.type = ev::CallType::kSuppress;
@@ -278,7 +278,7 @@ void Scheduler::OnOffers(const std::vector<v1::Offer>& offers) {
 }
 
 void Scheduler::Launch(const v1::Offer& offer, const std::vector<PlannedLaunch>& launches,
-                       const std::vector<std::uint64_t>& numbers) {
+                       const std::vector<std::vector<NumberId>>& batches) {
   ev::Call call;
   call.type = ev::CallType::kAccept;
   auto& accept = call.accept.emplace();
@@ -288,15 +288,25 @@ void Scheduler::Launch(const v1::Offer& offer, const std::vector<PlannedLaunch>&
   op.launch.emplace();
   std::vector<std::string> task_ids;
   for (const auto& launch : launches) {
-    Job& job = *book_.Find(numbers[launch.pending_index]);
+    Batch& batch = book_.Launch(batches[launch.pending_index], offer.agent_id.value, loop_.Now());
+    batch.hostname = offer.hostname;
+    batch.cpus = ScalarTotal(launch.task_resources, "cpus");
+    batch.mem = ScalarTotal(launch.task_resources, "mem");
     v1::TaskInfo task;
-    task.name = "factorial " + std::to_string(job.n);
-    task.task_id.value = book_.Launch(job, offer.agent_id.value, loop_.Now());
+    std::string data;
+    for (NumberId id : batch.ids) {
+      if (!data.empty()) data += ' ';
+      data += std::to_string(book_.number(id));
+    }
+    task.name = batch.ids.size() == 1
+                    ? "factorial " + data
+                    : fmt::format("factorial batch of {} from {}", batch.ids.size(), book_.number(batch.ids[0]));
+    task.task_id.value = batch.task_id;
     task.agent_id = offer.agent_id;
     task.resources = launch.task_resources;
     task.executor = config_.executor;
-    task.data = std::to_string(job.n);
-    task_ids.push_back(task.task_id.value);
+    task.data = std::move(data);
+    task_ids.push_back(batch.task_id);
     op.launch->push_back(std::move(task));
   }
   accept.operations.push_back(std::move(op));
@@ -312,10 +322,10 @@ void Scheduler::Launch(const v1::Offer& offer, const std::vector<PlannedLaunch>&
 void Scheduler::AcceptFailed(const v1::OfferID& offer, const std::vector<std::string>& task_ids) {
   if (state_ != State::kSubscribed) return;  // resubscription reconciles every launched task
   for (const auto& id : task_ids) {
-    Job* job = book_.FindTask(id);
-    if (job == nullptr || job->task_id != id || job->state != JobState::kLaunched) continue;
-    job->unconfirmed = true;
-    job->reconciled_at.reset();  // ask now
+    Batch* batch = book_.FindTask(id);
+    if (batch == nullptr || batch->fetching) continue;
+    batch->unconfirmed = true;
+    batch->reconciled_at.reset();  // ask now
   }
   spdlog::warn("ACCEPT of offer {} failed; reconciling the {} task(s) it launched", offer.value, task_ids.size());
   Decline({offer}, config_.refuse_seconds_busy);
@@ -330,12 +340,12 @@ void Scheduler::ReconcileUnconfirmed() {
   ev::Call call;
   call.type = ev::CallType::kReconcile;
   auto& reconcile = call.reconcile.emplace();
-  for (const Job* launched : book_.Launched()) {
-    Job* job = book_.Find(launched->n);
-    if (!job->unconfirmed || (job->reconciled_at && loop_.Now() - *job->reconciled_at < kReconcileAgain)) continue;
-    job->reconciled_at = loop_.Now();
-    reconcile.tasks.push_back({v1::TaskID{job->task_id},
-                               job->agent_id.empty() ? std::nullopt : std::optional(v1::AgentID{job->agent_id})});
+  for (const auto& [task_id, live] : book_.batches()) {
+    Batch& batch = *book_.FindTask(task_id);
+    if (!batch.unconfirmed || (batch.reconciled_at && loop_.Now() - *batch.reconciled_at < kReconcileAgain)) continue;
+    batch.reconciled_at = loop_.Now();
+    reconcile.tasks.push_back({v1::TaskID{batch.task_id},
+                               batch.agent_id.empty() ? std::nullopt : std::optional(v1::AgentID{batch.agent_id})});
   }
   if (!reconcile.tasks.empty()) SendCall(std::move(call));
 }
@@ -353,17 +363,25 @@ void Scheduler::Decline(std::vector<v1::OfferID> offers, double refuse_seconds, 
 }
 
 void Scheduler::OnUpdate(const v1::TaskStatus& status) {
-  Job* job = book_.FindTask(status.task_id.value);
-  if (job == nullptr) {
-    job = book_.Adopt(status.task_id.value,
-                      status.agent_id ? std::optional(status.agent_id->value) : std::nullopt, loop_.Now());
-    if (job != nullptr) {
+  Batch* batch = book_.FindTask(status.task_id.value);
+  if (batch == nullptr && !v1::IsTerminal(status.state) && status.state != TaskState::kUnknownState) {
+    batch = book_.Adopt(status.task_id.value,
+                        status.agent_id ? std::optional(status.agent_id->value) : std::nullopt, loop_.Now());
+    if (batch != nullptr) {
       // Launched by this framework before a restart: take it over instead of computing again.
+      if (status.agent_id) batch->hostname = offers_.hostnames[status.agent_id->value];
       spdlog::info("adopted task {} from before the restart ({})", status.task_id.value, v1::Name(status.state));
     }
   }
-  if (job == nullptr) {
-    spdlog::warn("update {} for unknown task {}", v1::Name(status.state), Excerpt(status.task_id.value));
+  if (batch == nullptr && status.state == TaskState::kFinished && status.data && LateResult(status)) {
+    Acknowledge(status);
+    MaybeFinish();
+    return;
+  }
+  if (batch == nullptr) {
+    // Not ours, over already (a late duplicate, a superseded attempt), or a batch of a
+    // previous run whose numbers nobody knows any more.
+    spdlog::debug("update {} for task {} which is not running", v1::Name(status.state), Excerpt(status.task_id.value));
     if (!v1::IsTerminal(status.state) && status.state != TaskState::kUnknownState && status.agent_id) {
       ev::Call kill;  // not ours (any more): kill it (§5.10)
       kill.type = ev::CallType::kKill;
@@ -374,48 +392,43 @@ void Scheduler::OnUpdate(const v1::TaskStatus& status) {
     Acknowledge(status);
     return;
   }
-  bool current = job->task_id == status.task_id.value;
   spdlog::debug("task {}: {}{}", status.task_id.value, v1::Name(status.state),
                 status.message ? " (" + Excerpt(*status.message) + ")" : "");
-  if (IsFinal(job->state)) {
-    // Already final; a late duplicate or an older attempt.
-  } else if (job->fetching) {
-    // The attempt is over and its result is on the way; the fetch decides.
+  if (batch->fetching) {
+    // The task is over and its results are on the way; the fetches decide.
   } else if (status.state == TaskState::kFinished && !status.data &&
              status.reason == v1::TaskReason::kReconciliation) {
     // Reconciliation answers never carry data (§5.10): the task did finish, and the agent
     // retransmits its own TASK_FINISHED, with the result, until we acknowledge it.
     spdlog::debug("task {} finished per reconciliation; waiting for the agent's update", status.task_id.value);
   } else if (status.state == TaskState::kFinished) {
-    OnFinished(*job, status);
-  } else if (current) {
-    OnFailedUpdate(*job, status);
+    OnFinished(*batch, status);
+  } else {
+    OnFailedUpdate(*batch, status);
   }
-  // else: a failure of a superseded attempt changes nothing.
   Acknowledge(status);  // after the state change is recorded
   MaybeFinish();
 }
 
-// Any state but FINISHED for the job's current attempt.
-void Scheduler::OnFailedUpdate(Job& job, const v1::TaskStatus& status) {
+// Any state but FINISHED.
+void Scheduler::OnFailedUpdate(Batch& batch, const v1::TaskStatus& status) {
+  bool single = batch.ids.size() == 1;
   switch (status.state) {
     case TaskState::kStaging:
     case TaskState::kStarting:
     case TaskState::kRunning:
     case TaskState::kKilling:
-      if (status.agent_id) job.agent_id = status.agent_id->value;
-      job.unconfirmed = false;  // the master has it
-      return;
-    case TaskState::kError:
-      AttemptFailed(job, "TASK_ERROR: " + Excerpt(status.message.value_or("invalid task")), false);
-      return;
-    case TaskState::kUnknownState:
-      // A reconciliation answer for a task the master lost track of: run it again.
-      job.dropped = job.unconfirmed;  // its ACCEPT may never have reached the master
-      AttemptFailed(job, "task unknown to the master", true);
+      if (status.agent_id) batch.agent_id = status.agent_id->value;
+      batch.unconfirmed = false;  // the master has it
       return;
     case TaskState::kFinished:
       return;  // handled by OnFinished
+    case TaskState::kUnknownState:
+      // A reconciliation answer for a task the master lost track of: run it again (free if
+      // its ACCEPT may never have reached the master).
+      Settle(batch, "task unknown to the master");
+      return;
+    case TaskState::kError:
     case TaskState::kFailed:
     case TaskState::kKilled:
     case TaskState::kLost:
@@ -429,86 +442,206 @@ void Scheduler::OnFailedUpdate(Job& job, const v1::TaskStatus& status) {
       if (status.message) why += ": " + Excerpt(*status.message);
       // Only a launch that never reached an agent (dropped, or an ACCEPT the master never
       // applied) is free; anything else may have run and counts against --max-retries.
-      job.dropped = status.state == TaskState::kDropped || job.unconfirmed;
-      bool memory = status.reason == v1::TaskReason::kContainerLimitationMemory && status.state == TaskState::kFailed;
-      bool invalid = status.reason == v1::TaskReason::kTaskInvalid;
-      AttemptFailed(job, why, !memory && !invalid);  // deterministic failures are not retried
+      bool unstarted = status.state == TaskState::kDropped || batch.unconfirmed;
+      bool whole_failure = status.state == TaskState::kFailed || status.state == TaskState::kError;
+      std::vector<NumberId> ids = batch.ids;
+      std::string task_id = batch.task_id;
+      book_.Forget(task_id);  // `batch` is gone from here on
+      if (unstarted) {
+        RequeueNumbers(ids, Requeue::kUnstarted, true, why);
+      } else if (!single && whole_failure) {
+        // Something in the batch (or the executor) broke it: halves isolate the culprit.
+        spdlog::warn("task {} ({} numbers) failed: {}; splitting it", task_id, ids.size(), why);
+        RequeueNumbers(ids, Requeue::kSplit, true, why);
+      } else {
+        bool memory = status.reason == v1::TaskReason::kContainerLimitationMemory && status.state == TaskState::kFailed;
+        bool invalid = status.reason == v1::TaskReason::kTaskInvalid || status.state == TaskState::kError;
+        // A lone number's deterministic failures are not retried.
+        RequeueNumbers(ids, Requeue::kStarted, !(single && (memory || invalid)), why);
+      }
       return;
     }
   }
 }
 
-void Scheduler::OnFinished(Job& job, const v1::TaskStatus& status) {
-  job.unconfirmed = false;
-  auto decoded = DecodeResults(status.data.value_or(""), job.n);
-  if (!decoded.ok() || decoded.value().size() != 1 || decoded.value()[0].n != job.n) {
-    // One number per task today; a batch or another number is as wrong as garbage.
-    AttemptFailed(job, "TASK_FINISHED with an unreadable result: " +
-                           (decoded.ok() ? "not exactly the result of " + std::to_string(job.n) + "!"
-                                         : decoded.error().message),
-                  true);
+void Scheduler::OnFinished(Batch& batch, const v1::TaskStatus& status) {
+  batch.unconfirmed = false;
+  std::string task_id = batch.task_id;
+  auto decoded = DecodeResultList(status.data.value_or(""), book_.number(batch.ids[0]));
+  // Check everything before using anything: a result that names a number twice, or one not
+  // in the batch, or digits of the wrong shape, is a broken result and the batch runs again.
+  std::string problem;
+  std::unordered_set<NumberId> members(batch.ids.begin(), batch.ids.end());
+  std::unordered_set<NumberId> named;
+  std::vector<std::pair<NumberId, ResultEntry*>> entries;
+  if (!decoded.ok()) {
+    problem = decoded.error().message;
+  } else {
+    for (ResultEntry& entry : decoded.value().entries) {
+      auto id = book_.workload().Find(entry.n);
+      if (!id || !members.contains(*id) || !named.insert(*id).second) {
+        problem = fmt::format("{} {}", entry.n, !id || !members.contains(*id) ? "is not in the batch" : "is named twice");
+        break;
+      }
+      if (const auto* digits = std::get_if<std::string>(&entry.value);
+          digits != nullptr && (digits->size() != FactorialDigits(entry.n) || !AllDigits(*digits))) {
+        problem = fmt::format("a result of the wrong shape for {}! ({} digits, expected {})", entry.n, digits->size(),
+                              FactorialDigits(entry.n));
+        break;
+      }
+      entries.emplace_back(*id, &entry);
+    }
+    if (problem.empty() && !decoded.value().files.empty() && !fetcher_.KnowsAgent(batch.agent_id)) {
+      problem = "no address known for agent " + (batch.agent_id.empty() ? "(none given)" : batch.agent_id);
+    }
+  }
+  if (!problem.empty()) {
+    std::vector<NumberId> ids = batch.ids;
+    book_.Forget(task_id);
+    RequeueNumbers(ids, Requeue::kStarted, true, "TASK_FINISHED with an unreadable result: " + problem);
     return;
   }
-  auto& value = decoded.value()[0].value;
-  if (auto* file = std::get_if<ResultFileSlice>(&value)) {
-    // Too large to inline: the executor names a slice of a sandbox file.
-    std::string agent = status.agent_id ? status.agent_id->value : std::string();
-    if (!fetcher_.KnowsAgent(agent)) {
-      AttemptFailed(job, "no address known for agent " + (agent.empty() ? "(none given)" : agent), true);
-      return;
+  if (status.agent_id) batch.agent_id = status.agent_id->value;
+  for (auto& [id, entry] : entries) {
+    if (book_.state(id) != NumberState::kLaunched) continue;  // a late result of an older attempt came first
+    if (auto* digits = std::get_if<std::string>(&entry->value)) {
+      Complete(id, true, std::move(*digits), &batch);
+    } else if (const auto* failure = std::get_if<ResultFailure>(&entry->value)) {
+      // One number of the batch failed; the others did not: it runs again alone.
+      std::string why = fmt::format("{} in batch {}: {}", ReasonName(failure->reason), task_id, failure->message);
+      RequeueNumbers(std::span(&id, 1), Requeue::kStarted, true, why);
     }
-    book_.StartFetch(job);  // still ours until the file arrives
-    std::uint64_t n = job.n;
-    std::string task_id = status.task_id.value;
-    fetcher_.Fetch(agent, *file, n, [this, n, task_id](Result<std::string> digits) {
-      Job* fetched = book_.Find(n);
-      if (fetched == nullptr || fetched->state != JobState::kLaunched) return;
-      if (!digits.ok()) {
-        AttemptFailed(*fetched, "fetching the result of " + task_id + " failed: " + digits.error().message, true);
+  }
+  // Larger results wait in the agent's sandbox; the task is over, so the master forgets it.
+  for (const auto& [id, entry] : entries) {
+    if (const auto* slice = std::get_if<ResultFileSlice>(&entry->value)) {
+      FetchFile(task_id, ResultFile{slice->path, slice->size, slice->sha256}, entry->n, slice);
+    }
+  }
+  for (const ResultFile& file : decoded.value().files) FetchFile(task_id, file, 0, nullptr);
+  if (batch.fetches == 0) Settle(batch, "its result did not include it");
+}
+
+// The inline result of a single-number task that is over for us (superseded by a newer
+// attempt, or from before a restart): as good as a new one if its number is not final yet.
+bool Scheduler::LateResult(const v1::TaskStatus& status) {
+  auto parsed = JobBook::ParseTaskId(status.task_id.value);
+  if (!parsed) return false;
+  auto id = book_.workload().Find(parsed->first);
+  if (!id || IsFinal(book_.state(*id))) return false;
+  auto decoded = DecodeResultList(*status.data, parsed->first);
+  if (!decoded.ok() || !decoded.value().files.empty() || decoded.value().entries.size() != 1) return false;
+  auto* digits = std::get_if<std::string>(&decoded.value().entries[0].value);
+  if (digits == nullptr || decoded.value().entries[0].n != parsed->first || digits->size() != FactorialDigits(parsed->first) ||
+      !AllDigits(*digits)) {
+    return false;
+  }
+  spdlog::info("{}! arrived from an earlier attempt, {}", parsed->first, status.task_id.value);
+  Batch late;
+  late.task_id = status.task_id.value;
+  if (status.agent_id) {
+    late.agent_id = status.agent_id->value;
+    late.hostname = offers_.hostnames[late.agent_id];
+  }
+  late.launched_at = loop_.Now();
+  Complete(*id, true, std::move(*digits), &late);
+  return true;
+}
+
+void Scheduler::FetchFile(const std::string& task_id, const ResultFile& file, std::uint64_t slice_n,
+                          const ResultFileSlice* slice) {
+  Batch& batch = *book_.FindTask(task_id);
+  batch.fetching = true;
+  ++batch.fetches;
+  auto done = [this, task_id](NumberId id, std::string digits) {
+    Batch* owner = book_.FindTask(task_id);
+    if (owner != nullptr && book_.state(id) == NumberState::kLaunched) Complete(id, true, std::move(digits), owner);
+  };
+  auto finished = [this, task_id, path = file.path](const Status& status) {
+    if (!status.ok()) spdlog::warn("fetching {} of task {} failed: {}", path, task_id, status.error().message);
+    FetchDone(task_id);
+  };
+  if (slice != nullptr) {
+    // The single-number form: a slice of a file holding nothing but n!'s digits.
+    fetcher_.Fetch(batch.agent_id, *slice, slice_n, [this, task_id, slice_n, done, finished](Result<std::string> digits) {
+      if (digits.ok()) {
+        if (auto id = book_.workload().Find(slice_n)) done(*id, std::move(digits).value());
+        finished(OkStatus());
       } else {
-        fetched->task_id = task_id;
-        Complete(*fetched, true, std::move(digits).value());
+        finished(digits.error());
       }
-      MaybeFinish();
     });
     return;
   }
-  std::string& digits = std::get<std::string>(value);
-  if (digits.size() != FactorialDigits(job.n)) {
-    AttemptFailed(job, "TASK_FINISHED with a result of the wrong shape (" + std::to_string(digits.size()) +
-                           " digits, expected " + std::to_string(FactorialDigits(job.n)) + ")",
-                  true);
-    return;
-  }
-  job.task_id = status.task_id.value;
-  Complete(job, true, std::move(digits));
+  std::vector<NumberId> ids = batch.ids;
+  fetcher_.FetchFile(
+      batch.agent_id, file,
+      [this, ids = std::unordered_set<NumberId>(ids.begin(), ids.end())](std::uint64_t n) -> std::optional<NumberId> {
+        auto id = book_.workload().Find(n);
+        if (!id || !ids.contains(*id) || book_.state(*id) != NumberState::kLaunched) return std::nullopt;
+        return id;
+      },
+      [done](NumberId id, std::string digits) { done(id, std::move(digits)); }, finished);
 }
 
-void Scheduler::AttemptFailed(Job& job, const std::string& why, bool retryable) {
-  if (book_.Retry(job, retryable, config_.max_retries, loop_.Now())) {
-    spdlog::warn("{}! attempt {} failed ({}); retrying", job.n, job.attempts, why);
+void Scheduler::FetchDone(const std::string& task_id) {
+  Batch* batch = book_.FindTask(task_id);
+  if (batch == nullptr) return;
+  if (--batch->fetches > 0) return;
+  Settle(*batch, "its result files did not deliver it");
+  MaybeFinish();
+}
+
+// The batch is over: numbers it did not deliver run again (each fetch, each missing entry,
+// counts as an attempt), and the task is forgotten.
+void Scheduler::Settle(Batch& batch, const std::string& why) {
+  std::vector<NumberId> left;
+  for (NumberId id : batch.ids) {
+    if (book_.state(id) == NumberState::kLaunched) left.push_back(id);
+  }
+  bool unstarted = batch.unconfirmed;
+  std::string task_id = batch.task_id;
+  book_.Forget(task_id);
+  if (!left.empty()) {
+    RequeueNumbers(left, unstarted ? Requeue::kUnstarted : Requeue::kStarted, true, "task " + task_id + ": " + why);
+  }
+}
+
+void Scheduler::RequeueNumbers(std::span<const NumberId> ids, enum Requeue why, bool retryable,
+                               const std::string& reason) {
+  std::size_t before = book_.progress().pending;
+  std::vector<NumberId> out = book_.Requeue(ids, why, retryable, config_.max_retries);
+  std::size_t back = book_.progress().pending - before;
+  if (back > 0) {
+    if (back == 1) {
+      spdlog::warn("{}! runs again ({})", book_.number(ids[0]), reason);
+    } else {
+      spdlog::warn("{} numbers run again ({})", back, reason);
+    }
     Revive();
-    return;
   }
-  spdlog::error("{}! failed: {}", job.n, why);
-  Complete(job, false, why);
+  for (NumberId id : out) {
+    spdlog::error("{}! failed: {}", book_.number(id), reason);
+    Complete(id, false, reason, nullptr);
+  }
 }
 
-void Scheduler::Complete(Job& job, bool ok, std::string digits_or_error) {
-  book_.Finish(job, ok);
+void Scheduler::Complete(NumberId id, bool ok, std::string digits_or_error, const Batch* batch) {
+  book_.Finish(id, ok);
   if (!ok) exit_code_ = 1;
   NumberResult result;
-  result.n = job.n;
+  result.n = book_.number(id);
   result.ok = ok;
   (ok ? result.digits : result.error) = std::move(digits_or_error);
-  result.task_id = job.task_id;
-  result.agent_id = job.agent_id;
-  // A number that never launched (unschedulable) took no task time.
-  result.seconds =
-      job.launched_at == TimePoint{} ? 0 : std::chrono::duration<double>(loop_.Now() - job.launched_at).count();
+  if (batch != nullptr) {
+    result.task_id = batch->task_id;
+    result.agent_id = batch->agent_id;
+    result.agent_hostname = batch->hostname;
+    result.seconds = std::chrono::duration<double>(loop_.Now() - batch->launched_at).count();
+  }
   if (config_.store != nullptr) {  // journal first: a crash after this never recomputes n
     if (auto saved = config_.store->Append(result); !saved.ok()) {
-      spdlog::error("cannot journal {}!: {}", job.n, saved.error().message);
+      spdlog::error("cannot journal {}!: {}", result.n, saved.error().message);
     }
   }
   if (hooks_.on_result) hooks_.on_result(result);
@@ -562,28 +695,36 @@ void Scheduler::CheckUnschedulable() {
     offers_.largest_cpus = std::max(offers_.largest_cpus, seen.cpus);
     offers_.largest_mem = std::max(offers_.largest_mem, seen.mem);
   }
-  auto fits = [&](const Job& job) {
+  // Nothing can have become schedulable while something of ours ran or was launched: its
+  // resources come back when it ends.
+  if (book_.progress().pending == 0 || now - offers_.busy_until < config_.offer_wait) {
+    MaybeFinish();
+    if (state_ == State::kSubscribed || state_ == State::kDisconnected) ScheduleCheck();
+    return;
+  }
+  double min_cpus = config_.batch.batch_size == 1 ? config_.batch.task_cpus
+                                                  : std::min(config_.batch.task_cpus, kMinTaskCpus);
+  auto mem_of = [](std::uint64_t n) { return std::ceil(static_cast<double>(FactorialMemoryBytes(n)) / 1048576.0); };
+  auto fits = [&](double mem) {
     return std::any_of(offers_.recent.begin(), offers_.recent.end(), [&](const OfferHistory::Seen& seen) {
-      return config_.task_cpus <= seen.cpus && job.mem <= seen.mem;
+      return min_cpus <= seen.cpus && mem <= seen.mem;
     });
   };
-  std::vector<Job*> overdue;
-  for (std::uint64_t n : book_.pending()) {
-    Job* job = book_.Find(n);
-    TimePoint waiting_since = std::max(job->pending_since, offers_.busy_until);
-    if (now - waiting_since < config_.offer_wait || fits(*job)) continue;
-    overdue.push_back(job);
-  }
+  std::vector<NumberId> overdue;
+  book_.ForEachPending([&](NumberId id) {
+    if (!fits(mem_of(book_.number(id)))) overdue.push_back(id);
+    return true;
+  });
   double wait_seconds = std::chrono::duration<double>(config_.offer_wait).count();
-  for (Job* job : overdue) {
-    std::string largest = offers_.recent.empty()
-                              ? "no offer at all"
-                              : fmt::format("the largest offer had {:g} cpus and {:g} MB", offers_.largest_cpus,
-                                            offers_.largest_mem);
-    AttemptFailed(*job,
-                  fmt::format("unschedulable: no usable offer within --offer-wait {:g} s (needs {:g} cpus and {:g} MB; {})",
-                              wait_seconds, config_.task_cpus, job->mem, largest),
-                  false);
+  std::string largest = offers_.recent.empty() ? "no offer at all"
+                                               : fmt::format("the largest offer had {:g} cpus and {:g} MB",
+                                                             offers_.largest_cpus, offers_.largest_mem);
+  for (NumberId id : overdue) {
+    if (book_.state(id) != NumberState::kPending) continue;
+    std::string why = fmt::format("unschedulable: no usable offer within --offer-wait {:g} s (needs {:g} cpus and {:g} MB; {})",
+                                  wait_seconds, min_cpus, mem_of(book_.number(id)), largest);
+    spdlog::error("{}! failed: {}", book_.number(id), why);
+    Complete(id, false, why, nullptr);
   }
   MaybeFinish();
   if (state_ == State::kSubscribed || state_ == State::kDisconnected) ScheduleCheck();
@@ -607,12 +748,12 @@ void Scheduler::Interrupt(int code) {
     Exit(code);  // nobody to tell; the failover timeout cleans up
     return;
   }
-  for (const Job* job : book_.Launched()) {
-    if (job->fetching) continue;
+  for (const auto& [task_id, batch] : book_.batches()) {
+    if (batch.fetching) continue;
     ev::Call kill;
     kill.type = ev::CallType::kKill;
-    kill.kill.emplace().task_id = v1::TaskID{job->task_id};
-    if (!job->agent_id.empty()) kill.kill->agent_id = v1::AgentID{job->agent_id};
+    kill.kill.emplace().task_id = v1::TaskID{batch.task_id};
+    if (!batch.agent_id.empty()) kill.kill->agent_id = v1::AgentID{batch.agent_id};
     SendCall(std::move(kill));
   }
   Teardown(code, "interrupted");

@@ -6,12 +6,18 @@
 // MesosConnection's, the work a JobBook's, large results a ResultFetcher's; this class maps
 // events to calls.
 //
-// Work: one task per distinct number; a task that fails (FAILED, LOST, DROPPED, GONE,
-// UNREACHABLE, KILLED not by us) is retried on any agent up to max_retries times; ERROR is
-// final. Every UPDATE carrying a uuid is acknowledged after its state change is recorded.
+// Work: each distinct number is computed once, in batch tasks shaped by a BatchShaper. A
+// number's result arrives inline in the task's TASK_FINISHED or in FRF1 files fetched from the
+// agent's sandbox. A batch that fails as a whole (FAILED, ERROR) is split in halves and run
+// again; one that is lost (LOST, DROPPED, GONE, UNREACHABLE, KILLED not by us) runs again
+// whole; a number that fails on its own is retried alone, up to max_retries times; a lone
+// number's ERROR or out-of-memory failure is final. Every UPDATE carrying a uuid is
+// acknowledged after its state change is recorded.
 
 #include <cstdint>
 #include <functional>
+#include <map>
+#include <span>
 #include <optional>
 #include <string>
 #include <vector>
@@ -20,9 +26,11 @@
 #include "factorial/master_url.hpp"
 #include "factorial/mesos_connection.hpp"
 #include "factorial/messages.hpp"
+#include "batch_shaper.hpp"
 #include "job_book.hpp"
 #include "planner.hpp"
 #include "result_fetcher.hpp"
+#include "workload.hpp"
 
 namespace factorial::scheduler {
 
@@ -34,7 +42,7 @@ struct SchedulerConfig {
   v1::FrameworkInfo framework;       // user, name, roles, principal, checkpoint, failover...
   std::optional<std::pair<std::string, std::string>> credential;  // HTTP Basic
   TlsOptions tls;
-  double task_cpus = 1;
+  BatchPolicy batch;  // cpus per task (--task-cpus), --batch-seconds, --batch-size
   v1::ExecutorInfo executor;  // fixed: identical for every task (§11.16)
   int max_retries = 3;
   Duration offer_wait = std::chrono::seconds(120);
@@ -74,8 +82,9 @@ class Scheduler {
   using ExitCallback = std::function<void(int code)>;
   using Progress = scheduler::Progress;
 
-  Scheduler(EventLoop& loop, SchedulerConfig config, std::vector<std::uint64_t> numbers,
-            ResultCallback on_result, ExitCallback on_exit);
+  // `workload` must outlive the scheduler.
+  Scheduler(EventLoop& loop, SchedulerConfig config, const Workload& workload, ResultCallback on_result,
+            ExitCallback on_exit);
   ~Scheduler();
   Scheduler(const Scheduler&) = delete;
   Scheduler& operator=(const Scheduler&) = delete;
@@ -121,7 +130,8 @@ class Scheduler {
       double cpus = 0, mem = 0;
     };
     std::vector<Seen> recent;
-    TimePoint busy_until{};  // the last time a task of ours was running
+    TimePoint busy_until{};  // the last time a task of ours was running or launched
+    std::map<std::string, std::string> hostnames;  // agent id -> its offers' hostname
   };
   struct Timers {
     std::optional<EventLoop::TimerId> check;
@@ -136,15 +146,20 @@ class Scheduler {
   void OnSubscribed(const v1::scheduler::Event::Subscribed& subscribed);
   void OnOffers(const std::vector<v1::Offer>& offers);
   void Launch(const v1::Offer& offer, const std::vector<PlannedLaunch>& launches,
-              const std::vector<std::uint64_t>& numbers);
+              const std::vector<std::vector<NumberId>>& batches);
   void AcceptFailed(const v1::OfferID& offer, const std::vector<std::string>& task_ids);
   void Decline(std::vector<v1::OfferID> offers, double refuse_seconds, int attempt = 1);
   void ReconcileUnconfirmed();
   void OnUpdate(const v1::TaskStatus& status);
-  void OnFailedUpdate(Job& job, const v1::TaskStatus& status);
-  void OnFinished(Job& job, const v1::TaskStatus& status);
-  void AttemptFailed(Job& job, const std::string& why, bool retryable);
-  void Complete(Job& job, bool ok, std::string digits_or_error);
+  void OnFailedUpdate(Batch& batch, const v1::TaskStatus& status);
+  void OnFinished(Batch& batch, const v1::TaskStatus& status);
+  void FetchFile(const std::string& task_id, const ResultFile& file, std::uint64_t slice_n,
+                 const ResultFileSlice* slice);
+  void FetchDone(const std::string& task_id);
+  bool LateResult(const v1::TaskStatus& status);
+  void Settle(Batch& batch, const std::string& why);
+  void RequeueNumbers(std::span<const NumberId> ids, enum Requeue why, bool retryable, const std::string& reason);
+  void Complete(NumberId id, bool ok, std::string digits_or_error, const Batch* batch);
   void Acknowledge(const v1::TaskStatus& status);
   void MaybeFinish();
   void ScheduleCheck();
@@ -169,7 +184,5 @@ class Scheduler {
   int exit_code_ = 0;
 };
 
-// Task memory for n!, in MB (FactorialMemoryBytes rounded up to whole MB).
-double TaskMemoryMb(std::uint64_t n);
 
 }  // namespace factorial::scheduler

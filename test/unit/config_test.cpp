@@ -96,7 +96,7 @@ TEST_CASE("every option reaches the run configuration", "[config]") {
   CHECK(c.tls.ca_file == ca);
   CHECK(c.framework.failover_timeout == 60);
   CHECK_FALSE(c.framework.checkpoint);
-  CHECK(c.task_cpus == 0.5);
+  CHECK(c.batch.task_cpus == 0.5);
   REQUIRE(c.executor.command.has_value());
   CHECK(c.executor.command->value == "/bin/sh");
   CHECK(c.executor.command->arguments == std::vector<std::string>{"factorial-executor"});
@@ -132,7 +132,9 @@ TEST_CASE("defaults: invoking user, checkpointing, text, stdout, state dir resul
   CHECK_FALSE(c.framework.principal.has_value());
   CHECK_FALSE(c.credential.has_value());
   CHECK(c.executor.command->value == "/bin/true");
-  CHECK(c.task_cpus == 1);
+  CHECK(c.batch.task_cpus == 1);
+  CHECK(c.batch.batch_seconds == 30);
+  CHECK(c.batch.batch_size == 0);
   CHECK(c.max_retries == 3);
   CHECK(c.offer_wait == std::chrono::seconds(120));
   CHECK(c.teardown_on_stop);  // without a state dir SIGTERM always tears down
@@ -194,7 +196,7 @@ TEST_CASE("Mesos spellings: underscores, --checkpoint, --secret file://", "[conf
                        "--offer_wait", "9", "--checkpoint", "--principal", "fw", "--secret", "file://" + secret, "1"});
   REQUIRE(config.ok());
   CHECK(config->scheduler.framework.failover_timeout == 5);
-  CHECK(config->scheduler.task_cpus == 2);
+  CHECK(config->scheduler.batch.task_cpus == 2);
   CHECK(config->scheduler.max_retries == 0);
   CHECK(config->scheduler.offer_wait == std::chrono::seconds(9));
   CHECK(config->scheduler.framework.checkpoint);

@@ -1,161 +1,213 @@
-// JobBook: states, retries, adoption and the counts kept as states change.
+// JobBook: pending order, batches, requeues and splits, retries, adoption, and the counts kept
+// as states change.
 
 #include "job_book.hpp"
 
 #include <catch2/catch.hpp>
 
 using factorial::TimePoint;
-using factorial::scheduler::Job;
+using factorial::scheduler::Batch;
 using factorial::scheduler::JobBook;
-using factorial::scheduler::JobState;
+using factorial::scheduler::NumberId;
+using factorial::scheduler::NumberState;
+using factorial::scheduler::Requeue;
+using factorial::scheduler::Workload;
 
 namespace {
 
-double Mem(std::uint64_t n) { return static_cast<double>(n) * 2; }
+std::uint64_t Cost(std::uint64_t n) { return n + 1; }
 
 TimePoint At(int seconds) { return TimePoint{} + std::chrono::seconds(seconds); }
 
 // The counts recomputed from scratch, to compare with the book's incremental ones.
-void CheckCounts(JobBook& book, const std::vector<std::uint64_t>& numbers) {
+void CheckCounts(const JobBook& book) {
   std::size_t pending = 0, running = 0, done = 0, failed = 0;
-  for (std::uint64_t n : numbers) {
-    switch (book.Find(n)->state) {
-      case JobState::kPending: ++pending; break;
-      case JobState::kLaunched: ++running; break;
-      case JobState::kDone: ++done; break;
-      case JobState::kFailed: ++failed; break;
+  std::uint64_t work = 0;
+  for (NumberId id = 0; id < book.size(); ++id) {
+    switch (book.state(id)) {
+      case NumberState::kPending: ++pending, work += Cost(book.number(id)); break;
+      case NumberState::kLaunched: ++running; break;
+      case NumberState::kDone: ++done; break;
+      case NumberState::kFailed: ++failed; break;
     }
   }
   CHECK(book.progress().pending == pending);
   CHECK(book.progress().running == running);
   CHECK(book.progress().done == done);
   CHECK(book.progress().failed == failed);
-  CHECK(book.pending().size() == pending);
-  CHECK(book.Launched().size() == running);
-  CHECK(book.all_final() == (done + failed == numbers.size()));
+  CHECK(book.pending_work() == Approx(static_cast<double>(work) * 1e-9));
+}
+
+// Takes up to `most` pending numbers as one batch (staying within a group), as the shaper does.
+std::vector<std::uint64_t> TakeBatch(JobBook& book, std::size_t most) {
+  std::vector<NumberId> ids;
+  while (ids.size() < most) {
+    auto next = book.PeekPending();
+    if (!next || (!ids.empty() && !book.SameGroupAsTaken())) break;
+    book.TakePending();
+    ids.push_back(*next);
+  }
+  std::vector<std::uint64_t> numbers;
+  for (NumberId id : ids) numbers.push_back(book.number(id));
+  return numbers;
+}
+
+std::vector<NumberId> Ids(const JobBook& book, const std::vector<std::uint64_t>& numbers) {
+  std::vector<NumberId> ids;
+  for (auto n : numbers) ids.push_back(*book.workload().Find(n));
+  return ids;
+}
+
+Batch& LaunchBatch(JobBook& book, const std::vector<std::uint64_t>& numbers, int at = 0) {
+  return book.Launch(Ids(book, numbers), "S1", At(at));
+}
+
+std::vector<std::uint64_t> AllPending(const JobBook& book) {
+  std::vector<std::uint64_t> out;
+  book.ForEachPending([&](NumberId id) {
+    out.push_back(book.number(id));
+    return true;
+  });
+  return out;
 }
 
 }  // namespace
 
-TEST_CASE("duplicates are one job, pending in ascending order", "[job_book]") {
-  JobBook book({9, 3, 9, 5}, &Mem, At(1));
-  CHECK(book.size() == 3);
-  CHECK(std::vector<std::uint64_t>(book.pending().begin(), book.pending().end()) == std::vector<std::uint64_t>{3, 5, 9});
-  REQUIRE(book.Find(5) != nullptr);
-  CHECK(book.Find(5)->mem == 10);
-  CHECK(book.Find(5)->pending_since == At(1));
-  CHECK(book.Find(4) == nullptr);
-  CheckCounts(book, {3, 5, 9});
+TEST_CASE("pending numbers are read in input order, each distinct number once", "[job_book]") {
+  auto workload = Workload::FromNumbers(std::vector<std::uint64_t>{30, 10, 30, 20, 10, 40}).value();
+  JobBook book(workload, &Cost);
+  CHECK(book.size() == 4);
+  CHECK(book.progress().pending == 4);
+  CHECK(AllPending(book) == std::vector<std::uint64_t>{30, 10, 20, 40});
+  CHECK(TakeBatch(book, 2) == std::vector<std::uint64_t>{30, 10});
+  CHECK(TakeBatch(book, 5) == std::vector<std::uint64_t>{20, 40});
+  CHECK_FALSE(book.PeekPending().has_value());
+  book.EndPlanning();  // nothing launched: everything is pending again, in the same order
+  CHECK(TakeBatch(book, 9) == std::vector<std::uint64_t>{30, 10, 20, 40});
+  CheckCounts(book);
 }
 
-TEST_CASE("launch, retry and finish move a job through its states", "[job_book]") {
-  JobBook book({7, 8}, &Mem, At(0));
-  Job& job = *book.Find(7);
-  CHECK(book.Launch(job, "S1", At(2)) == "factorial-7-1");
-  CHECK(job.state == JobState::kLaunched);
-  CHECK(job.agent_id == "S1");
-  CHECK(job.launched_at == At(2));
-  CHECK(book.FindTask("factorial-7-1") == &job);
-  CheckCounts(book, {7, 8});
-
-  // max_retries 1: one retry, then final.
-  REQUIRE(book.Retry(job, /*retryable=*/true, 1, At(3)));
-  CHECK(job.state == JobState::kPending);
-  CHECK(job.pending_since == At(3));
-  CheckCounts(book, {7, 8});
-  CHECK(book.Launch(job, "S2", At(4)) == "factorial-7-2");
-  CHECK(book.FindTask("factorial-7-1") == &job);  // an old attempt's updates still find it
-  CHECK_FALSE(book.Retry(job, true, 1, At(5)));
-  CHECK(job.state == JobState::kLaunched);  // the caller finishes it
-  book.Finish(job, false);
-  CHECK(job.state == JobState::kFailed);
-  CheckCounts(book, {7, 8});
-
-  Job& other = *book.Find(8);
-  book.Launch(other, "S1", At(6));
-  CHECK_FALSE(book.Retry(other, /*retryable=*/false, 5, At(7)));
-  book.Finish(other, true);
-  CheckCounts(book, {7, 8});
-  CHECK(book.all_final());
+TEST_CASE("numbers set aside stay pending where they were; launched ones are not read again", "[job_book]") {
+  auto workload = Workload::FromNumbers(std::vector<std::uint64_t>{1, 2, 3, 4, 5}).value();
+  JobBook book(workload, &Cost);
+  CHECK(TakeBatch(book, 1) == std::vector<std::uint64_t>{1});
+  book.SetAside();  // 2 fits no offer this round
+  CHECK(TakeBatch(book, 2) == std::vector<std::uint64_t>{3, 4});
+  LaunchBatch(book, {1});
+  LaunchBatch(book, {3, 4});
+  book.EndPlanning();
+  CHECK(AllPending(book) == std::vector<std::uint64_t>{2, 5});
+  CHECK(TakeBatch(book, 9) == std::vector<std::uint64_t>{2, 5});
+  CheckCounts(book);
 }
 
-TEST_CASE("a result fetched by reference keeps the job launched until it arrives", "[job_book]") {
-  JobBook book({4}, &Mem, At(0));
-  Job& job = *book.Find(4);
-  book.Launch(job, "S1", At(0));
-  book.StartFetch(job);
-  CHECK(job.state == JobState::kLaunched);
-  CHECK(job.fetching);
-  CheckCounts(book, {4});
-  REQUIRE(book.Retry(job, true, 3, At(1)));  // the download failed
-  CHECK_FALSE(job.fetching);
-  book.Launch(job, "S2", At(2));
-  book.StartFetch(job);
-  book.Finish(job, true);
-  CHECK_FALSE(job.fetching);
-  CheckCounts(book, {4});
+TEST_CASE("a failed batch comes back first, as two halves that are never mixed", "[job_book]") {
+  auto workload = Workload::FromNumbers(std::vector<std::uint64_t>{1, 2, 3, 4, 5, 6, 7}).value();
+  JobBook book(workload, &Cost);
+  TakeBatch(book, 5);
+  Batch& batch = LaunchBatch(book, {1, 2, 3, 4, 5});
+  CHECK(batch.task_id.rfind("factorial-", 0) == 0);
+  CHECK_FALSE(JobBook::ParseTaskId(batch.task_id).has_value());  // not adoptable by name
+  book.EndPlanning();
+  CheckCounts(book);
+  auto ids = batch.ids;
+  book.Forget(batch.task_id);
+  CHECK(book.Requeue(ids, Requeue::kSplit, true, 3).empty());
+  for (NumberId id : ids) CHECK(book.attempts(id) == 0);  // splitting is free
+  CHECK(TakeBatch(book, 9) == std::vector<std::uint64_t>{1, 2});
+  CHECK(TakeBatch(book, 9) == std::vector<std::uint64_t>{3, 4, 5});
+  CHECK(TakeBatch(book, 9) == std::vector<std::uint64_t>{6, 7});
+  CheckCounts(book);
 }
 
-TEST_CASE("tasks named like ours are adopted unless their number is final", "[job_book]") {
-  JobBook book({12, 13, 14}, &Mem, At(0));
-  Job* adopted = book.Adopt("factorial-12-3", std::string("S9"), At(5));
-  REQUIRE(adopted == book.Find(12));
-  CHECK(adopted->state == JobState::kLaunched);
-  CHECK(adopted->task_id == "factorial-12-3");
-  CHECK(adopted->attempts == 3);
-  CHECK(adopted->agent_id == "S9");
-  CHECK(adopted->launched_at == At(5));
-  CHECK(book.FindTask("factorial-12-3") == adopted);
-  // The next launch continues the attempt count.
-  REQUIRE(book.Retry(*adopted, true, 5, At(6)));
-  CHECK(book.Launch(*adopted, "S1", At(7)) == "factorial-12-4");
-
-  // A second older attempt of a job that already has one is known but does not replace it.
-  CHECK(book.Adopt("factorial-12-1", std::nullopt, At(8)) == adopted);
-  CHECK(adopted->task_id == "factorial-12-4");
-
-  book.Finish(*book.Find(13), true);
-  CHECK(book.Adopt("factorial-13-1", std::nullopt, At(9)) == nullptr);  // final
-  CHECK(book.Adopt("factorial-99-1", std::nullopt, At(9)) == nullptr);  // not ours to run
-  for (const char* bad : {"other-14-1", "factorial-14", "factorial--1", "factorial-14-", "factorial-+14-1",
-                          "factorial-14-x", "factorial- 14-1", "factorial-14-99999999999"}) {
-    INFO(bad);
-    CHECK(book.Adopt(bad, std::nullopt, At(9)) == nullptr);
+TEST_CASE("a lost batch comes back whole; started attempts count, retries run out", "[job_book]") {
+  auto workload = Workload::FromNumbers(std::vector<std::uint64_t>{8, 9}).value();
+  JobBook book(workload, &Cost);
+  for (int attempt = 1; attempt <= 3; ++attempt) {
+    CHECK(TakeBatch(book, 9) == std::vector<std::uint64_t>{8, 9});
+    auto ids = LaunchBatch(book, {8, 9}, attempt).ids;
+    book.EndPlanning();
+    CHECK(book.Requeue(ids, Requeue::kStarted, true, 2).size() == (attempt <= 2 ? 0u : 2u));
+    CheckCounts(book);
   }
-  CHECK(book.Find(14)->state == JobState::kPending);
-  CheckCounts(book, {12, 13, 14});
+  // Out of retries: still launched until the caller finishes them.
+  CHECK(book.state(*workload.Find(8)) == NumberState::kLaunched);
+  book.Finish(*workload.Find(8), false);
+  book.Finish(*workload.Find(9), false);
+  CHECK(book.all_final());
+  CheckCounts(book);
 }
 
-TEST_CASE("task IDs round-trip", "[job_book]") {
-  CHECK(JobBook::TaskId(2500000, 2) == "factorial-2500000-2");
-  CHECK(JobBook::ParseTaskId("factorial-2500000-2") == std::pair<std::uint64_t, int>{2500000, 2});
-  CHECK(JobBook::ParseTaskId("factorial-18446744073709551615-1") ==
-        std::pair<std::uint64_t, int>{18446744073709551615ull, 1});
-  CHECK_FALSE(JobBook::ParseTaskId("factorial-18446744073709551616-1"));
+TEST_CASE("not retryable means failed at once; final numbers are skipped", "[job_book]") {
+  auto workload = Workload::FromNumbers(std::vector<std::uint64_t>{1, 2}).value();
+  JobBook book(workload, &Cost);
+  TakeBatch(book, 9);
+  auto ids = LaunchBatch(book, {1, 2}).ids;
+  book.EndPlanning();
+  book.Finish(ids[0], true);
+  CHECK(book.Requeue(ids, Requeue::kStarted, false, 3) == std::vector<NumberId>{ids[1]});
+  CHECK(book.state(ids[0]) == NumberState::kDone);
 }
 
 TEST_CASE("attempts that never started do not use up retries, but are bounded", "[job_book]") {
-  JobBook book({7}, &Mem, At(0));
-  Job& job = *book.Find(7);
-  // Dropped before starting, many times: still retried with --max-retries 0.
-  for (int i = 0; i < factorial::scheduler::kMaxUnstartedAttempts; ++i) {
-    book.Launch(job, "S1", At(i));
-    job.dropped = true;
-    REQUIRE(book.Retry(job, true, 0, At(i)));
-  }
-  CHECK(job.unstarted_attempts == factorial::scheduler::kMaxUnstartedAttempts);
-  // A started attempt counts: with --max-retries 0 it is final.
-  book.Launch(job, "S1", At(100));
-  CHECK_FALSE(book.Retry(job, true, 0, At(100)));
-  CHECK(job.task_id == "factorial-7-" + std::to_string(factorial::scheduler::kMaxUnstartedAttempts + 1));
-
-  JobBook broken({8}, &Mem, At(0));
-  Job& never = *broken.Find(8);
+  auto workload = Workload::FromNumbers(std::vector<std::uint64_t>{5}).value();
+  JobBook book(workload, &Cost);
   int launches = 0;
   for (;;) {
-    broken.Launch(never, "S1", At(launches++));
-    never.dropped = true;
-    if (!broken.Retry(never, true, 3, At(launches))) break;
+    REQUIRE(TakeBatch(book, 1) == std::vector<std::uint64_t>{5});
+    auto& batch = LaunchBatch(book, {5});
+    ++launches;
+    CHECK(batch.task_id == JobBook::TaskId(5, std::min(launches, 255)));
+    auto ids = batch.ids;
+    book.Forget(batch.task_id);
+    book.EndPlanning();
+    if (!book.Requeue(ids, Requeue::kUnstarted, true, 0).empty()) break;
   }
-  CHECK(launches == factorial::scheduler::kMaxUnstartedAttempts + 1);  // a broken cluster still ends
+  CHECK(launches == factorial::scheduler::kMaxUnstartedAttempts + 1);
+  CHECK(book.attempts(*workload.Find(5)) == 0);
+}
+
+TEST_CASE("single-number tasks of an earlier run are adopted while their number is pending", "[job_book]") {
+  auto workload = Workload::FromNumbers(std::vector<std::uint64_t>{5, 6, 7}).value();
+  JobBook book(workload, &Cost);
+  Batch* adopted = book.Adopt("factorial-6-4", std::string("S2"), At(1));
+  REQUIRE(adopted != nullptr);
+  CHECK(adopted->ids == Ids(book, {6}));
+  CHECK(adopted->agent_id == "S2");
+  CHECK(book.state(*workload.Find(6)) == NumberState::kLaunched);
+  CHECK(AllPending(book) == std::vector<std::uint64_t>{5, 7});  // not read again
+  CHECK(book.Adopt("factorial-6-3", std::nullopt, At(1)) == nullptr);  // 6 is running already
+  CHECK(book.Adopt("factorial-99-1", std::nullopt, At(1)) == nullptr);  // not in the input
+  CHECK(book.Adopt("factorial-1a2b3c4d-b1", std::nullopt, At(1)) == nullptr);  // an old batch
+  CHECK(book.Adopt("other-5-1", std::nullopt, At(1)) == nullptr);
+  book.Finish(*workload.Find(5), true);
+  CHECK(book.Adopt("factorial-5-1", std::nullopt, At(1)) == nullptr);  // final
+  // The next launch of 6 continues after the adopted attempt's number.
+  auto ids = adopted->ids;
+  book.Forget("factorial-6-4");
+  book.Requeue(ids, Requeue::kStarted, true, 3);
+  REQUIRE(TakeBatch(book, 1) == std::vector<std::uint64_t>{6});
+  CHECK(LaunchBatch(book, {6}).task_id == "factorial-6-5");
+  CheckCounts(book);
+}
+
+TEST_CASE("task IDs round-trip", "[job_book]") {
+  CHECK(JobBook::TaskId(120, 3) == "factorial-120-3");
+  CHECK(JobBook::ParseTaskId("factorial-120-3") == std::pair<std::uint64_t, int>{120, 3});
+  CHECK_FALSE(JobBook::ParseTaskId("factorial--3").has_value());
+  CHECK_FALSE(JobBook::ParseTaskId("factorial-12x-3").has_value());
+  CHECK_FALSE(JobBook::ParseTaskId("factorial-12-").has_value());
+  CHECK_FALSE(JobBook::ParseTaskId("factorial-99999999999999999999999-1").has_value());
+}
+
+TEST_CASE("a million pending numbers cost a few bytes each beside the workload", "[job_book]") {
+  std::vector<std::uint64_t> input(1000000);
+  for (std::size_t i = 0; i < input.size(); ++i) input[i] = (i * 7919) % 1000003;
+  auto workload = Workload::FromNumbers(input).value();
+  JobBook book(workload, &Cost);
+  // The book's per-number state: sizeof(slot) bytes each, asserted so it cannot silently grow.
+  CHECK(book.size() == workload.distinct());
+  CHECK(JobBook::kBytesPerNumber <= 8);
+  // Reading a batch from the middle of the run costs no scan of what is done.
+  CHECK(TakeBatch(book, 3) == std::vector<std::uint64_t>{input[0], input[1], input[2]});
 }

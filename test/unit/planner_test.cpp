@@ -189,37 +189,74 @@ TEST_CASE("task-by-task placement equals offer-by-offer first fit", "[planner]")
   }
 }
 
-TEST_CASE("sorted pending work is read only as far as the offers reach", "[planner]") {
-  // 100000 equal tasks; two offers hold 3 + 2 of them.
-  std::size_t reads = 0;
-  factorial::scheduler::PendingSource next = [&]() -> std::optional<PendingTask> {
-    if (reads == 100000) return std::nullopt;
+namespace {
+
+// Tasks of fixed sizes; `stop_at_misfit`: a task no offer holds ends the reading (sizes that
+// never decrease), as the scheduler's work does for its pending order.
+class CountingWork final : public factorial::scheduler::PendingWork {
+ public:
+  CountingWork(std::vector<PendingTask> tasks, bool stop_at_misfit) : tasks_(std::move(tasks)), stop_(stop_at_misfit) {}
+  bool Empty() override { return at_ == tasks_.size(); }
+  std::optional<PendingTask> Take(double cpus, double mem) override {
     ++reads;
-    return PendingTask{"", 1, 64};
-  };
-  auto plans = PlanOffers({MakeOffer("a", 3.1, 1000), MakeOffer("b", 2.5, 1000)}, next, kExecutor, /*sorted=*/true);
+    if (tasks_[at_].cpus > cpus || tasks_[at_].mem > mem) return std::nullopt;
+    return tasks_[at_++];
+  }
+  bool Skip() override {
+    ++at_;
+    return !stop_;
+  }
+  double min_cpus() const override { return 0.5; }
+  std::size_t reads = 0;
+
+ private:
+  std::vector<PendingTask> tasks_;
+  bool stop_;
+  std::size_t at_ = 0;
+};
+
+}  // namespace
+
+TEST_CASE("pending work is read only as far as the offers reach", "[planner]") {
+  // 100000 equal tasks; two offers hold 3 + 2 of them, then no offer has min_cpus left.
+  CountingWork equal(std::vector<PendingTask>(100000, PendingTask{"", 1, 64}), false);
+  auto plans = PlanOffers({MakeOffer("a", 3.1, 1000), MakeOffer("b", 2.5, 1000)}, equal, kExecutor);
   CHECK(Placed(plans[0]) == std::vector<std::size_t>{0, 1, 2});
   CHECK(Placed(plans[1]) == std::vector<std::size_t>{3, 4});
-  CHECK(reads == 6);  // the sixth fits nowhere, so no later one does
+  CHECK(equal.reads == 5);  // then a has no cpus left and b 0.4 < min_cpus: nothing more is read
 
-  // Growing sizes: stops at the first that fits nowhere even though offers have cpus left.
-  reads = 0;
-  std::vector<double> mems = {100, 200, 900, 1000, 5000, 6000};
-  next = [&]() -> std::optional<PendingTask> {
-    if (reads == mems.size()) return std::nullopt;
-    return PendingTask{"", 1, mems[reads++]};
-  };
-  plans = PlanOffers({MakeOffer("a", 8, 1400)}, next, kExecutor, /*sorted=*/true);
+  // Growing sizes: stops at the first that fits nowhere even though the offer has cpus left.
+  std::vector<PendingTask> growing;
+  for (double mem : {100, 200, 900, 1000, 5000, 6000}) growing.push_back({"", 1, mem});
+  CountingWork sorted(growing, true);
+  plans = PlanOffers({MakeOffer("a", 8, 1400)}, sorted, kExecutor);
   CHECK(Placed(plans[0]) == std::vector<std::size_t>{0, 1, 2});
-  CHECK(reads == 4);
+  CHECK(sorted.reads == 4);
 
-  // Unsorted, everything is read (a later, smaller task may still fit).
-  reads = 0;
-  next = [&]() -> std::optional<PendingTask> {
-    if (reads == mems.size()) return std::nullopt;
-    return PendingTask{"", 1, mems[reads++]};
-  };
-  PlanOffers({MakeOffer("a", 8, 1400)}, next, kExecutor, /*sorted=*/false);
-  CHECK(reads == mems.size());
-  CHECK(PlanOffers({}, next, kExecutor, true).empty());
+  // Passing over misfits, everything is read (a later, smaller task may still fit).
+  CountingWork unsorted(growing, false);
+  PlanOffers({MakeOffer("a", 8, 1400)}, unsorted, kExecutor);
+  CHECK(unsorted.reads == growing.size());
+  CHECK(PlanOffers({}, unsorted, kExecutor).empty());
+}
+
+TEST_CASE("a task is shaped to the room of the offer it goes to", "[planner]") {
+  // Work that takes whatever room it is given, up to 1 cpu: offer a (2.1 cpus) gets one task
+  // of 1 cpu and another of 1 after the executor's 0.1; offer b (0.6) one of 0.5 (min_cpus).
+  class Elastic final : public factorial::scheduler::PendingWork {
+   public:
+    bool Empty() override { return taken.size() == 4; }
+    std::optional<PendingTask> Take(double cpus, double mem) override {
+      taken.push_back(std::min(cpus, 1.0));
+      return PendingTask{"", taken.back(), std::min(mem, 10.0)};
+    }
+    bool Skip() override { return false; }
+    double min_cpus() const override { return 0.5; }
+    std::vector<double> taken;
+  } work;
+  auto plans = PlanOffers({MakeOffer("a", 2.1, 1000), MakeOffer("b", 0.6, 1000)}, work, kExecutor);
+  CHECK(Placed(plans[0]) == std::vector<std::size_t>{0, 1});
+  CHECK(Placed(plans[1]) == std::vector<std::size_t>{2});
+  CHECK(work.taken == std::vector<double>{1.0, 1.0, 0.5});
+  CHECK(factorial::ScalarTotal(plans[1].launches[0].task_resources, "cpus") == Approx(0.5));
 }

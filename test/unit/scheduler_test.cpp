@@ -9,7 +9,10 @@
 #include "factorial/recordio.hpp"
 #include "factorial/result_codec.hpp"
 #include "factorial/sha256.hpp"
+#include "factorial/sizing.hpp"
 #include "factorial/uuid.hpp"
+#include "factorial/result_file.hpp"
+#include "support/expected.hpp"
 #include "support/fake_loop.hpp"
 
 using namespace std::chrono_literals;
@@ -45,6 +48,7 @@ SchedulerConfig Config() {
     c.executor.resources.push_back(r);
   }
   c.seed = 7;
+  c.batch.batch_size = 1;  // one task per number, unless a test is about batches
   return c;
 }
 
@@ -77,13 +81,21 @@ Json Update(const std::string& task, const std::string& state, std::optional<std
 
 struct Harness {
   explicit Harness(std::vector<std::uint64_t> numbers, SchedulerConfig config = Config())
-      : scheduler(loop, std::move(config), std::move(numbers),
+      : workload(factorial::scheduler::Workload::FromNumbers(numbers).value()),
+        scheduler(loop, std::move(config), workload,
                   [this](const NumberResult& r) { results.push_back(r); },
                   [this](int code) { exit_code = code; }) {
     loop.AutoReply(202);
     scheduler.Start();
   }
-  FakeLoop::Request* Stream() { return loop.LastStream(); }
+  // The subscription (result downloads are streams too, but GETs).
+  FakeLoop::Request* Stream() {
+    auto all = loop.All();
+    for (auto it = all.rbegin(); it != all.rend(); ++it) {
+      if ((*it)->stream && (*it)->http.method == "POST") return *it;
+    }
+    return nullptr;
+  }
   void Send(const Json& event) { loop.StreamBytes(Stream()->id, Rec(event), stream_headers); }
   void Subscribe(const std::string& fid = "F-0000") {
     stream_headers = {};
@@ -111,6 +123,7 @@ struct Harness {
   std::optional<int> exit_code;
   factorial::Headers stream_headers;
   int subscriptions = 0;
+  factorial::scheduler::Workload workload;
   Scheduler scheduler;
 };
 
@@ -321,7 +334,7 @@ TEST_CASE("a number no agent can hold is reported unschedulable after --offer-wa
   REQUIRE(h.results.size() == 1);
   CHECK(h.results[0].error ==
         "unschedulable: no usable offer within --offer-wait 5 s (needs 1 cpus and " +
-            std::to_string(static_cast<long long>(factorial::scheduler::TaskMemoryMb(100000000))) +
+            std::to_string(static_cast<long long>(std::ceil(static_cast<double>(factorial::FactorialMemoryBytes(100000000)) / 1048576.0))) +
             " MB; the largest offer had 2 cpus and 1024 MB)");
   h.loop.Pump();
   CHECK(h.exit_code == 1);
@@ -454,4 +467,212 @@ TEST_CASE("work back to pending after resubscribing revives offers held by an id
   CHECK(h.CallsOf("REVIVE").empty());  // nothing pending yet
   h.Send(Update("factorial-9-1", "TASK_GONE"));
   CHECK(h.CallsOf("REVIVE").size() == 1);
+}
+
+// ---- batches -----------------------------------------------------------------------------
+
+namespace {
+
+SchedulerConfig BatchConfig() {
+  auto config = Config();
+  config.batch.batch_size = 0;  // the cost model decides
+  return config;
+}
+
+std::string Fact(std::uint64_t n) { return factorial::testing::IndependentFactorial(n); }
+
+// The task infos of every ACCEPT so far, in order.
+std::vector<Json> Launched(Harness& h) {
+  std::vector<Json> tasks;
+  for (auto& accept : h.CallsOf("ACCEPT")) {
+    for (auto& task : accept["accept"]["operations"][0]["launch"]["task_infos"]) tasks.push_back(task);
+  }
+  return tasks;
+}
+
+std::string Data(const Json& task) { return factorial::Base64Decode(task["data"].get<std::string>()).value(); }
+
+double Scalar(const Json& task, const std::string& name) {
+  double total = 0;
+  for (auto& r : task["resources"]) {
+    if (r["name"] == name) total += r["scalar"]["value"].get<double>();
+  }
+  return total;
+}
+
+std::string Inline(const std::vector<std::uint64_t>& numbers) {
+  std::vector<factorial::ResultEntry> entries;
+  for (auto n : numbers) entries.push_back({n, Fact(n)});
+  return factorial::EncodeResultList({entries, {}});
+}
+
+std::string Frf(const std::vector<std::uint64_t>& numbers) {
+  std::string bytes;
+  factorial::ResultFileWriter writer([&](std::string_view b) {
+    bytes.append(b);
+    return factorial::OkStatus();
+  });
+  for (auto n : numbers) REQUIRE(writer.Append(n, Fact(n)).ok());
+  REQUIRE(writer.Finish().ok());
+  return bytes;
+}
+
+std::map<std::uint64_t, std::string> Digits(const Harness& h) {
+  std::map<std::uint64_t, std::string> out;
+  for (const auto& r : h.results) {
+    if (r.ok) out[r.n] = r.digits;
+  }
+  return out;
+}
+
+}  // namespace
+
+TEST_CASE("small numbers go out as one batch task in input order and come back inline", "[scheduler][batch]") {
+  Harness h({30, 5, 100, 5, 0}, BatchConfig());
+  h.Subscribe();
+  h.Send(Offers({Offer("O1", "S1", 4, 4096)}));
+  auto tasks = Launched(h);
+  REQUIRE(tasks.size() == 1);
+  CHECK(Data(tasks[0]) == "30 5 100 0");  // each distinct number once, in input order
+  CHECK(Scalar(tasks[0], "cpus") == Approx(1));  // --task-cpus
+  // One lane: the largest number's need.
+  CHECK(Scalar(tasks[0], "mem") == std::ceil(static_cast<double>(factorial::FactorialMemoryBytes(100)) / 1048576.0));
+  std::string task_id = tasks[0]["task_id"]["value"];
+  h.Send(Update(task_id, "TASK_RUNNING"));
+  h.Send(Update(task_id, "TASK_FINISHED", Inline({100, 0, 30, 5})));
+  CHECK(Digits(h) == std::map<std::uint64_t, std::string>{{0, "1"}, {5, "120"}, {30, Fact(30)}, {100, Fact(100)}});
+  for (const auto& r : h.results) {
+    CHECK(r.task_id == task_id);
+    CHECK(r.agent_id == "S1");
+    CHECK(r.agent_hostname == "h");
+  }
+  CHECK(h.CallsOf("ACKNOWLEDGE").size() == 2);
+  CHECK(h.CallsOf("TEARDOWN").size() == 1);
+}
+
+TEST_CASE("a number that fails inside a batch runs again alone; the others are done", "[scheduler][batch]") {
+  Harness h({7, 8, 9}, BatchConfig());
+  h.Subscribe();
+  h.Send(Offers({Offer("O1", "S1", 4, 4096)}));
+  std::string task_id = Launched(h).at(0)["task_id"]["value"];
+  factorial::ResultList results{{{7, Fact(7)}, {8, factorial::ResultFailure{factorial::ResultFailure::Reason::kOom, "over 1 MB"}},
+                                 {9, Fact(9)}},
+                                {}};
+  h.Send(Update(task_id, "TASK_FINISHED", factorial::EncodeResultList(results)));
+  CHECK(Digits(h) == std::map<std::uint64_t, std::string>{{7, Fact(7)}, {9, Fact(9)}});
+  h.Send(Offers({Offer("O2", "S1", 4, 4096)}));
+  auto tasks = Launched(h);
+  REQUIRE(tasks.size() == 2);
+  CHECK(Data(tasks[1]) == "8");
+  CHECK(tasks[1]["task_id"]["value"] == "factorial-8-1");
+  // Alone, out of memory is final.
+  Json failed = Update("factorial-8-1", "TASK_FAILED");
+  failed["update"]["status"]["reason"] = "REASON_CONTAINER_LIMITATION_MEMORY";
+  h.Send(failed);
+  REQUIRE(h.results.size() == 3);
+  CHECK_FALSE(h.results[2].ok);
+  CHECK(h.results[2].n == 8);
+}
+
+TEST_CASE("a batch that fails as a whole is split in halves; a lost one runs again whole", "[scheduler][batch]") {
+  Harness h({1, 2, 3, 4, 5}, BatchConfig());
+  h.Subscribe();
+  h.Send(Offers({Offer("O1", "S1", 4, 4096)}));
+  std::string first = Launched(h).at(0)["task_id"]["value"];
+  h.Send(Update(first, "TASK_FAILED"));
+  h.Send(Offers({Offer("O2", "S1", 4, 4096)}));
+  auto tasks = Launched(h);
+  REQUIRE(tasks.size() == 3);
+  CHECK(Data(tasks[1]) == "1 2");
+  CHECK(Data(tasks[2]) == "3 4 5");
+  h.Send(Update(tasks[1]["task_id"]["value"], "TASK_FINISHED", Inline({1, 2})));
+  h.Send(Update(tasks[2]["task_id"]["value"], "TASK_LOST", std::nullopt, false));
+  h.Send(Offers({Offer("O3", "S1", 4, 4096)}));
+  tasks = Launched(h);
+  REQUIRE(tasks.size() == 4);
+  CHECK(Data(tasks[3]) == "3 4 5");
+  h.Send(Update(tasks[3]["task_id"]["value"], "TASK_FINISHED", Inline({3, 4, 5})));
+  CHECK(Digits(h).size() == 5);
+  CHECK(h.results.size() == 5);  // each number once
+}
+
+TEST_CASE("a batch's result file is fetched, parsed and checked; a corrupt one runs the batch again",
+          "[scheduler][batch]") {
+  Harness h({200, 300, 400}, BatchConfig());
+  h.Subscribe();
+  h.Send(Offers({Offer("O1", "S1", 4, 4096)}));
+  std::string task_id = Launched(h).at(0)["task_id"]["value"];
+  std::string file = Frf({400, 200});
+  factorial::ResultList results{{{300, Fact(300)}}, {{"/sb/r.frf", file.size(), factorial::Sha256Hex(file)}}};
+  h.Send(Update(task_id, "TASK_FINISHED", factorial::EncodeResultList(results)));
+  CHECK(Digits(h) == std::map<std::uint64_t, std::string>{{300, Fact(300)}});
+  FakeLoop::Request* download = nullptr;
+  for (auto* r : h.loop.All()) {
+    if (r->stream && r->http.method == "GET") download = r;
+  }
+  REQUIRE(download != nullptr);
+  CHECK(download->http.url == "http://127.0.0.9:5051/files/download?path=/sb/r.frf");
+  // Any chunking: byte by byte for the first part, then the rest.
+  for (std::size_t i = 0; i < 40; ++i) REQUIRE(h.loop.StreamBytes(download->id, file.substr(i, 1)));
+  REQUIRE(h.loop.StreamBytes(download->id, file.substr(40)));
+  CHECK(h.results.size() == 1);  // nothing before the file is verified
+  h.loop.EndStream(download->id);
+  CHECK(Digits(h) == std::map<std::uint64_t, std::string>{{200, Fact(200)}, {300, Fact(300)}, {400, Fact(400)}});
+  CHECK(h.CallsOf("TEARDOWN").size() == 1);
+  CHECK(h.exit_code == 0);
+}
+
+TEST_CASE("a truncated or altered result file delivers nothing and its numbers run again", "[scheduler][batch]") {
+  auto corrupt = GENERATE(as<std::string>{}, "truncated", "altered", "unexpected number");
+  Harness h({200, 300}, BatchConfig());
+  h.Subscribe();
+  h.Send(Offers({Offer("O1", "S1", 4, 4096)}));
+  std::string task_id = Launched(h).at(0)["task_id"]["value"];
+  std::string good = Frf({200, 300});
+  std::string sent = good;
+  factorial::ResultFile file{"/sb/r.frf", good.size(), factorial::Sha256Hex(good)};
+  if (corrupt == "truncated") sent = good.substr(0, good.size() - 10);
+  if (corrupt == "altered") sent[20] = sent[20] == '1' ? '2' : '1';
+  if (corrupt == "unexpected number") {
+    sent = Frf({200, 301});
+    file = {"/sb/r.frf", sent.size(), factorial::Sha256Hex(sent)};
+  }
+  h.Send(Update(task_id, "TASK_FINISHED", factorial::EncodeResultList({{}, {file}})));
+  FakeLoop::Request* download = nullptr;
+  for (auto* r : h.loop.All()) {
+    if (r->stream && r->http.method == "GET") download = r;
+  }
+  REQUIRE(download != nullptr);
+  h.loop.StreamBytes(download->id, sent);
+  h.loop.EndStream(download->id);
+  CHECK(h.results.empty());
+  h.Send(Offers({Offer("O2", "S1", 4, 4096)}));
+  auto tasks = Launched(h);
+  REQUIRE(tasks.size() == 2);
+  CHECK(Data(tasks[1]) == "200 300");
+}
+
+TEST_CASE("a smaller offer gets a smaller task; big work is shared out over the cpus offered", "[scheduler][batch]") {
+  auto config = BatchConfig();
+  config.batch.task_cpus = 2;
+  std::vector<std::uint64_t> numbers;
+  for (std::uint64_t n = 100000; n < 100200; ++n) numbers.push_back(n);  // ~6 CPU seconds in all
+  Harness h(numbers, config);
+  h.Subscribe();
+  h.Send(Offers({Offer("O1", "S1", 2.1, 8192), Offer("O2", "S2", 0.6, 8192)}));
+  auto tasks = Launched(h);
+  REQUIRE(tasks.size() == 2);
+  CHECK(Scalar(tasks[0], "cpus") == Approx(2));
+  CHECK(Scalar(tasks[1], "cpus") == Approx(0.5));
+  // Two lanes on the first: its two largest numbers may run at once.
+  auto mib = [](std::uint64_t n) { return static_cast<double>(factorial::FactorialMemoryBytes(n)) / 1048576.0; };
+  CHECK(Scalar(tasks[0], "mem") == std::ceil(mib(100199) + mib(100198)));
+  // Guided self-scheduling: each task gets its cpus' share of the pending work (2 of 2.7
+  // cpus offered, then 0.5), so most of the work goes out and part stays for later.
+  auto count = [](const std::string& data) { return std::count(data.begin(), data.end(), ' ') + 1; };
+  auto first = count(Data(tasks[0]));
+  auto second = count(Data(tasks[1]));
+  CHECK(first > 3 * second);
+  CHECK(first + second < 200);
+  CHECK(first + second > 150);
 }

@@ -1,0 +1,101 @@
+#include "batch_shaper.hpp"
+
+#include <algorithm>
+#include <cmath>
+
+#include "factorial/cost_model.hpp"
+#include "factorial/sizing.hpp"
+
+namespace factorial::scheduler {
+namespace {
+
+constexpr double kMiB = 1048576.0;
+
+double Thousandths(double v) { return std::floor(v * 1000.0 + 1e-6) / 1000.0; }
+
+// The sum of the `lanes` largest of the values added so far.
+class LargestSum {
+ public:
+  explicit LargestSum(int lanes) : lanes_(static_cast<std::size_t>(std::max(1, lanes))) {}
+  std::uint64_t sum() const { return sum_; }
+  std::uint64_t SumWith(std::uint64_t value) const {
+    if (largest_.size() < lanes_) return Add(sum_, value);
+    std::uint64_t smallest = *std::min_element(largest_.begin(), largest_.end());
+    return value > smallest ? Add(sum_ - smallest, value) : sum_;
+  }
+  void Insert(std::uint64_t value) {
+    sum_ = SumWith(value);
+    if (largest_.size() < lanes_) {
+      largest_.push_back(value);
+      return;
+    }
+    auto smallest = std::min_element(largest_.begin(), largest_.end());
+    if (value > *smallest) *smallest = value;
+  }
+
+ private:
+  static std::uint64_t Add(std::uint64_t x, std::uint64_t y) { return x > UINT64_MAX - y ? UINT64_MAX : x + y; }
+  std::size_t lanes_;
+  std::vector<std::uint64_t> largest_;
+  std::uint64_t sum_ = 0;
+};
+
+double Megabytes(std::uint64_t bytes) { return std::ceil(static_cast<double>(bytes) / kMiB); }
+
+}  // namespace
+
+int TaskLanes(double cpus) { return std::max(1, static_cast<int>(std::llround(cpus))); }
+
+std::uint64_t CostNanoseconds(std::uint64_t n) {
+  double ns = std::ceil(EstimatedCpuSeconds(n) * 1e9);
+  return ns >= 1.8e19 ? UINT64_MAX / 1024 : static_cast<std::uint64_t>(ns);  // room to sum
+}
+
+BatchShaper::BatchShaper(JobBook& book, const BatchPolicy& policy, double capacity_cpus)
+    : book_(book), policy_(policy), pending_work_(book.pending_work()), capacity_cpus_(capacity_cpus) {}
+
+double BatchShaper::min_cpus() const {
+  // One number per task is the seed's behaviour: every task asks for exactly --task-cpus.
+  return policy_.batch_size == 1 ? policy_.task_cpus : std::min(policy_.task_cpus, kMinTaskCpus);
+}
+
+std::optional<PendingTask> BatchShaper::Take(double room_cpus, double room_mem) {
+  double cpus = Thousandths(std::min(policy_.task_cpus, room_cpus));
+  if (cpus + 1e-9 < min_cpus() || !book_.PeekPending()) return std::nullopt;
+  int lanes = TaskLanes(cpus);
+  std::size_t most = policy_.batch_size == 0 ? kMaxBatchNumbers : std::min(policy_.batch_size, kMaxBatchNumbers);
+  double share = capacity_cpus_ > 0 ? pending_work_ * cpus / capacity_cpus_ : pending_work_;
+  double target_seconds = std::clamp(share, kMinBatchSeconds * cpus, std::max(kMinBatchSeconds, policy_.batch_seconds) * cpus);
+  auto target_ns = static_cast<std::uint64_t>(target_seconds * 1e9);
+
+  std::vector<NumberId> ids;
+  LargestSum memory(lanes);
+  std::uint64_t work_ns = 0;
+  while (ids.size() < most) {
+    auto next = book_.PeekPending();
+    if (!next || (!ids.empty() && !book_.SameGroupAsTaken())) break;
+    std::uint64_t n = book_.number(*next);
+    std::uint64_t need = FactorialMemoryBytes(n);
+    if (Megabytes(memory.SumWith(need)) > room_mem) break;
+    std::uint64_t cost = CostNanoseconds(n);
+    if (!ids.empty() && work_ns + cost > target_ns) break;
+    book_.TakePending();
+    ids.push_back(*next);
+    memory.Insert(need);
+    work_ns += cost;
+  }
+  if (ids.empty()) return std::nullopt;
+  PendingTask task{{}, cpus, Megabytes(memory.sum())};
+  batches_.push_back(std::move(ids));
+  return task;
+}
+
+bool BatchShaper::Skip() {
+  if (set_aside_ >= kMaxSetAside) return false;
+  ++set_aside_;
+  book_.SetAside();
+  batches_.emplace_back();
+  return true;
+}
+
+}  // namespace factorial::scheduler

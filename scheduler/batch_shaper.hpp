@@ -1,0 +1,71 @@
+#pragma once
+
+// Shapes pending numbers into batch tasks for the planner (planner.hpp's PendingWork): each
+// task takes pending numbers in launch order (JobBook) until their estimated work fills its
+// share, or its memory would not fit the offer's room.
+//
+// Work per task (cost_model.hpp's estimates): guided self-scheduling. A task of c cpus gets
+//   pending work x c / capacity,
+// capacity being the cpus offered now plus those our running tasks hold, clamped to
+// [kMinBatchSeconds, batch_seconds] x c. Early tasks are large, so the allocation cycle
+// (resources come back once per cycle, 1 s by default) and the per-task costs vanish; as the
+// work runs out, tasks shrink, so the cluster finishes together instead of waiting on one
+// long last task, and a lost task costs little.
+//
+// Memory per task: the `lanes` largest numbers may run at once (one per lane, lanes =
+// round(cpus)), so FactorialMemoryBytes of those add up; the rest never coexist with all of
+// them. For one number that is today's per-task sizing.
+
+#include <cstddef>
+#include <cstdint>
+#include <optional>
+#include <vector>
+
+#include "job_book.hpp"
+#include "planner.hpp"
+
+namespace factorial::scheduler {
+
+struct BatchPolicy {
+  double task_cpus = 1;       // the most cpus a task asks for
+  double batch_seconds = 30;  // the most estimated CPU seconds of work per cpu of a task
+  std::size_t batch_size = 0;  // the most numbers per task; 0: as many as the work allows
+};
+
+// A task never carries more numbers than this (its TaskInfo.data stays under ~1 MB).
+inline constexpr std::size_t kMaxBatchNumbers = 50000;
+// Work below this per cpu is not worth a task of its own while more is pending.
+inline constexpr double kMinBatchSeconds = 2;
+// The fewest cpus a batch task gets from a smaller offer.
+inline constexpr double kMinTaskCpus = 0.1;
+// Numbers no offer can hold that one planning round passes over before it stops.
+inline constexpr int kMaxSetAside = 64;
+
+// Lanes a task of `cpus` runs (the executor's rule): round(cpus), at least 1.
+int TaskLanes(double cpus);
+// Estimated CPU nanoseconds of n! (EstimatedCpuSeconds), for JobBook.
+std::uint64_t CostNanoseconds(std::uint64_t n);
+
+class BatchShaper final : public PendingWork {
+ public:
+  // `capacity_cpus`: cpus offered in this round plus those of our running tasks.
+  BatchShaper(JobBook& book, const BatchPolicy& policy, double capacity_cpus);
+
+  bool Empty() override { return !book_.PeekPending(); }
+  std::optional<PendingTask> Take(double cpus, double mem) override;
+  bool Skip() override;
+  double min_cpus() const override;
+
+  // The numbers of each task read, by PlannedLaunch::pending_index (empty: passed over).
+  const std::vector<std::vector<NumberId>>& batches() const { return batches_; }
+
+ private:
+  JobBook& book_;
+  BatchPolicy policy_;
+  double pending_work_;  // at the start of the round
+  double capacity_cpus_;
+  int set_aside_ = 0;
+  std::vector<std::vector<NumberId>> batches_;
+};
+
+}  // namespace factorial::scheduler
