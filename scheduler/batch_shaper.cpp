@@ -65,7 +65,8 @@ std::optional<PendingTask> BatchShaper::Take(double room_cpus, double room_mem) 
   int lanes = TaskLanes(cpus);
   std::size_t most = policy_.batch_size == 0 ? kMaxBatchNumbers : std::min(policy_.batch_size, kMaxBatchNumbers);
   double share = capacity_cpus_ > 0 ? pending_work_ * cpus / capacity_cpus_ : pending_work_;
-  double target_seconds = std::clamp(share, kMinBatchSeconds * cpus, std::max(kMinBatchSeconds, policy_.batch_seconds) * cpus);
+  double floor_seconds = std::min(kMinBatchSeconds, policy_.batch_seconds);
+  double target_seconds = std::clamp(share, floor_seconds * cpus, policy_.batch_seconds * cpus);
   auto target_ns = static_cast<std::uint64_t>(target_seconds * 1e9);
 
   std::vector<NumberId> ids;

@@ -7,7 +7,7 @@
 // Work per task (cost_model.hpp's estimates): guided self-scheduling. A task of c cpus gets
 //   pending work x c / capacity,
 // capacity being the cpus offered now plus those our running tasks hold, clamped to
-// [kMinBatchSeconds, batch_seconds] x c. Early tasks are large, so the allocation cycle
+// [min(kMinBatchSeconds, batch_seconds), batch_seconds] x c. Early tasks are large, so the allocation cycle
 // (resources come back once per cycle, 1 s by default) and the per-task costs vanish; as the
 // work runs out, tasks shrink, so the cluster finishes together instead of waiting on one
 // long last task, and a lost task costs little.

@@ -381,7 +381,7 @@ void Scheduler::OnUpdate(const v1::TaskStatus& status) {
   if (batch == nullptr) {
     // Not ours, over already (a late duplicate, a superseded attempt), or a batch of a
     // previous run whose numbers nobody knows any more.
-    spdlog::debug("update {} for task {} which is not running", v1::Name(status.state), Excerpt(status.task_id.value));
+    spdlog::warn("update {} for unknown task {}", v1::Name(status.state), Excerpt(status.task_id.value));
     if (!v1::IsTerminal(status.state) && status.state != TaskState::kUnknownState && status.agent_id) {
       ev::Call kill;  // not ours (any more): kill it (§5.10)
       kill.type = ev::CallType::kKill;
@@ -721,8 +721,9 @@ void Scheduler::CheckUnschedulable() {
                                                              offers_.largest_cpus, offers_.largest_mem);
   for (NumberId id : overdue) {
     if (book_.state(id) != NumberState::kPending) continue;
-    std::string why = fmt::format("unschedulable: no usable offer within --offer-wait {:g} s (needs {:g} cpus and {:g} MB; {})",
-                                  wait_seconds, min_cpus, mem_of(book_.number(id)), largest);
+    std::string why = fmt::format("unschedulable: no usable offer within --offer-wait {:g} s (needs {:g} MB and at "
+                                  "least {:g} cpus; {})",
+                                  wait_seconds, mem_of(book_.number(id)), min_cpus, largest);
     spdlog::error("{}! failed: {}", book_.number(id), why);
     Complete(id, false, why, nullptr);
   }

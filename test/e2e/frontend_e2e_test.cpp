@@ -162,6 +162,7 @@ TEST_CASE("with --state-dir, SIGTERM leaves results matching the journal and a r
     CHECK(first.Wait() == 143);
   }
   CHECK(Slurp(state / "results") == ExpectedInterrupted());
+  auto launched_before = SimGet(sim.master_url(), "launches").size();
   // The resumed run reports the big number unschedulable after one second.
   args.insert(args.begin() + 1, {"--offer-wait", "1"});
   Process second(args);
@@ -170,7 +171,7 @@ TEST_CASE("with --state-dir, SIGTERM leaves results matching the journal and a r
   CHECK_THAT(results, Catch::StartsWith(std::string(kNeverFits) + "! failed: unschedulable: no usable offer within --offer-wait "));
   CHECK_THAT(results, Catch::EndsWith("\n5! = 120\n7! = 5040\n"));
   CHECK(std::count(results.begin(), results.end(), '\n') == 3);
-  CHECK(SimGet(sim.master_url(), "launches").size() == 2);  // 5 and 7 were not computed again
+  CHECK(SimGet(sim.master_url(), "launches").size() == launched_before);  // 5 and 7 were not computed again
 }
 
 TEST_CASE("a state dir of other numbers is refused and left as it was", "[e2e][frontend]") {

@@ -159,7 +159,7 @@ TEST_CASE("a failed ACCEPT is reconciled and its numbers relaunched", "[e2e][rel
   auto types = CallTypes(sim.master_url());
   CHECK(std::count(types.begin(), types.end(), "RECONCILE") >= 1);
   CHECK(std::count(types.begin(), types.end(), "ACCEPT") >= 1);
-  CHECK(SimGet(sim.master_url(), "launches").size() == 3);  // the failed ACCEPT launched nothing
+  CHECK(SimGet(sim.master_url(), "launches").size() == 1);  // one batch; the failed ACCEPT launched nothing
 }
 
 TEST_CASE("all agents gone: what never gets an offer is unschedulable after --offer-wait", "[e2e][reliability]") {
@@ -180,7 +180,7 @@ TEST_CASE("all agents gone: what never gets an offer is unschedulable after --of
   for (std::size_t i = 0; i < lines.size(); ++i) {
     if (lines[i] == exact[i]) continue;
     CHECK_THAT(lines[i], Catch::StartsWith(numbers[i] + "! failed: unschedulable: no usable offer within --offer-wait 3 s "
-                                                         "(needs 1.5 cpus and "));
+                                                         "(needs "));
     ++unschedulable;
   }
   CHECK(unschedulable >= 1);
