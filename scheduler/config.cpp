@@ -355,9 +355,6 @@ Result<RunConfig> BuildConfig(const CommandLine& options, const Environment& env
   auto workload = ReadNumbers(options, env);
   if (!workload.ok()) return workload.error();
   run.workload = std::make_shared<const Workload>(std::move(workload).value());
-  // TODO(output): gone once the Scheduler takes the Workload.
-  run.numbers.reserve(run.workload->size());
-  for (std::size_t i = 0; i < run.workload->size(); ++i) run.numbers.push_back(run.workload->at(i));
 
   SchedulerConfig& config = run.scheduler;
   auto masters = ResolveMasters(options, env);

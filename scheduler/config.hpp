@@ -87,8 +87,7 @@ struct Environment {
 
 struct RunConfig {
   SchedulerConfig scheduler;  // `store` is left for the caller
-  std::vector<std::uint64_t> numbers;
-  std::shared_ptr<const Workload> workload;  // the same numbers, compact
+  std::shared_ptr<const Workload> workload;  // the numbers, in input order
   LineFormat format = LineFormat::kText;
   OutputOrder order = OutputOrder::kInput;
   std::size_t hold_bytes = std::size_t{256} << 20;  // results held back for input order, in memory
