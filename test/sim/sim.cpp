@@ -1396,12 +1396,22 @@ void MesosSim::Impl::InstallAgentRoutes(httplib::Server& server, Agent& agent) {
   server.Get("/files/download", [resolve](const httplib::Request& req, httplib::Response& res) {
     auto p = resolve(req, res);
     if (!p) return;
-    std::ifstream in(*p, std::ios::binary);
-    std::string content((std::istreambuf_iterator<char>(in)), std::istreambuf_iterator<char>());
+    // Streamed as it is read, as the real agent sends a file: the first bytes leave at once,
+    // whatever the size (results of batch tasks are hundreds of MB).
+    auto in = std::make_shared<std::ifstream>(*p, std::ios::binary);
+    std::error_code ec;
+    auto size = static_cast<std::size_t>(fs::file_size(*p, ec));
     res.status = 200;
     res.set_header("Date", HttpDate());
     res.set_header("Content-Disposition", "attachment; filename=" + p->filename().string());
-    res.set_content(std::move(content), "application/octet-stream");
+    res.set_content_provider(size, "application/octet-stream",
+                             [in](std::size_t offset, std::size_t length, httplib::DataSink& sink) {
+                               std::vector<char> buffer(std::min<std::size_t>(length, 1 << 20));
+                               in->seekg(static_cast<std::streamoff>(offset));
+                               in->read(buffer.data(), static_cast<std::streamsize>(buffer.size()));
+                               auto got = static_cast<std::size_t>(in->gcount());
+                               return got > 0 && sink.write(buffer.data(), got);
+                             });
   });
   server.Get("/files/read", [resolve](const httplib::Request& req, httplib::Response& res) {
     auto p = resolve(req, res);
