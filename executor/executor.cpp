@@ -272,7 +272,9 @@ std::size_t Executor::Slots() const {
   for (const auto& [id, task] : tasks_) {
     if (task.phase != Phase::kFinished) cpus += task.cpus;
   }
-  return std::max<std::size_t>(1, static_cast<std::size_t>(std::floor(cpus + 1e-9)));
+  // Rounded, as a task's lanes are: an agent of 2 cpus offers 1.9 beside the executor's 0.1,
+  // and a task of 1 and one of 0.9 must run side by side, not one after the other.
+  return std::max<std::size_t>(1, static_cast<std::size_t>(std::llround(cpus)));
 }
 
 void Executor::StartQueued() {

@@ -143,6 +143,13 @@ TEST_CASE("a queued task is dropped on KILL and a running one is stopped", "[exe
   CHECK(h.Updates().size() == 4);
 }
 
+TEST_CASE("tasks whose cpus round to two run side by side", "[executor]") {
+  Harness h;
+  // The executor's 0.1 beside them leaves 1.9 of an agent's 2 cpus: 1 + 0.9.
+  h.Deliver({Subscribed(), Launch("one", "7", 1), Launch("other", "8", 0.9), Launch("third", "9", 0.5)});
+  CHECK(h.runner.started == std::vector<std::string>{"one", "other"});
+}
+
 TEST_CASE("bad task data fails the task with a reason", "[executor]") {
   Harness h;
   h.Deliver({Subscribed(), Launch("neg", "-5"), Launch("txt", "five"), Launch("empty", ""),
