@@ -52,8 +52,14 @@ struct Batch {
   int fetches = 0;
   bool fetching = false;
   // The ACCEPT that launched it failed: reconciliation decides whether the master launched it
-  // anyway. `reconciled_at` is when it was last asked (none: ask now).
+  // anyway.
   bool unconfirmed = false;
+  // The master was asked about the task (after a failed ACCEPT, or after resubscribing) and
+  // has not answered with any update for it yet. It is asked again until it does: a master
+  // drops questions it cannot answer yet, such as about a task on an agent that has not
+  // reregistered after a master failover. `reconciled_at` is when it was last asked (none:
+  // ask now).
+  bool awaiting_answer = false;
   std::optional<TimePoint> reconciled_at;
 };
 

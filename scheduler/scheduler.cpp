@@ -207,8 +207,13 @@ void Scheduler::OnSubscribed(const ev::Event::Subscribed& subscribed) {
     framework_.adopt_until = loop_.Now() + config_.adopt_window;
     spdlog::info("restarted: reconciling every task of framework {}", *framework_.id);
   } else if (resubscribed) {
-    for (const auto& [id, batch] : book_.batches()) {
+    // Asked again until answered (ReconcileUnanswered): a new leader drops the question for
+    // tasks on agents that have not reregistered with it yet.
+    for (const auto& [task_id, live] : book_.batches()) {
+      Batch& batch = *book_.FindTask(task_id);
       if (batch.fetching) continue;  // its task is over and forgotten by the master
+      batch.awaiting_answer = true;
+      batch.reconciled_at = loop_.Now();
       r.tasks.push_back({v1::TaskID{batch.task_id},
                          batch.agent_id.empty() ? std::nullopt : std::optional(v1::AgentID{batch.agent_id})});
     }
@@ -325,16 +330,18 @@ void Scheduler::AcceptFailed(const v1::OfferID& offer, const std::vector<std::st
     Batch* batch = book_.FindTask(id);
     if (batch == nullptr || batch->fetching) continue;
     batch->unconfirmed = true;
+    batch->awaiting_answer = true;
     batch->reconciled_at.reset();  // ask now
   }
   spdlog::warn("ACCEPT of offer {} failed; reconciling the {} task(s) it launched", offer.value, task_ids.size());
   Decline({offer}, config_.refuse_seconds_busy);
-  ReconcileUnconfirmed();
+  ReconcileUnanswered();
 }
 
-// Explicit reconciliation of tasks whose ACCEPT failed, again every few seconds until the
-// master answers for them, so no number waits forever on a call that was lost.
-void Scheduler::ReconcileUnconfirmed() {
+// Explicit reconciliation of tasks the master was asked about and has not answered for (a
+// failed ACCEPT, a resubscription), again every few seconds until it does, so no number
+// waits forever on a call that was lost or a question that was dropped.
+void Scheduler::ReconcileUnanswered() {
   if (state_ != State::kSubscribed) return;
   constexpr auto kReconcileAgain = std::chrono::seconds(5);
   ev::Call call;
@@ -342,7 +349,10 @@ void Scheduler::ReconcileUnconfirmed() {
   auto& reconcile = call.reconcile.emplace();
   for (const auto& [task_id, live] : book_.batches()) {
     Batch& batch = *book_.FindTask(task_id);
-    if (!batch.unconfirmed || (batch.reconciled_at && loop_.Now() - *batch.reconciled_at < kReconcileAgain)) continue;
+    if (!batch.awaiting_answer || batch.fetching ||
+        (batch.reconciled_at && loop_.Now() - *batch.reconciled_at < kReconcileAgain)) {
+      continue;
+    }
     batch.reconciled_at = loop_.Now();
     reconcile.tasks.push_back({v1::TaskID{batch.task_id},
                                batch.agent_id.empty() ? std::nullopt : std::optional(v1::AgentID{batch.agent_id})});
@@ -392,6 +402,7 @@ void Scheduler::OnUpdate(const v1::TaskStatus& status) {
     Acknowledge(status);
     return;
   }
+  batch->awaiting_answer = false;  // any update about the task answers the question
   spdlog::debug("task {}: {}{}", status.task_id.value, v1::Name(status.state),
                 status.message ? " (" + Excerpt(*status.message) + ")" : "");
   if (batch->fetching) {
@@ -686,7 +697,7 @@ void Scheduler::ScheduleCheck() {
 void Scheduler::CheckUnschedulable() {
   if (state_ == State::kExited || state_ == State::kTearingDown) return;
   TimePoint now = loop_.Now();
-  ReconcileUnconfirmed();
+  ReconcileUnanswered();
   if (book_.progress().running > 0) offers_.busy_until = now;
   std::erase_if(offers_.recent, [&](const OfferHistory::Seen& seen) { return now - seen.at > config_.offer_wait; });
   offers_.largest_cpus = 0;

@@ -149,7 +149,7 @@ class Scheduler {
               const std::vector<std::vector<NumberId>>& batches);
   void AcceptFailed(const v1::OfferID& offer, const std::vector<std::string>& task_ids);
   void Decline(std::vector<v1::OfferID> offers, double refuse_seconds, int attempt = 1);
-  void ReconcileUnconfirmed();
+  void ReconcileUnanswered();
   void OnUpdate(const v1::TaskStatus& status);
   void OnFailedUpdate(Batch& batch, const v1::TaskStatus& status);
   void OnFinished(Batch& batch, const v1::TaskStatus& status);

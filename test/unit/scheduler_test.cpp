@@ -450,6 +450,45 @@ TEST_CASE("a failed ACCEPT declines its offer, reconciles its tasks and relaunch
   CHECK(h.CallsOf("RECONCILE").size() == 2);  // the new attempt's ACCEPT went through
 }
 
+// A new leader recovered from the registry drops reconciliation questions about tasks on
+// agents that have not reregistered with it yet (Mesos master.cpp, Master::reconcile: "the
+// framework will have to retry"); a task launched through the old leader just before it died
+// may never reach its agent, so only asking again reveals it is gone.
+TEST_CASE("after a failover, tasks the new master does not answer for are reconciled again until it does",
+          "[scheduler]") {
+  Harness h({5, 6});
+  h.Subscribe();
+  h.Send(Offers({Offer("O1", "S1", 3, 2048)}));
+  REQUIRE(h.CallsOf("ACCEPT").size() == 1);
+  h.Send(Update("factorial-5-1", "TASK_RUNNING"));
+  h.loop.EndStream(h.Stream()->id);  // the leader dies
+  h.loop.Advance(200ms);             // backoff
+  h.Subscribe();
+  auto reconciles = h.CallsOf("RECONCILE");
+  REQUIRE(reconciles.size() == 1);
+  CHECK(reconciles[0]["reconcile"]["tasks"].size() == 2);
+  // The agent has not reregistered: no answer. Asked again after 5 s, and again.
+  h.loop.Advance(6s);
+  reconciles = h.CallsOf("RECONCILE");
+  REQUIRE(reconciles.size() == 2);
+  CHECK(reconciles[1]["reconcile"]["tasks"].size() == 2);
+  // The agent is back: 5 still runs, 6 never reached it. Only 6 is asked about again, then
+  // nothing once it is answered; it is launched anew.
+  h.Send(Update("factorial-5-1", "TASK_RUNNING", std::nullopt, /*with_uuid=*/false));
+  h.loop.Advance(6s);
+  reconciles = h.CallsOf("RECONCILE");
+  REQUIRE(reconciles.size() == 3);
+  CHECK(reconciles[2]["reconcile"]["tasks"] ==
+        Json::parse(R"([{"task_id":{"value":"factorial-6-1"},"agent_id":{"value":"S1"}}])"));
+  h.Send(Update("factorial-6-1", "TASK_GONE", std::nullopt, /*with_uuid=*/false));
+  h.loop.Advance(6s);
+  CHECK(h.CallsOf("RECONCILE").size() == 3);
+  h.Send(Offers({Offer("O2", "S1", 2, 2048)}));
+  auto accepts = h.CallsOf("ACCEPT");
+  REQUIRE(accepts.size() == 2);
+  CHECK(accepts[1]["accept"]["operations"][0]["launch"]["task_infos"][0]["task_id"]["value"] == "factorial-6-2");
+}
+
 TEST_CASE("work back to pending after resubscribing revives offers held by an idle decline filter", "[scheduler]") {
   Harness h({9});
   h.Subscribe();
