@@ -15,7 +15,6 @@
 #include <set>
 #include <sstream>
 
-#define CATCH_CONFIG_EXTERNAL_INTERFACES  // the failure listener below
 #include <catch2/catch.hpp>
 #include <gmp.h>
 
@@ -30,21 +29,6 @@ namespace fs = std::filesystem;
 namespace {
 
 factorial::CurlGlobal curl_global;
-
-// Set by the listener below when any assertion fails, so the cluster keeps its logs.
-bool g_assertion_failed = false;
-
-struct FailureListener : Catch::TestEventListenerBase {
-  using TestEventListenerBase::TestEventListenerBase;
-  void testCaseStarting(const Catch::TestCaseInfo& info) override {
-    TestEventListenerBase::testCaseStarting(info);
-    g_assertion_failed = false;
-  }
-  bool assertionEnded(const Catch::AssertionStats& stats) override {
-    if (!stats.assertionResult.isOk()) g_assertion_failed = true;
-    return true;
-  }
-};
 
 std::string Factorial(unsigned long n) {
   mpz_t f;
@@ -78,7 +62,7 @@ class Cluster {
  public:
   Cluster(const MesosInstall& install, RealMesosOptions options = {}) : mesos_(install, std::move(options)) {}
   ~Cluster() {
-    if (g_assertion_failed) {
+    if (CurrentTestFailed()) {
       mesos_.KeepDir();
       std::fprintf(stderr, "real Mesos logs (directory kept: %s):\n%s\n", mesos_.dir().c_str(), mesos_.Logs().c_str());
     }
@@ -161,7 +145,6 @@ void WriteFile(const fs::path& path, const std::string& text) {
 
 }  // namespace
 
-CATCH_REGISTER_LISTENER(FailureListener)
 
 // Skips the test case (visibly; ctest reports it as skipped) when no Mesos is installed.
 #define REAL_MESOS_OR_SKIP(install)                                         \

@@ -246,10 +246,12 @@ class EventStream {
   std::string body_;
 };
 
-// A child process with captured stdout and stderr, killed if it outlives its deadline.
+// A child process with captured stdout and stderr, killed if it outlives its deadline. With a
+// `log` path, stderr is also appended to that file as it comes (kept with a failed test's
+// other logs, complete even if the process is killed).
 class Process {
  public:
-  Process(std::vector<std::string> argv, std::chrono::milliseconds deadline = 120000ms) {
+  Process(std::vector<std::string> argv, std::chrono::milliseconds deadline = 120000ms, std::string log = {}) {
     int out[2], err[2];
     if (::pipe2(out, O_CLOEXEC) != 0 || ::pipe2(err, O_CLOEXEC) != 0) throw std::runtime_error("pipe");
     std::vector<char*> args;
@@ -269,11 +271,13 @@ class Process {
     }
     ::close(out[1]);
     ::close(err[1]);
+    if (!log.empty()) log_fd_ = ::open(log.c_str(), O_WRONLY | O_CREAT | O_APPEND | O_CLOEXEC, 0644);
     reader_ = std::thread([this, o = out[0], e = err[0], deadline] { Pump(o, e, deadline); });
   }
   ~Process() {
     if (pid_ > 0 && !exited_) ::kill(pid_, SIGKILL);
     if (reader_.joinable()) reader_.join();
+    if (log_fd_ >= 0) ::close(log_fd_);
   }
   void Signal(int sig) { ::kill(pid_, sig); }
   // Waits for exit; returns the exit code (128+signal if killed).
@@ -314,6 +318,10 @@ class Process {
           --open_fds;
           continue;
         }
+        if (fd.fd == e && log_fd_ >= 0 && ::write(log_fd_, buf, static_cast<std::size_t>(n)) != n) {
+          ::close(log_fd_);  // a short log is still better than none: stop copying
+          log_fd_ = -1;
+        }
         std::lock_guard lock(mu_);
         (fd.fd == o ? out_ : err_).append(buf, static_cast<std::size_t>(n));
       }
@@ -327,6 +335,7 @@ class Process {
     code_ = WIFEXITED(status) ? WEXITSTATUS(status) : 128 + WTERMSIG(status);
   }
   pid_t pid_ = -1;
+  int log_fd_ = -1;  // the reader thread's while it runs
   std::thread reader_;
   std::mutex mu_;
   std::string out_, err_;

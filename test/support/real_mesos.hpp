@@ -11,18 +11,12 @@
 #include <cstdlib>
 #include <filesystem>
 #include <fstream>
+#include <memory>
 #include <optional>
 #include <string>
 #include <vector>
 
-#include <arpa/inet.h>
-#include <fcntl.h>
-#include <netinet/in.h>
-#include <sys/prctl.h>
-#include <sys/socket.h>
-#include <sys/wait.h>
-#include <unistd.h>
-
+#include "support/daemon.hpp"
 #include "support/e2e.hpp"
 
 namespace factorial::testing {
@@ -64,36 +58,6 @@ inline std::optional<MesosInstall> FindMesos(std::string* why) {
   *why = "no Mesos installation: set MESOS_HOME (for example $(bash ../shared/real-mesos/install.sh | tail -n1)) "
          "or put mesos-master on PATH";
   return std::nullopt;
-}
-
-// A port on 127.0.0.1 that was free a moment ago (the daemons bind it themselves).
-inline int FreeLoopbackPort() {
-  int fd = ::socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0);
-  sockaddr_in addr{};
-  addr.sin_family = AF_INET;
-  addr.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
-  socklen_t len = sizeof addr;
-  if (fd < 0 || ::bind(fd, reinterpret_cast<sockaddr*>(&addr), sizeof addr) != 0 ||
-      ::getsockname(fd, reinterpret_cast<sockaddr*>(&addr), &len) != 0) {
-    if (fd >= 0) ::close(fd);
-    throw std::runtime_error("cannot find a free loopback port");
-  }
-  ::close(fd);
-  return ntohs(addr.sin_port);
-}
-
-inline std::string ReadFile(const std::filesystem::path& path) {
-  std::ifstream in(path);
-  return std::string((std::istreambuf_iterator<char>(in)), std::istreambuf_iterator<char>());
-}
-
-inline std::string Tail(const std::string& text, std::size_t lines) {
-  std::size_t pos = text.size();
-  while (lines-- > 0 && pos > 0) {
-    pos = text.rfind('\n', pos - 1);
-    if (pos == std::string::npos) return text;
-  }
-  return text.substr(pos);
 }
 
 struct RealMesosOptions {
@@ -179,10 +143,10 @@ class RealMesos {
   // outlives its grace, then any process still running in one of our sandboxes (an executor
   // whose agent died). Idempotent.
   void Stop() {
-    for (std::size_t i = 1; i < pids_.size(); ++i) Terminate(pids_[i], SIGUSR1);
-    if (!pids_.empty()) Terminate(pids_[0], SIGTERM);
-    pids_.clear();
-    KillSandboxProcesses();
+    for (std::size_t i = 1; i < daemons_.size(); ++i) daemons_[i]->Stop(SIGUSR1);
+    if (!daemons_.empty()) daemons_[0]->Stop(SIGTERM);
+    daemons_.clear();
+    KillProcessesUnder(dir_);
   }
 
  private:
@@ -195,7 +159,7 @@ class RealMesos {
                                        "--work_dir=" + (dir_ / "master").string(), "--registry=in_memory"};
     master.insert(master.end(), options_.master_flags.begin(), options_.master_flags.end());
     fs::create_directories(dir_ / "master");
-    pids_.push_back(Spawn(master, dir_ / "master.log", SIGTERM));
+    daemons_.push_back(std::make_unique<Daemon>(master, dir_ / "master.log", SIGTERM, kLibprocessIp));
     for (int i = 0; i < options_.agents; ++i) {
       fs::path a = dir_ / ("agent" + std::to_string(i));
       fs::create_directories(a / "work");
@@ -213,16 +177,14 @@ class RealMesos {
                                         "--isolation=posix/cpu,posix/mem", "--launcher=posix",
                                         "--no-systemd_enable_support", "--no-switch_user"};
       agent.insert(agent.end(), options_.agent_flags.begin(), options_.agent_flags.end());
-      pids_.push_back(Spawn(agent, dir_ / ("agent" + std::to_string(i) + ".log"), SIGUSR1));
+      daemons_.push_back(
+          std::make_unique<Daemon>(agent, dir_ / ("agent" + std::to_string(i) + ".log"), SIGUSR1, kLibprocessIp));
     }
     // Ready when every agent is registered (the master's /master/slaves lists it as active).
     auto deadline = std::chrono::steady_clock::now() + 60s;
     while (std::chrono::steady_clock::now() < deadline) {
-      for (pid_t pid : pids_) {
-        if (::waitpid(pid, nullptr, WNOHANG) == pid) {
-          std::erase(pids_, pid);
-          return "a daemon exited during startup:\n" + Logs();
-        }
+      for (const auto& daemon : daemons_) {
+        if (!daemon->Running()) return "a daemon exited during startup:\n" + Logs();
       }
       Json slaves = MasterGet("/master/slaves");
       if (slaves.is_object() && slaves["slaves"].size() == static_cast<std::size_t>(options_.agents)) return {};
@@ -231,68 +193,14 @@ class RealMesos {
     return "agents did not register within 60 s:\n" + Logs();
   }
 
-  // `on_parent_death`: what the daemon gets if the test process dies without stopping it
-  // (a crash, a ctest timeout); SIGUSR1 makes an agent shut its executors down first.
-  static pid_t Spawn(const std::vector<std::string>& argv, const std::filesystem::path& log, int on_parent_death) {
-    std::vector<std::string> copy = argv;
-    std::vector<char*> args;
-    for (auto& a : copy) args.push_back(a.data());
-    args.push_back(nullptr);
-    pid_t parent = ::getpid();
-    pid_t pid = ::fork();
-    if (pid < 0) throw std::runtime_error("fork failed");
-    if (pid == 0) {
-      // Stops with the test process (even on SIGKILL by a ctest timeout).
-      ::prctl(PR_SET_PDEATHSIG, on_parent_death);
-      if (::getppid() != parent) ::_exit(1);
-      ::setpgid(0, 0);
-      sigset_t none;
-      sigemptyset(&none);
-      ::sigprocmask(SIG_SETMASK, &none, nullptr);
-      int out = ::open(log.c_str(), O_WRONLY | O_CREAT | O_TRUNC, 0644);
-      int in = ::open("/dev/null", O_RDONLY);
-      ::dup2(in, 0);
-      ::dup2(out, 1);
-      ::dup2(out, 2);
-      ::setenv("LIBPROCESS_IP", "127.0.0.1", 1);
-      ::execv(args[0], args.data());
-      ::_exit(127);
-    }
-    return pid;
-  }
-
-  static void Terminate(pid_t pid, int sig) {
-    ::kill(pid, sig);
-    auto deadline = std::chrono::steady_clock::now() + 10s;
-    while (std::chrono::steady_clock::now() < deadline) {
-      if (::waitpid(pid, nullptr, WNOHANG) == pid) return;
-      std::this_thread::sleep_for(20ms);  // polling interval while waiting for an exit
-    }
-    ::kill(pid, SIGKILL);
-    ::waitpid(pid, nullptr, 0);
-  }
-
-  // Executors run in the agent's sandboxes under our directory: their cwd says they are ours.
-  void KillSandboxProcesses() const {
-    namespace fs = std::filesystem;
-    std::error_code ec;
-    std::string root = fs::canonical(dir_, ec).string() + "/";
-    if (ec) return;
-    for (const auto& entry : fs::directory_iterator("/proc", ec)) {
-      std::string name = entry.path().filename().string();
-      if (name.find_first_not_of("0123456789") != std::string::npos) continue;
-      std::error_code link_ec;
-      std::string cwd = fs::read_symlink(entry.path() / "cwd", link_ec).string();
-      if (!link_ec && cwd.rfind(root, 0) == 0) ::kill(static_cast<pid_t>(std::stol(name)), SIGKILL);
-    }
-  }
+  static inline const std::vector<std::pair<std::string, std::string>> kLibprocessIp = {{"LIBPROCESS_IP", "127.0.0.1"}};
 
   MesosInstall install_;
   RealMesosOptions options_;
   std::filesystem::path dir_;
   int master_port_ = 0;
   std::vector<int> agent_ports_;
-  std::vector<pid_t> pids_;  // master first
+  std::vector<std::unique_ptr<Daemon>> daemons_;  // master first
   bool keep_dir_ = false;
 };
 

@@ -20,6 +20,7 @@
 #include <stdexcept>
 #include <string>
 
+#include "support/daemon.hpp"
 #include "support/e2e.hpp"
 
 namespace factorial::testing {
@@ -37,8 +38,8 @@ class ZooKeeperServer {
   }
 
   ZooKeeperServer() {
-    char dir_template[] = "/tmp/factorial-zk-XXXXXX";
-    if (::mkdtemp(dir_template) == nullptr) throw std::runtime_error("mkdtemp");
+    std::string dir_template = (std::filesystem::temp_directory_path() / "factorial-zk.XXXXXX").string();
+    if (::mkdtemp(dir_template.data()) == nullptr) throw std::runtime_error("mkdtemp");
     dir_ = dir_template;
     std::filesystem::create_directories(dir_ / "data");
     Start();
@@ -59,14 +60,13 @@ class ZooKeeperServer {
   // Stops the server (clients lose their sessions' connection, not the sessions).
   void Stop() {
     if (!process_) return;
-    process_->Signal(SIGTERM);
-    process_->Wait();
+    process_->Stop(SIGTERM);
     process_.reset();
   }
   // Starts it again on the same port and data: sessions that have not expired resume.
   void Start() {
     for (int attempt = 0; attempt < 3 && !process_; ++attempt) {
-      if (port_ == 0 || attempt > 0) port_ = FreePort();
+      if (port_ == 0 || attempt > 0) port_ = FreeLoopbackPort();
       std::ofstream cfg(dir_ / "zoo.cfg");
       cfg << "tickTime=500\n"
           << "dataDir=" << (dir_ / "data").string() << "\n"
@@ -80,39 +80,23 @@ class ZooKeeperServer {
           << "forceSync=no\n";
       cfg.close();
       auto started = std::chrono::steady_clock::now();
-      auto process = std::make_unique<Process>(
+      auto process = std::make_unique<Daemon>(
           std::vector<std::string>{kJava, "-Xmx128m", "-XX:+UseSerialGC", "-XX:TieredStopAtLevel=1", "-cp",
                                    std::string("/etc/zookeeper/conf:") + kJar,
                                    "org.apache.zookeeper.server.quorum.QuorumPeerMain", (dir_ / "zoo.cfg").string()},
-          std::chrono::minutes(15));
+          dir_ / "zookeeper.log");
       if (Eventually([&] { return Ruok(); }, std::chrono::seconds(60)) && ServesASession(std::chrono::seconds(60))) {
         startup_time_ =
             std::chrono::duration_cast<std::chrono::milliseconds>(std::chrono::steady_clock::now() - started);
         process_ = std::move(process);
       } else {
-        process->Signal(SIGKILL);
-        process->Wait();  // the port was taken meanwhile, or the JVM is failing: try another port
+        process.reset();  // killed: the port was taken meanwhile, or the JVM is failing: try another port
       }
     }
     if (!process_) throw std::runtime_error("ZooKeeper did not start (3 attempts)");
   }
 
  private:
-  static int FreePort() {
-    int fd = ::socket(AF_INET, SOCK_STREAM, 0);
-    sockaddr_in addr{};
-    addr.sin_family = AF_INET;
-    addr.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
-    socklen_t len = sizeof addr;
-    if (::bind(fd, reinterpret_cast<sockaddr*>(&addr), sizeof addr) != 0 ||
-        ::getsockname(fd, reinterpret_cast<sockaddr*>(&addr), &len) != 0) {
-      ::close(fd);
-      throw std::runtime_error("no free port");
-    }
-    ::close(fd);
-    return ntohs(addr.sin_port);
-  }
-
   // Opens and closes one client session.
   bool ServesASession(std::chrono::seconds limit) const {
     static std::atomic<bool> connected;
@@ -149,7 +133,7 @@ class ZooKeeperServer {
 
   std::filesystem::path dir_;
   int port_ = 0;
-  std::unique_ptr<Process> process_;
+  std::unique_ptr<Daemon> process_;
   std::chrono::milliseconds startup_time_{0};
 };
 

@@ -1,0 +1,210 @@
+#pragma once
+
+// What the tests that run real daemons (Mesos masters and agents, ZooKeeper) share: a free
+// loopback port, a daemon whose output goes to a log file and which dies with the test
+// process, and a work directory that is kept, and named, when the test fails.
+
+#include <algorithm>
+#include <chrono>
+#include <csignal>
+#include <cstdio>
+#include <cstdlib>
+#include <exception>
+#include <filesystem>
+#include <fstream>
+#include <iterator>
+#include <stdexcept>
+#include <string>
+#include <thread>
+#include <utility>
+#include <vector>
+
+#include <arpa/inet.h>
+#include <fcntl.h>
+#include <netinet/in.h>
+#include <sys/prctl.h>
+#include <sys/socket.h>
+#include <sys/wait.h>
+#include <unistd.h>
+
+namespace factorial::testing {
+
+// True iff an assertion of the running test case has failed so far. Defined by
+// test/support/test_failed.cpp, a Catch2 listener linked into the test binaries that use it.
+bool CurrentTestFailed();
+
+// A port on 127.0.0.1 that was free a moment ago (the daemon binds it itself, so another
+// process may take it in between: callers that can tell retry with a new one).
+inline int FreeLoopbackPort() {
+  int fd = ::socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0);
+  sockaddr_in addr{};
+  addr.sin_family = AF_INET;
+  addr.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+  socklen_t len = sizeof addr;
+  if (fd < 0 || ::bind(fd, reinterpret_cast<sockaddr*>(&addr), sizeof addr) != 0 ||
+      ::getsockname(fd, reinterpret_cast<sockaddr*>(&addr), &len) != 0) {
+    if (fd >= 0) ::close(fd);
+    throw std::runtime_error("cannot find a free loopback port");
+  }
+  ::close(fd);
+  return ntohs(addr.sin_port);
+}
+
+inline std::string ReadFile(const std::filesystem::path& path) {
+  std::ifstream in(path);
+  return std::string((std::istreambuf_iterator<char>(in)), std::istreambuf_iterator<char>());
+}
+
+// The last `lines` lines of `text`.
+inline std::string Tail(const std::string& text, std::size_t lines) {
+  std::size_t pos = text.size();
+  while (lines-- > 0 && pos > 0) {
+    pos = text.rfind('\n', pos - 1);
+    if (pos == std::string::npos) return text;
+  }
+  return text.substr(pos);
+}
+
+// A child process whose stdout and stderr go to `log`, in its own process group, stopped when
+// this object goes away. If the test process dies first (a crash, a ctest timeout's SIGKILL),
+// the daemon gets `on_parent_death` (an agent: SIGUSR1, so it shuts its executors down).
+class Daemon {
+ public:
+  Daemon(const std::vector<std::string>& argv, const std::filesystem::path& log, int on_parent_death = SIGTERM,
+         const std::vector<std::pair<std::string, std::string>>& env = {}) {
+    std::vector<std::string> copy = argv;
+    std::vector<char*> args;
+    for (auto& a : copy) args.push_back(a.data());
+    args.push_back(nullptr);
+    pid_t parent = ::getpid();
+    pid_ = ::fork();
+    if (pid_ < 0) throw std::runtime_error("fork failed");
+    if (pid_ == 0) {
+      ::prctl(PR_SET_PDEATHSIG, on_parent_death);
+      if (::getppid() != parent) ::_exit(1);
+      ::setpgid(0, 0);
+      sigset_t none;
+      sigemptyset(&none);
+      ::sigprocmask(SIG_SETMASK, &none, nullptr);
+      int out = ::open(log.c_str(), O_WRONLY | O_CREAT | O_APPEND, 0644);
+      int in = ::open("/dev/null", O_RDONLY);
+      ::dup2(in, 0);
+      ::dup2(out, 1);
+      ::dup2(out, 2);
+      for (const auto& [name, value] : env) ::setenv(name.c_str(), value.c_str(), 1);
+      ::execv(args[0], args.data());
+      ::_exit(127);
+    }
+  }
+  ~Daemon() { Stop(SIGKILL); }
+  Daemon(const Daemon&) = delete;
+  Daemon& operator=(const Daemon&) = delete;
+
+  pid_t pid() const { return pid_; }
+
+  // False once the daemon has exited (it is then reaped).
+  bool Running() {
+    if (reaped_) return false;
+    if (::waitpid(pid_, &status_, WNOHANG) == pid_) reaped_ = true;
+    return !reaped_;
+  }
+
+  // Sends `sig`; SIGKILL if the daemon outlives `grace`. Idempotent.
+  void Stop(int sig = SIGTERM, std::chrono::milliseconds grace = std::chrono::seconds(10)) {
+    if (!Running()) return;
+    ::kill(pid_, sig);
+    auto deadline = std::chrono::steady_clock::now() + grace;
+    while (std::chrono::steady_clock::now() < deadline) {
+      if (!Running()) return;
+      std::this_thread::sleep_for(std::chrono::milliseconds(20));  // polling interval while it exits
+    }
+    ::kill(pid_, SIGKILL);
+    ::waitpid(pid_, &status_, 0);
+    reaped_ = true;
+  }
+
+ private:
+  pid_t pid_ = -1;
+  int status_ = 0;
+  bool reaped_ = false;
+};
+
+// SIGKILL to every process whose working directory is under `dir`: executors an agent left
+// behind in its sandboxes there.
+inline void KillProcessesUnder(const std::filesystem::path& dir) {
+  namespace fs = std::filesystem;
+  std::error_code ec;
+  std::string root = fs::canonical(dir, ec).string() + "/";
+  if (ec) return;
+  for (const auto& entry : fs::directory_iterator("/proc", ec)) {
+    std::string name = entry.path().filename().string();
+    if (name.find_first_not_of("0123456789") != std::string::npos) continue;
+    std::error_code link_ec;
+    std::string cwd = fs::read_symlink(entry.path() / "cwd", link_ec).string();
+    if (!link_ec && cwd.rfind(root, 0) == 0) ::kill(static_cast<pid_t>(std::stol(name)), SIGKILL);
+  }
+}
+
+// A fresh directory under $TMPDIR (or /tmp) for one test's daemons, their logs and anything
+// else worth reading after a failure. Removed when this object goes away, unless the test
+// has failed (an assertion, or an exception on its way out) or KEEP_TEST_LOGS is set: then it
+// stays, its path is printed, and under CI (CI set) the last 200 lines of every log in it are
+// printed too, since a CI machine's files are gone after the run.
+class TestDirectory {
+ public:
+  explicit TestDirectory(const std::string& prefix) {
+    std::string tmpl = (std::filesystem::temp_directory_path() / (prefix + ".XXXXXX")).string();
+    if (::mkdtemp(tmpl.data()) == nullptr) throw std::runtime_error("mkdtemp failed");
+    path_ = tmpl;
+  }
+  ~TestDirectory() {
+    if (keep_ || CurrentTestFailed() || std::uncaught_exceptions() > 0) {
+      Report();
+      return;
+    }
+    std::error_code ec;
+    if (std::getenv("KEEP_TEST_LOGS") == nullptr) std::filesystem::remove_all(path_, ec);
+  }
+  TestDirectory(const TestDirectory&) = delete;
+  TestDirectory& operator=(const TestDirectory&) = delete;
+
+  const std::filesystem::path& path() const { return path_; }
+  std::filesystem::path operator/(const std::string& name) const { return path_ / name; }
+  void Keep() { keep_ = true; }
+
+  // Every `*.log` at the top of the directory, and executors' `stderr` in agent sandboxes.
+  std::vector<std::filesystem::path> Logs() const {
+    namespace fs = std::filesystem;
+    std::vector<fs::path> logs;
+    std::error_code ec;
+    for (fs::recursive_directory_iterator it(path_, ec), end; !ec && it != end; it.increment(ec)) {
+      const fs::path& p = it->path();
+      if (!it->is_regular_file()) continue;
+      if ((p.extension() == ".log" && p.parent_path() == path_) ||
+          (p.filename() == "stderr" && p.string().find("/runs/") != std::string::npos)) {
+        logs.push_back(p);
+      }
+    }
+    std::sort(logs.begin(), logs.end());
+    return logs;
+  }
+
+  // The last `lines` lines of every log, each under its path.
+  std::string LogTails(std::size_t lines) const {
+    std::string out;
+    for (const auto& log : Logs()) out += "--- " + log.string() + "\n" + Tail(ReadFile(log), lines) + "\n";
+    return out;
+  }
+
+ private:
+  void Report() const {
+    const char* ci = std::getenv("CI");
+    if (ci != nullptr && *ci != '\0') std::fprintf(stderr, "%s", LogTails(200).c_str());
+    std::fprintf(stderr, "test logs kept in %s\n", path_.c_str());
+  }
+
+  std::filesystem::path path_;
+  bool keep_ = false;
+};
+
+}  // namespace factorial::testing
