@@ -38,9 +38,9 @@ TEST_CASE("the detector follows real masters' elections through a leader crash",
   std::string home = MesosHome();
   MesosCluster cluster(home, Server().address(), "/detector", 3);
   int leader = -1;
-  // Masters built at -O0 elect in a few seconds; bounded generously for a loaded machine.
   INFO("every daemon's log: " << cluster.dir().path().string() << " (kept if this test fails)");
-  REQUIRE(Eventually([&] { return (leader = cluster.Leader(1)) >= 0; }, 90s));
+  // Masters built at -O0 elect in a few seconds; bounded generously for a loaded machine.
+  REQUIRE(Eventually([&] { return (leader = cluster.Ready(1)) >= 0; }, 90s));
 
   Detection detection(cluster.zk_url());
   auto& r = detection.recorder();
@@ -68,7 +68,7 @@ TEST_CASE("zk://: the scheduler follows real masters through a leader crash, eve
   MesosCluster cluster(home, Server().address(), "/scheduler", 3);
   int leader = -1;
   INFO("every daemon's and the scheduler's log: " << cluster.dir().path().string() << " (kept if this test fails)");
-  REQUIRE(Eventually([&] { return (leader = cluster.Leader(1)) >= 0; }, 90s));
+  REQUIRE(Eventually([&] { return (leader = cluster.Ready(1)) >= 0; }, 90s));
 
   std::vector<std::string> args = {FACTORIAL_SCHEDULER_BINARY, "--master", cluster.zk_url(), "--executor",
                                    FACTORIAL_EXECUTOR_BINARY, "--refuse-seconds", "0.2"};

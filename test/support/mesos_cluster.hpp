@@ -78,6 +78,29 @@ class MesosCluster {
     return -1;
   }
 
+  // True iff master `i` runs and its replica of the registry's replicated log has finished
+  // recovering (it votes).
+  bool ReplicaRecovered(int i) const {
+    if (!masters_.at(static_cast<std::size_t>(i))) return false;
+    auto metrics = Request(master_url(i), "GET", "/metrics/snapshot");
+    if (metrics.status != 200) return false;
+    auto j = Json::parse(metrics.body, nullptr, false);
+    return !j.is_discarded() && j.value("registrar/log/recovered", 0.0) == 1.0;
+  }
+
+  // The leader, knowing `agents` agents, once every running master's replica votes; else -1.
+  // A leader can recover the registry and admit agents with a quorum of voting replicas while
+  // another replica is still joining (its auto-initialization needs answers from all of
+  // them, src/log/recover.cpp). Killing that leader then leaves fewer voting replicas than
+  // the quorum: the next leader answers 503 until its registry fetch times out, and exits.
+  // A cluster this calls ready survives losing any one master.
+  int Ready(std::size_t agents) const {
+    for (int i = 0; i < masters(); ++i) {
+      if (masters_.at(static_cast<std::size_t>(i)) && !ReplicaRecovered(i)) return -1;
+    }
+    return Leader(agents);
+  }
+
   // The master dies at once, as in a crash.
   void KillMaster(int i) { masters_.at(static_cast<std::size_t>(i)).reset(); }
 
