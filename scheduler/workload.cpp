@@ -49,7 +49,21 @@ std::unique_ptr<T[]> Uninitialized(std::size_t n) {
   return std::make_unique_for_overwrite<T[]>(n);
 }
 
+// Reserves `n` elements of the empty `v`, with huge pages advised for them.
+template <typename T>
+void ReserveHuge(std::vector<T>& v, std::size_t n) {
+  v.reserve(n);
+  AdviseHugePages(v.data(), n * sizeof(T));
+}
+
 }  // namespace
+
+void AdviseHugePages(const void* data, std::size_t bytes) {
+  constexpr std::uintptr_t kHuge = std::uintptr_t{2} << 20;
+  auto begin = (reinterpret_cast<std::uintptr_t>(data) + kHuge - 1) & ~(kHuge - 1);
+  auto end = (reinterpret_cast<std::uintptr_t>(data) + bytes) & ~(kHuge - 1);
+  if (end > begin) ::madvise(reinterpret_cast<void*>(begin), end - begin, MADV_HUGEPAGE);
+}
 
 Result<Workload> Workload::FromNumbers(std::span<const std::uint64_t> input) {
   if (input.size() > kMaxInput) {
@@ -74,8 +88,10 @@ std::string Workload::Fingerprint() const {
   std::string piece;
   piece.reserve(kPiece + 32);
   char digits[24];
-  for (Id id : input_ids_) {
-    auto end = std::to_chars(digits, digits + sizeof digits, numbers_[id]).ptr;
+  for (std::size_t position = 0; position < input_ids_.size(); ++position) {
+    // Random in id order: fetch a number a few positions ahead while this one is formatted.
+    if (position + 16 < input_ids_.size()) __builtin_prefetch(&numbers_[input_ids_[position + 16]]);
+    auto end = std::to_chars(digits, digits + sizeof digits, numbers_[input_ids_[position]]).ptr;
     piece.append(digits, end);
     piece += '\n';
     if (piece.size() >= kPiece) {
@@ -257,6 +273,7 @@ void WorkloadBuilder::FreeBlocks() {
 Workload WorkloadBuilder::FinishPacked(int position_bits) {
   const std::size_t n = count_;
   auto keys = Uninitialized<std::uint64_t>(n);
+  AdviseHugePages(keys.get(), n * sizeof(std::uint64_t));
   for (std::size_t position = 0, b = 0; position < n; ++b) {
     std::size_t in_block = std::min(kBlockNumbers, n - position);
     for (std::size_t j = 0; j < in_block; ++j, ++position) {
@@ -266,6 +283,7 @@ Workload WorkloadBuilder::FinishPacked(int position_bits) {
   }
   std::sort(keys.get(), keys.get() + n);
   Workload workload;
+  ReserveHuge(workload.input_ids_, n);
   workload.input_ids_.resize(n);
   const std::uint64_t position_mask = position_bits == 0 ? 0 : (std::uint64_t{1} << position_bits) - 1;
   std::size_t distinct = 0;
@@ -276,8 +294,10 @@ Workload WorkloadBuilder::FinishPacked(int position_bits) {
     if (distinct == 0 || keys[distinct - 1] != value) keys[distinct++] = value;
     workload.input_ids_[key & position_mask] = static_cast<Workload::Id>(distinct - 1);
   }
+  ReserveHuge(workload.numbers_, distinct);
   workload.numbers_.assign(keys.get(), keys.get() + distinct);
   keys.reset();
+  ReserveHuge(workload.occurrences_, distinct);
   workload.occurrences_.assign(distinct, 0);
   for (Workload::Id id : workload.input_ids_) ++workload.occurrences_[id];
   return workload;
@@ -296,6 +316,7 @@ Workload WorkloadBuilder::FinishSearched() {
   std::sort(sorted.get(), sorted.get() + n);
   std::size_t distinct = static_cast<std::size_t>(std::unique(sorted.get(), sorted.get() + n) - sorted.get());
   Workload workload;
+  ReserveHuge(workload.input_ids_, n);
   workload.input_ids_.resize(n);
   std::uint64_t last = 0;
   Workload::Id last_id = 0;
@@ -313,8 +334,10 @@ Workload WorkloadBuilder::FinishSearched() {
     }
     blocks_[b].Release();
   }
+  ReserveHuge(workload.numbers_, distinct);
   workload.numbers_.assign(sorted.get(), sorted.get() + distinct);
   sorted.reset();
+  ReserveHuge(workload.occurrences_, distinct);
   workload.occurrences_.assign(distinct, 0);
   for (Workload::Id id : workload.input_ids_) ++workload.occurrences_[id];
   return workload;
