@@ -70,8 +70,10 @@ TEST_CASE("zk://: the scheduler follows real masters through a leader crash, eve
   INFO("every daemon's and the scheduler's log: " << cluster.dir().path().string() << " (kept if this test fails)");
   REQUIRE(Eventually([&] { return (leader = cluster.Ready(1)) >= 0; }, 90s));
 
+  // One task per number, so tasks are launched through both leaders, some just before the
+  // crash (a batch would hold all 24 numbers and be launched before it).
   std::vector<std::string> args = {FACTORIAL_SCHEDULER_BINARY, "--master", cluster.zk_url(), "--executor",
-                                   FACTORIAL_EXECUTOR_BINARY, "--refuse-seconds", "0.2"};
+                                   FACTORIAL_EXECUTOR_BINARY, "--refuse-seconds", "0.2", "--batch-size", "1"};
   std::vector<std::string> numbers;
   for (int i = 0; i < 24; ++i) numbers.push_back(std::to_string(60000 + i));
   args.insert(args.end(), numbers.begin(), numbers.end());
