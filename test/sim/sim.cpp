@@ -492,6 +492,7 @@ class MesosSim::Impl {
 
   // Faults.
   int fail_calls_remaining_ = 0;
+  std::atomic<int> corrupt_downloads_{0};  // fault: flip a byte in the next N file downloads
   int fail_calls_status_ = 500;
   Millis response_delay_{0};
   std::optional<Time> heartbeats_stalled_until_;
@@ -1393,9 +1394,12 @@ void MesosSim::Impl::InstallAgentRoutes(httplib::Server& server, Agent& agent) {
     }
     return p;
   };
-  server.Get("/files/download", [resolve](const httplib::Request& req, httplib::Response& res) {
+  server.Get("/files/download", [this, resolve](const httplib::Request& req, httplib::Response& res) {
     auto p = resolve(req, res);
     if (!p) return;
+    // Fault: one byte in the middle of the file arrives altered (its size stays right).
+    bool corrupt = corrupt_downloads_.fetch_sub(1) > 0;
+    if (!corrupt) corrupt_downloads_.fetch_add(1);
     // Streamed as it is read, as the real agent sends a file: the first bytes leave at once,
     // whatever the size (results of batch tasks are hundreds of MB).
     auto in = std::make_shared<std::ifstream>(*p, std::ios::binary);
@@ -1404,12 +1408,14 @@ void MesosSim::Impl::InstallAgentRoutes(httplib::Server& server, Agent& agent) {
     res.status = 200;
     res.set_header("Date", HttpDate());
     res.set_header("Content-Disposition", "attachment; filename=" + p->filename().string());
+    std::size_t altered = corrupt ? size / 2 : SIZE_MAX;
     res.set_content_provider(size, "application/octet-stream",
-                             [in](std::size_t offset, std::size_t length, httplib::DataSink& sink) {
+                             [in, altered](std::size_t offset, std::size_t length, httplib::DataSink& sink) {
                                std::vector<char> buffer(std::min<std::size_t>(length, 1 << 20));
                                in->seekg(static_cast<std::streamoff>(offset));
                                in->read(buffer.data(), static_cast<std::streamsize>(buffer.size()));
                                auto got = static_cast<std::size_t>(in->gcount());
+                               if (altered >= offset && altered < offset + got) buffer[altered - offset] ^= 1;
                                return got > 0 && sink.write(buffer.data(), got);
                              });
   });
@@ -2055,6 +2061,10 @@ void MesosSim::Impl::HandleControl(const httplib::Request& req, httplib::Respons
   }
   if (what == "delay") {
     response_delay_ = Millis(param("ms", 0));
+    return ok();
+  }
+  if (what == "corrupt-downloads") {
+    corrupt_downloads_ = static_cast<int>(param("count", 1));
     return ok();
   }
   Text(res, 404, "unknown control");

@@ -1,0 +1,162 @@
+// Batch tasks end to end: factorial-scheduler and factorial-executor, the real binaries,
+// against mesos-sim on loopback. A batch that dies mid-run or whose result file arrives
+// corrupted runs again, and every number is printed once, exactly.
+
+#include "sim.hpp"
+
+#include <map>
+#include <set>
+
+#include <catch2/catch.hpp>
+#include <csignal>
+#include <gmp.h>
+
+#include "support/e2e.hpp"
+#include "support/expected.hpp"
+
+using namespace factorial::testing;
+using factorial::sim::MesosSim;
+using factorial::sim::SimOptions;
+
+namespace {
+
+factorial::CurlGlobal curl_global;
+
+SimOptions Options(int agents) {
+  SimOptions o;
+  o.agents = agents;
+  o.heartbeat_interval = 1000ms;
+  o.allocation_interval = 50ms;
+  o.update_retry_interval = 500ms;
+  o.executor_shutdown_grace_period = 1000ms;
+  return o;
+}
+
+std::vector<std::string> SchedulerArgs(const std::string& master, std::vector<std::string> extra) {
+  std::vector<std::string> args = {FACTORIAL_SCHEDULER_BINARY, "--master", master, "--executor",
+                                   FACTORIAL_EXECUTOR_BINARY, "--refuse-seconds", "0.2"};
+  args.insert(args.end(), extra.begin(), extra.end());
+  return args;
+}
+
+// GMP's own n! (the executor uses the same function; IndependentFactorial checks a few).
+std::string GmpFactorial(unsigned long n) {
+  mpz_t f;
+  mpz_init(f);
+  mpz_fac_ui(f, n);
+  std::string s(mpz_sizeinbase(f, 10) + 2, '\0');
+  mpz_get_str(s.data(), 10, f);
+  s.resize(std::strlen(s.c_str()));
+  mpz_clear(f);
+  return s;
+}
+
+// The JSON lines of a run, checked to be exactly `numbers` in order with exact digits.
+// Returns the task id of each line.
+std::vector<std::string> CheckExact(const std::string& out, const std::vector<unsigned long>& numbers) {
+  auto lines = Lines(out);
+  REQUIRE(lines.size() == numbers.size());
+  std::map<unsigned long, std::string> digits;
+  std::vector<std::string> tasks;
+  for (std::size_t i = 0; i < numbers.size(); ++i) {
+    Json line = Json::parse(lines[i]);
+    REQUIRE(line["n"] == numbers[i]);
+    REQUIRE(line["status"] == "finished");
+    auto [it, fresh] = digits.try_emplace(numbers[i], GmpFactorial(numbers[i]));
+    REQUIRE(line["factorial"] == it->second);
+    tasks.push_back(line["task_id"]);
+  }
+  return tasks;
+}
+
+// Every executor's pid in the sim while it is running.
+bool ExecutorsRunning(const std::string& master) {
+  Json state = SimGet(master, "state");
+  for (const auto& agent : state["agents"]) {
+    for (const auto& run : agent["executors"]) {
+      if (run.value("state", "") == "ACTIVE") return true;
+    }
+  }
+  return false;
+}
+
+std::size_t Acknowledgements(const std::string& master) {
+  std::size_t acks = 0;
+  for (const auto& body : SimGet(master, "calls")) {
+    if (Json::parse(body.get<std::string>()).value("type", "") == "ACKNOWLEDGE") ++acks;
+  }
+  return acks;
+}
+
+}  // namespace
+
+TEST_CASE("a mixed workload runs as a few batch tasks, every line exact and in input order", "[e2e][batch]") {
+  MesosSim sim(Options(2));
+  sim.Start();
+  // Repeats, small numbers, some thousands and two whose digits go through sandbox files.
+  std::vector<unsigned long> numbers;
+  for (unsigned long n = 0; n < 150; ++n) numbers.push_back((n * 37) % 120);
+  for (unsigned long n = 1000; n < 1040; ++n) numbers.push_back(n);
+  numbers.insert(numbers.begin() + 60, 30000);
+  numbers.push_back(100000);
+  numbers.push_back(5);
+  std::vector<std::string> args = {"--format", "json"};
+  for (auto n : numbers) args.push_back(std::to_string(n));
+  Process p(SchedulerArgs(sim.master_url(), args));
+  REQUIRE(p.Wait() == 0);
+  INFO(p.Stderr());
+  auto tasks = CheckExact(p.Stdout(), numbers);
+  CHECK(IndependentFactorial(30000) == GmpFactorial(30000));
+  std::set<std::string> distinct_tasks(tasks.begin(), tasks.end());
+  std::set<unsigned long> distinct_numbers(numbers.begin(), numbers.end());
+  auto launches = SimGet(sim.master_url(), "launches");
+  CHECK(launches.size() == distinct_tasks.size());  // each task delivered its numbers once
+  CHECK(launches.size() < distinct_numbers.size() / 10);  // batches, not a task per number
+  // Each distinct number was computed by exactly one task: repeats share the task's line.
+  std::map<unsigned long, std::string> task_of;
+  for (std::size_t i = 0; i < numbers.size(); ++i) {
+    auto [it, fresh] = task_of.try_emplace(numbers[i], tasks[i]);
+    CHECK(it->second == tasks[i]);
+  }
+}
+
+TEST_CASE("a batch whose executor dies mid-run is split and run again, each number printed once", "[e2e][batch]") {
+  MesosSim sim(Options(1));
+  sim.Start();
+  // About two CPU seconds on one lane: one task, certainly still running when it is stopped.
+  std::vector<unsigned long> numbers;
+  for (unsigned long n = 30000; n < 30300; ++n) numbers.push_back(n);
+  std::vector<std::string> args = {"--format", "json", "--batch-seconds", "60"};
+  for (auto n : numbers) args.push_back(std::to_string(n));
+  Process p(SchedulerArgs(sim.master_url(), args));
+  // TASK_RUNNING acknowledged: the batch is computing. Freeze it there, then crash it.
+  REQUIRE(Eventually([&] { return Acknowledgements(sim.master_url()) >= 1; }));
+  REQUIRE(SignalExecutors(sim.master_url(), SIGSTOP) == 1);
+  CHECK(SimGet(sim.master_url(), "launches").size() == 1);
+  CHECK(Acknowledgements(sim.master_url()) == 1);  // no TASK_FINISHED got through
+  SimPost(sim.master_url(), "executors/kill");
+  REQUIRE(p.Wait() == 0);
+  INFO(p.Stderr());
+  CheckExact(p.Stdout(), numbers);
+  CHECK_THAT(p.Stderr(), Catch::Contains("splitting it"));
+  CHECK(SimGet(sim.master_url(), "launches").size() >= 3);  // the batch, then its halves
+  CHECK_FALSE(ExecutorsRunning(sim.master_url()));
+}
+
+TEST_CASE("a result file that arrives altered is detected and its batch runs again", "[e2e][batch]") {
+  MesosSim sim(Options(1));
+  sim.Start();
+  SimPost(sim.master_url(), "corrupt-downloads?count=1");
+  // 20000! alone has 77338 digits: over the 64 KiB inline limit, so results go through files.
+  std::vector<unsigned long> numbers = {20000, 20001, 7, 20002};
+  std::vector<std::string> args = {"--format", "json"};
+  for (auto n : numbers) args.push_back(std::to_string(n));
+  Process p(SchedulerArgs(sim.master_url(), args));
+  REQUIRE(p.Wait() == 0);
+  INFO(p.Stderr());
+  CheckExact(p.Stdout(), numbers);
+  CHECK(IndependentFactorial(20001) == GmpFactorial(20001));
+  CHECK_THAT(p.Stderr(), Catch::Contains("SHA-256 mismatch"));
+  CHECK_THAT(p.Stderr(), Catch::Contains("again (task"));
+  CHECK(SimGet(sim.master_url(), "launches").size() >= 2);
+}
