@@ -698,7 +698,9 @@ void Scheduler::CheckUnschedulable() {
   if (state_ == State::kExited || state_ == State::kTearingDown) return;
   TimePoint now = loop_.Now();
   ReconcileUnanswered();
-  if (book_.progress().running > 0) offers_.busy_until = now;
+  // The offer wait runs only while subscribed: without a master nothing can be offered, and a
+  // master that is unreachable for a while does not make a number unschedulable.
+  if (book_.progress().running > 0 || state_ != State::kSubscribed) offers_.busy_until = now;
   std::erase_if(offers_.recent, [&](const OfferHistory::Seen& seen) { return now - seen.at > config_.offer_wait; });
   offers_.largest_cpus = 0;
   offers_.largest_mem = 0;

@@ -340,6 +340,33 @@ TEST_CASE("a number no agent can hold is reported unschedulable after --offer-wa
   CHECK(h.exit_code == 1);
 }
 
+TEST_CASE("the offer wait does not run while no master is reachable", "[scheduler]") {
+  auto config = Config();
+  config.offer_wait = 5s;
+  Harness h({100000000}, config);  // needs far more memory than any offer
+  h.Subscribe();
+  h.Send(Offers({Offer("O1", "S1", 2, 1024)}));
+  // The stream is lost and every master refuses connections for longer than --offer-wait.
+  h.loop.Fail(h.Stream()->id, factorial::Error{factorial::Errc::kUnavailable, "connection reset"});
+  for (int i = 0; i < 40; ++i) {
+    h.loop.Advance(250ms);
+    for (auto* r : h.loop.All()) {
+      if (r->stream && r->open) h.loop.Fail(r->id, factorial::Error{factorial::Errc::kUnavailable, "refused"});
+    }
+  }
+  CHECK(h.results.empty());
+  // Back, with offers that still cannot hold it: unschedulable once --offer-wait has passed.
+  h.loop.Advance(20s);  // backoff ends: a new subscription stream is open
+  REQUIRE(h.Stream()->open);
+  h.Subscribe();
+  h.Send(Offers({Offer("O2", "S1", 2, 1024)}));
+  h.loop.Advance(3s);
+  CHECK(h.results.empty());
+  h.loop.Advance(3s);
+  REQUIRE(h.results.size() == 1);
+  CHECK_THAT(h.results[0].error, Catch::StartsWith("unschedulable"));
+}
+
 TEST_CASE("credentials and the CA file go with every request, the principal in FrameworkInfo", "[scheduler]") {
   auto config = Config();
   config.credential = std::make_pair(std::string("fw"), std::string("s3cret"));
