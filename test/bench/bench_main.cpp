@@ -81,10 +81,20 @@ class AgentInTheLoop final : public factorial::EventLoop {
   }
   void Cancel(RequestId) override {}
   void Post(std::function<void()> fn) override { inner.Post(std::move(fn)); }
-  void Deliver(const v1::executor::Event& e) { stream.on_data(factorial::EncodeRecord(v1::Serialize(e))); }
+  void Deliver(const v1::executor::Event& e) {
+    if (!head_sent_) {
+      // The agent's 200 to SUBSCRIBE: without it the connection sends no call.
+      head_sent_ = true;
+      factorial::HttpResponse head;
+      head.status = 200;
+      stream.on_head(head);
+    }
+    stream.on_data(factorial::EncodeRecord(v1::Serialize(e)));
+  }
 
  private:
   RequestId next_ = 0;
+  bool head_sent_ = false;
 };
 
 // Runs one task with `data` on a fresh executor; seconds from LAUNCH received to the terminal
