@@ -294,11 +294,19 @@ void Executor::StartQueued() {
     request.threads = Lanes(task);
     request.memory_limit_bytes = task.mem_bytes;
     request.inline_limit = InlineLimit(task);
-    request.result_path = env_.sandbox + "/" + id + ".result";
+    // A result over the inline limit goes to an FRF1 file of one entry, named on a `file`
+    // line like a batch's; decided here from the exact digit count.
+    task.framed = FactorialDigits(task.n) > request.inline_limit;
+    request.framed_file = task.framed;
+    request.result_path = env_.sandbox + "/" + ResultFileName(id, task);
     spdlog::info("task {}: computing {}! ({} thread{})", id, task.n, request.threads,
                  request.threads == 1 ? "" : "s");
     runner_.Start(id, request, [this, id](ComputeOutcome outcome) { OnComputed(id, std::move(outcome)); });
   }
+}
+
+std::string Executor::ResultFileName(const std::string& id, const Task& task) {
+  return task.framed ? id + "." + std::to_string(task.n) + ".frf" : id + ".result";
 }
 
 int Executor::Lanes(const Task& task) const {
@@ -383,10 +391,17 @@ void Executor::OnComputed(const std::string& id, ComputeOutcome outcome) {
       case ComputeOutcome::Kind::kFile: {
         // Too large to inline: name the sandbox file so the scheduler can fetch it from the
         // agent's /files/download and check it.
-        ResultFileSlice file{env_.agent_sandbox + "/" + id + ".result", 0, outcome.size, outcome.sha256};
-        SendUpdate(task, TaskState::kFinished,
-                   std::to_string(task.n) + "! has " + std::to_string(outcome.size) + " digits (in the sandbox)",
-                   std::nullopt, EncodeResults({{task.n, std::move(file)}}));
+        std::string path = env_.agent_sandbox + "/" + ResultFileName(id, task);
+        std::string message = std::to_string(task.n) + "! has " + std::to_string(FactorialDigits(task.n)) +
+                              " digits (in the sandbox)";
+        if (task.framed) {
+          SendUpdate(task, TaskState::kFinished, std::move(message), std::nullopt,
+                     EncodeResultList({{}, {ResultFile{std::move(path), outcome.size, outcome.sha256}}}));
+        } else {
+          // A runner that wrote the plain digits after all: the slice form.
+          SendUpdate(task, TaskState::kFinished, std::move(message), std::nullopt,
+                     EncodeResults({{task.n, ResultFileSlice{std::move(path), 0, outcome.size, outcome.sha256}}}));
+        }
         break;
       }
       case ComputeOutcome::Kind::kFailed:

@@ -52,6 +52,7 @@ class Executor {
     v1::TaskInfo info;
     Phase phase = Phase::kQueued;
     std::uint64_t n = 0;
+    bool framed = false;  // a single number's result goes to an FRF1 file
     // A batch (two or more numbers) until it starts; then its run.
     std::vector<std::uint64_t> batch_numbers;
     std::unique_ptr<BatchRun> batch;
@@ -73,6 +74,7 @@ class Executor {
   void StartBatch(const std::string& id, Task& task);
   void StopRunning(const std::string& id, Task& task);
   int Lanes(const Task& task) const;
+  static std::string ResultFileName(const std::string& id, const Task& task);
   std::size_t InlineLimit(const Task& task) const;
   void StartQueued();
   void SendUpdate(Task& task, v1::TaskState state, std::optional<std::string> message,

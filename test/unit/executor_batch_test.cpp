@@ -223,6 +223,19 @@ TEST_CASE("a batch over the inline limit streams its results into FRF1 files", "
   CHECK(sandbox.Files() == std::vector<std::string>(names.begin(), names.end()));
 }
 
+TEST_CASE("a single big number's result is an FRF1 file of one entry", "[executor][batch]") {
+  Sandbox sandbox;
+  RealHarness h(EnvIn(sandbox), std::string(FACTORIAL_EXECUTOR_BINARY), kInProcessMaxN);
+  h.Deliver({Subscribed(), Launch("single", "30000", 2, 256)});
+  auto finished = h.Terminal("single");
+  auto reported = ReadBack(finished, sandbox);
+  CHECK(reported.file_paths == std::vector<std::string>{kAgentView + "/single.30000.frf"});
+  REQUIRE(reported.digits.size() == 1);
+  CHECK(reported.digits.at(30000) == Gmp(30000));
+  CHECK(*finished.message == "30000! has " + std::to_string(Gmp(30000).size()) + " digits (in the sandbox)");
+  CHECK(sandbox.Files() == std::vector<std::string>{"single.30000.frf"});
+}
+
 TEST_CASE("a number over the task's memory fails alone; the batch returns the others", "[executor][batch]") {
   Sandbox sandbox;
   RealHarness h(EnvIn(sandbox), std::string(FACTORIAL_EXECUTOR_BINARY), kInProcessMaxN);

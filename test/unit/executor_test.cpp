@@ -187,24 +187,39 @@ TEST_CASE("a computation that runs out of memory fails only its task", "[executo
   CHECK(updates[3].data == "6");
 }
 
-TEST_CASE("large results name a sandbox file with size and digest", "[executor]") {
+TEST_CASE("a result over the inline limit is an FRF1 file named on a file line", "[executor]") {
   Harness h;
-  h.Deliver({Subscribed(), Launch("f", "100")});
-  CHECK(h.runner.jobs.at("f").request.result_path == "/sandbox/f.result");  // written in our view
+  ev::Event launch = Launch("f", "100");
+  launch.launch->task.labels.emplace().push_back(v1::Label{"inline_limit", std::string("157")});
+  h.Deliver({Subscribed(), launch});
+  // 100! has 158 digits: over the limit, so decided before it runs.
+  auto& request = h.runner.jobs.at("f").request;
+  CHECK(request.framed_file);
+  CHECK(request.result_path == "/sandbox/f.100.frf");  // written in our view
   ComputeOutcome file;
   file.kind = ComputeOutcome::Kind::kFile;
-  file.size = 158;
+  file.size = 244;
   file.sha256 = std::string(64, 'a');
   h.runner.Finish("f", file);
   auto updates = h.Updates();
   REQUIRE(updates.size() == 2);
+  CHECK(updates[1].state == TaskState::kFinished);
+  CHECK(*updates[1].message == "100! has 158 digits (in the sandbox)");
   // Named in the agent's view, which the scheduler fetches through.
-  CHECK(*updates[1].data == "FR1\n100 f 0 158 " + std::string(64, 'a') + " /agent/sandbox/f.result\n");
-  auto ref = factorial::DecodeResults(*updates[1].data, 100);
+  CHECK(*updates[1].data == "FR1\nfile 244 " + std::string(64, 'a') + " /agent/sandbox/f.100.frf\n");
+  auto ref = factorial::DecodeResultList(*updates[1].data, 100);
   REQUIRE(ref.ok());
-  CHECK(ref.value() ==
-        std::vector<factorial::ResultEntry>{
-            {100, factorial::ResultFileSlice{"/agent/sandbox/f.result", 0, 158, std::string(64, 'a')}}});
+  CHECK(ref.value() == factorial::ResultList{{}, {{"/agent/sandbox/f.100.frf", 244, std::string(64, 'a')}}});
+}
+
+TEST_CASE("a result within the inline limit is not framed", "[executor]") {
+  Harness h;
+  h.Deliver({Subscribed(), Launch("i", "100")});
+  CHECK_FALSE(h.runner.jobs.at("i").request.framed_file);
+  h.runner.Compute("i");
+  auto updates = h.Updates();
+  REQUIRE(updates.size() == 2);
+  CHECK(*updates[1].data == factorial::executor::Factorial(100).ToString());
 }
 
 TEST_CASE("SHUTDOWN kills every task, then exits once the kills are acknowledged", "[executor]") {
