@@ -408,6 +408,13 @@ void BenchMemory(const std::string& bin, bool quick) {
 
 // ---- 6. a batch task vs bare GMP --------------------------------------------------------------
 
+double SelfCpuSeconds() {
+  rusage usage{};
+  ::getrusage(RUSAGE_SELF, &usage);
+  return static_cast<double>(usage.ru_utime.tv_sec + usage.ru_stime.tv_sec) +
+         static_cast<double>(usage.ru_utime.tv_usec + usage.ru_stime.tv_usec) / 1e6;
+}
+
 // Issue 15's W2 (every n in [0, 20000) once, shuffled) as ONE batch task on 2 lanes, against
 // bare-gmp computing and printing the same list on 2 threads, interleaved in one run. Both
 // write their 730 MB to files in the same directory; the executor's are FRF1 files.
@@ -432,7 +439,7 @@ void BenchBatch(const std::string& bin, bool quick) {
   }
   std::string sandbox = dir + "/sandbox";
   int reps = quick ? 1 : 3;
-  double bare = 1e100, bare_cpu = 0, batch = 1e100;
+  double bare = 1e100, bare_cpu = 0, batch = 1e100, batch_cpu = 0;
   std::string outcome;
   for (int i = 0; i < reps; ++i) {  // interleaved, best of each
     std::string input = dir + "/w2.txt";
@@ -462,7 +469,12 @@ void BenchBatch(const std::string& bin, bool quick) {
     fs::remove_all(sandbox);
     fs::create_directories(sandbox);
     v1::TaskStatus terminal;
-    batch = std::min(batch, ExecutorTaskSeconds(data, 2, sandbox, &terminal));
+    double cpu_before = SelfCpuSeconds();
+    double seconds = ExecutorTaskSeconds(data, 2, sandbox, &terminal);
+    if (seconds < batch) {
+      batch = seconds;
+      batch_cpu = SelfCpuSeconds() - cpu_before;  // the executor's loop and lane threads
+    }
     outcome = std::string(v1::Name(terminal.state)) + ": " + terminal.message.value_or("");
   }
   std::uintmax_t bytes = 0;
@@ -477,9 +489,9 @@ void BenchBatch(const std::string& bin, bool quick) {
                 double load[1] = {0};
                 return ::getloadavg(load, 1) == 1 ? load[0] : -1.0;
               }());
-  std::printf("%16s %16s %18s %8s %12s %10s\n", "bare GMP wall s", "bare GMP cpu s", "executor batch s", "ratio",
-              "result MB", "files");
-  std::printf("%16.2f %16.2f %18.2f %8.2f %12.1f %10zu\n", bare, bare_cpu, batch, batch / bare,
+  std::printf("%16s %16s %18s %18s %8s %12s %10s\n", "bare GMP wall s", "bare GMP cpu s", "executor batch s",
+              "executor cpu s", "ratio", "result MB", "files");
+  std::printf("%16.2f %16.2f %18.2f %18.2f %8.2f %12.1f %10zu\n", bare, bare_cpu, batch, batch_cpu, batch / bare,
               static_cast<double>(bytes) / 1e6, files);
   std::printf("   last batch: %s\n", outcome.c_str());
   fs::remove_all(dir);
