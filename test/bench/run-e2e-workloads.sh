@@ -1,0 +1,155 @@
+#!/usr/bin/env bash
+# Issue 15's workloads end to end, side by side in one run: bare GMP, factorial-scheduler with
+# its defaults through mesos-sim and through a real Mesos agent, and --batch-size 1 (one task
+# per number) on the first $SUBSET numbers of W2, scaled linearly to all of W2.
+#   test/bench/run-e2e-workloads.sh BUILD_DIR [W1 W2 W3]
+# Environment: THREADS (2: bare GMP's threads and the agents' cpus), AGENT_MEM (8192 MB),
+# SUBSET (2000; 0 skips the --batch-size 1 run), MESOS_HOME (without it the real-Mesos rows are
+# skipped, and so is the subset, which runs through real Mesos), KEEP_DIR (keep outputs and
+# scheduler logs there instead of deleting them).
+# Every row: wall seconds, scheduler CPU seconds (user+sys of the scheduler process alone, from
+# /usr/bin/time; for bare GMP its own), CPU µs per input number, peak RSS (MB), output MB/s,
+# wall relative to bare GMP's on the same input, and the load average when the row ended. The
+# run fails unless every output is byte-identical to bare GMP's.
+set -euo pipefail
+
+build=$(realpath "${1:?usage: run-e2e-workloads.sh BUILD_DIR [W1 W2 W3]}")
+shift
+workloads=("$@")
+[[ ${#workloads[@]} -gt 0 ]] || workloads=(W1 W2 W3)
+threads=${THREADS:-2}
+agent_mem=${AGENT_MEM:-8192}
+subset=${SUBSET:-2000}
+resources="cpus:$threads;mem:$agent_mem;disk:16384"
+bench="$build/test/bench"
+scheduler="$build/scheduler/factorial-scheduler"
+executor="$build/executor/factorial-executor"
+sim="$build/test/mesos-sim"
+real_mesos=/work/shared/real-mesos/cluster.sh
+if [[ -n ${KEEP_DIR:-} ]]; then
+  work=$KEEP_DIR
+  mkdir -p "$work"
+else
+  work=$(mktemp -d)
+fi
+
+sim_pid=
+cluster_state=
+cleanup() {
+  if [[ -n $sim_pid ]]; then kill "$sim_pid" 2> /dev/null && wait "$sim_pid" 2> /dev/null || true; fi
+  if [[ -n $cluster_state ]]; then CLUSTER_STATE=$cluster_state MESOS_HOME=$MESOS_HOME "$real_mesos" stop > /dev/null 2>&1 || true; fi
+  [[ -n ${KEEP_DIR:-} ]] || rm -rf "$work"
+}
+trap cleanup EXIT
+
+free_port() { python3 -c 'import socket; s = socket.socket(); s.bind(("127.0.0.1", 0)); print(s.getsockname()[1])'; }
+
+# Runs "$@" with stdin from $1 and stdout to $2 under /usr/bin/time; prints
+# "wall_s cpu_s max_rss_kb bytes sha256" (the checksum is taken after the clock stopped).
+measure() {
+  local input=$1 output=$2
+  shift 2
+  if ! /usr/bin/time -f '%e %U %S %M' -o "$output.time" "$@" < "$input" > "$output"; then
+    echo "failed: $*" >&2
+    if [[ -f $output.log ]]; then tail -n 20 "$output.log" >&2; fi
+    exit 1
+  fi
+  local wall user sys rss
+  read -r wall user sys rss < <(tail -n 1 "$output.time")
+  printf '%s %s %s %s\n' "$wall" "$(awk -v u="$user" -v s="$sys" 'BEGIN { printf "%.2f", u + s }')" "$rss" \
+    "$(stat -c %s "$output") $(sha256sum < "$output" | cut -d' ' -f1)"
+}
+
+# row WORKLOAD WHAT NUMBERS WALL CPU RSS_KB BYTES BASE_WALL [NOTE]
+row() {
+  awk -v w="$1" -v p="$2" -v n="$3" -v t="$4" -v c="$5" -v r="$6" -v b="$7" -v base="$8" -v note="${9:-}" \
+    -v load="$(cut -d' ' -f1 /proc/loadavg)" 'BEGIN {
+      printf "%-3s %-17s %8d %9.2f %8.2f %9.2f %8.1f %9.1f %7.2f %5s %s\n", w, p, n, t, c, c * 1e6 / n, r / 1024,
+        b / 1e6 / (t > 0 ? t : 0.01), t / base, load, note }'
+}
+
+# check NAME SHA EXPECTED_SHA
+check() {
+  if [[ $2 != "$3" ]]; then
+    echo "$1: output differs from bare GMP's (sha256 $2, expected $3)" >&2
+    status=1
+  fi
+}
+
+# run_scheduler MASTER_URL INPUT OUTPUT EXTRA_FLAGS...: the scheduler alone is timed; its log
+# goes to OUTPUT.log.
+run_scheduler() {
+  local master=$1 input=$2 output=$3
+  shift 3
+  measure "$input" "$output" bash -c 'exec "$@" 2> "$0"' "$output.log" \
+    "$scheduler" --master "$master" --executor "$executor" --input - "$@"
+}
+
+start_sim() {
+  "$sim" --agents 1 --resources "$resources" --port 0 > "$work/sim.out" 2> "$work/sim.log" &
+  sim_pid=$!
+  for _ in $(seq 100); do
+    [[ -s $work/sim.out ]] && break
+    kill -0 "$sim_pid" 2> /dev/null || { cat "$work/sim.log" >&2; exit 1; }
+    sleep 0.1
+  done
+  sim_url=$(head -n 1 "$work/sim.out")
+  [[ $sim_url == http://* ]] || { echo "mesos-sim printed no URL: $sim_url" >&2; exit 1; }
+}
+
+start_real_mesos() {
+  local master_port agent_port
+  master_port=$(free_port)
+  agent_port=$(free_port)
+  cluster_state="$work/cluster.state"
+  CLUSTER_STATE=$cluster_state MASTER_PORT=$master_port AGENT_PORT=$agent_port AGENT_RESOURCES=$resources \
+    "$real_mesos" start > "$work/cluster.out" 2> "$work/cluster.log" || { cat "$work/cluster.log" >&2; exit 1; }
+  mesos_url="http://127.0.0.1:$master_port"
+}
+
+start_sim
+have_mesos=
+if [[ -n ${MESOS_HOME:-} ]]; then
+  start_real_mesos
+  have_mesos=1
+fi
+
+printf '# %s, %s, %s cores, bare GMP on %s threads, agents %s, load at start %s\n' \
+  "$(date -u '+%Y-%m-%d %H:%M UTC')" "$(uname -m)" "$(nproc)" "$threads" "$resources" "$(cut -d' ' -f1-3 /proc/loadavg)"
+printf '%-3s %-17s %8s %9s %8s %9s %8s %9s %7s %5s\n' wl run numbers wall_s cpu_s cpu_us/n rss_MB out_MB/s x_bare load
+status=0
+for w in "${workloads[@]}"; do
+  numbers="$work/$w.numbers"
+  "$bench/workload" "$w" > "$numbers"
+  count=$(wc -l < "$numbers")
+  read -r bwall bcpu brss bbytes bsha < <(measure "$numbers" "$work/$w.bare" "$bench/bare-gmp" "$threads")
+  row "$w" bare-gmp "$count" "$bwall" "$bcpu" "$brss" "$bbytes" "$bwall"
+  rm -f "$work/$w.bare"
+
+  read -r wall cpu rss bytes sha < <(run_scheduler "$sim_url" "$numbers" "$work/$w.sim")
+  row "$w" mesos-sim "$count" "$wall" "$cpu" "$rss" "$bytes" "$bwall"
+  check "$w mesos-sim" "$sha" "$bsha"
+  rm -f "$work/$w.sim"
+
+  if [[ -n $have_mesos ]]; then
+    read -r wall cpu rss bytes sha < <(run_scheduler "$mesos_url" "$numbers" "$work/$w.mesos")
+    row "$w" real-mesos "$count" "$wall" "$cpu" "$rss" "$bytes" "$bwall" \
+      "(scheduler RSS target $(awk -v n="$count" 'BEGIN { printf "%.1f", 64 + 24 * n / 1048576 }') MB)"
+    check "$w real-mesos" "$sha" "$bsha"
+    rm -f "$work/$w.mesos"
+    w_mesos_wall=$wall
+  fi
+
+  if [[ $w == W2 && $subset -gt 0 && -n $have_mesos ]]; then
+    head -n "$subset" "$numbers" > "$work/W2s.numbers"
+    read -r swall scpu srss sbytes ssha < <(measure "$work/W2s.numbers" "$work/W2s.bare" "$bench/bare-gmp" "$threads")
+    row W2s bare-gmp "$subset" "$swall" "$scpu" "$srss" "$sbytes" "$swall" "(first $subset of W2)"
+    read -r wall cpu rss bytes sha < <(run_scheduler "$mesos_url" "$work/W2s.numbers" "$work/W2s.mesos" --batch-size 1)
+    row W2s "real-mesos bs=1" "$subset" "$wall" "$cpu" "$rss" "$bytes" "$swall" \
+      "$(awk -v t="$wall" -v s="$subset" -v n="$count" -v d="$w_mesos_wall" 'BEGIN {
+        printf "(x %d/%d: %.0f s for W2 = %.0fx the default run)", n, s, t * n / s, t * n / s / d }')"
+    check "W2 subset --batch-size 1" "$sha" "$ssha"
+    rm -f "$work/W2s.bare" "$work/W2s.mesos"
+  fi
+done
+exit $status
