@@ -461,3 +461,76 @@ TEST_CASE("real Mesos: a decline filter holds back only offers its refused resou
   CHECK(scalar((*after)["offers"]["offers"][0]["resources"], "cpus") == Approx(3.9));  // all but the executor's
   CHECK(call({{"type", "TEARDOWN"}}) == 202);
 }
+
+TEST_CASE("real Mesos: a mixed workload in default batches on a cpus:2 agent, exact digits in input order",
+          "[real-mesos]") {
+  REAL_MESOS_OR_SKIP(install);
+  RealMesosOptions o;
+  o.resources = "cpus:2;mem:4096;disk:4096";
+  Cluster mesos(install, o);
+  // 300 small numbers with repeats, 40 in the thousands, and 30000 (twice) and 100000, whose
+  // results (121288 and 456574 digits) are over the 64 KiB inline limit: they come through
+  // the sandbox. Fixed LCG, so every run sends the same input.
+  std::vector<unsigned long> ns;
+  std::uint64_t lcg = 15;
+  auto next = [&lcg](unsigned long bound) {
+    lcg = lcg * 6364136223846793005ULL + 1442695040888963407ULL;
+    return static_cast<unsigned long>((lcg >> 33) % bound);
+  };
+  for (int i = 0; i < 300; ++i) ns.push_back(next(200));
+  for (int i = 0; i < 40; ++i) ns.insert(ns.begin() + static_cast<long>(next(ns.size())), 1000 + next(9000));
+  ns.insert(ns.begin() + 10, 30000);
+  ns.insert(ns.begin() + 170, 100000);
+  ns.push_back(30000);
+  std::set<unsigned long> distinct(ns.begin(), ns.end());
+  REQUIRE(distinct.size() < ns.size());  // repeats, computed once each
+  std::map<unsigned long, std::future<std::string>> expected;
+  for (unsigned long n : distinct) {
+    if (n >= 30000) expected[n] = std::async(std::launch::async, [n] { return IndependentFactorial(n); });
+  }
+  fs::path input = mesos->dir() / "numbers";
+  {
+    std::ofstream out(input);
+    for (unsigned long n : ns) out << n << "\n";
+  }
+  Process p(SchedulerArgs(*mesos, {"--input", input.string()}), 240000ms);
+  REQUIRE(p.Wait() == 0);
+  INFO(p.Stderr());
+  CHECK_THAT(p.Stderr(), !Catch::Contains("call failed"));
+  auto lines = Lines(p.Stdout());
+  REQUIRE(lines.size() == ns.size());
+  std::map<unsigned long, std::string> big;
+  for (auto& [n, digits] : expected) big[n] = digits.get();
+  for (std::size_t i = 0; i < ns.size(); ++i) {
+    auto found = big.find(ns[i]);
+    CHECK_LINE(lines[i], std::to_string(ns[i]) + "! = " + (found != big.end() ? found->second : IndependentFactorial(ns[i])));
+  }
+  // Batches: fewer tasks than distinct numbers, every one finished, none launched twice.
+  std::vector<Json> tasks = MasterTasks(*mesos);
+  CHECK_FALSE(tasks.empty());
+  CHECK(tasks.size() < distinct.size());
+  std::set<std::string> ids;
+  for (const auto& t : tasks) {
+    CHECK(t.value("state", "") == "TASK_FINISHED");
+    ids.insert(t.value("id", ""));
+  }
+  CHECK(ids.size() == tasks.size());
+  // The big results were written to sandbox files (FRF1 in a batch, plain in a task of one)
+  // holding at least their digits: the scheduler could only have fetched them from the agent.
+  // Names: "<task>.<n>.frf" for a number in a batch, "factorial-<n>-<launch>.result" for a
+  // task of its own.
+  std::map<unsigned long, std::uintmax_t> result_files;
+  for (const auto& e : fs::recursive_directory_iterator(mesos->dir() / "agent0")) {
+    std::string name = e.path().filename().string();
+    if (e.path().extension() != ".frf" && e.path().extension() != ".result") continue;
+    for (unsigned long n : {30000UL, 100000UL}) {
+      std::string number = std::to_string(n);
+      if (name.find("." + number + ".") != std::string::npos || name.rfind("factorial-" + number + "-", 0) == 0) {
+        result_files[n] = fs::file_size(e.path());
+      }
+    }
+  }
+  REQUIRE(result_files.size() == 2);
+  CHECK(result_files[30000] >= big[30000].size());
+  CHECK(result_files[100000] >= big[100000].size());
+}
