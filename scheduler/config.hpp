@@ -57,7 +57,7 @@ struct CommandLine {
   int heartbeat_factor = 5;
   std::string format = "text";
   std::string order = "input";
-  double hold_memory = 32;  // MB
+  double hold_memory = 16;  // MB
   std::string spill_dir;
   std::string output;
   std::string state_dir;

@@ -123,10 +123,10 @@ TEST_CASE("a mixed workload runs as a few batch tasks, every line exact and in i
 TEST_CASE("a batch whose executor dies mid-run is split and run again, each number printed once", "[e2e][batch]") {
   MesosSim sim(Options(1));
   sim.Start();
-  // About two CPU seconds on one lane: one task, certainly still running when it is stopped.
+  // About two CPU seconds on the whole agent: one task, certainly still running when stopped.
   std::vector<unsigned long> numbers;
   for (unsigned long n = 30000; n < 30300; ++n) numbers.push_back(n);
-  std::vector<std::string> args = {"--format", "json", "--batch-seconds", "60"};
+  std::vector<std::string> args = {"--format", "json", "--batch-seconds", "60", "--task-cpus", "2"};
   for (auto n : numbers) args.push_back(std::to_string(n));
   Process p(SchedulerArgs(sim.master_url(), args));
   // TASK_RUNNING acknowledged: the batch is computing. Freeze it there, then crash it.

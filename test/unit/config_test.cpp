@@ -140,7 +140,7 @@ TEST_CASE("defaults: invoking user, checkpointing, text, stdout, state dir resul
   CHECK(c.teardown_on_stop);  // without a state dir SIGTERM always tears down
   CHECK(config->format == LineFormat::kText);
   CHECK(config->order == OutputOrder::kInput);
-  CHECK(config->hold_bytes == 32u << 20);
+  CHECK(config->hold_bytes == 16u << 20);
   CHECK(config->spill_dir.empty());
   CHECK(config->output.empty());
   CHECK(config->log_level == "info");
