@@ -195,6 +195,22 @@ TEST_CASE("real Mesos: --format json, and results over 64 KiB come from the sand
     CHECK_LINE(line.value("factorial", ""), Factorial(ns[i]));
     CHECK(line["task_id"] == Json::parse(lines[0])["task_id"]);  // one batch task
   }
+  // Every line names the agent that ran its task by id and by host, as the master knows it
+  // (cluster.sh starts the agent with --hostname=127.0.0.1; the scheduler takes the host from
+  // the offer, so this is the real master's offer field end to end).
+  std::map<std::string, std::string> agent_hosts;
+  for (const auto& agent : mesos->MasterGet("/master/slaves").value("slaves", Json::array())) {
+    agent_hosts[agent.value("id", "")] = agent.value("hostname", "");
+  }
+  REQUIRE(agent_hosts.size() == 1);
+  CHECK(agent_hosts.begin()->second == "127.0.0.1");
+  for (const auto& text : lines) {
+    INFO(text.substr(0, 120));
+    Json line = Json::parse(text);
+    REQUIRE(line.contains("agent_hostname"));
+    CHECK(line["agent"] == agent_hosts.begin()->first);
+    CHECK(line["agent_hostname"] == agent_hosts.begin()->second);
+  }
   // 30000! (121288 digits) and 40000! (166714) are over the 64 KiB inline limit: they were
   // written to FRF1 files in the sandbox, and the scheduler had no other way to get them than
   // the agent.
