@@ -165,8 +165,11 @@ TEST_CASE("a failed ACCEPT is reconciled and its numbers relaunched", "[e2e][rel
 TEST_CASE("all agents gone: what never gets an offer is unschedulable after --offer-wait", "[e2e][reliability]") {
   MesosSim sim(Options(1));
   sim.Start();
-  // One task at a time on the only agent (2 cpus: the executor's 0.1 and one task of 1.5).
-  Process p(SchedulerArgs(sim.master_url(), {"--task-cpus", "1.5", "--offer-wait", "3", "5", "7", "10", "11"}), 60000ms);
+  // One task at a time on the only agent (2 cpus: the executor's 0.1 and one task of 1.5), one
+  // number per task, so some are still pending when the agent dies.
+  Process p(SchedulerArgs(sim.master_url(), {"--task-cpus", "1.5", "--batch-size", "1", "--offer-wait", "3", "5", "7", "10",
+                                             "11"}),
+            60000ms);
   REQUIRE(Eventually([&] { return !SimGet(sim.master_url(), "launches").empty(); }));
   SimPost(sim.master_url(), "agents/0/kill");
   int code = p.Wait();
