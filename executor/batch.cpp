@@ -6,6 +6,7 @@
 
 #include <gmp.h>
 #include <spdlog/spdlog.h>
+#include <unistd.h>
 
 #include "compute.hpp"
 #include "factorial/sizing.hpp"
@@ -114,6 +115,7 @@ bool BatchRun::StartBig() {
     request.framed_file = true;
     request.result_path = spec_.sandbox + FileName(std::to_string(n) + ".frf");
   }
+  written_paths_.push_back(request.result_path);
   std::uint64_t reserved = memory > 0 ? FactorialMemoryBytes(n, threads) : 0;
   request.memory_limit_bytes = reserved;
   reserved_bytes_ += reserved;
@@ -262,12 +264,26 @@ void BatchRun::Abort(std::string error) {
   for (const auto& key : running_workers()) runner_.Kill(key);
 }
 
+void BatchRun::RemoveFiles() {
+  // Nothing reports them: a killed or failed batch leaves its sandbox as it found it. Every
+  // worker has been reaped and every lane thread has ended, so nothing writes them any more.
+  for (const auto& file : results_.files) {
+    written_paths_.push_back(spec_.sandbox + file.path.substr(spec_.agent_sandbox.size()));
+  }
+  for (const auto& path : written_paths_) {
+    ::unlink(path.c_str());
+    ::unlink((path + ".tmp").c_str());
+  }
+  written_paths_.clear();
+}
+
 void BatchRun::MaybeFinish() {
   if (finished_ || busy_lanes_ > 0) return;
   bool stopping = killed_ || abort_error_;
   if (!stopping && (next_big_ < big_.size() || SmallLeft())) return;
   finished_ = true;
   BatchOutcome outcome;
+  if (killed_ || abort_error_) RemoveFiles();
   if (killed_) {
     outcome.kind = BatchOutcome::Kind::kKilled;
     outcome.message = "killed";

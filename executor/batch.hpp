@@ -95,6 +95,7 @@ class BatchRun {
   void OnLaneDone(LaneResult result);
   void Abort(std::string error);
   void MaybeFinish();
+  void RemoveFiles();
   bool SmallLeft() const;
   std::string FileName(const std::string& suffix) const;
 
@@ -111,6 +112,7 @@ class BatchRun {
   std::map<int, std::thread> lane_threads_;
   std::map<std::string, Worker> workers_;
   std::uint64_t reserved_bytes_ = 0;
+  std::vector<std::string> written_paths_;  // in our view of the sandbox: each big number's
   bool killed_ = false;
   std::optional<std::string> abort_error_;
   bool finished_ = false;

@@ -302,11 +302,31 @@ TEST_CASE("KILL mid-batch kills the workers and reports TASK_KILLED without data
     CHECK(errno == ESRCH);
   }
   CHECK(h.runner.running() == 0);
-  CHECK(sandbox.Files().empty());
+  CHECK(sandbox.Files().empty());  // nothing left, even a file a worker finished or began
   // Exactly one terminal update.
   std::size_t terminal = 0;
   for (const auto& u : h.Updates()) terminal += v1::IsTerminal(u.state) ? 1u : 0u;
   CHECK(terminal == 1);
+}
+
+TEST_CASE("a killed batch removes the result files it had written", "[executor][batch]") {
+  Sandbox sandbox;
+  RealHarness h(EnvIn(sandbox), std::string(FACTORIAL_EXECUTOR_BINARY), kInProcessMaxN);
+  h.Deliver({Subscribed(), Launch("kf", "200000 150 5 6", 2, 512)});
+  auto held = h.runner.WorkerPid("kf/200000");
+  REQUIRE(held.has_value());
+  REQUIRE(::kill(*held, SIGSTOP) == 0);
+  // The other lane finishes 150! (a file of its own), then takes the small numbers (a lane
+  // file) while 200000! is held.
+  REQUIRE(h.loop.PumpUntil([&] {
+    auto files = sandbox.Files();
+    return std::find(files.begin(), files.end(), "kf.150.frf") != files.end() &&
+           std::find(files.begin(), files.end(), "kf.lane0.frf") != files.end();
+  }));
+  h.Deliver({Kill("kf")});
+  auto killed = h.Terminal("kf");
+  CHECK(killed.state == TaskState::kKilled);
+  CHECK(sandbox.Files().empty());
 }
 
 TEST_CASE("a batch runs on max(1, round(cpus)) lanes, one big number per lane", "[executor][batch]") {
