@@ -1,12 +1,23 @@
 #include "factorial/call_queue.hpp"
 
+#include <algorithm>
+
 namespace factorial {
 
 CallQueue::~CallQueue() { Clear(); }
 
-void CallQueue::Send(HttpRequest request, ResponseCallback done) {
-  queue_.emplace_back(std::move(request), std::move(done));
+CallQueue::Ticket CallQueue::Send(HttpRequest request, ResponseCallback done) {
+  Ticket ticket = next_ticket_++;
+  queue_.push_back({ticket, std::move(request), std::move(done)});
   if (in_flight_ == 0) Next();
+  return ticket;
+}
+
+bool CallQueue::Withdraw(Ticket ticket) {
+  auto it = std::find_if(queue_.begin(), queue_.end(), [ticket](const Queued& q) { return q.ticket == ticket; });
+  if (it == queue_.end()) return false;
+  queue_.erase(it);
+  return true;
 }
 
 void CallQueue::Clear() {
@@ -17,9 +28,9 @@ void CallQueue::Clear() {
 
 void CallQueue::Next() {
   if (queue_.empty()) return;
-  auto [request, done] = std::move(queue_.front());
+  Queued next = std::move(queue_.front());
   queue_.pop_front();
-  in_flight_ = loop_.Send(std::move(request), [this, done = std::move(done)](Result<HttpResponse> result) {
+  in_flight_ = loop_.Send(std::move(next.request), [this, done = std::move(next.done)](Result<HttpResponse> result) {
     in_flight_ = 0;
     // Start the next one first: `done` may destroy the owner of this queue.
     Next();

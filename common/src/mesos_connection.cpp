@@ -280,14 +280,14 @@ void MesosConnection::CancelTimers() {
   }
 }
 
-void MesosConnection::Send(std::string body, ResponseCallback done) {
+CallQueue::Ticket MesosConnection::Send(std::string body, ResponseCallback done) {
   if (!lane_open_) {
     if (done) done(Error{Errc::kUnavailable, "not subscribed to the " + options_.peer});
-    return;
+    return 0;
   }
   HttpRequest request = MakeRequest(std::move(body));
   if (!stream_id_.empty()) request.headers.Add("Mesos-Stream-Id", stream_id_);
-  calls_.Send(std::move(request), std::move(done));
+  return calls_.Send(std::move(request), std::move(done));
 }
 
 void MesosConnection::SetHeartbeatInterval(Duration interval) {

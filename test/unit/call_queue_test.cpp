@@ -55,3 +55,24 @@ TEST_CASE("Clear cancels the call in flight and drops the rest silently", "[call
   loop.Reply(loop.OpenCalls()[0]->id, 202);
   CHECK(callbacks == 1);
 }
+
+TEST_CASE("a queued call can be withdrawn until it is sent", "[call_queue]") {
+  FakeLoop loop;
+  CallQueue queue(loop);
+  std::vector<std::string> answered;
+  auto record = [&answered](std::string name) {
+    return [&answered, name](factorial::Result<factorial::HttpResponse>) { answered.push_back(name); };
+  };
+  CallQueue::Ticket first = queue.Send(Named("a"), record("a"));
+  CallQueue::Ticket second = queue.Send(Named("b"), record("b"));
+  queue.Send(Named("c"), record("c"));
+  CHECK_FALSE(queue.Withdraw(first));  // in flight: the peer may have it
+  CHECK(queue.Withdraw(second));
+  CHECK_FALSE(queue.Withdraw(second));
+  CHECK(queue.pending() == 2);
+  loop.Reply(loop.OpenCalls()[0]->id, 202);
+  REQUIRE(loop.OpenCalls().size() == 1);
+  CHECK(loop.OpenCalls()[0]->http.body == "c");
+  loop.Reply(loop.OpenCalls()[0]->id, 202);
+  CHECK(answered == std::vector<std::string>{"a", "c"});
+}

@@ -7,8 +7,8 @@
 // Loop thread only.
 
 #include <cstddef>
+#include <cstdint>
 #include <deque>
-#include <utility>
 
 #include "factorial/event_loop.hpp"
 
@@ -16,12 +16,18 @@ namespace factorial {
 
 class CallQueue {
  public:
+  // Names a request given to Send, so it can be withdrawn while it waits its turn.
+  using Ticket = std::uint64_t;
+
   explicit CallQueue(EventLoop& loop) : loop_(loop) {}
   ~CallQueue();
   CallQueue(const CallQueue&) = delete;
   CallQueue& operator=(const CallQueue&) = delete;
 
-  void Send(HttpRequest request, ResponseCallback done);
+  Ticket Send(HttpRequest request, ResponseCallback done);
+  // Drops a request that has not been sent yet; its callback never runs. False if it is in
+  // flight or already answered (too late: the peer may have it).
+  bool Withdraw(Ticket ticket);
   // Cancels the request in flight and drops the queued ones; their callbacks never run.
   void Clear();
   std::size_t pending() const { return queue_.size() + (in_flight_ != 0 ? 1 : 0); }
@@ -30,8 +36,14 @@ class CallQueue {
   void Next();
 
   EventLoop& loop_;
-  std::deque<std::pair<HttpRequest, ResponseCallback>> queue_;
+  struct Queued {
+    Ticket ticket;
+    HttpRequest request;
+    ResponseCallback done;
+  };
+  std::deque<Queued> queue_;
   EventLoop::RequestId in_flight_ = 0;
+  Ticket next_ticket_ = 1;
 };
 
 }  // namespace factorial

@@ -124,8 +124,11 @@ class MesosConnection {
   void Stop();
 
   // Queues a call behind every earlier one, stamped with the stream id. Without a stream
-  // that has delivered its first event, `done` runs at once with kUnavailable.
-  void Send(std::string body, ResponseCallback done = {});
+  // that has delivered its first event, `done` runs at once with kUnavailable (and the
+  // ticket is 0).
+  CallQueue::Ticket Send(std::string body, ResponseCallback done = {});
+  // Takes back a call still waiting behind others (CallQueue::Withdraw).
+  bool Withdraw(CallQueue::Ticket ticket) { return ticket != 0 && calls_.Withdraw(ticket); }
 
   // Replaces the expected heartbeat interval and restarts the watchdog.
   void SetHeartbeatInterval(Duration interval);
