@@ -76,7 +76,8 @@ int main(int argc, char** argv) {
   app.add_option("--seed", options.seed, "seed for generated IDs");
   std::string response_delay = "0ms";
   app.add_option("--fail-calls", options.fail_calls, "fault: answer the next N scheduler calls with --fail-status");
-  app.add_option("--fail-status", options.fail_status, "fault: 500 or 503")->check(CLI::IsMember({500, 503}));
+  app.add_option("--fail-status", options.fail_status, "fault: 500, 503 or 400")->check(CLI::IsMember({500, 503, 400}));
+  app.add_option("--fail-call-type", options.fail_call_type, "fault: only calls of this type fail (e.g. DECLINE)");
   app.add_option("--response-delay", response_delay, "fault: delay every scheduler API answer");
   app.add_flag("--stall-heartbeats", options.stall_heartbeats, "fault: never send scheduler HEARTBEATs");
   std::string zk_url;

@@ -417,6 +417,7 @@ class MesosSim::Impl {
   void InstallMasterRoutes(httplib::Server& server, int index);
   void InstallAgentRoutes(httplib::Server& server, Agent& agent);
   void HandleScheduler(int master_index, const httplib::Request& req, httplib::Response& res);
+  void FailCall(httplib::Response& res);
   void HandleExecutor(Agent& agent, const httplib::Request& req, httplib::Response& res);
   void HandleControl(const httplib::Request& req, httplib::Response& res);
   void ServeStream(httplib::Response& res, std::shared_ptr<Stream> stream, std::function<void()> on_close,
@@ -494,6 +495,7 @@ class MesosSim::Impl {
   int fail_calls_remaining_ = 0;
   std::atomic<int> corrupt_downloads_{0};  // fault: flip a byte in the next N file downloads
   int fail_calls_status_ = 500;
+  std::string fail_calls_type_;  // empty: any call, checked before the request is read
   Millis response_delay_{0};
   std::optional<Time> heartbeats_stalled_until_;
 
@@ -574,6 +576,7 @@ void MesosSim::Impl::Start() {
   }
   fail_calls_remaining_ = options_.fail_calls;
   fail_calls_status_ = options_.fail_status;
+  fail_calls_type_ = options_.fail_call_type;
   response_delay_ = options_.response_delay;
   if (options_.stall_heartbeats) heartbeats_stalled_until_ = SteadyClock::time_point::max();
   next_allocation_ = SteadyClock::now() + options_.allocation_interval;
@@ -679,6 +682,16 @@ void MesosSim::Impl::InstallMasterRoutes(httplib::Server& server, int index) {
 
 // ---- scheduler API (§5) -----------------------------------------------------------------
 
+// The fail-calls fault's answer. 400 is what a master says to a call it refuses outright
+// (one naming a framework it no longer knows answers "Framework cannot be found", §5.3).
+void MesosSim::Impl::FailCall(httplib::Response& res) {
+  switch (fail_calls_status_) {
+    case 503: return Text(res, 503, "Service Unavailable");
+    case 400: return Text(res, 400, "Framework cannot be found");
+    default: return Text(res, fail_calls_status_, "Internal Server Error");
+  }
+}
+
 void MesosSim::Impl::HandleScheduler(int master_index, const httplib::Request& req, httplib::Response& res) {
   Millis delay{0};
   {
@@ -698,9 +711,9 @@ void MesosSim::Impl::HandleScheduler(int master_index, const httplib::Request& r
     res.set_header("Content-Length", "0");
     return;
   }
-  if (fail_calls_remaining_ > 0) {  // fault: the next N calls fail
+  if (fail_calls_remaining_ > 0 && fail_calls_type_.empty()) {  // fault: the next N calls fail
     --fail_calls_remaining_;
-    return Text(res, fail_calls_status_, fail_calls_status_ == 503 ? "Service Unavailable" : "Internal Server Error");
+    return FailCall(res);
   }
   // §5.3 steps 5-6d.
   if (!req.has_header("Content-Type")) return Text(res, 400, "Expecting 'Content-Type' to be present");
@@ -722,6 +735,10 @@ void MesosSim::Impl::HandleScheduler(int master_index, const httplib::Request& r
   if (!call.type) return invalid("Expecting 'type' to be present");
   using T = sched::CallType;
   T type = *call.type;
+  if (fail_calls_remaining_ > 0 && sched::Name(type) == fail_calls_type_) {  // fault: the next N of this type fail
+    --fail_calls_remaining_;
+    return FailCall(res);
+  }
   if (type == T::kSubscribe) {
     if (!call.subscribe) return invalid("Expecting 'subscribe' to be present");
     const auto& info_id = call.subscribe->framework_info.id;
@@ -2051,8 +2068,11 @@ void MesosSim::Impl::HandleControl(const httplib::Request& req, httplib::Respons
     return ok();
   }
   if (what == "fail-calls") {
+    int status = static_cast<int>(param("status", 500));
+    if (status != 500 && status != 503 && status != 400) return Text(res, 400, "status must be 500, 503 or 400");
     fail_calls_remaining_ = static_cast<int>(param("count", 1));
-    fail_calls_status_ = static_cast<int>(param("status", 500));
+    fail_calls_status_ = status;
+    fail_calls_type_ = req.has_param("type") ? req.get_param_value("type") : "";
     return ok();
   }
   if (what == "allocate") {  // one allocation cycle now (tests with a long --allocation-interval)

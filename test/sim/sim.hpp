@@ -46,7 +46,8 @@ struct SimOptions {
   std::string work_dir;  // empty: a fresh directory under $TMPDIR, removed on Stop()
   // Faults from the start (the same as the /sim/... controls).
   int fail_calls = 0;          // answer the next N scheduler calls with fail_status
-  int fail_status = 500;
+  int fail_status = 500;       // 500, 503 or 400
+  std::string fail_call_type;  // only calls of this type ("DECLINE") fail; empty: any call
   std::chrono::milliseconds response_delay{0};
   bool stall_heartbeats = false;
   std::uint64_t seed = 0;  // 0: random master id
