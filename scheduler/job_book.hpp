@@ -78,6 +78,8 @@ enum class Requeue {
                // to kMaxUnstartedAttempts
   kSplit,      // a batch of several failed as a whole: free; it comes back as two halves, so
                // one bad number is isolated in log2(size) rounds and then pays as above
+  kWithdrawn,  // its ACCEPT was taken back before it was sent (the offer was rescinded while
+               // the call waited its turn): not an attempt at all
 };
 
 class JobBook {

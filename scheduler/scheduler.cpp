@@ -2,6 +2,7 @@
 
 #include <algorithm>
 #include <cmath>
+#include <memory>
 #include <unordered_set>
 
 #include <spdlog/spdlog.h>
@@ -120,6 +121,14 @@ void Scheduler::LeaderDetected(const std::string& url) {
 void Scheduler::Disconnected(const MesosConnection::Disconnection& lost) {
   if (state_ == State::kExited || state_ == State::kTearingDown) return;
   state_ = State::kDisconnected;
+  // Queued calls are dropped with the stream. An ACCEPT among them may never have reached
+  // the master: reconciliation after resubscribing decides, and a launch it never saw is free.
+  for (const auto& [ticket, call] : offer_calls_.calls) {
+    for (const auto& task_id : call.task_ids) {
+      if (Batch* batch = book_.FindTask(task_id); batch != nullptr && !batch->fetching) batch->unconfirmed = true;
+    }
+  }
+  offer_calls_ = {};
   if (!lost.will_retry) {
     spdlog::critical("cannot subscribe: {}", lost.reason);
     Exit(1);
@@ -140,7 +149,9 @@ void Scheduler::HandleEvent(const ev::Event& event) {
       if (event.update) OnUpdate(event.update->status);
       break;
     case ev::EventType::kRescind:
-      break;  // offers are never held, so nothing was built on it
+      // Offers are used at once; only a call about it may still wait its turn.
+      if (event.rescind) OnRescind(event.rescind->offer_id);
+      break;
     case ev::EventType::kFailure:
       if (event.failure) {
         spdlog::warn("{} {} failed{}", event.failure->executor_id ? "executor" : "agent",
@@ -265,8 +276,12 @@ void Scheduler::OnOffers(const std::vector<v1::Offer>& offers) {
   }
   bool more_pending = book_.progress().pending > 0;
   if (!declined.empty()) {
-    if (!more_pending) offers_.idle_filter = true;
-    Decline(std::move(declined), more_pending ? config_.refuse_seconds_busy : config_.refuse_seconds_idle);
+    CallQueue::Ticket ticket =
+        Decline(std::move(declined), more_pending ? config_.refuse_seconds_busy : config_.refuse_seconds_idle);
+    if (!more_pending && ticket != 0) {
+      offers_.idle_filter = true;
+      offers_.idle_declines.push_back(ticket);
+    }
   }
   if (launched > 0) {
     offers_.busy_until = loop_.Now();
@@ -277,7 +292,7 @@ void Scheduler::OnOffers(const std::vector<v1::Offer>& offers) {
     ev::Call suppress;
     suppress.type = ev::CallType::kSuppress;
     suppress.suppress.emplace();
-    SendCall(std::move(suppress));
+    offers_.suppress_ticket = SendCall(std::move(suppress));
     offers_.suppressed = true;
   }
 }
@@ -316,9 +331,12 @@ void Scheduler::Launch(const v1::Offer& offer, const std::vector<PlannedLaunch>&
   }
   accept.operations.push_back(std::move(op));
   accept.filters = v1::Filters{config_.refuse_seconds_busy};
-  SendCall(std::move(call), [this, offer_id = offer.id, task_ids](bool accepted) {
+  auto ticket = std::make_shared<CallQueue::Ticket>(0);
+  *ticket = SendCall(std::move(call), [this, ticket, offer_id = offer.id, task_ids](bool accepted) {
+    OfferCallAnswered(*ticket);
     if (!accepted) AcceptFailed(offer_id, task_ids);
   });
+  TrackOfferCall(*ticket, {offer.id}, std::move(task_ids));
 }
 
 // The master may or may not have applied a failed ACCEPT: its offer is declined (if it was
@@ -361,15 +379,70 @@ void Scheduler::ReconcileUnanswered() {
 }
 
 // A DECLINE that fails is sent again (twice): a lost one would leave its offer held.
-void Scheduler::Decline(std::vector<v1::OfferID> offers, double refuse_seconds, int attempt) {
+CallQueue::Ticket Scheduler::Decline(std::vector<v1::OfferID> offers, double refuse_seconds, int attempt) {
   ev::Call call;
   call.type = ev::CallType::kDecline;
   auto& decline = call.decline.emplace();
   decline.offer_ids = offers;
   decline.filters = v1::Filters{refuse_seconds};
-  SendCall(std::move(call), [this, offers = std::move(offers), refuse_seconds, attempt](bool accepted) mutable {
+  auto ticket = std::make_shared<CallQueue::Ticket>(0);
+  *ticket = SendCall(std::move(call), [this, ticket, offers, refuse_seconds, attempt](bool accepted) mutable {
+    OfferCallAnswered(*ticket);
     if (!accepted && attempt < 3 && state_ == State::kSubscribed) Decline(std::move(offers), refuse_seconds, attempt + 1);
   });
+  TrackOfferCall(*ticket, offers, {});
+  return *ticket;
+}
+
+void Scheduler::TrackOfferCall(CallQueue::Ticket ticket, const std::vector<v1::OfferID>& offers,
+                               std::vector<std::string> task_ids) {
+  if (ticket == 0) return;  // not sent: nothing waits
+  auto& call = offer_calls_.calls[ticket];
+  for (const auto& offer : offers) {
+    call.offers.push_back(offer.value);
+    offer_calls_.by_offer[offer.value] = ticket;
+  }
+  call.task_ids = std::move(task_ids);
+}
+
+void Scheduler::OfferCallAnswered(CallQueue::Ticket ticket) {
+  auto it = offer_calls_.calls.find(ticket);
+  if (it == offer_calls_.calls.end()) return;
+  for (const auto& offer : it->second.offers) offer_calls_.by_offer.erase(offer);
+  offer_calls_.calls.erase(it);
+}
+
+// The master took the offer back. A call about it that is still queued goes nowhere: a
+// DECLINE of nothing but rescinded offers is dropped, and an ACCEPT's numbers are pending
+// again at no cost (the master never saw them). A call already sent is left to its answer
+// (for an ACCEPT, TASK_DROPPED with REASON_INVALID_OFFERS, which costs no retry either).
+void Scheduler::OnRescind(const v1::OfferID& offer) {
+  auto found = offer_calls_.by_offer.find(offer.value);
+  if (found == offer_calls_.by_offer.end()) return;
+  CallQueue::Ticket ticket = found->second;
+  offer_calls_.by_offer.erase(found);
+  auto it = offer_calls_.calls.find(ticket);
+  if (it == offer_calls_.calls.end()) return;
+  std::erase(it->second.offers, offer.value);
+  if (!it->second.offers.empty() || !connection_.Withdraw(ticket)) return;
+  std::vector<std::string> task_ids = std::move(it->second.task_ids);
+  offer_calls_.calls.erase(it);
+  if (task_ids.empty()) {
+    spdlog::debug("offer {} was rescinded; its DECLINE is not sent", offer.value);
+    // An hour-long filter that was never sent holds nothing back.
+    if (std::erase(offers_.idle_declines, ticket) > 0 && offers_.idle_declines.empty()) offers_.idle_filter = false;
+    return;
+  }
+  spdlog::info("offer {} was rescinded before its ACCEPT was sent; {} task(s) not launched", offer.value,
+               task_ids.size());
+  std::vector<NumberId> ids;
+  for (const auto& task_id : task_ids) {
+    Batch* batch = book_.FindTask(task_id);
+    if (batch == nullptr) continue;
+    ids.insert(ids.end(), batch->ids.begin(), batch->ids.end());
+    book_.Forget(task_id);
+  }
+  RequeueNumbers(ids, Requeue::kWithdrawn, true, "offer " + offer.value + " was rescinded before the launch");
 }
 
 void Scheduler::OnUpdate(const v1::TaskStatus& status) {
@@ -629,7 +702,7 @@ void Scheduler::RequeueNumbers(std::span<const NumberId> ids, enum Requeue why, 
     } else {
       spdlog::warn("{} numbers run again ({})", back, reason);
     }
-    Revive();
+    ReviveSoon();
   }
   for (NumberId id : out) {
     spdlog::error("{}! failed: {}", book_.number(id), reason);
@@ -673,9 +746,29 @@ void Scheduler::Acknowledge(const v1::TaskStatus& status) {
   SendCall(std::move(call));
 }
 
+// After the events already read: RESCINDs of the other offers of a launch that did not
+// happen often arrive together, and each may take back a call (a DECLINE with the hour-long
+// filter, a SUPPRESS) that would otherwise need this REVIVE.
+void Scheduler::ReviveSoon() {
+  if (revive_posted_) return;
+  revive_posted_ = true;
+  loop_.Post([this, alive = std::weak_ptr<int>(alive_)] {
+    if (alive.expired()) return;
+    revive_posted_ = false;
+    if (book_.progress().pending > 0) Revive();
+  });
+}
+
 void Scheduler::Revive() {
   // SUPPRESS, or an hour-long decline filter, holds back every offer until REVIVE.
   if (!(offers_.suppressed || offers_.idle_filter) || state_ != State::kSubscribed) return;
+  offers_.idle_declines.clear();
+  // A SUPPRESS still queued is simply not sent: with a slow master, SUPPRESS and REVIVE
+  // after every launch that comes back would delay the next launch by two answers.
+  if (offers_.suppressed && connection_.Withdraw(offers_.suppress_ticket)) {
+    offers_.suppressed = false;
+    if (!offers_.idle_filter) return;
+  }
   ev::Call call;
   call.type = ev::CallType::kRevive;
   call.revive.emplace();
@@ -815,14 +908,14 @@ void Scheduler::CancelTimers() {
   }
 }
 
-void Scheduler::SendCall(ev::Call call, std::function<void(bool)> done) {
+CallQueue::Ticket Scheduler::SendCall(ev::Call call, std::function<void(bool)> done) {
   if (!framework_.id) {
     if (done) done(false);
-    return;
+    return 0;
   }
   call.framework_id = v1::FrameworkID{*framework_.id};
   std::string type(v1::scheduler::Name(call.type.value_or(ev::CallType::kUnknown)));
-  connection_.Send(v1::Serialize(call), [type, done = std::move(done)](Result<HttpResponse> result) {
+  return connection_.Send(v1::Serialize(call), [type, done = std::move(done)](Result<HttpResponse> result) {
     bool accepted = result.ok() && (result.value().status == 202 || result.value().status == 200);
     if (!accepted) {
       std::string why = result.ok() ? std::to_string(result.value().status) + " " + Excerpt(result.value().body)

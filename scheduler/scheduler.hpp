@@ -17,9 +17,11 @@
 #include <cstdint>
 #include <functional>
 #include <map>
+#include <memory>
 #include <span>
 #include <optional>
 #include <string>
+#include <unordered_map>
 #include <vector>
 
 #include "factorial/event_loop.hpp"
@@ -121,6 +123,8 @@ class Scheduler {
     // A DECLINE with the idle filter (an hour) is in force: it survives resubscription and
     // SUPPRESS's flag, so work that comes back must REVIVE regardless.
     bool idle_filter = false;
+    std::vector<CallQueue::Ticket> idle_declines;  // the DECLINEs that set it, since the last REVIVE
+    CallQueue::Ticket suppress_ticket = 0;          // the last SUPPRESS
     bool seen = false;
     double largest_cpus = 0, largest_mem = 0;  // of the offers in `recent`
     // What offers held recently (the last --offer-wait): a number no recent offer could hold
@@ -132,6 +136,18 @@ class Scheduler {
     std::vector<Seen> recent;
     TimePoint busy_until{};  // the last time a task of ours was running or launched
     std::map<std::string, std::string> hostnames;  // agent id -> its offers' hostname
+  };
+  // ACCEPTs and DECLINEs still in the call queue (a slow master answers each call late), so a
+  // RESCIND can take back a call about an offer that is gone: a launch on it would only come
+  // back TASK_DROPPED, and a queue of calls about dead offers would make every later launch
+  // late too (issue 12, item 5).
+  struct OfferCalls {
+    struct Call {
+      std::vector<std::string> offers;    // not rescinded yet
+      std::vector<std::string> task_ids;  // an ACCEPT's launches
+    };
+    std::unordered_map<CallQueue::Ticket, Call> calls;
+    std::unordered_map<std::string, CallQueue::Ticket> by_offer;
   };
   struct Timers {
     std::optional<EventLoop::TimerId> check;
@@ -148,7 +164,11 @@ class Scheduler {
   void Launch(const v1::Offer& offer, const std::vector<PlannedLaunch>& launches,
               const std::vector<std::vector<NumberId>>& batches);
   void AcceptFailed(const v1::OfferID& offer, const std::vector<std::string>& task_ids);
-  void Decline(std::vector<v1::OfferID> offers, double refuse_seconds, int attempt = 1);
+  CallQueue::Ticket Decline(std::vector<v1::OfferID> offers, double refuse_seconds, int attempt = 1);
+  void TrackOfferCall(CallQueue::Ticket ticket, const std::vector<v1::OfferID>& offers,
+                      std::vector<std::string> task_ids);
+  void OfferCallAnswered(CallQueue::Ticket ticket);
+  void OnRescind(const v1::OfferID& offer);
   void ReconcileUnanswered();
   void OnUpdate(const v1::TaskStatus& status);
   void OnFailedUpdate(Batch& batch, const v1::TaskStatus& status);
@@ -165,11 +185,12 @@ class Scheduler {
   void ScheduleCheck();
   void CheckUnschedulable();
   void Revive();
+  void ReviveSoon();
   void Teardown(int code, const std::string& why);
   void SendTeardown(int attempt);
   void Exit(int code);
   void CancelTimers();
-  void SendCall(v1::scheduler::Call call, std::function<void(bool accepted)> done = {});
+  CallQueue::Ticket SendCall(v1::scheduler::Call call, std::function<void(bool accepted)> done = {});
 
   EventLoop& loop_;
   SchedulerConfig config_;
@@ -180,8 +201,11 @@ class Scheduler {
   State state_ = State::kDisconnected;
   Framework framework_;
   OfferHistory offers_;
+  OfferCalls offer_calls_;
   Timers timers_;
   int exit_code_ = 0;
+  bool revive_posted_ = false;
+  std::shared_ptr<int> alive_ = std::make_shared<int>(0);  // posted work checks it
 };
 
 

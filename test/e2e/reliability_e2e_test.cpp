@@ -5,6 +5,7 @@
 
 #include "sim.hpp"
 
+#include <atomic>
 #include <sstream>
 
 #include <catch2/catch.hpp>
@@ -47,6 +48,7 @@ std::vector<std::string> CallTypes(const std::string& master) {
 }
 
 bool Subscribed(const std::string& master) { return !SimGet(master, "state")["frameworks"].empty(); }
+
 
 // A TCP port on 127.0.0.1 that completes the handshake (the kernel's backlog) but whose owner
 // never reads or answers.
@@ -189,6 +191,38 @@ TEST_CASE("all agents gone: what never gets an offer is unschedulable after --of
   CHECK(unschedulable >= 1);
   CHECK(lines.back() != exact.back());  // 11 was behind a launched number when the agent died
   CHECK_THAT(p.Stderr(), !Catch::Contains("1.500000"));
+}
+
+TEST_CASE("offers rescinded before the launch: dropped tasks do not use up --max-retries", "[e2e][reliability]") {
+  // The seed's mode (one task per number) makes 100 launches; default batching a few.
+  std::vector<std::string> mode = GENERATE(std::vector<std::string>{}, std::vector<std::string>{"--batch-size", "1"});
+  SimOptions o = Options(3);
+  o.response_delay = 100ms;
+  MesosSim sim(o);
+  sim.Start();
+  std::atomic<bool> stop{false};
+  // The fault itself is periodic: every outstanding offer is rescinded every 150 ms.
+  std::thread rescinder([&] {
+    while (!stop) {
+      SimPost(sim.master_url(), "rescind-offers");
+      std::this_thread::sleep_for(150ms);
+    }
+  });
+  std::vector<std::string> args = {"--task-cpus", "0.5", "--max-retries", "0"};
+  args.insert(args.end(), mode.begin(), mode.end());
+  std::vector<std::string> expected;
+  for (unsigned long n = 1; n <= 100; ++n) {
+    args.push_back(std::to_string(n));
+    expected.push_back(std::to_string(n) + "! = " + IndependentFactorial(n));
+  }
+  Process p(SchedulerArgs(sim.master_url(), args), 150000ms);
+  int code = p.Wait();
+  stop = true;
+  rescinder.join();
+  INFO("scheduler log:\n" << p.Stderr());
+  CHECK_FALSE(p.timed_out());
+  CHECK(code == 0);
+  CHECK(Lines(p.Stdout()) == expected);
 }
 
 TEST_CASE("a master that can never answer ends the run at --connect-timeout with a diagnosis", "[e2e][reliability]") {

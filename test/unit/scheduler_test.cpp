@@ -742,3 +742,44 @@ TEST_CASE("a smaller offer gets a smaller task; big work is shared out over the 
   CHECK(first + second < 200);
   CHECK(first + second > 150);
 }
+
+TEST_CASE("a RESCIND takes back the ACCEPT or DECLINE still queued for its offer; a launch never sent is free",
+          "[scheduler]") {
+  auto config = Config();
+  config.max_retries = 0;
+  Harness h({5, 7}, config);
+  h.Subscribe();
+  h.loop.AutoReply(std::nullopt);  // a slow master: the first call stays in flight
+  h.Send(Offers({Offer("O1", "S1", 1.1, 1024)}));
+  h.Send(Offers({Offer("O2", "S2", 1.1, 1024)}));
+  h.Send(Offers({Offer("O3", "S3", 1.1, 1024)}));  // nothing left to run: declined
+  REQUIRE(h.CallsOf("ACCEPT").size() == 1);  // 7's ACCEPT and O3's DECLINE wait behind 5's
+  // The master rescinds them together (one read of the stream). O1's ACCEPT is in flight:
+  // too late to take back.
+  auto rescind = [](const std::string& offer) {
+    return Rec({{"type", "RESCIND"}, {"rescind", {{"offer_id", {{"value", offer}}}}}});
+  };
+  h.loop.StreamBytes(h.Stream()->id, rescind("O1") + rescind("O2") + rescind("O3"), h.stream_headers);
+  CHECK(h.scheduler.progress().running == 1);
+  CHECK(h.scheduler.progress().pending == 1);
+  h.loop.AutoReply(202);
+  h.loop.Reply(h.loop.OpenCalls()[0]->id, 202);
+  // 7's ACCEPT, O3's DECLINE (with the hour-long filter) and the SUPPRESS that followed the
+  // last launch are never sent, so no REVIVE is needed either.
+  std::vector<std::string> types;
+  for (const auto& call : h.Calls()) types.push_back(call["type"]);
+  CHECK(types == std::vector<std::string>{"ACCEPT"});
+  // 7 goes out again on the next offer; the launch that was never sent cost it nothing.
+  h.Send(Offers({Offer("O4", "S2", 1.1, 1024)}));
+  auto accepts = h.CallsOf("ACCEPT");
+  REQUIRE(accepts.size() == 2);
+  CHECK(accepts[1]["accept"]["offer_ids"] == Json::parse(R"([{"value":"O4"}])"));
+  CHECK(accepts[1]["accept"]["operations"][0]["launch"]["task_infos"][0]["task_id"]["value"] == "factorial-7-2");
+  h.Send(Update("factorial-5-1", "TASK_FINISHED", "120"));
+  h.Send(Update("factorial-7-2", "TASK_FINISHED", "5040"));
+  REQUIRE(h.results.size() == 2);
+  CHECK(h.results[0].digits == "120");
+  CHECK(h.results[1].digits == "5040");
+  h.loop.Pump();
+  CHECK(h.exit_code == 0);
+}
