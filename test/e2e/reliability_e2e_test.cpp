@@ -6,6 +6,7 @@
 #include "sim.hpp"
 
 #include <atomic>
+#include <cstring>
 #include <sstream>
 
 #include <catch2/catch.hpp>
@@ -49,6 +50,18 @@ std::vector<std::string> CallTypes(const std::string& master) {
 
 bool Subscribed(const std::string& master) { return !SimGet(master, "state")["frameworks"].empty(); }
 
+// n! for n too large for IndependentFactorial's plain product (as real_mesos_test.cpp does):
+// GMP's own factorial and conversion, not the executor's parallel one.
+std::string GmpFactorial(unsigned long n) {
+  mpz_t f;
+  mpz_init(f);
+  mpz_fac_ui(f, n);
+  std::string s(mpz_sizeinbase(f, 10) + 2, '\0');
+  mpz_get_str(s.data(), 10, f);
+  s.resize(std::strlen(s.c_str()));
+  mpz_clear(f);
+  return s;
+}
 
 // A TCP port on 127.0.0.1 that completes the handshake (the kernel's backlog) but whose owner
 // never reads or answers.
@@ -223,6 +236,45 @@ TEST_CASE("offers rescinded before the launch: dropped tasks do not use up --max
   CHECK_FALSE(p.timed_out());
   CHECK(code == 0);
   CHECK(Lines(p.Stdout()) == expected);
+}
+
+TEST_CASE("a failed DECLINE does not keep its offer from work that needs it later", "[e2e][reliability]") {
+  // 2 of 3 attempts fail: the scheduler's retry declines the offer. All 3 fail: the master
+  // keeps the offer outstanding until its --offer_timeout, then rescinds and offers it again.
+  int failures = GENERATE(2, 3);
+  SimOptions o = Options(2);
+  o.offer_timeout = 3000ms;
+  o.fail_calls = failures;
+  o.fail_status = 503;
+  o.fail_call_type = "DECLINE";
+  MesosSim sim(o);
+  sim.Start();
+  // One task on one agent; the other agent's offer is declined, and it is the only room
+  // left for that task once its agent is gone.
+  Process p(SchedulerArgs(sim.master_url(), {"3000000"}), 120000ms);
+  REQUIRE(Eventually([&] {
+    auto types = CallTypes(sim.master_url());
+    return std::count(types.begin(), types.end(), "ACKNOWLEDGE") >= 1;  // the task is running
+  }));
+  REQUIRE(Eventually([&] { return p.Stderr().find("DECLINE call failed") != std::string::npos; }));
+  auto launches = SimGet(sim.master_url(), "launches");
+  REQUIRE(launches.size() == 1);
+  SimPost(sim.master_url(), "agents/" + launches[0]["agent_id"].get<std::string>() + "/kill");
+  int code = p.Wait();
+  INFO("scheduler log:\n" << p.Stderr());
+  CHECK_FALSE(p.timed_out());
+  CHECK(code == 0);
+  CHECK((p.Stdout() == "3000000! = " + GmpFactorial(3000000) + "\n"));  // no 18 MB diff on failure
+  launches = SimGet(sim.master_url(), "launches");
+  REQUIRE(launches.size() == 2);
+  CHECK(launches[1]["agent_id"] != launches[0]["agent_id"]);
+  std::string log = p.Stderr();
+  std::size_t failed = 0;
+  for (std::size_t at = log.find("DECLINE call failed: 503"); at != std::string::npos;
+       at = log.find("DECLINE call failed: 503", at + 1)) {
+    ++failed;
+  }
+  CHECK(failed == static_cast<std::size_t>(failures));
 }
 
 TEST_CASE("a master that can never answer ends the run at --connect-timeout with a diagnosis", "[e2e][reliability]") {
