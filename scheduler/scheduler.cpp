@@ -199,6 +199,7 @@ void Scheduler::OnSubscribed(const ev::Event::Subscribed& subscribed) {
     }
   }
   state_ = State::kSubscribed;
+  refusals_ = {};  // a new stream: calls start afresh
   offers_.suppressed = false;
   double heartbeat_seconds = 15;
   if (subscribed.heartbeat_interval_seconds && *subscribed.heartbeat_interval_seconds > 0) {
@@ -790,6 +791,8 @@ void Scheduler::ScheduleCheck() {
 void Scheduler::CheckUnschedulable() {
   if (state_ == State::kExited || state_ == State::kTearingDown) return;
   TimePoint now = loop_.Now();
+  CheckRefusals();
+  if (state_ != State::kSubscribed && state_ != State::kDisconnected) return;
   ReconcileUnanswered();
   // The offer wait runs only while subscribed: without a master nothing can be offered, and a
   // master that is unreachable for a while does not make a number unschedulable.
@@ -893,6 +896,35 @@ void Scheduler::SendTeardown(int attempt) {
   });
 }
 
+// A 4xx says the call itself is refused (§5.3: malformed, or naming a framework, stream or
+// offer the master does not know); 408 and 429 are only "not now". A 5xx or a broken
+// connection says nothing about our calls.
+void Scheduler::CallAnswered(const std::string& type, const Result<HttpResponse>& result) {
+  if (!result.ok() || state_ != State::kSubscribed) return;
+  long status = result.value().status;
+  if (status >= 200 && status < 300) {
+    refusals_ = {};
+    return;
+  }
+  if (status < 400 || status >= 500 || status == 408 || status == 429) return;
+  if (refusals_.count++ == 0) refusals_.since = loop_.Now();
+  refusals_.last = fmt::format("{} answered {}{}", type, status,
+                               result.value().body.empty() ? "" : " " + Excerpt(result.value().body));
+  CheckRefusals();
+}
+
+void Scheduler::CheckRefusals() {
+  if (state_ != State::kSubscribed || refusals_.count < config_.refused_calls_limit ||
+      loop_.Now() - refusals_.since < config_.refused_calls_window) {
+    return;
+  }
+  std::string why = fmt::format("the master refused every call for {:g} s ({} in a row; the last: {})",
+                                std::chrono::duration<double>(loop_.Now() - refusals_.since).count(),
+                                refusals_.count, refusals_.last);
+  spdlog::critical("{}; giving up", why);
+  Teardown(1, why);
+}
+
 void Scheduler::Exit(int code) {
   if (state_ == State::kExited) return;
   state_ = State::kExited;
@@ -915,7 +947,8 @@ CallQueue::Ticket Scheduler::SendCall(ev::Call call, std::function<void(bool)> d
   }
   call.framework_id = v1::FrameworkID{*framework_.id};
   std::string type(v1::scheduler::Name(call.type.value_or(ev::CallType::kUnknown)));
-  return connection_.Send(v1::Serialize(call), [type, done = std::move(done)](Result<HttpResponse> result) {
+  return connection_.Send(v1::Serialize(call), [this, type, done = std::move(done)](Result<HttpResponse> result) {
+    CallAnswered(type, result);
     bool accepted = result.ok() && (result.value().status == 202 || result.value().status == 200);
     if (!accepted) {
       std::string why = result.ok() ? std::to_string(result.value().status) + " " + Excerpt(result.value().body)

@@ -65,6 +65,11 @@ struct SchedulerConfig {
   // No successful subscription within this long after start: exit 1 with a diagnosis of
   // the last answer (e.g. a 404 from an agent's port). Zero: keep trying forever.
   Duration connect_timeout{0};
+  // Subscribed, but the master refuses every call with a 4xx (a proxy, a master that forgot
+  // us: "Framework cannot be found"): after at least this many refusals in a row spanning
+  // this long, nothing can progress, so the run ends with exit 1.
+  int refused_calls_limit = 5;
+  Duration refused_calls_window = std::chrono::seconds(10);
 };
 
 struct NumberResult {
@@ -149,6 +154,12 @@ class Scheduler {
     std::unordered_map<CallQueue::Ticket, Call> calls;
     std::unordered_map<std::string, CallQueue::Ticket> by_offer;
   };
+  // Calls answered 4xx since the last one the master took (2xx).
+  struct Refusals {
+    int count = 0;
+    TimePoint since{};
+    std::string last;  // "<CALL> answered <status> <body>"
+  };
   struct Timers {
     std::optional<EventLoop::TimerId> check;
     std::optional<EventLoop::TimerId> teardown;
@@ -190,6 +201,8 @@ class Scheduler {
   void SendTeardown(int attempt);
   void Exit(int code);
   void CancelTimers();
+  void CallAnswered(const std::string& type, const Result<HttpResponse>& result);
+  void CheckRefusals();
   CallQueue::Ticket SendCall(v1::scheduler::Call call, std::function<void(bool accepted)> done = {});
 
   EventLoop& loop_;
@@ -202,6 +215,7 @@ class Scheduler {
   Framework framework_;
   OfferHistory offers_;
   OfferCalls offer_calls_;
+  Refusals refusals_;
   Timers timers_;
   int exit_code_ = 0;
   bool revive_posted_ = false;

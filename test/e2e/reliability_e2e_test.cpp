@@ -277,6 +277,44 @@ TEST_CASE("a failed DECLINE does not keep its offer from work that needs it late
   CHECK(failed == static_cast<std::size_t>(failures));
 }
 
+TEST_CASE("a master that refuses every call with 400 ends the run with status 1 and a diagnosis",
+          "[e2e][reliability]") {
+  SECTION("SUBSCRIBE refused: a permanent error") {
+    SimOptions o = Options(1);
+    o.fail_calls = 1;
+    o.fail_status = 400;
+    MesosSim sim(o);
+    sim.Start();
+    Process p(SchedulerArgs(sim.master_url(), {"5", "7"}), 30000ms);
+    CHECK(p.Wait() == 1);
+    CHECK_FALSE(p.timed_out());
+    CHECK(Lines(p.Stdout()) == std::vector<std::string>{"5! unfinished", "7! unfinished"});
+    CHECK_THAT(p.Stderr(), Catch::Contains("cannot subscribe: SUBSCRIBE refused by " + sim.master_url() +
+                                           ": 400 Framework cannot be found"));
+    CHECK(CallTypes(sim.master_url()).empty());
+  }
+  SECTION("subscribed, then every call refused") {
+    SimOptions o = Options(1);
+    // Answers wait 500 ms, so the first ACCEPT is still waiting when the fault is armed.
+    o.response_delay = 500ms;
+    MesosSim sim(o);
+    sim.Start();
+    Process p(SchedulerArgs(sim.master_url(), {"5", "7", "10"}), 60000ms);
+    REQUIRE(Eventually([&] { return Subscribed(sim.master_url()); }));
+    SimPost(sim.master_url(), "fail-calls?count=1000000&status=400");
+    SimPost(sim.master_url(), "delay?ms=0");
+    int code = p.Wait();
+    INFO("scheduler log:\n" << p.Stderr());
+    CHECK_FALSE(p.timed_out());
+    CHECK(code == 1);
+    CHECK(Lines(p.Stdout()) == std::vector<std::string>{"5! unfinished", "7! unfinished", "10! unfinished"});
+    CHECK_THAT(p.Stderr(), Catch::Contains("the master refused every call for "));
+    CHECK_THAT(p.Stderr(), Catch::Contains("; the last: "));
+    CHECK_THAT(p.Stderr(), Catch::Contains(" answered 400 Framework cannot be found); giving up"));
+    CHECK(SimGet(sim.master_url(), "launches").empty());
+  }
+}
+
 TEST_CASE("a master that can never answer ends the run at --connect-timeout with a diagnosis", "[e2e][reliability]") {
   SECTION("an agent's port answers 404") {
     MesosSim sim(Options(1));

@@ -783,3 +783,36 @@ TEST_CASE("a RESCIND takes back the ACCEPT or DECLINE still queued for its offer
   h.loop.Pump();
   CHECK(h.exit_code == 0);
 }
+
+TEST_CASE("a master that refuses every call with 400 ends the run with status 1 instead of a hang",
+          "[scheduler]") {
+  Harness h({5});
+  h.Subscribe();
+  h.loop.AutoReply(400);
+  h.Send(Offers({Offer("O1", "S1", 2, 1024)}));
+  // ACCEPT, then its DECLINE (3 times) and RECONCILE: 5 refusals, but within the first moment.
+  CHECK(h.CallsOf("ACCEPT").size() == 1);
+  CHECK(h.CallsOf("DECLINE").size() == 3);
+  CHECK(h.CallsOf("RECONCILE").size() == 1);
+  h.loop.Advance(9s);
+  CHECK_FALSE(h.exit_code);  // refused for less than refused_calls_window: keep going
+  CHECK(h.CallsOf("RECONCILE").size() == 2);
+  SECTION("one call the master takes starts the count again") {
+    h.loop.AutoReply(202);
+    h.Send(Update("factorial-5-1", "TASK_RUNNING"));  // its ACKNOWLEDGE is taken
+    h.loop.Advance(20s);
+    CHECK_FALSE(h.exit_code);
+    h.loop.AutoReply(400);
+    h.Send(Update("factorial-5-1", "TASK_FINISHED", "120"));
+    h.loop.Advance(1s);
+    REQUIRE(h.results.size() == 1);
+    CHECK(h.results[0].digits == "120");
+    CHECK(h.exit_code == 0);  // every number final; the refused TEARDOWN does not change that
+  }
+  SECTION("refused for refused_calls_window: tear down and exit 1, 5 unfinished") {
+    h.loop.Advance(2s);
+    CHECK(h.CallsOf("TEARDOWN").size() == 3);  // refused too: tried 3 times
+    CHECK(h.exit_code == 1);
+    CHECK(h.results.empty());
+  }
+}
