@@ -186,14 +186,14 @@ void JobBook::Finish(NumberId id, bool ok) {
 }
 
 std::vector<NumberId> JobBook::Requeue(std::span<const NumberId> ids, enum Requeue why, bool retryable,
-                                       int max_retries) {
+                                       int max_retries, bool cap_unstarted) {
   std::vector<NumberId> back, out_of_retries;
   for (NumberId id : ids) {
     Slot& slot = slots_[id];
     if (slot.state != NumberState::kLaunched) continue;
     if (why == Requeue::kStarted && slot.attempts < 255) ++slot.attempts;
     if (why == Requeue::kUnstarted && slot.unstarted < 255) ++slot.unstarted;
-    if (!retryable || slot.attempts > max_retries || slot.unstarted > kMaxUnstartedAttempts) {
+    if (!retryable || slot.attempts > max_retries || (cap_unstarted && slot.unstarted > kMaxUnstartedAttempts)) {
       out_of_retries.push_back(id);
       continue;
     }

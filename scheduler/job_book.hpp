@@ -64,7 +64,9 @@ struct Batch {
 };
 
 // A permanently broken cluster (every launch dropped) still ends: after this many attempts
-// that never started, a number fails.
+// that never started, a number fails, once the caller says the cluster is stuck (Requeue's
+// `cap_unstarted`). While other tasks start, drops are lost races (an offer rescinded before
+// the launch landed) that pick on whichever numbers are at the front, so they are not capped.
 inline constexpr int kMaxUnstartedAttempts = 50;
 
 struct Progress {
@@ -127,10 +129,11 @@ class JobBook {
   // unschedulable while pending) may be finished too.
   void Finish(NumberId id, bool ok);
   // Sends launched numbers back to pending as one group at the front (`kSplit` with two or
-  // more: as two halves). Returns the numbers that may not run again (out of retries, or
-  // `retryable` false); the caller finishes those as failed. Numbers already final are
-  // skipped.
-  std::vector<NumberId> Requeue(std::span<const NumberId> ids, Requeue why, bool retryable, int max_retries);
+  // more: as two halves). Returns the numbers that may not run again (out of retries, over
+  // kMaxUnstartedAttempts with `cap_unstarted`, or `retryable` false); the caller finishes
+  // those as failed. Numbers already final are skipped.
+  std::vector<NumberId> Requeue(std::span<const NumberId> ids, Requeue why, bool retryable, int max_retries,
+                                bool cap_unstarted = true);
 
   // A task named like a single-number task of ours for a pending number, left by a previous
   // run: the number takes it as its current attempt. Returns the task, or nullptr if the name

@@ -71,6 +71,7 @@ void Scheduler::Start() {
     }
   }
   offers_.busy_until = loop_.Now();  // --offer-wait counts from the start
+  offers_.last_start = loop_.Now();
   if (book_.empty() || (book_.all_final() && !framework_.id)) {
     Exit(exit_code_);
     return;
@@ -477,6 +478,10 @@ void Scheduler::OnUpdate(const v1::TaskStatus& status) {
     return;
   }
   batch->awaiting_answer = false;  // any update about the task answers the question
+  if (status.state == TaskState::kStarting || status.state == TaskState::kRunning ||
+      (status.state == TaskState::kFinished && status.data)) {
+    offers_.last_start = loop_.Now();
+  }
   spdlog::debug("task {}: {}{}", status.task_id.value, v1::Name(status.state),
                 status.message ? " (" + Excerpt(*status.message) + ")" : "");
   if (batch->fetching) {
@@ -695,7 +700,10 @@ void Scheduler::Settle(Batch& batch, const std::string& why) {
 void Scheduler::RequeueNumbers(std::span<const NumberId> ids, enum Requeue why, bool retryable,
                                const std::string& reason) {
   std::size_t before = book_.progress().pending;
-  std::vector<NumberId> out = book_.Requeue(ids, why, retryable, config_.max_retries);
+  // Launches that never started fail a number (after kMaxUnstartedAttempts) only while no
+  // task of ours has started for --offer-wait: otherwise they are races with rescinds.
+  bool stuck = loop_.Now() - offers_.last_start >= config_.offer_wait;
+  std::vector<NumberId> out = book_.Requeue(ids, why, retryable, config_.max_retries, stuck);
   std::size_t back = book_.progress().pending - before;
   if (back > 0) {
     if (back == 1) {

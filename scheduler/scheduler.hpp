@@ -140,6 +140,9 @@ class Scheduler {
     };
     std::vector<Seen> recent;
     TimePoint busy_until{};  // the last time a task of ours was running or launched
+    // The last time a task of ours reached an executor (or the start): launches dropped
+    // meanwhile are lost races, not a broken cluster, until --offer-wait passes without one.
+    TimePoint last_start{};
     std::map<std::string, std::string> hostnames;  // agent id -> its offers' hostname
   };
   // ACCEPTs and DECLINEs still in the call queue (a slow master answers each call late), so a

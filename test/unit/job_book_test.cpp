@@ -167,6 +167,26 @@ TEST_CASE("attempts that never started do not use up retries, but are bounded", 
   CHECK(book.attempts(*workload.Find(5)) == 0);
 }
 
+TEST_CASE("attempts that never started are not capped while the caller says the cluster is not stuck",
+          "[job_book]") {
+  auto workload = Workload::FromNumbers(std::vector<std::uint64_t>{5}).value();
+  JobBook book(workload, &Cost);
+  for (int i = 0; i < 2 * factorial::scheduler::kMaxUnstartedAttempts; ++i) {
+    REQUIRE(TakeBatch(book, 1) == std::vector<std::uint64_t>{5});
+    auto& batch = LaunchBatch(book, {5});
+    auto ids = batch.ids;
+    book.Forget(batch.task_id);
+    book.EndPlanning();
+    REQUIRE(book.Requeue(ids, Requeue::kUnstarted, true, 0, /*cap_unstarted=*/false).empty());
+  }
+  // Stuck now: the drops so far count.
+  REQUIRE(TakeBatch(book, 1) == std::vector<std::uint64_t>{5});
+  auto ids = LaunchBatch(book, {5}).ids;
+  book.EndPlanning();
+  CHECK(book.Requeue(ids, Requeue::kUnstarted, true, 0, /*cap_unstarted=*/true) == ids);
+  CHECK(book.attempts(*workload.Find(5)) == 0);
+}
+
 TEST_CASE("single-number tasks of an earlier run are adopted while their number is pending", "[job_book]") {
   auto workload = Workload::FromNumbers(std::vector<std::uint64_t>{5, 6, 7}).value();
   JobBook book(workload, &Cost);
