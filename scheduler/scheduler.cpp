@@ -390,7 +390,16 @@ CallQueue::Ticket Scheduler::Decline(std::vector<v1::OfferID> offers, double ref
   auto ticket = std::make_shared<CallQueue::Ticket>(0);
   *ticket = SendCall(std::move(call), [this, ticket, offers, refuse_seconds, attempt](bool accepted) mutable {
     OfferCallAnswered(*ticket);
-    if (!accepted && attempt < 3 && state_ == State::kSubscribed) Decline(std::move(offers), refuse_seconds, attempt + 1);
+    if (accepted || attempt >= 3 || state_ != State::kSubscribed) return;
+    // Work may have come back meanwhile, its REVIVE queued before this retry: an hour-long
+    // filter sent after it would hold the offer back from that work.
+    bool idle = book_.progress().pending == 0;
+    double refuse = idle ? refuse_seconds : std::min(refuse_seconds, config_.refuse_seconds_busy);
+    CallQueue::Ticket retry = Decline(std::move(offers), refuse, attempt + 1);
+    if (idle && refuse >= config_.refuse_seconds_idle && retry != 0) {
+      offers_.idle_filter = true;
+      offers_.idle_declines.push_back(retry);
+    }
   });
   TrackOfferCall(*ticket, offers, {});
   return *ticket;

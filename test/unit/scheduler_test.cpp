@@ -816,3 +816,29 @@ TEST_CASE("a master that refuses every call with 400 ends the run with status 1 
     CHECK(h.results.empty());
   }
 }
+
+TEST_CASE("a DECLINE sent again after work came back carries the short filter, not the idle hour",
+          "[scheduler]") {
+  Harness h({5});
+  h.Subscribe();
+  h.loop.AutoReply(std::nullopt);
+  h.Send(Offers({Offer("O1", "S1", 2, 1024), Offer("O2", "S2", 2, 1024)}));
+  auto in_flight = [&] { return h.loop.OpenCalls().at(0); };
+  REQUIRE(Json::parse(in_flight()->http.body)["type"] == "ACCEPT");
+  h.loop.Reply(in_flight()->id, 202);
+  auto first = Json::parse(in_flight()->http.body);
+  REQUIRE(first["type"] == "DECLINE");
+  CHECK(first["decline"]["filters"]["refuse_seconds"] == 3600);  // nothing else to run
+  // 5 is pending again while the DECLINE is out: its REVIVE is queued (the SUPPRESS behind
+  // the DECLINE is taken back instead of sent).
+  h.Send(Update("factorial-5-1", "TASK_LOST", std::nullopt, /*with_uuid=*/false));
+  h.loop.Pump();
+  h.loop.Reply(in_flight()->id, 503, "Service Unavailable");
+  REQUIRE(Json::parse(in_flight()->http.body)["type"] == "REVIVE");
+  h.loop.Reply(in_flight()->id, 202);
+  // Sent after the REVIVE: an hour-long filter now would hold S2 back from 5.
+  auto retry = Json::parse(in_flight()->http.body);
+  REQUIRE(retry["type"] == "DECLINE");
+  CHECK(retry["decline"]["offer_ids"] == Json::parse(R"([{"value":"O2"}])"));
+  CHECK(retry["decline"]["filters"]["refuse_seconds"] == 1);
+}
