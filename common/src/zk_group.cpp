@@ -66,14 +66,15 @@ std::optional<std::int32_t> ParseSequence(std::string_view digits) {
   return value;
 }
 
+// inet_pton reads a C string: a NUL inside `s` would end it early and pass what follows.
 bool IsIpv4(const std::string& s) {
   in_addr addr{};
-  return ::inet_pton(AF_INET, s.c_str(), &addr) == 1;
+  return s.find('\0') == std::string::npos && ::inet_pton(AF_INET, s.c_str(), &addr) == 1;
 }
 
 bool IsIpv6(const std::string& s) {
   in6_addr addr{};
-  return ::inet_pton(AF_INET6, s.c_str(), &addr) == 1;
+  return s.find('\0') == std::string::npos && ::inet_pton(AF_INET6, s.c_str(), &addr) == 1;
 }
 
 // A DNS name: letters, digits, '-', '.' and '_', not starting with '-' or '.' (no spaces,

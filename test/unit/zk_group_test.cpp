@@ -8,6 +8,7 @@ using factorial::zk::GroupMember;
 using factorial::zk::MasterAddress;
 using factorial::zk::ParseLeaderData;
 using factorial::zk::ParseMasterInfoJson;
+using factorial::zk::ParseMasterPid;
 using factorial::zk::ParseMember;
 
 TEST_CASE("group members are children ending in an int32 sequence", "[zk]") {
@@ -93,6 +94,14 @@ TEST_CASE("a malformed MasterInfo is an error, never a guess", "[zk]") {
   CHECK(error(R"({"ip":0,"port":5050})") == "leading master's MasterInfo: no address, pid or ip");
   CHECK(error(R"({"ip":4294967296,"port":5050})") == "leading master's MasterInfo: no address, pid or ip");
   CHECK(error(R"({"ip":16777343,"port":0})") == "leading master's MasterInfo: port 0 is not a port");
+  // A NUL after an address would end it for inet_pton and smuggle the rest into the URL
+  // (found by zk_fuzz).
+  using namespace std::string_literals;
+  auto pid = ParseMasterPid("master@127.0.0.1\0\0evil:5050"s);
+  REQUIRE_FALSE(pid.ok());
+  CHECK(pid.error().message == "leading master's MasterInfo: PID has no valid address");
+  CHECK(error("{\"address\":{\"ip\":\"::1\\u0000x\",\"port\":5050}}") ==
+        "leading master's MasterInfo: address has no usable ip or hostname");
 }
 
 TEST_CASE("the leader's data is read by its label", "[zk]") {
