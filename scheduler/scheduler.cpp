@@ -277,6 +277,7 @@ void Scheduler::OnOffers(const std::vector<v1::Offer>& offers) {
     launched += plan.launches.size();
   }
   bool more_pending = book_.progress().pending > 0;
+  std::size_t used_offers = offers.size() - declined.size();
   if (!declined.empty()) {
     CallQueue::Ticket ticket =
         Decline(std::move(declined), more_pending ? config_.refuse_seconds_busy : config_.refuse_seconds_idle);
@@ -287,7 +288,7 @@ void Scheduler::OnOffers(const std::vector<v1::Offer>& offers) {
   }
   if (launched > 0) {
     offers_.busy_until = loop_.Now();
-    spdlog::info("launched {} task(s) on {} offer(s); {} number(s) pending", launched, offers.size() - declined.size(),
+    spdlog::info("launched {} task(s) on {} offer(s); {} number(s) pending", launched, used_offers,
                  book_.progress().pending);
   }
   if (!more_pending && !offers_.suppressed) {
