@@ -12,6 +12,7 @@
 #include <gmp.h>
 
 #include "support/e2e.hpp"
+#include "support/sim_e2e.hpp"
 #include "support/expected.hpp"
 
 using namespace factorial::testing;
@@ -21,23 +22,6 @@ using factorial::sim::SimOptions;
 namespace {
 
 factorial::CurlGlobal curl_global;
-
-SimOptions Options(int agents) {
-  SimOptions o;
-  o.agents = agents;
-  o.heartbeat_interval = 1000ms;
-  o.allocation_interval = 50ms;
-  o.update_retry_interval = 500ms;
-  o.executor_shutdown_grace_period = 1000ms;
-  return o;
-}
-
-std::vector<std::string> SchedulerArgs(const std::string& master, std::vector<std::string> extra) {
-  std::vector<std::string> args = {FACTORIAL_SCHEDULER_BINARY, "--master", master, "--executor",
-                                   FACTORIAL_EXECUTOR_BINARY, "--refuse-seconds", "0.2"};
-  args.insert(args.end(), extra.begin(), extra.end());
-  return args;
-}
 
 // GMP's own n! (the executor uses the same function; IndependentFactorial checks a few).
 std::string GmpFactorial(unsigned long n) {
@@ -91,7 +75,7 @@ std::size_t Acknowledgements(const std::string& master) {
 }  // namespace
 
 TEST_CASE("a mixed workload runs as a few batch tasks, every line exact and in input order", "[e2e][batch]") {
-  MesosSim sim(Options(2));
+  MesosSim sim(FastSimOptions(2));
   sim.Start();
   // Repeats, small numbers, some thousands and two whose digits go through sandbox files.
   std::vector<unsigned long> numbers;
@@ -102,7 +86,7 @@ TEST_CASE("a mixed workload runs as a few batch tasks, every line exact and in i
   numbers.push_back(5);
   std::vector<std::string> args = {"--format", "json"};
   for (auto n : numbers) args.push_back(std::to_string(n));
-  Process p(SchedulerArgs(sim.master_url(), args));
+  Process p(SimSchedulerArgs(sim.master_url(), args));
   REQUIRE(p.Wait() == 0);
   INFO(p.Stderr());
   auto tasks = CheckExact(p.Stdout(), numbers);
@@ -121,14 +105,14 @@ TEST_CASE("a mixed workload runs as a few batch tasks, every line exact and in i
 }
 
 TEST_CASE("a batch whose executor dies mid-run is split and run again, each number printed once", "[e2e][batch]") {
-  MesosSim sim(Options(1));
+  MesosSim sim(FastSimOptions(1));
   sim.Start();
   // About two CPU seconds on the whole agent: one task, certainly still running when stopped.
   std::vector<unsigned long> numbers;
   for (unsigned long n = 30000; n < 30300; ++n) numbers.push_back(n);
   std::vector<std::string> args = {"--format", "json", "--batch-seconds", "60", "--task-cpus", "2"};
   for (auto n : numbers) args.push_back(std::to_string(n));
-  Process p(SchedulerArgs(sim.master_url(), args));
+  Process p(SimSchedulerArgs(sim.master_url(), args));
   // TASK_RUNNING acknowledged: the batch is computing. Freeze it there, then crash it.
   REQUIRE(Eventually([&] { return Acknowledgements(sim.master_url()) >= 1; }));
   REQUIRE(SignalExecutors(sim.master_url(), SIGSTOP) == 1);
@@ -144,14 +128,14 @@ TEST_CASE("a batch whose executor dies mid-run is split and run again, each numb
 }
 
 TEST_CASE("a result file that arrives altered is detected and its batch runs again", "[e2e][batch]") {
-  MesosSim sim(Options(1));
+  MesosSim sim(FastSimOptions(1));
   sim.Start();
   SimPost(sim.master_url(), "corrupt-downloads?count=1");
   // 20000! alone has 77338 digits: over the 64 KiB inline limit, so results go through files.
   std::vector<unsigned long> numbers = {20000, 20001, 7, 20002};
   std::vector<std::string> args = {"--format", "json"};
   for (auto n : numbers) args.push_back(std::to_string(n));
-  Process p(SchedulerArgs(sim.master_url(), args));
+  Process p(SimSchedulerArgs(sim.master_url(), args));
   REQUIRE(p.Wait() == 0);
   INFO(p.Stderr());
   CheckExact(p.Stdout(), numbers);

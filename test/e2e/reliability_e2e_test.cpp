@@ -16,6 +16,7 @@
 #include "factorial/sizing.hpp"
 #include "support/expected.hpp"
 #include "support/e2e.hpp"
+#include "support/sim_e2e.hpp"
 
 using namespace factorial::testing;
 using factorial::sim::MesosSim;
@@ -24,23 +25,6 @@ using factorial::sim::SimOptions;
 namespace {
 
 factorial::CurlGlobal curl_global;
-
-SimOptions Options(int agents) {
-  SimOptions o;
-  o.agents = agents;
-  o.heartbeat_interval = 1000ms;
-  o.allocation_interval = 50ms;
-  o.update_retry_interval = 500ms;
-  o.executor_shutdown_grace_period = 1000ms;
-  return o;
-}
-
-std::vector<std::string> SchedulerArgs(const std::string& master, std::vector<std::string> extra) {
-  std::vector<std::string> args = {FACTORIAL_SCHEDULER_BINARY, "--master", master, "--executor",
-                                   FACTORIAL_EXECUTOR_BINARY, "--refuse-seconds", "0.2"};
-  args.insert(args.end(), extra.begin(), extra.end());
-  return args;
-}
 
 std::vector<std::string> CallTypes(const std::string& master) {
   std::vector<std::string> types;
@@ -155,13 +139,13 @@ class FakeMaster {
 
 TEST_CASE("a failed ACCEPT is reconciled and its numbers relaunched", "[e2e][reliability]") {
   int status = GENERATE(503, 500);
-  SimOptions o = Options(1);
+  SimOptions o = FastSimOptions(1);
   // Every answer waits 500 ms, so the ACCEPT that follows the first offer is still waiting when
   // the fault is armed right after SUBSCRIBE is seen.
   o.response_delay = 500ms;
   MesosSim sim(o);
   sim.Start();
-  Process p(SchedulerArgs(sim.master_url(), {"5", "7", "10"}), 60000ms);
+  Process p(SimSchedulerArgs(sim.master_url(), {"5", "7", "10"}), 60000ms);
   REQUIRE(Eventually([&] { return Subscribed(sim.master_url()); }));
   SimPost(sim.master_url(), "fail-calls?count=1&status=" + std::to_string(status));
   SimPost(sim.master_url(), "delay?ms=0");
@@ -178,11 +162,11 @@ TEST_CASE("a failed ACCEPT is reconciled and its numbers relaunched", "[e2e][rel
 }
 
 TEST_CASE("all agents gone: what never gets an offer is unschedulable after --offer-wait", "[e2e][reliability]") {
-  MesosSim sim(Options(1));
+  MesosSim sim(FastSimOptions(1));
   sim.Start();
   // One task at a time on the only agent (2 cpus: the executor's 0.1 and one task of 1.5), one
   // number per task, so some are still pending when the agent dies.
-  Process p(SchedulerArgs(sim.master_url(), {"--task-cpus", "1.5", "--batch-size", "1", "--offer-wait", "3", "5", "7", "10",
+  Process p(SimSchedulerArgs(sim.master_url(), {"--task-cpus", "1.5", "--batch-size", "1", "--offer-wait", "3", "5", "7", "10",
                                              "11"}),
             60000ms);
   REQUIRE(Eventually([&] { return !SimGet(sim.master_url(), "launches").empty(); }));
@@ -209,7 +193,7 @@ TEST_CASE("all agents gone: what never gets an offer is unschedulable after --of
 TEST_CASE("offers rescinded before the launch: dropped tasks do not use up --max-retries", "[e2e][reliability]") {
   // The seed's mode (one task per number) makes 100 launches; default batching a few.
   std::vector<std::string> mode = GENERATE(std::vector<std::string>{}, std::vector<std::string>{"--batch-size", "1"});
-  SimOptions o = Options(3);
+  SimOptions o = FastSimOptions(3);
   o.response_delay = 100ms;
   MesosSim sim(o);
   sim.Start();
@@ -228,7 +212,7 @@ TEST_CASE("offers rescinded before the launch: dropped tasks do not use up --max
     args.push_back(std::to_string(n));
     expected.push_back(std::to_string(n) + "! = " + IndependentFactorial(n));
   }
-  Process p(SchedulerArgs(sim.master_url(), args), 150000ms);
+  Process p(SimSchedulerArgs(sim.master_url(), args), 150000ms);
   int code = p.Wait();
   stop = true;
   rescinder.join();
@@ -242,7 +226,7 @@ TEST_CASE("a failed DECLINE does not keep its offer from work that needs it late
   // 2 of 3 attempts fail: the scheduler's retry declines the offer. All 3 fail: the master
   // keeps the offer outstanding until its --offer_timeout, then rescinds and offers it again.
   int failures = GENERATE(2, 3);
-  SimOptions o = Options(2);
+  SimOptions o = FastSimOptions(2);
   o.offer_timeout = 3000ms;
   o.fail_calls = failures;
   o.fail_status = 503;
@@ -251,7 +235,7 @@ TEST_CASE("a failed DECLINE does not keep its offer from work that needs it late
   sim.Start();
   // One task on one agent; the other agent's offer is declined, and it is the only room
   // left for that task once its agent is gone.
-  Process p(SchedulerArgs(sim.master_url(), {"3000000"}), 120000ms);
+  Process p(SimSchedulerArgs(sim.master_url(), {"3000000"}), 120000ms);
   REQUIRE(Eventually([&] {
     auto types = CallTypes(sim.master_url());
     return std::count(types.begin(), types.end(), "ACKNOWLEDGE") >= 1;  // the task is running
@@ -280,12 +264,12 @@ TEST_CASE("a failed DECLINE does not keep its offer from work that needs it late
 TEST_CASE("a master that refuses every call with 400 ends the run with status 1 and a diagnosis",
           "[e2e][reliability]") {
   SECTION("SUBSCRIBE refused: a permanent error") {
-    SimOptions o = Options(1);
+    SimOptions o = FastSimOptions(1);
     o.fail_calls = 1;
     o.fail_status = 400;
     MesosSim sim(o);
     sim.Start();
-    Process p(SchedulerArgs(sim.master_url(), {"5", "7"}), 30000ms);
+    Process p(SimSchedulerArgs(sim.master_url(), {"5", "7"}), 30000ms);
     CHECK(p.Wait() == 1);
     CHECK_FALSE(p.timed_out());
     CHECK(Lines(p.Stdout()) == std::vector<std::string>{"5! unfinished", "7! unfinished"});
@@ -294,12 +278,12 @@ TEST_CASE("a master that refuses every call with 400 ends the run with status 1 
     CHECK(CallTypes(sim.master_url()).empty());
   }
   SECTION("subscribed, then every call refused") {
-    SimOptions o = Options(1);
+    SimOptions o = FastSimOptions(1);
     // Answers wait 500 ms, so the first ACCEPT is still waiting when the fault is armed.
     o.response_delay = 500ms;
     MesosSim sim(o);
     sim.Start();
-    Process p(SchedulerArgs(sim.master_url(), {"5", "7", "10"}), 60000ms);
+    Process p(SimSchedulerArgs(sim.master_url(), {"5", "7", "10"}), 60000ms);
     REQUIRE(Eventually([&] { return Subscribed(sim.master_url()); }));
     SimPost(sim.master_url(), "fail-calls?count=1000000&status=400");
     SimPost(sim.master_url(), "delay?ms=0");
@@ -317,9 +301,9 @@ TEST_CASE("a master that refuses every call with 400 ends the run with status 1 
 
 TEST_CASE("a master that can never answer ends the run at --connect-timeout with a diagnosis", "[e2e][reliability]") {
   SECTION("an agent's port answers 404") {
-    MesosSim sim(Options(1));
+    MesosSim sim(FastSimOptions(1));
     sim.Start();
-    Process p(SchedulerArgs(sim.agent_url(0), {"--connect-timeout", "3", "5"}), 30000ms);
+    Process p(SimSchedulerArgs(sim.agent_url(0), {"--connect-timeout", "3", "5"}), 30000ms);
     CHECK(p.Wait() == 1);
     CHECK_FALSE(p.timed_out());
     CHECK(Lines(p.Stdout()) == std::vector<std::string>{"5! unfinished"});
@@ -327,7 +311,7 @@ TEST_CASE("a master that can never answer ends the run at --connect-timeout with
                                            " answered 404: is this an agent port rather than a master's?"));
   }
   SECTION("a name that does not resolve") {
-    Process p(SchedulerArgs("http://no-such-master.invalid:5050", {"--connect-timeout", "3", "5"}), 30000ms);
+    Process p(SimSchedulerArgs("http://no-such-master.invalid:5050", {"--connect-timeout", "3", "5"}), 30000ms);
     CHECK(p.Wait() == 1);
     CHECK_FALSE(p.timed_out());
     CHECK(Lines(p.Stdout()) == std::vector<std::string>{"5! unfinished"});
@@ -335,7 +319,7 @@ TEST_CASE("a master that can never answer ends the run at --connect-timeout with
   }
   SECTION("a port that accepts but never answers") {
     SilentPort silent;
-    Process p(SchedulerArgs("http://127.0.0.1:" + std::to_string(silent.port()), {"--connect-timeout", "3", "5"}),
+    Process p(SimSchedulerArgs("http://127.0.0.1:" + std::to_string(silent.port()), {"--connect-timeout", "3", "5"}),
               30000ms);
     CHECK(p.Wait() == 1);
     CHECK_FALSE(p.timed_out());
@@ -354,7 +338,7 @@ TEST_CASE("a huge task id from the network is quoted in the log only in part", "
                                          {"source", "SOURCE_EXECUTOR"},
                                          {"uuid", "AAAAAAAAAAAAAAAAAAAAAA=="}}}}}};
   FakeMaster master({update.dump()});
-  Process p(SchedulerArgs(master.url(), {"--max-retries", "1", "5"}), 60000ms);
+  Process p(SimSchedulerArgs(master.url(), {"--max-retries", "1", "5"}), 60000ms);
   REQUIRE(Eventually([&] {
     auto calls = master.calls();
     return std::count(calls.begin(), calls.end(), "ACKNOWLEDGE") >= 1;  // the update was read
@@ -369,9 +353,9 @@ TEST_CASE("a huge task id from the network is quoted in the log only in part", "
 }
 
 TEST_CASE("SIGTERM is logged as an interrupt, not as every number being final", "[e2e][reliability]") {
-  MesosSim sim(Options(1));
+  MesosSim sim(FastSimOptions(1));
   sim.Start();
-  Process p(SchedulerArgs(sim.master_url(), {"3000000"}), 60000ms);
+  Process p(SimSchedulerArgs(sim.master_url(), {"3000000"}), 60000ms);
   REQUIRE(Eventually([&] {
     auto types = CallTypes(sim.master_url());
     return std::count(types.begin(), types.end(), "ACKNOWLEDGE") >= 1;  // the task is running

@@ -18,6 +18,7 @@
 #include "factorial/sizing.hpp"
 #include "support/expected.hpp"
 #include "support/e2e.hpp"
+#include "support/sim_e2e.hpp"
 
 using namespace factorial::testing;
 using factorial::sim::MesosSim;
@@ -27,23 +28,6 @@ namespace fs = std::filesystem;
 namespace {
 
 factorial::CurlGlobal curl_global;
-
-SimOptions Options(int agents = 3) {
-  SimOptions o;
-  o.agents = agents;
-  o.heartbeat_interval = 1000ms;
-  o.allocation_interval = 50ms;
-  o.update_retry_interval = 500ms;
-  o.executor_shutdown_grace_period = 1000ms;
-  return o;
-}
-
-std::vector<std::string> SchedulerArgs(const std::string& master, std::vector<std::string> extra) {
-  std::vector<std::string> args = {FACTORIAL_SCHEDULER_BINARY, "--master", master, "--executor",
-                                   FACTORIAL_EXECUTOR_BINARY, "--refuse-seconds", "0.2"};
-  args.insert(args.end(), extra.begin(), extra.end());
-  return args;
-}
 
 std::vector<std::string> CallTypes(const std::string& master) {
   std::vector<std::string> types;
@@ -65,9 +49,9 @@ std::string FrameworkId(const std::string& master) {
 }  // namespace
 
 TEST_CASE("the seed example prints exact factorials in input order and tears down", "[e2e][scheduler]") {
-  MesosSim sim(Options());
+  MesosSim sim(FastSimOptions());
   sim.Start();
-  Process p(SchedulerArgs(sim.master_url(), {"5", "7", "10", "70", "30"}));
+  Process p(SimSchedulerArgs(sim.master_url(), {"5", "7", "10", "70", "30"}));
   REQUIRE(p.Wait() == 0);
   CHECK(Lines(p.Stdout()) == std::vector<std::string>{
                                  "5! = 120", "7! = 5040", "10! = 3628800",
@@ -84,12 +68,12 @@ TEST_CASE("the seed example prints exact factorials in input order and tears dow
 }
 
 TEST_CASE("200 numbers on 3 agents: packed first-fit, each launched once, all exact", "[e2e][scheduler]") {
-  MesosSim sim(Options());
+  MesosSim sim(FastSimOptions());
   sim.Start();
   // One task per number (the seed's behaviour), so first fit is visible per task.
   std::vector<std::string> args = {"--task-cpus", "0.5", "--format", "json", "--batch-size", "1"};
   for (int n = 1; n <= 200; ++n) args.push_back(std::to_string(n));
-  Process p(SchedulerArgs(sim.master_url(), args));
+  Process p(SimSchedulerArgs(sim.master_url(), args));
   REQUIRE(p.Wait() == 0);
   auto lines = Lines(p.Stdout());
   REQUIRE(lines.size() == 200);
@@ -141,14 +125,14 @@ TEST_CASE("200 numbers on 3 agents: packed first-fit, each launched once, all ex
 }
 
 TEST_CASE("an agent killed mid-run: numbers are retried and each printed once", "[e2e][scheduler]") {
-  MesosSim sim(Options());
+  MesosSim sim(FastSimOptions());
   sim.Start();
   std::vector<std::string> numbers;
   for (int i = 0; i < 12; ++i) numbers.push_back(std::to_string(150000 + i));
   // Batches of about 0.1 CPU seconds (two or three of these numbers), so every agent gets some.
   std::vector<std::string> args = {"--batch-seconds", "0.1"};
   args.insert(args.end(), numbers.begin(), numbers.end());
-  Process p(SchedulerArgs(sim.master_url(), args));
+  Process p(SimSchedulerArgs(sim.master_url(), args));
   REQUIRE(Eventually([&] {
     auto launches = SimGet(sim.master_url(), "launches");
     return std::any_of(launches.begin(), launches.end(), [](const Json& l) { return l["agent_id"].get<std::string>().ends_with("-S0"); });
@@ -167,11 +151,11 @@ TEST_CASE("an agent killed mid-run: numbers are retried and each printed once", 
 }
 
 TEST_CASE("a follower's 307 leads the scheduler to the leader", "[e2e][scheduler]") {
-  SimOptions o = Options(1);
+  SimOptions o = FastSimOptions(1);
   o.masters = 2;
   MesosSim sim(o);
   sim.Start();
-  Process p(SchedulerArgs(sim.master_url(1), {"12"}));
+  Process p(SimSchedulerArgs(sim.master_url(1), {"12"}));
   REQUIRE(p.Wait() == 0);
   CHECK(p.Stdout() == "12! = 479001600\n");
   CHECK_THAT(p.Stderr(), Catch::Contains("is not the leader; redirected to http://localhost:" +
@@ -179,11 +163,11 @@ TEST_CASE("a follower's 307 leads the scheduler to the leader", "[e2e][scheduler
 }
 
 TEST_CASE("stalled heartbeats: the scheduler resubscribes, reconciles and loses nothing", "[e2e][scheduler]") {
-  SimOptions o = Options(1);
+  SimOptions o = FastSimOptions(1);
   o.heartbeat_interval = 300ms;
   MesosSim sim(o);
   sim.Start();
-  Process p(SchedulerArgs(sim.master_url(), {"--heartbeat-factor", "3", "1500000"}));
+  Process p(SimSchedulerArgs(sim.master_url(), {"--heartbeat-factor", "3", "1500000"}));
   std::string fid = FrameworkId(sim.master_url());
   REQUIRE_FALSE(fid.empty());
   REQUIRE(Eventually([&] { return !SimGet(sim.master_url(), "launches").empty(); }));
@@ -212,9 +196,9 @@ TEST_CASE("stalled heartbeats: the scheduler resubscribes, reconciles and loses 
 }
 
 TEST_CASE("bad arguments fail before anything is sent", "[e2e][scheduler]") {
-  MesosSim sim(Options(1));
+  MesosSim sim(FastSimOptions(1));
   sim.Start();
-  Process p(SchedulerArgs(sim.master_url(), {"5", "-3", "abc", "7", "100000001"}));
+  Process p(SimSchedulerArgs(sim.master_url(), {"5", "-3", "abc", "7", "100000001"}));
   CHECK(p.Wait() == 2);
   CHECK(p.Stdout().empty());
   CHECK_THAT(p.Stderr(), Catch::Contains("3 bad numbers"));
@@ -231,9 +215,9 @@ TEST_CASE("bad arguments fail before anything is sent", "[e2e][scheduler]") {
 }
 
 TEST_CASE("an ERROR event (another instance took over) ends the scheduler with status 1", "[e2e][scheduler]") {
-  MesosSim sim(Options(1));
+  MesosSim sim(FastSimOptions(1));
   sim.Start();
-  Process p(SchedulerArgs(sim.master_url(), {"3000000"}));
+  Process p(SimSchedulerArgs(sim.master_url(), {"3000000"}));
   std::string fid = FrameworkId(sim.master_url());
   REQUIRE(Eventually([&] { return !SimGet(sim.master_url(), "launches").empty(); }));
   Json takeover = Json::parse(Subscribe("factorial"));
@@ -249,9 +233,9 @@ TEST_CASE("an ERROR event (another instance took over) ends the scheduler with s
 }
 
 TEST_CASE("SIGTERM kills running tasks, tears the framework down and exits 143", "[e2e][scheduler]") {
-  MesosSim sim(Options(1));
+  MesosSim sim(FastSimOptions(1));
   sim.Start();
-  Process p(SchedulerArgs(sim.master_url(), {"3000000", "3000001"}));
+  Process p(SimSchedulerArgs(sim.master_url(), {"3000000", "3000001"}));
   REQUIRE(Eventually([&] { return !SimGet(sim.master_url(), "launches").empty(); }));
   REQUIRE(Eventually([&] {
     auto types = CallTypes(sim.master_url());
@@ -270,12 +254,12 @@ TEST_CASE("SIGTERM kills running tasks, tears the framework down and exits 143",
 }
 
 TEST_CASE("executor results are exact for small and large n, large ones come from the sandbox", "[e2e][executor]") {
-  MesosSim sim(Options(2));
+  MesosSim sim(FastSimOptions(2));
   sim.Start();
   std::vector<unsigned long> ns = {0, 1, 5, 20, 1000, 100000};
   std::vector<std::string> args;
   for (auto n : ns) args.push_back(std::to_string(n));
-  Process p(SchedulerArgs(sim.master_url(), args));
+  Process p(SimSchedulerArgs(sim.master_url(), args));
   REQUIRE(p.Wait() == 0);
   auto lines = Lines(p.Stdout());
   REQUIRE(lines.size() == ns.size());
@@ -296,7 +280,7 @@ TEST_CASE("executor results are exact for small and large n, large ones come fro
 }
 
 TEST_CASE("numbers from --input, results to --output, executor fetched from --executor-uri", "[e2e][scheduler]") {
-  MesosSim sim(Options(1));
+  MesosSim sim(FastSimOptions(1));
   sim.Start();
   fs::path dir = fs::path(sim.work_dir()) / "client";
   fs::create_directories(dir);
@@ -323,12 +307,12 @@ TEST_CASE("numbers from --input, results to --output, executor fetched from --ex
 }
 
 TEST_CASE("HTTP errors from the master and a corrupt stream lose no number", "[e2e][scheduler]") {
-  SimOptions o = Options(2);
+  SimOptions o = FastSimOptions(2);
   o.fail_calls = 3;  // the first SUBSCRIBE attempts are answered 503
   o.fail_status = 503;
   MesosSim sim(o);
   sim.Start();
-  Process p(SchedulerArgs(sim.master_url(), {"2000000", "11", "12"}));
+  Process p(SimSchedulerArgs(sim.master_url(), {"2000000", "11", "12"}));
   REQUIRE(Eventually([&] { return !SimGet(sim.master_url(), "launches").empty(); }));
   SimPost(sim.master_url(), "corrupt-stream");
   REQUIRE(p.Wait() == 0);
@@ -342,11 +326,11 @@ TEST_CASE("HTTP errors from the master and a corrupt stream lose no number", "[e
 }
 
 TEST_CASE("with --state-dir a crashed scheduler resumes: nothing recomputed, nothing printed twice", "[e2e][scheduler][deploy]") {
-  SimOptions o = Options(1);
+  SimOptions o = FastSimOptions(1);
   MesosSim sim(o);
   sim.Start();
   fs::path state = fs::path(sim.work_dir()) / "state";
-  auto args = SchedulerArgs(sim.master_url(), {"--state-dir", state.string(), "12", "2500000", "13"});
+  auto args = SimSchedulerArgs(sim.master_url(), {"--state-dir", state.string(), "12", "2500000", "13"});
   {
     Process first(args);
     // Wait until 12! is journaled and printed, and the big one is running; then crash.
@@ -388,10 +372,10 @@ TEST_CASE("with --state-dir a crashed scheduler resumes: nothing recomputed, not
 }
 
 TEST_CASE("with --state-dir SIGTERM leaves unfinished work for the next start", "[e2e][scheduler][deploy]") {
-  MesosSim sim(Options(1));
+  MesosSim sim(FastSimOptions(1));
   sim.Start();
   fs::path state = fs::path(sim.work_dir()) / "state";
-  auto args = SchedulerArgs(sim.master_url(), {"--state-dir", state.string(), "2500000"});
+  auto args = SimSchedulerArgs(sim.master_url(), {"--state-dir", state.string(), "2500000"});
   Process first(args);
   REQUIRE(Eventually([&] { return !SimGet(sim.master_url(), "launches").empty(); }));
   REQUIRE(Eventually([&] { return fs::exists(state / "journal.jsonl") && fs::file_size(state / "journal.jsonl") > 0; }));
@@ -419,7 +403,7 @@ TEST_CASE("with --state-dir SIGTERM leaves unfinished work for the next start", 
 }
 
 TEST_CASE("under systemd the scheduler reports READY once subscribed", "[e2e][scheduler][deploy]") {
-  MesosSim sim(Options(1));
+  MesosSim sim(FastSimOptions(1));
   sim.Start();
   fs::path socket_path = fs::path(sim.work_dir()) / "notify.sock";
   int fd = ::socket(AF_UNIX, SOCK_DGRAM | SOCK_CLOEXEC, 0);
@@ -430,7 +414,7 @@ TEST_CASE("under systemd the scheduler reports READY once subscribed", "[e2e][sc
   REQUIRE(::bind(fd, reinterpret_cast<sockaddr*>(&addr), sizeof addr) == 0);
   ::setenv("NOTIFY_SOCKET", socket_path.c_str(), 1);
   ::setenv("WATCHDOG_USEC", "2000000", 1);
-  Process p(SchedulerArgs(sim.master_url(), {"9"}));
+  Process p(SimSchedulerArgs(sim.master_url(), {"9"}));
   ::unsetenv("NOTIFY_SOCKET");
   ::unsetenv("WATCHDOG_USEC");
   REQUIRE(p.Wait() == 0);
@@ -449,19 +433,19 @@ TEST_CASE("under systemd the scheduler reports READY once subscribed", "[e2e][sc
 }
 
 TEST_CASE("the secret is read from its file and never printed", "[e2e][scheduler]") {
-  MesosSim sim(Options(1));
+  MesosSim sim(FastSimOptions(1));
   sim.Start();
   fs::path secret = fs::path(sim.work_dir()) / "secret";
   {
     std::ofstream out(secret);
     out << "hunter2-very-secret\n";
   }
-  Process p(SchedulerArgs(sim.master_url(), {"--principal", "fw", "--secret-file", secret.string(), "--log-level", "debug", "8"}));
+  Process p(SimSchedulerArgs(sim.master_url(), {"--principal", "fw", "--secret-file", secret.string(), "--log-level", "debug", "8"}));
   REQUIRE(p.Wait() == 0);
   CHECK(p.Stdout() == "8! = 40320\n");
   CHECK(p.Stderr().find("hunter2") == std::string::npos);
   Json subscribe = Json::parse(SimGet(sim.master_url(), "calls")[0].get<std::string>());
   CHECK(subscribe["subscribe"]["framework_info"]["principal"] == "fw");
-  Process colon(SchedulerArgs(sim.master_url(), {"--principal", "fw", "--secret-file", "/nonexistent", "8"}));
+  Process colon(SimSchedulerArgs(sim.master_url(), {"--principal", "fw", "--secret-file", "/nonexistent", "8"}));
   CHECK(colon.Wait() == 2);
 }
