@@ -37,6 +37,8 @@ if $with_tests; then
     # TLS certificates, the deploy test's HTTP calls, libFuzzer (clang), systemd-analyze and a
     # systemd to run the unit under, Debian's package checker
     openssl curl clang libclang-rt-14-dev systemd lintian
+    # the docs check (test/docs_check.py)
+    python3
     # the zk label runs a real ZooKeeper server (Java)
     zookeeper default-jre-headless
   )
