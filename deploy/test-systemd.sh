@@ -19,6 +19,9 @@ set -euo pipefail
 skip() { echo "SKIP: $*"; exit 77; }
 fail() { echo "FAIL: $*" >&2; exit 1; }
 
+# Where the work and build directories appear inside the namespaces.
+inner=/run/factorial-test
+
 # ---- Inside the namespaces: private mounts, the package installed, then exec systemd as PID 1.
 if [[ ${1:-} == --boot ]]; then
   work=$2 build=$3
@@ -30,14 +33,23 @@ if [[ ${1:-} == --boot ]]; then
     step mount -t overlay overlay \
       -o "lowerdir=/$dir,upperdir=$work/overlay/$dir/upper,workdir=$work/overlay/$dir/work" "/$dir"
   done
-  step mount -t tmpfs -o mode=0755 tmpfs /run
-  step mount -t tmpfs -o mode=1777 tmpfs /tmp
-  step mount -t tmpfs -o mode=1777 tmpfs /var/tmp
-  step mount -t cgroup2 cgroup2 /sys/fs/cgroup
-  # The packages' files at the paths the packages use (prefix /usr).
+  # The packages' files at the paths the packages use (prefix /usr), while the build's own
+  # paths (which its install script names) are still visible.
   for component in scheduler executor; do
     step cmake --install "$build" --prefix /usr --component "$component" >>"$work/install.log"
   done
+  step mount -t tmpfs -o mode=0755 tmpfs /run
+  # The work and build directories may lie under /tmp or /var/tmp (a clone in /tmp), which the
+  # private tmpfs below would hide: bind them at fixed paths under the new /run first and use
+  # only those from here on (the units written outside name the same paths).
+  for dir in work build; do
+    mkdir -p "$inner/$dir"
+    step mount --bind "${!dir}" "$inner/$dir"
+  done
+  work=$inner/work build=$inner/build
+  step mount -t tmpfs -o mode=1777 tmpfs /tmp
+  step mount -t tmpfs -o mode=1777 tmpfs /var/tmp
+  step mount -t cgroup2 cgroup2 /sys/fs/cgroup
   # A volatile journal that does not import the host's kernel log.
   mkdir -p /etc/systemd/journald.conf.d
   printf '[Journal]\nStorage=volatile\nReadKMsg=no\n' >/etc/systemd/journald.conf.d/factorial-test.conf
@@ -95,7 +107,7 @@ for unit in systemd-journald.service systemd-journald.socket; do
 done
 cat >"$units/mesos-sim.service" <<EOF
 [Service]
-ExecStart=$build/test/mesos-sim --agents 1 --port 0
+ExecStart=$inner/build/test/mesos-sim --agents 1 --port 0
 StandardOutput=file:/run/mesos-sim.url
 EOF
 ln -s /usr/lib/systemd/system/factorial-scheduler@.service /usr/lib/systemd/system/factorial-scheduler@.timer "$units/"
