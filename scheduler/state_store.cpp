@@ -7,6 +7,7 @@
 
 #include <fcntl.h>
 #include <nlohmann/json.hpp>
+#include <sys/file.h>
 #include <unistd.h>
 
 #include "factorial/sha256.hpp"
@@ -31,6 +32,40 @@ Status DropTornLine(const std::string& path) {
   return OkStatus();
 }
 
+// Takes `dir`/lock for this process: an exclusive flock, released by the kernel when the
+// process ends however it ends, so a crash never leaves the directory locked. The file holds
+// the holder's PID for the message a second scheduler gets.
+Result<int> LockDir(const std::string& dir) {
+  std::string path = dir + "/lock";
+  int fd = ::open(path.c_str(), O_RDWR | O_CREAT | O_CLOEXEC, 0600);
+  if (fd < 0) return MakeError(Errc::kInvalidArgument, Errno("cannot open " + path));
+  if (::flock(fd, LOCK_EX | LOCK_NB) != 0) {
+    int err = errno;
+    std::string holder;
+    if (err == EWOULDBLOCK) {
+      char buffer[32];
+      ssize_t n = ::pread(fd, buffer, sizeof buffer - 1, 0);
+      // Only digits are shown: the file is ours, but it is read from disk.
+      for (ssize_t i = 0; i < n && buffer[i] >= '0' && buffer[i] <= '9'; ++i) holder += buffer[i];
+    }
+    ::close(fd);
+    if (err != EWOULDBLOCK) {
+      errno = err;
+      return MakeError(Errc::kInvalidArgument, Errno("cannot lock " + path));
+    }
+    return MakeError(Errc::kInvalidArgument, "--state-dir " + dir + " is in use by another scheduler (PID " +
+                                                 (holder.empty() ? std::string("unknown") : holder) +
+                                                 "); one scheduler per state directory");
+  }
+  std::string pid = std::to_string(::getpid()) + "\n";
+  if (::ftruncate(fd, 0) != 0 || ::pwrite(fd, pid.data(), pid.size(), 0) != static_cast<ssize_t>(pid.size())) {
+    Error failed = MakeError(Errc::kInternal, Errno("cannot write " + path));
+    ::close(fd);
+    return failed;
+  }
+  return fd;
+}
+
 }  // namespace
 
 std::string InputFingerprint(const std::vector<std::uint64_t>& numbers) {
@@ -43,11 +78,21 @@ Result<std::unique_ptr<StateStore>> StateStore::Open(const std::string& dir, con
   std::error_code ec;
   std::filesystem::create_directories(dir, ec);
   if (ec) return MakeError(Errc::kInvalidArgument, "cannot create --state-dir " + dir + ": " + ec.message());
+  auto lock = LockDir(dir);
+  if (!lock.ok()) return lock.error();
   std::string path = dir + "/journal.jsonl";
-  if (auto trimmed = DropTornLine(path); !trimmed.ok()) return trimmed.error();
+  if (auto trimmed = DropTornLine(path); !trimmed.ok()) {
+    ::close(*lock);
+    return trimmed.error();
+  }
   int fd = ::open(path.c_str(), O_WRONLY | O_CREAT | O_APPEND | O_CLOEXEC, 0600);
-  if (fd < 0) return MakeError(Errc::kInvalidArgument, Errno("cannot open " + path));
-  std::unique_ptr<StateStore> store(new StateStore(dir, fd));
+  if (fd < 0) {
+    Error failed = MakeError(Errc::kInvalidArgument, Errno("cannot open " + path));
+    ::close(*lock);
+    return failed;
+  }
+  // From here the store owns both descriptors: an error return closes them (and unlocks).
+  std::unique_ptr<StateStore> store(new StateStore(dir, fd, *lock));
   std::ifstream in(path);
   std::string line;
   std::size_t number = 0;
@@ -87,6 +132,7 @@ Result<std::unique_ptr<StateStore>> StateStore::Open(const std::string& dir, con
 
 StateStore::~StateStore() {
   if (fd_ >= 0) ::close(fd_);
+  if (lock_fd_ >= 0) ::close(lock_fd_);
 }
 
 Status StateStore::Write(const std::string& record) {

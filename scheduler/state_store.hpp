@@ -23,7 +23,8 @@ std::string InputFingerprint(const std::vector<std::uint64_t>& numbers);
 
 class StateStore {
  public:
-  // Creates `dir` if needed and replays `dir`/journal.jsonl. A new journal records
+  // Creates `dir` if needed, locks it for this process (a directory another live process
+  // holds: kInvalidArgument naming its PID) and replays `dir`/journal.jsonl. A new journal records
   // `fingerprint`; an existing one must have recorded the same (else kInvalidArgument).
   static Result<std::unique_ptr<StateStore>> Open(const std::string& dir, const std::string& fingerprint);
   ~StateStore();
@@ -40,11 +41,12 @@ class StateStore {
   Status Append(const NumberResult& result);
 
  private:
-  StateStore(std::string dir, int fd) : dir_(std::move(dir)), fd_(fd) {}
+  StateStore(std::string dir, int fd, int lock_fd) : dir_(std::move(dir)), fd_(fd), lock_fd_(lock_fd) {}
   Status Write(const std::string& line);
 
   std::string dir_;
   int fd_ = -1;
+  int lock_fd_ = -1;  // holds the flock on `dir_`/lock
   std::optional<std::string> framework_id_;
   std::map<std::uint64_t, NumberResult> results_;
 };

@@ -202,6 +202,43 @@ TEST_CASE("a state dir of other numbers is refused and left as it was", "[e2e][f
   CHECK(SimGet(sim.master_url(), "calls").size() == calls);
 }
 
+TEST_CASE("a second scheduler on a state dir in use is refused at once with the holder PID and a crash frees it",
+          "[e2e][frontend]") {
+  MesosSim sim(OneAgent());
+  sim.Start();
+  fs::path state = fs::path(sim.work_dir()) / "state";
+  auto args = Scheduler(sim.master_url(), {"--state-dir", state.string(), kNeverFits, "5", "7"});
+  Process first(args);
+  REQUIRE(Eventually([&] { return SmallOnesFinished(sim.master_url()); }));
+  std::string journal = Slurp(state / "journal.jsonl");
+  auto subscribes = [&] {
+    std::size_t count = 0;
+    for (const auto& body : SimGet(sim.master_url(), "calls")) {
+      count += Json::parse(body.get<std::string>()).value("type", "") == "SUBSCRIBE";
+    }
+    return count;
+  };
+  REQUIRE(subscribes() == 1);
+  {
+    Process second(args);
+    CHECK(second.Wait() == 2);
+    CHECK(second.Stdout().empty());
+    CHECK(second.Stderr() == "factorial-scheduler: --state-dir " + state.string() +
+                                 " is in use by another scheduler (PID " + std::to_string(first.pid()) +
+                                 "); one scheduler per state directory\n");
+  }
+  CHECK(Slurp(state / "journal.jsonl") == journal);
+  CHECK(subscribes() == 1);  // the second never reached the master
+  // SIGKILL leaves no chance to unlock: the kernel releases the lock with the process.
+  first.Signal(SIGKILL);
+  CHECK(first.Wait() == 128 + SIGKILL);
+  args.insert(args.begin() + 1, {"--offer-wait", "1"});
+  Process third(args);
+  CHECK(third.Wait() == 1);  // resumed (the big number is unschedulable), not refused
+  CHECK_THAT(third.Stderr(), !Catch::Contains("in use by another scheduler"));
+  CHECK_THAT(Slurp(state / "results"), Catch::EndsWith("\n5! = 120\n7! = 5040\n"));
+}
+
 TEST_CASE("a broken standard output stops the run with exit 1 instead of losing results silently", "[e2e][frontend]") {
   MesosSim sim(OneAgent());
   sim.Start();

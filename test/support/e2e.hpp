@@ -280,6 +280,7 @@ class Process {
     if (log_fd_ >= 0) ::close(log_fd_);
   }
   void Signal(int sig) { ::kill(pid_, sig); }
+  pid_t pid() const { return pid_; }
   // Waits for exit; returns the exit code (128+signal if killed).
   int Wait() {
     if (reader_.joinable()) reader_.join();

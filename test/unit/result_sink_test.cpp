@@ -253,6 +253,25 @@ TEST_CASE("the journal records its input and refuses other input", "[state]") {
                                      "): resume it with the same numbers, or use a new --state-dir");
 }
 
+TEST_CASE("a state dir has one owner and a second open is refused with the holder PID until the first closes",
+          "[state]") {
+  TempDir dir;
+  std::string state = (dir.path / "state").string();
+  std::string fingerprint = InputFingerprint({5});
+  {
+    auto first = StateStore::Open(state, fingerprint);
+    REQUIRE(first.ok());
+    // flock locks belong to the open file, so a second open in this process conflicts too.
+    auto second = StateStore::Open(state, fingerprint);
+    REQUIRE_FALSE(second.ok());
+    CHECK(second.error().code == factorial::Errc::kInvalidArgument);
+    CHECK(second.error().message == "--state-dir " + state + " is in use by another scheduler (PID " +
+                                        std::to_string(::getpid()) + "); one scheduler per state directory");
+  }
+  auto again = StateStore::Open(state, fingerprint);
+  CHECK(again.ok());
+}
+
 namespace {
 
 // A file descriptor to write results to, read back whole.
