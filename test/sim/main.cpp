@@ -4,8 +4,10 @@
 #include <atomic>
 #include <csignal>
 #include <cstdio>
+#include <memory>
 #include <regex>
 #include <string>
+#include <vector>
 
 #include <CLI/CLI.hpp>
 #include <spdlog/spdlog.h>
@@ -49,52 +51,55 @@ bool ParseResources(const std::string& text, factorial::sim::AgentResources* out
   return true;
 }
 
-}  // namespace
-
-int main(int argc, char** argv) {
-  CLI::App app{"Local Apache Mesos 1.x master + agents speaking the v1 HTTP APIs", "mesos-sim"};
+// The command line: SimOptions, plus the flags given as text (Mesos durations, resources).
+struct Flags {
   factorial::sim::SimOptions options;
   std::string resources = "cpus:2;mem:2048;disk:4096;ports:[31000-31100]";
   std::string heartbeat = "15secs", allocation = "1secs", offer_timeout = "0secs", retry = "10secs",
-              registration = "1mins", grace = "5secs";
+              registration = "1mins", grace = "5secs", response_delay = "0ms";
   std::string log_level = "info";
+  std::string zk_url;
+};
+
+void AddFlags(CLI::App& app, Flags& f) {
+  auto& options = f.options;
   app.add_option("--agents", options.agents, "number of agents")->check(CLI::Range(1, 64));
-  app.add_option("--resources", resources, "resources of each agent");
+  app.add_option("--resources", f.resources, "resources of each agent");
   app.add_option("--ip", options.ip, "address to listen on (loopback)");
   app.add_option("--hostname", options.hostname, "hostname reported for master and agents");
   app.add_option("--port", options.port, "leading master's port (0: any free port)");
   app.add_option("--masters", options.masters, "1, or 2 for a leader and a redirecting follower")->check(CLI::Range(1, 2));
   app.add_flag("--failover-forgets-frameworks", options.failover_forgets_frameworks,
                "a new leader starts without the frameworks (they must resubscribe)");
-  app.add_option("--heartbeat-interval", heartbeat, "scheduler HEARTBEAT interval (real master: 15secs)");
-  app.add_option("--allocation-interval", allocation, "offer cycle");
-  app.add_option("--offer-timeout", offer_timeout, "rescind offers held longer (0secs: never)");
-  app.add_option("--update-retry-interval", retry, "first status update retransmission");
-  app.add_option("--executor-registration-timeout", registration, "");
-  app.add_option("--executor-shutdown-grace-period", grace, "");
+  app.add_option("--heartbeat-interval", f.heartbeat, "scheduler HEARTBEAT interval (real master: 15secs)");
+  app.add_option("--allocation-interval", f.allocation, "offer cycle");
+  app.add_option("--offer-timeout", f.offer_timeout, "rescind offers held longer (0secs: never)");
+  app.add_option("--update-retry-interval", f.retry, "first status update retransmission");
+  app.add_option("--executor-registration-timeout", f.registration, "");
+  app.add_option("--executor-shutdown-grace-period", f.grace, "");
   app.add_option("--work-dir", options.work_dir, "sandboxes live here (default: a temporary directory)");
   app.add_option("--seed", options.seed, "seed for generated IDs");
-  std::string response_delay = "0ms";
   app.add_option("--fail-calls", options.fail_calls, "fault: answer the next N scheduler calls with --fail-status");
   app.add_option("--fail-status", options.fail_status, "fault: 500, 503 or 400")->check(CLI::IsMember({500, 503, 400}));
   app.add_option("--fail-call-type", options.fail_call_type, "fault: only calls of this type fail (e.g. DECLINE)");
-  app.add_option("--response-delay", response_delay, "fault: delay every scheduler API answer");
+  app.add_option("--response-delay", f.response_delay, "fault: delay every scheduler API answer");
   app.add_flag("--stall-heartbeats", options.stall_heartbeats, "fault: never send scheduler HEARTBEATs");
-  std::string zk_url;
-  app.add_option("--zk", zk_url,
+  app.add_option("--zk", f.zk_url,
                  "also announce the masters in ZooKeeper as Mesos masters do (zk://host:port[,...]/path); "
                  "/sim/leader moves leadership there too");
-  app.add_option("--log-level", log_level, "");
-  CLI11_PARSE(app, argc, argv);
+  app.add_option("--log-level", f.log_level, "");
+}
 
-  if (auto s = factorial::InitLogging("mesos-sim", log_level); !s.ok()) {
+// Starts logging and turns the textual flags into options; false (said on stderr) if any is wrong.
+bool ResolveFlags(Flags& f) {
+  if (auto s = factorial::InitLogging("mesos-sim", f.log_level); !s.ok()) {
     std::fprintf(stderr, "mesos-sim: %s\n", s.error().message.c_str());
-    return 2;
+    return false;
   }
   std::string error;
-  if (!ParseResources(resources, &options.resources, &error)) {
+  if (!ParseResources(f.resources, &f.options.resources, &error)) {
     std::fprintf(stderr, "mesos-sim: --resources: %s\n", error.c_str());
-    return 2;
+    return false;
   }
   auto duration = [&](const std::string& text, const char* flag, std::chrono::milliseconds* out) {
     auto d = factorial::ParseMesosDuration(text);
@@ -105,19 +110,47 @@ int main(int argc, char** argv) {
     *out = std::chrono::duration_cast<std::chrono::milliseconds>(d.value());
     return true;
   };
-  if (!duration(heartbeat, "--heartbeat-interval", &options.heartbeat_interval) ||
-      !duration(allocation, "--allocation-interval", &options.allocation_interval) ||
-      !duration(offer_timeout, "--offer-timeout", &options.offer_timeout) ||
-      !duration(retry, "--update-retry-interval", &options.update_retry_interval) ||
-      !duration(registration, "--executor-registration-timeout", &options.executor_registration_timeout) ||
-      !duration(grace, "--executor-shutdown-grace-period", &options.executor_shutdown_grace_period) ||
-      !duration(response_delay, "--response-delay", &options.response_delay)) {
-    return 2;
+  auto& options = f.options;
+  if (!duration(f.heartbeat, "--heartbeat-interval", &options.heartbeat_interval) ||
+      !duration(f.allocation, "--allocation-interval", &options.allocation_interval) ||
+      !duration(f.offer_timeout, "--offer-timeout", &options.offer_timeout) ||
+      !duration(f.retry, "--update-retry-interval", &options.update_retry_interval) ||
+      !duration(f.registration, "--executor-registration-timeout", &options.executor_registration_timeout) ||
+      !duration(f.grace, "--executor-shutdown-grace-period", &options.executor_shutdown_grace_period) ||
+      !duration(f.response_delay, "--response-delay", &options.response_delay)) {
+    return false;
   }
   if (options.heartbeat_interval.count() <= 0 || options.allocation_interval.count() <= 0) {
     std::fprintf(stderr, "mesos-sim: intervals must be positive\n");
-    return 2;
+    return false;
   }
+  return true;
+}
+
+// Registers every master of `sim` in the ZooKeeper at `zk_url`.
+std::unique_ptr<factorial::sim::ZkRegistry> Announce(const std::string& zk_url, const factorial::sim::MesosSim& sim,
+                                                     const factorial::sim::SimOptions& options) {
+  auto registry = std::make_unique<factorial::sim::ZkRegistry>(zk_url);
+  std::vector<std::string> infos;
+  for (int i = 0; i < options.masters; ++i) {
+    std::string url = sim.master_url(i);
+    int port = std::stoi(url.substr(url.rfind(':') + 1));
+    infos.push_back(factorial::sim::ZkRegistry::MasterInfoJson("mesos-sim-master-" + std::to_string(i), options.ip,
+                                                               port, options.hostname));
+  }
+  registry->RegisterMasters(infos);
+  return registry;
+}
+
+}  // namespace
+
+int main(int argc, char** argv) {
+  CLI::App app{"Local Apache Mesos 1.x master + agents speaking the v1 HTTP APIs", "mesos-sim"};
+  Flags flags;
+  AddFlags(app, flags);
+  CLI11_PARSE(app, argc, argv);
+  if (!ResolveFlags(flags)) return 2;
+  factorial::sim::SimOptions& options = flags.options;
 
   // Block the signals before any thread starts; the main thread waits for them.
   sigset_t signals;
@@ -141,16 +174,8 @@ int main(int argc, char** argv) {
   factorial::sim::MesosSim sim(options);
   try {
     sim.Start();
-    if (!zk_url.empty()) {
-      registry = std::make_unique<factorial::sim::ZkRegistry>(zk_url);
-      std::vector<std::string> infos;
-      for (int i = 0; i < options.masters; ++i) {
-        std::string url = sim.master_url(i);
-        int port = std::stoi(url.substr(url.rfind(':') + 1));
-        infos.push_back(factorial::sim::ZkRegistry::MasterInfoJson("mesos-sim-master-" + std::to_string(i), options.ip,
-                                                                   port, options.hostname));
-      }
-      registry->RegisterMasters(infos);
+    if (!flags.zk_url.empty()) {
+      registry = Announce(flags.zk_url, sim, options);
       announced = registry.get();
     }
   } catch (const std::exception& e) {
