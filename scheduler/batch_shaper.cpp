@@ -91,6 +91,12 @@ std::optional<PendingTask> BatchShaper::Take(double room_cpus, double room_mem) 
   return task;
 }
 
+PendingWork::Needs BatchShaper::NextNeeds() {
+  auto next = book_.PeekPending();
+  if (!next) return {min_cpus(), 0};
+  return {min_cpus(), Megabytes(FactorialMemoryBytes(book_.number(*next)))};
+}
+
 bool BatchShaper::Skip() {
   if (set_aside_ >= kMaxSetAside) return false;
   ++set_aside_;

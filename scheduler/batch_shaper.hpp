@@ -57,6 +57,8 @@ class BatchShaper final : public PendingWork {
   std::optional<PendingTask> Take(double cpus, double mem) override;
   bool Skip() override;
   double min_cpus() const override;
+  // A task holds at least the next pending number, so it needs that number's memory.
+  Needs NextNeeds() override;
 
   // The numbers of each task read, by PlannedLaunch::pending_index (empty: passed over).
   const std::vector<std::vector<NumberId>>& batches() const { return batches_; }

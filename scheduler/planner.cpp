@@ -2,6 +2,7 @@
 
 #include <algorithm>
 #include <cmath>
+#include <limits>
 
 namespace factorial::scheduler {
 namespace {
@@ -43,6 +44,53 @@ struct Pool {
   }
 };
 
+// The room each offer has left, as a tree over offer order: each node holds the most cpus and
+// the most memory any live offer below it has (an offer is live while it can still take a
+// task: its executor fits or runs, and it has min_cpus and some memory left). Finding the
+// first offer with room for a task descends only into subtrees that may hold one, so a
+// round costs O((offers + tasks) x log offers) instead of a scan of the offers per task.
+class RoomTree {
+ public:
+  static constexpr long long kDead = std::numeric_limits<long long>::min();
+  static constexpr std::size_t kNone = std::numeric_limits<std::size_t>::max();
+
+  explicit RoomTree(std::size_t n) : size_(1) {
+    while (size_ < n) size_ *= 2;
+    cpus_.assign(2 * size_, kDead);
+    mem_.assign(2 * size_, kDead);
+  }
+  std::size_t live() const { return live_; }
+  void Set(std::size_t i, long long cpus, long long mem, bool live) {
+    std::size_t node = size_ + i;
+    bool was = cpus_[node] != kDead;
+    live_ = live_ - (was ? 1 : 0) + (live ? 1 : 0);
+    cpus_[node] = live ? cpus : kDead;
+    mem_[node] = live ? mem : kDead;
+    for (node /= 2; node >= 1; node /= 2) {
+      cpus_[node] = std::max(cpus_[2 * node], cpus_[2 * node + 1]);
+      mem_[node] = std::max(mem_[2 * node], mem_[2 * node + 1]);
+    }
+  }
+  // The first live offer at or after `from` with at least `cpus` and `mem` left; kNone.
+  std::size_t First(std::size_t from, long long cpus, long long mem) const {
+    return First(1, 0, size_, from, cpus, mem);
+  }
+
+ private:
+  std::size_t First(std::size_t node, std::size_t lo, std::size_t hi, std::size_t from, long long cpus,
+                    long long mem) const {
+    if (hi <= from || cpus_[node] == kDead || cpus_[node] < cpus || mem_[node] < mem) return kNone;
+    if (hi - lo == 1) return lo;
+    std::size_t mid = lo + (hi - lo) / 2;
+    std::size_t found = First(2 * node, lo, mid, from, cpus, mem);
+    return found != kNone ? found : First(2 * node + 1, mid, hi, from, cpus, mem);
+  }
+
+  std::size_t size_;
+  std::size_t live_ = 0;
+  std::vector<long long> cpus_, mem_;  // per node; leaves from size_
+};
+
 }  // namespace
 
 std::vector<OfferPlan> PlanOffers(const std::vector<v1::Offer>& offers, PendingWork& work,
@@ -50,6 +98,35 @@ std::vector<OfferPlan> PlanOffers(const std::vector<v1::Offer>& offers, PendingW
   std::vector<OfferPlan> plans(offers.size());
   std::vector<Pool> pools(offers.size());
   std::vector<bool> executor_running(offers.size(), false);
+  const long long executor_cpus = Milli(executor.cpus);
+  const long long executor_mem = Milli(executor.mem);
+  const long long min_cpus = std::max(1LL, Milli(work.min_cpus()));
+  RoomTree tree(offers.size());
+  // What offer `o` can give a task now (its executor's share taken first where it does not
+  // run yet), and whether it can give one at all. The executor's ExecutorInfo is fixed (it
+  // must be identical for every task on an agent), so its share must come from unreserved
+  // resources.
+  struct Room {
+    long long cpus = 0, mem = 0;
+    bool live = false;
+  };
+  auto room_of = [&](std::size_t o) {
+    const Pool& pool = pools[o];
+    Room room;
+    bool with_executor = !executor_running[o];
+    if (with_executor && (executor_cpus > pool.Available("cpus", true) || executor_mem > pool.Available("mem", true))) {
+      return room;
+    }
+    room.cpus = pool.Available("cpus") - (with_executor ? executor_cpus : 0);
+    room.mem = pool.Available("mem") - (with_executor ? executor_mem : 0);
+    room.live = room.cpus >= min_cpus && room.mem > 0;
+    return room;
+  };
+  std::vector<Room> rooms(offers.size());
+  auto refresh = [&](std::size_t o) {
+    rooms[o] = room_of(o);
+    tree.Set(o, rooms[o].cpus, rooms[o].mem, rooms[o].live);
+  };
   for (std::size_t o = 0; o < offers.size(); ++o) {
     plans[o].offer_index = o;
     for (const auto& r : offers[o].resources) {
@@ -59,40 +136,39 @@ std::vector<OfferPlan> PlanOffers(const std::vector<v1::Offer>& offers, PendingW
     }
     executor_running[o] = std::any_of(offers[o].executor_ids.begin(), offers[o].executor_ids.end(),
                                       [&](const v1::ExecutorID& id) { return id.value == executor.executor_id; });
+    refresh(o);
   }
-  long long min_cpus = std::max(1LL, Milli(work.min_cpus()));
+  // Each task read goes to the first live offer whose room Take accepts. Offers with less
+  // room than NextNeeds() are not asked (Take would refuse them); one thousandth of slack
+  // keeps rounding from passing over an offer Take would accept.
   for (std::size_t i = 0; !work.Empty(); ++i) {
+    if (tree.live() == 0) break;
+    PendingWork::Needs needs = work.NextNeeds();
+    long long need_cpus = std::max(min_cpus, Milli(std::min(needs.cpus, 1e12)) - 1);
+    long long need_mem = std::max(1LL, Milli(std::min(needs.mem, 1e12)) - 1);
     bool placed = false;
-    bool room_anywhere = false;
-    for (std::size_t o = 0; o < offers.size() && !placed; ++o) {
-      Pool& pool = pools[o];
-      bool with_executor = !executor_running[o];
-      // The executor's ExecutorInfo is fixed (it must be identical for every task on an
-      // agent), so its share must come from unreserved resources.
-      if (with_executor && (Milli(executor.cpus) > pool.Available("cpus", true) ||
-                            Milli(executor.mem) > pool.Available("mem", true))) {
-        continue;
-      }
-      long long cpus = pool.Available("cpus") - (with_executor ? Milli(executor.cpus) : 0);
-      long long mem = pool.Available("mem") - (with_executor ? Milli(executor.mem) : 0);
-      if (cpus < min_cpus || mem <= 0) continue;
-      room_anywhere = true;
-      std::optional<PendingTask> task = work.Take(static_cast<double>(cpus) / 1000.0, static_cast<double>(mem) / 1000.0);
+    for (std::size_t o = tree.First(0, need_cpus, need_mem); o != RoomTree::kNone;
+         o = tree.First(o + 1, need_cpus, need_mem)) {
+      Room room = rooms[o];
+      std::optional<PendingTask> task =
+          work.Take(static_cast<double>(room.cpus) / 1000.0, static_cast<double>(room.mem) / 1000.0);
       if (!task) continue;
+      Pool& pool = pools[o];
       PlannedLaunch launch;
       launch.pending_index = i;
-      if (with_executor) {
+      if (!executor_running[o]) {
         launch.starts_executor = true;
-        pool.Take("cpus", Milli(executor.cpus), &launch.executor_resources, true);
-        pool.Take("mem", Milli(executor.mem), &launch.executor_resources, true);
+        pool.Take("cpus", executor_cpus, &launch.executor_resources, true);
+        pool.Take("mem", executor_mem, &launch.executor_resources, true);
         executor_running[o] = true;
       }
-      pool.Take("cpus", std::min(cpus, Milli(task->cpus)), &launch.task_resources);
-      pool.Take("mem", std::min(mem, Milli(task->mem)), &launch.task_resources);
+      pool.Take("cpus", std::min(room.cpus, Milli(task->cpus)), &launch.task_resources);
+      pool.Take("mem", std::min(room.mem, Milli(task->mem)), &launch.task_resources);
       plans[o].launches.push_back(std::move(launch));
+      refresh(o);
       placed = true;
+      break;
     }
-    if (!room_anywhere) break;
     if (!placed && !work.Skip()) break;
   }
   return plans;
@@ -116,6 +192,7 @@ class ListWork final : public PendingWork {
     return true;
   }
   double min_cpus() const override { return 0.001; }
+  Needs NextNeeds() override { return {tasks_[at_].cpus, tasks_[at_].mem}; }
 
  private:
   const std::vector<PendingTask>& tasks_;

@@ -1,9 +1,15 @@
 #include "planner.hpp"
 
+#include <cmath>
 #include <random>
 #include <set>
 
 #include <catch2/catch.hpp>
+
+#include "batch_shaper.hpp"
+#include "job_book.hpp"
+#include "support/planner_scan.hpp"
+#include "workload.hpp"
 
 using factorial::scheduler::ExecutorNeeds;
 using factorial::scheduler::PendingTask;
@@ -259,4 +265,104 @@ TEST_CASE("a task is shaped to the room of the offer it goes to", "[planner]") {
   CHECK(Placed(plans[1]) == std::vector<std::size_t>{2});
   CHECK(work.taken == std::vector<double>{1.0, 1.0, 0.5});
   CHECK(factorial::ScalarTotal(plans[1].launches[0].task_resources, "cpus") == Approx(0.5));
+}
+
+namespace {
+
+// Random offers: 1-3 cpus and mem entries each, some reserved for our role, some agents
+// already running our executor.
+std::vector<v1::Offer> RandomOffers(std::mt19937& rng, std::size_t count) {
+  std::uniform_real_distribution<double> cpus(0, 8), mem(0, 8192), unit(0, 1);
+  std::vector<v1::Offer> offers;
+  for (std::size_t i = 0; i < count; ++i) {
+    v1::Offer o;
+    o.id.value = "o" + std::to_string(i);
+    o.agent_id.value = "a" + std::to_string(i);
+    int entries = 1 + static_cast<int>(rng() % 3);
+    for (int e = 0; e < entries; ++e) {
+      bool reserved = unit(rng) < 0.3;
+      std::string role = reserved ? "factorial" : "*";
+      o.resources.push_back(Scalar("cpus", std::round(cpus(rng) * 1000) / 1000 / entries, role, "factorial"));
+      o.resources.push_back(Scalar("mem", std::round(mem(rng)) / entries, role, "factorial"));
+    }
+    if (unit(rng) < 0.3) o.executor_ids.push_back(v1::ExecutorID{"exec"});
+    offers.push_back(std::move(o));
+  }
+  return offers;
+}
+
+void RequireSamePlans(const std::vector<factorial::scheduler::OfferPlan>& tree,
+                      const std::vector<factorial::scheduler::OfferPlan>& scan) {
+  REQUIRE(tree.size() == scan.size());
+  for (std::size_t o = 0; o < tree.size(); ++o) {
+    INFO("offer " << o);
+    REQUIRE(tree[o].offer_index == scan[o].offer_index);
+    REQUIRE(tree[o].launches.size() == scan[o].launches.size());
+    for (std::size_t l = 0; l < tree[o].launches.size(); ++l) {
+      REQUIRE(tree[o].launches[l].pending_index == scan[o].launches[l].pending_index);
+      REQUIRE(tree[o].launches[l].starts_executor == scan[o].launches[l].starts_executor);
+      REQUIRE(tree[o].launches[l].task_resources == scan[o].launches[l].task_resources);
+      REQUIRE(tree[o].launches[l].executor_resources == scan[o].launches[l].executor_resources);
+    }
+  }
+}
+
+}  // namespace
+
+TEST_CASE("the room tree plans exactly what scanning every offer plans: fixed tasks", "[planner]") {
+  std::mt19937 rng(20261207);
+  std::uniform_real_distribution<double> cpus(0.05, 5), mem(1, 6000);
+  std::size_t launches = 0;
+  for (int round = 0; round < 1500; ++round) {
+    INFO("round " << round);
+    auto offers = RandomOffers(rng, 1 + rng() % 40);
+    std::vector<PendingTask> tasks;
+    std::size_t count = rng() % 120;
+    for (std::size_t i = 0; i < count; ++i) {
+      tasks.push_back({"", std::round(cpus(rng) * 1000) / 1000, std::round(mem(rng) * 1000) / 1000});
+    }
+    bool stop_at_misfit = round % 2 == 0;
+    CountingWork a(tasks, stop_at_misfit), b(tasks, stop_at_misfit);
+    auto tree = PlanOffers(offers, a, kExecutor);
+    auto scan = factorial::test::ScanEveryOffer(offers, b, kExecutor);
+    RequireSamePlans(tree, scan);
+    for (const auto& p : tree) launches += p.launches.size();
+  }
+  CHECK(launches > 10000);  // the rounds placed real work, not just empty plans
+}
+
+TEST_CASE("the room tree plans exactly what scanning every offer plans: batches of numbers", "[planner]") {
+  using factorial::scheduler::BatchPolicy;
+  using factorial::scheduler::BatchShaper;
+  using factorial::scheduler::JobBook;
+  std::mt19937 rng(424242);
+  std::size_t launches = 0;
+  for (int round = 0; round < 300; ++round) {
+    INFO("round " << round);
+    factorial::scheduler::WorkloadBuilder builder;
+    std::size_t count = 1 + rng() % 3000;
+    for (std::size_t i = 0; i < count; ++i) {
+      // Mostly small numbers, some whose results need hundreds of MB to gigabytes.
+      std::uint64_t n = rng() % 10 == 0 ? 1000000 + rng() % 60000000 : rng() % 50000;
+      builder.Add(n);
+    }
+    auto workload = builder.Finish();
+    REQUIRE(workload.ok());
+    JobBook book_a(*workload, &factorial::scheduler::CostNanoseconds);
+    JobBook book_b(*workload, &factorial::scheduler::CostNanoseconds);
+    BatchPolicy policy;
+    policy.task_cpus = 0.5 * static_cast<double>(1 + rng() % 8);
+    policy.batch_seconds = static_cast<double>(1 + rng() % 30);
+    policy.batch_size = rng() % 4 == 0 ? 1 : 0;
+    auto offers = RandomOffers(rng, 1 + rng() % 60);
+    double capacity = 0;
+    for (const auto& o : offers) capacity += ScalarTotal(o.resources, "cpus");
+    BatchShaper a(book_a, policy, capacity), b(book_b, policy, capacity);
+    auto tree = PlanOffers(offers, a, kExecutor);
+    auto scan = factorial::test::ScanEveryOffer(offers, b, kExecutor);
+    RequireSamePlans(tree, scan);
+    REQUIRE(a.batches() == b.batches());
+    for (const auto& p : tree) launches += p.launches.size();
+  }
+  CHECK(launches > 1000);
 }
