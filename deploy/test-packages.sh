@@ -66,7 +66,7 @@ for lib in libcurl4 libspdlog libssl; do grep -q "$lib" <<<"$depends" || fail "s
 grep -q libgmp10 <<<"$(dpkg-deb -f "$executor_deb" Depends)" || fail "executor Depends lacks libgmp10"
 
 # ---- lintian: no error or warning (overrides ship in the package and say why) --------------
-command -v lintian >/dev/null || fail "lintian is not installed (deploy/install-deps.sh)"
+command -v lintian >/dev/null || fail "lintian is not installed (deploy/install-deps.sh --tests)"
 lintian --fail-on error,warning --display-info "$scheduler_deb" "$executor_deb" >"$work/lintian.log" 2>&1 ||
   { cat "$work/lintian.log"; fail "lintian"; }
 grep -E "^[EW]: " "$work/lintian.log" && fail "lintian reported the above"

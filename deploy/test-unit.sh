@@ -8,7 +8,7 @@ set -euo pipefail
 binary=$1
 max=${2:-1.1}
 here=$(cd "$(dirname "$0")" && pwd)
-command -v systemd-analyze >/dev/null || { echo "FAIL: systemd-analyze not installed (deploy/install-deps.sh)" >&2; exit 1; }
+command -v systemd-analyze >/dev/null || { echo "FAIL: systemd-analyze not installed (deploy/install-deps.sh --tests)" >&2; exit 1; }
 work=$(mktemp -d)
 trap 'rm -rf "$work"' EXIT
 # An instance of the template, pointing at the binary under test (verify checks it exists).
@@ -22,7 +22,7 @@ cp "$here/systemd/factorial-scheduler@.timer" "$work/factorial-scheduler@.timer"
 
 # Documentation=man:factorial-scheduler(1) is checked too: the page the package ships is made
 # the same way (help2man from --help), into a private MANPATH.
-command -v help2man >/dev/null || { echo "FAIL: help2man not installed (deploy/install-deps.sh)" >&2; exit 1; }
+command -v help2man >/dev/null || { echo "FAIL: help2man not installed (deploy/install-deps.sh --tests)" >&2; exit 1; }
 mkdir -p "$work/man/man1"
 help2man --no-info --no-discard-stderr --section=1 --name="factorial-mesos scheduler" \
   --output="$work/man/man1/factorial-scheduler.1" "$binary"

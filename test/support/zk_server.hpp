@@ -32,8 +32,8 @@ class ZooKeeperServer {
 
   // Why a ZooKeeper server cannot run here, or nullopt if it can.
   static std::optional<std::string> Unavailable() {
-    if (::access(kJava, X_OK) != 0) return std::string("no Java runtime at ") + kJava + " (deploy/install-deps.sh)";
-    if (::access(kJar, R_OK) != 0) return std::string("no ZooKeeper at ") + kJar + " (deploy/install-deps.sh)";
+    if (::access(kJava, X_OK) != 0) return std::string("no Java runtime at ") + kJava + " (deploy/install-deps.sh --tests)";
+    if (::access(kJar, R_OK) != 0) return std::string("no ZooKeeper at ") + kJar + " (deploy/install-deps.sh --tests)";
     return std::nullopt;
   }
 
