@@ -14,7 +14,7 @@
 
 #include "factorial/status.hpp"
 #include "result_sink.hpp"
-#include "scheduler.hpp"
+#include "scheduler_config.hpp"
 #include "workload.hpp"
 
 namespace factorial::scheduler {

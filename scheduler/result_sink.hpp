@@ -23,7 +23,7 @@
 #include <vector>
 
 #include "factorial/status.hpp"
-#include "scheduler.hpp"
+#include "number_result.hpp"
 #include "workload.hpp"
 
 namespace factorial::scheduler {

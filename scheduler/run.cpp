@@ -15,6 +15,7 @@
 #include "factorial/sd_notify.hpp"
 #include "factorial/signals.hpp"
 #include "progress_line.hpp"
+#include "scheduler.hpp"
 #include "state_store.hpp"
 
 namespace factorial::scheduler {

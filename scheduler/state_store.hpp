@@ -14,7 +14,7 @@
 #include <vector>
 
 #include "factorial/status.hpp"
-#include "scheduler.hpp"
+#include "number_result.hpp"
 
 namespace factorial::scheduler {
 
