@@ -129,7 +129,7 @@ void JobBook::ForEachPending(const std::function<bool(NumberId)>& fn) const {
 
 // ---- tasks -------------------------------------------------------------------------------
 
-Batch& JobBook::Launch(std::vector<NumberId> ids, const std::string& agent_id, TimePoint now) {
+const Batch& JobBook::Launch(std::vector<NumberId> ids, const Placement& where, TimePoint now) {
   std::string task_id;
   if (ids.size() == 1) {
     Slot& slot = slots_[ids[0]];
@@ -142,6 +142,17 @@ Batch& JobBook::Launch(std::vector<NumberId> ids, const std::string& agent_id, T
     slots_[id].fresh = false;
     SetState(id, NumberState::kLaunched);
   }
+  Batch& batch = NewBatch(task_id, std::move(ids), where.agent_id, now);
+  batch.hostname = where.hostname;
+  batch.cpus = where.cpus;
+  batch.mem = where.mem;
+  ++stats_.tasks_launched;
+  ++stats_.tasks_per_agent[where.agent_id];
+  return batch;
+}
+
+Batch& JobBook::NewBatch(const std::string& task_id, std::vector<NumberId> ids, const std::string& agent_id,
+                         TimePoint now) {
   Batch& batch = batches_[task_id];
   batch = Batch{};
   batch.task_id = task_id;
@@ -151,12 +162,73 @@ Batch& JobBook::Launch(std::vector<NumberId> ids, const std::string& agent_id, T
   return batch;
 }
 
-Batch* JobBook::FindTask(const std::string& task_id) {
+const Batch* JobBook::FindTask(const std::string& task_id) const {
   auto it = batches_.find(task_id);
   return it == batches_.end() ? nullptr : &it->second;
 }
 
-void JobBook::Forget(const std::string& task_id) { batches_.erase(task_id); }
+Batch JobBook::Forget(const std::string& task_id) {
+  auto node = batches_.extract(task_id);
+  return node.empty() ? Batch{} : std::move(node.mapped());
+}
+
+// ---- what the master said about a task ---------------------------------------------------
+
+Batch* JobBook::Live(const std::string& task_id) {
+  auto it = batches_.find(task_id);
+  return it == batches_.end() || it->second.fetching ? nullptr : &it->second;
+}
+
+void JobBook::MarkUnconfirmed(const std::string& task_id) {
+  if (Batch* batch = Live(task_id)) batch->unconfirmed = true;
+}
+
+void JobBook::Confirm(const std::string& task_id, const std::optional<std::string>& agent_id) {
+  auto it = batches_.find(task_id);
+  if (it == batches_.end()) return;
+  it->second.unconfirmed = false;
+  if (agent_id) it->second.agent_id = *agent_id;
+}
+
+void JobBook::AwaitAnswer(const std::string& task_id) {
+  if (Batch* batch = Live(task_id)) {
+    batch->awaiting_answer = true;
+    batch->reconciled_at.reset();
+  }
+}
+
+void JobBook::AwaitAnswers() {
+  for (auto& [task_id, batch] : batches_) AwaitAnswer(task_id);
+}
+
+void JobBook::Answered(const std::string& task_id) {
+  auto it = batches_.find(task_id);
+  if (it != batches_.end()) it->second.awaiting_answer = false;
+}
+
+std::vector<TaskQuestion> JobBook::Questions(TimePoint now, Duration again) {
+  std::vector<TaskQuestion> out;
+  for (auto& [task_id, batch] : batches_) {
+    if (!batch.awaiting_answer || batch.fetching || (batch.reconciled_at && now - *batch.reconciled_at < again)) {
+      continue;
+    }
+    batch.reconciled_at = now;
+    out.push_back({batch.task_id, batch.agent_id});
+  }
+  return out;
+}
+
+void JobBook::MarkFetching(const std::string& task_id) {
+  auto it = batches_.find(task_id);
+  if (it == batches_.end()) return;
+  it->second.fetching = true;
+  ++it->second.fetches;
+}
+
+bool JobBook::FetchDone(const std::string& task_id) {
+  auto it = batches_.find(task_id);
+  return it != batches_.end() && --it->second.fetches <= 0;
+}
 
 // ---- numbers -----------------------------------------------------------------------------
 
@@ -213,7 +285,8 @@ std::vector<NumberId> JobBook::Requeue(std::span<const NumberId> ids, enum Reque
   return out_of_retries;
 }
 
-Batch* JobBook::Adopt(const std::string& task_id, const std::optional<std::string>& agent_id, TimePoint now) {
+const Batch* JobBook::Adopt(const std::string& task_id, const std::optional<std::string>& agent_id, TimePoint now,
+                           const std::string& hostname) {
   auto parsed = ParseTaskId(task_id);
   if (!parsed) return nullptr;
   auto [n, launch] = *parsed;
@@ -223,12 +296,9 @@ Batch* JobBook::Adopt(const std::string& task_id, const std::optional<std::strin
   slot.launches = static_cast<std::uint8_t>(std::clamp(std::max<int>(slot.launches, launch), 0, 255));
   slot.fresh = false;
   SetState(*id, NumberState::kLaunched);
-  Batch& batch = batches_[task_id];
-  batch = Batch{};
-  batch.task_id = task_id;
-  batch.ids = {*id};
-  if (agent_id) batch.agent_id = *agent_id;
-  batch.launched_at = now;
+  Batch& batch = NewBatch(task_id, {*id}, agent_id.value_or(""), now);
+  batch.hostname = hostname;
+  ++stats_.tasks_adopted;
   return &batch;
 }
 

@@ -23,6 +23,7 @@
 #include <cstdint>
 #include <deque>
 #include <functional>
+#include <map>
 #include <optional>
 #include <span>
 #include <string>
@@ -38,7 +39,8 @@ using NumberId = Workload::Id;
 
 enum class NumberState : std::uint8_t { kPending, kLaunched, kDone, kFailed };
 
-// One launched task.
+// One launched task. Only the JobBook changes one (through the operations below); everyone else
+// reads it.
 struct Batch {
   std::string task_id;
   std::vector<NumberId> ids;  // distinct; the numbers not final when it was launched
@@ -51,8 +53,8 @@ struct Batch {
   // still out): the master has forgotten the task, so it is neither reconciled nor killed.
   int fetches = 0;
   bool fetching = false;
-  // The ACCEPT that launched it failed: reconciliation decides whether the master launched it
-  // anyway.
+  // The ACCEPT that launched it failed or was lost: reconciliation decides whether the master
+  // launched it anyway, and a launch it never saw costs the numbers no retry.
   bool unconfirmed = false;
   // The master was asked about the task (after a failed ACCEPT, or after resubscribing) and
   // has not answered with any update for it yet. It is asked again until it does: a master
@@ -61,6 +63,20 @@ struct Batch {
   // ask now).
   bool awaiting_answer = false;
   std::optional<TimePoint> reconciled_at;
+};
+
+// Where a task goes: the offer's agent and the resources taken from it.
+struct Placement {
+  std::string agent_id;
+  std::string hostname;
+  double cpus = 0;
+  double mem = 0;  // MB
+};
+
+// A task the master is asked about (RECONCILE).
+struct TaskQuestion {
+  std::string task_id;
+  std::string agent_id;  // empty if not known
 };
 
 // A permanently broken cluster (every launch dropped) still ends: after this many attempts
@@ -116,13 +132,41 @@ class JobBook {
   void EndPlanning();
 
   // ---- tasks ----
-  // A new task for `ids` (taken, pending, distinct) on `agent_id`; returns it.
-  Batch& Launch(std::vector<NumberId> ids, const std::string& agent_id, TimePoint now);
-  Batch* FindTask(const std::string& task_id);
+  // A new task for `ids` (taken, pending, distinct) placed `where`; returns it.
+  const Batch& Launch(std::vector<NumberId> ids, const Placement& where, TimePoint now);
+  const Batch* FindTask(const std::string& task_id) const;
   // Every live task.
   const std::unordered_map<std::string, Batch>& batches() const { return batches_; }
-  // The task is over: forget it. Its numbers must all be final or requeued first.
-  void Forget(const std::string& task_id);
+  // The task is over: forget it, returning what it was (empty if not known). Its numbers
+  // that are still launched must be finished or requeued by the caller.
+  Batch Forget(const std::string& task_id);
+
+  // ---- what the master said about a task (unknown task IDs are ignored) ----
+  // Its ACCEPT may not have reached the master (it failed, or the stream was lost with it
+  // queued). A task whose results are being fetched is over and stays as it is.
+  void MarkUnconfirmed(const std::string& task_id);
+  // The master has the task (an update from the agent), on `agent_id` if given.
+  void Confirm(const std::string& task_id, const std::optional<std::string>& agent_id = std::nullopt);
+  // The master is to be asked about the task (at the next Questions) until it answers.
+  void AwaitAnswer(const std::string& task_id);
+  // Every live task awaits an answer (after resubscribing).
+  void AwaitAnswers();
+  // Any update about the task answers the question.
+  void Answered(const std::string& task_id);
+  // The tasks awaiting an answer not asked about within `again`, now marked asked `now`.
+  std::vector<TaskQuestion> Questions(TimePoint now, Duration again);
+  // The task finished and one of its result files is being fetched.
+  void MarkFetching(const std::string& task_id);
+  // One fetch of the task is over; true when it was the last.
+  bool FetchDone(const std::string& task_id);
+
+  // Counted since the start, for status reports.
+  struct Stats {
+    std::uint64_t tasks_launched = 0;
+    std::uint64_t tasks_adopted = 0;
+    std::map<std::string, std::uint64_t> tasks_per_agent;  // launched, by agent ID
+  };
+  const Stats& stats() const { return stats_; }
 
   // ---- numbers ----
   // Final: done (ok) or failed. A number that is not launched (journaled before, or
@@ -138,7 +182,8 @@ class JobBook {
   // A task named like a single-number task of ours for a pending number, left by a previous
   // run: the number takes it as its current attempt. Returns the task, or nullptr if the name
   // is not ours or the number is not pending.
-  Batch* Adopt(const std::string& task_id, const std::optional<std::string>& agent_id, TimePoint now);
+  const Batch* Adopt(const std::string& task_id, const std::optional<std::string>& agent_id, TimePoint now,
+                    const std::string& hostname = {});
 
   static std::string TaskId(std::uint64_t n, int launch);
   // What the book keeps per distinct number (the Workload's arrays aside).
@@ -162,6 +207,8 @@ class JobBook {
   };
   void SetState(NumberId id, NumberState state);
   std::optional<NumberId> Advance();
+  Batch* Live(const std::string& task_id);  // not fetching; nullptr if unknown or fetching
+  Batch& NewBatch(const std::string& task_id, std::vector<NumberId> ids, const std::string& agent_id, TimePoint now);
 
   const Workload& workload_;
   std::uint64_t (*cost_ns_)(std::uint64_t);
@@ -190,6 +237,7 @@ class JobBook {
   std::uint64_t peeked_serial_ = 0, taken_serial_ = 0;
   std::vector<NumberId> passed_;  // taken or set aside this round
   std::unordered_map<std::string, Batch> batches_;
+  Stats stats_;
   std::string run_token_;
   std::uint64_t next_batch_ = 0;
 };

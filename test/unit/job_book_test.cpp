@@ -58,8 +58,8 @@ std::vector<NumberId> Ids(const JobBook& book, const std::vector<std::uint64_t>&
   return ids;
 }
 
-Batch& LaunchBatch(JobBook& book, const std::vector<std::uint64_t>& numbers, int at = 0) {
-  return book.Launch(Ids(book, numbers), "S1", At(at));
+const Batch& LaunchBatch(JobBook& book, const std::vector<std::uint64_t>& numbers, int at = 0) {
+  return book.Launch(Ids(book, numbers), {.agent_id = "S1", .hostname = "h1", .cpus = 1, .mem = 64}, At(at));
 }
 
 std::vector<std::uint64_t> AllPending(const JobBook& book) {
@@ -105,7 +105,7 @@ TEST_CASE("a failed batch comes back first, as two halves that are never mixed",
   auto workload = Workload::FromNumbers(std::vector<std::uint64_t>{1, 2, 3, 4, 5, 6, 7}).value();
   JobBook book(workload, &Cost);
   TakeBatch(book, 5);
-  Batch& batch = LaunchBatch(book, {1, 2, 3, 4, 5});
+  const Batch& batch = LaunchBatch(book, {1, 2, 3, 4, 5});
   CHECK(batch.task_id.rfind("factorial-", 0) == 0);
   CHECK_FALSE(JobBook::ParseTaskId(batch.task_id).has_value());  // not adoptable by name
   book.EndPlanning();
@@ -190,10 +190,12 @@ TEST_CASE("attempts that never started are not capped while the caller says the 
 TEST_CASE("single-number tasks of an earlier run are adopted while their number is pending", "[job_book]") {
   auto workload = Workload::FromNumbers(std::vector<std::uint64_t>{5, 6, 7}).value();
   JobBook book(workload, &Cost);
-  Batch* adopted = book.Adopt("factorial-6-4", std::string("S2"), At(1));
+  const Batch* adopted = book.Adopt("factorial-6-4", std::string("S2"), At(1), "h2");
   REQUIRE(adopted != nullptr);
   CHECK(adopted->ids == Ids(book, {6}));
   CHECK(adopted->agent_id == "S2");
+  CHECK(adopted->hostname == "h2");
+  CHECK(book.stats().tasks_adopted == 1);
   CHECK(book.state(*workload.Find(6)) == NumberState::kLaunched);
   CHECK(AllPending(book) == std::vector<std::uint64_t>{5, 7});  // not read again
   CHECK(book.Adopt("factorial-6-3", std::nullopt, At(1)) == nullptr);  // 6 is running already
@@ -209,6 +211,84 @@ TEST_CASE("single-number tasks of an earlier run are adopted while their number 
   REQUIRE(TakeBatch(book, 1) == std::vector<std::uint64_t>{6});
   CHECK(LaunchBatch(book, {6}).task_id == "factorial-6-5");
   CheckCounts(book);
+}
+
+TEST_CASE("a launch records where it went; Forget hands the task back", "[job_book]") {
+  auto workload = Workload::FromNumbers(std::vector<std::uint64_t>{1, 2, 3}).value();
+  JobBook book(workload, &Cost);
+  TakeBatch(book, 2);
+  const Batch& batch = book.Launch(Ids(book, {1, 2}), {.agent_id = "S7", .hostname = "h7", .cpus = 1.5, .mem = 96},
+                                   At(4));
+  CHECK(batch.agent_id == "S7");
+  CHECK(batch.hostname == "h7");
+  CHECK(batch.cpus == 1.5);
+  CHECK(batch.mem == 96);
+  CHECK(batch.launched_at == At(4));
+  CHECK_FALSE(batch.unconfirmed);
+  CHECK(book.stats().tasks_launched == 1);
+  CHECK(book.stats().tasks_per_agent.at("S7") == 1);
+  std::string task_id = batch.task_id;
+  book.MarkUnconfirmed(task_id);
+  Batch ended = book.Forget(task_id);
+  CHECK(ended.task_id == task_id);
+  CHECK(ended.ids == Ids(book, {1, 2}));
+  CHECK(ended.unconfirmed);
+  CHECK(book.FindTask(task_id) == nullptr);
+  CHECK(book.Forget(task_id).ids.empty());  // unknown: nothing
+  book.MarkUnconfirmed(task_id);            // ignored
+}
+
+TEST_CASE("a task unconfirmed and awaiting an answer is asked about until it answers", "[job_book]") {
+  auto workload = Workload::FromNumbers(std::vector<std::uint64_t>{1, 2}).value();
+  JobBook book(workload, &Cost);
+  TakeBatch(book, 1);
+  std::string a = LaunchBatch(book, {1}).task_id;
+  TakeBatch(book, 1);
+  std::string b = LaunchBatch(book, {2}).task_id;
+  auto again = std::chrono::seconds(5);
+  CHECK(book.Questions(At(0), again).empty());  // nobody asked yet
+  book.MarkUnconfirmed(a);
+  book.AwaitAnswer(a);
+  CHECK(book.FindTask(a)->unconfirmed);
+  auto asked = book.Questions(At(1), again);
+  REQUIRE(asked.size() == 1);
+  CHECK(asked[0].task_id == a);
+  CHECK(asked[0].agent_id == "S1");
+  CHECK(book.Questions(At(5), again).empty());  // asked 4 s ago
+  CHECK(book.Questions(At(6), again).size() == 1);
+  // An update from the agent: the master has it, wherever the agent says.
+  book.Confirm(a, std::string("S9"));
+  CHECK_FALSE(book.FindTask(a)->unconfirmed);
+  CHECK(book.FindTask(a)->agent_id == "S9");
+  book.Answered(a);
+  CHECK(book.Questions(At(20), again).empty());
+  // After resubscribing every live task is asked about at once, whenever it was last asked.
+  book.AwaitAnswers();
+  auto all = book.Questions(At(21), again);
+  CHECK(all.size() == 2);
+  CHECK(book.FindTask(b)->awaiting_answer);
+  book.Answered(b);
+  CHECK_FALSE(book.FindTask(b)->awaiting_answer);
+}
+
+TEST_CASE("a task whose results are being fetched is over: neither unconfirmed nor asked about", "[job_book]") {
+  auto workload = Workload::FromNumbers(std::vector<std::uint64_t>{1, 2}).value();
+  JobBook book(workload, &Cost);
+  TakeBatch(book, 2);
+  std::string task_id = LaunchBatch(book, {1, 2}).task_id;
+  book.MarkFetching(task_id);
+  book.MarkFetching(task_id);
+  CHECK(book.FindTask(task_id)->fetching);
+  CHECK(book.FindTask(task_id)->fetches == 2);
+  book.MarkUnconfirmed(task_id);
+  book.AwaitAnswer(task_id);
+  book.AwaitAnswers();
+  CHECK_FALSE(book.FindTask(task_id)->unconfirmed);
+  CHECK_FALSE(book.FindTask(task_id)->awaiting_answer);
+  CHECK(book.Questions(At(1), std::chrono::seconds(5)).empty());
+  CHECK_FALSE(book.FetchDone(task_id));  // one still out
+  CHECK(book.FetchDone(task_id));        // the last
+  CHECK_FALSE(book.FetchDone("factorial-unknown-1"));
 }
 
 TEST_CASE("task IDs round-trip", "[job_book]") {
