@@ -5,6 +5,7 @@
 
 #include "factorial/cost_model.hpp"
 #include "factorial/sizing.hpp"
+#include "factorial/task_input.hpp"
 
 namespace factorial::scheduler {
 namespace {
@@ -43,8 +44,6 @@ class LargestSum {
 double Megabytes(std::uint64_t bytes) { return std::ceil(static_cast<double>(bytes) / kMiB); }
 
 }  // namespace
-
-int TaskLanes(double cpus) { return std::max(1, static_cast<int>(std::llround(cpus))); }
 
 std::uint64_t CostNanoseconds(std::uint64_t n) {
   double ns = std::ceil(EstimatedCpuSeconds(n) * 1e9);

@@ -43,8 +43,6 @@ inline constexpr double kMinTaskCpus = 0.1;
 // Numbers no offer can hold that one planning round passes over before it stops.
 inline constexpr int kMaxSetAside = 64;
 
-// Lanes a task of `cpus` runs (the executor's rule): round(cpus), at least 1.
-int TaskLanes(double cpus);
 // Estimated CPU nanoseconds of n! (EstimatedCpuSeconds), for JobBook.
 std::uint64_t CostNanoseconds(std::uint64_t n);
 

@@ -11,29 +11,11 @@
 #include <sys/mman.h>
 #include <unistd.h>
 
+#include "factorial/digits.hpp"
 #include "factorial/result_file.hpp"
 
 namespace factorial::scheduler {
 namespace {
-
-enum class Parsed { kOk, kNotDecimal, kTooLarge };
-
-// Plain decimal digits (leading zeros allowed), at most `max_n`.
-Parsed ParseDecimal(std::string_view text, std::uint64_t max_n, std::uint64_t& value) {
-  if (text.empty()) return Parsed::kNotDecimal;
-  value = 0;
-  bool too_large = false;
-  for (char c : text) {
-    if (c < '0' || c > '9') return Parsed::kNotDecimal;
-    auto digit = static_cast<std::uint64_t>(c - '0');
-    if (too_large || value > (max_n - digit) / 10) {
-      too_large = true;  // keep looking for a non-digit, which is reported first
-      continue;
-    }
-    value = value * 10 + digit;
-  }
-  return too_large ? Parsed::kTooLarge : Parsed::kOk;
-}
 
 bool IsBlank(char c) { return c == ' ' || c == '\t' || c == '\r'; }
 
@@ -153,13 +135,13 @@ void WorkloadBuilder::Bad(std::string problem) {
 }
 
 void WorkloadBuilder::AddToken(std::string_view text, std::string_view source) {
-  std::uint64_t n = 0;
-  switch (ParseDecimal(text, max_n_, n)) {
-    case Parsed::kOk:
-      return Add(n);
-    case Parsed::kNotDecimal:
+  Decimal n = ParseDecimal(text, max_n_);
+  switch (n.problem) {
+    case Decimal::Problem::kNone:
+      return Add(n.value);
+    case Decimal::Problem::kNotDecimal:
       return Bad(std::string(source) + " '" + std::string(text) + "' is not a non-negative decimal integer");
-    case Parsed::kTooLarge:
+    case Decimal::Problem::kTooLarge:
       return Bad(std::string(source) + " '" + std::string(text) + "' is larger than --max-n " + std::to_string(max_n_));
   }
 }
@@ -177,8 +159,7 @@ void WorkloadBuilder::Line(std::string_view line, bool token_continues) {
                " bytes");
   }
   if (token.empty()) return;
-  std::uint64_t n = 0;
-  if (ParseDecimal(token, max_n_, n) == Parsed::kOk) return Add(n);
+  if (Decimal n = ParseDecimal(token, max_n_); n.ok()) return Add(n.value);
   AddToken(token, "input line " + std::to_string(line_number_));
 }
 

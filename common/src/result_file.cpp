@@ -5,11 +5,12 @@
 
 #include <algorithm>
 #include <cerrno>
-#include <charconv>
 #include <cstring>
 #include <utility>
 
 #include <openssl/evp.h>
+
+#include "factorial/digits.hpp"
 
 namespace factorial {
 namespace {
@@ -17,20 +18,6 @@ namespace {
 // A u64 has at most 20 decimal digits; a SHA-256 has 64 hex digits.
 constexpr std::size_t kMaxNumberField = 20;
 constexpr std::size_t kShaHexLength = 64;
-
-bool IsDigit(char c) { return c >= '0' && c <= '9'; }
-bool IsLowerHex(char c) { return IsDigit(c) || (c >= 'a' && c <= 'f'); }
-
-std::string Hex(const unsigned char* bytes, unsigned int length) {
-  static constexpr char kHex[] = "0123456789abcdef";
-  std::string hex;
-  hex.reserve(2 * length);
-  for (unsigned int i = 0; i < length; ++i) {
-    hex.push_back(kHex[bytes[i] >> 4]);
-    hex.push_back(kHex[bytes[i] & 15]);
-  }
-  return hex;
-}
 
 }  // namespace
 
@@ -58,7 +45,7 @@ std::string Sha256Stream::FinishHex() {
   unsigned int length = 0;
   EVP_DigestFinal_ex(impl_->ctx, digest, &length);
   EVP_DigestInit_ex(impl_->ctx, EVP_sha256(), nullptr);
-  return Hex(digest, length);
+  return LowerHex(std::span(digest, length));
 }
 
 std::string Sha256Stream::PeekHex() const {
@@ -68,7 +55,7 @@ std::string Sha256Stream::PeekHex() const {
   unsigned int length = 0;
   EVP_DigestFinal_ex(copy, digest, &length);
   EVP_MD_CTX_free(copy);
-  return Hex(digest, length);
+  return LowerHex(std::span(digest, length));
 }
 
 // ---- ResultFileWriter ------------------------------------------------------------------
@@ -169,12 +156,11 @@ Status ResultFileParser::Fail(const std::string& what) {
 
 Status ResultFileParser::ParseField(std::uint64_t* value, const char* name) {
   if (field_.empty()) return Fail(std::string("empty ") + name);
-  if (!std::all_of(field_.begin(), field_.end(), IsDigit)) return Fail(std::string(name) + " is not a decimal number");
+  Decimal parsed = ParseDecimal(field_);
+  if (parsed.problem == Decimal::Problem::kNotDecimal) return Fail(std::string(name) + " is not a decimal number");
   if (field_.size() > 1 && field_[0] == '0') return Fail(std::string(name) + " has a leading zero");
-  auto [end, error] = std::from_chars(field_.data(), field_.data() + field_.size(), *value);
-  if (error != std::errc() || end != field_.data() + field_.size()) {
-    return Fail(std::string(name) + " does not fit in 64 bits");
-  }
+  if (!parsed.ok()) return Fail(std::string(name) + " does not fit in 64 bits");
+  *value = parsed.value;
   field_.clear();
   return OkStatus();
 }
