@@ -24,7 +24,16 @@ struct BatchRun::Shared {
   std::string agent_sandbox;
 };
 
+namespace {
+
+std::string Count(std::uint64_t count, const std::string& noun) {
+  return std::to_string(count) + " " + noun + (count == 1 ? "" : "s");
+}
+
+}  // namespace
+
 std::uint64_t InlineListBytes(const std::vector<std::uint64_t>& numbers) {
+  if (numbers.size() == 1) return FactorialDigits(numbers[0]);  // the bare digits
   std::uint64_t bytes = 4;  // "FR1\n"
   for (std::uint64_t n : numbers) bytes += std::to_string(n).size() + 3 + FactorialDigits(n) + 1;
   return bytes;
@@ -68,9 +77,9 @@ std::vector<std::string> BatchRun::running_workers() const {
 }
 
 void BatchRun::Start() {
-  spdlog::info("task {}: batch of {} numbers ({} in workers, {} on lane threads) on {} lane{}, results {}",
-               spec_.task_id, big_.size() + shared_->small.size(), big_.size(), shared_->small.size(), spec_.lanes,
-               spec_.lanes == 1 ? "" : "s", inline_ ? "inline" : "in sandbox files");
+  spdlog::info("task {}: batch of {} ({} in workers, {} on lane threads) on {}, results {}", spec_.task_id,
+               Count(big_.size() + shared_->small.size(), "number"), big_.size(), shared_->small.size(),
+               Count(static_cast<std::uint64_t>(spec_.lanes), "lane"), inline_ ? "inline" : "in sandbox files");
   Dispatch();
   MaybeFinish();
 }
@@ -117,6 +126,9 @@ bool BatchRun::StartBig() {
   }
   written_paths_.push_back(request.result_path);
   std::uint64_t reserved = memory > 0 ? FactorialMemoryBytes(n, threads) : 0;
+  // The last number left may use all the memory no running one holds: alone in its task, it
+  // is capped at the task's memory, as Mesos caps the task.
+  if (memory > 0 && next_big_ == big_.size() && !SmallLeft()) reserved = memory - reserved_bytes_;
   request.memory_limit_bytes = reserved;
   reserved_bytes_ += reserved;
   ++busy_lanes_;
@@ -204,12 +216,15 @@ void BatchRun::OnWorkerDone(const std::string& key, ComputeOutcome outcome) {
       results_.entries.push_back({n, std::move(outcome.digits)});
       break;
     case ComputeOutcome::Kind::kFile:
-      ++computed_;
       if (inline_) {
-        // Only if a runner wrote a plain file after all: it is a slice of its own.
-        results_.entries.push_back({n, ResultFileSlice{spec_.agent_sandbox + FileName(std::to_string(n) + ".result"),
-                                                       0, outcome.size, outcome.sha256}});
+        // The digits were counted to fit inline: a file here is the runner's mistake, and
+        // nothing would fetch it.
+        ++failed_;
+        ::unlink((spec_.sandbox + FileName(std::to_string(n) + ".result")).c_str());
+        results_.entries.push_back(
+            {n, ResultFailure{ResultFailure::Reason::kError, "the worker wrote a file where inline digits were due"}});
       } else {
+        ++computed_;
         results_.files.push_back(
             {spec_.agent_sandbox + FileName(std::to_string(n) + ".frf"), outcome.size, outcome.sha256});
       }
@@ -292,9 +307,9 @@ void BatchRun::MaybeFinish() {
     outcome.message = *abort_error_;
   } else {
     outcome.kind = BatchOutcome::Kind::kFinished;
-    outcome.message = "batch of " + std::to_string(computed_ + failed_) + " numbers: " + std::to_string(computed_) +
+    outcome.message = "batch of " + Count(computed_ + failed_, "number") + ": " + std::to_string(computed_) +
                       " computed, " + std::to_string(failed_) + " failed" +
-                      (inline_ ? "" : ", " + std::to_string(results_.files.size()) + " result files");
+                      (inline_ ? "" : ", " + Count(results_.files.size(), "result file"));
     outcome.data = EncodeResultList(results_);
     results_ = {};
   }

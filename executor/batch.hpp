@@ -1,6 +1,7 @@
 #pragma once
 
-// A batch task (issue 15): several numbers computed on L lanes, largest first.
+// A task's run: its numbers computed on L lanes, largest first. A task of one number is a
+// batch of one.
 //
 // Numbers up to the runner's in-process limit ("small") are computed by lane threads inside
 // the executor: one thread per lane pulls the next number, so a number costs a GMP call and
@@ -31,6 +32,7 @@
 
 #include "factorial/event_loop.hpp"
 #include "factorial/result_codec.hpp"
+#include "compute_request.hpp"
 #include "runner.hpp"
 
 namespace factorial::executor {
@@ -52,7 +54,8 @@ struct BatchOutcome {
   std::string message;  // for TaskStatus.message
 };
 
-// Bytes of the inline result list of `numbers`: "FR1\n" and a `<n> d <digits>\n` line each.
+// Bytes of the inline result list of `numbers` (result_codec.hpp): the bare digits for one
+// number, else "FR1\n" and a `<n> d <digits>\n` line each.
 std::uint64_t InlineListBytes(const std::vector<std::uint64_t>& numbers);
 
 // Runs one batch. Call everything on the loop thread.

@@ -2,13 +2,9 @@
 
 #include <algorithm>
 #include <chrono>
-#include <cmath>
 
 #include <spdlog/spdlog.h>
 
-#include "factorial/resources.hpp"
-#include "factorial/result_codec.hpp"
-#include "factorial/sizing.hpp"
 #include "factorial/uuid.hpp"
 
 namespace factorial::executor {
@@ -18,77 +14,8 @@ using v1::TaskReason;
 using v1::TaskState;
 namespace ev = v1::executor;
 
-std::optional<std::string> Label(const v1::TaskInfo& task, std::string_view key) {
-  if (!task.labels) return std::nullopt;
-  for (const auto& l : *task.labels) {
-    if (l.key == key) return l.value.value_or("");
-  }
-  return std::nullopt;
-}
-
-// n must be plain decimal digits: no sign, no spaces, at most 20 digits.
-std::optional<std::uint64_t> ParseN(std::string_view text) {
-  if (text.empty() || text.size() > 20) return std::nullopt;
-  std::uint64_t n = 0;
-  for (char c : text) {
-    if (c < '0' || c > '9') return std::nullopt;
-    std::uint64_t digit = static_cast<std::uint64_t>(c - '0');
-    if (n > (UINT64_MAX - digit) / 10) return std::nullopt;
-    n = n * 10 + digit;
-  }
-  return n;
-}
-
-// The most numbers one task may carry (the scheduler's batches stay far below).
-constexpr std::size_t kMaxTaskNumbers = 1000000;
-
-std::string Shown(std::string_view data);
-
-// TaskInfo.data: distinct unsigned decimals separated by single spaces, each at most `max_n`.
-// The error is the message of the TASK_FAILED (REASON_TASK_INVALID).
-Result<std::vector<std::uint64_t>> ParseNumbers(std::string_view data, std::uint64_t max_n) {
-  if (data.empty()) return MakeError(Errc::kInvalidArgument, "task data is empty; expected numbers like '5 10 100000'");
-  std::vector<std::uint64_t> numbers;
-  std::size_t start = 0;
-  for (;;) {
-    std::size_t space = data.find(' ', start);
-    std::string_view token = data.substr(start, space == std::string_view::npos ? std::string_view::npos : space - start);
-    auto n = ParseN(token);
-    if (!n) {
-      return MakeError(Errc::kInvalidArgument,
-                       "task data must be non-negative decimal integers separated by single spaces; '" +
-                           Shown(token) + "' in '" + Shown(data) + "' is not one");
-    }
-    if (*n > max_n) {
-      return MakeError(Errc::kInvalidArgument,
-                       std::to_string(*n) + " is over this executor's limit of " + std::to_string(max_n));
-    }
-    if (numbers.size() == kMaxTaskNumbers) {
-      return MakeError(Errc::kInvalidArgument,
-                       "task data holds more than " + std::to_string(kMaxTaskNumbers) + " numbers");
-    }
-    numbers.push_back(*n);
-    if (space == std::string_view::npos) break;
-    start = space + 1;
-  }
-  // Sorted in place: a batch runs largest first whatever the order given.
-  std::sort(numbers.begin(), numbers.end());
-  if (auto twice = std::adjacent_find(numbers.begin(), numbers.end()); twice != numbers.end()) {
-    return MakeError(Errc::kInvalidArgument, std::to_string(*twice) + " appears twice in the task data");
-  }
-  return numbers;
-}
-
 double WallSeconds() {
   return std::chrono::duration<double>(std::chrono::system_clock::now().time_since_epoch()).count();
-}
-
-std::string Shown(std::string_view data) {
-  std::string s(data.substr(0, 32));
-  for (char& c : s) {
-    if (static_cast<unsigned char>(c) < 0x20 || static_cast<unsigned char>(c) > 0x7e) c = '?';
-  }
-  return data.size() > 32 ? s + "..." : s;
 }
 
 MesosConnection::Options ConnectionOptions(const ExecutorEnv& env, std::uint64_t seed) {
@@ -163,7 +90,7 @@ void Executor::OnDisconnected(const std::string& reason) {
   if (!env_.checkpoint) {
     spdlog::error("lost the agent ({}); framework does not checkpoint, shutting down", reason);
     for (auto& [id, task] : tasks_) {
-      if (task.phase == Phase::kRunning) StopRunning(id, task);
+      if (task.phase == Phase::kRunning) task.run->Kill();  // OnTaskDone follows
     }
     Exit(1);
     return;
@@ -175,7 +102,7 @@ void Executor::OnDisconnected(const std::string& reason) {
       recovery_timer_.reset();
       spdlog::error("agent did not come back within the recovery timeout; exiting");
       for (auto& [id, task] : tasks_) {
-        if (task.phase == Phase::kRunning) StopRunning(id, task);
+        if (task.phase == Phase::kRunning) task.run->Kill();  // OnTaskDone follows
       }
       Exit(1);
     });
@@ -239,29 +166,13 @@ void Executor::OnLaunch(const v1::TaskInfo& info) {
   if (state_ == State::kShuttingDown) return;
   Task& task = tasks_.emplace(id, Task{}).first->second;
   task.info = info;
-  task.cpus = std::max(0.0, ScalarTotal(info.resources, "cpus"));
-  task.mem_bytes = static_cast<std::uint64_t>(ScalarTotal(info.resources, "mem") * 1048576.0);
-
-  auto numbers = ParseNumbers(info.data.value_or(""), env_.max_n);
-  if (!numbers.ok()) {
-    SendUpdate(task, TaskState::kFailed, numbers.error().message, TaskReason::kTaskInvalid, std::nullopt);
+  auto input = ReadTaskInput(info, env_.max_n);
+  if (!input.ok()) {
+    task.phase = Phase::kFinished;
+    SendUpdate(task, TaskState::kFailed, input.error().message, TaskReason::kTaskInvalid, std::nullopt);
     return;
   }
-  if (numbers->size() > 1) {
-    // A batch: a number that does not fit the task's memory fails alone, inside the result.
-    task.batch_numbers = std::move(numbers).value();
-  } else {
-    std::uint64_t n = numbers->front();
-    task.n = n;
-    std::uint64_t needed = FactorialMemoryBytes(n);
-    if (task.mem_bytes > 0 && needed > task.mem_bytes) {
-      SendUpdate(task, TaskState::kFailed,
-                 std::to_string(n) + "! needs about " + std::to_string(needed >> 20) + " MiB but the task has " +
-                     std::to_string(task.mem_bytes >> 20) + " MiB",
-                 TaskReason::kContainerLimitationMemory, std::nullopt);
-      return;
-    }
-  }
+  task.input = std::move(input).value();
   SendUpdate(task, TaskState::kRunning, std::nullopt, std::nullopt, std::nullopt);
   queue_.push_back(id);
   StartQueued();
@@ -270,11 +181,11 @@ void Executor::OnLaunch(const v1::TaskInfo& info) {
 std::size_t Executor::Slots() const {
   double cpus = 0;
   for (const auto& [id, task] : tasks_) {
-    if (task.phase != Phase::kFinished) cpus += task.cpus;
+    if (task.phase != Phase::kFinished) cpus += task.input.cpus;
   }
   // Rounded, as a task's lanes are: an agent of 2 cpus offers 1.9 beside the executor's 0.1,
   // and a task of 1 and one of 0.9 must run side by side, not one after the other.
-  return std::max<std::size_t>(1, static_cast<std::size_t>(std::llround(cpus)));
+  return static_cast<std::size_t>(TaskLanes(cpus));
 }
 
 void Executor::StartQueued() {
@@ -285,66 +196,26 @@ void Executor::StartQueued() {
     Task& task = tasks_.at(id);
     task.phase = Phase::kRunning;
     ++running_;
-    if (!task.batch_numbers.empty()) {
-      StartBatch(id, task);
-      continue;
-    }
-    ComputeRequest request;
-    request.n = task.n;
-    request.threads = Lanes(task);
-    request.memory_limit_bytes = task.mem_bytes;
-    request.inline_limit = InlineLimit(task);
-    // A result over the inline limit goes to an FRF1 file of one entry, named on a `file`
-    // line like a batch's; decided here from the exact digit count.
-    task.framed = FactorialDigits(task.n) > request.inline_limit;
-    request.framed_file = task.framed;
-    request.result_path = env_.sandbox + "/" + ResultFileName(id, task);
-    spdlog::info("task {}: computing {}! ({} thread{})", id, task.n, request.threads,
-                 request.threads == 1 ? "" : "s");
-    runner_.Start(id, request, [this, id](ComputeOutcome outcome) { OnComputed(id, std::move(outcome)); });
+    StartRun(id, task);
   }
 }
 
-std::string Executor::ResultFileName(const std::string& id, const Task& task) {
-  return task.framed ? id + "." + std::to_string(task.n) + ".frf" : id + ".result";
-}
-
-int Executor::Lanes(const Task& task) const {
-  // Mesos cpus are shares: a task of 1.9 cpus runs 2 lanes.
-  return std::max(1, static_cast<int>(std::llround(task.cpus)));
-}
-
-std::size_t Executor::InlineLimit(const Task& task) const {
-  if (auto label = Label(task.info, "inline_limit")) {
-    if (auto v = ParseN(*label)) return static_cast<std::size_t>(*v);
-  }
-  return env_.inline_limit;
-}
-
-void Executor::StartBatch(const std::string& id, Task& task) {
+void Executor::StartRun(const std::string& id, Task& task) {
   BatchSpec spec;
   spec.task_id = id;
-  spec.numbers = std::move(task.batch_numbers);
-  task.batch_numbers = {};
-  spec.lanes = Lanes(task);
-  spec.memory_bytes = task.mem_bytes;
-  spec.inline_limit = InlineLimit(task);
+  spec.numbers = std::move(task.input.numbers);
+  task.input.numbers = {};
+  spec.lanes = TaskLanes(task.input.cpus);
+  spec.memory_bytes = task.input.memory_bytes;
+  spec.inline_limit = task.input.inline_limit.value_or(env_.inline_limit);
   spec.sandbox = env_.sandbox;
   spec.agent_sandbox = env_.agent_sandbox;
-  task.batch = std::make_unique<BatchRun>(loop_, runner_, std::move(spec),
-                                          [this, id](BatchOutcome outcome) { OnBatchDone(id, std::move(outcome)); });
-  task.batch->Start();
+  task.run = std::make_unique<BatchRun>(loop_, runner_, std::move(spec),
+                                        [this, id](BatchOutcome outcome) { OnTaskDone(id, std::move(outcome)); });
+  task.run->Start();
 }
 
-void Executor::StopRunning(const std::string& id, Task& task) {
-  if (task.batch) {
-    task.batch->Kill();  // OnBatchDone follows
-  } else {
-    runner_.Kill(id);  // OnComputed follows
-  }
-}
-
-void Executor::OnBatchDone(const std::string& id, BatchOutcome outcome) {
+void Executor::OnTaskDone(const std::string& id, BatchOutcome outcome) {
   if (running_ > 0) --running_;
   auto it = tasks_.find(id);
   if (it == tasks_.end()) return;
@@ -365,53 +236,8 @@ void Executor::OnBatchDone(const std::string& id, BatchOutcome outcome) {
   }
   // The run called us: free it once it has returned.
   loop_.Post([this, id] {
-    if (auto t = tasks_.find(id); t != tasks_.end()) t->second.batch.reset();
+    if (auto t = tasks_.find(id); t != tasks_.end()) t->second.run.reset();
   });
-  StartQueued();
-  MaybeFinishShutdown();
-}
-
-void Executor::OnComputed(const std::string& id, ComputeOutcome outcome) {
-  if (running_ > 0) --running_;
-  auto it = tasks_.find(id);
-  if (it == tasks_.end()) return;
-  Task& task = it->second;
-  task.phase = Phase::kFinished;
-  if (!task.terminal_sent) {
-    switch (outcome.kind) {
-      case ComputeOutcome::Kind::kKilled:
-        SendUpdate(task, TaskState::kKilled, "killed", std::nullopt, std::nullopt);
-        break;
-      case ComputeOutcome::Kind::kInline: {
-        std::string message = std::to_string(task.n) + "! has " + std::to_string(outcome.digits.size()) + " digits";
-        SendUpdate(task, TaskState::kFinished, std::move(message), std::nullopt,
-                   EncodeResults({{task.n, std::move(outcome.digits)}}));
-        break;
-      }
-      case ComputeOutcome::Kind::kFile: {
-        // Too large to inline: name the sandbox file so the scheduler can fetch it from the
-        // agent's /files/download and check it.
-        std::string path = env_.agent_sandbox + "/" + ResultFileName(id, task);
-        std::string message = std::to_string(task.n) + "! has " + std::to_string(FactorialDigits(task.n)) +
-                              " digits (in the sandbox)";
-        if (task.framed) {
-          SendUpdate(task, TaskState::kFinished, std::move(message), std::nullopt,
-                     EncodeResultList({{}, {ResultFile{std::move(path), outcome.size, outcome.sha256}}}));
-        } else {
-          // A runner that wrote the plain digits after all: the slice form.
-          SendUpdate(task, TaskState::kFinished, std::move(message), std::nullopt,
-                     EncodeResults({{task.n, ResultFileSlice{std::move(path), 0, outcome.size, outcome.sha256}}}));
-        }
-        break;
-      }
-      case ComputeOutcome::Kind::kFailed:
-        SendUpdate(task, TaskState::kFailed, outcome.error,
-                   outcome.out_of_memory ? std::optional(TaskReason::kContainerLimitationMemory) : std::nullopt,
-                   std::nullopt);
-        break;
-    }
-    spdlog::info("task {}: computation ended after {:.3f}s", id, outcome.seconds);
-  }
   StartQueued();
   MaybeFinishShutdown();
 }
@@ -428,7 +254,7 @@ void Executor::OnKill(const v1::TaskID& task_id) {
     task.phase = Phase::kFinished;
     SendUpdate(task, TaskState::kKilled, "killed before it started", std::nullopt, std::nullopt);
   } else if (task.phase == Phase::kRunning) {
-    StopRunning(task_id.value, task);  // OnComputed or OnBatchDone reports TASK_KILLED
+    task.run->Kill();  // OnTaskDone reports TASK_KILLED
   }
 }
 
@@ -500,7 +326,7 @@ void Executor::Shutdown(const std::string& why) {
     // Record the terminal update before killing, so the runner's report cannot send another.
     SendUpdate(task, TaskState::kKilled, "executor shutting down: " + why, std::nullopt, std::nullopt);
     if (running) {
-      StopRunning(id, task);
+      task.run->Kill();  // OnTaskDone follows
     } else {
       task.phase = Phase::kFinished;
     }

@@ -1,7 +1,8 @@
 #pragma once
 
 // The factorial executor: the v1 HTTP Executor API state machine (mesos-v1-api.md §6, §9.2).
-// Runs entirely on one EventLoop thread; computations run in a ComputeRunner.
+// Runs entirely on one EventLoop thread. Every task is a batch (batch.hpp), one number being a
+// batch of one: it runs as a BatchRun, whose outcome is the task's terminal update.
 //
 // Reliability contract: every status update gets a fresh UUID and stays in the
 // unacknowledged set until the agent's ACKNOWLEDGED names it; every task stays
@@ -24,6 +25,7 @@
 #include "factorial/event_loop.hpp"
 #include "factorial/mesos_connection.hpp"
 #include "factorial/messages.hpp"
+#include "factorial/task_input.hpp"
 #include "runner.hpp"
 
 namespace factorial::executor {
@@ -51,14 +53,9 @@ class Executor {
   struct Task {
     v1::TaskInfo info;
     Phase phase = Phase::kQueued;
-    std::uint64_t n = 0;
-    bool framed = false;  // a single number's result goes to an FRF1 file
-    // A batch (two or more numbers) until it starts; then its run.
-    std::vector<std::uint64_t> batch_numbers;
-    std::unique_ptr<BatchRun> batch;
-    double cpus = 1;
-    std::uint64_t mem_bytes = 0;  // 0: no mem resource given
-    bool acknowledged = false;    // some update for it was ACKNOWLEDGED
+    TaskInput input;  // its numbers are moved into the run when it starts
+    std::unique_ptr<BatchRun> run;
+    bool acknowledged = false;  // some update for it was ACKNOWLEDGED
     bool terminal_sent = false;
     std::string terminal_uuid;
   };
@@ -69,13 +66,8 @@ class Executor {
   void OnLaunch(const v1::TaskInfo& task);
   void OnKill(const v1::TaskID& task_id);
   void OnAcknowledged(const v1::TaskID& task_id, const std::string& uuid);
-  void OnComputed(const std::string& task_id, ComputeOutcome outcome);
-  void OnBatchDone(const std::string& task_id, BatchOutcome outcome);
-  void StartBatch(const std::string& id, Task& task);
-  void StopRunning(const std::string& id, Task& task);
-  int Lanes(const Task& task) const;
-  static std::string ResultFileName(const std::string& id, const Task& task);
-  std::size_t InlineLimit(const Task& task) const;
+  void OnTaskDone(const std::string& task_id, BatchOutcome outcome);
+  void StartRun(const std::string& id, Task& task);
   void StartQueued();
   void SendUpdate(Task& task, v1::TaskState state, std::optional<std::string> message,
                   std::optional<v1::TaskReason> reason, std::optional<std::string> data);

@@ -7,7 +7,7 @@
 
 #include <string>
 
-#include "runner.hpp"
+#include "compute_request.hpp"
 
 namespace factorial::executor {
 

@@ -24,7 +24,7 @@
 #include <string_view>
 
 #include "factorial/status.hpp"
-#include "runner.hpp"
+#include "compute_request.hpp"
 
 namespace factorial::executor::worker_protocol {
 

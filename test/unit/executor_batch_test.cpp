@@ -1,4 +1,4 @@
-// Batch tasks (issue 15): several numbers in one task's data, computed on the task's lanes.
+// Batch tasks: several numbers in one task's data, computed on the task's lanes.
 // The executor runs on a FakeLoop standing in for the agent, with a real RoutingRunner (real
 // worker processes and lane threads) or a FakeRunner the test completes by hand. Digits are
 // checked against GMP computed here; result files are read back and parsed.
@@ -232,7 +232,7 @@ TEST_CASE("a single big number's result is an FRF1 file of one entry", "[executo
   CHECK(reported.file_paths == std::vector<std::string>{kAgentView + "/single.30000.frf"});
   REQUIRE(reported.digits.size() == 1);
   CHECK(reported.digits.at(30000) == Gmp(30000));
-  CHECK(*finished.message == "30000! has " + std::to_string(Gmp(30000).size()) + " digits (in the sandbox)");
+  CHECK(*finished.message == "batch of 1 number: 1 computed, 0 failed, 1 result file");
   CHECK(sandbox.Files() == std::vector<std::string>{"single.30000.frf"});
 }
 
@@ -357,7 +357,7 @@ TEST_CASE("a batch runs on max(1, round(cpus)) lanes, one big number per lane", 
   SECTION("a single number converts on all of them, as before batches") {
     Harness h;
     h.Deliver({Subscribed(), Launch("single", "30000", 1.9, 0)});
-    CHECK(h.runner.jobs.at("single").request.threads == 2);
+    CHECK(h.runner.jobs.at("single/30000").request.threads == 2);
   }
 }
 
@@ -372,10 +372,12 @@ TEST_CASE("big numbers start only while the task's memory covers every running w
   CHECK(h.runner.jobs.at("m/300000").request.memory_limit_bytes == big);
   h.runner.Compute("m/300000");
   REQUIRE(h.runner.started == std::vector<std::string>{"m/300000", "m/200000"});
-  // The last number left: both lanes, as far as the memory allows.
+  // The last number left: both lanes, as far as the memory allows, and all of the memory as
+  // its cap (as a lone number's task is capped).
   auto& request = h.runner.jobs.at("m/200000").request;
-  CHECK(request.threads == factorial::ConversionThreadsWithin(200000, 2, static_cast<std::uint64_t>(mem_mib * 1048576.0)));
-  CHECK(request.memory_limit_bytes == factorial::FactorialMemoryBytes(200000, request.threads));
+  auto memory = static_cast<std::uint64_t>(mem_mib * 1048576.0);
+  CHECK(request.threads == factorial::ConversionThreadsWithin(200000, 2, memory));
+  CHECK(request.memory_limit_bytes == memory);
   h.runner.Compute("m/200000");
   auto finished = h.Terminal("m");
   CHECK(finished.state == TaskState::kFinished);
@@ -389,7 +391,7 @@ TEST_CASE("batch data that is not distinct decimals within the limits fails the 
       {"5\t6", "non-negative decimal integers separated by single spaces"},
       {"5 x 7", "'x' in '5 x 7' is not one"},
       {"5 -6", "'-6' in '5 -6' is not one"},
-      {"5 18446744073709551616", "is not one"},
+      {"5 18446744073709551616", "18446744073709551616 is over this executor's limit of 100000000"},
       {"5 100000001", "100000001 is over this executor's limit of 100000000"},
       {"5 6 7 6", "6 appears twice in the task data"},
   };

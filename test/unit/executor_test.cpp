@@ -11,6 +11,7 @@
 #include "compute.hpp"
 #include "factorial/recordio.hpp"
 #include "factorial/result_codec.hpp"
+#include "factorial/sizing.hpp"
 #include "factorial/uuid.hpp"
 #include "support/executor_harness.hpp"
 
@@ -41,10 +42,12 @@ TEST_CASE("the authentication token is sent as a bearer token", "[executor]") {
 TEST_CASE("launch yields TASK_RUNNING then TASK_FINISHED with the exact digits", "[executor]") {
   Harness h;
   h.Deliver({Subscribed(), Launch("t20", "20")});
-  REQUIRE(h.runner.started == std::vector<std::string>{"t20"});
-  CHECK(h.runner.jobs.at("t20").request.n == 20);
-  CHECK(h.runner.jobs.at("t20").request.memory_limit_bytes == 64ull << 20);
-  h.runner.Compute("t20");
+  // A batch of one: its number runs under the runner key `<task>/<n>`, capped at the task's
+  // whole memory.
+  REQUIRE(h.runner.started == std::vector<std::string>{"t20/20"});
+  CHECK(h.runner.jobs.at("t20/20").request.n == 20);
+  CHECK(h.runner.jobs.at("t20/20").request.memory_limit_bytes == 64ull << 20);
+  h.runner.Compute("t20/20");
   h.loop.Pump();
 
   auto updates = h.Updates();
@@ -67,7 +70,7 @@ TEST_CASE("launch yields TASK_RUNNING then TASK_FINISHED with the exact digits",
 TEST_CASE("acknowledgements retire updates and forget finished tasks", "[executor]") {
   Harness h;
   h.Deliver({Subscribed(), Launch("t5", "5")});
-  h.runner.Compute("t5");
+  h.runner.Compute("t5/5");
   auto updates = h.Updates();
   REQUIRE(updates.size() == 2);
   CHECK(h.executor.unacknowledged_task_ids() == std::vector<std::string>{"t5"});
@@ -110,7 +113,7 @@ TEST_CASE("updates made while disconnected are sent in the next SUBSCRIBE", "[ex
   h.Deliver({Subscribed(), Launch("c", "10")});
   h.loop.EndStream(h.loop.LastStream()->id);
   std::size_t calls_before = h.Updates().size();
-  h.runner.Compute("c");  // finishes while the agent is away
+  h.runner.Compute("c/10");  // finishes while the agent is away
   CHECK(h.Updates().size() == calls_before);  // nothing POSTed without a subscription
   h.loop.Advance(2s);
   auto call = h.LastSubscribe();
@@ -123,17 +126,17 @@ TEST_CASE("a queued task is dropped on KILL and a running one is stopped", "[exe
   Harness h;
   // Two tasks of half a cpu each: one worker slot, so the second waits.
   h.Deliver({Subscribed(), Launch("run", "7", 0.5), Launch("wait", "8", 0.5)});
-  REQUIRE(h.runner.started == std::vector<std::string>{"run"});
+  REQUIRE(h.runner.started == std::vector<std::string>{"run/7"});
 
   h.Deliver({Kill("wait")});
   auto updates = h.Updates();
   REQUIRE(updates.size() == 3);
   CHECK(updates[2].task_id.value == "wait");
   CHECK(updates[2].state == TaskState::kKilled);
-  CHECK(h.runner.started == std::vector<std::string>{"run"});  // never started
+  CHECK(h.runner.started == std::vector<std::string>{"run/7"});  // never started
 
   h.Deliver({Kill("run")});
-  CHECK(h.runner.killed == std::vector<std::string>{"run"});
+  CHECK(h.runner.killed == std::vector<std::string>{"run/7"});
   updates = h.Updates();
   REQUIRE(updates.size() == 4);
   CHECK(updates[3].task_id.value == "run");
@@ -147,43 +150,60 @@ TEST_CASE("tasks whose cpus round to two run side by side", "[executor]") {
   Harness h;
   // The executor's 0.1 beside them leaves 1.9 of an agent's 2 cpus: 1 + 0.9.
   h.Deliver({Subscribed(), Launch("one", "7", 1), Launch("other", "8", 0.9), Launch("third", "9", 0.5)});
-  CHECK(h.runner.started == std::vector<std::string>{"one", "other"});
+  CHECK(h.runner.started == std::vector<std::string>{"one/7", "other/8"});
 }
 
 TEST_CASE("bad task data fails the task with a reason", "[executor]") {
   Harness h;
   h.Deliver({Subscribed(), Launch("neg", "-5"), Launch("txt", "five"), Launch("empty", ""),
-             Launch("space", " 5"), Launch("huge", "100000001"),
-             Launch("nomem", "10000000", 1, 64)});
+             Launch("space", " 5"), Launch("huge", "100000001")});
   auto updates = h.Updates();
-  REQUIRE(updates.size() == 6);
+  REQUIRE(updates.size() == 5);
   for (const auto& u : updates) {
     INFO(u.task_id.value);
     CHECK(u.state == TaskState::kFailed);
+    CHECK(u.reason == v1::TaskReason::kTaskInvalid);
   }
-  CHECK(updates[0].reason == v1::TaskReason::kTaskInvalid);
-  CHECK_THAT(*updates[0].message, Catch::Contains("non-negative decimal integer"));
-  CHECK(updates[4].reason == v1::TaskReason::kTaskInvalid);
-  CHECK_THAT(*updates[4].message, Catch::Contains("limit of 100000000"));
-  CHECK(updates[5].reason == v1::TaskReason::kContainerLimitationMemory);
-  CHECK_THAT(*updates[5].message, Catch::Contains("MiB but the task has 64 MiB"));
+  CHECK(*updates[0].message ==
+        "task data must be non-negative decimal integers separated by single spaces; '-5' in '-5' is not one");
+  CHECK(*updates[4].message == "100000001 is over this executor's limit of 100000000");
   CHECK(h.runner.started.empty());
 }
 
-TEST_CASE("a computation that runs out of memory fails only its task", "[executor]") {
+TEST_CASE("a lone number over the task's memory is reported failed (oom) without running", "[executor]") {
+  Harness h;
+  h.Deliver({Subscribed(), Launch("nomem", "10000000", 1, 64)});
+  auto updates = h.Updates();
+  REQUIRE(updates.size() == 2);
+  CHECK(updates[0].state == TaskState::kRunning);
+  CHECK(updates[1].state == TaskState::kFinished);
+  // Its digits would not fit inline, so the run was set for files, of which there are none.
+  CHECK(*updates[1].message == "batch of 1 number: 0 computed, 1 failed, 0 result files");
+  auto decoded = factorial::DecodeResultList(*updates[1].data, 10000000);
+  REQUIRE(decoded.ok());
+  REQUIRE(decoded->entries.size() == 1);
+  CHECK(decoded->entries[0].n == 10000000);
+  const auto& failure = std::get<factorial::ResultFailure>(decoded->entries[0].value);
+  CHECK(failure.reason == factorial::ResultFailure::Reason::kOom);
+  CHECK(failure.message == "10000000! needs about " + std::to_string(factorial::FactorialMemoryBytes(10000000) >> 20) +
+                               " MiB but the task has 64 MiB");
+  CHECK(h.runner.started.empty());
+}
+
+TEST_CASE("a computation that runs out of memory fails only its number", "[executor]") {
   Harness h;
   h.Deliver({Subscribed(), Launch("big", "1000"), Launch("small", "3")});
   ComputeOutcome oom;
   oom.kind = ComputeOutcome::Kind::kFailed;
   oom.out_of_memory = true;
   oom.error = "computation terminated by signal Aborted (out of memory)";
-  h.runner.Finish("big", oom);
-  h.runner.Compute("small");
+  h.runner.Finish("big/1000", oom);
+  h.runner.Compute("small/3");
   auto updates = h.Updates();
   REQUIRE(updates.size() == 4);
   CHECK(updates[2].task_id.value == "big");
-  CHECK(updates[2].state == TaskState::kFailed);
-  CHECK(updates[2].reason == v1::TaskReason::kContainerLimitationMemory);
+  CHECK(updates[2].state == TaskState::kFinished);
+  CHECK(*updates[2].data == "FR1\n1000 e oom computation terminated by signal Aborted (out of memory)\n");
   CHECK(updates[3].data == "6");
 }
 
@@ -193,18 +213,18 @@ TEST_CASE("a result over the inline limit is an FRF1 file named on a file line",
   launch.launch->task.labels.emplace().push_back(v1::Label{"inline_limit", std::string("157")});
   h.Deliver({Subscribed(), launch});
   // 100! has 158 digits: over the limit, so decided before it runs.
-  auto& request = h.runner.jobs.at("f").request;
+  auto& request = h.runner.jobs.at("f/100").request;
   CHECK(request.framed_file);
   CHECK(request.result_path == "/sandbox/f.100.frf");  // written in our view
   ComputeOutcome file;
   file.kind = ComputeOutcome::Kind::kFile;
   file.size = 244;
   file.sha256 = std::string(64, 'a');
-  h.runner.Finish("f", file);
+  h.runner.Finish("f/100", file);
   auto updates = h.Updates();
   REQUIRE(updates.size() == 2);
   CHECK(updates[1].state == TaskState::kFinished);
-  CHECK(*updates[1].message == "100! has 158 digits (in the sandbox)");
+  CHECK(*updates[1].message == "batch of 1 number: 1 computed, 0 failed, 1 result file");
   // Named in the agent's view, which the scheduler fetches through.
   CHECK(*updates[1].data == "FR1\nfile 244 " + std::string(64, 'a') + " /agent/sandbox/f.100.frf\n");
   auto ref = factorial::DecodeResultList(*updates[1].data, 100);
@@ -215,8 +235,8 @@ TEST_CASE("a result over the inline limit is an FRF1 file named on a file line",
 TEST_CASE("a result within the inline limit is not framed", "[executor]") {
   Harness h;
   h.Deliver({Subscribed(), Launch("i", "100")});
-  CHECK_FALSE(h.runner.jobs.at("i").request.framed_file);
-  h.runner.Compute("i");
+  CHECK_FALSE(h.runner.jobs.at("i/100").request.framed_file);
+  h.runner.Compute("i/100");
   auto updates = h.Updates();
   REQUIRE(updates.size() == 2);
   CHECK(*updates[1].data == factorial::executor::Factorial(100).ToString());
@@ -251,7 +271,7 @@ TEST_CASE("without checkpointing, losing the agent shuts the executor down", "[e
   h.Deliver({Subscribed(), Launch("x", "11")});
   h.loop.EndStream(h.loop.LastStream()->id);
   CHECK(h.exit_code == 1);
-  CHECK(h.runner.killed == std::vector<std::string>{"x"});
+  CHECK(h.runner.killed == std::vector<std::string>{"x/11"});
 }
 
 TEST_CASE("with checkpointing, the executor retries until the recovery timeout", "[executor]") {

@@ -1,0 +1,40 @@
+#pragma once
+
+// What one computation is asked to do and how it ended: plain values that the runners
+// (runner.hpp), the worker protocol (worker_protocol.hpp) and batches (batch.hpp) pass around.
+
+#include <cstddef>
+#include <cstdint>
+#include <optional>
+#include <string>
+
+namespace factorial::executor {
+
+struct ComputeRequest {
+  std::uint64_t n = 0;
+  int threads = 1;                       // for the decimal conversion
+  std::uint64_t memory_limit_bytes = 0;  // 0: no limit
+  std::size_t inline_limit = 65536;      // larger results go to `result_path`
+  std::string result_path;               // absolute
+  // Write the result to `result_path` as an FRF1 file of one entry (result_file.hpp) whatever
+  // its size; the outcome's size and SHA-256 are the whole file's. Batches use it.
+  bool framed_file = false;
+  // Compute in a worker process even if n is small (not sent to the worker).
+  bool worker_process = false;
+};
+
+struct ComputeOutcome {
+  enum class Kind { kInline, kFile, kKilled, kFailed };
+  Kind kind = Kind::kFailed;
+  std::string digits;      // kInline
+  std::uint64_t size = 0;  // kFile: bytes written
+  std::string sha256;      // kFile: hex digest of the file
+  std::string error;       // kFailed
+  bool out_of_memory = false;
+  double seconds = 0;
+  // Worker processes only: how it ended (wait status, reaped) and its peak resident memory.
+  std::optional<int> wait_status;
+  std::uint64_t peak_rss_bytes = 0;
+};
+
+}  // namespace factorial::executor
