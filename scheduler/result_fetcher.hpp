@@ -1,9 +1,8 @@
 #pragma once
 
-// Fetches results too large to travel in a status update: the executor leaves them in a
-// sandbox file and names the slice (path, offset, size, SHA-256; see result_codec.hpp); this
-// reads the file from the agent's
-// `/files/download` endpoint and checks it before anyone sees it.
+// Fetches results too large to travel in a status update: the executor leaves them in FRF1
+// files in the task's sandbox and names each (path, size, SHA-256; see result_codec.hpp); this
+// reads a file from the agent's `/files/download` endpoint and checks it before anyone sees it.
 // Loop thread only; `loop` must outlive this. Fetches in flight are cancelled on destruction.
 
 #include <cstdint>
@@ -23,8 +22,6 @@ namespace factorial::scheduler {
 
 class ResultFetcher {
  public:
-  using Done = std::function<void(Result<std::string> digits)>;
-
   ResultFetcher(EventLoop& loop, TlsOptions tls, std::optional<std::pair<std::string, std::string>> credential);
   ~ResultFetcher();
   ResultFetcher(const ResultFetcher&) = delete;
@@ -33,10 +30,6 @@ class ResultFetcher {
   // Offers say where each agent's HTTP endpoint is.
   void LearnAgent(const v1::Offer& offer);
   bool KnowsAgent(const std::string& agent_id) const { return agent_urls_.contains(agent_id); }
-
-  // Reads the slice `file` names from `agent_id` and checks its size, digest and that it is
-  // exactly the decimal digits of n!; `done` gets the digits or why not.
-  void Fetch(const std::string& agent_id, const ResultFileSlice& file, std::uint64_t n, Done done);
 
   // A batch's FRF1 result file (result_file.hpp), parsed while it downloads: the digits go to
   // an unlinked temp file in $TMPDIR and only a 16-byte index entry per number stays in
@@ -59,8 +52,5 @@ class ResultFetcher {
   std::set<EventLoop::RequestId> in_flight_;
   std::string temp_dir_;  // $TMPDIR, else /tmp
 };
-
-// True iff `s` is non-empty and only decimal digits.
-bool AllDigits(std::string_view s);
 
 }  // namespace factorial::scheduler

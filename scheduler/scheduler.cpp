@@ -11,6 +11,7 @@
 #include "factorial/resources.hpp"
 #include "factorial/result_codec.hpp"
 #include "factorial/sizing.hpp"
+#include "factorial/task_input.hpp"
 #include "batch_shaper.hpp"
 #include "state_store.hpp"
 
@@ -205,11 +206,10 @@ void Scheduler::Launch(const v1::Offer& offer, const std::vector<PlannedLaunch>&
                     ScalarTotal(launch.task_resources, "mem")};
     const Batch& batch = book_.Launch(batches[launch.pending_index], where, loop_.Now());
     v1::TaskInfo task;
-    std::string data;
-    for (NumberId id : batch.ids) {
-      if (!data.empty()) data += ' ';
-      data += std::to_string(book_.number(id));
-    }
+    std::vector<std::uint64_t> numbers;
+    numbers.reserve(batch.ids.size());
+    for (NumberId id : batch.ids) numbers.push_back(book_.number(id));
+    std::string data = EncodeTaskNumbers(numbers);
     task.name = batch.ids.size() == 1
                     ? "factorial " + data
                     : fmt::format("factorial batch of {} from {}", batch.ids.size(), book_.number(batch.ids[0]));
@@ -384,19 +384,18 @@ void Scheduler::OnFinished(const Batch& batch, const v1::TaskStatus& status) {
     if (book_.state(id) != NumberState::kLaunched) continue;  // a late result of an older attempt came first
     if (auto* digits = std::get_if<std::string>(&entry->value)) {
       Complete(id, true, std::move(*digits), &batch);
-    } else if (const auto* failure = std::get_if<ResultFailure>(&entry->value)) {
-      // One number of the batch failed; the others did not: it runs again alone.
-      std::string why = fmt::format("{} in batch {}: {}", ReasonName(failure->reason), task_id, failure->message);
-      RequeueNumbers(std::span(&id, 1), Requeue::kStarted, true, why);
+    } else {
+      // One number of the batch failed; the others did not: it runs again alone. A number
+      // that ran out of memory alone will again, as when its task failed for memory.
+      const auto& failure = std::get<ResultFailure>(entry->value);
+      std::string why = fmt::format("{} in batch {}: {}", ReasonName(failure.reason), task_id, failure.message);
+      bool alone = batch.ids.size() == 1;
+      RequeueNumbers(std::span(&id, 1), Requeue::kStarted, !(alone && failure.reason == ResultFailure::Reason::kOom),
+                     why);
     }
   }
   // Larger results wait in the agent's sandbox; the task is over, so the master forgets it.
-  for (const auto& [id, entry] : entries.value()) {
-    if (const auto* slice = std::get_if<ResultFileSlice>(&entry->value)) {
-      FetchFile(task_id, ResultFile{slice->path, slice->size, slice->sha256}, entry->n, slice);
-    }
-  }
-  for (const ResultFile& file : decoded.value().files) FetchFile(task_id, file, 0, nullptr);
+  for (const ResultFile& file : decoded.value().files) FetchFile(task_id, file);
   if (batch.fetches == 0) Settle(task_id, "its result did not include it");
 }
 
@@ -414,7 +413,7 @@ Result<std::vector<std::pair<NumberId, ResultEntry*>>> Scheduler::CheckResult(co
       return broken(fmt::format("{} {}", entry.n, !id || !members.contains(*id) ? "is not in the batch" : "is named twice"));
     }
     if (const auto* digits = std::get_if<std::string>(&entry.value);
-        digits != nullptr && (digits->size() != FactorialDigits(entry.n) || !AllDigits(*digits))) {
+        digits != nullptr && !HasFactorialShape(entry.n, *digits)) {
       return broken(fmt::format("a result of the wrong shape for {}! ({} digits, expected {})", entry.n,
                                 digits->size(), FactorialDigits(entry.n)));
     }
@@ -436,8 +435,7 @@ bool Scheduler::LateResult(const v1::TaskStatus& status) {
   auto decoded = DecodeResultList(*status.data, parsed->first);
   if (!decoded.ok() || !decoded.value().files.empty() || decoded.value().entries.size() != 1) return false;
   auto* digits = std::get_if<std::string>(&decoded.value().entries[0].value);
-  if (digits == nullptr || decoded.value().entries[0].n != parsed->first || digits->size() != FactorialDigits(parsed->first) ||
-      !AllDigits(*digits)) {
+  if (digits == nullptr || decoded.value().entries[0].n != parsed->first || !HasFactorialShape(parsed->first, *digits)) {
     return false;
   }
   spdlog::info("{}! arrived from an earlier attempt, {}", parsed->first, status.task_id.value);
@@ -452,39 +450,26 @@ bool Scheduler::LateResult(const v1::TaskStatus& status) {
   return true;
 }
 
-void Scheduler::FetchFile(const std::string& task_id, const ResultFile& file, std::uint64_t slice_n,
-                          const ResultFileSlice* slice) {
+void Scheduler::FetchFile(const std::string& task_id, const ResultFile& file) {
   book_.MarkFetching(task_id);
   const Batch& batch = *book_.FindTask(task_id);
-  auto done = [this, task_id](NumberId id, std::string digits) {
-    const Batch* owner = book_.FindTask(task_id);
-    if (owner != nullptr && book_.state(id) == NumberState::kLaunched) Complete(id, true, std::move(digits), owner);
-  };
   auto finished = [this, task_id, path = file.path](const Status& status) {
     if (!status.ok()) spdlog::warn("fetching {} of task {} failed: {}", path, task_id, status.error().message);
     FetchDone(task_id);
   };
-  if (slice != nullptr) {
-    // The single-number form: a slice of a file holding nothing but n!'s digits.
-    fetcher_.Fetch(batch.agent_id, *slice, slice_n, [this, task_id, slice_n, done, finished](Result<std::string> digits) {
-      if (digits.ok()) {
-        if (auto id = book_.workload().Find(slice_n)) done(*id, std::move(digits).value());
-        finished(OkStatus());
-      } else {
-        finished(digits.error());
-      }
-    });
-    return;
-  }
-  std::vector<NumberId> ids = batch.ids;
   fetcher_.FetchFile(
       batch.agent_id, file,
-      [this, ids = std::unordered_set<NumberId>(ids.begin(), ids.end())](std::uint64_t n) -> std::optional<NumberId> {
+      [this, ids = std::unordered_set<NumberId>(batch.ids.begin(), batch.ids.end())](
+          std::uint64_t n) -> std::optional<NumberId> {
         auto id = book_.workload().Find(n);
         if (!id || !ids.contains(*id) || book_.state(*id) != NumberState::kLaunched) return std::nullopt;
         return id;
       },
-      [done](NumberId id, std::string digits) { done(id, std::move(digits)); }, finished);
+      [this, task_id](NumberId id, std::string digits) {
+        const Batch* owner = book_.FindTask(task_id);
+        if (owner != nullptr && book_.state(id) == NumberState::kLaunched) Complete(id, true, std::move(digits), owner);
+      },
+      finished);
 }
 
 void Scheduler::FetchDone(const std::string& task_id) {

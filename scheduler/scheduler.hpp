@@ -109,8 +109,7 @@ class Scheduler {
   void TaskEnded(std::string task_id, const v1::TaskStatus& status);
   void OnFinished(const Batch& batch, const v1::TaskStatus& status);
   Result<std::vector<std::pair<NumberId, ResultEntry*>>> CheckResult(const Batch& batch, ResultList& results);
-  void FetchFile(const std::string& task_id, const ResultFile& file, std::uint64_t slice_n,
-                 const ResultFileSlice* slice);
+  void FetchFile(const std::string& task_id, const ResultFile& file);
   void FetchDone(const std::string& task_id);
   bool LateResult(const v1::TaskStatus& status);
   void Settle(std::string task_id, const std::string& why);

@@ -4,14 +4,12 @@
 #include <optional>
 #include <set>
 
+#include "factorial/digits.hpp"
+
 namespace factorial {
 namespace {
 
 constexpr std::string_view kHeader = "FR1\n";
-
-bool IsDigit(char c) { return c >= '0' && c <= '9'; }
-bool AllDigits(std::string_view s) { return !s.empty() && std::all_of(s.begin(), s.end(), IsDigit); }
-bool IsLowerHex(char c) { return IsDigit(c) || (c >= 'a' && c <= 'f'); }
 
 // Reads one field of a line: up to the next space, or to the end of the line.
 class LineReader {
@@ -38,14 +36,8 @@ class LineReader {
 };
 
 std::optional<std::uint64_t> Number(std::string_view text) {
-  if (!AllDigits(text) || text.size() > 20 || (text.size() > 1 && text[0] == '0')) return std::nullopt;
-  std::uint64_t value = 0;
-  for (char c : text) {
-    auto digit = static_cast<std::uint64_t>(c - '0');
-    if (value > (UINT64_MAX - digit) / 10) return std::nullopt;
-    value = value * 10 + digit;
-  }
-  return value;
+  Decimal parsed = ParseCanonicalDecimal(text);
+  return parsed.ok() ? std::optional(parsed.value) : std::nullopt;
 }
 
 Error Malformed(std::size_t line, const std::string& what) {
@@ -113,22 +105,7 @@ Result<Line> DecodeLine(std::string_view line, std::size_t number) {
     entry.value = std::move(failure);
     return Line(std::move(entry));
   }
-  if (kind != "f") return Malformed(number, "unknown kind '" + std::string(kind.substr(0, 8)) + "'");
-  ResultFileSlice slice;
-  auto offset = reader.more() ? Number(reader.Field()) : std::nullopt;
-  auto size = reader.more() ? Number(reader.Field()) : std::nullopt;
-  if (!offset || !size) return Malformed(number, "offset and size must be unsigned decimals");
-  if (*offset > UINT64_MAX - *size) return Malformed(number, "offset + size overflows");
-  slice.offset = *offset;
-  slice.size = *size;
-  std::string_view sha = reader.more() ? reader.Field() : std::string_view();
-  if (!ValidSha(sha)) return Malformed(number, "the SHA-256 must be 64 lowercase hex digits");
-  slice.sha256 = std::string(sha);
-  std::string_view path = reader.more() ? reader.Rest() : std::string_view();
-  if (!ValidPath(path)) return Malformed(number, "the path is empty or holds a NUL byte");
-  slice.path = std::string(path);
-  entry.value = std::move(slice);
-  return Line(std::move(entry));
+  return Malformed(number, "unknown kind '" + std::string(kind.substr(0, 8)) + "'");
 }
 
 // What the encoder writes for a failure's message: one line, not empty, bounded.
@@ -158,15 +135,12 @@ std::string EncodeResultList(const ResultList& results) {
     if (const auto* digits = std::get_if<std::string>(&entry.value)) {
       out += " d ";
       out += *digits;
-    } else if (const auto* failure = std::get_if<ResultFailure>(&entry.value)) {
-      out += " e ";
-      out += ReasonName(failure->reason);
-      out += ' ';
-      out += WireMessage(failure->message);
     } else {
-      const auto& slice = std::get<ResultFileSlice>(entry.value);
-      out += " f " + std::to_string(slice.offset) + " " + std::to_string(slice.size) + " " + slice.sha256 + " " +
-             slice.path;
+      const auto& failure = std::get<ResultFailure>(entry.value);
+      out += " e ";
+      out += ReasonName(failure.reason);
+      out += ' ';
+      out += WireMessage(failure.message);
     }
     out += '\n';
   }
@@ -206,20 +180,6 @@ Result<ResultList> DecodeResultList(std::string_view data, std::uint64_t task_nu
     data.remove_prefix(end + 1);
   }
   return results;
-}
-
-std::string EncodeResults(const std::vector<ResultEntry>& entries) { return EncodeResultList({entries, {}}); }
-
-Result<std::vector<ResultEntry>> DecodeResults(std::string_view data, std::uint64_t task_number) {
-  auto decoded = DecodeResultList(data, task_number);
-  if (!decoded.ok()) return decoded.error();
-  if (!decoded.value().files.empty()) return Error{Errc::kCorruption, "a batch result (with result files)"};
-  for (const auto& entry : decoded.value().entries) {
-    if (std::holds_alternative<ResultFailure>(entry.value)) {
-      return Error{Errc::kCorruption, "a batch result (" + std::to_string(entry.n) + " failed)"};
-    }
-  }
-  return std::move(decoded.value().entries);
 }
 
 }  // namespace factorial

@@ -3,6 +3,8 @@
 #include <cmath>
 #include <numbers>
 
+#include "factorial/digits.hpp"
+
 namespace factorial {
 
 double Log10Factorial(std::uint64_t n) {
@@ -12,6 +14,10 @@ double Log10Factorial(std::uint64_t n) {
 std::uint64_t FactorialDigits(std::uint64_t n) {
   if (n < 2) return 1;
   return static_cast<std::uint64_t>(std::floor(Log10Factorial(n))) + 1;
+}
+
+bool HasFactorialShape(std::uint64_t n, std::string_view digits) {
+  return digits.size() == FactorialDigits(n) && AllDigits(digits);
 }
 
 std::uint64_t FactorialBinaryBytes(std::uint64_t n) {

@@ -9,13 +9,10 @@
 #include <catch2/catch.hpp>
 
 using factorial::DecodeResultList;
-using factorial::DecodeResults;
 using factorial::EncodeResultList;
-using factorial::EncodeResults;
 using factorial::ResultEntry;
 using factorial::ResultFailure;
 using factorial::ResultFile;
-using factorial::ResultFileSlice;
 using factorial::ResultList;
 
 namespace {
@@ -39,25 +36,12 @@ TEST_CASE("golden encodings decode to their entries and encode back byte for byt
   };
   std::vector<Case> cases = {
       {"inline.data", 5, {{5, std::string("120")}}},
-      {"file.data",
-       100000,
-       {{100000, ResultFileSlice{"/var/lib/mesos/slaves/S0/frameworks/F0/executors/factorial-executor/runs/R1/"
-                                 "factorial-100000-1.result",
-                                 0, 456574, kShaA}}}},
-      {"batch.data",
-       0,
-       {{5, std::string("120")},
-        {20, std::string("2432902008176640000")},
-        {100000, ResultFileSlice{"/sandbox/batch 7.result", 0, 456574, kShaA}},
-        {200000, ResultFileSlice{"/sandbox/batch 7.result", 456574, 973351, kShaB}}}},
+      {"batch.data", 0, {{5, std::string("120")}, {20, std::string("2432902008176640000")}}},
   };
   for (const auto& c : cases) {
     INFO(c.file);
     std::string bytes = Golden(c.file);
-    auto decoded = DecodeResults(bytes, c.task_number);
-    REQUIRE(decoded.ok());
-    CHECK(decoded.value() == c.entries);
-    CHECK(EncodeResults(c.entries) == bytes);
+    CHECK(EncodeResultList({c.entries, {}}) == bytes);
     auto listed = DecodeResultList(bytes, c.task_number);
     REQUIRE(listed.ok());
     CHECK(listed.value() == ResultList{c.entries, {}});
@@ -90,10 +74,6 @@ TEST_CASE("golden batch encodings with failures and result files, both ways", "[
     REQUIRE(decoded.ok());
     CHECK(decoded.value() == c.results);
     CHECK(EncodeResultList(c.results) == bytes);
-    // The single-number decoder refuses a batch rather than hand its caller a failure or a file.
-    auto single = DecodeResults(bytes, 0);
-    REQUIRE_FALSE(single.ok());
-    CHECK_THAT(single.error().message, Catch::Contains("a batch result"));
   }
 }
 
@@ -133,15 +113,18 @@ TEST_CASE("the encoder keeps a failure's message on one bounded line", "[result_
 }
 
 TEST_CASE("a single inline result is the bare digits, anything else is a list", "[result_codec]") {
-  CHECK(EncodeResults({{3, std::string("6")}}) == "6");
-  CHECK(EncodeResults({{3, std::string("6")}, {4, std::string("24")}}) == "FR1\n3 d 6\n4 d 24\n");
-  auto bare = DecodeResults("3628800", 10);
+  CHECK(EncodeResultList({{{3, std::string("6")}}, {}}) == "6");
+  CHECK(EncodeResultList({{{3, std::string("6")}, {4, std::string("24")}}, {}}) == "FR1\n3 d 6\n4 d 24\n");
+  // A lone number that failed is a list: only digits travel bare.
+  CHECK(EncodeResultList({{{3, ResultFailure{ResultFailure::Reason::kOom, "m"}}}, {}}) == "FR1\n3 e oom m\n");
+  auto bare = DecodeResultList("3628800", 10);
   REQUIRE(bare.ok());
-  CHECK(bare.value() == std::vector<ResultEntry>{{10, std::string("3628800")}});
+  CHECK(bare.value() == ResultList{{{10, std::string("3628800")}}, {}});
   // A list of one inline entry is valid too; re-encoding picks the bare form.
-  auto listed = DecodeResults("FR1\n10 d 3628800\n", 99);
+  auto listed = DecodeResultList("FR1\n10 d 3628800\n", 99);
   REQUIRE(listed.ok());
   CHECK(listed.value() == bare.value());
+  CHECK(EncodeResultList(listed.value()) == "3628800");
 }
 
 TEST_CASE("malformed results are rejected with the reason", "[result_codec]") {
@@ -163,13 +146,8 @@ TEST_CASE("malformed results are rejected with the reason", "[result_codec]") {
       {"FR1\n5 d 12 0\n", "line 2: inline digits are not decimal digits"},
       {"FR1\n5 x 120\n", "line 2: unknown kind 'x'"},
       {"FR1\n5 d 120\n5 d 120\n", "line 3: 5 appears twice"},
-      {"FR1\n5 f 0 3\n", "line 2: the SHA-256 must be 64 lowercase hex digits"},
-      {"FR1\n5 f 0 x " + sha + " /p\n", "line 2: offset and size must be unsigned decimals"},
-      {"FR1\n5 f 1 18446744073709551615 " + sha + " /p\n", "line 2: offset + size overflows"},
-      {"FR1\n5 f 0 3 " + std::string(64, 'A') + " /p\n", "line 2: the SHA-256 must be 64 lowercase hex digits"},
-      {"FR1\n5 f 0 3 " + sha + "\n", "line 2: the path is empty or holds a NUL byte"},
-      {"FR1\n5 f 0 3 " + sha + " \n", "line 2: the path is empty or holds a NUL byte"},
-      {"FR1\n5 f 0 3 " + sha + " /a" + std::string(1, '\0') + "b\n", "line 2: the path is empty or holds a NUL byte"},
+      // The slice of a plain file that earlier executors could name: no longer a result.
+      {"FR1\n5 f 0 3 " + sha + " /p\n", "line 2: unknown kind 'f'"},
       {"FR1\n5 e\n", "line 2: a failure's reason must be 'oom' or 'error'"},
       {"FR1\n5 e OOM x\n", "line 2: a failure's reason must be 'oom' or 'error'"},
       {"FR1\n5 e oom\n", "line 2: a failure's message must be 1 to 512 bytes without NUL"},
@@ -192,8 +170,5 @@ TEST_CASE("malformed results are rejected with the reason", "[result_codec]") {
     REQUIRE_FALSE(decoded.ok());
     CHECK(decoded.error().code == factorial::Errc::kCorruption);
     CHECK_THAT(decoded.error().message, Catch::Contains(reason));
-    auto single = DecodeResults(data, 5);
-    REQUIRE_FALSE(single.ok());
-    CHECK(single.error().message == decoded.error().message);
   }
 }

@@ -409,14 +409,26 @@ TEST_CASE("a result in the sandbox is fetched with the credentials, checked, and
   h.Send(Offers({Offer("O1", "S1", 4, 1024)}));
   h.loop.AutoReply(std::nullopt);  // the download is answered by hand
   const std::string digits = "2432902008176640000";
-  auto ref = [](std::uint64_t n, std::uint64_t size, const std::string& sha) {
-    return factorial::EncodeResults({{n, factorial::ResultFileSlice{"/sandbox/r " + std::to_string(n), 0, size, sha}}});
+  // A lone number's result file: an FRF1 file of one entry, as for any batch.
+  auto frf = [](std::uint64_t n, const std::string& n_digits) {
+    std::string bytes;
+    factorial::ResultFileWriter writer([&](std::string_view b) {
+      bytes.append(b);
+      return factorial::OkStatus();
+    });
+    REQUIRE(writer.Append(n, n_digits).ok());
+    REQUIRE(writer.Finish().ok());
+    return bytes;
   };
-  h.Send(Update("factorial-20-1", "TASK_FINISHED", ref(20, digits.size(), factorial::Sha256Hex(digits))));
-  h.Send(Update("factorial-21-1", "TASK_FINISHED", ref(21, 20, std::string(64, '0'))));
+  const std::string file20 = frf(20, digits), file21 = frf(21, "51090942171709440000");
+  auto ref = [](std::uint64_t n, std::uint64_t size, const std::string& sha) {
+    return factorial::EncodeResultList({{}, {{"/sandbox/r " + std::to_string(n), size, sha}}});
+  };
+  h.Send(Update("factorial-20-1", "TASK_FINISHED", ref(20, file20.size(), factorial::Sha256Hex(file20))));
+  h.Send(Update("factorial-21-1", "TASK_FINISHED", ref(21, file21.size(), std::string(64, '0'))));
   std::vector<FakeLoop::Request*> downloads;
-  for (auto* r : h.loop.OpenCalls()) {
-    if (r->http.method == "GET") downloads.push_back(r);
+  for (auto* r : h.loop.All()) {
+    if (r->stream && r->open && r->http.method == "GET") downloads.push_back(r);
   }
   REQUIRE(downloads.size() == 2);
   CHECK(downloads[0]->http.url == "http://127.0.0.9:5051/files/download?path=/sandbox/r%2020");
@@ -432,12 +444,14 @@ TEST_CASE("a result in the sandbox is fetched with the credentials, checked, and
   h.Subscribe();
   CHECK(h.CallsOf("RECONCILE").empty());
 
-  h.loop.Reply(downloads[0]->id, 200, digits);
+  REQUIRE(h.loop.StreamBytes(downloads[0]->id, file20));
+  h.loop.EndStream(downloads[0]->id);
   REQUIRE(h.results.size() == 1);
   CHECK(h.results[0].n == 20);
   CHECK(h.results[0].digits == digits);
   CHECK(h.results[0].task_id == "factorial-20-1");
-  h.loop.Reply(downloads[1]->id, 200, "51090942171709440000");  // right digits, wrong digest
+  REQUIRE(h.loop.StreamBytes(downloads[1]->id, file21));  // right digits, wrong digest
+  h.loop.EndStream(downloads[1]->id);
   CHECK(h.results.size() == 1);
   h.Send(Offers({Offer("O2", "S1", 4, 1024)}));
   auto accepts = h.CallsOf("ACCEPT");
@@ -638,6 +652,31 @@ TEST_CASE("a number that fails inside a batch runs again alone; the others are d
   REQUIRE(h.results.size() == 3);
   CHECK_FALSE(h.results[2].ok);
   CHECK(h.results[2].n == 8);
+}
+
+TEST_CASE("a lone number out of memory in its result is final; one that failed otherwise runs again",
+          "[scheduler][batch]") {
+  Harness h({7, 8});
+  h.Subscribe();
+  h.Send(Offers({Offer("O1", "S1", 4, 4096)}));
+  auto tasks = Launched(h);
+  REQUIRE(tasks.size() == 2);
+  REQUIRE(tasks[0]["task_id"]["value"] == "factorial-7-1");
+  REQUIRE(tasks[1]["task_id"]["value"] == "factorial-8-1");
+  using factorial::ResultFailure;
+  h.Send(Update("factorial-7-1", "TASK_FINISHED",
+                factorial::EncodeResultList({{{7, ResultFailure{ResultFailure::Reason::kOom, "7! needs 9 MiB"}}}, {}})));
+  h.Send(Update("factorial-8-1", "TASK_FINISHED",
+                factorial::EncodeResultList({{{8, ResultFailure{ResultFailure::Reason::kError, "worker died"}}}, {}})));
+  REQUIRE(h.results.size() == 1);
+  CHECK(h.results[0].n == 7);
+  CHECK_FALSE(h.results[0].ok);
+  CHECK(h.results[0].error == "oom in batch factorial-7-1: 7! needs 9 MiB");
+  h.Send(Offers({Offer("O2", "S1", 4, 4096)}));
+  tasks = Launched(h);
+  REQUIRE(tasks.size() == 3);
+  CHECK(tasks[2]["task_id"]["value"] == "factorial-8-2");
+  CHECK(Data(tasks[2]) == "8");
 }
 
 TEST_CASE("a batch that fails as a whole is split in halves; a lost one runs again whole", "[scheduler][batch]") {

@@ -1,8 +1,9 @@
 #pragma once
 
-// What a finished task reports in `TaskStatus.data`: the digits of each of its numbers, either
-// inline or as a slice of a file in the task's sandbox that the scheduler downloads from the
-// agent. The executor encodes, the scheduler decodes; nothing else reads or writes this.
+// What a finished task reports in `TaskStatus.data`: the digits of each of its numbers, inline
+// or in FRF1 files in the task's sandbox that the scheduler downloads from the agent, and the
+// numbers that failed. The executor encodes, the scheduler decodes; nothing else reads or
+// writes this. A task of one number is a batch of one, with the same lines.
 //
 // Two shapes, told apart by the first byte:
 //
@@ -15,25 +16,23 @@
 //      <n> d <digits>                                         n!'s digits inline
 //      <n> e <reason> <message>                               n failed in this batch
 //      file <size> <sha256> <path>                            an FRF1 result file
-//      <n> f <offset> <size> <sha256> <path>                  n!'s digits are bytes
-//                                                             [offset, offset+size) of <path>
-//                                                             (single big numbers; being retired)
 //
-//    <n>, <offset> and <size> are unsigned decimals without leading zeros (fit in 64 bits);
-//    <digits> is one or more decimal digits; <sha256> is the 64 lowercase hex digits of a
-//    SHA-256 (of the slice for `f`, of the whole file for `file`); <path> is the rest of the
-//    line (may hold spaces; not empty, no NUL; absolute for `file`). <reason> is `oom` (the
+//    <n> and <size> are unsigned decimals without leading zeros (fit in 64 bits); <digits> is
+//    one or more decimal digits; <sha256> is the 64 lowercase hex digits of the whole file's
+//    SHA-256; <path> is the rest of the line (may hold spaces; absolute, no NUL). (Earlier
+//    executors could also name a slice of a plain file, `<n> f <offset> <size> <sha256> <path>`,
+//    though none did in practice: it is refused as an unknown kind.) <reason> is `oom` (the
 //    number's computation exceeded its memory cap) or `error` (anything else); <message> is the
 //    rest of the line, 1 to kMaxFailureMessage bytes (the encoder replaces '\n' and NUL with
 //    spaces, truncates, and writes "-" for an empty one). Fields are separated by one space.
-//    At least one line after the header; a number appears on at most one `d`/`e`/`f` line, a
+//    At least one line after the header; a number appears on at most one `d`/`e` line, a
 //    path on at most one `file` line; lines in any order (the encoder writes the entries in
 //    the caller's order, then the files).
 //
 //    A `file` line names a file in the framing of result_file.hpp (FRF1, written with
 //    ResultFileWriter), <size> bytes long, whose whole-file SHA-256 is <sha256>: it holds the
-//    entries of the batch's numbers not named on `d`/`e`/`f` lines. The union of the `d`, `e`
-//    and `f` numbers and of every file's entries is exactly the batch's numbers, each once;
+//    entries of the batch's numbers not named on `d`/`e` lines. The union of the `d` and `e`
+//    numbers and of every file's entries is exactly the batch's numbers, each once;
 //    the codec cannot see inside the files, so the scheduler checks that after fetching them.
 //    Example (test/data/result_codec/batch_files.data):
 //
@@ -55,14 +54,6 @@
 
 namespace factorial {
 
-struct ResultFileSlice {
-  std::string path;
-  std::uint64_t offset = 0;
-  std::uint64_t size = 0;
-  std::string sha256;  // lowercase hex
-  bool operator==(const ResultFileSlice&) const = default;
-};
-
 // A number of a batch that was not computed; the others were.
 struct ResultFailure {
   enum class Reason { kOom, kError };
@@ -78,8 +69,8 @@ std::string_view ReasonName(ResultFailure::Reason reason);
 
 struct ResultEntry {
   std::uint64_t n = 0;
-  // The digits, where they are (`f`), or why there are none.
-  std::variant<std::string, ResultFileSlice, ResultFailure> value;
+  // The digits, or why there are none.
+  std::variant<std::string, ResultFailure> value;
   bool operator==(const ResultEntry&) const = default;
 };
 
@@ -105,10 +96,5 @@ std::string EncodeResultList(const ResultList& results);
 // batch never uses shape 1, so any value will do for one). Every malformed input is an error
 // naming what is wrong; nothing throws.
 Result<ResultList> DecodeResultList(std::string_view data, std::uint64_t task_number);
-
-// The single-number forms above, for callers that only handle `d` and `f`: EncodeResults is
-// EncodeResultList without files; DecodeResults rejects `e` and `file` lines as corruption.
-std::string EncodeResults(const std::vector<ResultEntry>& entries);
-Result<std::vector<ResultEntry>> DecodeResults(std::string_view data, std::uint64_t task_number);
 
 }  // namespace factorial

@@ -4,6 +4,7 @@
 // for exactly what the executor will refuse to exceed.
 
 #include <cstdint>
+#include <string_view>
 
 namespace factorial {
 
@@ -12,6 +13,10 @@ double Log10Factorial(std::uint64_t n);
 
 // Number of decimal digits of n! (1 for 0! and 1!).
 std::uint64_t FactorialDigits(std::uint64_t n);
+
+// True iff `digits` has the shape of n!: exactly FactorialDigits(n) decimal digits and nothing
+// else. Every result is checked so before anyone uses it.
+bool HasFactorialShape(std::uint64_t n, std::string_view digits);
 
 // Bytes of n! in binary (GMP limbs), rounded up.
 std::uint64_t FactorialBinaryBytes(std::uint64_t n);
