@@ -9,6 +9,7 @@
 #include <CLI/CLI.hpp>
 
 #include "factorial/master_url.hpp"
+#include "call_order.hpp"
 #include "options.hpp"
 
 #ifndef FACTORIAL_VERSION
@@ -385,6 +386,7 @@ Result<RunConfig> BuildConfig(const CommandLine& options, const Environment& env
   config.refuse_seconds_busy = options.refuse_seconds;
   config.connect_timeout = std::chrono::duration_cast<Duration>(std::chrono::duration<double>(options.connect_timeout));
   config.heartbeat_factor = options.heartbeat_factor;
+  config.calls_in_flight = kCallsInFlight;
   if (auto executor = ApplyExecutor(options, env, run); !executor.ok()) return executor.error();
 
   run.state_dir = options.state_dir;

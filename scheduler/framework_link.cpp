@@ -4,6 +4,7 @@
 
 #include "factorial/logging.hpp"
 #include "factorial/zk_detector.hpp"
+#include "call_order.hpp"
 #include "state_store.hpp"
 
 namespace factorial::scheduler {
@@ -22,6 +23,7 @@ MesosConnection::Options ConnectionOptions(const SchedulerConfig& config) {
   options.backoff_max = config.backoff_max;
   options.seed = config.seed;
   options.subscribe_deadline = config.connect_timeout;
+  options.max_calls_in_flight = config.calls_in_flight;
   return options;
 }
 
@@ -153,6 +155,7 @@ CallQueue::Ticket FrameworkLink::Send(ev::Call call, std::function<void(bool)> d
   }
   call.framework_id = v1::FrameworkID{*framework_.id};
   std::string type(v1::scheduler::Name(call.type.value_or(ev::CallType::kUnknown)));
+  CallOrder order = OrderOf(call);
   return connection_.Send(v1::Serialize(call), [this, type, done = std::move(done)](Result<HttpResponse> result) {
     CallAnswered(type, result);
     bool accepted = result.ok() && (result.value().status == 202 || result.value().status == 200);
@@ -164,7 +167,7 @@ CallQueue::Ticket FrameworkLink::Send(ev::Call call, std::function<void(bool)> d
       // agent, offers come back after their filter, and a broken master drops the stream.
     }
     if (done) done(accepted);
-  });
+  }, std::move(order));
 }
 
 // A 4xx says the call itself is refused (§5.3: malformed, or naming a framework, stream or

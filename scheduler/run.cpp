@@ -14,6 +14,7 @@
 #include "factorial/curl_loop.hpp"
 #include "factorial/sd_notify.hpp"
 #include "factorial/signals.hpp"
+#include "call_order.hpp"
 #include "progress_line.hpp"
 #include "scheduler.hpp"
 #include "state_store.hpp"
@@ -93,7 +94,7 @@ int RunJob(RunConfig run) {
     spdlog::info("agents run the executor {}{}", c->value.value_or(""), c->uris.empty() ? "" : ", fetched from " + c->uris[0].value);
   }
   CurlGlobal curl;
-  CurlLoop loop;
+  CurlLoop loop(kConnectionsPerHost);
   int exit_code = kExitOk;
   bool output_failed = false;
   std::unique_ptr<Scheduler> scheduler;

@@ -36,6 +36,9 @@ struct SchedulerConfig {
   Duration backoff_max = std::chrono::seconds(15);
   Duration kill_grace = std::chrono::seconds(10);  // SIGTERM: wait this long for kills
   std::uint64_t seed = 0;  // 0: random jitter
+  // Calls to the master in flight at once (call_order.hpp says which may overtake which);
+  // the event loop must allow that many connections per host, plus the stream.
+  std::size_t calls_in_flight = 1;
   // Restart safety (--state-dir): results and framework ID survive a restart. Not owned.
   StateStore* store = nullptr;
   // On SIGTERM with unfinished work: tear down (true) or leave the framework for failover.

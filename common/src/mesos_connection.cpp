@@ -48,7 +48,7 @@ MesosConnection::MesosConnection(EventLoop& loop, std::unique_ptr<MasterSource> 
       callbacks_(std::move(callbacks)),
       backoff_(options_.backoff_initial, options_.backoff_max,
                options_.seed != 0 ? options_.seed : std::random_device{}()),
-      calls_(loop),
+      calls_(loop, options_.max_calls_in_flight),
       heartbeat_interval_(options_.heartbeat_interval) {}
 
 MesosConnection::~MesosConnection() {
@@ -280,14 +280,14 @@ void MesosConnection::CancelTimers() {
   }
 }
 
-CallQueue::Ticket MesosConnection::Send(std::string body, ResponseCallback done) {
+CallQueue::Ticket MesosConnection::Send(std::string body, ResponseCallback done, CallOrder order) {
   if (!lane_open_) {
     if (done) done(Error{Errc::kUnavailable, "not subscribed to the " + options_.peer});
     return 0;
   }
   HttpRequest request = MakeRequest(std::move(body));
   if (!stream_id_.empty()) request.headers.Add("Mesos-Stream-Id", stream_id_);
-  return calls_.Send(std::move(request), std::move(done));
+  return calls_.Send(std::move(request), std::move(done), std::move(order));
 }
 
 void MesosConnection::SetHeartbeatInterval(Duration interval) {

@@ -1,23 +1,37 @@
 // factorial-scheduler-bench: the scheduler's own costs at cluster scale, as a table.
-//   factorial-scheduler-bench [planner|all] [--quick]
+//   factorial-scheduler-bench [planner|calls|all] [--quick]
 // planner: one OFFERS event of 100, 1,000 and 10,000 offers (cpus:4, mem:16 GB, our executor
 //   not yet running) planned with the room tree (scheduler/planner.cpp) and with the scan it
 //   replaced (test/support/planner_scan.hpp), for fixed 1-cpu tasks and for batches shaped from
 //   W2's 20,000 numbers; CPU time of the planning thread, the median of 5 rounds (the scan: 1
 //   round; --quick skips it at 10,000 offers, where it takes minutes). Exit 1 if the tree
 //   takes more than 50 ms for 10,000 offers.
+// calls: a framework subscribed to an in-process mesos-sim sends 3,000 RECONCILE calls, each
+//   about a task of its own (so the call order lets them overlap), with 1 call in flight (the
+//   Mesos libraries' way) and with more; calls answered per second of wall time, and the
+//   ratio to one at a time measured in the same run. Exit 1 below 2,000 calls/s at the
+//   scheduler's setting (call_order.hpp's kCallsInFlight).
 // Not part of the test suite; test/bench/README.md or the report keeps the latest figures.
 
 #include <time.h>
 
 #include <algorithm>
+#include <chrono>
 #include <cstdio>
+#include <memory>
 #include <cstring>
 #include <functional>
+#include <thread>
 #include <string>
 #include <vector>
 
+#include <spdlog/spdlog.h>
+
 #include "batch_shaper.hpp"
+#include "call_order.hpp"
+#include "factorial/curl_loop.hpp"
+#include "factorial/mesos_connection.hpp"
+#include "sim/sim.hpp"
 #include "job_book.hpp"
 #include "planner.hpp"
 #include "support/planner_scan.hpp"
@@ -26,6 +40,7 @@
 namespace {
 
 namespace v1 = factorial::v1;
+using Clock = std::chrono::steady_clock;
 using factorial::scheduler::BatchPolicy;
 using factorial::scheduler::BatchShaper;
 using factorial::scheduler::ExecutorNeeds;
@@ -164,9 +179,92 @@ int PlannerSection(bool quick) {
   return status;
 }
 
+// Calls answered per second with `in_flight` calls at once.
+double CallsPerSecond(const std::string& master, std::size_t in_flight, int calls) {
+  factorial::CurlLoop loop(static_cast<long>(in_flight) + 2);
+  std::thread thread([&] { loop.Run(); });
+  std::string framework_id;
+  double seconds = -1;
+  int answered = 0, refused = 0;
+  std::unique_ptr<factorial::MesosConnection> connection;
+  Clock::time_point start;
+  auto send_all = [&] {
+    start = Clock::now();
+    for (int i = 0; i < calls; ++i) {
+      std::string task = "bench-" + std::to_string(i);
+      std::string body = R"({"type":"RECONCILE","framework_id":{"value":")" + framework_id +
+                         R"("},"reconcile":{"tasks":[{"task_id":{"value":")" + task + R"("}}]}})";
+      connection->Send(std::move(body), [&](factorial::Result<factorial::HttpResponse> r) {
+        if (!r.ok() || r.value().status != 202) ++refused;
+        if (++answered == calls) {
+          seconds = std::chrono::duration<double>(Clock::now() - start).count();
+          loop.Stop();
+        }
+      }, factorial::CallOrder::Keyed({"task:" + task}));
+    }
+  };
+  loop.Post([&] {
+    factorial::MesosConnection::Options options;
+    options.path = "/api/v1/scheduler";
+    options.max_calls_in_flight = in_flight;
+    factorial::MesosConnection::Callbacks callbacks;
+    callbacks.subscribe_body = [] {
+      return std::string(R"({"type":"SUBSCRIBE","subscribe":{"framework_info":{"user":"bench","name":"calls"}}})");
+    };
+    callbacks.record = [&](std::string_view record) -> factorial::Status {
+      auto event = factorial::v1::ParseSchedulerEvent(record);
+      if (event.ok() && event.value().subscribed && framework_id.empty()) {
+        framework_id = event.value().subscribed->framework_id.value;
+        loop.Post(send_all);
+      }
+      return factorial::OkStatus();
+    };
+    callbacks.disconnected = [&](const factorial::MesosConnection::Disconnection& d) {
+      std::fprintf(stderr, "disconnected: %s\n", d.reason.c_str());
+    };
+    connection = std::make_unique<factorial::MesosConnection>(
+        loop, std::make_unique<factorial::MasterList>(std::vector<std::string>{master}), options, callbacks);
+    connection->Start();
+  });
+  auto deadline = loop.After(std::chrono::seconds(60), [&] { loop.Stop(); });
+  (void)deadline;
+  thread.join();
+  connection.reset();
+  if (refused > 0) std::fprintf(stderr, "%d of %d calls were not accepted\n", refused, calls);
+  return seconds > 0 && refused == 0 ? calls / seconds : 0;
+}
+
+int CallsSection(bool quick) {
+  factorial::sim::SimOptions options;
+  options.agents = 1;
+  factorial::sim::MesosSim sim(options);
+  sim.Start();
+  int calls = quick ? 1000 : 3000;
+  std::printf("\n| calls in flight | calls/s (%d RECONCILEs to mesos-sim) | vs 1 at a time |\n", calls);
+  std::printf("|---:|---:|---:|\n");
+  double one = 0;
+  int status = 0;
+  for (std::size_t in_flight : {std::size_t{1}, std::size_t{2}, std::size_t{4}, factorial::scheduler::kCallsInFlight,
+                                std::size_t{12}}) {
+    double rate = CallsPerSecond(sim.master_url(), in_flight, calls);
+    if (in_flight == 1) one = rate;
+    std::printf("| %zu%s | %.0f | %.2fx |\n", in_flight,
+                in_flight == factorial::scheduler::kCallsInFlight ? " (the scheduler's)" : "", rate,
+                one > 0 ? rate / one : 0.0);
+    std::fflush(stdout);
+    if (in_flight == factorial::scheduler::kCallsInFlight && rate < 2000) {
+      std::fprintf(stderr, "%.0f calls/s at the scheduler's setting (target >= 2,000)\n", rate);
+      status = 1;
+    }
+  }
+  sim.Stop();
+  return status;
+}
+
 }  // namespace
 
 int main(int argc, char** argv) {
+  spdlog::set_level(spdlog::level::warn);  // the sim's subscription lines would break the table
   std::string section = "all";
   bool quick = false;
   for (int i = 1; i < argc; ++i) {
@@ -178,5 +276,6 @@ int main(int argc, char** argv) {
   }
   int status = 0;
   if (section == "planner" || section == "all") status |= PlannerSection(quick);
+  if (section == "calls" || section == "all") status |= CallsSection(quick);
   return status;
 }

@@ -85,6 +85,9 @@ class MesosConnection {
     // No successful subscription within this long after Start(): give up with a diagnosis of
     // the last failure. Zero: keep trying forever.
     Duration subscribe_deadline{0};
+    // Calls sent and not yet answered at once (CallQueue): 1 sends them one at a time, as
+    // the Mesos libraries do; more needs as many connections per host from the loop.
+    std::size_t max_calls_in_flight = 1;
   };
 
   struct Disconnection {
@@ -123,10 +126,10 @@ class MesosConnection {
   // already queued still go out (their answers may matter to the owner's exit).
   void Stop();
 
-  // Queues a call behind every earlier one, stamped with the stream id. Without a stream
-  // that has delivered its first event, `done` runs at once with kUnavailable (and the
-  // ticket is 0).
-  CallQueue::Ticket Send(std::string body, ResponseCallback done = {});
+  // Queues a call, stamped with the stream id, behind the earlier ones `order` says it must
+  // not overtake (by default all of them). Without a stream that has delivered its first
+  // event, `done` runs at once with kUnavailable (and the ticket is 0).
+  CallQueue::Ticket Send(std::string body, ResponseCallback done = {}, CallOrder order = {});
   // Takes back a call still waiting behind others (CallQueue::Withdraw).
   bool Withdraw(CallQueue::Ticket ticket) { return ticket != 0 && calls_.Withdraw(ticket); }
 
