@@ -6,10 +6,17 @@
 #include <cstdio>
 #include <cstring>
 #include <cstdlib>
+#include <condition_variable>
+#include <deque>
 #include <memory>
+#include <mutex>
+#include <thread>
+#include <vector>
 #include <unordered_set>
 
 #include <fcntl.h>
+#include <pthread.h>
+#include <signal.h>
 #include <unistd.h>
 
 #include "factorial/logging.hpp"
@@ -65,37 +72,121 @@ Status ReadAt(int fd, std::uint64_t offset, std::string& out) {
   return OkStatus();
 }
 
-// One FRF1 download in progress.
+// One FRF1 download in progress. The loop thread only appends the bytes as they come to an
+// anonymous file (`raw`); the pool then reads it back, hashes, parses and splits the digits
+// into a second one (`fd`), so SHA-256 and parsing, most of the CPU a result costs, run off
+// the event loop and on several cores when several files arrive at once.
 struct FileFetch {
   struct Indexed {
-    std::uint32_t id = 0;
-    std::uint64_t offset = 0;  // in the temp file
+    std::uint64_t n = 0;
+    std::uint64_t offset = 0;  // in the digits file
     std::uint64_t length = 0;
   };
-  explicit FileFetch(ResultFileParser::Callbacks callbacks) : parser(std::move(callbacks)) {}
+  FileFetch() : parser(ResultFileParser::Callbacks{}) {}
   ~FileFetch() {
     if (fd >= 0) ::close(fd);
+    if (raw >= 0) ::close(raw);
   }
+  int raw = -1;
   int fd = -1;
   ResultFileParser parser;
   Sha256Stream hash;
   std::uint64_t received = 0;
   std::uint64_t stored = 0;
   std::vector<Indexed> index;
-  std::unordered_set<std::uint32_t> seen;
+  std::unordered_set<std::uint64_t> seen;
   std::optional<Error> problem;
 };
+
+// Hashes, parses and splits a complete download (pool thread): the verdict on the file.
+std::optional<Error> Verify(FileFetch& f, const ResultFile& file) {
+  std::string chunk(4 << 20, '\0');
+  for (std::uint64_t offset = 0; offset < f.received;) {
+    std::size_t want = static_cast<std::size_t>(std::min<std::uint64_t>(chunk.size(), f.received - offset));
+    ssize_t n = ::pread(f.raw, chunk.data(), want, static_cast<off_t>(offset));
+    if (n < 0 && errno == EINTR) continue;
+    if (n <= 0) return Error{Errc::kInternal, "cannot read back a temp file"};
+    std::string_view bytes(chunk.data(), static_cast<std::size_t>(n));
+    f.hash.Update(bytes);
+    if (auto fed = f.parser.Feed(bytes); !fed.ok()) return fed.error();
+    offset += static_cast<std::uint64_t>(n);
+  }
+  if (f.hash.FinishHex() != file.sha256) return Error{Errc::kCorruption, "SHA-256 mismatch"};
+  if (auto finished = f.parser.Finish(); !finished.ok()) return finished.error();
+  return std::nullopt;
+}
+
+}  // namespace
+
+// A few threads that verify downloads, each file on one thread from start to end.
+class ResultFetcher::Pool {
+ public:
+  // The threads block every signal: SIGTERM and SIGINT belong to the loop's signal handling
+  // (a thread that did not block them would take the default action: death).
+  explicit Pool(unsigned threads) {
+    sigset_t all, old;
+    sigfillset(&all);
+    pthread_sigmask(SIG_SETMASK, &all, &old);
+    for (unsigned i = 0; i < threads; ++i) threads_.emplace_back([this] { Work(); });
+    pthread_sigmask(SIG_SETMASK, &old, nullptr);
+  }
+  ~Pool() {
+    {
+      std::lock_guard lock(mu_);
+      stop_ = true;
+    }
+    cv_.notify_all();
+    for (auto& t : threads_) t.join();
+  }
+  void Run(std::function<void()> job) {
+    {
+      std::lock_guard lock(mu_);
+      jobs_.push_back(std::move(job));
+    }
+    cv_.notify_one();
+  }
+
+ private:
+  void Work() {
+    for (;;) {
+      std::function<void()> job;
+      {
+        std::unique_lock lock(mu_);
+        cv_.wait(lock, [this] { return stop_ || !jobs_.empty(); });
+        if (stop_) return;  // the fetcher is gone: nobody waits for the verdicts
+        job = std::move(jobs_.front());
+        jobs_.pop_front();
+      }
+      job();
+    }
+  }
+  std::mutex mu_;
+  std::condition_variable cv_;
+  std::deque<std::function<void()>> jobs_;
+  bool stop_ = false;
+  std::vector<std::thread> threads_;
+};
+
+namespace {
+
+// Verifying threads: the scheduler's loop keeps one core; more than 4 outrun any disk.
+unsigned PoolThreads() { return std::clamp(std::thread::hardware_concurrency(), 2u, 4u); }
 
 }  // namespace
 
 ResultFetcher::ResultFetcher(EventLoop& loop, TlsOptions tls,
                              std::optional<std::pair<std::string, std::string>> credential)
-    : loop_(loop), tls_(std::move(tls)), credential_(std::move(credential)) {
+    : loop_(loop),
+      tls_(std::move(tls)),
+      credential_(std::move(credential)),
+      alive_(std::make_shared<bool>(true)),
+      pool_(std::make_unique<Pool>(PoolThreads())) {
   const char* tmp = std::getenv("TMPDIR");
   temp_dir_ = tmp != nullptr && *tmp != '\0' ? tmp : "/tmp";
 }
 
 ResultFetcher::~ResultFetcher() {
+  *alive_ = false;  // verdicts posted to the loop from now on find nobody
   for (auto id : in_flight_) loop_.Cancel(id);
 }
 
@@ -113,18 +204,17 @@ void ResultFetcher::FetchFile(const std::string& agent_id, const ResultFile& fil
     done(Error{Errc::kNotFound, "no address known for agent " + agent_id});
     return;
   }
-  auto fetch = std::make_shared<FileFetch>(ResultFileParser::Callbacks{});
+  auto fetch = std::make_shared<FileFetch>();
   FileFetch* f = fetch.get();  // the callbacks below live inside *fetch
+  // Pool thread only: pure checks, no scheduler state (`accept` runs on the loop, below).
   f->parser = ResultFileParser(ResultFileParser::Callbacks{
-      .on_entry = [f, accept = std::move(accept)](std::uint64_t n, std::uint64_t length) -> Status {
-        auto id = accept(n);
-        if (!id) return MakeError(Errc::kCorruption, std::to_string(n) + "! is not expected in this file");
-        if (!f->seen.insert(*id).second) return MakeError(Errc::kCorruption, std::to_string(n) + "! comes twice");
+      .on_entry = [f](std::uint64_t n, std::uint64_t length) -> Status {
+        if (!f->seen.insert(n).second) return MakeError(Errc::kCorruption, std::to_string(n) + "! comes twice");
         if (length != FactorialDigits(n)) {
           return MakeError(Errc::kCorruption, std::to_string(n) + "! has " + std::to_string(FactorialDigits(n)) +
                                                   " digits, not " + std::to_string(length));
         }
-        f->index.push_back({*id, f->stored, length});
+        f->index.push_back({n, f->stored, length});
         return OkStatus();
       },
       .on_digits = [f](std::string_view digits) -> Status {
@@ -132,12 +222,14 @@ void ResultFetcher::FetchFile(const std::string& agent_id, const ResultFile& fil
         return WriteAll(f->fd, digits);
       },
       .on_entry_end = [] { return OkStatus(); }});
-  auto temp = OpenTempFile(temp_dir_);
-  if (!temp.ok()) {
-    done(temp.error());
-    return;
+  for (int* target : {&f->raw, &f->fd}) {
+    auto temp = OpenTempFile(temp_dir_);
+    if (!temp.ok()) {
+      done(temp.error());
+      return;
+    }
+    *target = temp.value();
   }
-  f->fd = temp.value();
 
   HttpRequest request;
   request.method = "GET";
@@ -155,14 +247,41 @@ void ResultFetcher::FetchFile(const std::string& agent_id, const ResultFile& fil
       f->problem = Error{Errc::kCorruption, "the file is larger than the " + std::to_string(size) + " bytes announced"};
       return false;
     }
-    f->hash.Update(bytes);
-    if (auto fed = f->parser.Feed(bytes); !fed.ok()) {
-      f->problem = fed.error();
+    if (auto wrote = WriteAll(f->raw, bytes); !wrote.ok()) {
+      f->problem = wrote.error();
       return false;
     }
     return true;
   };
-  callbacks.on_done = [this, id, fetch, file, on_entry = std::move(on_entry),
+  // Loop thread, once the pool has its verdict: vet every entry, then deliver them in order.
+  auto deliver = [fetch, accept = std::move(accept), on_entry = std::move(on_entry),
+                  done](std::optional<Error> problem) {
+    FileFetch& state = *fetch;
+    std::vector<std::uint32_t> ids;
+    for (const auto& entry : state.index) {
+      if (problem) break;
+      auto vetted = accept(entry.n);
+      if (!vetted) problem = Error{Errc::kCorruption, std::to_string(entry.n) + "! is not expected in this file"};
+      if (vetted) ids.push_back(*vetted);
+    }
+    if (problem) {
+      done(*problem);
+      return;
+    }
+    std::string digits;
+    for (std::size_t i = 0; i < state.index.size(); ++i) {
+      const auto& entry = state.index[i];
+      digits.resize(entry.length);
+      if (auto read = ReadAt(state.fd, entry.offset, digits); !read.ok()) {
+        done(read.error());  // entries delivered so far are verified and stay delivered
+        return;
+      }
+      on_entry(ids[i], std::move(digits));
+      digits = std::string();
+    }
+    done(OkStatus());
+  };
+  callbacks.on_done = [this, id, fetch, file, deliver = std::move(deliver),
                        done = std::move(done)](Result<HttpResponse> result) {
     in_flight_.erase(*id);
     FileFetch& state = *fetch;
@@ -176,25 +295,16 @@ void ResultFetcher::FetchFile(const std::string& agent_id, const ResultFile& fil
       problem = Error{Errc::kCorruption, "truncated: " + std::to_string(state.received) + " of " +
                                              std::to_string(file.size) + " bytes"};
     }
-    if (!problem && state.hash.FinishHex() != file.sha256) problem = Error{Errc::kCorruption, "SHA-256 mismatch"};
-    if (!problem) {
-      if (auto finished = state.parser.Finish(); !finished.ok()) problem = finished.error();
-    }
     if (problem) {
       done(*problem);
       return;
     }
-    std::string digits;
-    for (const auto& entry : state.index) {
-      digits.resize(entry.length);
-      if (auto read = ReadAt(state.fd, entry.offset, digits); !read.ok()) {
-        done(read.error());  // entries delivered so far are verified and stay delivered
-        return;
-      }
-      on_entry(entry.id, std::move(digits));
-      digits = std::string();
-    }
-    done(OkStatus());
+    pool_->Run([loop = &loop_, alive = alive_, fetch, file, deliver] {
+      std::optional<Error> verdict = Verify(*fetch, file);
+      loop->Post([alive, deliver, verdict = std::move(verdict)] {
+        if (*alive) deliver(verdict);
+      });
+    });
   };
   *id = loop_.OpenStream(std::move(request), std::move(callbacks));
   in_flight_.insert(*id);

@@ -4,10 +4,13 @@
 // files in the task's sandbox and names each (path, size, SHA-256; see result_codec.hpp); this
 // reads a file from the agent's `/files/download` endpoint and checks it before anyone sees it.
 // Loop thread only; `loop` must outlive this. Fetches in flight are cancelled on destruction.
+// The loop thread only stores the bytes as they arrive; a small pool of threads hashes and
+// parses each complete file, and the verified entries come back on the loop thread.
 
 #include <cstdint>
 #include <functional>
 #include <map>
+#include <memory>
 #include <optional>
 #include <set>
 #include <string>
@@ -37,8 +40,9 @@ class ResultFetcher {
   // starts (nullopt: n is not expected here, and the file is rejected); each entry must hold
   // exactly n!'s number of digits, and no number may come twice. Only once the transfer
   // ended and the size, the whole-file SHA-256 and the framing's own trailer all check out,
-  // `on_entry(id, digits)` gets each entry in file order, read back one at a time; then
-  // `done(ok)`. A file that fails any check delivers nothing, and `done` says why.
+  // `accept` vets every entry (loop thread), then `on_entry(id, digits)` gets each entry in
+  // file order, read back one at a time; then `done(ok)`. A file that fails any check
+  // delivers nothing, and `done` says why.
   using Accept = std::function<std::optional<std::uint32_t>(std::uint64_t n)>;
   using OnEntry = std::function<void(std::uint32_t id, std::string digits)>;
   void FetchFile(const std::string& agent_id, const ResultFile& file, Accept accept, OnEntry on_entry,
@@ -51,6 +55,10 @@ class ResultFetcher {
   std::map<std::string, std::string> agent_urls_;  // agent id -> http://host:port
   std::set<EventLoop::RequestId> in_flight_;
   std::string temp_dir_;  // $TMPDIR, else /tmp
+  // False once this is destroyed: verdicts the pool posts afterwards are dropped.
+  std::shared_ptr<bool> alive_;
+  class Pool;
+  std::unique_ptr<Pool> pool_;
 };
 
 }  // namespace factorial::scheduler
