@@ -224,40 +224,12 @@ void WorkerRunner::Start(const std::string& key, const ComputeRequest& request, 
     spdlog::info("{}: converting with {} of {} threads, as many as its {} MiB allow", key, sent_request.threads,
                  request.threads, request.memory_limit_bytes >> 20);
   }
-  std::string frame = wp::EncodeFrame(wp::Kind::kRequest, wp::EncodeRequest(sent_request));
-  // The spare first (it has loaded already); a fresh worker if there is none or it is gone.
-  std::optional<Spawned> worker_process;
-  std::string error;
-  for (int attempt = 0; attempt < 2 && !worker_process; ++attempt) {
-    std::optional<Spawned> candidate;
-    if (spare_) {
-      candidate = *spare_;
-      spare_.reset();
-    } else {
-      auto spawned = Spawn();
-      if (!spawned.ok()) {
-        error = spawned.error().message;
-        break;
-      }
-      candidate = *spawned;
-    }
-    // A few dozen bytes into an empty socket buffer: this does not block.
-    ssize_t sent = ::send(candidate->fd, frame.data(), frame.size(), MSG_NOSIGNAL);
-    if (sent == static_cast<ssize_t>(frame.size())) {
-      worker_process = candidate;
-    } else {
-      error = std::string("cannot send the request to the compute worker: ") +
-              (sent < 0 ? std::strerror(errno) : "short write");
-      Discard(*candidate);
-    }
-  }
-  if (!worker_process) {
-    Fail(std::move(done), std::move(error));
+  auto handed = HandRequest(wp::EncodeFrame(wp::Kind::kRequest, wp::EncodeRequest(sent_request)));
+  if (!handed.ok()) {
+    Fail(std::move(done), handed.error().message);
     return;
   }
-  ::shutdown(worker_process->fd, SHUT_WR);
-  int pid = worker_process->pid;
-  int fd = worker_process->fd;
+  ::shutdown(handed->fd, SHUT_WR);
   if (keep_spare_ && !spare_) {
     // Loading the binary takes milliseconds; the next task should not wait for it.
     auto spawned = Spawn();
@@ -267,51 +239,76 @@ void WorkerRunner::Start(const std::string& key, const ComputeRequest& request, 
       spdlog::warn("no spare compute worker: {}", spawned.error().message);
     }
   }
-
   auto worker = std::make_unique<Worker>();
-  worker->pid = pid;
+  worker->pid = handed->pid;
   Worker* raw = worker.get();
   auto alive = alive_;
   std::uint64_t max_payload = std::max<std::uint64_t>(request.inline_limit, 4096);
-  worker->waiter = std::thread([this, key, raw, pid, fd, started, alive, max_payload,
+  worker->waiter = std::thread([this, key, raw, spawned = *handed, started, alive, max_payload,
                                 done = std::move(done)]() mutable {
-    bool overflow = false;
-    std::string answer = ReadAnswer(fd, static_cast<std::size_t>(max_payload + wp::kHeaderBytes), &overflow);
-    ::close(fd);
+    Answer answer;
+    answer.bytes = ReadAnswer(spawned.fd, static_cast<std::size_t>(max_payload + wp::kHeaderBytes), &answer.overflow);
+    answer.max_payload = max_payload;
+    ::close(spawned.fd);
     // Wait for the exit without reaping: until the loop thread reaps, the pid stays ours.
     siginfo_t info{};
-    while (::waitid(P_PID, static_cast<id_t>(pid), &info, WEXITED | WNOWAIT) < 0 && errno == EINTR) {
+    while (::waitid(P_PID, static_cast<id_t>(spawned.pid), &info, WEXITED | WNOWAIT) < 0 && errno == EINTR) {
     }
-    double seconds = SecondsSince(started);
+    answer.seconds = SecondsSince(started);
     if (!alive->load()) return;
-    loop_.Post([this, key, raw, pid, answer = std::move(answer), overflow, max_payload, seconds, alive,
-                done = std::move(done)] {
-      if (!alive->load()) return;
-      int status = 0;
-      rusage usage{};
-      while (::wait4(pid, &status, 0, &usage) < 0 && errno == EINTR) {
-      }
-      auto it = workers_.find(key);
-      bool ours = it != workers_.end() && it->second.get() == raw;
-      ComputeOutcome outcome;
-      if (ours && raw->killed) {
-        outcome.kind = ComputeOutcome::Kind::kKilled;
-      } else {
-        outcome = Interpret(answer, overflow, max_payload, status);
-      }
-      outcome.seconds = seconds;
-      outcome.wait_status = status;
-      outcome.peak_rss_bytes = static_cast<std::uint64_t>(usage.ru_maxrss) * 1024;
-      spdlog::info("compute worker {} for {} {} after {:.3f}s, peak RSS {} MiB", pid, key, DescribeExit(status),
-                   seconds, outcome.peak_rss_bytes >> 20);
-      if (ours) {
-        it->second->waiter.join();  // it posted this and is returning
-        workers_.erase(it);
-      }
-      done(std::move(outcome));
+    loop_.Post([this, key, raw, pid = spawned.pid, answer = std::move(answer), alive, done = std::move(done)]() mutable {
+      if (alive->load()) Reap(key, raw, pid, std::move(answer), std::move(done));
     });
   });
   workers_[key] = std::move(worker);
+}
+
+Result<WorkerRunner::Spawned> WorkerRunner::HandRequest(const std::string& frame) {
+  // The spare first (it has loaded already); a fresh worker if there is none or it is gone.
+  std::string error;
+  for (int attempt = 0; attempt < 2; ++attempt) {
+    std::optional<Spawned> candidate;
+    if (spare_) {
+      candidate = *spare_;
+      spare_.reset();
+    } else {
+      auto spawned = Spawn();
+      if (!spawned.ok()) return spawned.error();
+      candidate = *spawned;
+    }
+    // A few dozen bytes into an empty socket buffer: this does not block.
+    ssize_t sent = ::send(candidate->fd, frame.data(), frame.size(), MSG_NOSIGNAL);
+    if (sent == static_cast<ssize_t>(frame.size())) return *candidate;
+    error = std::string("cannot send the request to the compute worker: ") +
+            (sent < 0 ? std::strerror(errno) : "short write");
+    Discard(*candidate);
+  }
+  return MakeError(Errc::kUnavailable, error);
+}
+
+void WorkerRunner::Reap(const std::string& key, Worker* raw, int pid, Answer answer, Done done) {
+  int status = 0;
+  rusage usage{};
+  while (::wait4(pid, &status, 0, &usage) < 0 && errno == EINTR) {
+  }
+  auto it = workers_.find(key);
+  bool ours = it != workers_.end() && it->second.get() == raw;
+  ComputeOutcome outcome;
+  if (ours && raw->killed) {
+    outcome.kind = ComputeOutcome::Kind::kKilled;
+  } else {
+    outcome = Interpret(answer.bytes, answer.overflow, answer.max_payload, status);
+  }
+  outcome.seconds = answer.seconds;
+  outcome.wait_status = status;
+  outcome.peak_rss_bytes = static_cast<std::uint64_t>(usage.ru_maxrss) * 1024;
+  spdlog::info("compute worker {} for {} {} after {:.3f}s, peak RSS {} MiB", pid, key, DescribeExit(status),
+               answer.seconds, outcome.peak_rss_bytes >> 20);
+  if (ours) {
+    it->second->waiter.join();  // it posted this and is returning
+    workers_.erase(it);
+  }
+  done(std::move(outcome));
 }
 
 void WorkerRunner::Kill(const std::string& key) {

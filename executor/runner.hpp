@@ -89,7 +89,18 @@ class WorkerRunner final : public ComputeRunner {
     bool killed = false;
     std::thread waiter;
   };
+  // What a worker answered, read by its waiter thread.
+  struct Answer {
+    std::string bytes;
+    bool overflow = false;  // longer than max_payload
+    std::uint64_t max_payload = 0;
+    double seconds = 0;
+  };
   void Fail(Done done, std::string error);
+  // Gives `frame` to the spare worker, or to a fresh one if there is none or it is gone.
+  Result<Spawned> HandRequest(const std::string& frame);
+  // On the loop thread once the worker exited: reaps it and reports.
+  void Reap(const std::string& key, Worker* raw, int pid, Answer answer, Done done);
 
   EventLoop& loop_;
   std::string worker_binary_;

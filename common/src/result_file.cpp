@@ -167,132 +167,133 @@ Status ResultFileParser::ParseField(std::uint64_t* value, const char* name) {
 
 Status ResultFileParser::Feed(std::string_view chunk) {
   if (!status_.ok()) return status_;
-  std::size_t i = 0;
-  while (i < chunk.size()) {
-    char c = chunk[i];
-    switch (state_) {
-      case State::kHeader:
-        if (c != kResultFileHeader[offset_]) return Fail("not a result file (header is not FRF1)");
-        hash_.Update(chunk.substr(i, 1));
-        ++offset_;
-        ++i;
-        if (offset_ == kResultFileHeader.size()) state_ = State::kFirstField;
-        break;
-
-      case State::kFirstField:
-        // A number, or "end" for the trailer; not hashed until we know which.
-        if (c == ' ') {
-          if (field_ == "end") {
-            digest_ = hash_.FinishHex();
-            field_.clear();
-            state_ = State::kCount;
-          } else {
-            std::string head = field_ + ' ';
-            if (auto s = ParseField(&n_, "number"); !s.ok()) return s;
-            hash_.Update(head);
-            state_ = State::kLength;
-          }
-        } else if (c == '\n') {
-          return Fail("line without an entry");
-        } else if (field_.size() >= kMaxNumberField) {
-          return Fail("number too long");
-        } else {
-          field_.push_back(c);
-        }
-        ++offset_;
-        ++i;
-        break;
-
-      case State::kLength:
-        if (c == ' ') {
-          if (auto s = ParseField(&remaining_, "length"); !s.ok()) return s;
-          if (remaining_ == 0) return Fail("entry of " + std::to_string(n_) + " has length 0");
-          if (callbacks_.on_entry) {
-            if (auto s = callbacks_.on_entry(n_, remaining_); !s.ok()) return status_ = s;
-          }
-          state_ = State::kDigits;
-        } else if (!IsDigit(c)) {
-          return Fail("length of the entry of " + std::to_string(n_) + " is not a decimal number");
-        } else if (field_.size() >= kMaxNumberField) {
-          return Fail("length too long");
-        } else {
-          field_.push_back(c);
-        }
-        hash_.Update(chunk.substr(i, 1));
-        ++offset_;
-        ++i;
-        break;
-
-      case State::kDigits: {
-        std::size_t take = static_cast<std::size_t>(std::min<std::uint64_t>(remaining_, chunk.size() - i));
-        std::string_view piece = chunk.substr(i, take);
-        auto bad = std::find_if_not(piece.begin(), piece.end(), IsDigit);
-        if (bad != piece.end()) {
-          offset_ += static_cast<std::uint64_t>(bad - piece.begin());
-          return Fail("entry of " + std::to_string(n_) + " is shorter than its length or not digits");
-        }
-        hash_.Update(piece);
-        if (callbacks_.on_digits) {
-          if (auto s = callbacks_.on_digits(piece); !s.ok()) return status_ = s;
-        }
-        offset_ += take;
-        i += take;
-        remaining_ -= take;
-        if (remaining_ == 0) state_ = State::kEntryNewline;
-        break;
-      }
-
-      case State::kEntryNewline:
-        if (c != '\n') {
-          return Fail(IsDigit(c) ? "entry of " + std::to_string(n_) + " is longer than its length"
-                                 : "entry of " + std::to_string(n_) + " does not end its line");
-        }
-        hash_.Update(chunk.substr(i, 1));
-        ++offset_;
-        ++i;
-        ++entries_;
-        if (callbacks_.on_entry_end) {
-          if (auto s = callbacks_.on_entry_end(); !s.ok()) return status_ = s;
-        }
-        state_ = State::kFirstField;
-        break;
-
-      case State::kCount:
-        if (c == ' ') {
-          if (auto s = ParseField(&count_, "trailer count"); !s.ok()) return s;
-          state_ = State::kSha;
-        } else if (field_.size() >= kMaxNumberField) {
-          return Fail("trailer count too long");
-        } else {
-          field_.push_back(c);
-        }
-        ++offset_;
-        ++i;
-        break;
-
-      case State::kSha:
-        if (c == '\n') {
-          if (field_.size() != kShaHexLength) return Fail("trailer SHA-256 is not 64 hex digits");
-          if (count_ != entries_) {
-            return Fail("trailer counts " + std::to_string(count_) + " entries, the file has " +
-                        std::to_string(entries_));
-          }
-          if (field_ != digest_) return Fail("SHA-256 mismatch: trailer says " + field_ + ", content is " + digest_);
-          field_.clear();
-          state_ = State::kDone;
-        } else if (!IsLowerHex(c) || field_.size() >= kShaHexLength) {
-          return Fail("trailer SHA-256 is not 64 lowercase hex digits");
-        } else {
-          field_.push_back(c);
-        }
-        ++offset_;
-        ++i;
-        break;
-
-      case State::kDone:
-        return Fail("bytes after the trailer");
+  for (std::size_t i = 0; i < chunk.size();) {
+    if (state_ == State::kDigits) {
+      auto taken = Digits(chunk.substr(i));
+      if (!taken.ok()) return taken.error();
+      i += taken.value();
+      continue;
     }
+    if (auto s = Byte(chunk[i]); !s.ok()) return s;
+    ++offset_;  // after the byte's handler, so that a failure names the byte's own offset
+    ++i;
   }
+  return OkStatus();
+}
+
+Status ResultFileParser::Byte(char c) {
+  switch (state_) {
+    case State::kHeader:
+      if (c != kResultFileHeader[offset_]) return Fail("not a result file (header is not FRF1)");
+      hash_.Update(std::string_view(&c, 1));
+      if (offset_ + 1 == kResultFileHeader.size()) state_ = State::kFirstField;
+      return OkStatus();
+    case State::kFirstField:
+      return FirstFieldByte(c);
+    case State::kLength:
+      return LengthByte(c);
+    case State::kDigits:
+      break;  // Feed takes digits in runs
+    case State::kEntryNewline:
+      return EntryEnd(c);
+    case State::kCount:
+      if (c != ' ') return FieldByte(c, "trailer count too long");
+      if (auto s = ParseField(&count_, "trailer count"); !s.ok()) return s;
+      state_ = State::kSha;
+      return OkStatus();
+    case State::kSha:
+      return ShaByte(c);
+    case State::kDone:
+      return Fail("bytes after the trailer");
+  }
+  return Fail("digits out of place");
+}
+
+Status ResultFileParser::FieldByte(char c, const char* too_long) {
+  if (field_.size() >= kMaxNumberField) return Fail(too_long);
+  field_.push_back(c);
+  return OkStatus();
+}
+
+Status ResultFileParser::FirstFieldByte(char c) {
+  // A number, or "end" for the trailer; not hashed until we know which.
+  if (c == '\n') return Fail("line without an entry");
+  if (c != ' ') return FieldByte(c, "number too long");
+  if (field_ == "end") {
+    digest_ = hash_.FinishHex();
+    field_.clear();
+    state_ = State::kCount;
+    return OkStatus();
+  }
+  std::string head = field_ + ' ';
+  if (auto s = ParseField(&n_, "number"); !s.ok()) return s;
+  hash_.Update(head);
+  state_ = State::kLength;
+  return OkStatus();
+}
+
+Status ResultFileParser::LengthByte(char c) {
+  if (c == ' ') {
+    if (auto s = ParseField(&remaining_, "length"); !s.ok()) return s;
+    if (remaining_ == 0) return Fail("entry of " + std::to_string(n_) + " has length 0");
+    if (callbacks_.on_entry) {
+      if (auto s = callbacks_.on_entry(n_, remaining_); !s.ok()) return status_ = s;
+    }
+    state_ = State::kDigits;
+  } else if (!IsDigit(c)) {
+    return Fail("length of the entry of " + std::to_string(n_) + " is not a decimal number");
+  } else if (auto s = FieldByte(c, "length too long"); !s.ok()) {
+    return s;
+  }
+  hash_.Update(std::string_view(&c, 1));
+  return OkStatus();
+}
+
+Result<std::size_t> ResultFileParser::Digits(std::string_view rest) {
+  std::size_t take = static_cast<std::size_t>(std::min<std::uint64_t>(remaining_, rest.size()));
+  std::string_view piece = rest.substr(0, take);
+  auto bad = std::find_if_not(piece.begin(), piece.end(), IsDigit);
+  if (bad != piece.end()) {
+    offset_ += static_cast<std::uint64_t>(bad - piece.begin());
+    return Fail("entry of " + std::to_string(n_) + " is shorter than its length or not digits").error();
+  }
+  hash_.Update(piece);
+  if (callbacks_.on_digits) {
+    if (auto s = callbacks_.on_digits(piece); !s.ok()) return (status_ = s).error();
+  }
+  offset_ += take;
+  remaining_ -= take;
+  if (remaining_ == 0) state_ = State::kEntryNewline;
+  return take;
+}
+
+Status ResultFileParser::EntryEnd(char c) {
+  if (c != '\n') {
+    return Fail(IsDigit(c) ? "entry of " + std::to_string(n_) + " is longer than its length"
+                           : "entry of " + std::to_string(n_) + " does not end its line");
+  }
+  hash_.Update(std::string_view(&c, 1));
+  ++entries_;
+  if (callbacks_.on_entry_end) {
+    if (auto s = callbacks_.on_entry_end(); !s.ok()) return status_ = s;
+  }
+  state_ = State::kFirstField;
+  return OkStatus();
+}
+
+Status ResultFileParser::ShaByte(char c) {
+  if (c != '\n') {
+    if (!IsLowerHex(c) || field_.size() >= kShaHexLength) return Fail("trailer SHA-256 is not 64 lowercase hex digits");
+    field_.push_back(c);
+    return OkStatus();
+  }
+  if (field_.size() != kShaHexLength) return Fail("trailer SHA-256 is not 64 hex digits");
+  if (count_ != entries_) {
+    return Fail("trailer counts " + std::to_string(count_) + " entries, the file has " + std::to_string(entries_));
+  }
+  if (field_ != digest_) return Fail("SHA-256 mismatch: trailer says " + field_ + ", content is " + digest_);
+  field_.clear();
+  state_ = State::kDone;
   return OkStatus();
 }
 

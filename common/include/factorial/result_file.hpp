@@ -164,6 +164,15 @@ class ResultFileParser {
 
   Status Fail(const std::string& what);
   Status ParseField(std::uint64_t* value, const char* name);
+  // One byte in every state but kDigits; Feed counts it in offset_ once it is taken.
+  Status Byte(char c);
+  Status FieldByte(char c, const char* too_long);
+  Status FirstFieldByte(char c);
+  Status LengthByte(char c);
+  Status EntryEnd(char c);
+  Status ShaByte(char c);
+  // The digits of the current entry at the start of `rest`: how many were taken.
+  Result<std::size_t> Digits(std::string_view rest);
 
   Callbacks callbacks_;
   State state_ = State::kHeader;
