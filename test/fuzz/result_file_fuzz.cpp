@@ -8,19 +8,17 @@
 
 #include <cstddef>
 #include <cstdint>
-#include <cstdlib>
 #include <string>
 #include <string_view>
 #include <utility>
 #include <vector>
 
 #include "factorial/result_file.hpp"
+#include "fuzz_check.hpp"
+
+using factorial::fuzz::Check;
 
 namespace {
-
-void Check(bool condition) {
-  if (!condition) std::abort();
-}
 
 struct Outcome {
   std::vector<std::pair<std::uint64_t, std::string>> entries;

@@ -8,7 +8,6 @@
 
 #include <cstddef>
 #include <cstdint>
-#include <cstdlib>
 #include <string>
 #include <string_view>
 #include <vector>
@@ -17,14 +16,13 @@
 
 #include "factorial/messages.hpp"
 #include "factorial/recordio.hpp"
+#include "fuzz_check.hpp"
+
+using factorial::fuzz::Check;
 
 namespace {
 
 constexpr std::size_t kCap = 1 << 16;
-
-void Check(bool condition) {
-  if (!condition) std::abort();
-}
 
 template <class Parse>
 void CheckStable(std::string_view record, Parse parse) {

@@ -7,19 +7,17 @@
 
 #include <cstddef>
 #include <cstdint>
-#include <cstdlib>
 #include <string>
 #include <string_view>
 #include <vector>
 
 #include "factorial/master_url.hpp"
 #include "factorial/zk_group.hpp"
+#include "fuzz_check.hpp"
+
+using factorial::fuzz::Check;
 
 namespace {
-
-void Check(bool condition) {
-  if (!condition) std::abort();
-}
 
 void CheckAddress(const factorial::Result<factorial::zk::MasterAddress>& address) {
   if (!address.ok()) return;
