@@ -11,6 +11,8 @@
 #include <nlohmann/json.hpp>
 #include <unistd.h>
 
+#include "state_store.hpp"
+
 namespace factorial::scheduler {
 namespace {
 
@@ -167,40 +169,74 @@ Status ResultSink::Add(const NumberResult& result) {
   if (failed_) return *failed_;
   auto id = workload_->Find(result.n);
   if (!id || slot_[*id] != kAbsent) return OkStatus();
-  std::uint32_t lines = workload_->occurrences(*id);
-  lines_resolved_ += lines;
-  if (!result.ok) lines_failed_ += lines;
   line_.clear();
   AppendLine(result, format_, line_);
+  Status added = AddLine(result.n, result.ok, line_, nullptr);
+  if (line_.capacity() > kLineCapacityKept) std::string().swap(line_);
+  return added;
+}
+
+Status ResultSink::AddStored(const StoredResult& stored, std::string_view line) {
+  if (failed_) return *failed_;
+  return AddLine(stored.n, stored.ok, line, &stored);
+}
+
+// `line` empty: only in the journal (`stored`), read from there as any held line is.
+Status ResultSink::AddLine(std::uint64_t n, bool ok, std::string_view line, const StoredResult* stored) {
+  auto id = workload_->Find(n);
+  if (!id || slot_[*id] != kAbsent) return OkStatus();
+  std::uint32_t lines = workload_->occurrences(*id);
+  lines_resolved_ += lines;
+  if (!ok) lines_failed_ += lines;
+  if (line.empty() && stored != nullptr) {
+    Held held;
+    held.offset = stored->offset;
+    held.length = stored->length;
+    held.lines_left = lines;
+    if (options_.order == OutputOrder::kCompletion) {
+      slot_[*id] = kReleased;
+      for (std::uint32_t i = 0; i < lines; ++i) {
+        if (auto emitted = EmitHeld(held); !emitted.ok()) return emitted;
+      }
+    } else {
+      Hold(*id, std::move(held));
+      if (auto written = WriteDue(false); !written.ok()) return written;
+    }
+    return options_.flush_each_add ? Flush() : OkStatus();
+  }
   if (options_.order == OutputOrder::kCompletion) {
     slot_[*id] = kReleased;
     for (std::uint32_t i = 0; i < lines; ++i) {
-      if (auto emitted = Emit(line_); !emitted.ok()) return emitted;
+      if (auto emitted = Emit(line); !emitted.ok()) return emitted;
     }
   } else {
-    // Written straight from `line_` while the frontier is on it; held only if a line is left.
+    // Written straight from `line` while the frontier is on it; held only if a line is left.
     slot_[*id] = kIncoming;
+    incoming_ = line;
     incoming_lines_left_ = lines;
     if (auto written = WriteDue(false); !written.ok()) return written;
+    incoming_ = {};
     if (incoming_lines_left_ > 0) {
-      Hold(*id, incoming_lines_left_);
+      Held held;
+      held.length = line.size();
+      held.lines_left = incoming_lines_left_;
+      if (stored != nullptr) {
+        held.offset = stored->offset;  // already in the journal: nothing to copy
+      } else if (options_.store_fd >= 0 || held_bytes_ + line.size() <= options_.hold_bytes ||
+                 !Spill(line, held.offset)) {  // (with a store, held lines are read from it only)
+        held.data = std::make_unique_for_overwrite<char[]>(line.size());
+        std::memcpy(held.data.get(), line.data(), line.size());
+        held_bytes_ += line.size();
+      }
+      Hold(*id, std::move(held));
     } else {
       slot_[*id] = kReleased;
     }
   }
-  if (line_.capacity() > kLineCapacityKept) std::string().swap(line_);
   return options_.flush_each_add ? Flush() : OkStatus();
 }
 
-void ResultSink::Hold(Workload::Id id, std::uint32_t lines_left) {
-  Held held;
-  held.length = line_.size();
-  held.lines_left = lines_left;
-  if (held_bytes_ + line_.size() <= options_.hold_bytes || !Spill(line_, held.offset)) {
-    held.data = std::make_unique_for_overwrite<char[]>(line_.size());
-    std::memcpy(held.data.get(), line_.data(), line_.size());
-    held_bytes_ += line_.size();
-  }
+void ResultSink::Hold(Workload::Id id, Held held) {
   std::uint32_t index;
   if (free_held_.empty()) {
     index = static_cast<std::uint32_t>(held_.size());
@@ -278,6 +314,14 @@ Status ResultSink::Resume(const std::map<std::uint64_t, NumberResult>& journaled
   return committed_ || path_.empty() ? OkStatus() : Commit();
 }
 
+Status ResultSink::Resume(const std::vector<StoredResult>& journaled) {
+  for (const auto& stored : journaled) {
+    if (auto added = AddStored(stored, {}); !added.ok()) return added;
+  }
+  if (auto flushed = Flush(); !flushed.ok()) return flushed;
+  return committed_ || path_.empty() ? OkStatus() : Commit();
+}
+
 Status ResultSink::Finish() {
   if (failed_) return *failed_;
   if (auto written = WriteDue(true); !written.ok()) return written;
@@ -325,7 +369,7 @@ Status ResultSink::WriteDue(bool finishing) {
       std::size_t length = UnfinishedLine(workload.number(id), format_, unfinished);
       if (auto emitted = Emit(std::string_view(unfinished, length)); !emitted.ok()) return emitted;
     } else if (slot == kIncoming) {
-      if (auto emitted = Emit(line_); !emitted.ok()) return emitted;
+      if (auto emitted = Emit(incoming_); !emitted.ok()) return emitted;
       --incoming_lines_left_;
     } else {
       Held& held = held_[slot];
@@ -347,15 +391,34 @@ Status ResultSink::EmitHeld(const Held& held) {
   if (held.data) return Emit(std::string_view(held.data.get(), held.length));
   ++spill_reads_;
   ++lines_written_;
-  // Read back through the output buffer, a buffer's worth at a time.
+  int from = options_.store_fd >= 0 ? options_.store_fd : spill_fd_;
   std::uint64_t offset = held.offset;
   std::uint64_t left = held.length;
+  // A big line goes file to file inside the kernel (shared blocks where the file system can
+  // clone them, e.g. XFS or Btrfs when aligned; a copy on ext4), never through this process.
+  constexpr std::uint64_t kCopyRangeFrom = 64 * 1024;
+  if (left >= kCopyRangeFrom && !copy_range_broken_ && !path_.empty()) {
+    if (auto flushed = Flush(); !flushed.ok()) return flushed;
+    while (left > 0) {
+      auto in = static_cast<off64_t>(offset);
+      ssize_t n = ::copy_file_range(from, &in, fd_, nullptr, static_cast<std::size_t>(left), 0);
+      if (n < 0 && errno == EINTR) continue;
+      if (n <= 0) {
+        // Not supported between these files (or by this kernel): read and write the rest.
+        copy_range_broken_ = true;
+        break;
+      }
+      offset += static_cast<std::uint64_t>(n);
+      left -= static_cast<std::uint64_t>(n);
+    }
+  }
+  // Read back through the output buffer, a buffer's worth at a time.
   while (left > 0) {
     if (buffered_ == kBufferBytes) {
       if (auto flushed = Flush(); !flushed.ok()) return flushed;
     }
     std::size_t want = static_cast<std::size_t>(std::min<std::uint64_t>(left, kBufferBytes - buffered_));
-    ssize_t n = ::pread(spill_fd_, buffer_.get() + buffered_, want, static_cast<off_t>(offset));
+    ssize_t n = ::pread(from, buffer_.get() + buffered_, want, static_cast<off_t>(offset));
     if (n < 0 && errno == EINTR) continue;
     if (n <= 0) {
       return Fail(std::string("cannot read held results back from the spill file: ") +

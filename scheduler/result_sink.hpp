@@ -53,7 +53,13 @@ struct SinkOptions {
   bool flush_each_add = true;
   // Told once when the spill file cannot be made or written (results then stay in memory).
   std::function<void(const std::string&)> warn;
+  // --state-dir: the journal open for reading, where every result's line already is (results
+  // come through AddStored). Lines held back are read from it when due, never copied to
+  // memory or a spill file.
+  int store_fd = -1;
 };
+
+struct StoredResult;
 
 class ResultSink {
  public:
@@ -72,11 +78,16 @@ class ResultSink {
   // (the journal's results are added again by the scheduler) or not in the input is ignored.
   // After the first failed write every call returns that error.
   Status Add(const NumberResult& result);
+  // The same for a result whose `line` (this sink's format, '\n' included) is in the journal
+  // (SinkOptions::store_fd) at `stored`. `line` may be empty (not in memory): read from there.
+  Status AddStored(const StoredResult& stored, std::string_view line);
   // Writes out the buffered lines.
   Status Flush();
   // --state-dir: adds the journal's results, then (for a file) renames it into place at once,
   // so the file reflects the journal and later lines stream into it.
   Status Resume(const std::map<std::uint64_t, NumberResult>& journaled);
+  // The same for results in the journal (SinkOptions::store_fd).
+  Status Resume(const std::vector<StoredResult>& journaled);
   // Ends the output: every line not written yet is, with its result if it has one (it waited
   // behind an unfinished number), else the unfinished line. Then syncs a file and renames it
   // into place.
@@ -106,15 +117,16 @@ class ResultSink {
 
   ResultSink(std::shared_ptr<const Workload> workload, LineFormat format, int fd, std::string name, std::string path,
              SinkOptions options);
+  Status AddLine(std::uint64_t n, bool ok, std::string_view line, const StoredResult* stored);
+  Status Commit();
   Status WriteDue(bool finishing);
-  void Hold(Workload::Id id, std::uint32_t lines_left);
+  void Hold(Workload::Id id, Held held);
   bool Spill(std::string_view line, std::uint64_t& offset);
   void Warn(const std::string& message);
   Status EmitHeld(const Held& held);
   Status Emit(std::string_view bytes);
   Status WriteFully(const char* data, std::size_t size);
   Status Fail(std::string message);
-  Status Commit();
 
   std::shared_ptr<const Workload> workload_;
   LineFormat format_;
@@ -130,7 +142,8 @@ class ResultSink {
   std::vector<std::uint32_t> free_held_;
   std::size_t held_count_ = 0;
   std::size_t held_bytes_ = 0;
-  std::string line_;  // the line of the result being added
+  std::string line_;  // Add's encoding buffer
+  std::string_view incoming_;  // the line of the result being added
   std::uint32_t incoming_lines_left_ = 0;
 
   std::size_t cursor_ = 0;  // input positions written (input order)
@@ -146,6 +159,7 @@ class ResultSink {
   std::uint64_t spill_end_ = 0;
   std::size_t spilled_results_ = 0;
   std::uint64_t spill_reads_ = 0;
+  bool copy_range_broken_ = false;  // copy_file_range refused once: read and write instead
   std::optional<Error> failed_;
 };
 

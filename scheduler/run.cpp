@@ -3,6 +3,7 @@
 #include <atomic>
 #include <csignal>
 #include <cstdio>
+#include <filesystem>
 #include <functional>
 #include <memory>
 
@@ -43,7 +44,7 @@ int RunJob(RunConfig run) {
   std::signal(SIGPIPE, SIG_IGN);
   std::unique_ptr<StateStore> store;
   if (!run.state_dir.empty()) {
-    auto opened = StateStore::Open(run.state_dir, run.workload->Fingerprint());
+    auto opened = StateStore::Open(run.state_dir, run.workload->Fingerprint(), run.format);
     if (!opened.ok()) {
       std::fprintf(stderr, "factorial-scheduler: %s\n", opened.error().message.c_str());
       return opened.error().code == Errc::kInvalidArgument ? kExitUsage : kExitFailed;
@@ -72,6 +73,7 @@ int RunJob(RunConfig run) {
   sink_options.spill_dir = run.spill_dir;
   sink_options.flush_each_add = false;  // flushed once per batch of results, below
   sink_options.warn = [](const std::string& message) { spdlog::warn("{}", message); };
+  if (store) sink_options.store_fd = store->read_fd();
   std::unique_ptr<ResultSink> sink;
   if (run.output.empty()) {
     sink = std::make_unique<ResultSink>(run.workload, run.format, STDOUT_FILENO, "standard output", sink_options);
@@ -84,7 +86,7 @@ int RunJob(RunConfig run) {
     sink = std::move(opened).value();
   }
   if (store) {
-    if (auto resumed = sink->Resume(store->results()); !resumed.ok()) {
+    if (auto resumed = sink->Resume(store->replayed()); !resumed.ok()) {
       spdlog::error("{}", resumed.error().message);
       return kExitFailed;
     }
@@ -105,15 +107,47 @@ int RunJob(RunConfig run) {
     loop.Post([&] { scheduler->Interrupt(kExitFailed); });
   };
   // Results of one event (a batch) are buffered and written together once it is handled.
+  // With --state-dir each result's line is appended to the journal at once, and the results
+  // appended meanwhile are committed with one fdatasync at most every kCommitEvery; only then
+  // do they reach the output and the progress: nothing counts as done before it is durable.
+  constexpr auto kCommitEvery = std::chrono::milliseconds(100);
+  struct Uncommitted {
+    StoredResult stored;
+    std::string line;
+  };
+  std::vector<Uncommitted> uncommitted;
+  auto last_commit = loop.Now() - kCommitEvery;
+  auto commit = [&]() -> Status {
+    if (uncommitted.empty()) return OkStatus();
+    if (auto synced = store->Commit(); !synced.ok()) return synced;
+    last_commit = loop.Now();
+    for (const auto& pending : uncommitted) {
+      if (auto added = sink->AddStored(pending.stored, pending.line); !added.ok()) return added;
+    }
+    uncommitted.clear();
+    return OkStatus();
+  };
   bool flush_posted = false;
+  auto flush = [&] {
+    flush_posted = false;
+    if (store) output_error(commit());
+    output_error(sink->Flush());
+  };
   auto on_result = [&](const NumberResult& result) {
-    output_error(sink->Add(result));
+    if (store) {
+      std::string line = EncodeLine(result, run.format);
+      auto stored = store->Append(result.n, result.ok, line);
+      if (!stored.ok()) return output_error(MakeError(Errc::kInternal, "--state-dir " + store->dir() + ": " +
+                                                                         stored.error().message));
+      uncommitted.push_back({*stored, std::move(line)});
+    } else {
+      output_error(sink->Add(result));
+    }
     if (flush_posted) return;
     flush_posted = true;
-    loop.Post([&] {
-      flush_posted = false;
-      output_error(sink->Flush());
-    });
+    auto since = loop.Now() - last_commit;
+    if (!store || since >= kCommitEvery) return loop.Post(flush);
+    loop.After(std::chrono::duration_cast<std::chrono::milliseconds>(kCommitEvery - since), flush);
   };
   auto on_exit = [&](int code) {
     exit_code = code;
@@ -161,13 +195,31 @@ int RunJob(RunConfig run) {
   if (progress.enabled()) loop.After(std::chrono::seconds(1), show);
   auto started = std::chrono::steady_clock::now();
   scheduler->Start();
-  if (store) store->ReleaseResults();  // the sink and the scheduler have taken what they need
+  if (store) store->ReleaseReplayed();  // the sink and the scheduler have taken what they need
   loop.Run();
   progress.Close();
   SdNotify("STOPPING=1");
+  if (store) {
+    output_error(commit());
+    spdlog::debug("journal: {} bytes, {} fdatasync(s) this run", store->size(), store->syncs());
+  }
   if (auto finished = sink->Finish(); !finished.ok()) {
     if (!output_failed) spdlog::error("{}", finished.error().message);
     output_failed = true;
+  }
+  // A finished job's output in the state directory holds every result: the journal is
+  // compacted to refer to it, so the directory keeps the digits once.
+  if (store && !output_failed && sink->lines_resolved() == total && !run.output.empty()) {
+    std::error_code ec;
+    auto output = std::filesystem::weakly_canonical(run.output, ec);
+    if (!ec && output.parent_path() == std::filesystem::weakly_canonical(run.state_dir, ec) && !ec) {
+      auto compacted = store->Compact(output.filename().string());
+      if (!compacted.ok()) {
+        spdlog::warn("the journal stays as it is: {}", compacted.error().message);
+      } else if (*compacted) {
+        spdlog::debug("journal compacted: it refers to the lines of {}", run.output);
+      }
+    }
   }
   // In input lines, as the output counts them.
   double seconds = std::chrono::duration<double>(std::chrono::steady_clock::now() - started).count();

@@ -65,13 +65,13 @@ void Scheduler::Start() {
   if (config_.store != nullptr) {
     framework_id = config_.store->framework_id();
     std::size_t resumed = 0;
-    for (const auto& [n, saved] : config_.store->results()) {
-      auto id = book_.workload().Find(n);
+    // Their lines are in the journal, and the output has them already (ResultSink::Resume).
+    for (const auto& saved : config_.store->replayed()) {
+      auto id = book_.workload().Find(saved.n);
       if (!id || IsFinal(book_.state(*id))) continue;
       book_.Finish(*id, saved.ok);
       if (!saved.ok) exit_code_ = 1;
       ++resumed;
-      if (hooks_.on_result) hooks_.on_result(saved);  // the printer skips lines already printed
     }
     if (resumed > 0 || framework_id) {
       spdlog::info("resuming from {}: {} number(s) already final{}", config_.store->dir(), resumed,
@@ -526,12 +526,7 @@ void Scheduler::Complete(NumberId id, bool ok, std::string digits_or_error, cons
     result.agent_hostname = batch->hostname;
     result.seconds = std::chrono::duration<double>(loop_.Now() - batch->launched_at).count();
   }
-  if (config_.store != nullptr) {  // journal first: a crash after this never recomputes n
-    if (auto saved = config_.store->Append(result); !saved.ok()) {
-      spdlog::error("cannot journal {}!: {}", result.n, saved.error().message);
-    }
-  }
-  if (hooks_.on_result) hooks_.on_result(result);
+  if (hooks_.on_result) hooks_.on_result(result);  // which journals it first, with --state-dir
 }
 
 void Scheduler::Kill(const std::string& task_id, const std::string& agent_id) {

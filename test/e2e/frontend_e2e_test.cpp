@@ -181,6 +181,13 @@ TEST_CASE("with --state-dir, SIGTERM leaves results matching the journal and a r
   CHECK_THAT(results, Catch::EndsWith("\n5! = 120\n7! = 5040\n"));
   CHECK(std::count(results.begin(), results.end(), '\n') == 3);
   CHECK(SimGet(sim.master_url(), "launches").size() == launched_before);  // 5 and 7 were not computed again
+  // Every number final: the journal now refers to the lines of `results` instead of holding
+  // them, and a run on the finished state gives the same output from it, computing nothing.
+  CHECK(fs::file_size(state / "journal") < 1024);
+  Process third(args);
+  CHECK(third.Wait() == 1);
+  CHECK(Slurp(state / "results") == results);
+  CHECK(SimGet(sim.master_url(), "launches").size() == launched_before);
 }
 
 TEST_CASE("a state dir of other numbers is refused and left as it was", "[e2e][frontend]") {
@@ -189,7 +196,7 @@ TEST_CASE("a state dir of other numbers is refused and left as it was", "[e2e][f
   fs::path state = fs::path(sim.work_dir()) / "state";
   Process first(Scheduler(sim.master_url(), {"--state-dir", state.string(), "3", "4", "5"}));
   REQUIRE(first.Wait() == 0);
-  std::string journal = Slurp(state / "journal.jsonl");
+  std::string journal = Slurp(state / "journal");
   auto calls = SimGet(sim.master_url(), "calls").size();
   Process second(Scheduler(sim.master_url(), {"--state-dir", state.string(), "6", "7", "8"}));
   CHECK(second.Wait() == 2);
@@ -198,7 +205,7 @@ TEST_CASE("a state dir of other numbers is refused and left as it was", "[e2e][f
                                                 " belongs to a job with other input (3 numbers, sha256 "));
   CHECK_THAT(second.Stderr(), Catch::EndsWith("): resume it with the same numbers, or use a new --state-dir\n"));
   CHECK(Slurp(state / "results") == "3! = 6\n4! = 24\n5! = 120\n");
-  CHECK(Slurp(state / "journal.jsonl") == journal);
+  CHECK(Slurp(state / "journal") == journal);
   CHECK(SimGet(sim.master_url(), "calls").size() == calls);
 }
 
@@ -210,7 +217,7 @@ TEST_CASE("a second scheduler on a state dir in use is refused at once with the 
   auto args = Scheduler(sim.master_url(), {"--state-dir", state.string(), kNeverFits, "5", "7"});
   Process first(args);
   REQUIRE(Eventually([&] { return SmallOnesFinished(sim.master_url()); }));
-  std::string journal = Slurp(state / "journal.jsonl");
+  std::string journal = Slurp(state / "journal");
   auto subscribes = [&] {
     std::size_t count = 0;
     for (const auto& body : SimGet(sim.master_url(), "calls")) {
@@ -227,7 +234,7 @@ TEST_CASE("a second scheduler on a state dir in use is refused at once with the 
                                  " is in use by another scheduler (PID " + std::to_string(first.pid()) +
                                  "); one scheduler per state directory\n");
   }
-  CHECK(Slurp(state / "journal.jsonl") == journal);
+  CHECK(Slurp(state / "journal") == journal);
   CHECK(subscribes() == 1);  // the second never reached the master
   // SIGKILL leaves no chance to unlock: the kernel releases the lock with the process.
   first.Signal(SIGKILL);

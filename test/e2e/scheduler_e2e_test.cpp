@@ -378,7 +378,7 @@ TEST_CASE("with --state-dir SIGTERM leaves unfinished work for the next start", 
   auto args = SimSchedulerArgs(sim.master_url(), {"--state-dir", state.string(), "2500000"});
   Process first(args);
   REQUIRE(Eventually([&] { return !SimGet(sim.master_url(), "launches").empty(); }));
-  REQUIRE(Eventually([&] { return fs::exists(state / "journal.jsonl") && fs::file_size(state / "journal.jsonl") > 0; }));
+  REQUIRE(Eventually([&] { return fs::exists(state / "journal") && fs::file_size(state / "journal") > 0; }));
   // 2500000! must still be running when SIGTERM lands: freeze it, and check it is unfinished.
   REQUIRE(SignalExecutors(sim.master_url(), SIGSTOP) == 1);
   {

@@ -10,18 +10,15 @@
 #include <fcntl.h>
 #include <unistd.h>
 
-#include "state_store.hpp"
 
 using factorial::scheduler::DecodeJsonLine;
 using factorial::scheduler::EncodeLine;
 using factorial::scheduler::EncodeUnfinishedLine;
-using factorial::scheduler::InputFingerprint;
 using factorial::scheduler::LineFormat;
 using factorial::scheduler::NumberResult;
 using factorial::scheduler::OutputOrder;
 using factorial::scheduler::SinkOptions;
 using factorial::scheduler::ResultSink;
-using factorial::scheduler::StateStore;
 using factorial::scheduler::Workload;
 namespace fs = std::filesystem;
 
@@ -219,57 +216,6 @@ TEST_CASE("resuming rebuilds the results file from the journal, then streams int
   CHECK(Read(out) == "1! = 1\n2! = 2\n3! = 6\n");
   REQUIRE((*sink)->Finish().ok());
   CHECK(Read(out) == "1! = 1\n2! = 2\n3! = 6\n4! unfinished\n");
-}
-
-TEST_CASE("the journal records its input and refuses other input", "[state]") {
-  TempDir dir;
-  std::string state = (dir.path / "state").string();
-  std::string fingerprint = InputFingerprint({5, 7, 5});
-  CHECK(fingerprint == "3 numbers, sha256 " "7b4cb6278d53c5124cb3bc9cb509ec3aea4a3cb8f8e6598152c2336a08d59676");
-  {
-    auto store = StateStore::Open(state, fingerprint);
-    REQUIRE(store.ok());
-    REQUIRE((*store)->SaveFrameworkId(std::string("fw-1")).ok());
-    REQUIRE((*store)->Append(Done(5, "120")).ok());
-    CHECK((*store)->results().empty());  // appended results are not kept in memory
-  }
-  CHECK(Read(fs::path(state) / "journal.jsonl") ==
-        "{\"input\":\"" + fingerprint + "\"}\n{\"framework_id\":\"fw-1\"}\n" +
-            EncodeLine(Done(5, "120"), LineFormat::kJson));
-  {
-    auto store = StateStore::Open(state, fingerprint);
-    REQUIRE(store.ok());
-    CHECK((*store)->framework_id() == "fw-1");
-    REQUIRE((*store)->results().size() == 1);
-    CHECK((*store)->results().at(5).digits == "120");
-    CHECK((*store)->results().at(5).agent_hostname == "node-7.example");
-    (*store)->ReleaseResults();
-    CHECK((*store)->results().empty());
-  }
-  auto other = StateStore::Open(state, InputFingerprint({5, 7}));
-  REQUIRE_FALSE(other.ok());
-  CHECK(other.error().message == "--state-dir " + state + " belongs to a job with other input (" + fingerprint +
-                                     "; now " + InputFingerprint({5, 7}) +
-                                     "): resume it with the same numbers, or use a new --state-dir");
-}
-
-TEST_CASE("a state dir has one owner and a second open is refused with the holder PID until the first closes",
-          "[state]") {
-  TempDir dir;
-  std::string state = (dir.path / "state").string();
-  std::string fingerprint = InputFingerprint({5});
-  {
-    auto first = StateStore::Open(state, fingerprint);
-    REQUIRE(first.ok());
-    // flock locks belong to the open file, so a second open in this process conflicts too.
-    auto second = StateStore::Open(state, fingerprint);
-    REQUIRE_FALSE(second.ok());
-    CHECK(second.error().code == factorial::Errc::kInvalidArgument);
-    CHECK(second.error().message == "--state-dir " + state + " is in use by another scheduler (PID " +
-                                        std::to_string(::getpid()) + "); one scheduler per state directory");
-  }
-  auto again = StateStore::Open(state, fingerprint);
-  CHECK(again.ok());
 }
 
 namespace {

@@ -1,0 +1,338 @@
+#include "state_store.hpp"
+
+#include <filesystem>
+#include <fstream>
+#include <map>
+
+#include <catch2/catch.hpp>
+#include <fcntl.h>
+#include <unistd.h>
+
+using factorial::scheduler::Crc32c;
+using factorial::scheduler::EncodeLine;
+using factorial::scheduler::InputFingerprint;
+using factorial::scheduler::LineFormat;
+using factorial::scheduler::NumberResult;
+using factorial::scheduler::OutputOrder;
+using factorial::scheduler::ResultSink;
+using factorial::scheduler::SinkOptions;
+using factorial::scheduler::StateStore;
+using factorial::scheduler::StoredResult;
+using factorial::scheduler::Workload;
+namespace fs = std::filesystem;
+
+namespace {
+
+NumberResult Done(std::uint64_t n, std::string digits) {
+  NumberResult r;
+  r.n = n;
+  r.ok = true;
+  r.digits = std::move(digits);
+  r.task_id = "factorial-" + std::to_string(n) + "-1";
+  r.agent_id = "A-S0";
+  r.agent_hostname = "node-7.example";
+  r.seconds = 0.5;
+  return r;
+}
+
+struct TempDir {
+  TempDir() {
+    std::string pattern = (fs::temp_directory_path() / "state-test-XXXXXX").string();
+    REQUIRE(::mkdtemp(pattern.data()) != nullptr);
+    path = pattern;
+  }
+  ~TempDir() { fs::remove_all(path); }
+  fs::path path;
+};
+
+std::string Read(const fs::path& path) {
+  std::ifstream in(path, std::ios::binary);
+  return std::string((std::istreambuf_iterator<char>(in)), std::istreambuf_iterator<char>());
+}
+
+void Write(const fs::path& path, const std::string& bytes) {
+  std::ofstream out(path, std::ios::binary | std::ios::trunc);
+  out << bytes;
+}
+
+std::string ReadAt(int fd, const StoredResult& stored) {
+  std::string bytes(stored.length, '\0');
+  REQUIRE(::pread(fd, bytes.data(), bytes.size(), static_cast<off_t>(stored.offset)) ==
+          static_cast<ssize_t>(bytes.size()));
+  return bytes;
+}
+
+std::shared_ptr<const Workload> Order(std::vector<std::uint64_t> numbers) {
+  return std::make_shared<const Workload>(Workload::FromNumbers(numbers).value());
+}
+
+}  // namespace
+
+TEST_CASE("CRC-32C matches the standard check value", "[state]") {
+  CHECK(Crc32c("123456789") == 0xE3069283u);
+  CHECK(Crc32c("") == 0u);
+  // In pieces, the same as whole (the word-at-a-time path and the byte tail agree).
+  std::string text = "the quick brown fox jumps over the lazy dog, 0123456789";
+  CHECK(Crc32c(text.substr(13), Crc32c(text.substr(0, 13))) == Crc32c(text));
+}
+
+TEST_CASE("the journal holds each result's output line once and replays where it is", "[state]") {
+  TempDir dir;
+  std::string state = (dir.path / "state").string();
+  std::string fingerprint = InputFingerprint({5, 7, 5});
+  CHECK(fingerprint == "3 numbers, sha256 " "7b4cb6278d53c5124cb3bc9cb509ec3aea4a3cb8f8e6598152c2336a08d59676");
+  std::string line5 = EncodeLine(Done(5, "120"), LineFormat::kText);
+  {
+    auto store = StateStore::Open(state, fingerprint);
+    REQUIRE(store.ok());
+    CHECK((*store)->syncs() == 1);  // the new journal's header
+    REQUIRE((*store)->SaveFrameworkId(std::string("fw-1")).ok());
+    CHECK((*store)->syncs() == 2);
+    auto stored = (*store)->Append(5, true, line5);
+    REQUIRE(stored.ok());
+    CHECK(ReadAt((*store)->read_fd(), *stored) == line5);
+    auto failed = (*store)->Append(7, false, "7! failed: lost\n");
+    REQUIRE(failed.ok());
+    CHECK((*store)->syncs() == 2);  // appends are not synced one by one
+    REQUIRE((*store)->Commit().ok());
+    REQUIRE((*store)->Commit().ok());
+    CHECK((*store)->syncs() == 3);  // one for both, none when nothing is new
+  }
+  // 32-byte headers and the payloads: the digits are in the file once, nothing else is.
+  std::string journal = Read(fs::path(state) / "journal");
+  std::string header = fingerprint + "\ntext";
+  CHECK(journal.size() == 4 * 32 + header.size() + 4 + line5.size() + std::string("7! failed: lost\n").size());
+  CHECK(journal.find(line5) != std::string::npos);
+  {
+    auto store = StateStore::Open(state, fingerprint);
+    REQUIRE(store.ok());
+    CHECK((*store)->framework_id() == "fw-1");
+    const auto& replayed = (*store)->replayed();
+    REQUIRE(replayed.size() == 2);
+    CHECK(replayed[0].n == 5);
+    CHECK(replayed[0].ok);
+    CHECK(ReadAt((*store)->read_fd(), replayed[0]) == line5);
+    CHECK(replayed[1].n == 7);
+    CHECK_FALSE(replayed[1].ok);
+    CHECK(ReadAt((*store)->read_fd(), replayed[1]) == "7! failed: lost\n");
+    CHECK((*store)->syncs() == 0);
+    (*store)->ReleaseReplayed();
+    CHECK((*store)->replayed().empty());
+  }
+  auto other = StateStore::Open(state, InputFingerprint({5, 7}));
+  REQUIRE_FALSE(other.ok());
+  CHECK(other.error().message == "--state-dir " + state + " belongs to a job with other input (" + fingerprint +
+                                     "; now " + InputFingerprint({5, 7}) +
+                                     "): resume it with the same numbers, or use a new --state-dir");
+  auto json = StateStore::Open(state, fingerprint, LineFormat::kJson);
+  REQUIRE_FALSE(json.ok());
+  CHECK(json.error().code == factorial::Errc::kInvalidArgument);
+  CHECK(json.error().message == "--state-dir " + state +
+                                    " holds results as --format text lines: resume it with --format text, or use a "
+                                    "new --state-dir");
+  CHECK(Read(fs::path(state) / "journal") == journal);  // refusals change nothing
+}
+
+TEST_CASE("a state dir has one owner and a second open is refused with the holder PID until the first closes",
+          "[state]") {
+  TempDir dir;
+  std::string state = (dir.path / "state").string();
+  std::string fingerprint = InputFingerprint({5});
+  {
+    auto first = StateStore::Open(state, fingerprint);
+    REQUIRE(first.ok());
+    // flock locks belong to the open file, so a second open in this process conflicts too.
+    auto second = StateStore::Open(state, fingerprint);
+    REQUIRE_FALSE(second.ok());
+    CHECK(second.error().code == factorial::Errc::kInvalidArgument);
+    CHECK(second.error().message == "--state-dir " + state + " is in use by another scheduler (PID " +
+                                        std::to_string(::getpid()) + "); one scheduler per state directory");
+  }
+  auto again = StateStore::Open(state, fingerprint);
+  CHECK(again.ok());
+}
+
+TEST_CASE("a journal torn at any byte keeps exactly its whole records and takes appends after them", "[state]") {
+  TempDir dir;
+  fs::path state = dir.path / "state";
+  std::string fingerprint = InputFingerprint({1, 2, 3});
+  std::vector<std::string> lines = {"1! = 1\n", "2! = 2\n", "3! failed: " + std::string(10, 'x') + "\n"};
+  std::vector<std::size_t> ends;  // the file size after each record
+  {
+    auto store = StateStore::Open(state.string(), fingerprint);
+    REQUIRE(store.ok());
+    ends.push_back((*store)->size());
+    REQUIRE((*store)->SaveFrameworkId(std::string("fw-9")).ok());
+    ends.push_back((*store)->size());
+    for (std::size_t i = 0; i < lines.size(); ++i) {
+      REQUIRE((*store)->Append(i + 1, i < 2, lines[i]).ok());
+      ends.push_back((*store)->size());
+    }
+    REQUIRE((*store)->Commit().ok());
+  }
+  const std::string whole = Read(state / "journal");
+  REQUIRE(whole.size() == ends.back());
+  for (char filler : {'\0', '\xff'}) {
+    for (std::size_t cut = 0; cut <= whole.size(); ++cut) {
+      // The cut-off bytes, or (torn write) the right length of garbage in their place.
+      std::string torn = whole.substr(0, cut);
+      if (filler == '\xff') torn += std::string(whole.size() - cut, filler);
+      Write(state / "journal", torn);
+      INFO("cut at byte " << cut << " of " << whole.size() << ", filler " << int(filler));
+      std::size_t records = 0;
+      while (records < ends.size() && ends[records] <= cut) ++records;
+      std::size_t results = records > 2 ? records - 2 : 0;
+      {
+        auto store = StateStore::Open(state.string(), fingerprint);
+        REQUIRE(store.ok());
+        // Before the header is whole the journal is new (its header written again).
+        std::size_t kept = records == 0 ? ends[0] : ends[records - 1];
+        CHECK(fs::file_size(state / "journal") == kept);
+        CHECK((*store)->framework_id() == (records >= 2 ? std::optional<std::string>("fw-9") : std::nullopt));
+        REQUIRE((*store)->replayed().size() == results);
+        for (std::size_t i = 0; i < results; ++i) {
+          CHECK((*store)->replayed()[i].n == i + 1);
+          CHECK(ReadAt((*store)->read_fd(), (*store)->replayed()[i]) == lines[i]);
+        }
+        // An append after the replay lands after the whole records, and replays.
+        REQUIRE((*store)->Append(3, false, lines[2]).ok());
+        REQUIRE((*store)->Commit().ok());
+      }
+      auto reopened = StateStore::Open(state.string(), fingerprint);
+      REQUIRE(reopened.ok());
+      const auto& replayed = (*reopened)->replayed();
+      REQUIRE(replayed.size() == (results == 3 ? 3 : results + 1));  // a number twice: the first stands
+      CHECK(replayed.back().n == 3);
+      CHECK(ReadAt((*reopened)->read_fd(), replayed.back()) == lines[2]);
+    }
+  }
+}
+
+TEST_CASE("a record of a kind this version does not know is an error, not a tear", "[state]") {
+  TempDir dir;
+  fs::path state = dir.path / "state";
+  std::string fingerprint = InputFingerprint({1});
+  {
+    auto store = StateStore::Open(state.string(), fingerprint);
+    REQUIRE(store.ok());
+  }
+  // A whole, checksummed record of kind 'Z'.
+  std::string payload = "later";
+  char h[32] = {'F', 'J', '1', 'Z'};
+  h[8] = static_cast<char>(payload.size());
+  std::uint32_t pcrc = Crc32c(payload);
+  for (int i = 0; i < 4; ++i) h[24 + i] = static_cast<char>(pcrc >> (8 * i));
+  std::uint32_t hcrc = Crc32c(std::string_view(h, 28));
+  for (int i = 0; i < 4; ++i) h[28 + i] = static_cast<char>(hcrc >> (8 * i));
+  std::string before = Read(state / "journal");
+  Write(state / "journal", before + std::string(h, 32) + payload);
+  auto store = StateStore::Open(state.string(), fingerprint);
+  REQUIRE_FALSE(store.ok());
+  CHECK(store.error().message == state.string() + "/journal: journal record at byte " + std::to_string(before.size()) +
+                                     " is of a kind this version does not know (a newer one wrote it?)");
+  CHECK(Read(state / "journal").size() == before.size() + 32 + payload.size());  // nothing cut
+}
+
+TEST_CASE("an earlier version's journal.jsonl is converted, nothing recomputed", "[state]") {
+  TempDir dir;
+  fs::path state = dir.path / "state";
+  fs::create_directories(state);
+  std::string fingerprint = InputFingerprint({5, 7});
+  Write(state / "journal.jsonl", "{\"input\":\"" + fingerprint + "\"}\n{\"framework_id\":\"fw-1\"}\n" +
+                                     EncodeLine(Done(5, "120"), LineFormat::kJson) + "{\"n\":7,\"sta");
+  auto store = StateStore::Open(state.string(), fingerprint);
+  REQUIRE(store.ok());
+  CHECK_FALSE(fs::exists(state / "journal.jsonl"));
+  CHECK((*store)->framework_id() == "fw-1");
+  REQUIRE((*store)->replayed().size() == 1);
+  CHECK(ReadAt((*store)->read_fd(), (*store)->replayed()[0]) == "5! = 120\n");
+}
+
+TEST_CASE("a sink on the journal writes lines from it: held lines take no memory, big ones copied in the kernel",
+          "[state][sink]") {
+  TempDir dir;
+  fs::path state = dir.path / "state";
+  auto workload = Order({3, 1, 2, 3});
+  std::string big = std::string(200000, '7');  // past the copy_file_range threshold
+  std::string out = (dir.path / "results").string();
+  std::vector<StoredResult> first_run;
+  for (auto order : {OutputOrder::kInput, OutputOrder::kCompletion}) {
+    fs::remove_all(state);
+    auto store = StateStore::Open(state.string(), workload->Fingerprint());
+    REQUIRE(store.ok());
+    SinkOptions options;
+    options.order = order;
+    options.store_fd = (*store)->read_fd();
+    options.hold_bytes = 0;
+    auto sink = ResultSink::OpenFile(workload, LineFormat::kText, out, options);
+    REQUIRE(sink.ok());
+    std::string line1 = "1! = 1\n", line2 = "2! = 2\n", line3 = "3! = " + big + "\n";
+    auto s1 = (*store)->Append(1, true, line1);
+    auto s3 = (*store)->Append(3, true, line3);
+    REQUIRE((s1.ok() && s3.ok()));
+    REQUIRE((*store)->Commit().ok());
+    REQUIRE((*sink)->AddStored(*s1, line1).ok());
+    CHECK((*sink)->held_bytes() == 0);  // held, but in the journal only
+    REQUIRE((*sink)->AddStored(*s3, {}).ok());  // not in memory at all: read from the journal
+    CHECK((*sink)->held_bytes() == 0);
+    CHECK((*sink)->spilled_results() == 0);
+    // Resumed: 2 comes from an earlier run's journal, never in memory either.
+    auto s2 = (*store)->Append(2, true, line2);
+    REQUIRE(s2.ok());
+    REQUIRE((*store)->Commit().ok());
+    REQUIRE((*sink)->Resume(std::vector<StoredResult>{*s2}).ok());
+    REQUIRE((*sink)->Finish().ok());
+    std::string expected = order == OutputOrder::kInput ? line3 + line1 + line2 + line3 : line1 + line3 + line3 + line2;
+    CHECK(Read(out) == expected);
+  }
+}
+
+TEST_CASE("a finished job's journal is compacted to refer to the output, and expands back from it", "[state]") {
+  TempDir dir;
+  fs::path state = dir.path / "state";
+  std::string fingerprint = InputFingerprint({3, 1, 2});
+  std::string big = "3! = " + std::string(3000, '6') + "\n";
+  std::string output = big + "1! = 1\n2! failed: lost\n";
+  {
+    auto store = StateStore::Open(state.string(), fingerprint);
+    REQUIRE(store.ok());
+    REQUIRE((*store)->SaveFrameworkId(std::string("fw-3")).ok());
+    REQUIRE((*store)->Append(1, true, "1! = 1\n").ok());
+    REQUIRE((*store)->Append(3, true, big).ok());
+    // 3's line is not in the output: nothing is compacted.
+    Write(state / "results", "1! = 1\n2! unfinished\n");
+    auto early = (*store)->Compact("results");
+    REQUIRE(early.ok());
+    CHECK_FALSE(*early);
+    REQUIRE((*store)->Append(2, false, "2! failed: lost\n").ok());
+    Write(state / "results", output);
+    auto compacted = (*store)->Compact("results");
+    REQUIRE(compacted.ok());
+    CHECK(*compacted);
+  }
+  CHECK(fs::file_size(state / "journal") < 400);  // the digits are in `results` only
+  {
+    auto store = StateStore::Open(state.string(), fingerprint);
+    REQUIRE(store.ok());
+    CHECK((*store)->framework_id() == "fw-3");
+    const auto& replayed = (*store)->replayed();
+    REQUIRE(replayed.size() == 3);
+    std::map<std::uint64_t, std::string> lines;
+    for (const auto& r : replayed) lines[r.n] = ReadAt((*store)->read_fd(), r);
+    CHECK(lines == std::map<std::uint64_t, std::string>{{1, "1! = 1\n"}, {2, "2! failed: lost\n"}, {3, big}});
+    CHECK((replayed[0].n == 3 && replayed[1].n == 1 && replayed[2].n == 2));  // in output order
+    CHECK_FALSE(replayed[2].ok);
+    auto again = (*store)->Compact("results");
+    REQUIRE(again.ok());
+    CHECK(*again);
+  }
+  // A line changed since: its number is no longer final, the others are.
+  std::string changed = output;
+  changed[7] = '5';
+  Write(state / "results", changed);
+  auto store = StateStore::Open(state.string(), fingerprint);
+  REQUIRE(store.ok());
+  REQUIRE((*store)->replayed().size() == 2);
+  CHECK((*store)->replayed()[0].n == 1);
+  CHECK((*store)->replayed()[1].n == 2);
+}
