@@ -201,7 +201,7 @@ int RunJob(RunConfig run) {
   SdNotify("STOPPING=1");
   if (store) {
     output_error(commit());
-    spdlog::debug("journal: {} bytes, {} fdatasync(s) this run", store->size(), store->syncs());
+    spdlog::info("journal: {} bytes written, {} fdatasync(s) this run", store->size(), store->syncs());
   }
   if (auto finished = sink->Finish(); !finished.ok()) {
     if (!output_failed) spdlog::error("{}", finished.error().message);
