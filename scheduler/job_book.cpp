@@ -230,6 +230,12 @@ bool JobBook::FetchDone(const std::string& task_id) {
   return it != batches_.end() && --it->second.fetches <= 0;
 }
 
+void JobBook::Release(const std::string& task_id, NumberId id) {
+  auto it = batches_.find(task_id);
+  if (it == batches_.end()) return;
+  std::erase(it->second.ids, id);
+}
+
 // ---- numbers -----------------------------------------------------------------------------
 
 void JobBook::SetState(NumberId id, NumberState state) {

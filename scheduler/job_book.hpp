@@ -159,6 +159,10 @@ class JobBook {
   void MarkFetching(const std::string& task_id);
   // One fetch of the task is over; true when it was the last.
   bool FetchDone(const std::string& task_id);
+  // The task's attempt at `id` is over (it reported the number failed, and the caller requeues
+  // or fails it): the task no longer answers for it, so a retry launched while the task's files
+  // are still fetched is the number's only attempt, and the task's end does not charge it again.
+  void Release(const std::string& task_id, NumberId id);
 
   // Counted since the start, for status reports.
   struct Stats {

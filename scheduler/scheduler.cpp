@@ -380,6 +380,7 @@ void Scheduler::OnFinished(const Batch& batch, const v1::TaskStatus& status) {
     return;
   }
   if (status.agent_id) book_.Confirm(task_id, status.agent_id->value);
+  bool alone = batch.ids.size() == 1;
   for (auto& [id, entry] : entries.value()) {
     if (book_.state(id) != NumberState::kLaunched) continue;  // a late result of an older attempt came first
     if (auto* digits = std::get_if<std::string>(&entry->value)) {
@@ -389,7 +390,7 @@ void Scheduler::OnFinished(const Batch& batch, const v1::TaskStatus& status) {
       // that ran out of memory alone will again, as when its task failed for memory.
       const auto& failure = std::get<ResultFailure>(entry->value);
       std::string why = fmt::format("{} in batch {}: {}", ReasonName(failure.reason), task_id, failure.message);
-      bool alone = batch.ids.size() == 1;
+      book_.Release(task_id, id);  // its files, fetched next, do not hold it
       RequeueNumbers(std::span(&id, 1), Requeue::kStarted, !(alone && failure.reason == ResultFailure::Reason::kOom),
                      why);
     }
@@ -461,13 +462,15 @@ void Scheduler::FetchFile(const std::string& task_id, const ResultFile& file) {
       batch.agent_id, file,
       [this, ids = std::unordered_set<NumberId>(batch.ids.begin(), batch.ids.end())](
           std::uint64_t n) -> std::optional<NumberId> {
+        // A number of the batch is expected whatever became of it meanwhile: a result that
+        // came first from elsewhere makes this one redundant, not the file wrong.
         auto id = book_.workload().Find(n);
-        if (!id || !ids.contains(*id) || book_.state(*id) != NumberState::kLaunched) return std::nullopt;
+        if (!id || !ids.contains(*id)) return std::nullopt;
         return id;
       },
       [this, task_id](NumberId id, std::string digits) {
         const Batch* owner = book_.FindTask(task_id);
-        if (owner != nullptr && book_.state(id) == NumberState::kLaunched) Complete(id, true, std::move(digits), owner);
+        if (owner != nullptr && !IsFinal(book_.state(id))) Complete(id, true, std::move(digits), owner);
       },
       finished);
 }

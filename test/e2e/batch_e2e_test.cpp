@@ -11,6 +11,7 @@
 #include <csignal>
 #include <gmp.h>
 
+#include "support/daemon.hpp"
 #include "support/e2e.hpp"
 #include "support/sim_e2e.hpp"
 #include "support/expected.hpp"
@@ -70,6 +71,23 @@ std::size_t Acknowledgements(const std::string& master) {
     if (Json::parse(body.get<std::string>()).value("type", "") == "ACKNOWLEDGE") ++acks;
   }
   return acks;
+}
+
+// The sandbox of the one executor running in the sim, or "" while there is none.
+std::string ActiveSandbox(const std::string& master) {
+  Json state = SimGet(master, "state");
+  for (const auto& agent : state["agents"]) {
+    for (const auto& run : agent["executors"]) {
+      if (run.value("state", "") == "ACTIVE") return run.value("sandbox", "");
+    }
+  }
+  return "";
+}
+
+std::size_t Occurrences(const std::string& text, const std::string& what) {
+  std::size_t count = 0;
+  for (auto at = text.find(what); at != std::string::npos; at = text.find(what, at + what.size())) ++count;
+  return count;
 }
 
 }  // namespace
@@ -143,4 +161,57 @@ TEST_CASE("a result file that arrives altered is detected and its batch runs aga
   CHECK_THAT(p.Stderr(), Catch::Contains("SHA-256 mismatch"));
   CHECK_THAT(p.Stderr(), Catch::Contains("again (task"));
   CHECK(SimGet(sim.master_url(), "launches").size() >= 2);
+}
+
+TEST_CASE("a compute worker killed mid-number costs that number one retry, and the retry's result is used",
+          "[e2e][batch]") {
+  MesosSim sim(FastSimOptions(1));
+  sim.Start();
+  // Small numbers shuffled, and two whose workers compute for seconds and whose results go
+  // through sandbox files: one batch on two lanes.
+  std::vector<unsigned long> numbers;
+  for (unsigned long i = 0; i < 300; ++i) numbers.push_back((i * 7919) % 300);
+  numbers.insert(numbers.begin() + 100, 1100000);
+  numbers.insert(numbers.begin() + 200, 700000);
+  std::vector<std::string> args = {"--format", "json", "--max-retries", "1", "--batch-seconds", "60",
+                                   "--task-cpus", "2"};
+  for (auto n : numbers) args.push_back(std::to_string(n));
+  Process p(SimSchedulerArgs(sim.master_url(), args));
+  std::string sandbox;
+  REQUIRE(Eventually(
+      [&] {
+        sandbox = ActiveSandbox(sim.master_url());
+        if (sandbox.empty()) return false;
+        auto workers = ComputeWorkersUnder(sandbox);
+        return std::count_if(workers.begin(), workers.end(), [](const auto& w) { return w.cpu_seconds >= 0.3; }) >= 1;
+      },
+      120000ms));
+  // The batch's files come late, so the killed number's retry runs while they are fetched.
+  SimPost(sim.master_url(), "slow-downloads?ms=2500");
+  auto workers = ComputeWorkersUnder(sandbox);
+  auto busiest = std::max_element(workers.begin(), workers.end(),
+                                  [](const auto& a, const auto& b) { return a.cpu_seconds < b.cpu_seconds; });
+  REQUIRE(busiest != workers.end());
+  REQUIRE(::kill(busiest->pid, SIGKILL) == 0);
+  int status = p.Wait();
+  INFO(p.Stderr());
+  REQUIRE(status == 0);
+  auto tasks = CheckExact(p.Stdout(), numbers);
+  // Batches, and the killed number alone, once: one death is one retry.
+  std::vector<std::string> singles;
+  for (const auto& launch : SimGet(sim.master_url(), "launches")) {
+    std::string task = launch["task_id"];
+    if (task.find("-b") == std::string::npos) singles.push_back(task);
+  }
+  REQUIRE(singles.size() == 1);
+  CHECK(Occurrences(p.Stderr(), "runs again") == 1);
+  CHECK(Occurrences(p.Stderr(), "! failed") == 0);
+  std::size_t from_retry = 0;
+  for (std::size_t i = 0; i < numbers.size(); ++i) {
+    if (tasks[i] != singles[0]) continue;
+    ++from_retry;
+    CHECK(singles[0] == "factorial-" + std::to_string(numbers[i]) + "-1");
+    CHECK((numbers[i] == 1100000 || numbers[i] == 700000));
+  }
+  CHECK(from_retry == 1);
 }

@@ -6,6 +6,7 @@
 #include <cstdlib>
 #include <fstream>
 #include <iterator>
+#include <thread>
 
 #include "factorial/uuid.hpp"
 #include "impl.hpp"
@@ -208,6 +209,8 @@ void MesosSim::Impl::HandleDownload(const httplib::Request& req, httplib::Respon
   // Fault: one byte in the middle of the file arrives altered (its size stays right).
   bool corrupt = corrupt_downloads_.fetch_sub(1) > 0;
   if (!corrupt) corrupt_downloads_.fetch_add(1);
+  // Fault: a slow or distant agent; this request's thread waits, the rest of the sim does not.
+  if (int delay = download_delay_ms_.load(); delay > 0) std::this_thread::sleep_for(std::chrono::milliseconds(delay));
   // Streamed as it is read, as the real agent sends a file: the first bytes leave at once,
   // whatever the size (results of batch tasks are hundreds of MB).
   auto in = std::make_shared<std::ifstream>(*p, std::ios::binary);

@@ -120,6 +120,8 @@ bool MesosSim::Impl::Fault(const std::string& what, const httplib::Request& req,
     response_delay_ = Millis(param("ms", 0));
   } else if (what == "corrupt-downloads") {
     corrupt_downloads_ = static_cast<int>(param("count", 1));
+  } else if (what == "slow-downloads") {
+    download_delay_ms_ = static_cast<int>(param("ms", 0));
   } else {
     return false;
   }

@@ -188,6 +188,7 @@ class MesosSim::Impl {
   // Faults.
   int fail_calls_remaining_ = 0;
   std::atomic<int> corrupt_downloads_{0};  // fault: flip a byte in the next N file downloads
+  std::atomic<int> download_delay_ms_{0};  // fault: every file download waits this long first
   int fail_calls_status_ = 500;
   std::string fail_calls_type_;  // empty: any call, checked before the request is read
   Millis response_delay_{0};

@@ -13,6 +13,7 @@
 #include <filesystem>
 #include <fstream>
 #include <iterator>
+#include <sstream>
 #include <stdexcept>
 #include <string>
 #include <thread>
@@ -143,6 +144,46 @@ inline void KillProcessesUnder(const std::filesystem::path& dir) {
     std::string cwd = fs::read_symlink(entry.path() / "cwd", link_ec).string();
     if (!link_ec && cwd.rfind(root, 0) == 0) ::kill(static_cast<pid_t>(std::stol(name)), SIGKILL);
   }
+}
+
+// A compute worker (`factorial-executor --compute-worker`) whose working directory is under
+// `dir` (a sandbox of this test's agents, so other tests' workers are never touched), and the
+// CPU seconds it has used.
+struct ComputeWorker {
+  pid_t pid = -1;
+  double cpu_seconds = 0;
+};
+
+inline std::vector<ComputeWorker> ComputeWorkersUnder(const std::filesystem::path& dir) {
+  namespace fs = std::filesystem;
+  std::error_code ec;
+  std::string root = fs::canonical(dir, ec).string();
+  std::vector<ComputeWorker> out;
+  if (ec) return out;
+  for (const auto& entry : fs::directory_iterator("/proc", ec)) {
+    std::string name = entry.path().filename().string();
+    if (name.find_first_not_of("0123456789") != std::string::npos) continue;
+    std::error_code link_ec;
+    std::string cwd = fs::read_symlink(entry.path() / "cwd", link_ec).string();
+    if (link_ec || (cwd != root && cwd.rfind(root + "/", 0) != 0)) continue;
+    std::ifstream cmdline(entry.path() / "cmdline", std::ios::binary);
+    std::string args((std::istreambuf_iterator<char>(cmdline)), std::istreambuf_iterator<char>());
+    if (args.find(std::string("\0--compute-worker", 17)) == std::string::npos) continue;
+    // /proc/<pid>/stat: utime and stime are the 12th and 13th fields after the ")" that ends
+    // the command name.
+    std::ifstream stat_file(entry.path() / "stat");
+    std::string stat((std::istreambuf_iterator<char>(stat_file)), std::istreambuf_iterator<char>());
+    auto close = stat.rfind(')');
+    if (close == std::string::npos) continue;
+    std::istringstream fields(stat.substr(close + 1));
+    std::string field;
+    double ticks = 0;
+    for (int i = 1; i <= 13 && fields >> field; ++i) {
+      if (i >= 12) ticks += std::strtod(field.c_str(), nullptr);
+    }
+    out.push_back({static_cast<pid_t>(std::stol(name)), ticks / static_cast<double>(::sysconf(_SC_CLK_TCK))});
+  }
+  return out;
 }
 
 // A fresh directory under $TMPDIR (or /tmp) for one test's daemons, their logs and anything

@@ -238,6 +238,32 @@ TEST_CASE("a launch records where it went; Forget hands the task back", "[job_bo
   book.MarkUnconfirmed(task_id);            // ignored
 }
 
+TEST_CASE("a number released from its task is retried once, and the task's end leaves its retry alone",
+          "[job_book]") {
+  auto workload = Workload::FromNumbers(std::vector<std::uint64_t>{1, 2, 3}).value();
+  JobBook book(workload, &Cost);
+  TakeBatch(book, 3);
+  std::string task_id = LaunchBatch(book, {1, 2, 3}).task_id;
+  book.MarkFetching(task_id);
+  NumberId two = Ids(book, {2})[0];
+  // 2 failed inside the batch, whose files are still fetched: it runs again alone.
+  book.Release(task_id, two);
+  CHECK(book.FindTask(task_id)->ids == Ids(book, {1, 3}));
+  CHECK(book.Requeue(std::span(&two, 1), Requeue::kStarted, true, 1).empty());
+  book.EndPlanning();
+  TakeBatch(book, 1);
+  std::string retry = LaunchBatch(book, {2}).task_id;
+  CHECK(retry == JobBook::TaskId(2, 1));
+  // The batch ends: only what it still holds is its to settle.
+  Batch ended = book.Forget(task_id);
+  CHECK(ended.ids == Ids(book, {1, 3}));
+  CHECK(book.attempts(two) == 1);
+  CHECK(book.state(two) == NumberState::kLaunched);
+  CHECK(book.FindTask(retry)->ids == Ids(book, {2}));
+  book.Release("factorial-unknown", two);  // ignored
+  CheckCounts(book);
+}
+
 TEST_CASE("a task unconfirmed and awaiting an answer is asked about until it answers", "[job_book]") {
   auto workload = Workload::FromNumbers(std::vector<std::uint64_t>{1, 2}).value();
   JobBook book(workload, &Cost);
