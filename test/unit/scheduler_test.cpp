@@ -446,12 +446,14 @@ TEST_CASE("a result in the sandbox is fetched with the credentials, checked, and
 
   REQUIRE(h.loop.StreamBytes(downloads[0]->id, file20));
   h.loop.EndStream(downloads[0]->id);
-  REQUIRE(h.results.size() == 1);
+  // Files are verified on the fetcher's threads; their verdict comes back through the loop.
+  REQUIRE(h.loop.PumpUntil([&] { return h.results.size() == 1; }));
   CHECK(h.results[0].n == 20);
   CHECK(h.results[0].digits == digits);
   CHECK(h.results[0].task_id == "factorial-20-1");
   REQUIRE(h.loop.StreamBytes(downloads[1]->id, file21));  // right digits, wrong digest
   h.loop.EndStream(downloads[1]->id);
+  REQUIRE(h.loop.PumpUntil([&] { return h.scheduler.progress().pending == 1; }));  // 21 runs again
   CHECK(h.results.size() == 1);
   h.Send(Offers({Offer("O2", "S1", 4, 1024)}));
   auto accepts = h.CallsOf("ACCEPT");
@@ -722,6 +724,7 @@ TEST_CASE("a batch's result file is fetched, parsed and checked; a corrupt one r
   REQUIRE(h.loop.StreamBytes(download->id, file.substr(40)));
   CHECK(h.results.size() == 1);  // nothing before the file is verified
   h.loop.EndStream(download->id);
+  REQUIRE(h.loop.PumpUntil([&] { return h.results.size() == 3; }));  // verified off the loop
   CHECK(Digits(h) == std::map<std::uint64_t, std::string>{{200, Fact(200)}, {300, Fact(300)}, {400, Fact(400)}});
   CHECK(h.CallsOf("TEARDOWN").size() == 1);
   CHECK(h.exit_code == 0);
@@ -750,6 +753,7 @@ TEST_CASE("a truncated or altered result file delivers nothing and its numbers r
   REQUIRE(download != nullptr);
   h.loop.StreamBytes(download->id, sent);
   h.loop.EndStream(download->id);
+  REQUIRE(h.loop.PumpUntil([&] { return h.scheduler.progress().pending == 2; }));  // verified off the loop
   CHECK(h.results.empty());
   h.Send(Offers({Offer("O2", "S1", 4, 4096)}));
   auto tasks = Launched(h);
