@@ -41,6 +41,8 @@ if $with_tests; then
     python3
     # the zk label runs a real ZooKeeper server (Java)
     zookeeper default-jre-headless
+    # the status page test loads the scheduler's page in a real headless browser
+    chromium
   )
 fi
 

@@ -220,6 +220,47 @@ Status ApplyExecutor(const CommandLine& options, const Environment& env, RunConf
   return OkStatus();
 }
 
+// The status server: where it listens, what it asks for, the host the Mesos UI links to.
+Status ApplyHttp(const CommandLine& options, const Environment& env, RunConfig& run) {
+  if (options.http_port < 0) {
+    if (options.http_user || options.http_password_file) {
+      return MakeError(Errc::kInvalidArgument, "--http-user and --http-password-file need --http-port");
+    }
+    return OkStatus();
+  }
+  if (options.http_port > 65535) return MakeError(Errc::kInvalidArgument, "--http-port must be at most 65535");
+  if (options.http_address.empty()) return MakeError(Errc::kInvalidArgument, "--http-address is empty");
+  StatusServerOptions http;
+  http.address = options.http_address;
+  http.port = options.http_port;
+  if (options.http_password_file && !options.http_user) {
+    return MakeError(Errc::kInvalidArgument, "--http-password-file needs --http-user");
+  }
+  if (options.http_user) {
+    if (options.http_user->empty() || options.http_user->find(':') != std::string::npos) {
+      return MakeError(Errc::kInvalidArgument, "--http-user must be a name without ':' (HTTP Basic)");
+    }
+    std::optional<Result<std::string>> password;
+    if (options.http_password_file) {
+      password = ReadSecretFile(*options.http_password_file, "--http-password-file");
+    } else if (auto creds = Variable(env, "CREDENTIALS_DIRECTORY")) {
+      password = ReadSecretFile(*creds + "/http-password", "the systemd credential");
+    }
+    if (!password) {
+      return MakeError(Errc::kInvalidArgument,
+                       "--http-user needs --http-password-file (or the systemd credential http-password)");
+    }
+    if (!password->ok()) return password->error();
+    if (password->value().empty()) return MakeError(Errc::kInvalidArgument, "the --http-user password is empty");
+    http.credential = std::make_pair(*options.http_user, std::move(*password).value());
+  }
+  run.http = std::move(http);
+  run.http_advertise_host = !options.http_advertise_host.empty()      ? options.http_advertise_host
+                            : options.http_address == "0.0.0.0" || options.http_address == "::" ? env.hostname
+                                                                                               : options.http_address;
+  return OkStatus();
+}
+
 }  // namespace
 
 ParsedCommandLine ParseCommandLine(const std::vector<std::string>& argv) {
@@ -293,6 +334,23 @@ ParsedCommandLine ParseCommandLine(const std::vector<std::string>& argv) {
   auto* log_level_option = app.add_option(Names("--log-level"), log_level,
                                           "trace, debug, info (the default), warn, error (SPDLOG_LEVEL overrides)");
   app.add_flag("-q,--quiet", o.quiet, "no progress line and no info messages (unless --log-level says otherwise)");
+  app.add_option(Names("--progress-interval"), o.progress_interval,
+                 "seconds between progress log lines when standard error is not a terminal")
+      ->capture_default_str();
+  app.add_option(Names("--http-port"), o.http_port,
+                 "serve the job's status page, /status (JSON) and /metrics (Prometheus) on this port, and register "
+                 "it as the framework's webui_url (default: no server)");
+  app.add_option(Names("--http-address"), o.http_address, "address the status server listens on")
+      ->capture_default_str();
+  app.add_option(Names("--http-advertise-host"), o.http_advertise_host,
+                 "host name in the webui_url the Mesos UI links to (default: --http-address, or this host's name "
+                 "when that is 0.0.0.0)");
+  std::string http_user, http_password_file;
+  auto* http_user_option =
+      app.add_option(Names("--http-user"), http_user, "ask for HTTP Basic credentials on the status server: the user");
+  auto* http_password_option = app.add_option(Names("--http-password-file"), http_password_file,
+                                              "file holding --http-user's password (under systemd: the credential "
+                                              "http-password)");
   app.set_version_flag("--version", std::string(kProgram) + " " + FACTORIAL_VERSION);
 
   std::vector<const char*> args;
@@ -317,6 +375,8 @@ ParsedCommandLine ParseCommandLine(const std::vector<std::string>& argv) {
   if (secret_option->count() > 0) o.secret = secret;
   if (secret_file_option->count() > 0) o.secret_file = secret_file;
   if (log_level_option->count() > 0) o.log_level = log_level;
+  if (http_user_option->count() > 0) o.http_user = http_user;
+  if (http_password_option->count() > 0) o.http_password_file = http_password_file;
   parsed.options = std::move(o);
   return parsed;
 }
@@ -394,6 +454,11 @@ Result<RunConfig> BuildConfig(const CommandLine& options, const Environment& env
   run.output = options.output.empty() && !options.state_dir.empty() ? options.state_dir + "/results" : options.output;
   run.log_level = options.log_level.value_or(options.quiet ? "warn" : "info");
   run.progress = !options.quiet;
+  if (auto range = CheckRange("--progress-interval", options.progress_interval, 1, 86400); !range.ok()) {
+    return range.error();
+  }
+  run.progress_interval = options.progress_interval;
+  if (auto http = ApplyHttp(options, env, run); !http.ok()) return http.error();
   auto no_color = Variable(env, "NO_COLOR");  // no-color.org: set and not empty
   run.color = !no_color || no_color->empty();
   return run;

@@ -15,6 +15,7 @@
 #include "factorial/status.hpp"
 #include "result_sink.hpp"
 #include "scheduler_config.hpp"
+#include "status_server.hpp"
 #include "workload.hpp"
 
 namespace factorial::scheduler {
@@ -64,6 +65,12 @@ struct CommandLine {
   bool teardown_on_stop = false;
   std::optional<std::string> log_level;  // default "info"; "warn" with --quiet
   bool quiet = false;
+  int http_port = -1;  // -1: no status server
+  std::string http_address = "127.0.0.1";
+  std::string http_advertise_host;  // webui_url's host; default: --http-address, or the hostname for a wildcard
+  std::optional<std::string> http_user;
+  std::optional<std::string> http_password_file;
+  double progress_interval = 30;
 };
 
 // What ParseCommandLine hands back: options to run with, or text to print and an exit code
@@ -98,6 +105,11 @@ struct RunConfig {
   bool progress = true;  // a progress line when standard error is a terminal (not --quiet)
   bool color = true;     // colored log levels on a terminal (not NO_COLOR)
   std::vector<std::string> warnings;  // to log once logging is set up
+  // --http-port: the status server, and FrameworkInfo.webui_url's host (its port is the one
+  // bound, so --http-port 0 works in tests).
+  std::optional<StatusServerOptions> http;
+  std::string http_advertise_host;
+  double progress_interval = 30;  // seconds between progress log lines off a terminal
 };
 
 // Validates everything and reads --input and the secret. Errors name the option or variable

@@ -217,7 +217,7 @@ std::string MetricsText(const JobStatus& s) {
             static_cast<double>(c.tasks_lost));
   e.Counter("factorial_offers_accepted_total", "Offers used to launch tasks.", static_cast<double>(c.offers_accepted));
   e.Counter("factorial_offers_declined_total", "Offers declined.", static_cast<double>(c.offers_declined));
-  e.Counter("factorial_calls_failed_total", "Calls to the master that were not accepted.",
+  e.Counter("factorial_calls_failed_total", "ACCEPT and DECLINE calls the master did not take.",
             static_cast<double>(c.calls_failed));
   e.Gauge("factorial_numbers", "Numbers of the job (distinct).", static_cast<double>(s.numbers_total));
   e.Gauge("factorial_numbers_pending", "Numbers waiting for a task.", static_cast<double>(s.numbers_pending));

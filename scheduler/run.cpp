@@ -1,6 +1,8 @@
 #include "run.hpp"
 
+#include <algorithm>
 #include <atomic>
+#include <cstdlib>
 #include <csignal>
 #include <cstdio>
 #include <filesystem>
@@ -16,6 +18,7 @@
 #include "factorial/sd_notify.hpp"
 #include "factorial/signals.hpp"
 #include "call_order.hpp"
+#include "job_monitor.hpp"
 #include "progress_line.hpp"
 #include "scheduler.hpp"
 #include "state_store.hpp"
@@ -23,10 +26,54 @@
 namespace factorial::scheduler {
 namespace {
 
-// Input lines with a result, of all, at the recent pace.
-std::string ProgressText(const ResultSink& sink, std::size_t total, RateMeter& meter) {
+#ifndef FACTORIAL_VERSION
+#define FACTORIAL_VERSION "0.0.0"
+#endif
+
+// Input lines with a result, of all, at the recent pace; the ETA and share from the work
+// estimate (estimated CPU seconds, running tasks included).
+std::string ProgressText(const ResultSink& sink, std::size_t total, RateMeter& meter,
+                         const WorkEstimator::Estimate& work) {
   meter.Sample(RateMeter::Clock::now(), sink.lines_resolved());
-  return FormatProgress(sink.lines_resolved(), total, meter.rate(), meter.SecondsLeft(total), sink.lines_failed());
+  std::string text = FormatProgress(sink.lines_resolved(), total, meter.rate(), work.eta, sink.lines_failed());
+  if (work.total > 0 && sink.lines_resolved() < total) {
+    auto permille = static_cast<long>(std::min(1.0, work.done / work.total) * 1000);
+    text += fmt::format(", work {}.{}%", permille / 10, permille % 10);
+  }
+  return text;
+}
+
+// What the status page lists as the job's settings.
+std::vector<std::pair<std::string, std::string>> Settings(const RunConfig& run) {
+  const SchedulerConfig& c = run.scheduler;
+  std::string masters;
+  for (const auto& m : c.masters) masters += (masters.empty() ? "" : ", ") + m;
+  if (c.zookeeper) masters = "ZooKeeper";
+  return {{"numbers", std::to_string(run.workload->size())},
+          {"master", masters},
+          {"user", c.framework.user},
+          {"role", c.framework.roles.empty() ? "" : c.framework.roles[0]},
+          {"task cpus", fmt::format("{:g}", c.batch.task_cpus)},
+          {"batch seconds", fmt::format("{:g}", c.batch.batch_seconds)},
+          {"batch size", c.batch.batch_size == 0 ? "as the cost model decides" : std::to_string(c.batch.batch_size)},
+          {"max retries", std::to_string(c.max_retries)},
+          {"output", run.output.empty() ? "standard output" : run.output},
+          {"format", run.format == LineFormat::kJson ? "json" : "text"},
+          {"order", run.order == OutputOrder::kCompletion ? "completion" : "input"},
+          {"state dir", run.state_dir.empty() ? "none" : run.state_dir}};
+}
+
+// 1234567 -> "1.2 MB".
+std::string HumanBytes(std::uint64_t bytes) {
+  if (bytes < 1000) return std::to_string(bytes) + " B";
+  const char* units[] = {"kB", "MB", "GB", "TB", "PB"};
+  double value = static_cast<double>(bytes) / 1000;
+  int unit = 0;
+  while (value >= 1000 && unit < 4) {
+    value /= 1000;
+    ++unit;
+  }
+  return fmt::format("{:.1f} {}", value, units[unit]);
 }
 
 }  // namespace
@@ -95,6 +142,21 @@ int RunJob(RunConfig run) {
   if (const auto& c = run.scheduler.executor.command) {
     spdlog::info("agents run the executor {}{}", c->value.value_or(""), c->uris.empty() ? "" : ", fetched from " + c->uris[0].value);
   }
+  std::unique_ptr<StatusServer> status_server;
+  if (run.http) {
+    auto started = StatusServer::Start(*run.http);
+    if (!started.ok()) {
+      std::fprintf(stderr, "factorial-scheduler: %s\n", started.error().message.c_str());
+      return kExitFailed;
+    }
+    status_server = std::move(started).value();
+    const std::string& host = run.http_advertise_host;
+    run.scheduler.framework.webui_url = fmt::format("http://{}:{}/", host.find(':') != std::string::npos ? "[" + host + "]" : host,
+                                                    status_server->port());
+    spdlog::info("status page at {} (listening on {}:{})", *run.scheduler.framework.webui_url, run.http->address,
+                 status_server->port());
+  }
+  auto settings = Settings(run);
   CurlGlobal curl;
   CurlLoop loop(kConnectionsPerHost);
   int exit_code = kExitOk;
@@ -105,6 +167,17 @@ int RunJob(RunConfig run) {
     output_failed = true;
     spdlog::error("{}; stopping", status.error().message);
     loop.Post([&] { scheduler->Interrupt(kExitFailed); });
+  };
+  // On a terminal, a progress line on stderr, kept out of the way of log lines and, when
+  // standard output is a terminal too, of results.
+  ProgressLine progress(stderr, run.progress && ::isatty(STDERR_FILENO) == 1);
+  bool results_on_terminal = progress.enabled() && run.output.empty() && ::isatty(STDOUT_FILENO) == 1;
+  auto around_progress = [&](auto write) {
+    if (!results_on_terminal) return write();
+    progress.Erase();
+    auto status = write();
+    progress.Redraw();
+    return status;
   };
   // Results of one event (a batch) are buffered and written together once it is handled.
   // With --state-dir each result's line is appended to the journal at once, and the results
@@ -130,8 +203,8 @@ int RunJob(RunConfig run) {
   bool flush_posted = false;
   auto flush = [&] {
     flush_posted = false;
-    if (store) output_error(commit());
-    output_error(sink->Flush());
+    if (store) output_error(around_progress(commit));
+    output_error(around_progress([&] { return sink->Flush(); }));
   };
   auto on_result = [&](const NumberResult& result) {
     if (store) {
@@ -141,7 +214,7 @@ int RunJob(RunConfig run) {
                                                                          stored.error().message));
       uncommitted.push_back({*stored, std::move(line)});
     } else {
-      output_error(sink->Add(result));
+      output_error(around_progress([&] { return sink->Add(result); }));
     }
     if (flush_posted) return;
     flush_posted = true;
@@ -177,22 +250,45 @@ int RunJob(RunConfig run) {
   const std::size_t total = run.workload->size();
   RateMeter meter;
   meter.Sample(RateMeter::Clock::now(), sink->lines_resolved());
+  // Snapshots of the job every half second, for the status server and the progress figures:
+  // built here on the loop, read by the server's threads only once published.
+  JobMonitor monitor(*scheduler, run.scheduler.framework.name, FACTORIAL_VERSION, settings);
+  std::function<void()> snapshot = [&] {
+    auto status = monitor.Snapshot(loop.Now());
+    if (status_server) status_server->Publish(std::move(status));
+    loop.After(std::chrono::milliseconds(500), snapshot);
+  };
+  snapshot();
+  auto text = [&] { return ProgressText(*sink, total, meter, monitor.estimate()); };
   std::function<void()> keepalive;
   if (auto period = SdWatchdogPeriod()) {
     keepalive = [&, half = *period / 2] {
-      SdNotify("WATCHDOG=1\nSTATUS=" + ProgressText(*sink, total, meter));
+      SdNotify("WATCHDOG=1\nSTATUS=" + text());
       loop.After(half, keepalive);
     };
     loop.After(std::chrono::milliseconds(0), keepalive);
   }
-  // On a terminal, a progress line on stderr, kept out of the way of log lines.
-  ProgressLine progress(stderr, run.progress && ::isatty(STDERR_FILENO) == 1);
+  // systemd without the watchdog still shows STATUS= in `systemctl status`.
+  std::function<void()> status_line = [&] {
+    SdNotify("STATUS=" + text());
+    loop.After(std::chrono::seconds(5), status_line);
+  };
+  if (const char* socket = std::getenv("NOTIFY_SOCKET"); socket != nullptr && *socket != '\0' && !SdWatchdogPeriod()) {
+    loop.After(std::chrono::seconds(1), status_line);
+  }
   progress.WrapLogger();
   std::function<void()> show = [&] {
-    progress.Show("factorial-scheduler: " + ProgressText(*sink, total, meter));
+    progress.Show("factorial-scheduler: " + text());
     loop.After(std::chrono::seconds(1), show);
   };
   if (progress.enabled()) loop.After(std::chrono::seconds(1), show);
+  // Off a terminal (piped, a log file, the journal): a progress log line now and then.
+  auto interval = std::chrono::duration_cast<Duration>(std::chrono::duration<double>(run.progress_interval));
+  std::function<void()> log_progress = [&] {
+    if (sink->lines_resolved() < total) spdlog::info("progress: {}", text());
+    loop.After(interval, log_progress);
+  };
+  if (run.progress && !progress.enabled()) loop.After(interval, log_progress);
   auto started = std::chrono::steady_clock::now();
   scheduler->Start();
   if (store) store->ReleaseReplayed();  // the sink and the scheduler have taken what they need
@@ -225,9 +321,12 @@ int RunJob(RunConfig run) {
   double seconds = std::chrono::duration<double>(std::chrono::steady_clock::now() - started).count();
   std::size_t resolved = sink->lines_resolved();
   std::size_t unfinished = total - resolved;
-  spdlog::info("{} done, {} failed{} in {:.1f} s ({:.1f} numbers/s)", resolved - sink->lines_failed(),
-               sink->lines_failed(), unfinished > 0 ? ", " + std::to_string(unfinished) + " unfinished" : std::string(),
-               seconds, seconds > 0 ? static_cast<double>(resolved) / seconds : 0.0);
+  const JobActivity& activity = scheduler->activity();
+  spdlog::info("{} done, {} failed{} in {:.1f} s ({:.1f} numbers/s); {:.1f} cpu s held on the cluster, {} of results",
+               resolved - sink->lines_failed(), sink->lines_failed(),
+               unfinished > 0 ? ", " + std::to_string(unfinished) + " unfinished" : std::string(), seconds,
+               seconds > 0 ? static_cast<double>(resolved) / seconds : 0.0, activity.cpu_seconds(),
+               HumanBytes(activity.counters().result_bytes));
   return output_failed && exit_code == kExitOk ? kExitFailed : exit_code;
 }
 

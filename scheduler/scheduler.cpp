@@ -7,6 +7,7 @@
 
 #include <spdlog/spdlog.h>
 
+#include "factorial/cost_model.hpp"
 #include "factorial/logging.hpp"
 #include "factorial/resources.hpp"
 #include "factorial/result_codec.hpp"
@@ -115,7 +116,12 @@ void Scheduler::HandleEvent(const ev::Event& event) {
       }
       break;
     case ev::EventType::kMessage:
-      spdlog::info("message from executor ({} bytes)", event.message ? event.message->data.size() : 0);
+      if (auto report = ParseProgressReport(event.message ? event.message->data : std::string());
+          report && book_.FindTask(report->task_id) != nullptr) {
+        activity_.Progress(std::move(*report), loop_.Now());
+      } else {
+        spdlog::debug("message from executor ({} bytes)", event.message ? event.message->data.size() : 0);
+      }
       break;
     case ev::EventType::kHeartbeat:
     case ev::EventType::kSubscribed:  // the link's own
@@ -210,9 +216,15 @@ void Scheduler::Launch(const v1::Offer& offer, const std::vector<PlannedLaunch>&
     numbers.reserve(batch.ids.size());
     for (NumberId id : batch.ids) numbers.push_back(book_.number(id));
     std::string data = EncodeTaskNumbers(numbers);
-    task.name = batch.ids.size() == 1
-                    ? "factorial " + data
-                    : fmt::format("factorial batch of {} from {}", batch.ids.size(), book_.number(batch.ids[0]));
+    // The Mesos UI lists tasks by name and shows their labels: which job, how big a batch.
+    double work = 0;
+    for (std::uint64_t n : numbers) work += EstimatedCpuSeconds(n);
+    task.name = numbers.size() == 1 ? fmt::format("{}: {}!", config_.framework.name, numbers[0])
+                                    : fmt::format("{}: {} numbers from {}!, ~{:.1f} cpu s", config_.framework.name,
+                                                  numbers.size(), numbers[0], work);
+    task.labels = v1::Labels{{"job", config_.framework.name},
+                             {"batch_size", std::to_string(numbers.size())},
+                             {"estimated_cpu_seconds", fmt::format("{:.3f}", work)}};
     task.task_id.value = batch.task_id;
     task.agent_id = offer.agent_id;
     task.resources = launch.task_resources;
@@ -275,6 +287,10 @@ void Scheduler::OnUpdate(const v1::TaskStatus& status) {
   }
   spdlog::debug("task {}: {}{}", status.task_id.value, v1::Name(status.state),
                 status.message ? " (" + Excerpt(*status.message) + ")" : "");
+  bool reconciled_finish = status.state == TaskState::kFinished && !status.data;
+  if (v1::IsTerminal(status.state) && !batch->fetching && !reconciled_finish) {
+    activity_.TaskOver(*batch, status, loop_.Now());
+  }
   if (batch->fetching) {
     // The task is over and its results are on the way; the fetches decide.
   } else if (status.state == TaskState::kFinished && !status.data &&
@@ -529,6 +545,7 @@ void Scheduler::Complete(NumberId id, bool ok, std::string digits_or_error, cons
     result.agent_hostname = batch->hostname;
     result.seconds = std::chrono::duration<double>(loop_.Now() - batch->launched_at).count();
   }
+  activity_.NumberResolved(result.n, ok, ok ? result.digits : result.error, batch, loop_.Now());
   if (hooks_.on_result) hooks_.on_result(result);  // which journals it first, with --state-dir
 }
 

@@ -28,6 +28,7 @@
 #include "factorial/messages.hpp"
 #include "factorial/result_codec.hpp"
 #include "framework_link.hpp"
+#include "job_activity.hpp"
 #include "job_book.hpp"
 #include "number_result.hpp"
 #include "offer_desk.hpp"
@@ -65,6 +66,8 @@ class Scheduler {
   const std::string& current_master() const { return link_.url(); }
   const OfferDesk::Stats& offer_stats() const { return desk_.stats(); }
   const JobBook::Stats& task_stats() const { return book_.stats(); }
+  const JobBook& book() const { return book_; }
+  const JobActivity& activity() const { return activity_; }
 
  private:
   using State = FrameworkLink::State;
@@ -136,6 +139,7 @@ class Scheduler {
   TimePoint adopt_until_{};  // after a restart, offers are declined until then
   std::optional<EventLoop::TimerId> check_timer_;
   int exit_code_ = 0;
+  JobActivity activity_{loop_.Now()};
 };
 
 }  // namespace factorial::scheduler

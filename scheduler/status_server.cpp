@@ -1,6 +1,9 @@
 #include "status_server.hpp"
 
 #include <chrono>
+#include <csignal>
+
+#include <pthread.h>
 
 #include <httplib.h>
 
@@ -63,7 +66,13 @@ Result<std::unique_ptr<StatusServer>> StatusServer::Start(const StatusServerOpti
                                              " for --http-port (in use, or not an address of this host)");
   }
   s->port_ = port;
+  // The server's threads (this one and its pool's) take no signals: SIGINT and SIGTERM are
+  // the loop's (SignalWatcher), and one delivered here would end the process unhandled.
+  sigset_t all, before;
+  sigfillset(&all);
+  ::pthread_sigmask(SIG_SETMASK, &all, &before);
   s->thread_ = std::thread([self] { self->server_->listen_after_bind(); });
+  ::pthread_sigmask(SIG_SETMASK, &before, nullptr);
   // stop() does nothing to a server not yet listening, so the destructor could not end it:
   // return once it listens.
   for (int i = 0; i < 5000 && !http.is_running(); ++i) std::this_thread::sleep_for(std::chrono::milliseconds(1));

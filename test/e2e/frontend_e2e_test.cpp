@@ -321,13 +321,15 @@ TEST_CASE("the environment's principal and file:// secret authenticate like meso
 
 namespace {
 
-// Runs `argv` with standard error on a pseudo-terminal (standard output to /dev/null) and
-// returns everything written there, once the program exited.
+// Runs `argv` with standard error on a pseudo-terminal (standard output to /dev/null, or to
+// the same terminal with `stdout_too`) and returns everything written there, once the
+// program exited.
 struct TerminalRun {
   int code = -1;
   std::string bytes;
 };
-TerminalRun RunOnTerminal(std::vector<std::string> argv, const std::vector<std::string>& env_extra = {}) {
+TerminalRun RunOnTerminal(std::vector<std::string> argv, const std::vector<std::string>& env_extra = {},
+                          bool stdout_too = false) {
   int master = -1, slave = -1;
   winsize size{};
   size.ws_row = 50;
@@ -345,7 +347,7 @@ TerminalRun RunOnTerminal(std::vector<std::string> argv, const std::vector<std::
     for (const auto& e : env_extra) ::putenv(const_cast<char*>(e.c_str()));
     int null = ::open("/dev/null", O_RDWR);
     ::dup2(null, 0);
-    ::dup2(null, 1);
+    ::dup2(stdout_too ? slave : null, 1);
     ::dup2(slave, 2);
     ::close(master);
     ::execv(args[0], args.data());
@@ -419,9 +421,38 @@ TEST_CASE("on a terminal the progress line stays out of the log lines and a summ
     CHECK(line.find(" numbers (") == std::string::npos);  // every progress line was erased
     CHECK(std::regex_match(line, std::regex(R"(\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d\.\d{3} [IWE] factorial-scheduler: .*)")));
   }
-  CHECK(std::regex_match(screen.back(), std::regex(R"(.* I factorial-scheduler: 2 done, 1 failed in \d+\.\d s \(\d+\.\d numbers/s\))")));
+  CHECK(std::regex_match(screen.back(),
+                         std::regex(R"(.* I factorial-scheduler: 2 done, 1 failed in \d+\.\d s \(\d+\.\d numbers/s\); )"
+                                    R"(\d+\.\d cpu s held on the cluster, 7 B of results)")));
   CHECK_THAT(Slurp(out), Catch::StartsWith(std::string(kNeverFits) + "! failed: unschedulable: no usable offer within --offer-wait ") &&
                              Catch::EndsWith("\n5! = 120\n7! = 5040\n"));
+}
+
+TEST_CASE("results on the same terminal as the progress line never run into it", "[e2e][frontend]") {
+  MesosSim sim(OneAgent());
+  sim.Start();
+  // One task per number, results as they come, and a number held back for 2 s: the progress
+  // line is drawn while results are written.
+  std::vector<std::string> args = {"--batch-size", "1", "--task-cpus", "0.5", "--order", "completion",
+                                   "--offer-wait", "2", kNeverFits};
+  for (int n = 1; n <= 60; ++n) args.push_back(std::to_string(n));
+  auto run = RunOnTerminal(Scheduler(sim.master_url(), args), {}, true);
+  CHECK(run.code == 1);
+  INFO(run.bytes);
+  CHECK_THAT(run.bytes, Catch::Contains(" numbers ("));  // the line was drawn
+  auto screen = Screen(run.bytes);
+  std::size_t results = 0;
+  for (const auto& line : screen) {
+    INFO(line);
+    if (std::regex_match(line, std::regex(R"(\d+! = \d+)"))) {
+      ++results;
+      continue;
+    }
+    CHECK(line.find(" numbers (") == std::string::npos);
+    CHECK((std::regex_match(line, std::regex(R"(\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d\.\d{3} [IWE] factorial-scheduler: .*)")) ||
+           line.rfind(std::string(kNeverFits) + "! failed: unschedulable", 0) == 0));
+  }
+  CHECK(results == 60);
 }
 
 TEST_CASE("quiet with NO_COLOR: no progress, no colour, only warnings and errors", "[e2e][frontend]") {

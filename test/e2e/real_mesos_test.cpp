@@ -12,6 +12,7 @@
 #include <fstream>
 #include <future>
 #include <map>
+#include <regex>
 #include <set>
 #include <sstream>
 
@@ -333,6 +334,35 @@ TEST_CASE("real Mesos: SIGTERM kills the running tasks and tears the framework d
     Json containers = mesos->AgentGet("/containers");
     return containers.is_array() && containers.empty();
   }));
+}
+
+TEST_CASE("real Mesos: /master/frameworks shows the status page as webui_url, and it answers", "[real-mesos]") {
+  REAL_MESOS_OR_SKIP(install);
+  Cluster mesos(install);
+  // A number no agent can hold keeps the job open while the page is read.
+  Process p(SchedulerArgs(*mesos, {"--http-port", "0", "--offer-wait", "600", "100000000", "5"}));
+  INFO(p.Stderr());
+  std::string url;
+  REQUIRE(Eventually([&] {
+    Json fws = mesos->MasterGet("/master/frameworks");
+    if (!fws.is_object() || fws["frameworks"].empty()) return false;
+    url = fws["frameworks"][0].value("webui_url", "");
+    return !url.empty();
+  }, 60000ms));
+  CHECK(std::regex_match(url, std::regex(R"(http://127\.0\.0\.1:\d+/)")));
+  CHECK_THAT(p.Stderr(), Catch::Contains("status page at " + url));
+  std::string base = url.substr(0, url.size() - 1);
+  REQUIRE(Eventually([&] {
+    auto status = Request(base, "GET", "/status");
+    return status.status == 200 && Json::parse(status.body)["numbers"]["done"] == 1;
+  }, 60000ms));
+  auto page = Request(base, "GET", "/");
+  CHECK(page.status == 200);
+  CHECK_THAT(page.body, Catch::Contains("<table id=\"agents\">"));
+  auto metrics = Request(base, "GET", "/metrics");
+  CHECK_THAT(metrics.body, Catch::Contains("\nfactorial_numbers_finished_total 1\n"));
+  p.Signal(SIGTERM);
+  CHECK(p.Wait() == 143);
 }
 
 TEST_CASE("real Mesos: a number needing more memory than any agent has is reported, exit 1", "[real-mesos]") {

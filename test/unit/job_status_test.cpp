@@ -258,7 +258,7 @@ TEST_CASE("/metrics is Prometheus text exposition with _total counters and gauge
         "# HELP factorial_offers_declined_total Offers declined.\n"
         "# TYPE factorial_offers_declined_total counter\n"
         "factorial_offers_declined_total 7\n"
-        "# HELP factorial_calls_failed_total Calls to the master that were not accepted.\n"
+        "# HELP factorial_calls_failed_total ACCEPT and DECLINE calls the master did not take.\n"
         "# TYPE factorial_calls_failed_total counter\n"
         "factorial_calls_failed_total 4\n"
         "# HELP factorial_numbers Numbers of the job (distinct).\n"

@@ -1,0 +1,89 @@
+#include "job_activity.hpp"
+
+#include <algorithm>
+#include <charconv>
+#include <cmath>
+
+#include <fmt/format.h>
+
+#include "factorial/cost_model.hpp"
+#include "factorial/logging.hpp"
+
+namespace factorial::scheduler {
+
+std::string FormatProgressReport(const TaskProgressReport& report) {
+  return fmt::format("progress {} {} {:.6f}", report.task_id, report.numbers, report.work);
+}
+
+std::optional<TaskProgressReport> ParseProgressReport(std::string_view data) {
+  constexpr std::string_view kPrefix = "progress ";
+  if (data.substr(0, kPrefix.size()) != kPrefix) return std::nullopt;
+  data.remove_prefix(kPrefix.size());
+  auto space = data.find(' ');
+  if (space == 0 || space == std::string_view::npos || space > 256) return std::nullopt;
+  TaskProgressReport report;
+  report.task_id = std::string(data.substr(0, space));
+  data.remove_prefix(space + 1);
+  const char* end = data.data() + data.size();
+  auto [after_numbers, e1] = std::from_chars(data.data(), end, report.numbers);
+  if (e1 != std::errc() || after_numbers == end || *after_numbers != ' ') return std::nullopt;
+  auto [after_work, e2] = std::from_chars(after_numbers + 1, end, report.work);
+  if (e2 != std::errc() || after_work != end || !std::isfinite(report.work) || report.work < 0) return std::nullopt;
+  return report;
+}
+
+AgentStatus& JobActivity::Agent(const Batch& batch) {
+  AgentStatus& agent = agents_[batch.agent_id];
+  agent.id = batch.agent_id;
+  if (!batch.hostname.empty()) agent.hostname = batch.hostname;
+  return agent;
+}
+
+void JobActivity::Note(FailureNote note) {
+  failures_.push_back(std::move(note));
+  if (failures_.size() > kRecentFailures) failures_.pop_front();
+}
+
+void JobActivity::TaskOver(const Batch& batch, const v1::TaskStatus& status, TimePoint now) {
+  reports_.erase(batch.task_id);
+  cpu_seconds_ += batch.cpus * std::max(0.0, std::chrono::duration<double>(now - batch.launched_at).count());
+  using TaskState = v1::TaskState;
+  if (status.state == TaskState::kFinished) {
+    ++counters_.tasks_finished;
+    return;
+  }
+  bool failed = status.state == TaskState::kFailed || status.state == TaskState::kError;
+  ++(failed ? counters_.tasks_failed : counters_.tasks_lost);
+  if (!batch.agent_id.empty()) ++Agent(batch).tasks_failed;
+  std::string why = std::string(v1::Name(status.state));
+  if (status.reason) why += " (" + std::string(v1::Name(*status.reason)) + ")";
+  if (status.message) why += ": " + Excerpt(*status.message);
+  Note({std::chrono::duration<double>(now - started_).count(),
+        fmt::format("task {} ({} number{})", batch.task_id, batch.ids.size(), batch.ids.size() == 1 ? "" : "s"),
+        batch.hostname.empty() ? batch.agent_id : batch.hostname, why});
+}
+
+void JobActivity::NumberResolved(std::uint64_t n, bool ok, const std::string& digits_or_error, const Batch* batch,
+                                 TimePoint now) {
+  resolved_work_ += EstimatedCpuSeconds(n);
+  if (ok) {
+    ++counters_.numbers_finished;
+    counters_.result_bytes += digits_or_error.size();
+  } else {
+    ++counters_.numbers_failed;
+    Note({std::chrono::duration<double>(now - started_).count(), std::to_string(n) + "!",
+          batch == nullptr ? std::string() : (batch->hostname.empty() ? batch->agent_id : batch->hostname),
+          digits_or_error});
+  }
+  if (batch == nullptr || batch->agent_id.empty()) return;
+  AgentStatus& agent = Agent(*batch);
+  ++(ok ? agent.numbers_done : agent.numbers_failed);
+}
+
+void JobActivity::Progress(TaskProgressReport report, TimePoint now) {
+  auto& slot = reports_[report.task_id];
+  // Unordered and lossy: the largest figure stands.
+  if (report.work >= slot.report.work) slot = {std::move(report), now};
+}
+
+}  // namespace factorial::scheduler

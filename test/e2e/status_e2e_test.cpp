@@ -1,0 +1,146 @@
+// The status server of a running job on mesos-sim: /status and /metrics while it runs agree
+// with each other and with the final output; the page in a real headless browser (Debian's
+// chromium) shows the progress bar and the agent table, and its screenshot is kept.
+
+#include "sim.hpp"
+
+#include <cstdlib>
+#include <filesystem>
+#include <fstream>
+#include <regex>
+
+#include <catch2/catch.hpp>
+
+#include "support/e2e.hpp"
+#include "support/sim_e2e.hpp"
+
+using namespace factorial::testing;
+using factorial::sim::MesosSim;
+namespace fs = std::filesystem;
+
+namespace {
+
+constexpr const char* kNeverFits = "100000000";
+
+// The value of an unlabelled sample in exposition text; -1 when absent.
+double Metric(const std::string& text, const std::string& name) {
+  std::smatch m;
+  if (!std::regex_search(text, m, std::regex("\n" + name + " ([0-9.e+-]+)\n"))) return -1;
+  return std::stod(m[1]);
+}
+
+// Runs chromium headless on `url` with `flags`; returns its standard output.
+std::string Chromium(const std::string& url, std::vector<std::string> flags, const fs::path& profile) {
+  const char* candidates[] = {"/usr/bin/chromium", "/usr/bin/chromium-browser"};
+  std::string binary;
+  for (const char* c : candidates) {
+    if (fs::exists(c)) binary = c;
+  }
+  if (binary.empty()) FAIL("chromium is not installed: run deploy/install-deps.sh --tests");
+  std::vector<std::string> argv = {binary, "--headless", "--no-sandbox", "--disable-gpu", "--no-first-run",
+                                   "--user-data-dir=" + profile.string(), "--hide-scrollbars"};
+  argv.insert(argv.end(), flags.begin(), flags.end());
+  argv.push_back(url);
+  Process browser(argv, 90000ms);
+  int code = browser.Wait();
+  INFO(browser.Stderr());
+  REQUIRE(code == 0);
+  return browser.Stdout();
+}
+
+}  // namespace
+
+TEST_CASE("a running job's /status, /metrics and page in a headless browser", "[e2e][status]") {
+  MesosSim sim(FastSimOptions(2));
+  sim.Start();
+  fs::path dir = sim.work_dir();
+  // 40 one-number tasks finish; the last number fits no offer and holds the job open (until
+  // SIGTERM) while the server is read.
+  std::vector<std::string> args = {"--http-port", "0", "--name", "status-e2e", "--batch-size", "1", "--task-cpus",
+                                   "0.5", "--offer-wait", "600", kNeverFits};
+  for (int n = 1; n <= 40; ++n) args.push_back(std::to_string(n));
+  Process scheduler(SimSchedulerArgs(sim.master_url(), args), 180000ms);
+  std::smatch m;
+  std::string url;
+  REQUIRE(Eventually([&] {
+    std::string err = scheduler.Stderr();
+    if (!std::regex_search(err, m, std::regex(R"(status page at (http://127\.0\.0\.1:\d+/))"))) return false;
+    url = m[1];
+    return true;
+  }));
+  std::string base = url.substr(0, url.size() - 1);
+  // The framework registered the page as its webui_url.
+  REQUIRE(Eventually([&] { return !SimGet(sim.master_url(), "calls").empty(); }));
+  Json subscribe = Json::parse(SimGet(sim.master_url(), "calls")[0].get<std::string>());
+  CHECK(subscribe["subscribe"]["framework_info"]["webui_url"] == url);
+
+  Json status;
+  REQUIRE(Eventually(
+      [&] {
+        auto answer = Request(base, "GET", "/status");
+        if (answer.status != 200) return false;
+        status = Json::parse(answer.body);
+        return status["numbers"]["done"] == 40;
+      },
+      60000ms));
+  INFO(status.dump(2));
+  CHECK(status["name"] == "status-e2e");
+  CHECK(status["state"] == "running");
+  CHECK(status["numbers"]["total"] == 41);
+  CHECK(status["numbers"]["pending"] == 1);
+  CHECK(status["numbers"]["failed"] == 0);
+  CHECK(status["counters"]["numbers_finished"] == 40);
+  CHECK(status["counters"]["tasks_launched"] == 40);
+  CHECK(status["counters"]["result_bytes"].get<std::uint64_t>() > 0);
+  CHECK(status["work"]["done"].get<double>() < status["work"]["total"].get<double>());  // 10^8! is most of it
+  std::uint64_t agent_done = 0;
+  for (const auto& agent : status["agents"]) agent_done += agent["numbers_done"].get<std::uint64_t>();
+  CHECK(agent_done == 40);
+  CHECK(status["settings"]["task cpus"] == "0.5");
+
+  auto metrics = Request(base, "GET", "/metrics");
+  REQUIRE(metrics.status == 200);
+  CHECK(metrics.Header("Content-Type") == "text/plain; version=0.0.4; charset=utf-8");
+  INFO(metrics.body);
+  CHECK(Metric(metrics.body, "factorial_numbers_finished_total") == 40);
+  CHECK(Metric(metrics.body, "factorial_numbers_failed_total") == 0);
+  CHECK(Metric(metrics.body, "factorial_tasks_launched_total") == 40);
+  CHECK(Metric(metrics.body, "factorial_tasks_finished_total") == 40);
+  CHECK(Metric(metrics.body, "factorial_numbers_pending") == 1);
+  CHECK(Metric(metrics.body, "factorial_tasks_running") == 0);
+  CHECK(Metric(metrics.body, "factorial_result_bytes_total") == status["counters"]["result_bytes"].get<double>());
+
+  // The page in a real browser: the DOM after its script ran, and a screenshot.
+  std::string dom = Chromium(url, {"--dump-dom", "--virtual-time-budget=3000"}, dir / "chromium-dom");
+  CHECK_THAT(dom, Catch::Contains("<h1>status-e2e</h1>"));
+  CHECK(std::regex_search(dom, std::regex(R"(id="progress" role="progressbar"[^>]*aria-valuenow="\d+\.\d")")));
+  CHECK_THAT(dom, Catch::Contains("<b id=\"numbers\">40 of 41</b>"));
+  CHECK_THAT(dom, Catch::Contains("<table id=\"agents\">"));
+  std::size_t rows = 0;
+  for (const auto& agent : status["agents"]) {
+    std::string host = agent["hostname"];
+    if (dom.find(">" + host + "</td>") != std::string::npos) ++rows;
+  }
+  CHECK(rows == status["agents"].size());
+  CHECK(rows >= 1);
+  fs::path shot = fs::path(FACTORIAL_BUILD_DIR) / "status-page.png";
+  fs::remove(shot);
+  Chromium(url, {"--screenshot=" + shot.string(), "--window-size=1100,900"}, dir / "chromium-shot");
+  REQUIRE(fs::exists(shot));
+  std::ifstream png(shot, std::ios::binary);
+  char magic[8] = {};
+  png.read(magic, 8);
+  CHECK(std::string(magic, 8) == "\x89PNG\r\n\x1a\n");
+  CHECK(fs::file_size(shot) > 10000);
+
+  scheduler.Signal(SIGTERM);
+  CHECK(scheduler.Wait() == 143);
+  std::string out = scheduler.Stdout();
+  CHECK(std::count(out.begin(), out.end(), '\n') == 41);
+  CHECK_THAT(out, Catch::StartsWith(std::string(kNeverFits) + "! unfinished\n1! = 1\n2! = 2\n"));
+  // The summary agrees with what the server said.
+  CHECK(std::regex_search(scheduler.Stderr(),
+                          std::regex(R"(40 done, 0 failed, 1 unfinished in .*; \d+\.\d cpu s held on the cluster, )" +
+                                     std::to_string(status["counters"]["result_bytes"].get<std::uint64_t>()) +
+                                     " B of results")));
+}
