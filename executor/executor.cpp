@@ -173,7 +173,10 @@ void Executor::OnLaunch(const v1::TaskInfo& info) {
     return;
   }
   task.input = std::move(input).value();
-  SendUpdate(task, TaskState::kRunning, std::nullopt, std::nullopt, std::nullopt);
+  // The Mesos UI shows an update's message beside the task's state.
+  std::size_t count = task.input.numbers.size();
+  SendUpdate(task, TaskState::kRunning, "0 of " + std::to_string(count) + (count == 1 ? " number" : " numbers"),
+             std::nullopt, std::nullopt);
   queue_.push_back(id);
   StartQueued();
 }
