@@ -170,6 +170,29 @@ CallQueue::Ticket FrameworkLink::Send(ev::Call call, std::function<void(bool)> d
   }, std::move(order));
 }
 
+void FrameworkLink::Acknowledge(const v1::TaskStatus& status) {
+  if (!status.uuid) return;
+  if (!status.agent_id) {
+    spdlog::warn("cannot acknowledge an update of {} without agent_id", status.task_id.value);
+    return;
+  }
+  ev::Call call;
+  call.type = ev::CallType::kAcknowledge;
+  auto& ack = call.acknowledge.emplace();
+  ack.agent_id = *status.agent_id;
+  ack.task_id = status.task_id;
+  ack.uuid = *status.uuid;
+  Send(std::move(call));
+}
+
+void FrameworkLink::Kill(const std::string& task_id, const std::string& agent_id) {
+  ev::Call kill;
+  kill.type = ev::CallType::kKill;
+  kill.kill.emplace().task_id = v1::TaskID{task_id};
+  if (!agent_id.empty()) kill.kill->agent_id = v1::AgentID{agent_id};
+  Send(std::move(kill));
+}
+
 // A 4xx says the call itself is refused (§5.3: malformed, or naming a framework, stream or
 // offer the master does not know); 408 and 429 are only "not now". A 5xx or a broken
 // connection says nothing about our calls.

@@ -48,6 +48,10 @@ class FrameworkLink {
   // Queues `call` behind the calls before it (§9.1), with our framework ID. Returns 0, having
   // run `done(false)`, without a framework ID yet. `done(accepted)` runs on the answer.
   CallQueue::Ticket Send(v1::scheduler::Call call, std::function<void(bool accepted)> done = {});
+  // ACKNOWLEDGE of an update that carries a uuid (others are the master's own, §5.9).
+  void Acknowledge(const v1::TaskStatus& status);
+  // KILL of a task, on `agent_id` if known.
+  void Kill(const std::string& task_id, const std::string& agent_id);
   // Takes back a call still waiting its turn.
   bool Withdraw(CallQueue::Ticket ticket) { return connection_.Withdraw(ticket); }
   // TEARDOWN, after every call queued before it; tried three times. `done` runs after.

@@ -3,14 +3,12 @@
 #include <algorithm>
 #include <cmath>
 #include <memory>
-#include <unordered_set>
 
 #include <spdlog/spdlog.h>
 
 #include "factorial/cost_model.hpp"
 #include "factorial/logging.hpp"
 #include "factorial/resources.hpp"
-#include "factorial/result_codec.hpp"
 #include "factorial/sizing.hpp"
 #include "factorial/task_input.hpp"
 #include "batch_shaper.hpp"
@@ -47,6 +45,7 @@ Scheduler::Scheduler(EventLoop& loop, SchedulerConfig config, const Workload& wo
       link_(loop, config_, LinkHooks()),
       book_(workload, &CostNanoseconds),
       fetcher_(loop, config_.tls, config_.credential),
+      results_(book_, fetcher_, ResultOutcomes()),
       desk_(desk_port_, OfferPolicy{.refuse_seconds_busy = config_.refuse_seconds_busy,
                                     .refuse_seconds_idle = config_.refuse_seconds_idle,
                                     .offer_wait = config_.offer_wait}) {}
@@ -59,6 +58,15 @@ FrameworkLink::Hooks Scheduler::LinkHooks() {
           .disconnected = [this] { Disconnected(); },
           .failed = [this] { Exit(1); },
           .refused = [this](const std::string& why) { Teardown(1, why); }};
+}
+
+TaskResults::Outcomes Scheduler::ResultOutcomes() {
+  return {.done = [this](NumberId id, std::string digits,
+                         const Batch& batch) { Complete(id, true, std::move(digits), &batch); },
+          .again = [this](std::span<const NumberId> ids, bool retryable,
+                          const std::string& why) { RequeueNumbers(ids, Requeue::kStarted, retryable, why); },
+          .settle = [this](const std::string& task_id, const std::string& why) { Settle(task_id, why); },
+          .fetched = [this] { MaybeFinish(); }};
 }
 
 void Scheduler::Start() {
@@ -271,8 +279,9 @@ void Scheduler::OnRescind(const v1::OfferID& offer) {
 void Scheduler::OnUpdate(const v1::TaskStatus& status) {
   const Batch* batch = book_.FindTask(status.task_id.value);
   if (batch == nullptr) batch = Adopt(status);
-  if (batch == nullptr && status.state == TaskState::kFinished && status.data && LateResult(status)) {
-    Acknowledge(status);
+  if (batch == nullptr && status.state == TaskState::kFinished &&
+      results_.Late(status, status.agent_id ? desk_.Hostname(status.agent_id->value) : std::string(), loop_.Now())) {
+    link_.Acknowledge(status);
     MaybeFinish();
     return;
   }
@@ -299,11 +308,11 @@ void Scheduler::OnUpdate(const v1::TaskStatus& status) {
     // retransmits its own TASK_FINISHED, with the result, until we acknowledge it.
     spdlog::debug("task {} finished per reconciliation; waiting for the agent's update", status.task_id.value);
   } else if (status.state == TaskState::kFinished) {
-    OnFinished(*batch, status);
+    results_.Finished(*batch, status);
   } else {
     OnFailedUpdate(*batch, status);
   }
-  Acknowledge(status);  // after the state change is recorded
+  link_.Acknowledge(status);  // after the state change is recorded
   MaybeFinish();
 }
 
@@ -324,9 +333,9 @@ const Batch* Scheduler::Adopt(const v1::TaskStatus& status) {
 void Scheduler::UnknownTask(const v1::TaskStatus& status) {
   spdlog::warn("update {} for unknown task {}", v1::Name(status.state), Excerpt(status.task_id.value));
   if (!v1::IsTerminal(status.state) && status.state != TaskState::kUnknownState && status.agent_id) {
-    Kill(status.task_id.value, status.agent_id->value);
+    link_.Kill(status.task_id.value, status.agent_id->value);
   }
-  Acknowledge(status);
+  link_.Acknowledge(status);
 }
 
 // Any state but FINISHED.
@@ -339,7 +348,7 @@ void Scheduler::OnFailedUpdate(const Batch& batch, const v1::TaskStatus& status)
       book_.Confirm(batch.task_id, status.agent_id ? std::optional(status.agent_id->value) : std::nullopt);
       return;
     case TaskState::kFinished:
-      return;  // handled by OnFinished
+      return;  // handled by TaskResults::Finished
     case TaskState::kUnknownState:
       // A reconciliation answer for a task the master lost track of: run it again (free if
       // its ACCEPT may never have reached the master).
@@ -382,119 +391,6 @@ void Scheduler::TaskEnded(std::string task_id, const v1::TaskStatus& status) {
     // A lone number's deterministic failures are not retried.
     RequeueNumbers(ended.ids, Requeue::kStarted, !(single && (memory || invalid)), why);
   }
-}
-
-void Scheduler::OnFinished(const Batch& batch, const v1::TaskStatus& status) {
-  book_.Confirm(batch.task_id);
-  std::string task_id = batch.task_id;
-  auto decoded = DecodeResultList(status.data.value_or(""), book_.number(batch.ids[0]));
-  auto entries = decoded.ok() ? CheckResult(batch, decoded.value()) : decoded.error();
-  if (!entries.ok()) {
-    Batch ended = book_.Forget(task_id);
-    RequeueNumbers(ended.ids, Requeue::kStarted, true,
-                   "TASK_FINISHED with an unreadable result: " + entries.error().message);
-    return;
-  }
-  if (status.agent_id) book_.Confirm(task_id, status.agent_id->value);
-  bool alone = batch.ids.size() == 1;
-  for (auto& [id, entry] : entries.value()) {
-    if (book_.state(id) != NumberState::kLaunched) continue;  // a late result of an older attempt came first
-    if (auto* digits = std::get_if<std::string>(&entry->value)) {
-      Complete(id, true, std::move(*digits), &batch);
-    } else {
-      // One number of the batch failed; the others did not: it runs again alone. A number
-      // that ran out of memory alone will again, as when its task failed for memory.
-      const auto& failure = std::get<ResultFailure>(entry->value);
-      std::string why = fmt::format("{} in batch {}: {}", ReasonName(failure.reason), task_id, failure.message);
-      book_.Release(task_id, id);  // its files, fetched next, do not hold it
-      RequeueNumbers(std::span(&id, 1), Requeue::kStarted, !(alone && failure.reason == ResultFailure::Reason::kOom),
-                     why);
-    }
-  }
-  // Larger results wait in the agent's sandbox; the task is over, so the master forgets it.
-  for (const ResultFile& file : decoded.value().files) FetchFile(task_id, file);
-  if (batch.fetches == 0) Settle(task_id, "its result did not include it");
-}
-
-// Everything is checked before anything is used: a result that names a number twice, or one
-// not in the batch, or digits of the wrong shape, is a broken result and the batch runs again.
-Result<std::vector<std::pair<NumberId, ResultEntry*>>> Scheduler::CheckResult(const Batch& batch,
-                                                                                 ResultList& results) {
-  std::unordered_set<NumberId> members(batch.ids.begin(), batch.ids.end());
-  std::unordered_set<NumberId> named;
-  std::vector<std::pair<NumberId, ResultEntry*>> entries;
-  auto broken = [](std::string why) { return MakeError(Errc::kCorruption, std::move(why)); };
-  for (ResultEntry& entry : results.entries) {
-    auto id = book_.workload().Find(entry.n);
-    if (!id || !members.contains(*id) || !named.insert(*id).second) {
-      return broken(fmt::format("{} {}", entry.n, !id || !members.contains(*id) ? "is not in the batch" : "is named twice"));
-    }
-    if (const auto* digits = std::get_if<std::string>(&entry.value);
-        digits != nullptr && !HasFactorialShape(entry.n, *digits)) {
-      return broken(fmt::format("a result of the wrong shape for {}! ({} digits, expected {})", entry.n,
-                                digits->size(), FactorialDigits(entry.n)));
-    }
-    entries.emplace_back(*id, &entry);
-  }
-  if (!results.files.empty() && !fetcher_.KnowsAgent(batch.agent_id)) {
-    return broken("no address known for agent " + (batch.agent_id.empty() ? "(none given)" : batch.agent_id));
-  }
-  return entries;
-}
-
-// The inline result of a single-number task that is over for us (superseded by a newer
-// attempt, or from before a restart): as good as a new one if its number is not final yet.
-bool Scheduler::LateResult(const v1::TaskStatus& status) {
-  auto parsed = JobBook::ParseTaskId(status.task_id.value);
-  if (!parsed) return false;
-  auto id = book_.workload().Find(parsed->first);
-  if (!id || IsFinal(book_.state(*id))) return false;
-  auto decoded = DecodeResultList(*status.data, parsed->first);
-  if (!decoded.ok() || !decoded.value().files.empty() || decoded.value().entries.size() != 1) return false;
-  auto* digits = std::get_if<std::string>(&decoded.value().entries[0].value);
-  if (digits == nullptr || decoded.value().entries[0].n != parsed->first || !HasFactorialShape(parsed->first, *digits)) {
-    return false;
-  }
-  spdlog::info("{}! arrived from an earlier attempt, {}", parsed->first, status.task_id.value);
-  std::string agent = status.agent_id ? status.agent_id->value : std::string();
-  const Batch late{.task_id = status.task_id.value,
-                   .ids = {},
-                   .agent_id = agent,
-                   .hostname = agent.empty() ? std::string() : desk_.Hostname(agent),
-                   .launched_at = loop_.Now(),
-                   .reconciled_at = std::nullopt};
-  Complete(*id, true, std::move(*digits), &late);
-  return true;
-}
-
-void Scheduler::FetchFile(const std::string& task_id, const ResultFile& file) {
-  book_.MarkFetching(task_id);
-  const Batch& batch = *book_.FindTask(task_id);
-  auto finished = [this, task_id, path = file.path](const Status& status) {
-    if (!status.ok()) spdlog::warn("fetching {} of task {} failed: {}", path, task_id, status.error().message);
-    FetchDone(task_id);
-  };
-  fetcher_.FetchFile(
-      batch.agent_id, file,
-      [this, ids = std::unordered_set<NumberId>(batch.ids.begin(), batch.ids.end())](
-          std::uint64_t n) -> std::optional<NumberId> {
-        // A number of the batch is expected whatever became of it meanwhile: a result that
-        // came first from elsewhere makes this one redundant, not the file wrong.
-        auto id = book_.workload().Find(n);
-        if (!id || !ids.contains(*id)) return std::nullopt;
-        return id;
-      },
-      [this, task_id](NumberId id, std::string digits) {
-        const Batch* owner = book_.FindTask(task_id);
-        if (owner != nullptr && !IsFinal(book_.state(id))) Complete(id, true, std::move(digits), owner);
-      },
-      finished);
-}
-
-void Scheduler::FetchDone(const std::string& task_id) {
-  if (!book_.FetchDone(task_id)) return;
-  Settle(task_id, "its result files did not deliver it");
-  MaybeFinish();
 }
 
 // The batch is over: numbers it did not deliver run again (each fetch, each missing entry,
@@ -547,29 +443,6 @@ void Scheduler::Complete(NumberId id, bool ok, std::string digits_or_error, cons
   }
   activity_.NumberResolved(result.n, ok, ok ? result.digits : result.error, batch, loop_.Now());
   if (hooks_.on_result) hooks_.on_result(result);  // which journals it first, with --state-dir
-}
-
-void Scheduler::Kill(const std::string& task_id, const std::string& agent_id) {
-  ev::Call kill;
-  kill.type = ev::CallType::kKill;
-  kill.kill.emplace().task_id = v1::TaskID{task_id};
-  if (!agent_id.empty()) kill.kill->agent_id = v1::AgentID{agent_id};
-  link_.Send(std::move(kill));
-}
-
-void Scheduler::Acknowledge(const v1::TaskStatus& status) {
-  if (!status.uuid) return;  // master-generated: never acknowledged (§5.9)
-  if (!status.agent_id) {
-    spdlog::warn("cannot acknowledge an update of {} without agent_id", status.task_id.value);
-    return;
-  }
-  ev::Call call;
-  call.type = ev::CallType::kAcknowledge;
-  auto& ack = call.acknowledge.emplace();
-  ack.agent_id = *status.agent_id;
-  ack.task_id = status.task_id;
-  ack.uuid = *status.uuid;
-  link_.Send(std::move(call));
 }
 
 void Scheduler::ScheduleCheck() {
@@ -632,7 +505,7 @@ void Scheduler::Interrupt(int code) {
     return;
   }
   for (const auto& [task_id, batch] : book_.batches()) {
-    if (!batch.fetching) Kill(task_id, batch.agent_id);
+    if (!batch.fetching) link_.Kill(task_id, batch.agent_id);
   }
   Teardown(code, "interrupted");
 }

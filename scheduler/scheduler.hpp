@@ -3,8 +3,8 @@
 // factorial-scheduler's protocol state machine (v1 scheduler API, mesos-v1-api.md §5, §9.1).
 // Runs on one EventLoop thread: every callback is serial, so no state needs a lock. The
 // subscription (framework ID, ordered calls, refusals, TEARDOWN) is a FrameworkLink's, offers
-// and the calls about them an OfferDesk's, the work a JobBook's, large results a
-// ResultFetcher's; this class maps events to them.
+// and the calls about them an OfferDesk's, the work a JobBook's, what finished tasks deliver a
+// TaskResults' (with a ResultFetcher for the sandbox); this class maps events to them.
 //
 // Work: each distinct number is computed once, in batch tasks shaped by a BatchShaper. A
 // number's result arrives inline in the task's TASK_FINISHED or in FRF1 files fetched from the
@@ -26,7 +26,6 @@
 
 #include "factorial/event_loop.hpp"
 #include "factorial/messages.hpp"
-#include "factorial/result_codec.hpp"
 #include "framework_link.hpp"
 #include "job_activity.hpp"
 #include "job_book.hpp"
@@ -35,6 +34,7 @@
 #include "planner.hpp"
 #include "result_fetcher.hpp"
 #include "scheduler_config.hpp"
+#include "task_results.hpp"
 #include "workload.hpp"
 
 namespace factorial::scheduler {
@@ -95,6 +95,7 @@ class Scheduler {
   };
 
   FrameworkLink::Hooks LinkHooks();
+  TaskResults::Outcomes ResultOutcomes();
   void HandleEvent(const v1::scheduler::Event& event);
   void OnSubscribed(const FrameworkLink::Subscription& subscription);
   void Reconcile(const FrameworkLink::Subscription& subscription);
@@ -110,16 +111,9 @@ class Scheduler {
   void UnknownTask(const v1::TaskStatus& status);
   void OnFailedUpdate(const Batch& batch, const v1::TaskStatus& status);
   void TaskEnded(std::string task_id, const v1::TaskStatus& status);
-  void OnFinished(const Batch& batch, const v1::TaskStatus& status);
-  Result<std::vector<std::pair<NumberId, ResultEntry*>>> CheckResult(const Batch& batch, ResultList& results);
-  void FetchFile(const std::string& task_id, const ResultFile& file);
-  void FetchDone(const std::string& task_id);
-  bool LateResult(const v1::TaskStatus& status);
   void Settle(std::string task_id, const std::string& why);
   void RequeueNumbers(std::span<const NumberId> ids, enum Requeue why, bool retryable, const std::string& reason);
   void Complete(NumberId id, bool ok, std::string digits_or_error, const Batch* batch);
-  void Acknowledge(const v1::TaskStatus& status);
-  void Kill(const std::string& task_id, const std::string& agent_id);
   void MaybeFinish();
   void ScheduleCheck();
   void CheckUnschedulable();
@@ -134,6 +128,7 @@ class Scheduler {
   FrameworkLink link_;  // the subscription, and every call in order (§9.1)
   JobBook book_;
   ResultFetcher fetcher_;
+  TaskResults results_;  // what finished tasks deliver
   DeskPort desk_port_{*this};
   OfferDesk desk_;  // every offer, and every call about offers
   TimePoint adopt_until_{};  // after a restart, offers are declined until then
