@@ -23,6 +23,9 @@ MesosConnection::Options ConnectionOptions(const SchedulerConfig& config) {
   options.backoff_max = config.backoff_max;
   options.seed = config.seed;
   options.subscribe_deadline = config.connect_timeout;
+  // A master that breaks every stream the same way will not heal by itself: five in a row
+  // (about 3 s of backoff at the defaults) end the run with the cause.
+  options.max_protocol_errors = 5;
   options.max_calls_in_flight = config.calls_in_flight;
   return options;
 }

@@ -139,12 +139,12 @@ bool MesosConnection::OnData(std::uint64_t attempt, std::string_view bytes) {
   for (const auto& record : records) {
     if (!current()) return false;
     if (state_ != State::kDraining) ArmWatchdog();  // any record shows the peer is alive
-    Status read = callbacks_.record ? callbacks_.record(record) : OkStatus();
+    Result<RecordKind> read = callbacks_.record ? callbacks_.record(record) : RecordKind::kOther;
     if (!current()) return false;
     if (!read.ok()) {
       if (options_.drop_stream_on_bad_event) {
         spdlog::error("malformed event from the {}: {}", options_.peer, read.error().message);
-        Lost("malformed event", state_ != State::kSubscribed);
+        Lost("malformed event: " + read.error().message, state_ != State::kSubscribed, false, /*protocol=*/true);
         return false;
       }
       // A record we cannot read may be an update we fail to acknowledge; the peer resends
@@ -152,9 +152,11 @@ bool MesosConnection::OnData(std::uint64_t attempt, std::string_view bytes) {
       spdlog::warn("ignoring an unreadable event ({} bytes): {}", record.size(), read.error().message);
       continue;
     }
-    if (state_ == State::kSubscribing) {
+    // Only SUBSCRIBED ends the subscribe phase: a peer that streams other events first (or
+    // only) is still bounded by the subscription deadline.
+    if (state_ == State::kSubscribing && read.value() == RecordKind::kSubscribed) {
       state_ = State::kSubscribed;
-      backoff_.Reset();
+      subscribed_at_ = loop_.Now();
       redirects_ = 0;
       if (deadline_timer_) loop_.CancelTimer(*deadline_timer_);
       deadline_timer_.reset();
@@ -164,7 +166,7 @@ bool MesosConnection::OnData(std::uint64_t attempt, std::string_view bytes) {
   }
   if (!framing.ok()) {
     spdlog::error("{} event stream is corrupt ({}); reconnecting", options_.peer, framing.error().message);
-    Lost("corrupt event stream", state_ != State::kSubscribed);
+    Lost("corrupt event stream: " + framing.error().message, state_ != State::kSubscribed, false, /*protocol=*/true);
     return false;
   }
   return true;
@@ -205,9 +207,24 @@ void MesosConnection::OnDone(std::uint64_t attempt, Result<HttpResponse> result)
   }
 }
 
-void MesosConnection::Lost(const std::string& why, bool next_master, bool give_up) {
+void MesosConnection::Lost(std::string why, bool next_master, bool give_up, bool protocol) {
   if (state_ == State::kStopped || state_ == State::kDraining) return;
-  Disconnection lost{why, !give_up, state_ == State::kSubscribed};
+  bool was_subscribed = state_ == State::kSubscribed;
+  if (was_subscribed && loop_.Now() - subscribed_at_ >= options_.stable_after) {
+    // A subscription that held: the next failure is news, not the same fault again.
+    backoff_.Reset();
+    protocol_errors_ = 0;
+    protocol_error_.clear();
+  }
+  if (protocol) {
+    protocol_errors_ = why == protocol_error_ ? protocol_errors_ + 1 : 1;
+    protocol_error_ = why;
+    if (options_.max_protocol_errors > 0 && protocol_errors_ >= options_.max_protocol_errors) {
+      why = fmt::format("the same error {} times in a row from {}: {}", protocol_errors_, url_, why);
+      give_up = true;
+    }
+  }
+  Disconnection lost{why, !give_up, was_subscribed};
   if (stream_ != 0) loop_.Cancel(stream_);
   stream_ = 0;
   ++attempt_;  // whatever the old stream still says is ignored
@@ -219,9 +236,9 @@ void MesosConnection::Lost(const std::string& why, bool next_master, bool give_u
   redirects_ = 0;
   last_failure_ = why;
   if (give_up) {
+    // The owner reports why (once): it decides what giving up means.
     state_ = State::kStopped;
     CancelTimers();
-    spdlog::error("giving up on the {}: {}", options_.peer, why);
   } else {
     if (next_master) {
       masters_->Failed(url_);

@@ -42,10 +42,10 @@ struct Harness {
     MesosConnection::Callbacks c;
     c.subscribe_body = [this] { return "SUBSCRIBE#" + std::to_string(++subscribes); };
     c.connected = [this] { ++connected; };
-    c.record = [this](std::string_view record) -> Status {
+    c.record = [this](std::string_view record) -> Result<MesosConnection::RecordKind> {
       if (record.starts_with("bad")) return Error{Errc::kCorruption, "unreadable"};
       records.emplace_back(record);
-      return factorial::OkStatus();
+      return record == "SUBSCRIBED" ? MesosConnection::RecordKind::kSubscribed : MesosConnection::RecordKind::kOther;
     };
     c.disconnected = [this](const MesosConnection::Disconnection& d) { losses.push_back(d); };
     return c;
@@ -174,9 +174,10 @@ TEST_CASE("503, 404 and refused connections rotate masters with a growing backof
   CHECK(h.Stream()->http.url == "http://m2:5050/api/v1/scheduler");
   CHECK(h.losses.size() == 3);
 
-  // A subscription that delivers its first event resets the backoff: the next delay is
-  // again at most backoff_initial, and a dropped stream retries the same master.
+  // A subscription that held for stable_after resets the backoff: the next delay is again
+  // at most backoff_initial, and a dropped stream retries the same master.
   REQUIRE(h.Deliver({"SUBSCRIBED"}));
+  h.loop.Advance(10s);
   h.loop.EndStream(h.Stream()->id);
   REQUIRE(h.losses.size() == 4);
   CHECK(h.losses[3].reason == "the master closed the event stream");
@@ -223,7 +224,7 @@ TEST_CASE("a corrupt record ends the stream; an unreadable event is skipped or e
     h.connection.Send("queued-before", [](Result<HttpResponse>) { FAIL("a cleared call must not report"); });
     CHECK_FALSE(h.loop.StreamBytes(h.Stream()->id, "not-a-length\n"));
     REQUIRE(h.losses.size() == 1);
-    CHECK(h.losses[0].reason == "corrupt event stream");
+    CHECK(h.losses[0].reason == "corrupt event stream: RecordIO length header is not a decimal number: 'not-a-length'");
     CHECK(h.connection.calls_pending() == 0);
     CHECK_FALSE(h.connection.subscribed());
     h.loop.Advance(100ms);
@@ -244,7 +245,7 @@ TEST_CASE("a corrupt record ends the stream; an unreadable event is skipped or e
     CHECK_FALSE(h.Deliver({"SUBSCRIBED", "bad one", "UPDATE"}));
     CHECK(h.records == std::vector<std::string>{"SUBSCRIBED"});
     REQUIRE(h.losses.size() == 1);
-    CHECK(h.losses[0].reason == "malformed event");
+    CHECK(h.losses[0].reason == "malformed event: unreadable");
   }
 }
 
@@ -317,6 +318,74 @@ TEST_CASE("the subscription deadline gives up with a diagnosis of the last answe
   REQUIRE(ok.Deliver({"SUBSCRIBED"}));
   ok.loop.Advance(1h);
   CHECK(ok.losses.empty());  // subscribed in time: the deadline is gone
+}
+
+TEST_CASE("only SUBSCRIBED ends the subscribe phase: heartbeats alone do not stop the deadline", "[connection]") {
+  auto options = Harness::Defaults();
+  options.subscribe_deadline = 3s;
+  Harness h(options);
+  h.connection.Start();
+  for (int i = 0; i < 5; ++i) {
+    REQUIRE(h.Deliver({"HEARTBEAT"}));  // keeps the watchdog quiet, nothing more
+    h.loop.Advance(500ms);
+  }
+  CHECK(h.connected == 0);
+  CHECK_FALSE(h.connection.subscribed());
+  CHECK(h.losses.empty());
+  h.loop.Advance(500ms);  // 3 s after Start()
+  REQUIRE(h.losses.size() == 1);
+  CHECK_FALSE(h.losses[0].will_retry);
+  CHECK_FALSE(h.losses[0].was_subscribed);
+  CHECK(h.losses[0].reason ==
+        "no subscription within 3 s: http://m1:5050 connected but no answer to SUBSCRIBE (or the connection is still "
+        "being made)");
+  CHECK(h.records == std::vector<std::string>(5, "HEARTBEAT"));
+}
+
+TEST_CASE("a stream that breaks right after SUBSCRIBED keeps backing off; the same error 5 times gives up",
+          "[connection]") {
+  auto options = Harness::Defaults();
+  options.backoff_max = 1h;
+  SECTION("backoff") {
+    Harness h(options, {"http://m1:5050"});
+    h.connection.Start();
+    // Each subscription dies at once: the delays keep growing (a reset would keep every one
+    // at most backoff_initial, 100 ms).
+    factorial::Duration longest{0};
+    for (int i = 0; i < 8; ++i) {
+      REQUIRE(h.Deliver({"SUBSCRIBED"}));
+      CHECK_FALSE(h.loop.StreamBytes(h.Stream()->id, "999999999999\n"));
+      REQUIRE(h.losses.size() == static_cast<std::size_t>(i + 1));
+      CHECK(h.losses.back().will_retry);
+      CHECK(h.losses.back().was_subscribed);
+      std::size_t before = h.streams();
+      factorial::Duration waited{0};
+      while (h.streams() == before) {
+        REQUIRE(waited <= 100ms * (1 << i));  // the k-th delay's ceiling
+        h.loop.Advance(1ms);
+        waited += 1ms;
+      }
+      longest = std::max(longest, waited);
+    }
+    CHECK(longest > 1s);
+  }
+  SECTION("give up") {
+    options.max_protocol_errors = 5;
+    options.heartbeat_factor = 0;
+    Harness h(options, {"http://m1:5050"});
+    h.connection.Start();
+    for (int i = 0; i < 5; ++i) {
+      REQUIRE(h.Deliver({"SUBSCRIBED"}));
+      CHECK_FALSE(h.loop.StreamBytes(h.Stream()->id, "999999999999\n"));
+      REQUIRE(h.losses.size() == static_cast<std::size_t>(i + 1));
+      CHECK(h.losses.back().will_retry == (i < 4));
+      h.loop.Advance(10min);
+    }
+    CHECK(h.losses.back().reason ==
+          "the same error 5 times in a row from http://m1:5050: corrupt event stream: RecordIO record of "
+          "999999999999 bytes exceeds the limit of 67108864");
+    CHECK(h.loop.pending_timers() == 0);
+  }
 }
 
 TEST_CASE("Drain keeps the call lane through the stream's end; Stop ends everything", "[connection]") {

@@ -7,7 +7,7 @@
 // The owner keeps only protocol decisions: what SUBSCRIBE says, what each event means, which
 // calls to make.
 //
-//   idle --Start--> subscribing --first event--> subscribed
+//   idle --Start--> subscribing --SUBSCRIBED--> subscribed
 //                     |  307: follow Location (scheduler API)
 //                     |  503/404/refused/4xx/EOF/corrupt/silent: disconnected, then
 //                     +- after a backoff delay, SUBSCRIBE again (to the next master if the
@@ -78,9 +78,16 @@ class MesosConnection {
     int heartbeat_factor = 0;
     Duration heartbeat_interval = std::chrono::seconds(15);
     // Delay before each new attempt: uniform in [0, min(cap, initial * 2^k)], k reset by a
-    // successful subscription. initial == cap gives the executor library's flat delay.
+    // subscription that lived `stable_after`: one that fails at once keeps backing off, so
+    // a peer that subscribes and then breaks the stream is not hammered. initial == cap
+    // gives the executor library's flat delay.
     Duration backoff_initial = std::chrono::milliseconds(100);
     Duration backoff_max = std::chrono::seconds(15);
+    Duration stable_after = std::chrono::seconds(10);
+    // The same protocol error (corrupt framing, or an unreadable event that drops the
+    // stream) this many times in a row, with no stable subscription between: give up with
+    // it as the cause. Zero: retry forever.
+    int max_protocol_errors = 0;
     std::uint64_t seed = 0;  // 0: random jitter
     // No successful subscription within this long after Start(): give up with a diagnosis of
     // the last failure. Zero: keep trying forever.
@@ -95,16 +102,21 @@ class MesosConnection {
     // False: the connection gave up (refused request, deadline) and is stopped; the owner
     // decides what to do. True: a new attempt follows after a backoff delay.
     bool will_retry = true;
-    bool was_subscribed = false;  // the lost stream had delivered its first event
+    bool was_subscribed = false;  // the lost stream had delivered SUBSCRIBED
   };
+
+  // What a readable record was, as far as the connection cares: only SUBSCRIBED ends the
+  // subscribe phase (a peer that streams HEARTBEATs and never SUBSCRIBED is not subscribed,
+  // and the subscription deadline still runs).
+  enum class RecordKind { kSubscribed, kOther };
 
   struct Callbacks {
     // The SUBSCRIBE call's body, asked afresh for every attempt.
     std::function<std::string()> subscribe_body;
-    // The first event of a stream arrived (SUBSCRIBED): the subscription is up.
+    // SUBSCRIBED arrived: the subscription is up.
     std::function<void()> connected;
     // One framed record; return an error if it is not a readable event.
-    std::function<Status(std::string_view record)> record;
+    std::function<Result<RecordKind>(std::string_view record)> record;
     std::function<void(const Disconnection&)> disconnected;
   };
 
@@ -127,8 +139,8 @@ class MesosConnection {
   void Stop();
 
   // Queues a call, stamped with the stream id, behind the earlier ones `order` says it must
-  // not overtake (by default all of them). Without a stream that has delivered its first
-  // event, `done` runs at once with kUnavailable (and the ticket is 0).
+  // not overtake (by default all of them). Without a stream that has answered 200,
+  // `done` runs at once with kUnavailable (and the ticket is 0).
   CallQueue::Ticket Send(std::string body, ResponseCallback done = {}, CallOrder order = {});
   // Takes back a call still waiting behind others (CallQueue::Withdraw).
   bool Withdraw(CallQueue::Ticket ticket) { return ticket != 0 && calls_.Withdraw(ticket); }
@@ -149,7 +161,7 @@ class MesosConnection {
   bool OnHead(std::uint64_t attempt, const HttpResponse& head);
   bool OnData(std::uint64_t attempt, std::string_view bytes);
   void OnDone(std::uint64_t attempt, Result<HttpResponse> result);
-  void Lost(const std::string& why, bool next_master, bool give_up = false);
+  void Lost(std::string why, bool next_master, bool give_up = false, bool protocol = false);
   void ArmWatchdog();
   void CancelTimers();
   std::string DeadlineDiagnosis() const;
@@ -176,18 +188,23 @@ class MesosConnection {
   std::optional<EventLoop::TimerId> deadline_timer_;
   std::string last_failure_;  // for the deadline's diagnosis
   long last_status_ = 0;
+  TimePoint subscribed_at_{};
+  std::string protocol_error_;  // the last protocol error, and how many times in a row
+  int protocol_errors_ = 0;
 };
 
 // A `Callbacks::record` that parses each record with `parse` and hands the event to
-// `on_event`: the one place the two APIs differ in reading events.
+// `on_event`: the one place the two APIs differ in reading events. Both name their first
+// event `kSubscribed`.
 template <typename Event>
-std::function<Status(std::string_view)> ParseEvents(Result<Event> (*parse)(std::string_view),
-                                                    std::function<void(const Event&)> on_event) {
-  return [parse, on_event = std::move(on_event)](std::string_view record) -> Status {
+std::function<Result<MesosConnection::RecordKind>(std::string_view)> ParseEvents(
+    Result<Event> (*parse)(std::string_view), std::function<void(const Event&)> on_event) {
+  return [parse, on_event = std::move(on_event)](std::string_view record) -> Result<MesosConnection::RecordKind> {
     auto event = parse(record);
     if (!event.ok()) return event.error();
+    bool subscribed = event.value().type == decltype(event.value().type)::kSubscribed;
     on_event(event.value());
-    return OkStatus();
+    return subscribed ? MesosConnection::RecordKind::kSubscribed : MesosConnection::RecordKind::kOther;
   };
 }
 

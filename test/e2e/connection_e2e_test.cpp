@@ -1,0 +1,141 @@
+// What an operator sees when the master is not what it should be, and when input or options
+// are typed as Mesos users type them: the real scheduler against mesos-sim or a scripted fake
+// master on loopback. Each run is bounded by the child's deadline, so a hang fails its case.
+
+#include "sim.hpp"
+
+#include <filesystem>
+#include <fstream>
+
+#include <catch2/catch.hpp>
+
+#include "support/e2e.hpp"
+#include "support/expected.hpp"
+#include "support/sim_e2e.hpp"
+
+using namespace factorial::testing;
+using factorial::sim::MesosSim;
+namespace fs = std::filesystem;
+
+namespace {
+
+factorial::CurlGlobal curl_global;
+
+std::string Framed(const std::string& record) { return std::to_string(record.size()) + "\n" + record; }
+
+std::string SubscribedRecord() {
+  return Json{{"type", "SUBSCRIBED"},
+              {"subscribed", {{"framework_id", {{"value", "fake-framework"}}}, {"heartbeat_interval_seconds", 600}}}}
+      .dump();
+}
+
+// A fake master whose SUBSCRIBE answer is 200 and then `script(attempt)`'s bytes, chunk by
+// chunk (an empty chunk: pause 100 ms), after which the stream stays open (`hold`) or ends.
+// Every other request answers 202.
+class ScriptedMaster {
+ public:
+  using Script = std::function<std::vector<std::string>(int attempt)>;
+  ScriptedMaster(Script script, bool hold) : script_(std::move(script)), hold_(hold) {
+    server_.Post("/api/v1/scheduler", [this](const httplib::Request& req, httplib::Response& res) {
+      Json call = Json::parse(req.body, nullptr, false);
+      if (!call.is_object() || call.value("type", "") != "SUBSCRIBE") {
+        res.status = 202;
+        return;
+      }
+      int attempt = 0;
+      {
+        std::lock_guard lock(mu_);
+        attempt = ++subscribes_;
+      }
+      res.status = 200;
+      res.set_header("Mesos-Stream-Id", "fake-stream");
+      auto chunks = std::make_shared<std::vector<std::string>>(script_(attempt));
+      res.set_chunked_content_provider("application/json", [this, chunks](std::size_t, httplib::DataSink& sink) {
+        for (const auto& chunk : *chunks) {
+          if (chunk.empty()) {
+            std::unique_lock lock(mu_);
+            if (cv_.wait_for(lock, 100ms, [&] { return stopping_; })) return false;
+            continue;
+          }
+          if (!sink.write(chunk.data(), chunk.size())) return false;
+        }
+        if (hold_) {
+          std::unique_lock lock(mu_);
+          cv_.wait(lock, [&] { return stopping_ || !sink.is_writable(); });
+          return false;
+        }
+        sink.done();
+        return true;
+      });
+    });
+    port_ = server_.bind_to_any_port("127.0.0.1");
+    thread_ = std::thread([this] { server_.listen_after_bind(); });
+  }
+  ~ScriptedMaster() {
+    {
+      std::lock_guard lock(mu_);
+      stopping_ = true;
+      cv_.notify_all();
+    }
+    server_.stop();
+    thread_.join();
+  }
+  std::string url() const { return "http://127.0.0.1:" + std::to_string(port_); }
+  int subscribes() {
+    std::lock_guard lock(mu_);
+    return subscribes_;
+  }
+
+ private:
+  Script script_;
+  bool hold_;
+  httplib::Server server_;
+  int port_ = 0;
+  std::thread thread_;
+  std::mutex mu_;
+  std::condition_variable cv_;
+  bool stopping_ = false;
+  int subscribes_ = 0;
+};
+
+}  // namespace
+
+TEST_CASE("a master that streams heartbeats and never SUBSCRIBED ends the run at --connect-timeout",
+          "[e2e][connection]") {
+  std::string heartbeat = Framed(R"({"type":"HEARTBEAT"})");
+  ScriptedMaster master(
+      [&](int) {
+        std::vector<std::string> chunks;
+        for (int i = 0; i < 600; ++i) {  // a minute of heartbeats, every 100 ms
+          chunks.push_back(heartbeat);
+          chunks.emplace_back();
+        }
+        return chunks;
+      },
+      true);
+  auto start = std::chrono::steady_clock::now();
+  Process p(SimSchedulerArgs(master.url(), {"--connect-timeout", "2", "5"}), 30000ms);
+  CHECK(p.Wait() == 1);
+  CHECK_FALSE(p.timed_out());
+  CHECK(std::chrono::steady_clock::now() - start < 15s);
+  CHECK(Lines(p.Stdout()) == std::vector<std::string>{"5! unfinished"});
+  CHECK_THAT(p.Stderr(), Catch::Contains("no subscription within 2 s: " + master.url() +
+                                         " connected but no answer to SUBSCRIBE"));
+  CHECK_THAT(p.Stderr(), !Catch::Contains("subscribed as framework"));
+}
+
+TEST_CASE("a master whose stream breaks right after SUBSCRIBED: backoff grows and the same error ends the run",
+          "[e2e][connection]") {
+  ScriptedMaster master([](int) { return std::vector<std::string>{Framed(SubscribedRecord()), "999999999999\n"}; },
+                        true);
+  Process p(SimSchedulerArgs(master.url(), {"5"}), 60000ms);
+  CHECK(p.Wait() == 1);
+  CHECK_FALSE(p.timed_out());
+  CHECK(master.subscribes() == 5);
+  CHECK(Lines(p.Stdout()) == std::vector<std::string>{"5! unfinished"});
+  std::string log = p.Stderr();
+  CHECK_THAT(log, Catch::Contains("the same error 5 times in a row from " + master.url() +
+                                  ": corrupt event stream: RecordIO record of 999999999999 bytes exceeds the limit "
+                                  "of 67108864"));
+  CHECK(log.size() < 16 * 1024);
+}
