@@ -1,6 +1,7 @@
 #include "config.hpp"
 
 #include <algorithm>
+#include <array>
 #include <charconv>
 #include <filesystem>
 #include <fstream>
@@ -8,6 +9,8 @@
 
 #include <CLI/CLI.hpp>
 
+#include "factorial/duration.hpp"
+#include "factorial/logging.hpp"
 #include "factorial/master_url.hpp"
 #include "call_order.hpp"
 #include "options.hpp"
@@ -55,6 +58,32 @@ std::string Names(const std::string& name) {
     if (c == '-') c = '_';
   }
   return name + ",--" + underscored;
+}
+
+// A duration option: plain seconds or Mesos' syntax ("10secs", "2mins", "1weeks"), rewritten
+// to plain seconds before CLI11 converts it; BuildConfig checks the range with the others.
+CLI::Validator Seconds() {
+  return CLI::Validator(
+      [](std::string& text) -> std::string {
+        auto seconds = ParseSeconds(text);
+        if (!seconds.ok()) return seconds.error().message;
+        std::array<char, 64> buffer{};
+        auto [end, ec] = std::to_chars(buffer.data(), buffer.data() + buffer.size(), seconds.value());
+        if (ec != std::errc()) return "'" + Excerpt(text, 64) + "' is out of range";
+        text.assign(buffer.data(), end);
+        return {};
+      },
+      "SECONDS|DURATION");
+}
+
+// A count: digits only, so "-1" is reported as typed rather than wrapped to 2^64 - 1.
+CLI::Validator Count(const char* range) {
+  return CLI::Validator(
+      [range](std::string& text) -> std::string {
+        if (!text.empty() && text.find_first_not_of("0123456789") == std::string::npos) return {};
+        return std::string("must be a whole number ") + range + ", not '" + Excerpt(text, 64) + "'";
+      },
+      "COUNT");
 }
 
 Status CheckRange(const char* option, double value, double low, double high) {
@@ -284,32 +313,43 @@ ParsedCommandLine ParseCommandLine(const std::vector<std::string>& argv) {
   auto* secret_file_option = app.add_option(Names("--secret-file"), secret_file, "file holding the principal's secret");
   app.add_option(Names("--ca-file"), o.ca_file, "CA certificates for https masters (verification is always on)");
   app.add_option(Names("--failover-timeout"), o.failover_timeout,
-                 "seconds the master keeps the framework after a disconnect")
-      ->capture_default_str();
-  app.add_flag("--checkpoint,!--no-checkpoint", o.checkpoint,
-               "ask agents to checkpoint tasks (the default; --no-checkpoint: do not)");
+                 "seconds (or a duration: 10secs, 2mins, 3hrs, 1days, 1weeks) the master keeps the framework after a "
+                 "disconnect")
+      ->capture_default_str()
+      ->transform(Seconds());
+  // Two flags rather than CLI11's "--checkpoint,!--no-checkpoint", whose help reads
+  // "{false}" as if that were the default.
+  bool no_checkpoint = false;
+  auto* checkpoint_option = app.add_flag("--checkpoint", o.checkpoint, "ask agents to checkpoint tasks (the default)");
+  auto* no_checkpoint_option = app.add_flag("--no-checkpoint", no_checkpoint, "do not ask agents to checkpoint tasks");
   app.add_option(Names("--task-cpus"), o.task_cpus,
                  "most cpus per task (a smaller offer gets a smaller batch); a task computes on that many lanes")
       ->capture_default_str();
   app.add_option(Names("--batch-seconds"), o.batch_seconds,
-                 "most estimated CPU seconds of work per cpu of a task (the cost model sizes batches)")
-      ->capture_default_str();
+                 "most estimated CPU seconds (or a duration) of work per cpu of a task (the cost model sizes batches)")
+      ->capture_default_str()
+      ->transform(Seconds());
   app.add_option(Names("--batch-size"), o.batch_size,
                  "most numbers per task; 1: one task per number (0: as --batch-seconds decides)")
-      ->capture_default_str();
+      ->capture_default_str()
+      ->transform(Count("from 0 to 50000"));
   app.add_option("--executor", o.executor, "executor binary on the agents (default: next to this one)");
   app.add_option(Names("--executor-uri"), o.executor_uri, "fetch the executor from this URI instead");
   app.add_option(Names("--executor-cpus"), o.executor_cpus, "cpus of the executor itself")->capture_default_str();
   app.add_option(Names("--executor-mem"), o.executor_mem, "MB of the executor itself")->capture_default_str();
   app.add_option(Names("--max-retries"), o.max_retries, "retries per number after a lost or failed task")
       ->capture_default_str();
-  app.add_option(Names("--offer-wait"), o.offer_wait, "seconds before an unplaceable number is reported unschedulable")
-      ->capture_default_str();
+  app.add_option(Names("--offer-wait"), o.offer_wait,
+                 "seconds (or a duration) before an unplaceable number is reported unschedulable")
+      ->capture_default_str()
+      ->transform(Seconds());
   app.add_option(Names("--connect-timeout"), o.connect_timeout,
-                 "seconds to reach a master before giving up (exit 1); 0: forever, as under systemd")
-      ->capture_default_str();
-  app.add_option(Names("--refuse-seconds"), o.refuse_seconds, "decline filter while work is pending")
-      ->capture_default_str();
+                 "seconds (or a duration) to reach a master before giving up (exit 1); 0: forever, as under systemd")
+      ->capture_default_str()
+      ->transform(Seconds());
+  app.add_option(Names("--refuse-seconds"), o.refuse_seconds, "decline filter (seconds or a duration) while work is pending")
+      ->capture_default_str()
+      ->transform(Seconds());
   app.add_option(Names("--heartbeat-factor"), o.heartbeat_factor, "missed heartbeats before reconnecting")
       ->capture_default_str();
   app.add_option("--format", o.format, "text or json (JSON lines carry the task, agent and agent_hostname)")
@@ -369,6 +409,12 @@ ParsedCommandLine ParseCommandLine(const std::vector<std::string>& argv) {
     parsed.text = std::string(kProgram) + ": " + e.what() + "\nRun '" + kProgram + " --help' for usage.\n";
     return parsed;
   }
+  if (checkpoint_option->count() > 0 && no_checkpoint_option->count() > 0) {
+    parsed.exit_code = kExitUsage;
+    parsed.text = std::string(kProgram) + ": give --checkpoint or --no-checkpoint, not both\n";
+    return parsed;
+  }
+  if (no_checkpoint) o.checkpoint = false;
   if (master_option->count() > 0) o.master = master;
   if (user_option->count() > 0) o.user = user;
   if (principal_option->count() > 0) o.principal = principal;

@@ -12,6 +12,7 @@
 #include <unistd.h>
 
 #include "factorial/digits.hpp"
+#include "factorial/logging.hpp"
 #include "factorial/result_file.hpp"
 
 namespace factorial::scheduler {
@@ -140,15 +141,18 @@ void WorkloadBuilder::AddToken(std::string_view text, std::string_view source) {
     case Decimal::Problem::kNone:
       return Add(n.value);
     case Decimal::Problem::kNotDecimal:
-      return Bad(std::string(source) + " '" + std::string(text) + "' is not a non-negative decimal integer");
+      // Escaped: the text goes to a terminal, and input may hold escape sequences or NULs.
+      return Bad(std::string(source) + " '" + Excerpt(text) + "' is not a non-negative decimal integer");
     case Decimal::Problem::kTooLarge:
-      return Bad(std::string(source) + " '" + std::string(text) + "' is larger than --max-n " + std::to_string(max_n_));
+      return Bad(std::string(source) + " '" + Excerpt(text) + "' is larger than --max-n " + std::to_string(max_n_));
   }
 }
 
 // `token_continues`: the line went on past kMaxLine with more than blanks before any '#'.
 void WorkloadBuilder::Line(std::string_view line, bool token_continues) {
   ++line_number_;
+  // A UTF-8 byte order mark, as Windows editors write it, is a signature with no content.
+  if (line_number_ == 1 && line.starts_with("\xEF\xBB\xBF")) line.remove_prefix(3);
   if (auto hash = line.find('#'); hash != std::string_view::npos) {
     line = line.substr(0, hash);
     token_continues = false;

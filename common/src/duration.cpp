@@ -6,6 +6,8 @@
 #include <cstdlib>
 #include <utility>
 
+#include "factorial/logging.hpp"
+
 namespace factorial {
 namespace {
 struct Unit {
@@ -48,6 +50,25 @@ Result<Duration> ParseMesosDuration(std::string_view text) {
   }
   return MakeError(Errc::kInvalidArgument,
                    "unknown duration unit in '" + std::string(text) + "'");
+}
+
+Result<double> ParseSeconds(std::string_view text) {
+  std::string plain(text);
+  char* end = nullptr;
+  double value = std::strtod(plain.c_str(), &end);
+  bool only_number = !plain.empty() && end == plain.c_str() + plain.size() &&
+                     plain.find_first_not_of("0123456789.-+eE") == std::string::npos;
+  if (only_number) {
+    if (!std::isfinite(value)) return MakeError(Errc::kInvalidArgument, "'" + Excerpt(text, 64) + "' is not a number");
+    return value;
+  }
+  auto duration = ParseMesosDuration(text);
+  if (!duration.ok()) {
+    return MakeError(Errc::kInvalidArgument,
+                     "'" + Excerpt(text, 64) +
+                         "' is neither seconds nor a duration (10secs, 500ms, 2mins, 3hrs, 1days, 1weeks)");
+  }
+  return std::chrono::duration<double>(duration.value()).count();
 }
 
 std::string FormatMesosDuration(Duration d) {

@@ -11,6 +11,7 @@ namespace {
 
 constexpr std::string_view kZkScheme = "zk://";
 constexpr std::string_view kFileScheme = "file://";
+constexpr std::string_view kMesosScheme = "mesos://";
 
 std::string_view Trim(std::string_view s) {
   constexpr std::string_view kSpace = " \t\r\n";
@@ -167,6 +168,14 @@ Result<ZooKeeperSpec> ParseZooKeeperUrl(std::string_view text) {
 
 Result<MasterSpec> ParseMasterSpec(std::string_view text, const FileReader& read_file) {
   text = Trim(text);
+  // Spark's spelling: mesos://host:port and mesos://zk://... name the same masters.
+  if (StartsWith(text, kMesosScheme)) {
+    text = text.substr(kMesosScheme.size());
+    if (StartsWith(text, kMesosScheme) || StartsWith(text, kFileScheme)) {
+      return MakeError(Errc::kInvalidArgument, "--master: mesos:// is followed by host:port or zk://, not '" +
+                                                   std::string(text.substr(0, text.find("://") + 3)) + "'");
+    }
+  }
   MasterSpec spec;
   if (StartsWith(text, kFileScheme)) {
     std::string path(text.substr(kFileScheme.size()));

@@ -139,3 +139,34 @@ TEST_CASE("a master whose stream breaks right after SUBSCRIBED: backoff grows an
                                   "of 67108864"));
   CHECK(log.size() < 16 * 1024);
 }
+
+TEST_CASE("input errors quote every byte escaped, the whole message, and a BOM is accepted", "[e2e][connection]") {
+  MesosSim sim(FastSimOptions(1));
+  sim.Start();
+  fs::path dir = fs::path(sim.work_dir()) / "inputs";
+  fs::create_directories(dir);
+  fs::path hostile = dir / "hostile.txt";
+  std::ofstream(hostile, std::ios::binary) << std::string("1\n\x1b]0;pwned\x07\x1b[31mRED\n3\nab\0cd\nzz\n", 31);
+  Process bad(SimSchedulerArgs(sim.master_url(), {"--input", hostile.string()}), 20000ms);
+  CHECK(bad.Wait() == 2);
+  CHECK(bad.Stdout().empty());
+  std::string log = bad.Stderr();
+  CHECK(log == "factorial-scheduler: 3 bad numbers: input line 2 '\\x1B]0;pwned\\x07\\x1B[31mRED' is not a non-negative "
+               "decimal integer; input line 4 'ab\\x00cd' is not a non-negative decimal integer; input line 5 'zz' is "
+               "not a non-negative decimal integer\n");
+  CHECK(log.find('\x1b') == std::string::npos);
+  CHECK(log.find('\x07') == std::string::npos);
+  CHECK(log.find('\0') == std::string::npos);
+
+  // Windows editors start UTF-8 files with a byte order mark: it carries no content.
+  fs::path bom = dir / "bom.txt";
+  std::ofstream(bom, std::ios::binary) << "\xEF\xBB\xBF" "5\n7\n";
+  Process ok(SimSchedulerArgs(sim.master_url(), {"--input", bom.string()}), 60000ms);
+  CHECK(ok.Wait() == 0);
+  CHECK(Lines(ok.Stdout()) == std::vector<std::string>{"5! = 120", "7! = 5040"});
+
+  Process negative(SimSchedulerArgs(sim.master_url(), {"--batch-size", "-1", "5"}), 20000ms);
+  CHECK(negative.Wait() == 2);
+  CHECK_THAT(negative.Stderr(), Catch::Contains("not '-1'"));
+  CHECK_THAT(negative.Stderr(), !Catch::Contains("1.84467e+19"));
+}

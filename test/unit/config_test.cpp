@@ -237,6 +237,44 @@ TEST_CASE("the environment: MESOS_MASTER, MESOS_PRINCIPAL, MESOS_SECRET, systemd
   CHECK_FALSE(config->scheduler.credential.has_value());
 }
 
+TEST_CASE("duration options take Mesos' syntax as well as plain seconds", "[config]") {
+  auto config = Build({"--master", "mesos://m:5050", "--failover_timeout=1weeks", "--offer-wait", "2mins",
+                       "--connect-timeout", "500ms", "--refuse-seconds", "10secs", "--batch-seconds", "3hrs", "1"});
+  REQUIRE(config.ok());
+  CHECK(config->scheduler.masters == std::vector<std::string>{"http://m:5050"});
+  CHECK(config->scheduler.framework.failover_timeout == 604800);
+  CHECK(config->scheduler.offer_wait == std::chrono::minutes(2));
+  CHECK(config->scheduler.connect_timeout == std::chrono::milliseconds(500));
+  CHECK(config->scheduler.refuse_seconds_busy == 10);
+  CHECK(config->scheduler.batch.batch_seconds == 10800);
+  auto plain = Build({"--master", "m:5050", "--failover-timeout", "1days", "--offer-wait", "90", "1"});
+  REQUIRE(plain.ok());
+  CHECK(plain->scheduler.framework.failover_timeout == 86400);
+  CHECK(plain->scheduler.offer_wait == std::chrono::seconds(90));
+  CHECK(BuildError({"--master", "m:5050", "--offer-wait", "0secs", "5"}) == "--offer-wait must be between 1 and 1e+07, not 0");
+  auto bad = ParseCommandLine({"factorial-scheduler", "--offer-wait", "10parsecs", "5"});
+  CHECK(bad.exit_code == 2);
+  CHECK(bad.text ==
+        "factorial-scheduler: --offer-wait: '10parsecs' is neither seconds nor a duration (10secs, 500ms, 2mins, 3hrs, "
+        "1days, 1weeks)\nRun 'factorial-scheduler --help' for usage.\n");
+  auto negative = ParseCommandLine({"factorial-scheduler", "--batch-size", "-1", "5"});
+  CHECK(negative.exit_code == 2);
+  CHECK(negative.text ==
+        "factorial-scheduler: --batch-size: must be a whole number from 0 to 50000, not '-1'\nRun "
+        "'factorial-scheduler --help' for usage.\n");
+}
+
+TEST_CASE("--help shows the true defaults", "[config]") {
+  auto help = ParseCommandLine({"factorial-scheduler", "--help"});
+  CHECK(help.exit_code == 0);
+  CHECK_THAT(help.text, !Catch::Contains("{false}"));
+  CHECK_THAT(help.text, Catch::Contains("ask agents to checkpoint tasks (the default)"));
+  CHECK_THAT(help.text, Catch::Contains("do not ask agents to checkpoint tasks"));
+  CHECK(Parse({"1"}).checkpoint);
+  CHECK_FALSE(Parse({"--no-checkpoint", "1"}).checkpoint);
+  CHECK(ParseCommandLine({"factorial-scheduler", "--checkpoint", "--no-checkpoint", "1"}).exit_code == 2);
+}
+
 TEST_CASE("every argument error names what the operator typed", "[config]") {
   TempDir dir;
   std::string colon = dir.File("colon", "a:b\n");

@@ -41,6 +41,19 @@ TEST_CASE("static master forms become base URLs", "[master_url]") {
   CHECK_FALSE(ParseMasterSpec("m1:5050")->zookeeper);
 }
 
+TEST_CASE("mesos:// (Spark's spelling) names the same masters", "[master_url]") {
+  CHECK(ParseMasterSpec("mesos://10.0.0.1:5050")->urls == std::vector<std::string>{"http://10.0.0.1:5050"});
+  CHECK(ParseMasterSpec("mesos://m1:5050,m2:5050")->urls ==
+        std::vector<std::string>{"http://m1:5050", "http://m2:5050"});
+  auto zk = ParseMasterSpec("mesos://zk://z1:2181,z2:2181/mesos");
+  REQUIRE(zk.ok());
+  REQUIRE(zk->zookeeper);
+  CHECK(zk->zookeeper->servers == std::vector<std::string>{"z1:2181", "z2:2181"});
+  CHECK(zk->zookeeper->path == "/mesos");
+  CHECK(ErrorOf("mesos://mesos://m1:5050") == "--master: mesos:// is followed by host:port or zk://, not 'mesos://'");
+  CHECK(ErrorOf("mesos://file:///etc/x") == "--master: mesos:// is followed by host:port or zk://, not 'file://'");
+}
+
 TEST_CASE("zk:// names the ensemble, the group path and optional digest credentials", "[master_url]") {
   auto one = ParseMasterSpec("zk://127.0.0.1:2181/mesos");
   REQUIRE(one.ok());

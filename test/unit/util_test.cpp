@@ -57,6 +57,28 @@ TEST_CASE("UUID validation rejects text UUIDs and bad version nibbles", "[uuid]"
   CHECK(factorial::RandomUuidText().size() == 36);
 }
 
+TEST_CASE("an option's seconds: a plain number or a Mesos duration", "[duration]") {
+  CHECK(factorial::ParseSeconds("90").value() == 90);
+  CHECK(factorial::ParseSeconds("2.5").value() == 2.5);
+  CHECK(factorial::ParseSeconds("-1").value() == -1);  // the option's range check reports it
+  CHECK(factorial::ParseSeconds("10secs").value() == 10);
+  CHECK(factorial::ParseSeconds("500ms").value() == 0.5);
+  CHECK(factorial::ParseSeconds("2mins").value() == 120);
+  CHECK(factorial::ParseSeconds("3hrs").value() == 10800);
+  CHECK(factorial::ParseSeconds("1days").value() == 86400);
+  CHECK(factorial::ParseSeconds("1weeks").value() == 604800);
+  CHECK(factorial::ParseSeconds("1.5mins").value() == 90);
+  CHECK(factorial::ParseSeconds("10parsecs").error().message ==
+        "'10parsecs' is neither seconds nor a duration (10secs, 500ms, 2mins, 3hrs, 1days, 1weeks)");
+  CHECK(factorial::ParseSeconds("").error().message ==
+        "'' is neither seconds nor a duration (10secs, 500ms, 2mins, 3hrs, 1days, 1weeks)");
+  CHECK(factorial::ParseSeconds("1e999").error().message == "'1e999' is not a number");
+  CHECK(factorial::ParseSeconds("nan").error().message ==
+        "'nan' is neither seconds nor a duration (10secs, 500ms, 2mins, 3hrs, 1days, 1weeks)");
+  CHECK(factorial::ParseSeconds("5\x1b]0;x\x07secs").error().message ==
+        "'5\\x1B]0;x\\x07secs' is neither seconds nor a duration (10secs, 500ms, 2mins, 3hrs, 1days, 1weeks)");
+}
+
 TEST_CASE("Mesos duration strings parse and format like the agent's", "[duration]") {
   CHECK(factorial::ParseMesosDuration("5secs").value() == 5s);
   CHECK(factorial::ParseMesosDuration("15mins").value() == 15min);

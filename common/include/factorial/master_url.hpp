@@ -7,6 +7,7 @@
 //   any of those, comma-separated                              a static list
 //   zk://[user:password@]host:port[,host:port...]/path         a ZooKeeper ensemble and group
 //   file:///path                                               a file holding one of the above
+//   mesos://host:port, mesos://zk://...                        Spark's spelling of the same
 //
 // Every problem is reported in the returned error, naming the offending part.
 
