@@ -26,6 +26,7 @@ MesosConnection::Options ConnectionOptions(const SchedulerConfig& config) {
   // A master that breaks every stream the same way will not heal by itself: five in a row
   // (about 3 s of backoff at the defaults) end the run with the cause.
   options.max_protocol_errors = 5;
+  options.diagnose_misconfiguration = true;
   options.max_calls_in_flight = config.calls_in_flight;
   return options;
 }

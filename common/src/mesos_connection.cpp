@@ -53,6 +53,7 @@ MesosConnection::MesosConnection(EventLoop& loop, std::unique_ptr<MasterSource> 
 
 MesosConnection::~MesosConnection() {
   if (stream_ != 0) loop_.Cancel(stream_);
+  if (probe_ != 0) loop_.Cancel(probe_);
   CancelTimers();
 }
 
@@ -102,6 +103,12 @@ void MesosConnection::Subscribe() {
   if (url_.empty()) url_ = masters_->Current().value_or("");
   if (url_.empty()) {
     last_failure_ = "no " + options_.peer + " known";
+    // A leader detector with nothing to name yet: said once, then every 30 s, not never.
+    if (failures_ == 0 || loop_.Now() - last_warned_ >= std::chrono::seconds(30)) {
+      spdlog::warn("no {} known yet (waiting for the leader to be named)", options_.peer);
+      last_warned_ = loop_.Now();
+    }
+    ++failures_;
     state_ = State::kWaiting;
     retry_timer_ = loop_.After(backoff_.Next(), [this] {
       retry_timer_.reset();
@@ -165,6 +172,12 @@ bool MesosConnection::OnData(std::uint64_t attempt, std::string_view bytes) {
     }
   }
   if (!framing.ok()) {
+    if (options_.diagnose_misconfiguration && state_ == State::kSubscribing) {
+      Lost(url_ + " is not a Mesos " + options_.peer + ": its answer to SUBSCRIBE is not an event stream (" +
+               framing.error().message + ")",
+           false, /*give_up=*/true);
+      return false;
+    }
     spdlog::error("{} event stream is corrupt ({}); reconnecting", options_.peer, framing.error().message);
     Lost("corrupt event stream: " + framing.error().message, state_ != State::kSubscribed, false, /*protocol=*/true);
     return false;
@@ -178,6 +191,12 @@ void MesosConnection::OnDone(std::uint64_t attempt, Result<HttpResponse> result)
   if (state_ == State::kDraining) return;  // the master ends the stream after TEARDOWN
   if (!result.ok()) {
     last_status_ = 0;
+    if (state_ == State::kSubscribing) {
+      if (auto wrong = Misconfigured(result.error().message)) {
+        Lost(*wrong, false, /*give_up=*/true);
+        return;
+      }
+    }
     Lost(result.error().message, state_ != State::kSubscribed);
     return;
   }
@@ -196,6 +215,8 @@ void MesosConnection::OnDone(std::uint64_t attempt, Result<HttpResponse> result)
       return;
     }
     Lost("redirect loop or bad Location", true);
+  } else if (response.status == 404 && options_.diagnose_misconfiguration && state_ == State::kSubscribing) {
+    Probe404(attempt);
   } else if (response.status == 503 || response.status == 404 || response.status >= 500) {
     Lost(answered + (response.body.empty() ? "" : " " + Excerpt(response.body)), true);
   } else if (options_.give_up_on_client_error && response.status >= 400 && response.status < 500) {
@@ -246,14 +267,86 @@ void MesosConnection::Lost(std::string why, bool next_master, bool give_up, bool
     }
     Duration delay = backoff_.Next();
     state_ = State::kWaiting;
-    spdlog::warn("disconnected ({}); subscribing to {} again in {} ms", why, url_.empty() ? "?" : url_,
-                 Millis(delay));
+    Retrying(why, delay, was_subscribed);
     retry_timer_ = loop_.After(delay, [this] {
       retry_timer_.reset();
       if (state_ == State::kWaiting) Subscribe();
     });
   }
   if (callbacks_.disconnected) callbacks_.disconnected(lost);
+}
+
+// An outage logs its first failure, then at most one line every 30 s (with the count), not a
+// warning per attempt; the deadline's diagnosis names the last failure anyway.
+void MesosConnection::Retrying(const std::string& why, Duration delay, bool was_subscribed) {
+  if (was_subscribed) failures_ = 0;
+  ++failures_;
+  bool quiet = failures_ > 1 && loop_.Now() - last_warned_ < std::chrono::seconds(30);
+  if (quiet) {
+    spdlog::debug("disconnected ({}); subscribing to {} again in {} ms", why, url_.empty() ? "?" : url_, Millis(delay));
+    return;
+  }
+  last_warned_ = loop_.Now();
+  if (failures_ == 1) {
+    spdlog::warn("disconnected ({}); subscribing to {} again in {} ms", why, url_.empty() ? "?" : url_, Millis(delay));
+  } else {
+    spdlog::warn("still not subscribed after {} attempts (last: {}); trying {} again in {} ms", failures_, why,
+                 url_.empty() ? "?" : url_, Millis(delay));
+  }
+}
+
+// A transport failure that retrying cannot cure, in the words of the likely mistake.
+std::optional<std::string> MesosConnection::Misconfigured(const std::string& failure) const {
+  if (!options_.diagnose_misconfiguration) return std::nullopt;
+  bool https = url_.rfind("https://", 0) == 0;
+  if (https && (failure.rfind("SSL connect error", 0) == 0 || failure.find("wrong version number") != std::string::npos)) {
+    return url_ + " does not speak TLS: is it a plain http:// " + options_.peer + "? (" + failure + ")";
+  }
+  if (failure.rfind("Weird server reply", 0) == 0 || failure.find("HTTP/0.9") != std::string::npos ||
+      failure.rfind("Unsupported protocol", 0) == 0) {
+    return url_ + " does not answer HTTP" + (https ? std::string() : " (a TLS port? then https://)") +
+           ": not a Mesos " + options_.peer + " (" + failure + ")";
+  }
+  return std::nullopt;
+}
+
+// SUBSCRIBE answered 404: a master still starting says that too, but so does an agent (which
+// answers its executor API with 405 to a GET) or a server that is no Mesos at all.
+void MesosConnection::Probe404(std::uint64_t attempt) {
+  state_ = State::kWaiting;  // no stream; the deadline still runs
+  std::string base = url_;
+  std::string authority = base.substr(base.find("://") == std::string::npos ? 0 : base.find("://") + 3);
+  HttpRequest request = MakeRequest("");
+  request.method = "GET";
+  request.url = base + "/api/v1/executor";
+  request.timeout = std::chrono::seconds(5);
+  probe_ = loop_.Send(std::move(request), [this, attempt, base, authority](Result<HttpResponse> executor_api) {
+    probe_ = 0;
+    if (attempt != attempt_ || state_ != State::kWaiting) return;
+    if (executor_api.ok() && (executor_api->status == 405 || executor_api->status == 400)) {
+      Lost(authority + " is a Mesos agent, not a master: give the master's address (port 5050 unless changed)", false,
+           /*give_up=*/true);
+      return;
+    }
+    HttpRequest version = MakeRequest("");
+    version.method = "GET";
+    version.url = base + "/version";
+    version.timeout = std::chrono::seconds(5);
+    probe_ = loop_.Send(std::move(version), [this, attempt, base](Result<HttpResponse> answer) {
+      probe_ = 0;
+      if (attempt != attempt_ || state_ != State::kWaiting) return;
+      bool mesos = answer.ok() && answer->status == 200 && answer->body.find("\"version\"") != std::string::npos;
+      state_ = State::kSubscribing;  // for Lost(): this attempt failed
+      if (mesos) {
+        Lost(options_.peer + " answered 404", true);  // a master still starting: try again
+        return;
+      }
+      Lost(base + " is not a Mesos " + options_.peer + ": it answered 404 to SUBSCRIBE and " +
+               (answer.ok() ? std::to_string(answer->status) + " to GET /version"
+                            : "GET /version failed (" + answer.error().message + ")"),
+           false, /*give_up=*/true);
+    });
+  });
 }
 
 void MesosConnection::Reconnect(const std::string& why) {
@@ -287,6 +380,8 @@ void MesosConnection::Stop() {
   state_ = State::kStopped;
   if (stream_ != 0) loop_.Cancel(stream_);
   stream_ = 0;
+  if (probe_ != 0) loop_.Cancel(probe_);
+  probe_ = 0;
   CancelTimers();
 }
 

@@ -170,3 +170,75 @@ TEST_CASE("input errors quote every byte escaped, the whole message, and a BOM i
   CHECK_THAT(negative.Stderr(), Catch::Contains("not '-1'"));
   CHECK_THAT(negative.Stderr(), !Catch::Contains("1.84467e+19"));
 }
+
+TEST_CASE("a permanent misconfiguration ends the run at once, naming the likely mistake", "[e2e][connection]") {
+  MesosSim sim(FastSimOptions(1));
+  sim.Start();
+  auto run = [](const std::string& master) {
+    auto start = std::chrono::steady_clock::now();
+    // --connect-timeout 300 (the default): only a diagnosis can end these runs in time.
+    auto p = std::make_unique<Process>(SimSchedulerArgs(master, {"5"}), 60000ms);
+    CHECK(p->Wait() == 1);
+    CHECK_FALSE(p->timed_out());
+    CHECK(std::chrono::steady_clock::now() - start < 20s);
+    CHECK(Lines(p->Stdout()) == std::vector<std::string>{"5! unfinished"});
+    return p;
+  };
+  auto once = [](const std::string& log, const std::string& text) {
+    std::size_t first = log.find(text);
+    CHECK(first != std::string::npos);
+    CHECK(log.find(text, first + 1) == std::string::npos);
+  };
+  SECTION("an agent's port") {
+    std::string agent = sim.agent_url(0).substr(std::string("http://").size());
+    auto p = run(sim.agent_url(0));
+    once(p->Stderr(), "cannot subscribe: " + agent +
+                          " is a Mesos agent, not a master: give the master's address (port 5050 unless changed)");
+  }
+  SECTION("https:// to a plain HTTP master") {
+    std::string https = "https://" + sim.master_url().substr(std::string("http://").size());
+    auto p = run(https);
+    once(p->Stderr(), "cannot subscribe: " + https + " does not speak TLS: is it a plain http:// master?");
+  }
+  SECTION("another HTTP server") {
+    httplib::Server other;
+    other.Get("/version", [](const httplib::Request&, httplib::Response& res) {
+      res.set_content("<html>hello</html>", "text/html");
+    });
+    int port = other.bind_to_any_port("127.0.0.1");
+    std::thread serving([&] { other.listen_after_bind(); });
+    std::string url = "http://127.0.0.1:" + std::to_string(port);
+    auto p = run(url);
+    other.stop();
+    serving.join();
+    once(p->Stderr(), "cannot subscribe: " + url + " is not a Mesos master: it answered 404 to SUBSCRIBE and 200 to "
+                      "GET /version");
+  }
+  SECTION("an answer that is no event stream") {
+    ScriptedMaster master([](int) { return std::vector<std::string>{"<html>not mesos</html>"}; }, false);
+    auto p = run(master.url());
+    once(p->Stderr(), "cannot subscribe: " + master.url() +
+                          " is not a Mesos master: its answer to SUBSCRIBE is not an event stream");
+    CHECK(master.subscribes() == 1);
+  }
+}
+
+TEST_CASE("a master that is down is retried quietly: one warning, then at most one every 30 s", "[e2e][connection]") {
+  std::string url = "http://127.0.0.1:1";  // refused: nothing listens on a reserved port
+  Process p(SimSchedulerArgs(url, {"--connect-timeout", "6", "5"}), 60000ms);
+  CHECK(p.Wait() == 1);
+  CHECK_FALSE(p.timed_out());
+  std::string log = p.Stderr();
+  std::size_t warnings = 0;
+  for (std::size_t at = log.find("subscribing to " + url + " again"); at != std::string::npos;
+       at = log.find("subscribing to " + url + " again", at + 1)) {
+    ++warnings;
+  }
+  CHECK(warnings == 1);
+  std::size_t finals = 0;
+  for (std::size_t at = log.find("no subscription within 6 s"); at != std::string::npos;
+       at = log.find("no subscription within 6 s", at + 1)) {
+    ++finals;
+  }
+  CHECK(finals == 1);
+}

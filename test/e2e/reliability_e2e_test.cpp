@@ -300,16 +300,6 @@ TEST_CASE("a master that refuses every call with 400 ends the run with status 1 
 }
 
 TEST_CASE("a master that can never answer ends the run at --connect-timeout with a diagnosis", "[e2e][reliability]") {
-  SECTION("an agent's port answers 404") {
-    MesosSim sim(FastSimOptions(1));
-    sim.Start();
-    Process p(SimSchedulerArgs(sim.agent_url(0), {"--connect-timeout", "3", "5"}), 30000ms);
-    CHECK(p.Wait() == 1);
-    CHECK_FALSE(p.timed_out());
-    CHECK(Lines(p.Stdout()) == std::vector<std::string>{"5! unfinished"});
-    CHECK_THAT(p.Stderr(), Catch::Contains("no subscription within 3 s: " + sim.agent_url(0) +
-                                           " answered 404: is this an agent port rather than a master's?"));
-  }
   SECTION("a name that does not resolve") {
     Process p(SimSchedulerArgs("http://no-such-master.invalid:5050", {"--connect-timeout", "3", "5"}), 30000ms);
     CHECK(p.Wait() == 1);

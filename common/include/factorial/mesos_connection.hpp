@@ -95,6 +95,12 @@ class MesosConnection {
     // Calls sent and not yet answered at once (CallQueue): 1 sends them one at a time, as
     // the Mesos libraries do; more needs as many connections per host from the loop.
     std::size_t max_calls_in_flight = 1;
+    // Tell a misconfiguration from an outage while subscribing: a TLS handshake with a plain
+    // HTTP port, a peer that does not speak HTTP, a Mesos agent or another server where a
+    // master should be, an answer that is no event stream. Each gives up at once with the
+    // likely mistake named; a 404 is probed (GET /api/v1/executor, then GET /version) to tell
+    // an agent or another server from a master still starting.
+    bool diagnose_misconfiguration = false;
   };
 
   struct Disconnection {
@@ -163,6 +169,9 @@ class MesosConnection {
   void OnDone(std::uint64_t attempt, Result<HttpResponse> result);
   void Lost(std::string why, bool next_master, bool give_up = false, bool protocol = false);
   void ArmWatchdog();
+  std::optional<std::string> Misconfigured(const std::string& failure) const;
+  void Probe404(std::uint64_t attempt);
+  void Retrying(const std::string& why, Duration delay, bool was_subscribed);
   void CancelTimers();
   std::string DeadlineDiagnosis() const;
   HttpRequest MakeRequest(std::string body) const;
@@ -186,6 +195,9 @@ class MesosConnection {
   std::optional<EventLoop::TimerId> watchdog_;
   std::optional<EventLoop::TimerId> retry_timer_;
   std::optional<EventLoop::TimerId> deadline_timer_;
+  EventLoop::RequestId probe_ = 0;
+  int failures_ = 0;  // attempts failed since the last subscription, for quieter logs
+  TimePoint last_warned_{};
   std::string last_failure_;  // for the deadline's diagnosis
   long last_status_ = 0;
   TimePoint subscribed_at_{};
