@@ -37,6 +37,7 @@ for f in /usr/bin/factorial-scheduler /usr/libexec/factorial-scheduler/job \
          /usr/lib/systemd/system/factorial-scheduler@.service /usr/lib/systemd/system/factorial-scheduler@.timer \
          /etc/factorial-scheduler/example.conf /etc/factorial-scheduler/example.numbers \
          /usr/share/man/man1/factorial-scheduler.1.gz /usr/share/doc/factorial-scheduler/README.md \
+         /usr/share/bash-completion/completions/factorial-scheduler \
          /usr/share/doc/factorial-scheduler/copyright /usr/share/doc/factorial-scheduler/changelog.Debian.gz; do
   has "$scheduler_files" "$f" || fail "factorial-scheduler lacks $f"
 done
