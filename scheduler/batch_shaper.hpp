@@ -35,8 +35,8 @@ struct BatchPolicy {
 // A task never carries more numbers than this (its TaskInfo.data stays under ~1 MB).
 inline constexpr std::size_t kMaxBatchNumbers = 50000;
 // Work below this per cpu is not worth a task of its own while more is pending (a task costs
-// ~0.2 s and up to an allocation cycle); any higher, the last seconds of a run would go to one
-// task while the other cpus idle (W2 ended with 3.1 s on one lane at 2 s).
+// ~0.2 s and up to an allocation cycle); any higher, a run would end with one task computing
+// alone for seconds while the other cpus idle.
 inline constexpr double kMinBatchSeconds = 0.5;
 // The fewest cpus a batch task gets from a smaller offer.
 inline constexpr double kMinTaskCpus = 0.1;

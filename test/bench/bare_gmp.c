@@ -1,4 +1,4 @@
-/* bare-gmp: the baseline of issue 15's benchmarks. Reads numbers (whitespace-separated
+/* bare-gmp: the baseline of the benchmarks (test/bench/README.md). Reads numbers (whitespace-separated
  * decimals) from stdin and prints "n! = <digits>" for each, in input order, computing every
  * one with mpz_fac_ui + mpz_get_str on THREADS threads: no cache, a repeated number is
  * computed again.

@@ -415,7 +415,7 @@ double SelfCpuSeconds() {
          static_cast<double>(usage.ru_utime.tv_usec + usage.ru_stime.tv_usec) / 1e6;
 }
 
-// Issue 15's W2 (every n in [0, 20000) once, shuffled) as ONE batch task on 2 lanes, against
+// Workload W2 (every n in [0, 20000) once, shuffled) as ONE batch task on 2 lanes, against
 // bare-gmp computing and printing the same list on 2 threads, interleaved in one run. Both
 // write their 730 MB to files in the same directory; the executor's are FRF1 files.
 void BenchBatch(const std::string& bin, bool quick) {

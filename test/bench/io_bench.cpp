@@ -1,9 +1,11 @@
-// factorial-io-bench: the scheduler's input and output side at issue 15's scale, as a table.
+// factorial-io-bench: the scheduler's input and output side at the scale of the benchmark
+// workloads (W1, W2: test/bench/workload.c) and of 10^7 numbers, as a table.
 //   factorial-io-bench [input|sink|all] [--quick]
 // input: parses 10^6 and 10^7 numbers (W1-like: uniform in [0, 1000]; all distinct: a
 //   shuffled [0, N)) from a file, each in a fresh child process, and reports wall time and
 //   the peak resident bytes per number the parse added (VmHWM after minus VmRSS before).
-//   Fails (exit 1) past 24 bytes per number, the bound issue 15 sets.
+//   Fails (exit 1) past 24 bytes per number: the scheduler's memory budget is 64 MB plus 24 B
+//   per pending number, so that 10^7 pending numbers fit in about 300 MB.
 // sink: writes W1 (10^6 lines, 1001 distinct, 1.18 GB, real digits) and W2-shaped output
 //   (20,000 distinct results of n!'s length) through a ResultSink, results arriving shuffled:
 //   MB/s to a file and to /dev/null, in input order, with spilling forced, and in completion

@@ -1,5 +1,5 @@
 #!/usr/bin/env bash
-# Issue 15's workloads end to end, side by side in one run: bare GMP, factorial-scheduler with
+# The benchmark workloads (W1, W2, W3: workload.c) end to end, side by side in one run: bare GMP, factorial-scheduler with
 # its defaults through mesos-sim and through a real Mesos agent, and --batch-size 1 (one task
 # per number) on the first $SUBSET numbers of W2, scaled linearly to all of W2.
 #   test/bench/run-e2e-workloads.sh BUILD_DIR [W1 W2 W3]

@@ -1,5 +1,5 @@
 #!/usr/bin/env bash
-# Issue 15's workloads against bare GMP, and optionally against any other command side by side.
+# The benchmark workloads (W1, W2, W3: workload.c) against bare GMP, and optionally against any other command side by side.
 #   test/bench/run-workloads.sh BUILD_DIR [W1 W2 W3]
 # For each workload: generates its numbers (build/test/bench/workload), runs bare-gmp on
 # $THREADS threads (default 2) and prints wall and CPU seconds and output MB. With

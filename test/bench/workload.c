@@ -1,4 +1,4 @@
-/* workload: prints the numbers of issue 15's benchmark workloads, one per line, the same on
+/* workload: prints the numbers of the benchmark workloads, one per line, the same on
  * every machine (splitmix64 with fixed seeds, no libc randomness).
  *   workload W1   10^6 numbers uniform in [0, 1000]
  *   workload W2   every n in [0, 20000) once, shuffled

@@ -1,4 +1,4 @@
-// Faults that once lost, withheld or hung results (issue 12), each run end to end: the real
+// Faults that could lose, withhold or hang results, each run end to end: the real
 // scheduler and executor against mesos-sim, or against a tiny fake master where mesos-sim
 // cannot produce the fault. Every case asserts exact output lines and exit codes and is
 // bounded by the child's deadline, so a hang fails the case instead of stalling the suite.
