@@ -66,7 +66,11 @@ TaskResults::Outcomes Scheduler::ResultOutcomes() {
           .again = [this](std::span<const NumberId> ids, bool retryable,
                           const std::string& why) { RequeueNumbers(ids, Requeue::kStarted, retryable, why); },
           .settle = [this](const std::string& task_id, const std::string& why) { Settle(task_id, why); },
-          .fetched = [this] { MaybeFinish(); }};
+          .fetched =
+              [this] {
+                if (stop_code_ && !Fetching()) Stop();
+                MaybeFinish();
+              }};
 }
 
 void Scheduler::Start() {
@@ -178,7 +182,8 @@ void Scheduler::Reconcile(const FrameworkLink::Subscription& subscription) {
 void Scheduler::OnOffers(const std::vector<v1::Offer>& offers) {
   desk_.Offered(offers);  // even offers we decline teach us where agents are
   for (const auto& offer : offers) fetcher_.LearnAgent(offer);
-  if (loop_.Now() < adopt_until_) {  // still learning which tasks survived the restart
+  // Still learning which tasks survived the restart, or stopping.
+  if (loop_.Now() < adopt_until_ || stop_code_) {
     std::vector<v1::OfferID> all;
     for (const auto& offer : offers) all.push_back(offer.id);
     desk_.Decline(std::move(all), 0.5);
@@ -487,25 +492,62 @@ void Scheduler::FailUnschedulable() {
 }
 
 void Scheduler::MaybeFinish() {
-  if (link_.state() != State::kSubscribed) return;
+  if (link_.state() != State::kSubscribed || stop_code_) return;
   if (book_.all_final()) Teardown(exit_code_, "all numbers are final");
 }
 
+// The results of tasks that finished are on the agents, computed: they are fetched before the
+// run stops (tearing down ends the executors whose sandboxes serve them), within
+// kStopFetchWait; a second signal stops at once (run.cpp).
 void Scheduler::Interrupt(int code) {
-  if (!link_.live()) return;
+  if (!link_.live() || stop_code_) return;
+  stop_code_ = code;
+  bool leave = config_.store != nullptr && !config_.teardown_on_stop;
+  if (!leave) {
+    spdlog::warn("interrupted: killing running tasks and tearing down");
+    if (link_.state() == State::kSubscribed) {
+      for (const auto& [task_id, batch] : book_.batches()) {
+        if (!batch.fetching) link_.Kill(task_id, batch.agent_id);
+      }
+    }
+  }
+  if (!Fetching()) {
+    Stop();
+    return;
+  }
+  std::size_t finished = 0;
+  for (const auto& [task_id, batch] : book_.batches()) finished += batch.fetching ? 1 : 0;
+  spdlog::warn("fetching the results of {} finished task(s) first (at most {} s; a second signal stops at once)",
+               finished, kStopFetchWait.count());
+  stop_timer_ = loop_.After(kStopFetchWait, [this] {
+    stop_timer_.reset();
+    spdlog::warn("results of finished tasks still not fetched after {} s; stopping without them",
+                 kStopFetchWait.count());
+    Stop();
+  });
+}
+
+bool Scheduler::Fetching() const {
+  const auto& batches = book_.batches();
+  return std::any_of(batches.begin(), batches.end(), [](const auto& entry) { return entry.second.fetching; });
+}
+
+// The rest of an interrupt, once the results of finished tasks are in.
+void Scheduler::Stop() {
+  if (stop_timer_) loop_.CancelTimer(*stop_timer_);
+  stop_timer_.reset();
+  if (!link_.live() || stopped_) return;
+  stopped_ = true;
+  int code = stop_code_.value_or(exit_code_);
   if (config_.store != nullptr && !config_.teardown_on_stop) {
     spdlog::warn("stopping; framework {} and its running tasks are left for the next start (failover "
                  "timeout {} s)", link_.framework_id().value_or("(none yet)"), config_.framework.failover_timeout);
     Exit(code);
     return;
   }
-  spdlog::warn("interrupted: killing running tasks and tearing down");
   if (link_.state() != State::kSubscribed) {
     Exit(code);  // nobody to tell; the failover timeout cleans up
     return;
-  }
-  for (const auto& [task_id, batch] : book_.batches()) {
-    if (!batch.fetching) link_.Kill(task_id, batch.agent_id);
   }
   Teardown(code, "interrupted");
 }
@@ -525,6 +567,8 @@ void Scheduler::Exit(int code) {
 void Scheduler::CancelTimers() {
   if (check_timer_) loop_.CancelTimer(*check_timer_);
   check_timer_.reset();
+  if (stop_timer_) loop_.CancelTimer(*stop_timer_);
+  stop_timer_.reset();
 }
 
 }  // namespace factorial::scheduler

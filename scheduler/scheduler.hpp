@@ -14,6 +14,7 @@
 // number's ERROR or out-of-memory failure is final. Every UPDATE carrying a uuid is
 // acknowledged after its state change is recorded.
 
+#include <chrono>
 #include <cstdint>
 #include <functional>
 #include <map>
@@ -53,9 +54,11 @@ class Scheduler {
   Scheduler& operator=(const Scheduler&) = delete;
 
   void Start();
-  // SIGINT/SIGTERM: kill running tasks, tear down, exit with `code` (130/143). With a state
-  // store and teardown_on_stop false, unfinished work is left running for the next start.
+  // SIGINT/SIGTERM: kill running tasks, finish fetching the results of tasks that finished
+  // (up to kStopFetchWait), tear down, exit with `code` (130/143). With a state store and
+  // teardown_on_stop false, unfinished work is left running for the next start.
   void Interrupt(int code);
+  static constexpr auto kStopFetchWait = std::chrono::seconds(20);
   // Called on every successful (re)subscription (systemd readiness).
   void set_on_subscribed(std::function<void(const std::string&)> fn) { hooks_.on_subscribed = std::move(fn); }
 
@@ -118,6 +121,8 @@ class Scheduler {
   void ScheduleCheck();
   void CheckUnschedulable();
   void FailUnschedulable();
+  bool Fetching() const;
+  void Stop();
   void Teardown(int code, const std::string& why);
   void Exit(int code);
   void CancelTimers();
@@ -135,6 +140,11 @@ class Scheduler {
   std::optional<EventLoop::TimerId> check_timer_;
   int exit_code_ = 0;
   JobActivity activity_{loop_.Now()};
+  // Interrupted with this exit status: nothing is launched, and the run stops once the
+  // results of finished tasks are in (or stop_timer_ fires).
+  std::optional<int> stop_code_;
+  std::optional<EventLoop::TimerId> stop_timer_;
+  bool stopped_ = false;  // Stop ran
 };
 
 }  // namespace factorial::scheduler

@@ -215,3 +215,31 @@ TEST_CASE("a compute worker killed mid-number costs that number one retry, and t
   }
   CHECK(from_retry == 1);
 }
+
+TEST_CASE("SIGTERM while a finished batch's result file downloads: its results are written before the run stops",
+          "[e2e][batch]") {
+  MesosSim sim(FastSimOptions(1));
+  sim.Start();
+  // The download takes long enough to be under way when the signal comes.
+  SimPost(sim.master_url(), "slow-downloads?ms=1500");
+  // One batch; 20000! and up have over 64 KiB of digits, so they come through a sandbox file.
+  std::vector<unsigned long> numbers = {20000, 20001, 7, 20002, 300};
+  std::vector<std::string> args = {"--format", "json", "--task-cpus", "2", "--batch-seconds", "60"};
+  for (auto n : numbers) args.push_back(std::to_string(n));
+  Process p(SimSchedulerArgs(sim.master_url(), args));
+  // TASK_FINISHED acknowledged (the master forgets the task then): the scheduler has the file's
+  // name and is fetching it.
+  REQUIRE(Eventually([&] {
+    if (SimGet(sim.master_url(), "launches").size() != 1) return false;
+    Json state = SimGet(sim.master_url(), "state");
+    return state["frameworks"].size() == 1 && state["frameworks"][0]["tasks"] == 0;
+  }));
+  p.Signal(SIGTERM);
+  int status = p.Wait();
+  INFO(p.Stderr());
+  REQUIRE(status == 143);
+  CheckExact(p.Stdout(), numbers);
+  CHECK(SimGet(sim.master_url(), "launches").size() == 1);
+  CHECK_THAT(p.Stderr(), Catch::Contains("fetching the results of 1 finished task(s) first"));
+  CHECK_THAT(p.Stderr(), Catch::Contains("tearing down framework"));
+}
