@@ -211,13 +211,14 @@ double CallsPerSecond(const std::string& master, std::size_t in_flight, int call
     callbacks.subscribe_body = [] {
       return std::string(R"({"type":"SUBSCRIBE","subscribe":{"framework_info":{"user":"bench","name":"calls"}}})");
     };
-    callbacks.record = [&](std::string_view record) -> factorial::Status {
+    callbacks.record = [&](std::string_view record) -> factorial::Result<factorial::MesosConnection::RecordKind> {
       auto event = factorial::v1::ParseSchedulerEvent(record);
-      if (event.ok() && event.value().subscribed && framework_id.empty()) {
+      if (!event.ok() || !event.value().subscribed) return factorial::MesosConnection::RecordKind::kOther;
+      if (framework_id.empty()) {
         framework_id = event.value().subscribed->framework_id.value;
         loop.Post(send_all);
       }
-      return factorial::OkStatus();
+      return factorial::MesosConnection::RecordKind::kSubscribed;
     };
     callbacks.disconnected = [&](const factorial::MesosConnection::Disconnection& d) {
       std::fprintf(stderr, "disconnected: %s\n", d.reason.c_str());

@@ -15,6 +15,7 @@
 #include <sys/mman.h>
 #include <unistd.h>
 
+#include "fuzz_check.hpp"
 #include "state_store.hpp"
 
 namespace {
@@ -22,9 +23,7 @@ namespace {
 using factorial::scheduler::JournalContents;
 using factorial::scheduler::ReplayJournal;
 
-void Check(bool condition) {
-  if (!condition) std::abort();
-}
+using factorial::fuzz::Check;
 
 // The bytes as a file (the replay reads with pread).
 struct MemFile {
@@ -56,6 +55,7 @@ bool Same(const JournalContents& a, const JournalContents& b) {
 
 }  // namespace
 
+extern "C" int LLVMFuzzerTestOneInput(const std::uint8_t* data, std::size_t size);
 extern "C" int LLVMFuzzerTestOneInput(const std::uint8_t* data, std::size_t size) {
   MemFile file(data, size);
   auto replay = ReplayJournal(file.fd, size);
