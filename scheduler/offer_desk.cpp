@@ -178,12 +178,19 @@ void OfferDesk::Revive() {
     suppressed_ = false;
     if (!idle_filter_) return;
   }
+  SendRevive();
+}
+
+// REVIVE lifts SUPPRESS and every filter of ours.
+void OfferDesk::SendRevive() {
   ev::Call call;
   call.type = ev::CallType::kRevive;
   call.revive.emplace();
   port_.Send(std::move(call), {});
+  idle_declines_.clear();
   suppressed_ = false;
   idle_filter_ = false;
+  last_revive_ = port_.Now();
   ++stats_.revives;
 }
 
@@ -198,6 +205,38 @@ void OfferDesk::ReviveSoon() {
     revive_posted_ = false;
     if (port_.WorkPending()) Revive();
   });
+}
+
+void OfferDesk::TaskEnded() {
+  last_task_end_ = port_.Now();
+  if (task_end_posted_ || task_end_timer_) return;  // a REVIVE after this end is on its way
+  task_end_posted_ = true;
+  port_.Later([this, alive = std::weak_ptr<int>(alive_)] {
+    if (alive.expired()) return;
+    task_end_posted_ = false;
+    ReviveForEndedTasks();
+  });
+}
+
+void OfferDesk::ReviveForEndedTasks() {
+  if (!port_.WorkPending() || !port_.Subscribed()) return;
+  // A REVIVE sent since the last task ended already had the master offer their cpus.
+  if (last_revive_ && *last_revive_ > last_task_end_) return;
+  // A SUPPRESS or an hour-long filter in force is lifted whatever the rate.
+  if (suppressed_ || idle_filter_) return Revive();
+  TimePoint now = port_.Now();
+  if (last_revive_ && now - *last_revive_ < policy_.task_end_revive_interval) {
+    ++stats_.revives_rate_limited;
+    task_end_timer_ = true;
+    port_.After(*last_revive_ + policy_.task_end_revive_interval - now, [this, alive = std::weak_ptr<int>(alive_)] {
+      if (alive.expired()) return;
+      task_end_timer_ = false;
+      ReviveForEndedTasks();
+    });
+    return;
+  }
+  SendRevive();
+  ++stats_.revives_task_end;
 }
 
 // ---- what offers taught ------------------------------------------------------------------

@@ -32,6 +32,10 @@ struct OfferPolicy {
   // A number no offer could hold for this long, while nothing of ours ran, is unschedulable;
   // launches dropped for this long without any task of ours starting mean a broken cluster.
   Duration offer_wait = std::chrono::seconds(120);
+  // At most one REVIVE for ended tasks per this long: the master allocates at once on REVIVE
+  // but its guide asks frameworks not to revive often, and it offers freed cpus at its next
+  // allocation cycle (1 s by default) anyway.
+  Duration task_end_revive_interval = std::chrono::seconds(1);
 };
 
 class OfferDesk {
@@ -43,6 +47,8 @@ class OfferDesk {
     virtual TimePoint Now() const = 0;
     // Runs `fn` after the events already read (EventLoop::Post).
     virtual void Later(std::function<void()> fn) = 0;
+    // Runs `fn` once `delay` has passed (EventLoop::After).
+    virtual void After(Duration delay, std::function<void()> fn) = 0;
     // Calls can reach the master now (subscribed, not tearing down).
     virtual bool Subscribed() const = 0;
     // Some number waits for an offer.
@@ -62,7 +68,9 @@ class OfferDesk {
     std::uint64_t rescinded = 0;
     std::uint64_t calls_withdrawn = 0;  // ACCEPTs and DECLINEs a RESCIND took back unsent
     std::uint64_t calls_failed = 0;     // ACCEPTs and DECLINEs the master did not take
-    std::uint64_t revives = 0;
+    std::uint64_t revives = 0;          // of them for ended tasks: revives_task_end
+    std::uint64_t revives_task_end = 0;
+    std::uint64_t revives_rate_limited = 0;  // REVIVEs for ended tasks deferred by the limit
     std::uint64_t suppresses = 0;
   };
 
@@ -106,6 +114,13 @@ class OfferDesk {
   void Revive();
   // Revive after the events already read, if work is still pending then.
   void ReviveSoon();
+  // A task of ours ended: its cpus went back to the master, which offers them only at its
+  // next allocation cycle, unless a REVIVE asks at once. So after the events already read
+  // (task ends read together make one REVIVE, and offers read meanwhile are planned first:
+  // the desk holds no offer past its round), REVIVE if work is still pending. At most one
+  // REVIVE per task_end_revive_interval (counting every REVIVE sent): task ends within it
+  // wait for its end and make one REVIVE then, unless another REVIVE went out meanwhile.
+  void TaskEnded();
 
   // ---- what offers taught ----------------------------------------------------------------
   // A task of ours reached an executor.
@@ -146,6 +161,8 @@ class OfferDesk {
   void Answered(CallQueue::Ticket ticket, bool accepted);
   void HoldIdle(CallQueue::Ticket ticket);
   void Suppress();
+  void SendRevive();
+  void ReviveForEndedTasks();
 
   Port& port_;
   OfferPolicy policy_;
@@ -168,6 +185,10 @@ class OfferDesk {
   TimePoint last_start_{};
   std::map<std::string, std::string> hostnames_;  // agent id -> its offers' hostname
   bool revive_posted_ = false;
+  bool task_end_posted_ = false;
+  bool task_end_timer_ = false;  // a REVIVE for ended tasks waits for the rate limit
+  TimePoint last_task_end_{};
+  std::optional<TimePoint> last_revive_;  // the last REVIVE sent
   std::shared_ptr<int> alive_ = std::make_shared<int>(0);  // work given to Later checks it
 };
 

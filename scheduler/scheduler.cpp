@@ -304,6 +304,7 @@ void Scheduler::OnUpdate(const v1::TaskStatus& status) {
   bool reconciled_finish = status.state == TaskState::kFinished && !status.data;
   if (v1::IsTerminal(status.state) && !batch->fetching && !reconciled_finish) {
     activity_.TaskOver(*batch, status, loop_.Now());
+    desk_.TaskEnded();  // its cpus are free now
   }
   if (batch->fetching) {
     // The task is over and its results are on the way; the fetches decide.

@@ -86,6 +86,7 @@ class Scheduler {
     explicit DeskPort(Scheduler& scheduler) : s_(scheduler) {}
     TimePoint Now() const override { return s_.loop_.Now(); }
     void Later(std::function<void()> fn) override { s_.loop_.Post(std::move(fn)); }
+    void After(Duration delay, std::function<void()> fn) override { s_.loop_.After(delay, std::move(fn)); }
     bool Subscribed() const override { return s_.link_.state() == State::kSubscribed; }
     bool WorkPending() const override { return s_.book_.progress().pending > 0; }
     CallQueue::Ticket Send(v1::scheduler::Call call, std::function<void(bool)> done) override {

@@ -124,6 +124,35 @@ TEST_CASE("200 numbers on 3 agents: packed first-fit, each launched once, all ex
   CHECK(executors == 3);
 }
 
+TEST_CASE("a task that ends with work pending REVIVEs, so its cpus are offered again without an allocation cycle",
+          "[e2e][scheduler]") {
+  // An hour-long allocation cycle: after the offers at SUBSCRIBE, only a REVIVE makes the
+  // master offer anything, so the job ends only if every freed cpu was revived.
+  SimOptions options = FastSimOptions(1);
+  options.allocation_interval = 3600s;
+  MesosSim sim(options);
+  sim.Start();
+  // One 1-cpu task at a time on the 2-cpu agent (the executor holds 0.1): four rounds.
+  Process p(SimSchedulerArgs(sim.master_url(), {"--task-cpus", "1", "--batch-size", "1", "5", "10", "15", "20"}), 60s);
+  int status = p.Wait();
+  INFO(p.Stderr());
+  REQUIRE(status == 0);
+  CHECK(p.Stdout() == "5! = " + IndependentFactorial(5) + "\n10! = " + IndependentFactorial(10) + "\n15! = " +
+                          IndependentFactorial(15) + "\n20! = " + IndependentFactorial(20) + "\n");
+  std::vector<std::string> offer_calls;
+  for (const auto& body : SimGet(sim.master_url(), "calls")) {
+    Json call = Json::parse(body.get<std::string>());
+    std::string type = call.value("type", "");
+    if (type == "ACCEPT") {
+      // The unused rest of the offer comes back after the short filter, not the default 5 s.
+      CHECK(call["accept"]["filters"] == Json::parse(R"({"refuse_seconds":0.2})"));
+    }
+    if (type == "ACCEPT" || type == "REVIVE") offer_calls.push_back(type);
+  }
+  // No REVIVE after the last task: nothing was pending then.
+  CHECK(offer_calls == std::vector<std::string>{"ACCEPT", "REVIVE", "ACCEPT", "REVIVE", "ACCEPT", "REVIVE", "ACCEPT"});
+}
+
 TEST_CASE("an agent killed mid-run: numbers are retried and each printed once", "[e2e][scheduler]") {
   MesosSim sim(FastSimOptions());
   sim.Start();

@@ -33,6 +33,9 @@ class FakePort final : public OfferDesk::Port {
 
   TimePoint Now() const override { return now; }
   void Later(std::function<void()> fn) override { later.push_back(std::move(fn)); }
+  void After(factorial::Duration delay, std::function<void()> fn) override {
+    timers.emplace_back(now + delay, std::move(fn));
+  }
   bool Subscribed() const override { return subscribed; }
   bool WorkPending() const override { return pending; }
   CallQueue::Ticket Send(v1::scheduler::Call call, std::function<void(bool)> done) override {
@@ -67,6 +70,19 @@ class FakePort final : public OfferDesk::Port {
       fn();
     }
   }
+  // Moves the clock, running the timers that fall due on the way, in order.
+  void Advance(factorial::Duration by) {
+    TimePoint until = now + by;
+    for (;;) {
+      auto due = std::min_element(timers.begin(), timers.end(), [](const auto& a, const auto& b) { return a.first < b.first; });
+      if (due == timers.end() || due->first > until) break;
+      now = due->first;
+      auto fn = std::move(due->second);
+      timers.erase(due);
+      fn();
+    }
+    now = until;
+  }
   // The calls that went (or will go) to the master, as "TYPE" or "TYPE offers... refuse".
   std::vector<std::string> Sent() const {
     std::vector<std::string> out;
@@ -92,6 +108,7 @@ class FakePort final : public OfferDesk::Port {
   bool pending = false;
   std::deque<Call> calls;  // deque: answers may send more while one is read
   std::deque<std::function<void()>> later;
+  std::vector<std::pair<TimePoint, std::function<void()>>> timers;
   CallQueue::Ticket next_ticket = 0;
 };
 
@@ -308,6 +325,113 @@ TEST_CASE("ReviveSoon revives once, after the events already read, and only if w
   desk.ReviveSoon();
   port.RunLater();
   CHECK(port.Sent().back() == "SUPPRESS");
+}
+
+TEST_CASE("ended tasks with work pending make one REVIVE after the events already read, at most one a second",
+          "[offer_desk]") {
+  FakePort port;
+  OfferDesk desk(port, Policy());
+  port.pending = true;
+  desk.TaskEnded();
+  desk.TaskEnded();  // read together: one REVIVE
+  CHECK(port.Sent().empty());
+  port.RunLater();
+  CHECK(port.Sent() == Calls{"REVIVE"});
+  CHECK(desk.stats().revives_task_end == 1);
+  CHECK(port.timers.empty());
+
+  // Within the second after it: not sent, but once that second is over, one REVIVE for
+  // every task that ended meanwhile.
+  port.Advance(300ms);
+  desk.TaskEnded();
+  port.RunLater();
+  port.Advance(200ms);
+  desk.TaskEnded();
+  port.RunLater();
+  CHECK(port.Sent() == Calls{"REVIVE"});
+  CHECK(desk.stats().revives_rate_limited == 1);
+  REQUIRE(port.timers.size() == 1);
+  CHECK(port.timers[0].first == TimePoint{} + 1s);
+  port.Advance(499ms);
+  CHECK(port.Sent() == Calls{"REVIVE"});
+  port.Advance(1ms);
+  CHECK(port.Sent() == Calls{"REVIVE", "REVIVE"});
+  CHECK(desk.stats().revives == 2);
+  CHECK(desk.stats().revives_task_end == 2);
+
+  // The work was placed before the second was over: no REVIVE at its end.
+  port.Advance(100ms);
+  desk.TaskEnded();
+  port.RunLater();
+  port.pending = false;
+  port.Advance(1s);
+  CHECK(port.Sent().size() == 2);
+  CHECK(port.timers.empty());
+}
+
+TEST_CASE("an ended task makes no REVIVE when nothing is pending once the events are read, or unsubscribed",
+          "[offer_desk]") {
+  FakePort port;
+  OfferDesk desk(port, Policy());
+  desk.TaskEnded();
+  port.RunLater();
+  CHECK(port.Sent().empty());
+
+  // Work was pending when the task ended, but offers read in the same round took it.
+  port.pending = true;
+  desk.TaskEnded();
+  desk.Accept(Id("O1"), Tasks({"t1"}), [](const TaskIds&) {});
+  port.pending = false;
+  port.RunLater();
+  CHECK(port.Sent() == Calls{"ACCEPT O1 1"});
+
+  port.pending = true;
+  port.subscribed = false;
+  desk.TaskEnded();
+  port.RunLater();
+  CHECK(port.Sent() == Calls{"ACCEPT O1 1"});
+  CHECK(desk.stats().revives == 0);
+  CHECK(desk.stats().revives_rate_limited == 0);
+}
+
+TEST_CASE("a task end lifts SUPPRESS whatever the rate; a REVIVE sent after a task ended covers it", "[offer_desk]") {
+  FakePort port;
+  OfferDesk desk(port, Policy());
+  port.pending = true;
+  desk.TaskEnded();
+  port.RunLater();
+  desk.Unused({Id("O1")}, false);  // the work was done; then a retry came back
+  port.Answer(0, true);
+  port.Answer(1, true);
+  port.Answer(2, true);
+  CHECK(desk.suppressed());
+  port.Advance(100ms);
+  desk.TaskEnded();
+  port.RunLater();
+  CHECK(port.Sent() == Calls{"REVIVE", "DECLINE O1 3600", "SUPPRESS", "REVIVE"});
+  CHECK_FALSE(desk.suppressed());
+  CHECK_FALSE(desk.idle_filter());
+  CHECK(port.timers.empty());
+
+  // Rate-limited, then a REVIVE for another reason goes out: the deferred one is not sent.
+  port.Advance(100ms);
+  desk.TaskEnded();
+  port.RunLater();
+  REQUIRE(port.timers.size() == 1);
+  CHECK(port.timers[0].first == TimePoint{} + 1100ms);  // a second after the last REVIVE
+  desk.Unused({Id("O2")}, false);
+  port.Advance(1ms);
+  desk.Revive();
+  CHECK(port.Sent() == Calls{"REVIVE", "DECLINE O1 3600", "SUPPRESS", "REVIVE", "DECLINE O2 3600", "REVIVE"});
+  port.Advance(2s);
+  CHECK(port.Sent().size() == 6);
+}
+
+TEST_CASE("ACCEPT refuses the unused rest of its offer for the short filter only", "[offer_desk]") {
+  FakePort port;
+  OfferDesk desk(port, OfferPolicy{.refuse_seconds_busy = 0.2, .refuse_seconds_idle = 3600, .offer_wait = 120s});
+  desk.Accept(Id("O1"), Tasks({"t1"}), [](const TaskIds&) {});
+  CHECK(port.calls.at(0).call["accept"]["filters"] == Json::parse(R"({"refuse_seconds":0.2})"));
 }
 
 TEST_CASE("offers older than --offer-wait are forgotten; the wait runs only while nothing of ours is busy",
