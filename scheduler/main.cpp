@@ -1,9 +1,11 @@
 // factorial-scheduler [options] N...: computes n! for every N on a Mesos cluster.
 // The exit statuses are listed in --help (config.cpp) and the README.
 
+#include <csignal>
 #include <cstdio>
 #include <filesystem>
 
+#include <pthread.h>
 #include <pwd.h>
 #include <unistd.h>
 
@@ -50,6 +52,16 @@ sch::Environment ProcessEnvironment() {
 }  // namespace
 
 int main(int argc, char** argv) {
+  // SIGINT and SIGTERM are taken by one watcher thread (sigwait) once the job runs. Every thread
+  // started before it (the ZooKeeper client's, curl's resolver, pools) must already block them,
+  // or the kernel hands the signal to such a thread and its default action ends the process
+  // with no unfinished lines, no summary and no TEARDOWN. Threads inherit this mask; a signal
+  // that arrives before the watcher exists waits, pending, for it.
+  sigset_t stop_signals;
+  sigemptyset(&stop_signals);
+  sigaddset(&stop_signals, SIGINT);
+  sigaddset(&stop_signals, SIGTERM);
+  pthread_sigmask(SIG_BLOCK, &stop_signals, nullptr);
   auto parsed = sch::ParseCommandLine(std::vector<std::string>(argv, argv + argc));
   if (!parsed.options) {
     std::fputs(parsed.text.c_str(), parsed.exit_code == sch::kExitOk ? stdout : stderr);

@@ -242,3 +242,16 @@ TEST_CASE("a master that is down is retried quietly: one warning, then at most o
   }
   CHECK(finals == 1);
 }
+
+TEST_CASE("SIGTERM while no leader is known yet (zk://) ends with the unfinished lines and the summary",
+          "[e2e][connection]") {
+  // Nothing listens on port 1: the ZooKeeper client keeps trying, its threads running meanwhile.
+  Process p(SimSchedulerArgs("zk://127.0.0.1:1/mesos", {"--connect-timeout", "60", "5", "7"}), 30000ms);
+  REQUIRE(Eventually([&] { return p.Stderr().find("no master known yet") != std::string::npos; }));
+  p.Signal(SIGTERM);
+  CHECK(p.Wait() == 143);
+  CHECK_FALSE(p.timed_out());
+  CHECK(Lines(p.Stdout()) == std::vector<std::string>{"5! unfinished", "7! unfinished"});
+  CHECK_THAT(p.Stderr(), Catch::Contains("SIGTERM: stopping"));
+  CHECK_THAT(p.Stderr(), Catch::Contains("0 done, 0 failed, 2 unfinished"));
+}
