@@ -63,8 +63,8 @@ FrameworkLink::Hooks Scheduler::LinkHooks() {
 TaskResults::Outcomes Scheduler::ResultOutcomes() {
   return {.done = [this](NumberId id, std::string digits,
                          const Batch& batch) { Complete(id, true, std::move(digits), &batch); },
-          .again = [this](std::span<const NumberId> ids, bool retryable,
-                          const std::string& why) { RequeueNumbers(ids, Requeue::kStarted, retryable, why); },
+          .again = [this](std::span<const NumberId> ids, bool retryable, const std::string& why,
+                          const Batch& from) { RequeueNumbers(ids, Requeue::kStarted, retryable, why, &from); },
           .settle = [this](const std::string& task_id, const std::string& why) { Settle(task_id, why); },
           .fetched =
               [this] {
@@ -386,16 +386,16 @@ void Scheduler::TaskEnded(std::string task_id, const v1::TaskStatus& status) {
   bool unstarted = status.state == TaskState::kDropped || ended.unconfirmed;
   bool whole_failure = status.state == TaskState::kFailed || status.state == TaskState::kError;
   if (unstarted) {
-    RequeueNumbers(ended.ids, Requeue::kUnstarted, true, why);
+    RequeueNumbers(ended.ids, Requeue::kUnstarted, true, why, &ended);
   } else if (!single && whole_failure) {
     // Something in the batch (or the executor) broke it: halves isolate the culprit.
     spdlog::warn("task {} ({} numbers) failed: {}; splitting it", task_id, ended.ids.size(), why);
-    RequeueNumbers(ended.ids, Requeue::kSplit, true, why);
+    RequeueNumbers(ended.ids, Requeue::kSplit, true, why, &ended);
   } else {
     bool memory = status.reason == v1::TaskReason::kContainerLimitationMemory && status.state == TaskState::kFailed;
     bool invalid = status.reason == v1::TaskReason::kTaskInvalid || status.state == TaskState::kError;
     // A lone number's deterministic failures are not retried.
-    RequeueNumbers(ended.ids, Requeue::kStarted, !(single && (memory || invalid)), why);
+    RequeueNumbers(ended.ids, Requeue::kStarted, !(single && (memory || invalid)), why, &ended);
   }
 }
 
@@ -409,12 +409,12 @@ void Scheduler::Settle(std::string task_id, const std::string& why) {
   }
   if (!left.empty()) {
     RequeueNumbers(left, ended.unconfirmed ? Requeue::kUnstarted : Requeue::kStarted, true,
-                   "task " + task_id + ": " + why);
+                   "task " + task_id + ": " + why, &ended);
   }
 }
 
 void Scheduler::RequeueNumbers(std::span<const NumberId> ids, enum Requeue why, bool retryable,
-                               const std::string& reason) {
+                               const std::string& reason, const Batch* last) {
   std::size_t before = book_.progress().pending;
   // Launches that never started fail a number (after kMaxUnstartedAttempts) only while no
   // task of ours has started for --offer-wait: otherwise they are races with rescinds.
@@ -430,7 +430,7 @@ void Scheduler::RequeueNumbers(std::span<const NumberId> ids, enum Requeue why, 
   }
   for (NumberId id : out) {
     spdlog::error("{}! failed: {}", book_.number(id), reason);
-    Complete(id, false, reason, nullptr);
+    Complete(id, false, reason, last);  // a failed number names its last attempt's task and agent
   }
 }
 

@@ -116,7 +116,9 @@ class Scheduler {
   void OnFailedUpdate(const Batch& batch, const v1::TaskStatus& status);
   void TaskEnded(std::string task_id, const v1::TaskStatus& status);
   void Settle(std::string task_id, const std::string& why);
-  void RequeueNumbers(std::span<const NumberId> ids, enum Requeue why, bool retryable, const std::string& reason);
+  // `last`: the attempt that just ended, if any (a number that fails for good names it).
+  void RequeueNumbers(std::span<const NumberId> ids, enum Requeue why, bool retryable, const std::string& reason,
+                      const Batch* last = nullptr);
   void Complete(NumberId id, bool ok, std::string digits_or_error, const Batch* batch);
   void MaybeFinish();
   void ScheduleCheck();

@@ -18,7 +18,7 @@ void TaskResults::Finished(const Batch& batch, const v1::TaskStatus& status) {
   auto entries = decoded.ok() ? Check(batch, decoded.value()) : decoded.error();
   if (!entries.ok()) {
     Batch ended = book_.Forget(task_id);
-    outcomes_.again(ended.ids, true, "TASK_FINISHED with an unreadable result: " + entries.error().message);
+    outcomes_.again(ended.ids, true, "TASK_FINISHED with an unreadable result: " + entries.error().message, ended);
     return;
   }
   if (status.agent_id) book_.Confirm(task_id, status.agent_id->value);
@@ -33,7 +33,7 @@ void TaskResults::Finished(const Batch& batch, const v1::TaskStatus& status) {
       const auto& failure = std::get<ResultFailure>(entry->value);
       book_.Release(task_id, id);  // its files, fetched next, do not hold it
       outcomes_.again(std::span(&id, 1), !(alone && failure.reason == ResultFailure::Reason::kOom),
-                      fmt::format("{} in batch {}: {}", ReasonName(failure.reason), task_id, failure.message));
+                      fmt::format("{} in batch {}: {}", ReasonName(failure.reason), task_id, failure.message), batch);
     }
   }
   // Larger results wait in the agent's sandbox; the task is over, so the master forgets it.

@@ -26,7 +26,8 @@ class TaskResults {
     std::function<void(NumberId id, std::string digits, const Batch& batch)> done;
     // These numbers run again, and the attempt counts against --max-retries; not `retryable`:
     // they fail now.
-    std::function<void(std::span<const NumberId> ids, bool retryable, const std::string& why)> again;
+    std::function<void(std::span<const NumberId> ids, bool retryable, const std::string& why, const Batch& from)>
+        again;
     // The task is over: what it did not deliver runs again, and the book forgets it.
     std::function<void(const std::string& task_id, const std::string& why)> settle;
     // The last fetch of a task is over and the task settled.

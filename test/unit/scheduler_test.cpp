@@ -241,6 +241,9 @@ TEST_CASE("a number fails after its retries and the exit status is 1", "[schedul
   REQUIRE(h.results.size() == 1);
   CHECK_FALSE(h.results[0].ok);
   CHECK_THAT(h.results[0].error, Catch::StartsWith("TASK_GONE"));
+  // The failure names its last attempt, as a result would (the JSON line's task and agent).
+  CHECK(h.results[0].task_id == "factorial-7-2");
+  CHECK(h.results[0].agent_id == "S1");
   h.loop.Pump();
   CHECK(h.exit_code == 1);
 }
@@ -254,6 +257,7 @@ TEST_CASE("TASK_ERROR is final and a malformed result is retried", "[scheduler]"
   REQUIRE(h.results.size() == 2);
   CHECK_FALSE(h.results[0].ok);
   CHECK_THAT(h.results[0].error, Catch::StartsWith("TASK_ERROR"));
+  CHECK(h.results[0].task_id == "factorial-3-1");
   Harness bad({4});
   bad.Subscribe();
   bad.Send(Offers({Offer("O1", "S1", 4, 1024)}));

@@ -41,7 +41,7 @@ struct Harness {
                        done.push_back({book.number(id), digits, batch.task_id, batch.hostname});
                      },
                  .again =
-                     [this](std::span<const NumberId> ids, bool retryable, const std::string& why) {
+                     [this](std::span<const NumberId> ids, bool retryable, const std::string& why, const Batch&) {
                        for (NumberId id : ids) again.push_back({book.number(id), why, retryable});
                        book.Requeue(ids, factorial::scheduler::Requeue::kStarted, retryable, 3);
                      },
