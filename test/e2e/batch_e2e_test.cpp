@@ -9,32 +9,18 @@
 
 #include <catch2/catch.hpp>
 #include <csignal>
-#include <gmp.h>
 
+#include "support/curl_global.hpp"
 #include "support/daemon.hpp"
 #include "support/e2e.hpp"
-#include "support/sim_e2e.hpp"
 #include "support/expected.hpp"
+#include "support/sim_e2e.hpp"
 
 using namespace factorial::testing;
 using factorial::sim::MesosSim;
 using factorial::sim::SimOptions;
 
 namespace {
-
-factorial::CurlGlobal curl_global;
-
-// GMP's own n! (the executor uses the same function; IndependentFactorial checks a few).
-std::string GmpFactorial(unsigned long n) {
-  mpz_t f;
-  mpz_init(f);
-  mpz_fac_ui(f, n);
-  std::string s(mpz_sizeinbase(f, 10) + 2, '\0');
-  mpz_get_str(s.data(), 10, f);
-  s.resize(std::strlen(s.c_str()));
-  mpz_clear(f);
-  return s;
-}
 
 // The JSON lines of a run, checked to be exactly `numbers` in order with exact digits.
 // Returns the task id of each line.
@@ -47,7 +33,7 @@ std::vector<std::string> CheckExact(const std::string& out, const std::vector<un
     Json line = Json::parse(lines[i]);
     REQUIRE(line["n"] == numbers[i]);
     REQUIRE(line["status"] == "finished");
-    auto [it, fresh] = digits.try_emplace(numbers[i], GmpFactorial(numbers[i]));
+    auto [it, fresh] = digits.try_emplace(numbers[i], IndependentFactorial(numbers[i]));
     REQUIRE(line["factorial"] == it->second);
     tasks.push_back(line["task_id"]);
   }
@@ -108,7 +94,6 @@ TEST_CASE("a mixed workload runs as a few batch tasks, every line exact and in i
   REQUIRE(p.Wait() == 0);
   INFO(p.Stderr());
   auto tasks = CheckExact(p.Stdout(), numbers);
-  CHECK(IndependentFactorial(30000) == GmpFactorial(30000));
   std::set<std::string> distinct_tasks(tasks.begin(), tasks.end());
   std::set<unsigned long> distinct_numbers(numbers.begin(), numbers.end());
   auto launches = SimGet(sim.master_url(), "launches");
@@ -157,7 +142,6 @@ TEST_CASE("a result file that arrives altered is detected and its batch runs aga
   REQUIRE(p.Wait() == 0);
   INFO(p.Stderr());
   CheckExact(p.Stdout(), numbers);
-  CHECK(IndependentFactorial(20001) == GmpFactorial(20001));
   CHECK_THAT(p.Stderr(), Catch::Contains("SHA-256 mismatch"));
   CHECK_THAT(p.Stderr(), Catch::Contains("again (task"));
   CHECK(SimGet(sim.master_url(), "launches").size() >= 2);

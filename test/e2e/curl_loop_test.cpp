@@ -2,6 +2,9 @@
 // loop on the test thread; callbacks stop it, and a guard timer bounds every test.
 
 #include "factorial/curl_loop.hpp"
+#include "support/curl_global.hpp"
+#include "support/temp_dir.hpp"
+#include "support/timeouts.hpp"
 
 #include <condition_variable>
 #include <cstdlib>
@@ -24,10 +27,10 @@ using factorial::Errc;
 using factorial::HttpRequest;
 using factorial::HttpResponse;
 using factorial::Result;
+using factorial::testing::kSlowPeer;
+using factorial::testing::kStreamEvent;
 
 namespace {
-
-factorial::CurlGlobal curl_global;
 
 // A server on an ephemeral loopback port, stopped and joined on destruction.
 template <class Server>
@@ -40,7 +43,7 @@ class Running {
     REQUIRE(port > 0);
     thread = std::thread([this] { server.listen_after_bind(); });
     // stop() is a no-op until the accept loop runs, so wait for it (a state, not a delay).
-    auto limit = std::chrono::steady_clock::now() + 10s;
+    auto limit = std::chrono::steady_clock::now() + kStreamEvent;
     while (!server.is_running() && std::chrono::steady_clock::now() < limit) {
       std::this_thread::yield();
     }
@@ -164,7 +167,7 @@ TEST_CASE("stream chunks reach the caller before the response ends", "[http]") {
         sink.write("first", 5);
       } else if (*step == 1) {
         // The response is still open: the client must already have seen "first".
-        if (!first_chunk_seen.Wait(15s)) return false;
+        if (!first_chunk_seen.Wait(kSlowPeer)) return false;
         sink.write("second", 6);
       } else {
         sink.done();
@@ -255,7 +258,7 @@ TEST_CASE("a call that outlives its timeout fails with deadline exceeded", "[htt
   Running<httplib::Server> srv;
   Latch release;
   srv.server.Post("/slow", [&](const httplib::Request&, httplib::Response& res) {
-    release.Wait(15s);
+    release.Wait(kSlowPeer);
     res.status = 202;
   });
   srv.Start();
@@ -284,7 +287,7 @@ TEST_CASE("an idle stream is dropped after its idle timeout", "[http]") {
         sink.write("x", 1);
         return true;
       }
-      release.Wait(15s);  // stall: no byte for longer than the client's idle limit
+      release.Wait(kSlowPeer);  // stall: no byte for longer than the client's idle limit
       return false;
     });
   });
@@ -354,7 +357,7 @@ TEST_CASE("cancelled transfers never call back, timers and posts run on the loop
   Running<httplib::Server> srv;
   Latch release;
   srv.server.Post("/hang", [&](const httplib::Request&, httplib::Response& res) {
-    release.Wait(15s);
+    release.Wait(kSlowPeer);
     res.status = 202;
   });
   srv.Start();
@@ -378,8 +381,8 @@ TEST_CASE("cancelled transfers never call back, timers and posts run on the loop
 
 TEST_CASE("TLS verification fails on a self-signed certificate unless its CA is given", "[http][tls]") {
   namespace fs = std::filesystem;
-  fs::path dir = fs::temp_directory_path() / ("factorial-tls-" + std::to_string(::getpid()));
-  fs::create_directories(dir);
+  factorial::testing::TempDir tmp("factorial-tls");
+  const fs::path& dir = tmp.path();
   std::string cert = (dir / "cert.pem").string(), key = (dir / "key.pem").string();
   std::string cmd = "openssl req -x509 -newkey rsa:2048 -nodes -days 1 -subj /CN=127.0.0.1 "
                     "-addext subjectAltName=IP:127.0.0.1 -keyout " + key + " -out " + cert +
@@ -411,6 +414,4 @@ TEST_CASE("TLS verification fails on a self-signed certificate unless its CA is 
   auto trusted = call({.verify_peer = true, .ca_file = cert});
   REQUIRE(trusted.ok());
   CHECK(trusted.value().status == 202);
-
-  fs::remove_all(dir);
 }

@@ -10,15 +10,15 @@
 #include <catch2/catch.hpp>
 
 #include "factorial/sizing.hpp"
+#include "support/curl_global.hpp"
 #include "support/e2e.hpp"
+#include "support/timeouts.hpp"
 
 using namespace factorial::testing;
 using factorial::sim::MesosSim;
 using factorial::sim::SimOptions;
 
 namespace {
-
-factorial::CurlGlobal curl_global;
 
 // Two primes above 10^7 (so n! is not 0 modulo either) and below 2^32 (products fit 64 bits).
 constexpr std::uint64_t kPrimes[] = {4294967291u, 4294967279u};
@@ -58,7 +58,7 @@ TEST_CASE("10^7! on an 8-cpu 16 GiB agent: computed within its sized memory and 
   constexpr std::uint64_t n = 10000000;
   Process p({FACTORIAL_SCHEDULER_BINARY, "--master", sim.master_url(), "--executor", FACTORIAL_EXECUTOR_BINARY,
              "--task-cpus", "7.9", std::to_string(n)},
-            540000ms);  // ~20 s on an idle 2-core machine; minutes when it is shared
+            kHugeRun);
   int code = p.Wait();
   INFO(p.Stderr().substr(0, 4000));
   REQUIRE(code == 0);

@@ -15,8 +15,10 @@
 #include <catch2/catch.hpp>
 #include <pty.h>
 
+#include "support/curl_global.hpp"
 #include "support/e2e.hpp"
 #include "support/expected.hpp"
+#include "support/timeouts.hpp"
 
 using namespace factorial::testing;
 using factorial::sim::MesosSim;
@@ -24,8 +26,6 @@ using factorial::sim::SimOptions;
 namespace fs = std::filesystem;
 
 namespace {
-
-factorial::CurlGlobal curl_global;
 
 constexpr const char* kNeverFits = "100000000";
 
@@ -145,7 +145,7 @@ TEST_CASE("an output file keeps its previous content until the run ends, then ho
 TEST_CASE("a second signal stops waiting for the master and still writes every result", "[e2e][frontend]") {
   MesosSim sim(OneAgent());
   sim.Start();
-  Process p(Scheduler(sim.master_url(), {kNeverFits, "5", "7"}), 60000ms);
+  Process p(Scheduler(sim.master_url(), {kNeverFits, "5", "7"}), kSmallRun);
   REQUIRE(Eventually([&] { return SmallOnesFinished(sim.master_url()); }));
   SimPost(sim.master_url(), "delay?ms=10000");  // TEARDOWN is not answered for 10 s
   p.Signal(SIGTERM);
@@ -272,7 +272,7 @@ TEST_CASE("arguments that can never work exit 2 before anything is sent", "[e2e]
   fs::path dir = fs::path(sim.work_dir()) / "inputs";
   fs::create_directories(dir);
   auto refused = [&](std::vector<std::string> argv, const std::string& message) {
-    Process p(argv, 20000ms);
+    Process p(argv, kSettled);
     CHECK(p.Wait() == 2);
     CHECK(p.Stdout().empty());
     CHECK(p.Stderr() == "factorial-scheduler: " + message + "\n");
@@ -355,7 +355,7 @@ TerminalRun RunOnTerminal(std::vector<std::string> argv, const std::vector<std::
   }
   ::close(slave);
   TerminalRun run;
-  auto deadline = std::chrono::steady_clock::now() + 60s;
+  auto deadline = std::chrono::steady_clock::now() + kSmallRun;
   char buf[4096];
   for (;;) {
     pollfd fd{master, POLLIN, 0};

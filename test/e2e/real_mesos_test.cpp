@@ -3,9 +3,7 @@
 // (about 2 s) so a failure cannot leak into the next one; without a Mesos installation every
 // case is skipped with the reason (see test/support/real_mesos.hpp).
 //
-// Expected digits come from GMP in this process: a multiplication loop for small n,
-// mpz_fac_ui + mpz_get_str for the large ones (the executor converts with its own parallel
-// code, so the comparison is still independent of it).
+// Expected digits come from GMP in this process (support/expected.hpp).
 
 #include <cmath>
 #include <filesystem>
@@ -17,35 +15,18 @@
 #include <sstream>
 
 #include <catch2/catch.hpp>
-#include <gmp.h>
 
 #include "factorial/base64.hpp"
 #include "factorial/sizing.hpp"
+#include "support/curl_global.hpp"
 #include "support/expected.hpp"
 #include "support/real_mesos.hpp"
+#include "support/timeouts.hpp"
 
 using namespace factorial::testing;
 namespace fs = std::filesystem;
 
 namespace {
-
-factorial::CurlGlobal curl_global;
-
-std::string Factorial(unsigned long n) {
-  mpz_t f;
-  if (n <= 50000) {
-    mpz_init_set_ui(f, 1);
-    for (unsigned long i = 2; i <= n; ++i) mpz_mul_ui(f, f, i);
-  } else {
-    mpz_init(f);
-    mpz_fac_ui(f, n);
-  }
-  std::string s(mpz_sizeinbase(f, 10) + 2, '\0');
-  mpz_get_str(s.data(), 10, f);
-  s.resize(std::strlen(s.c_str()));
-  mpz_clear(f);
-  return s;
-}
 
 // Exact comparison of possibly huge lines; a failure prints their start and sizes only.
 #define CHECK_LINE(actual, expected)                                                                \
@@ -163,8 +144,8 @@ TEST_CASE("real Mesos: the seed example prints exact factorials in input order a
   Process p(SchedulerArgs(*mesos, {"5", "7", "10", "70", "30"}));
   REQUIRE(p.Wait() == 0);
   INFO(p.Stderr());
-  CHECK(Lines(p.Stdout()) == std::vector<std::string>{"5! = 120", "7! = 5040", "10! = 3628800", "70! = " + Factorial(70),
-                                                      "30! = " + Factorial(30)});
+  CHECK(Lines(p.Stdout()) == std::vector<std::string>{"5! = 120", "7! = 5040", "10! = 3628800", "70! = " + IndependentFactorial(70),
+                                                      "30! = " + IndependentFactorial(30)});
   CHECK_THAT(p.Stderr(), !Catch::Contains("call failed"));  // the real master accepted every call
   CHECK_THAT(p.Stderr(), !Catch::Contains("unknown task"));
   std::string fid = FrameworkId(p.Stderr());
@@ -193,7 +174,7 @@ TEST_CASE("real Mesos: --format json, and results over 64 KiB come from the sand
   for (std::size_t i = 0; i < ns.size(); ++i) {
     Json line = Json::parse(lines[i]);
     CHECK(line["n"] == ns[i]);
-    CHECK_LINE(line.value("factorial", ""), Factorial(ns[i]));
+    CHECK_LINE(line.value("factorial", ""), IndependentFactorial(ns[i]));
     CHECK(line["task_id"] == Json::parse(lines[0])["task_id"]);  // one batch task
   }
   // Every line names the agent that ran its task by id and by host, as the master knows it
@@ -250,10 +231,10 @@ TEST_CASE("real Mesos: --format json, and results over 64 KiB come from the sand
 TEST_CASE("real Mesos: the executor killed mid-task, the number is retried and finishes", "[real-mesos]") {
   REAL_MESOS_OR_SKIP(install);
   Cluster mesos(install);
-  auto expected = std::async(std::launch::async, [] { return Factorial(3000000); });
+  auto expected = std::async(std::launch::async, [] { return IndependentFactorial(3000000); });
   Process p(SchedulerArgs(*mesos, {"3000000", "9"}));
   INFO(p.Stderr());
-  REQUIRE(Eventually([&] { return AgentTaskState(*mesos, "factorial-3000000-1") == "TASK_RUNNING"; }, 60000ms));
+  REQUIRE(Eventually([&] { return AgentTaskState(*mesos, "factorial-3000000-1") == "TASK_RUNNING"; }, kSmallRun));
   // The executor's pid, from the agent's /containers.
   pid_t executor = 0;
   Json containers = mesos->AgentGet("/containers");
@@ -284,15 +265,15 @@ TEST_CASE("real Mesos: a SIGKILLed scheduler restarted with --state-dir resumes 
           "[real-mesos]") {
   REAL_MESOS_OR_SKIP(install);
   Cluster mesos(install);
-  auto expected = std::async(std::launch::async, [] { return Factorial(2500000); });
+  auto expected = std::async(std::launch::async, [] { return IndependentFactorial(2500000); });
   fs::path state = mesos->dir() / "state";
   auto args = SchedulerArgs(*mesos, {"--state-dir", state.string(), "12", "2500000", "13"});
   std::string fid;
   {
     Process first(args);
     INFO(first.Stderr());
-    REQUIRE(Eventually([&] { return Lines(ReadFile(state / "results")).size() >= 1; }, 60000ms));
-    REQUIRE(Eventually([&] { return AgentTaskState(*mesos, "factorial-2500000-1") == "TASK_RUNNING"; }, 60000ms));
+    REQUIRE(Eventually([&] { return Lines(ReadFile(state / "results")).size() >= 1; }, kSmallRun));
+    REQUIRE(Eventually([&] { return AgentTaskState(*mesos, "factorial-2500000-1") == "TASK_RUNNING"; }, kSmallRun));
     fid = FrameworkId(first.Stderr());
     first.Signal(SIGKILL);
     CHECK(first.Wait() == 128 + SIGKILL);
@@ -318,7 +299,7 @@ TEST_CASE("real Mesos: SIGTERM kills the running tasks and tears the framework d
   Cluster mesos(install);
   Process p(SchedulerArgs(*mesos, {"3000000", "3000001"}));
   INFO(p.Stderr());
-  REQUIRE(Eventually([&] { return AgentTaskState(*mesos, "factorial-3000000-1") == "TASK_RUNNING"; }, 60000ms));
+  REQUIRE(Eventually([&] { return AgentTaskState(*mesos, "factorial-3000000-1") == "TASK_RUNNING"; }, kSmallRun));
   std::string fid = FrameworkId(p.Stderr());
   p.Signal(SIGTERM);
   CHECK(p.Wait() == 143);
@@ -413,7 +394,7 @@ TEST_CASE("real Mesos: HTTP Basic authentication, also for result downloads from
   auto lines = Lines(p.Stdout());
   REQUIRE(lines.size() == 2);
   CHECK(lines[0] == "5! = 120");
-  CHECK_LINE(lines[1], "30000! = " + Factorial(30000));
+  CHECK_LINE(lines[1], "30000! = " + IndependentFactorial(30000));
   CHECK(TaskIds(*mesos).size() == 1);  // one batch; 30000! came from the sandbox with the credential
 }
 
@@ -459,7 +440,7 @@ TEST_CASE("real Mesos: a decline filter holds back only offers its refused resou
     c["framework_id"] = {{"value", fid}};
     return Request(mesos->master_url(), "POST", "/api/v1/scheduler", c.dump(), {{"Mesos-Stream-Id", stream_id}}).status;
   };
-  auto offers = stream.FindType("OFFERS", 0, 30000ms);
+  auto offers = stream.FindType("OFFERS", 0, kRealMesosEvent);
   REQUIRE(offers);
   Json offer = (*offers)["offers"]["offers"][0];
   auto scalar = [](const Json& resources, const std::string& name) {
@@ -489,7 +470,7 @@ TEST_CASE("real Mesos: a decline filter holds back only offers its refused resou
                             {"filters", {{"refuse_seconds", 3600}}}}}}) == 202);  // filters the 2.9 cpus left
   std::size_t finished_at = 0;
   for (std::size_t from = 0;;) {
-    auto at = stream.Find([](const Json& e) { return e["type"] == "UPDATE"; }, from, 30000ms);
+    auto at = stream.Find([](const Json& e) { return e["type"] == "UPDATE"; }, from, kRealMesosEvent);
     REQUIRE(at);
     Json status = stream.All()[*at]["update"]["status"];
     REQUIRE(call({{"type", "ACKNOWLEDGE"},
@@ -502,7 +483,7 @@ TEST_CASE("real Mesos: a decline filter holds back only offers its refused resou
     REQUIRE(status["state"] == "TASK_RUNNING");
     from = *at + 1;
   }
-  auto after = stream.FindType("OFFERS", finished_at + 1, 30000ms);
+  auto after = stream.FindType("OFFERS", finished_at + 1, kRealMesosEvent);
   REQUIRE(after);
   CHECK(scalar((*after)["offers"]["offers"][0]["resources"], "cpus") == Approx(3.9));  // all but the executor's
   CHECK(call({{"type", "TEARDOWN"}}) == 202);
@@ -539,7 +520,7 @@ TEST_CASE("real Mesos: a mixed workload in default batches on a cpus:2 agent, ex
     std::ofstream out(input);
     for (unsigned long n : ns) out << n << "\n";
   }
-  Process p(SchedulerArgs(*mesos, {"--input", input.string()}), 240000ms);
+  Process p(SchedulerArgs(*mesos, {"--input", input.string()}), kManyNumbersRun);
   REQUIRE(p.Wait() == 0);
   INFO(p.Stderr());
   CHECK_THAT(p.Stderr(), !Catch::Contains("call failed"));

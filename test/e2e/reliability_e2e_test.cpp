@@ -14,17 +14,17 @@
 #include <sys/socket.h>
 
 #include "factorial/sizing.hpp"
-#include "support/expected.hpp"
+#include "support/curl_global.hpp"
 #include "support/e2e.hpp"
+#include "support/expected.hpp"
 #include "support/sim_e2e.hpp"
+#include "support/timeouts.hpp"
 
 using namespace factorial::testing;
 using factorial::sim::MesosSim;
 using factorial::sim::SimOptions;
 
 namespace {
-
-factorial::CurlGlobal curl_global;
 
 std::vector<std::string> CallTypes(const std::string& master) {
   std::vector<std::string> types;
@@ -33,19 +33,6 @@ std::vector<std::string> CallTypes(const std::string& master) {
 }
 
 bool Subscribed(const std::string& master) { return !SimGet(master, "state")["frameworks"].empty(); }
-
-// n! for n too large for IndependentFactorial's plain product (as real_mesos_test.cpp does):
-// GMP's own factorial and conversion, not the executor's parallel one.
-std::string GmpFactorial(unsigned long n) {
-  mpz_t f;
-  mpz_init(f);
-  mpz_fac_ui(f, n);
-  std::string s(mpz_sizeinbase(f, 10) + 2, '\0');
-  mpz_get_str(s.data(), 10, f);
-  s.resize(std::strlen(s.c_str()));
-  mpz_clear(f);
-  return s;
-}
 
 // A TCP port on 127.0.0.1 that completes the handshake (the kernel's backlog) but whose owner
 // never reads or answers.
@@ -145,7 +132,7 @@ TEST_CASE("a failed ACCEPT is reconciled and its numbers relaunched", "[e2e][rel
   o.response_delay = 500ms;
   MesosSim sim(o);
   sim.Start();
-  Process p(SimSchedulerArgs(sim.master_url(), {"5", "7", "10"}), 60000ms);
+  Process p(SimSchedulerArgs(sim.master_url(), {"5", "7", "10"}), kSmallRun);
   REQUIRE(Eventually([&] { return Subscribed(sim.master_url()); }));
   SimPost(sim.master_url(), "fail-calls?count=1&status=" + std::to_string(status));
   SimPost(sim.master_url(), "delay?ms=0");
@@ -168,7 +155,7 @@ TEST_CASE("all agents gone: what never gets an offer is unschedulable after --of
   // number per task, so some are still pending when the agent dies.
   Process p(SimSchedulerArgs(sim.master_url(), {"--task-cpus", "1.5", "--batch-size", "1", "--offer-wait", "3", "5", "7", "10",
                                              "11"}),
-            60000ms);
+            kSmallRun);
   REQUIRE(Eventually([&] { return !SimGet(sim.master_url(), "launches").empty(); }));
   SimPost(sim.master_url(), "agents/0/kill");
   int code = p.Wait();
@@ -212,7 +199,7 @@ TEST_CASE("offers rescinded before the launch: dropped tasks do not use up --max
     args.push_back(std::to_string(n));
     expected.push_back(std::to_string(n) + "! = " + IndependentFactorial(n));
   }
-  Process p(SimSchedulerArgs(sim.master_url(), args), 150000ms);
+  Process p(SimSchedulerArgs(sim.master_url(), args), kLargeRun);
   int code = p.Wait();
   stop = true;
   rescinder.join();
@@ -235,7 +222,7 @@ TEST_CASE("a failed DECLINE does not keep its offer from work that needs it late
   sim.Start();
   // One task on one agent; the other agent's offer is declined, and it is the only room
   // left for that task once its agent is gone.
-  Process p(SimSchedulerArgs(sim.master_url(), {"3000000"}), 120000ms);
+  Process p(SimSchedulerArgs(sim.master_url(), {"3000000"}), kLargeRun);
   REQUIRE(Eventually([&] {
     auto types = CallTypes(sim.master_url());
     return std::count(types.begin(), types.end(), "ACKNOWLEDGE") >= 1;  // the task is running
@@ -248,7 +235,7 @@ TEST_CASE("a failed DECLINE does not keep its offer from work that needs it late
   INFO("scheduler log:\n" << p.Stderr());
   CHECK_FALSE(p.timed_out());
   CHECK(code == 0);
-  CHECK((p.Stdout() == "3000000! = " + GmpFactorial(3000000) + "\n"));  // no 18 MB diff on failure
+  CHECK((p.Stdout() == "3000000! = " + IndependentFactorial(3000000) + "\n"));  // no 18 MB diff on failure
   launches = SimGet(sim.master_url(), "launches");
   REQUIRE(launches.size() == 2);
   CHECK(launches[1]["agent_id"] != launches[0]["agent_id"]);
@@ -269,7 +256,7 @@ TEST_CASE("a master that refuses every call with 400 ends the run with status 1 
     o.fail_status = 400;
     MesosSim sim(o);
     sim.Start();
-    Process p(SimSchedulerArgs(sim.master_url(), {"5", "7"}), 30000ms);
+    Process p(SimSchedulerArgs(sim.master_url(), {"5", "7"}), kSmallRun);
     CHECK(p.Wait() == 1);
     CHECK_FALSE(p.timed_out());
     CHECK(Lines(p.Stdout()) == std::vector<std::string>{"5! unfinished", "7! unfinished"});
@@ -283,7 +270,7 @@ TEST_CASE("a master that refuses every call with 400 ends the run with status 1 
     o.response_delay = 500ms;
     MesosSim sim(o);
     sim.Start();
-    Process p(SimSchedulerArgs(sim.master_url(), {"5", "7", "10"}), 60000ms);
+    Process p(SimSchedulerArgs(sim.master_url(), {"5", "7", "10"}), kSmallRun);
     REQUIRE(Eventually([&] { return Subscribed(sim.master_url()); }));
     SimPost(sim.master_url(), "fail-calls?count=1000000&status=400");
     SimPost(sim.master_url(), "delay?ms=0");
@@ -301,7 +288,7 @@ TEST_CASE("a master that refuses every call with 400 ends the run with status 1 
 
 TEST_CASE("a master that can never answer ends the run at --connect-timeout with a diagnosis", "[e2e][reliability]") {
   SECTION("a name that does not resolve") {
-    Process p(SimSchedulerArgs("http://no-such-master.invalid:5050", {"--connect-timeout", "3", "5"}), 30000ms);
+    Process p(SimSchedulerArgs("http://no-such-master.invalid:5050", {"--connect-timeout", "3", "5"}), kSmallRun);
     CHECK(p.Wait() == 1);
     CHECK_FALSE(p.timed_out());
     CHECK(Lines(p.Stdout()) == std::vector<std::string>{"5! unfinished"});
@@ -310,7 +297,7 @@ TEST_CASE("a master that can never answer ends the run at --connect-timeout with
   SECTION("a port that accepts but never answers") {
     SilentPort silent;
     Process p(SimSchedulerArgs("http://127.0.0.1:" + std::to_string(silent.port()), {"--connect-timeout", "3", "5"}),
-              30000ms);
+              kSmallRun);
     CHECK(p.Wait() == 1);
     CHECK_FALSE(p.timed_out());
     CHECK(Lines(p.Stdout()) == std::vector<std::string>{"5! unfinished"});
@@ -328,7 +315,7 @@ TEST_CASE("a huge task id from the network is quoted in the log only in part", "
                                          {"source", "SOURCE_EXECUTOR"},
                                          {"uuid", "AAAAAAAAAAAAAAAAAAAAAA=="}}}}}};
   FakeMaster master({update.dump()});
-  Process p(SimSchedulerArgs(master.url(), {"--max-retries", "1", "5"}), 60000ms);
+  Process p(SimSchedulerArgs(master.url(), {"--max-retries", "1", "5"}), kSmallRun);
   REQUIRE(Eventually([&] {
     auto calls = master.calls();
     return std::count(calls.begin(), calls.end(), "ACKNOWLEDGE") >= 1;  // the update was read
@@ -345,7 +332,7 @@ TEST_CASE("a huge task id from the network is quoted in the log only in part", "
 TEST_CASE("SIGTERM is logged as an interrupt, not as every number being final", "[e2e][reliability]") {
   MesosSim sim(FastSimOptions(1));
   sim.Start();
-  Process p(SimSchedulerArgs(sim.master_url(), {"3000000"}), 60000ms);
+  Process p(SimSchedulerArgs(sim.master_url(), {"3000000"}), kSmallRun);
   REQUIRE(Eventually([&] {
     auto types = CallTypes(sim.master_url());
     return std::count(types.begin(), types.end(), "ACKNOWLEDGE") >= 1;  // the task is running

@@ -1,6 +1,5 @@
 // factorial-scheduler and factorial-executor, the real binaries, against mesos-sim on
-// loopback. Digits are checked against an independent computation (a GMP multiplication
-// loop, not mpz_fac_ui).
+// loopback. Digits are checked against an independent computation (support/expected.hpp).
 
 #include "sim.hpp"
 
@@ -13,11 +12,11 @@
 #include <catch2/catch.hpp>
 #include <sys/socket.h>
 #include <sys/un.h>
-#include <gmp.h>
 
 #include "factorial/sizing.hpp"
-#include "support/expected.hpp"
+#include "support/curl_global.hpp"
 #include "support/e2e.hpp"
+#include "support/expected.hpp"
 #include "support/sim_e2e.hpp"
 
 using namespace factorial::testing;
@@ -26,8 +25,6 @@ using factorial::sim::SimOptions;
 namespace fs = std::filesystem;
 
 namespace {
-
-factorial::CurlGlobal curl_global;
 
 std::vector<std::string> CallTypes(const std::string& master) {
   std::vector<std::string> types;

@@ -17,7 +17,9 @@
 #include <catch2/catch.hpp>
 
 #include "factorial/base64.hpp"
+#include "support/curl_global.hpp"
 #include "support/e2e.hpp"
+#include "support/timeouts.hpp"
 
 using namespace factorial::testing;
 using factorial::sim::MesosSim;
@@ -25,8 +27,6 @@ using factorial::sim::SimOptions;
 namespace fs = std::filesystem;
 
 namespace {
-
-factorial::CurlGlobal curl_global;
 
 std::string ReadFile(const fs::path& p) {
   std::ifstream in(p, std::ios::binary);
@@ -474,7 +474,7 @@ TEST_CASE("sim holds 200 concurrent subscription streams", "[sim]") {
   }
   int subscribed = 0;
   for (auto& s : streams) {
-    auto first = s->Record(0, 20000ms);
+    auto first = s->Record(0, kSettled);
     if (first && (*first)["type"] == "SUBSCRIBED") ++subscribed;
   }
   CHECK(subscribed == 200);
@@ -677,22 +677,23 @@ TEST_CASE("a decline filter holds back only offers its refused resources contain
 }
 
 TEST_CASE("POSTs without a body are answered at once, as the real master and agent do", "[sim]") {
+  // RawExchange never closes its side before the answer is complete: a server that read such
+  // a body until EOF (as httplib does by default) would answer nothing, and the exchange
+  // would come back empty.
   MesosSim sim(Fast(1));
   sim.Start();
-  auto started = std::chrono::steady_clock::now();
-  std::string control = RawExchange(sim.master_url(), "POST /sim/rescind-offers HTTP/1.1\r\nHost: x\r\n\r\n", 5000ms);
+  std::string control = RawExchange(sim.master_url(), "POST /sim/rescind-offers HTTP/1.1\r\nHost: x\r\n\r\n", kHttpAnswer);
   CHECK_THAT(control, Catch::StartsWith("HTTP/1.1 200 OK\r\n"));
   for (auto [base, path, name] : {std::tuple{sim.master_url(), "/api/v1/scheduler", "err-no-body"},
                                   std::tuple{sim.agent_url(0), "/api/v1/executor", "exec-err-no-body"}}) {
     INFO(name);
     std::string answer = RawExchange(base, std::string("POST ") + path +
-                                               " HTTP/1.1\r\nHost: x\r\nContent-Type: application/json\r\n\r\n", 5000ms);
+                                               " HTTP/1.1\r\nHost: x\r\nContent-Type: application/json\r\n\r\n", kHttpAnswer);
     CHECK_THAT(answer, Catch::StartsWith("HTTP/1.1 " + std::to_string(RecordedStatus(name)) + " "));
     auto body = answer.find("\r\n\r\n");
     REQUIRE(body != std::string::npos);
     CHECK(answer.substr(body + 4) == ReadFile(Recorded(std::string(name) + ".body")));
   }
-  CHECK(std::chrono::steady_clock::now() - started < 3s);
 }
 
 namespace {

@@ -5,12 +5,13 @@
 #include <string>
 
 #include <catch2/catch.hpp>
-#include <gmp.h>
 
 #include "factorial/sizing.hpp"
+#include "support/curl_global.hpp"
 #include "support/expected.hpp"
 #include "support/mesos_cluster.hpp"
 #include "support/real_mesos.hpp"
+#include "support/timeouts.hpp"
 #include "support/zk_detection.hpp"
 
 namespace {
@@ -24,6 +25,10 @@ using factorial::testing::MesosCluster;
 using factorial::testing::Process;
 using factorial::testing::Server;
 using factorial::testing::Skip;
+using factorial::testing::kClusterReady;
+using factorial::testing::kLargeRun;
+using factorial::testing::kSlowPeer;
+using factorial::testing::kSmallRun;
 
 std::string MesosHome() {
   std::string why;
@@ -40,21 +45,21 @@ TEST_CASE("the detector follows real masters' elections through a leader crash",
   int leader = -1;
   INFO("every daemon's log: " << cluster.dir().path().string() << " (kept if this test fails)");
   // Masters built at -O0 elect in a few seconds; bounded generously for a loaded machine.
-  REQUIRE(Eventually([&] { return (leader = cluster.Ready(1)) >= 0; }, 90s));
+  REQUIRE(Eventually([&] { return (leader = cluster.Ready(1)) >= 0; }, kClusterReady));
 
   Detection detection(cluster.zk_url());
   auto& r = detection.recorder();
-  REQUIRE(Eventually([&] { return r.leaders().size() == 1; }, 15s));
+  REQUIRE(Eventually([&] { return r.leaders().size() == 1; }, kSlowPeer));
   CHECK(r.leaders()[0] == cluster.master_url(leader));
 
   auto crashed = std::chrono::steady_clock::now();
   cluster.KillMaster(leader);
-  REQUIRE(Eventually([&] { return r.leaders().size() == 2; }, 60s));
+  REQUIRE(Eventually([&] { return r.leaders().size() == 2; }, kSmallRun));
   auto detected = std::chrono::steady_clock::now();
   std::string next = r.leaders()[1];
   CHECK(next != cluster.master_url(leader));
   int next_leader = -1;
-  REQUIRE(Eventually([&] { return (next_leader = cluster.Leader()) >= 0; }, 60s));
+  REQUIRE(Eventually([&] { return (next_leader = cluster.Leader()) >= 0; }, kSmallRun));
   CHECK(next == cluster.master_url(next_leader));
   std::fprintf(stderr, "new leader detected %lld ms after the crash\n",
                static_cast<long long>(std::chrono::duration_cast<std::chrono::milliseconds>(detected - crashed).count()));
@@ -63,12 +68,11 @@ TEST_CASE("the detector follows real masters' elections through a leader crash",
 
 TEST_CASE("zk://: the scheduler follows real masters through a leader crash, every result exact and once",
           "[zk][real-mesos][scheduler]") {
-  factorial::CurlGlobal curl_global;
   std::string home = MesosHome();
   MesosCluster cluster(home, Server().address(), "/scheduler", 3);
   int leader = -1;
   INFO("every daemon's and the scheduler's log: " << cluster.dir().path().string() << " (kept if this test fails)");
-  REQUIRE(Eventually([&] { return (leader = cluster.Ready(1)) >= 0; }, 90s));
+  REQUIRE(Eventually([&] { return (leader = cluster.Ready(1)) >= 0; }, kClusterReady));
 
   // One task per number, so tasks are launched through both leaders, some just before the
   // crash (a batch would hold all 24 numbers and be launched before it).
@@ -79,7 +83,7 @@ TEST_CASE("zk://: the scheduler follows real masters through a leader crash, eve
   args.insert(args.end(), numbers.begin(), numbers.end());
   Process p(args, std::chrono::minutes(4), (cluster.dir() / "scheduler.log").string());
   // Mid-run: a result is out and others are not.
-  REQUIRE(Eventually([&] { return !Lines(p.Stdout()).empty(); }, 120s));
+  REQUIRE(Eventually([&] { return !Lines(p.Stdout()).empty(); }, kLargeRun));
   REQUIRE(Lines(p.Stdout()).size() < numbers.size());
   cluster.KillMaster(leader);
 

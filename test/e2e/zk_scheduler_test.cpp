@@ -7,11 +7,12 @@
 #include <string>
 
 #include <catch2/catch.hpp>
-#include <gmp.h>
 
 #include "factorial/sizing.hpp"
 #include "sim.hpp"
+#include "support/curl_global.hpp"
 #include "support/expected.hpp"
+#include "support/timeouts.hpp"
 #include "support/zk_detection.hpp"
 #include "zk_registry.hpp"
 
@@ -23,15 +24,14 @@ using factorial::sim::SimOptions;
 using factorial::sim::ZkRegistry;
 using factorial::testing::Eventually;
 using factorial::testing::IndependentFactorial;
-using factorial::testing::Lines;
 using factorial::testing::Json;
+using factorial::testing::Lines;
 using factorial::testing::Process;
 using factorial::testing::Server;
 using factorial::testing::SimGet;
 using factorial::testing::SimPost;
 using factorial::testing::Split;
-
-factorial::CurlGlobal curl_global;
+using factorial::testing::kSmallRun;
 
 // mesos-sim with two masters announced in ZooKeeper; /sim/leader moves leadership there too.
 class SimInZooKeeper {
@@ -102,7 +102,7 @@ TEST_CASE("zk://: a leader change mid-run is followed, every result exact and pr
   Process p(SchedulerArgs(cluster.zk_url(), numbers));
   std::string control = cluster.sim().master_url(0);
   // Mid-run: some tasks launched, not every number printed.
-  REQUIRE(Eventually([&] { return !SimGet(control, "launches").empty(); }, 60s));
+  REQUIRE(Eventually([&] { return !SimGet(control, "launches").empty(); }, kSmallRun));
   REQUIRE(Lines(p.Stdout()).size() < numbers.size());
   SimPost(control, "leader?index=1");
   REQUIRE(p.Wait() == 0);

@@ -5,6 +5,7 @@
 
 #include <catch2/catch.hpp>
 
+#include "support/timeouts.hpp"
 #include "support/zk_detection.hpp"
 #include "zk_registry.hpp"
 
@@ -16,6 +17,9 @@ using factorial::testing::Detection;
 using factorial::testing::Eventually;
 using factorial::testing::Server;
 using factorial::testing::ZooKeeperServer;
+using factorial::testing::kQuietWindow;
+using factorial::testing::kSettled;
+using factorial::testing::kSlowPeer;
 
 std::string GroupUrl(const std::string& path) { return "zk://" + Server().address() + path; }
 
@@ -34,17 +38,17 @@ TEST_CASE("the detector follows the smallest json.info member among other nodes"
 
   Detection detection(GroupUrl("/factorial/follow"));
   auto& r = detection.recorder();
-  REQUIRE(Eventually([&] { return r.leaders().size() == 1; }, 15s));
+  REQUIRE(Eventually([&] { return r.leaders().size() == 1; }, kSlowPeer));
   CHECK(r.leaders()[0] == "http://127.0.0.1:41001");
   CHECK(detection.current() == "http://127.0.0.1:41001");
 
   registry.SetLeader(2);
-  REQUIRE(Eventually([&] { return r.leaders().size() == 2; }, 15s));
+  REQUIRE(Eventually([&] { return r.leaders().size() == 2; }, kSlowPeer));
   CHECK(r.leaders()[1] == "http://127.0.0.1:41003");
 
   // The leader's session ends: the next oldest member leads.
   registry.SetLeader(0);  // 2 and 1 withdraw and rejoin behind 0
-  REQUIRE(Eventually([&] { return r.leaders().size() == 3; }, 15s));
+  REQUIRE(Eventually([&] { return r.leaders().size() == 3; }, kSlowPeer));
   CHECK(r.leaders()[2] == "http://127.0.0.1:41001");
   CHECK(r.errors().empty());
 }
@@ -54,13 +58,13 @@ TEST_CASE("a leader whose data is garbage is an error until a good one leads", "
   std::string bad = registry.CreateChild("json.info_", "{\"address\":{\"ip\":\"127.0.0.1\"", /*sequential=*/true);
   Detection detection(GroupUrl("/factorial/garbage"), {.session_timeout = 10s, .deadline = 1500ms});
   auto& r = detection.recorder();
-  REQUIRE(Eventually([&] { return !r.errors().empty(); }, 15s));
+  REQUIRE(Eventually([&] { return !r.errors().empty(); }, kSlowPeer));
   CHECK_THAT(r.errors()[0], Catch::Contains("leading master's MasterInfo: not JSON"));
   CHECK(r.leaders().empty());
 
   registry.RegisterMasters({Info(41010)});
   registry.DeleteChild(bad);
-  REQUIRE(Eventually([&] { return r.leaders().size() == 1; }, 15s));
+  REQUIRE(Eventually([&] { return r.leaders().size() == 1; }, kSlowPeer));
   CHECK(r.leaders()[0] == "http://127.0.0.1:41010");
 }
 
@@ -68,14 +72,14 @@ TEST_CASE("a wrong path is a clear error after the deadline, and detection goes 
   // The deadline leaves a freshly started server time to open its first session.
   Detection detection(GroupUrl("/factorial/not-yet"), {.session_timeout = 10s, .deadline = 5s});
   auto& r = detection.recorder();
-  REQUIRE(Eventually([&] { return !r.errors().empty(); }, 15s));
+  REQUIRE(Eventually([&] { return !r.errors().empty(); }, kSlowPeer));
   CHECK_THAT(r.errors()[0], Catch::StartsWith("no leading master found through zk://" + Server().address() +
                                               "/factorial/not-yet within 5000 ms: the path /factorial/not-yet does "
                                               "not exist in ZooKeeper"));
   // The path appears later (masters starting after the scheduler): found through the watch.
   ZkRegistry registry(GroupUrl("/factorial/not-yet"));
   registry.RegisterMasters({Info(41020)});
-  REQUIRE(Eventually([&] { return r.leaders().size() == 1; }, 15s));
+  REQUIRE(Eventually([&] { return r.leaders().size() == 1; }, kSlowPeer));
   CHECK(r.leaders()[0] == "http://127.0.0.1:41020");
   CHECK(r.errors().size() == 1);
 }
@@ -85,7 +89,7 @@ TEST_CASE("an empty group is a clear error after the deadline", "[zk]") {
   registry.CreateChild("log_replicas", "", false, false);
   Detection detection(GroupUrl("/factorial/empty"), {.session_timeout = 10s, .deadline = 1s});
   auto& r = detection.recorder();
-  REQUIRE(Eventually([&] { return !r.errors().empty(); }, 15s));
+  REQUIRE(Eventually([&] { return !r.errors().empty(); }, kSlowPeer));
   CHECK_THAT(r.errors()[0], Catch::EndsWith("none of the 1 nodes under /factorial/empty is a master"));
   CHECK(r.leaders().empty());
 }
@@ -105,7 +109,7 @@ TEST_CASE("an unreachable ensemble is a clear error after the deadline", "[zk]")
   std::string nowhere = "127.0.0.1:" + std::to_string(ntohs(addr.sin_port));
   Detection detection("zk://" + nowhere + "/mesos", {.session_timeout = 4s, .deadline = 1s});
   auto& r = detection.recorder();
-  REQUIRE(Eventually([&] { return !r.errors().empty(); }, 15s));
+  REQUIRE(Eventually([&] { return !r.errors().empty(); }, kSlowPeer));
   CHECK(r.errors()[0] == "no leading master found through zk://" + nowhere +
                              "/mesos within 1000 ms: no ZooKeeper session with " + nowhere + " (unreachable or not answering)");
 }
@@ -116,7 +120,7 @@ TEST_CASE("digest credentials in the URL are used", "[zk]") {
   registry.RegisterMasters({Info(41030)});
   Detection detection(url);
   auto& r = detection.recorder();
-  REQUIRE(Eventually([&] { return r.leaders().size() == 1; }, 15s));
+  REQUIRE(Eventually([&] { return r.leaders().size() == 1; }, kSlowPeer));
   CHECK(r.leaders()[0] == "http://127.0.0.1:41030");
 }
 
@@ -126,12 +130,12 @@ TEST_CASE("losing the ZooKeeper session keeps the current master", "[zk]") {
   registry.RegisterMasters({Info(41040), Info(41041)});
   Detection detection(GroupUrl("/factorial/session"), {.session_timeout = 20s, .deadline = 10s});
   auto& r = detection.recorder();
-  REQUIRE(Eventually([&] { return r.leaders().size() == 1; }, 15s));
+  REQUIRE(Eventually([&] { return r.leaders().size() == 1; }, kSlowPeer));
 
   server.Stop();
   // No event while ZooKeeper is gone, however long: observed across more than the detector's
   // retry interval, with the current master kept.
-  CHECK_FALSE(Eventually([&] { return r.leaders().size() != 1 || !r.errors().empty(); }, 2s));
+  CHECK_FALSE(Eventually([&] { return r.leaders().size() != 1 || !r.errors().empty(); }, kQuietWindow));
   CHECK(detection.current() == "http://127.0.0.1:41040");
 
   server.Start();
@@ -145,8 +149,8 @@ TEST_CASE("losing the ZooKeeper session keeps the current master", "[zk]") {
           return false;  // the registry's session is still reconnecting
         }
       },
-      20s));
-  REQUIRE(Eventually([&] { return r.leaders().size() == 2; }, 20s));
+      kSettled));
+  REQUIRE(Eventually([&] { return r.leaders().size() == 2; }, kSettled));
   CHECK(r.leaders()[1] == "http://127.0.0.1:41041");
   CHECK(r.errors().empty());
 }

@@ -28,6 +28,8 @@
 #include <sys/wait.h>
 #include <unistd.h>
 
+#include "support/temp_dir.hpp"
+
 namespace factorial::testing {
 
 // True iff an assertion of the running test case has failed so far. Defined by
@@ -186,42 +188,32 @@ inline std::vector<ComputeWorker> ComputeWorkersUnder(const std::filesystem::pat
   return out;
 }
 
-// A fresh directory under $TMPDIR (or /tmp) for one test's daemons, their logs and anything
-// else worth reading after a failure. Removed when this object goes away, unless the test
-// has failed (an assertion, or an exception on its way out) or KEEP_TEST_LOGS is set: then it
-// stays, its path is printed, and under CI (CI set) the last 200 lines of every log in it are
-// printed too, since a CI machine's files are gone after the run.
-class TestDirectory {
+// A TempDir for one test's daemons, their logs and anything else worth reading after a
+// failure. It stays when the test has failed (an assertion, or an exception on its way out)
+// or Keep() was called: its path is printed, and under CI (CI set) the last 200 lines of every
+// log in it are printed too, since a CI machine's files are gone after the run. With
+// KEEP_TEST_LOGS set it always stays.
+class TestDirectory : public TempDir {
  public:
-  explicit TestDirectory(const std::string& prefix) {
-    std::string tmpl = (std::filesystem::temp_directory_path() / (prefix + ".XXXXXX")).string();
-    if (::mkdtemp(tmpl.data()) == nullptr) throw std::runtime_error("mkdtemp failed");
-    path_ = tmpl;
-  }
+  explicit TestDirectory(const std::string& prefix) : TempDir(prefix) {}
   ~TestDirectory() {
-    if (keep_ || CurrentTestFailed() || std::uncaught_exceptions() > 0) {
+    if (kept() || CurrentTestFailed() || std::uncaught_exceptions() > 0) {
       Report();
-      return;
+      Keep();
+    } else if (std::getenv("KEEP_TEST_LOGS") != nullptr) {
+      Keep();
     }
-    std::error_code ec;
-    if (std::getenv("KEEP_TEST_LOGS") == nullptr) std::filesystem::remove_all(path_, ec);
   }
-  TestDirectory(const TestDirectory&) = delete;
-  TestDirectory& operator=(const TestDirectory&) = delete;
-
-  const std::filesystem::path& path() const { return path_; }
-  std::filesystem::path operator/(const std::string& name) const { return path_ / name; }
-  void Keep() { keep_ = true; }
 
   // Every `*.log` at the top of the directory, and executors' `stderr` in agent sandboxes.
   std::vector<std::filesystem::path> Logs() const {
     namespace fs = std::filesystem;
     std::vector<fs::path> logs;
     std::error_code ec;
-    for (fs::recursive_directory_iterator it(path_, ec), end; !ec && it != end; it.increment(ec)) {
+    for (fs::recursive_directory_iterator it(path(), ec), end; !ec && it != end; it.increment(ec)) {
       const fs::path& p = it->path();
       if (!it->is_regular_file()) continue;
-      if ((p.extension() == ".log" && p.parent_path() == path_) ||
+      if ((p.extension() == ".log" && p.parent_path() == path()) ||
           (p.filename() == "stderr" && p.string().find("/runs/") != std::string::npos)) {
         logs.push_back(p);
       }
@@ -241,11 +233,8 @@ class TestDirectory {
   void Report() const {
     const char* ci = std::getenv("CI");
     if (ci != nullptr && *ci != '\0') std::fprintf(stderr, "%s", LogTails(200).c_str());
-    std::fprintf(stderr, "test logs kept in %s\n", path_.c_str());
+    std::fprintf(stderr, "test logs kept in %s\n", path().c_str());
   }
-
-  std::filesystem::path path_;
-  bool keep_ = false;
 };
 
 }  // namespace factorial::testing

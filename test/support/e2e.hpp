@@ -26,6 +26,7 @@
 #include "factorial/curl_loop.hpp"
 #include "factorial/messages.hpp"
 #include "factorial/recordio.hpp"
+#include "support/timeouts.hpp"
 
 namespace factorial::testing {
 
@@ -93,7 +94,7 @@ inline int SignalExecutors(const std::string& master, int sig) {
 }
 
 // Polls `condition` (cheap, non-blocking) until it holds or `limit` passes.
-inline bool Eventually(const std::function<bool()>& condition, std::chrono::milliseconds limit = 20000ms) {
+inline bool Eventually(const std::function<bool()>& condition, std::chrono::milliseconds limit = kSettled) {
   auto deadline = std::chrono::steady_clock::now() + limit;
   while (std::chrono::steady_clock::now() < deadline) {
     if (condition()) return true;
@@ -174,7 +175,7 @@ class EventStream {
     });
   }
   // Waits for the response head; returns the status.
-  long Status(std::chrono::milliseconds limit = 10000ms) {
+  long Status(std::chrono::milliseconds limit = kStreamEvent) {
     std::unique_lock lock(mu_);
     cv_.wait_for(lock, limit, [&] { return status_ != 0; });
     return status_;
@@ -184,7 +185,7 @@ class EventStream {
     return headers_.Get(name).value_or("");
   }
   // Waits until the n-th record (0-based) exists; returns it parsed as JSON.
-  std::optional<Json> Record(std::size_t n, std::chrono::milliseconds limit = 10000ms) {
+  std::optional<Json> Record(std::size_t n, std::chrono::milliseconds limit = kStreamEvent) {
     std::unique_lock lock(mu_);
     cv_.wait_for(lock, limit, [&] { return records_.size() > n || ended_; });
     if (records_.size() <= n) return std::nullopt;
@@ -192,7 +193,7 @@ class EventStream {
   }
   // Waits for the first record after index `from` satisfying `pred`; returns its index.
   std::optional<std::size_t> Find(const std::function<bool(const Json&)>& pred, std::size_t from = 0,
-                                   std::chrono::milliseconds limit = 10000ms) {
+                                   std::chrono::milliseconds limit = kStreamEvent) {
     auto deadline = std::chrono::steady_clock::now() + limit;
     std::unique_lock lock(mu_);
     for (std::size_t i = from;; ++i) {
@@ -201,7 +202,7 @@ class EventStream {
       if (pred(Json::parse(records_[i]))) return i;
     }
   }
-  std::optional<Json> FindType(const std::string& type, std::size_t from = 0, std::chrono::milliseconds limit = 10000ms) {
+  std::optional<Json> FindType(const std::string& type, std::size_t from = 0, std::chrono::milliseconds limit = kStreamEvent) {
     auto i = Find([&](const Json& j) { return j.value("type", "") == type; }, from, limit);
     if (!i) return std::nullopt;
     std::lock_guard lock(mu_);
@@ -212,7 +213,7 @@ class EventStream {
     std::lock_guard lock(mu_);
     return corrupt_;
   }
-  bool WaitEnded(std::chrono::milliseconds limit = 10000ms) {
+  bool WaitEnded(std::chrono::milliseconds limit = kStreamEvent) {
     std::unique_lock lock(mu_);
     return cv_.wait_for(lock, limit, [&] { return ended_; });
   }
@@ -251,7 +252,7 @@ class EventStream {
 // other logs, complete even if the process is killed).
 class Process {
  public:
-  Process(std::vector<std::string> argv, std::chrono::milliseconds deadline = 120000ms, std::string log = {}) {
+  Process(std::vector<std::string> argv, std::chrono::milliseconds deadline = kLargeRun, std::string log = {}) {
     int out[2], err[2];
     if (::pipe2(out, O_CLOEXEC) != 0 || ::pipe2(err, O_CLOEXEC) != 0) throw std::runtime_error("pipe");
     std::vector<char*> args;

@@ -73,17 +73,13 @@ struct RealMesosOptions {
 class RealMesos {
  public:
   RealMesos(const MesosInstall& install, RealMesosOptions options) : install_(install), options_(std::move(options)) {
-    namespace fs = std::filesystem;
-    std::string tmpl = (fs::temp_directory_path() / "real-mesos.XXXXXX").string();
-    if (::mkdtemp(tmpl.data()) == nullptr) throw std::runtime_error("mkdtemp failed");
-    dir_ = tmpl;
     for (const auto& [name, content] : options_.files) {
       std::ofstream out(dir_ / name);
       out << content;
     }
     for (auto* flags : {&options_.master_flags, &options_.agent_flags}) {
       for (auto& flag : *flags) {
-        if (auto p = flag.find("{dir}"); p != std::string::npos) flag.replace(p, 5, dir_.string());
+        if (auto p = flag.find("{dir}"); p != std::string::npos) flag.replace(p, 5, dir_.path().string());
       }
     }
     // A port can be taken between probing and binding by another test: try a few times.
@@ -92,23 +88,22 @@ class RealMesos {
       if (problem.empty()) return;
       Stop();
       if (attempt == 3) {
-        keep_dir_ = true;
-        throw std::runtime_error("real Mesos did not start: " + problem + "; logs in " + dir_.string());
+        dir_.Keep();
+        throw std::runtime_error("real Mesos did not start: " + problem + "; logs in " + dir_.path().string());
       }
     }
   }
   ~RealMesos() {
     Stop();
-    std::error_code ec;
-    if (!keep_dir_ && std::getenv("REAL_MESOS_KEEP") == nullptr) std::filesystem::remove_all(dir_, ec);
+    if (std::getenv("REAL_MESOS_KEEP") != nullptr) dir_.Keep();
   }
   RealMesos(const RealMesos&) = delete;
   RealMesos& operator=(const RealMesos&) = delete;
 
   std::string master_url() const { return "http://127.0.0.1:" + std::to_string(master_port_); }
   std::string agent_url(std::size_t i = 0) const { return "http://127.0.0.1:" + std::to_string(agent_ports_.at(i)); }
-  const std::filesystem::path& dir() const { return dir_; }
-  void KeepDir() { keep_dir_ = true; }
+  const std::filesystem::path& dir() const { return dir_.path(); }
+  void KeepDir() { dir_.Keep(); }
 
   // GET on a master or agent endpoint, with the configured credential; parsed JSON (null on failure).
   Json GetJson(const std::string& base, const std::string& path) const {
@@ -131,7 +126,7 @@ class RealMesos {
       out += "--- agent" + std::to_string(i) + ".log\n" + Tail(ReadFile(dir_ / ("agent" + std::to_string(i) + ".log")), 30);
     }
     std::error_code ec;
-    for (fs::recursive_directory_iterator it(dir_, ec), end; !ec && it != end; it.increment(ec)) {
+    for (fs::recursive_directory_iterator it(dir_.path(), ec), end; !ec && it != end; it.increment(ec)) {
       if (it->path().filename() == "stderr" && it->path().string().find("/runs/") != std::string::npos) {
         out += "--- " + it->path().string() + "\n" + Tail(ReadFile(it->path()), 15);
       }
@@ -146,7 +141,7 @@ class RealMesos {
     for (std::size_t i = 1; i < daemons_.size(); ++i) daemons_[i]->Stop(SIGUSR1);
     if (!daemons_.empty()) daemons_[0]->Stop(SIGTERM);
     daemons_.clear();
-    KillProcessesUnder(dir_);
+    KillProcessesUnder(dir_.path());
   }
 
  private:
@@ -181,7 +176,7 @@ class RealMesos {
           std::make_unique<Daemon>(agent, dir_ / ("agent" + std::to_string(i) + ".log"), SIGUSR1, kLibprocessIp));
     }
     // Ready when every agent is registered (the master's /master/slaves lists it as active).
-    auto deadline = std::chrono::steady_clock::now() + 60s;
+    auto deadline = std::chrono::steady_clock::now() + kSmallRun;
     while (std::chrono::steady_clock::now() < deadline) {
       for (const auto& daemon : daemons_) {
         if (!daemon->Running()) return "a daemon exited during startup:\n" + Logs();
@@ -197,11 +192,10 @@ class RealMesos {
 
   MesosInstall install_;
   RealMesosOptions options_;
-  std::filesystem::path dir_;
+  TempDir dir_{"real-mesos"};
   int master_port_ = 0;
   std::vector<int> agent_ports_;
   std::vector<std::unique_ptr<Daemon>> daemons_;  // master first
-  bool keep_dir_ = false;
 };
 
 }  // namespace factorial::testing

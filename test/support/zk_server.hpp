@@ -38,16 +38,11 @@ class ZooKeeperServer {
   }
 
   ZooKeeperServer() {
-    std::string dir_template = (std::filesystem::temp_directory_path() / "factorial-zk.XXXXXX").string();
-    if (::mkdtemp(dir_template.data()) == nullptr) throw std::runtime_error("mkdtemp");
-    dir_ = dir_template;
     std::filesystem::create_directories(dir_ / "data");
     Start();
   }
   ~ZooKeeperServer() {
     Stop();
-    std::error_code ec;
-    std::filesystem::remove_all(dir_, ec);
   }
   ZooKeeperServer(const ZooKeeperServer&) = delete;
   ZooKeeperServer& operator=(const ZooKeeperServer&) = delete;
@@ -131,7 +126,7 @@ class ZooKeeperServer {
     return ok;
   }
 
-  std::filesystem::path dir_;
+  TempDir dir_{"factorial-zk"};
   int port_ = 0;
   std::unique_ptr<Daemon> process_;
   std::chrono::milliseconds startup_time_{0};

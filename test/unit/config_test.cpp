@@ -8,6 +8,7 @@
 #include <unistd.h>
 
 #include "factorial/sizing.hpp"
+#include "support/temp_dir.hpp"
 
 using factorial::Result;
 using factorial::scheduler::BuildConfig;
@@ -18,23 +19,10 @@ using factorial::scheduler::LineFormat;
 using factorial::scheduler::OutputOrder;
 using factorial::scheduler::ParseCommandLine;
 using factorial::scheduler::RunConfig;
+using factorial::testing::TempDir;
 namespace fs = std::filesystem;
 
 namespace {
-
-struct TempDir {
-  TempDir() {
-    std::string pattern = (fs::temp_directory_path() / "config-test-XXXXXX").string();
-    REQUIRE(::mkdtemp(pattern.data()) != nullptr);
-    path = pattern;
-  }
-  ~TempDir() { fs::remove_all(path); }
-  std::string File(const std::string& name, const std::string& content) const {
-    std::ofstream(path / name, std::ios::binary) << content;
-    return (path / name).string();
-  }
-  fs::path path;
-};
 
 Environment Env(std::map<std::string, std::string> variables = {}) {
   Environment env;
@@ -75,7 +63,7 @@ TEST_CASE("every option reaches the run configuration", "[config]") {
                        "/bin/sh", "--executor-cpus", "0.2", "--executor-mem", "64", "--max-retries", "5",
                        "--offer-wait", "30", "--refuse-seconds", "2", "--heartbeat-factor", "4", "--format", "json",
                        "--output", "out.jsonl", "--state-dir", "st", "--teardown-on-stop", "--log-level", "debug",
-                       "--order", "completion", "--hold-memory", "0.5", "--spill-dir", dir.path.string(), "7", "1000"});
+                       "--order", "completion", "--hold-memory", "0.5", "--spill-dir", dir.path().string(), "7", "1000"});
   REQUIRE(config.ok());
   const auto& c = config->scheduler;
   REQUIRE(config->workload->size() == 4);
@@ -85,7 +73,7 @@ TEST_CASE("every option reaches the run configuration", "[config]") {
   CHECK(config->workload->at(3) == 9);
   CHECK(config->order == OutputOrder::kCompletion);
   CHECK(config->hold_bytes == 524288);
-  CHECK(config->spill_dir == dir.path.string());
+  CHECK(config->spill_dir == dir.path().string());
   CHECK(c.masters == std::vector<std::string>{"http://m1:5050", "https://m2:5051"});
   CHECK(c.framework.name == "job-7");
   CHECK(c.framework.user == "bob");
@@ -222,16 +210,16 @@ TEST_CASE("the environment: MESOS_MASTER, MESOS_PRINCIPAL, MESOS_SECRET, systemd
   config = Build({"--master", "m:5050", "--principal", "p", "5"}, Env({{"MESOS_SECRET", "file://" + secret}}));
   REQUIRE(config.ok());
   CHECK(config->scheduler.credential == std::make_pair(std::string("p"), std::string("via-env-file")));
-  fs::create_directory(dir.path / "creds");
+  fs::create_directory(dir.path() / "creds");
   dir.File("creds/secret", "from-systemd\n");
   config = Build({"--master", "m:5050", "--principal", "p", "5"},
-                 Env({{"CREDENTIALS_DIRECTORY", (dir.path / "creds").string()}}));
+                 Env({{"CREDENTIALS_DIRECTORY", (dir.path() / "creds").string()}}));
   REQUIRE(config.ok());
   CHECK(config->scheduler.credential == std::make_pair(std::string("p"), std::string("from-systemd")));
   // An empty credential file: a principal without authentication.
   dir.File("creds/secret", "");
   config = Build({"--master", "m:5050", "--principal", "p", "5"},
-                 Env({{"CREDENTIALS_DIRECTORY", (dir.path / "creds").string()}}));
+                 Env({{"CREDENTIALS_DIRECTORY", (dir.path() / "creds").string()}}));
   REQUIRE(config.ok());
   CHECK(config->scheduler.framework.principal == "p");
   CHECK_FALSE(config->scheduler.credential.has_value());
@@ -285,12 +273,12 @@ TEST_CASE("every argument error names what the operator typed", "[config]") {
   CHECK(BuildError({"--master", "not a host:5050", "5"}) == "--master: 'not a host' is not a host name or address");
   CHECK(BuildError({"5"}, Env({{"MESOS_MASTER", "m1"}})) == "MESOS_MASTER: --master: 'm1' is not host:port");
   CHECK(BuildError({"--master", "m:5050"}) == "no numbers given (arguments or --input)");
-  CHECK(BuildError({"--master", "m:5050", "--input", dir.path.string()}) ==
-        "--input " + dir.path.string() + " is a directory, not a file of numbers");
+  CHECK(BuildError({"--master", "m:5050", "--input", dir.path().string()}) ==
+        "--input " + dir.path().string() + " is a directory, not a file of numbers");
   CHECK(BuildError({"--master", "m:5050", "--input", dir.File("blank", "# none\n\n")}) ==
-        "no numbers given: --input " + (dir.path / "blank").string() + " holds none");
-  CHECK(BuildError({"--master", "m:5050", "--input", (dir.path / "missing").string()}) ==
-        "cannot read --input " + (dir.path / "missing").string());
+        "no numbers given: --input " + (dir.path() / "blank").string() + " holds none");
+  CHECK(BuildError({"--master", "m:5050", "--input", (dir.path() / "missing").string()}) ==
+        "cannot read --input " + (dir.path() / "missing").string());
   CHECK(BuildError({"--master", "m:5050", "--task-cpus", "0", "5"}) == "--task-cpus must be between 0.01 and 1024, not 0");
   CHECK(BuildError({"--master", "m:5050", "--max-retries", "101", "5"}) ==
         "--max-retries must be between 0 and 100, not 101");

@@ -13,7 +13,6 @@
 #include <set>
 
 #include <catch2/catch.hpp>
-#include <gmp.h>
 #include <unistd.h>
 
 #include "factorial/result_codec.hpp"
@@ -22,12 +21,16 @@
 #include "factorial/sizing.hpp"
 #include "runner.hpp"
 #include "support/executor_harness.hpp"
+#include "support/expected.hpp"
+#include "support/temp_dir.hpp"
 
 using namespace factorial::testing::executor;
 using factorial::DecodeResultList;
 using factorial::ResultFailure;
 using factorial::ResultList;
 using factorial::executor::RoutingRunner;
+using factorial::testing::IndependentFactorial;
+using factorial::testing::TempDir;
 namespace fs = std::filesystem;
 
 namespace {
@@ -37,42 +40,12 @@ using RealHarness = BasicHarness<RoutingRunner>;
 // Numbers above this run in worker processes in these tests (cheap ones, then).
 constexpr std::uint64_t kInProcessMaxN = 100;
 
-std::string Gmp(std::uint64_t n) {
-  mpz_t f;
-  mpz_init(f);
-  mpz_fac_ui(f, n);
-  std::string digits(mpz_sizeinbase(f, 10) + 2, '\0');
-  mpz_get_str(digits.data(), 10, f);
-  mpz_clear(f);
-  digits.resize(digits.find('\0'));
-  return digits;
-}
-
-// A fresh sandbox directory, removed at the end of the test.
-struct Sandbox {
-  Sandbox() {
-    static int counter = 0;
-    path = fs::temp_directory_path() /
-           ("executor-batch-" + std::to_string(::getpid()) + "-" + std::to_string(counter++));
-    fs::remove_all(path);
-    fs::create_directories(path);
-  }
-  ~Sandbox() { fs::remove_all(path); }
-  std::vector<std::string> Files() const {
-    std::vector<std::string> names;
-    for (const auto& entry : fs::directory_iterator(path)) names.push_back(entry.path().filename().string());
-    std::sort(names.begin(), names.end());
-    return names;
-  }
-  fs::path path;
-};
-
 // The agent's view of the sandbox differs from ours, as in a container image.
 const std::string kAgentView = "/agent/view";
 
-ExecutorEnv EnvIn(const Sandbox& sandbox) {
+ExecutorEnv EnvIn(const TempDir& sandbox) {
   ExecutorEnv env = TestEnv();
-  env.sandbox = sandbox.path.string();
+  env.sandbox = sandbox.path().string();
   env.agent_sandbox = kAgentView;
   return env;
 }
@@ -106,7 +79,7 @@ struct Reported {
   std::size_t inline_entries = 0;
 };
 
-Reported ReadBack(const v1::TaskStatus& status, const Sandbox& sandbox) {
+Reported ReadBack(const v1::TaskStatus& status, const TempDir& sandbox) {
   REQUIRE(status.state == TaskState::kFinished);
   REQUIRE(status.data.has_value());
   auto decoded = DecodeResultList(*status.data, 0);
@@ -132,7 +105,7 @@ Reported ReadBack(const v1::TaskStatus& status, const Sandbox& sandbox) {
     INFO(file.path);
     out.file_paths.push_back(file.path);
     REQUIRE(file.path.starts_with(kAgentView + "/"));
-    std::string bytes = ReadAll(sandbox.path / file.path.substr(kAgentView.size() + 1));
+    std::string bytes = ReadAll(sandbox.path() / file.path.substr(kAgentView.size() + 1));
     CHECK(bytes.size() == file.size);
     CHECK(factorial::Sha256Hex(bytes) == file.sha256);
     std::uint64_t current = 0;
@@ -176,7 +149,7 @@ const std::string kMixed = "5 3000 0 101 20 2000 1 150 99 100";
 }  // namespace
 
 TEST_CASE("a batch of small and big numbers returns each number's exact digits inline", "[executor][batch]") {
-  Sandbox sandbox;
+  TempDir sandbox;
   RealHarness h(EnvIn(sandbox), std::string(FACTORIAL_EXECUTOR_BINARY), kInProcessMaxN);
   h.Deliver({Subscribed(), Launch("mixed", kMixed, 2, 256)});
   auto finished = h.Terminal("mixed");
@@ -187,7 +160,7 @@ TEST_CASE("a batch of small and big numbers returns each number's exact digits i
   for (std::uint64_t n : Numbers(kMixed)) {
     INFO(n);
     REQUIRE(reported.digits.contains(n));
-    CHECK(reported.digits.at(n) == Gmp(n));
+    CHECK(reported.digits.at(n) == IndependentFactorial(n));
   }
   CHECK(reported.digits.size() == 10);
   CHECK(*finished.message == "batch of 10 numbers: 10 computed, 0 failed");
@@ -195,7 +168,7 @@ TEST_CASE("a batch of small and big numbers returns each number's exact digits i
 }
 
 TEST_CASE("a batch over the inline limit streams its results into FRF1 files", "[executor][batch]") {
-  Sandbox sandbox;
+  TempDir sandbox;
   RealHarness h(EnvIn(sandbox), std::string(FACTORIAL_EXECUTOR_BINARY), kInProcessMaxN);
   h.Deliver({Subscribed(), LaunchLabelled("files", kMixed, 2, 256, {{"inline_limit", "100"}})});
   auto finished = h.Terminal("files");
@@ -205,7 +178,7 @@ TEST_CASE("a batch over the inline limit streams its results into FRF1 files", "
   for (std::uint64_t n : Numbers(kMixed)) {
     INFO(n);
     REQUIRE(reported.digits.contains(n));
-    CHECK(reported.digits.at(n) == Gmp(n));
+    CHECK(reported.digits.at(n) == IndependentFactorial(n));
   }
   CHECK(reported.digits.size() == 10);
   // One file per big number, one per lane thread that computed something (at most 2 lanes).
@@ -224,20 +197,20 @@ TEST_CASE("a batch over the inline limit streams its results into FRF1 files", "
 }
 
 TEST_CASE("a single big number's result is an FRF1 file of one entry", "[executor][batch]") {
-  Sandbox sandbox;
+  TempDir sandbox;
   RealHarness h(EnvIn(sandbox), std::string(FACTORIAL_EXECUTOR_BINARY), kInProcessMaxN);
   h.Deliver({Subscribed(), Launch("single", "30000", 2, 256)});
   auto finished = h.Terminal("single");
   auto reported = ReadBack(finished, sandbox);
   CHECK(reported.file_paths == std::vector<std::string>{kAgentView + "/single.30000.frf"});
   REQUIRE(reported.digits.size() == 1);
-  CHECK(reported.digits.at(30000) == Gmp(30000));
+  CHECK(reported.digits.at(30000) == IndependentFactorial(30000));
   CHECK(*finished.message == "batch of 1 number: 1 computed, 0 failed, 1 result file");
   CHECK(sandbox.Files() == std::vector<std::string>{"single.30000.frf"});
 }
 
 TEST_CASE("a number over the task's memory fails alone; the batch returns the others", "[executor][batch]") {
-  Sandbox sandbox;
+  TempDir sandbox;
   RealHarness h(EnvIn(sandbox), std::string(FACTORIAL_EXECUTOR_BINARY), kInProcessMaxN);
   // 10^6! needs far more than the task's 48 MiB; 3000! and the small ones fit.
   REQUIRE(factorial::FactorialMemoryBytes(1000000) > (48u << 20));
@@ -249,7 +222,7 @@ TEST_CASE("a number over the task's memory fails alone; the batch returns the ot
   CHECK(reported.failures.at(1000000).reason == ResultFailure::Reason::kOom);
   CHECK_THAT(reported.failures.at(1000000).message, Catch::Contains("MiB but the task has 48 MiB"));
   CHECK(reported.digits.size() == 3);
-  for (std::uint64_t n : {7u, 3000u, 12u}) CHECK(reported.digits.at(n) == Gmp(n));
+  for (std::uint64_t n : {7u, 3000u, 12u}) CHECK(reported.digits.at(n) == IndependentFactorial(n));
   // Whether results are inline is decided before anything runs, from every number's digits:
   // 10^6! alone is over the inline limit, so the others travel in files.
   CHECK(reported.inline_entries == 0);
@@ -275,12 +248,12 @@ TEST_CASE("a worker that runs out of memory or fails is an e line, not a failed 
   CHECK(*finished.data == "FR1\n4000 e oom " + oom.error +
                               "\n2000 e error computation terminated by signal Segmentation fault without an answer\n"
                               "3000 d " +
-                              Gmp(3000) + "\n");
+                              IndependentFactorial(3000) + "\n");
   CHECK(*finished.message == "batch of 3 numbers: 1 computed, 2 failed");
 }
 
 TEST_CASE("KILL mid-batch kills the workers and reports TASK_KILLED without data", "[executor][batch]") {
-  Sandbox sandbox;
+  TempDir sandbox;
   RealHarness h(EnvIn(sandbox), std::string(FACTORIAL_EXECUTOR_BINARY), kInProcessMaxN);
   h.Deliver({Subscribed(), Launch("k", "5 200000 6 150000 7", 2, 512)});
   // Two lanes: both big numbers are in workers at once, and the small ones wait for a lane.
@@ -310,7 +283,7 @@ TEST_CASE("KILL mid-batch kills the workers and reports TASK_KILLED without data
 }
 
 TEST_CASE("a killed batch removes the result files it had written", "[executor][batch]") {
-  Sandbox sandbox;
+  TempDir sandbox;
   RealHarness h(EnvIn(sandbox), std::string(FACTORIAL_EXECUTOR_BINARY), kInProcessMaxN);
   h.Deliver({Subscribed(), Launch("kf", "200000 150 5 6", 2, 512)});
   auto held = h.runner.WorkerPid("kf/200000");

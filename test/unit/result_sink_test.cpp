@@ -10,6 +10,7 @@
 #include <fcntl.h>
 #include <unistd.h>
 
+#include "support/temp_dir.hpp"
 
 using factorial::scheduler::DecodeJsonLine;
 using factorial::scheduler::EncodeLine;
@@ -20,6 +21,7 @@ using factorial::scheduler::OutputOrder;
 using factorial::scheduler::SinkOptions;
 using factorial::scheduler::ResultSink;
 using factorial::scheduler::Workload;
+using factorial::testing::TempDir;
 namespace fs = std::filesystem;
 
 namespace {
@@ -48,17 +50,6 @@ NumberResult Failed(std::uint64_t n, std::string error) {
   r.task_id = "factorial-" + std::to_string(n) + "-4";
   return r;
 }
-
-// A fresh directory under the system's temp dir, removed at scope end.
-struct TempDir {
-  TempDir() {
-    std::string pattern = (fs::temp_directory_path() / "sink-test-XXXXXX").string();
-    REQUIRE(::mkdtemp(pattern.data()) != nullptr);
-    path = pattern;
-  }
-  ~TempDir() { fs::remove_all(path); }
-  fs::path path;
-};
 
 std::string Read(const fs::path& path) {
   std::ifstream in(path, std::ios::binary);
@@ -180,7 +171,7 @@ TEST_CASE("a failed write is reported and sticks", "[sink]") {
 
 TEST_CASE("an output file is written beside itself and renamed into place when the run ends", "[sink]") {
   TempDir dir;
-  fs::path out = dir.path / "out.txt";
+  fs::path out = dir.path() / "out.txt";
   {
     std::ofstream previous(out);
     previous << "5! = 120\n";
@@ -189,20 +180,20 @@ TEST_CASE("an output file is written beside itself and renamed into place when t
   REQUIRE(sink.ok());
   REQUIRE((*sink)->Add(Done(6, "720")).ok());
   CHECK(Read(out) == "5! = 120\n");  // the previous file stays until the run ends
-  CHECK(Read(dir.path / "out.txt.partial") == "6! = 720\n");
+  CHECK(Read(dir.path() / "out.txt.partial") == "6! = 720\n");
   REQUIRE((*sink)->Finish().ok());
   CHECK(Read(out) == "6! = 720\n7! unfinished\n");
-  CHECK_FALSE(fs::exists(dir.path / "out.txt.partial"));
-  auto unwritable = ResultSink::OpenFile(Order({1}), LineFormat::kText, (dir.path / "no" / "such" / "dir").string());
+  CHECK_FALSE(fs::exists(dir.path() / "out.txt.partial"));
+  auto unwritable = ResultSink::OpenFile(Order({1}), LineFormat::kText, (dir.path() / "no" / "such" / "dir").string());
   REQUIRE_FALSE(unwritable.ok());
-  CHECK(unwritable.error().message == "cannot write results to " + (dir.path / "no" / "such" / "dir").string() +
-                                          " (through " + (dir.path / "no" / "such" / "dir.partial").string() +
+  CHECK(unwritable.error().message == "cannot write results to " + (dir.path() / "no" / "such" / "dir").string() +
+                                          " (through " + (dir.path() / "no" / "such" / "dir.partial").string() +
                                           "): No such file or directory");
 }
 
 TEST_CASE("resuming rebuilds the results file from the journal, then streams into it", "[sink]") {
   TempDir dir;
-  fs::path out = dir.path / "results";
+  fs::path out = dir.path() / "results";
   {
     std::ofstream stale(out);
     stale << "1! = 1\n2! unfinished\n3! = 6\n";  // an interrupted run's file
@@ -252,7 +243,7 @@ TEST_CASE("past --hold-memory, held results go to an unlinked spill file and com
   TempDir spill;
   Pipe out;
   // Each line of 5 is "5! = 120\n" (9 bytes): room for one in memory.
-  ResultSink sink(Order({1, 5, 2, 5, 3, 1}), LineFormat::kText, out.fds[1], "pipe", Spilling(9, spill.path));
+  ResultSink sink(Order({1, 5, 2, 5, 3, 1}), LineFormat::kText, out.fds[1], "pipe", Spilling(9, spill.path()));
   REQUIRE(sink.Add(Done(5, "120")).ok());  // held in memory: 9 bytes
   CHECK(sink.held_bytes() == 9);
   CHECK(sink.spilled_results() == 0);
@@ -262,7 +253,7 @@ TEST_CASE("past --hold-memory, held results go to an unlinked spill file and com
   CHECK(sink.spilled_bytes() == std::string("3! = 6\n2! = 2\n").size());
   CHECK(sink.held_bytes() == 9);
   CHECK(sink.results_held() == 3);
-  CHECK(fs::is_empty(spill.path));  // the file has no name
+  CHECK(fs::is_empty(spill.path()));  // the file has no name
   CHECK(out.Drain().empty());
   REQUIRE(sink.Add(Done(1, "1")).ok());
   CHECK(out.Drain() == "1! = 1\n5! = 120\n2! = 2\n5! = 120\n3! = 6\n1! = 1\n");
@@ -277,7 +268,7 @@ TEST_CASE("a spilled line larger than the output buffer is read back whole, each
   TempDir spill;
   OutFile out;
   std::string digits(3 << 20, '7');  // not a factorial; the sink does not care
-  ResultSink sink(Order({2, 9, 2, 9, 2}), LineFormat::kJson, out.fd, "file", Spilling(0, spill.path));
+  ResultSink sink(Order({2, 9, 2, 9, 2}), LineFormat::kJson, out.fd, "file", Spilling(0, spill.path()));
   REQUIRE(sink.Add(Done(9, digits)).ok());
   CHECK(sink.spilled_results() == 1);
   CHECK(sink.held_bytes() == 0);
@@ -295,13 +286,13 @@ TEST_CASE("without a usable spill directory held results stay in memory, with on
   TempDir dir;
   Pipe out;
   std::vector<std::string> warnings;
-  SinkOptions options = Spilling(0, dir.path / "gone");
+  SinkOptions options = Spilling(0, dir.path() / "gone");
   options.warn = [&](const std::string& message) { warnings.push_back(message); };
   ResultSink sink(Order({1, 2, 3}), LineFormat::kText, out.fds[1], "pipe", options);
   REQUIRE(sink.Add(Done(3, "6")).ok());
   REQUIRE(sink.Add(Done(2, "2")).ok());
   REQUIRE(warnings.size() == 1);
-  CHECK(warnings[0] == "cannot make a spill file in " + (dir.path / "gone").string() +
+  CHECK(warnings[0] == "cannot make a spill file in " + (dir.path() / "gone").string() +
                            ": No such file or directory; results held back for input order stay in memory");
   CHECK(sink.spilled_results() == 0);
   CHECK(sink.held_bytes() == 14);
@@ -352,7 +343,7 @@ TEST_CASE("many repeats in random arrival order: the exact input-order output at
   TempDir spill;
   for (std::size_t hold : {std::size_t{0}, std::size_t{3000}, std::size_t{1} << 20}) {
     OutFile out;
-    SinkOptions options = Spilling(hold, spill.path);
+    SinkOptions options = Spilling(hold, spill.path());
     options.flush_each_add = false;
     ResultSink sink(workload, LineFormat::kText, out.fd, "file", options);
     std::vector<std::uint64_t> arrival;
