@@ -21,6 +21,7 @@
 #include "support/curl_global.hpp"
 #include "support/expected.hpp"
 #include "support/real_mesos.hpp"
+#include "support/recorded.hpp"
 #include "support/timeouts.hpp"
 
 using namespace factorial::testing;
@@ -109,16 +110,6 @@ bool CompletedFramework(const RealMesos& mesos, const std::string& id) {
   return false;
 }
 
-fs::path Recorded(const std::string& name) { return fs::path(FACTORIAL_TEST_DATA_DIR) / "real-mesos" / name; }
-int RecordedStatus(const std::string& name) { return std::stoi(ReadFile(Recorded(name + ".headers.txt")).substr(9, 3)); }
-std::string RecordedHeader(const std::string& name, const std::string& header) {
-  std::istringstream in(ReadFile(Recorded(name + ".headers.txt")));
-  for (std::string line; std::getline(in, line);) {
-    if (!line.empty() && line.back() == '\r') line.pop_back();
-    if (line.rfind(header + ": ", 0) == 0) return line.substr(header.size() + 2);
-  }
-  return "";
-}
 
 void WriteFile(const fs::path& path, const std::string& text) {
   std::ofstream out(path);

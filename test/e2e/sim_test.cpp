@@ -19,6 +19,7 @@
 #include "factorial/base64.hpp"
 #include "support/curl_global.hpp"
 #include "support/e2e.hpp"
+#include "support/recorded.hpp"
 #include "support/timeouts.hpp"
 
 using namespace factorial::testing;
@@ -31,11 +32,6 @@ namespace {
 std::string ReadFile(const fs::path& p) {
   std::ifstream in(p, std::ios::binary);
   return std::string((std::istreambuf_iterator<char>(in)), std::istreambuf_iterator<char>());
-}
-fs::path Recorded(const std::string& name) { return fs::path(FACTORIAL_TEST_DATA_DIR) / "real-mesos" / name; }
-int RecordedStatus(const std::string& name) {
-  std::string head = ReadFile(Recorded(name + ".headers.txt"));
-  return std::stoi(head.substr(9, 3));
 }
 
 SimOptions Fast(int agents = 2) {
@@ -695,20 +691,6 @@ TEST_CASE("POSTs without a body are answered at once, as the real master and age
     CHECK(answer.substr(body + 4) == ReadFile(Recorded(std::string(name) + ".body")));
   }
 }
-
-namespace {
-
-// One header of a recorded answer ("" if absent).
-std::string RecordedHeader(const std::string& name, const std::string& header) {
-  std::istringstream in(ReadFile(Recorded(name + ".headers.txt")));
-  for (std::string line; std::getline(in, line);) {
-    if (!line.empty() && line.back() == '\r') line.pop_back();
-    if (line.rfind(header + ": ", 0) == 0) return line.substr(header.size() + 2);
-  }
-  return "";
-}
-
-}  // namespace
 
 TEST_CASE("the agent's /files/download answers as the real agent's", "[sim]") {
   MesosSim sim(Fast(1));

@@ -7,17 +7,18 @@
 #include <vector>
 
 #include <catch2/catch.hpp>
-#include <gmp.h>
 #include <unistd.h>
 
 #include "factorial/result_file.hpp"
 #include "factorial/sha256.hpp"
 #include "factorial/sizing.hpp"
+#include "support/expected.hpp"
 
 using factorial::OkStatus;
 using factorial::ResultFileParser;
 using factorial::ResultFileWriter;
 using factorial::Status;
+using factorial::testing::IndependentFactorial;
 
 namespace {
 
@@ -78,17 +79,6 @@ std::string WithTrailer(const std::string& body, std::uint64_t count) {
 std::string ReadFile(const std::string& path) {
   std::ifstream in(path, std::ios::binary);
   return {std::istreambuf_iterator<char>(in), std::istreambuf_iterator<char>()};
-}
-
-std::string FactorialDigits(unsigned long n) {
-  mpz_t f;
-  mpz_init(f);
-  mpz_fac_ui(f, n);
-  std::string s(mpz_sizeinbase(f, 10) + 2, '\0');
-  mpz_get_str(s.data(), 10, f);
-  s.resize(std::char_traits<char>::length(s.c_str()));
-  mpz_clear(f);
-  return s;
 }
 
 const std::vector<std::pair<std::uint64_t, std::string>> kTwo = {{5, "120"}, {10, "3628800"}};
@@ -239,7 +229,7 @@ TEST_CASE("result file parser errors are sticky and callbacks can stop it", "[re
 
 TEST_CASE("result file streams a large factorial in bounded pieces", "[result_file]") {
   // 100000! has 456574 digits; fed in 4 KiB chunks, no piece is larger than a chunk.
-  std::string digits = FactorialDigits(100000);
+  std::string digits = IndependentFactorial(100000);
   REQUIRE(digits.size() == factorial::FactorialDigits(100000));
   std::string path = "/tmp/factorial-result-file-test-" + std::to_string(::getpid()) + ".frf";
   {
