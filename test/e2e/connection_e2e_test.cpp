@@ -9,17 +9,17 @@
 
 #include <catch2/catch.hpp>
 
+#include "support/curl_global.hpp"
 #include "support/e2e.hpp"
 #include "support/expected.hpp"
 #include "support/sim_e2e.hpp"
+#include "support/timeouts.hpp"
 
 using namespace factorial::testing;
 using factorial::sim::MesosSim;
 namespace fs = std::filesystem;
 
 namespace {
-
-factorial::CurlGlobal curl_global;
 
 std::string Framed(const std::string& record) { return std::to_string(record.size()) + "\n" + record; }
 
@@ -114,7 +114,7 @@ TEST_CASE("a master that streams heartbeats and never SUBSCRIBED ends the run at
       },
       true);
   auto start = std::chrono::steady_clock::now();
-  Process p(SimSchedulerArgs(master.url(), {"--connect-timeout", "2", "5"}), 30000ms);
+  Process p(SimSchedulerArgs(master.url(), {"--connect-timeout", "2", "5"}), kSmallRun);
   CHECK(p.Wait() == 1);
   CHECK_FALSE(p.timed_out());
   CHECK(std::chrono::steady_clock::now() - start < 15s);
@@ -128,7 +128,7 @@ TEST_CASE("a master whose stream breaks right after SUBSCRIBED: backoff grows an
           "[e2e][connection]") {
   ScriptedMaster master([](int) { return std::vector<std::string>{Framed(SubscribedRecord()), "999999999999\n"}; },
                         true);
-  Process p(SimSchedulerArgs(master.url(), {"5"}), 60000ms);
+  Process p(SimSchedulerArgs(master.url(), {"5"}), kSmallRun);
   CHECK(p.Wait() == 1);
   CHECK_FALSE(p.timed_out());
   CHECK(master.subscribes() == 5);
@@ -147,7 +147,7 @@ TEST_CASE("input errors quote every byte escaped, the whole message, and a BOM i
   fs::create_directories(dir);
   fs::path hostile = dir / "hostile.txt";
   std::ofstream(hostile, std::ios::binary) << std::string("1\n\x1b]0;pwned\x07\x1b[31mRED\n3\nab\0cd\nzz\n", 31);
-  Process bad(SimSchedulerArgs(sim.master_url(), {"--input", hostile.string()}), 20000ms);
+  Process bad(SimSchedulerArgs(sim.master_url(), {"--input", hostile.string()}), kSettled);
   CHECK(bad.Wait() == 2);
   CHECK(bad.Stdout().empty());
   std::string log = bad.Stderr();
@@ -161,11 +161,11 @@ TEST_CASE("input errors quote every byte escaped, the whole message, and a BOM i
   // Windows editors start UTF-8 files with a byte order mark: it carries no content.
   fs::path bom = dir / "bom.txt";
   std::ofstream(bom, std::ios::binary) << "\xEF\xBB\xBF" "5\n7\n";
-  Process ok(SimSchedulerArgs(sim.master_url(), {"--input", bom.string()}), 60000ms);
+  Process ok(SimSchedulerArgs(sim.master_url(), {"--input", bom.string()}), kSmallRun);
   CHECK(ok.Wait() == 0);
   CHECK(Lines(ok.Stdout()) == std::vector<std::string>{"5! = 120", "7! = 5040"});
 
-  Process negative(SimSchedulerArgs(sim.master_url(), {"--batch-size", "-1", "5"}), 20000ms);
+  Process negative(SimSchedulerArgs(sim.master_url(), {"--batch-size", "-1", "5"}), kSettled);
   CHECK(negative.Wait() == 2);
   CHECK_THAT(negative.Stderr(), Catch::Contains("not '-1'"));
   CHECK_THAT(negative.Stderr(), !Catch::Contains("1.84467e+19"));
@@ -177,7 +177,7 @@ TEST_CASE("a permanent misconfiguration ends the run at once, naming the likely 
   auto run = [](const std::string& master) {
     auto start = std::chrono::steady_clock::now();
     // --connect-timeout 300 (the default): only a diagnosis can end these runs in time.
-    auto p = std::make_unique<Process>(SimSchedulerArgs(master, {"5"}), 60000ms);
+    auto p = std::make_unique<Process>(SimSchedulerArgs(master, {"5"}), kSmallRun);
     CHECK(p->Wait() == 1);
     CHECK_FALSE(p->timed_out());
     CHECK(std::chrono::steady_clock::now() - start < 20s);
@@ -225,7 +225,7 @@ TEST_CASE("a permanent misconfiguration ends the run at once, naming the likely 
 
 TEST_CASE("a master that is down is retried quietly: one warning, then at most one every 30 s", "[e2e][connection]") {
   std::string url = "http://127.0.0.1:1";  // refused: nothing listens on a reserved port
-  Process p(SimSchedulerArgs(url, {"--connect-timeout", "6", "5"}), 60000ms);
+  Process p(SimSchedulerArgs(url, {"--connect-timeout", "6", "5"}), kSmallRun);
   CHECK(p.Wait() == 1);
   CHECK_FALSE(p.timed_out());
   std::string log = p.Stderr();
@@ -246,7 +246,7 @@ TEST_CASE("a master that is down is retried quietly: one warning, then at most o
 TEST_CASE("SIGTERM while no leader is known yet (zk://) ends with the unfinished lines and the summary",
           "[e2e][connection]") {
   // Nothing listens on port 1: the ZooKeeper client keeps trying, its threads running meanwhile.
-  Process p(SimSchedulerArgs("zk://127.0.0.1:1/mesos", {"--connect-timeout", "60", "5", "7"}), 30000ms);
+  Process p(SimSchedulerArgs("zk://127.0.0.1:1/mesos", {"--connect-timeout", "60", "5", "7"}), kSmallRun);
   REQUIRE(Eventually([&] { return p.Stderr().find("no master known yet") != std::string::npos; }));
   p.Signal(SIGTERM);
   CHECK(p.Wait() == 143);
