@@ -290,27 +290,40 @@ Status ApplyHttp(const CommandLine& options, const Environment& env, RunConfig& 
   return OkStatus();
 }
 
-}  // namespace
+// An option whose absence CommandLine keeps apart from any value given (a std::optional).
+struct OptionalValue {
+  std::string value;
+  CLI::Option* option = nullptr;
 
-ParsedCommandLine ParseCommandLine(const std::vector<std::string>& argv) {
-  CommandLine o;
-  CLI::App app{"Computes n! for every N on an Apache Mesos cluster (v1 HTTP scheduler API).", kProgram};
-  app.footer(kFooter);
-  std::string secret, secret_file, master, principal, user;
+  void MoveTo(std::optional<std::string>& target) {
+    if (option->count() > 0) target = std::move(value);
+  }
+};
+
+// What the option groups bind besides CommandLine's own fields, read once parsing is done.
+struct RawOptions {
+  OptionalValue master, user, principal, secret, secret_file, log_level, http_user, http_password_file;
+  CLI::Option* checkpoint = nullptr;
+  CLI::Option* no_checkpoint = nullptr;
+  bool no_checkpoint_set = false;
+};
+
+// The numbers, the master, and how the framework registers and authenticates.
+void AddFrameworkOptions(CLI::App& app, CommandLine& o, RawOptions& raw) {
   app.add_option("N", o.numbers, "numbers whose factorials to compute");
   app.add_option("--input", o.input, "file with one number per line ('-': stdin; '#' starts a comment)");
   app.add_option(Names("--max-n"), o.max_n, "largest N accepted (at most " + std::to_string(kLargestMaxN) + ")")
       ->capture_default_str();
-  auto* master_option =
-      app.add_option("--master", master,
+  raw.master.option =
+      app.add_option("--master", raw.master.value,
                      "host:port, http(s)://host:port, a comma-separated list, zk://[user:pass@]host:port[,...]/path, "
                      "or file:///path holding one of these; no default");
   app.add_option("--name", o.name, "framework name")->capture_default_str();
-  auto* user_option = app.add_option("--user", user, "user the executor runs as (default: the invoking user)");
+  raw.user.option = app.add_option("--user", raw.user.value, "user the executor runs as (default: the invoking user)");
   app.add_option("--role", o.role, "role to register with and take resources from")->capture_default_str();
-  auto* principal_option = app.add_option("--principal", principal, "principal to register and authenticate as");
-  auto* secret_option = app.add_option("--secret", secret, "the principal's secret, or file://path to read it from");
-  auto* secret_file_option = app.add_option(Names("--secret-file"), secret_file, "file holding the principal's secret");
+  raw.principal.option = app.add_option("--principal", raw.principal.value, "principal to register and authenticate as");
+  raw.secret.option = app.add_option("--secret", raw.secret.value, "the principal's secret, or file://path to read it from");
+  raw.secret_file.option = app.add_option(Names("--secret-file"), raw.secret_file.value, "file holding the principal's secret");
   app.add_option(Names("--ca-file"), o.ca_file, "CA certificates for https masters (verification is always on)");
   app.add_option(Names("--failover-timeout"), o.failover_timeout,
                  "seconds (or a duration: 10secs, 2mins, 3hrs, 1days, 1weeks) the master keeps the framework after a "
@@ -319,9 +332,12 @@ ParsedCommandLine ParseCommandLine(const std::vector<std::string>& argv) {
       ->transform(Seconds());
   // Two flags rather than CLI11's "--checkpoint,!--no-checkpoint", whose help reads
   // "{false}" as if that were the default.
-  bool no_checkpoint = false;
-  auto* checkpoint_option = app.add_flag("--checkpoint", o.checkpoint, "ask agents to checkpoint tasks (the default)");
-  auto* no_checkpoint_option = app.add_flag("--no-checkpoint", no_checkpoint, "do not ask agents to checkpoint tasks");
+  raw.checkpoint = app.add_flag("--checkpoint", o.checkpoint, "ask agents to checkpoint tasks (the default)");
+  raw.no_checkpoint = app.add_flag("--no-checkpoint", raw.no_checkpoint_set, "do not ask agents to checkpoint tasks");
+}
+
+// How work is cut into tasks and how the executor runs them, and the scheduler's patience.
+void AddTaskOptions(CLI::App& app, CommandLine& o) {
   app.add_option(Names("--task-cpus"), o.task_cpus,
                  "most cpus per task (a smaller offer gets a smaller batch); a task computes on that many lanes")
       ->capture_default_str();
@@ -352,6 +368,10 @@ ParsedCommandLine ParseCommandLine(const std::vector<std::string>& argv) {
       ->transform(Seconds());
   app.add_option(Names("--heartbeat-factor"), o.heartbeat_factor, "missed heartbeats before reconnecting")
       ->capture_default_str();
+}
+
+// Where results go and in what form, the state directory, logging and progress.
+void AddOutputOptions(CLI::App& app, CommandLine& o, RawOptions& raw) {
   app.add_option("--format", o.format, "text or json (JSON lines carry the task, agent and agent_hostname)")
       ->capture_default_str();
   app.add_option("--order", o.order,
@@ -370,13 +390,16 @@ ParsedCommandLine ParseCommandLine(const std::vector<std::string>& argv) {
                  "results go to <state-dir>/results unless --output is given");
   app.add_flag(Names("--teardown-on-stop"), o.teardown_on_stop,
                "with --state-dir: SIGTERM tears the framework down even if work is unfinished");
-  std::string log_level;
-  auto* log_level_option = app.add_option(Names("--log-level"), log_level,
+  raw.log_level.option = app.add_option(Names("--log-level"), raw.log_level.value,
                                           "trace, debug, info (the default), warn, error (SPDLOG_LEVEL overrides)");
   app.add_flag("-q,--quiet", o.quiet, "no progress line and no info messages (unless --log-level says otherwise)");
   app.add_option(Names("--progress-interval"), o.progress_interval,
                  "seconds between progress log lines when standard error is not a terminal")
       ->capture_default_str();
+}
+
+// The optional status server.
+void AddHttpOptions(CLI::App& app, CommandLine& o, RawOptions& raw) {
   app.add_option(Names("--http-port"), o.http_port,
                  "serve the job's status page, /status (JSON) and /metrics (Prometheus) on this port, and register "
                  "it as the framework's webui_url (default: no server)");
@@ -385,12 +408,26 @@ ParsedCommandLine ParseCommandLine(const std::vector<std::string>& argv) {
   app.add_option(Names("--http-advertise-host"), o.http_advertise_host,
                  "host name in the webui_url the Mesos UI links to (default: --http-address, or this host's name "
                  "when that is 0.0.0.0)");
-  std::string http_user, http_password_file;
-  auto* http_user_option =
-      app.add_option(Names("--http-user"), http_user, "ask for HTTP Basic credentials on the status server: the user");
-  auto* http_password_option = app.add_option(Names("--http-password-file"), http_password_file,
+  raw.http_user.option =
+      app.add_option(Names("--http-user"), raw.http_user.value, "ask for HTTP Basic credentials on the status server: the user");
+  raw.http_password_file.option = app.add_option(Names("--http-password-file"), raw.http_password_file.value,
                                               "file holding --http-user's password (under systemd: the credential "
                                               "http-password)");
+}
+
+}  // namespace
+
+ParsedCommandLine ParseCommandLine(const std::vector<std::string>& argv) {
+  CommandLine o;
+  CLI::App app{"Computes n! for every N on an Apache Mesos cluster (v1 HTTP scheduler API).", kProgram};
+  app.footer(kFooter);
+  RawOptions raw;
+  // In this order in --help.
+  AddFrameworkOptions(app, o, raw);
+  AddTaskOptions(app, o);
+  AddOutputOptions(app, o, raw);
+  AddHttpOptions(app, o, raw);
+
   app.set_version_flag("--version", std::string(kProgram) + " " + FACTORIAL_VERSION);
 
   std::vector<const char*> args;
@@ -409,20 +446,20 @@ ParsedCommandLine ParseCommandLine(const std::vector<std::string>& argv) {
     parsed.text = std::string(kProgram) + ": " + e.what() + "\nRun '" + kProgram + " --help' for usage.\n";
     return parsed;
   }
-  if (checkpoint_option->count() > 0 && no_checkpoint_option->count() > 0) {
+  if (raw.checkpoint->count() > 0 && raw.no_checkpoint->count() > 0) {
     parsed.exit_code = kExitUsage;
     parsed.text = std::string(kProgram) + ": give --checkpoint or --no-checkpoint, not both\n";
     return parsed;
   }
-  if (no_checkpoint) o.checkpoint = false;
-  if (master_option->count() > 0) o.master = master;
-  if (user_option->count() > 0) o.user = user;
-  if (principal_option->count() > 0) o.principal = principal;
-  if (secret_option->count() > 0) o.secret = secret;
-  if (secret_file_option->count() > 0) o.secret_file = secret_file;
-  if (log_level_option->count() > 0) o.log_level = log_level;
-  if (http_user_option->count() > 0) o.http_user = http_user;
-  if (http_password_option->count() > 0) o.http_password_file = http_password_file;
+  if (raw.no_checkpoint_set) o.checkpoint = false;
+  raw.master.MoveTo(o.master);
+  raw.user.MoveTo(o.user);
+  raw.principal.MoveTo(o.principal);
+  raw.secret.MoveTo(o.secret);
+  raw.secret_file.MoveTo(o.secret_file);
+  raw.log_level.MoveTo(o.log_level);
+  raw.http_user.MoveTo(o.http_user);
+  raw.http_password_file.MoveTo(o.http_password_file);
   parsed.options = std::move(o);
   return parsed;
 }

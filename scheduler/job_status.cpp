@@ -243,10 +243,12 @@ std::string MetricsText(const JobStatus& s) {
   return e.Take();
 }
 
-std::string StatusPage(const JobStatus& s) {
+namespace {
+
+// The page's head, title line and progress facts (the ids are what the script updates).
+void AppendHeadAndProgress(std::string& h, const JobStatus& s) {
   std::string done_share = Percent(s.work_done, s.work_total);
   std::string title = HtmlEscape(s.name) + " " + done_share + "%";
-  std::string h;
   h += "<!DOCTYPE html>\n<html lang=\"en\"><head><meta charset=\"utf-8\">";
   h += "<meta name=\"viewport\" content=\"width=device-width,initial-scale=1\">";
   h += "<title>" + title + "</title><style>" + std::string(kPageStyle) + "</style></head><body><main>\n";
@@ -272,7 +274,9 @@ std::string StatusPage(const JobStatus& s) {
   h += "<span>cpus held <b>" + Fixed(s.cpus_held, 1) + "</b></span>";
   h += "<span>results <b>" + Bytes(s.counters.result_bytes) + "</b></span>";
   h += "</div>\n";
+}
 
+void AppendAgents(std::string& h, const JobStatus& s) {
   h += "<h2>Agents</h2>\n";
   if (s.agents.empty()) {
     h += "<p class=\"none\" id=\"agents\">no agent has run a task yet</p>\n";
@@ -287,7 +291,10 @@ std::string StatusPage(const JobStatus& s) {
     }
     h += "</tbody></table>\n";
   }
+}
 
+// Newest first.
+void AppendRecentFailures(std::string& h, const JobStatus& s) {
   h += "<h2>Recent failures</h2>\n";
   if (s.recent_failures.empty()) {
     h += "<p class=\"none\" id=\"failures\">none</p>\n";
@@ -300,7 +307,9 @@ std::string StatusPage(const JobStatus& s) {
     }
     h += "</tbody></table>\n";
   }
+}
 
+void AppendCounters(std::string& h, const JobStatus& s) {
   const auto& c = s.counters;
   h += "<h2>Counters</h2>\n<table id=\"counters\"><tbody>\n";
   auto row = [&h](const char* name, std::uint64_t value) {
@@ -314,7 +323,10 @@ std::string StatusPage(const JobStatus& s) {
   row("offers declined", c.offers_declined);
   row("calls failed", c.calls_failed);
   h += "</tbody></table>\n";
+}
 
+// The settings, the links to the machine-readable views, and the script.
+void AppendSettingsAndTail(std::string& h, const JobStatus& s) {
   h += "<h2>Settings</h2>\n<table id=\"settings\"><tbody>\n";
   for (const auto& [key, value] : s.settings) {
     h += "<tr><td>" + HtmlEscape(key) + "</td><td class=\"text\">" + HtmlEscape(value) + "</td></tr>\n";
@@ -322,6 +334,17 @@ std::string StatusPage(const JobStatus& s) {
   h += "</tbody></table>\n";
   h += "<p class=\"sub\">Also: <a href=\"status\">status</a> (JSON), <a href=\"metrics\">metrics</a> (Prometheus).</p>\n";
   h += "</main><script>" + std::string(kPageScript) + "</script></body></html>\n";
+}
+
+}  // namespace
+
+std::string StatusPage(const JobStatus& s) {
+  std::string h;
+  AppendHeadAndProgress(h, s);
+  AppendAgents(h, s);
+  AppendRecentFailures(h, s);
+  AppendCounters(h, s);
+  AppendSettingsAndTail(h, s);
   return h;
 }
 

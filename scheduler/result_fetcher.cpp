@@ -172,6 +172,82 @@ namespace {
 // Verifying threads: the scheduler's loop keeps one core; more than 4 outrun any disk.
 unsigned PoolThreads() { return std::clamp(std::thread::hardware_concurrency(), 2u, 4u); }
 
+// The parser of the downloaded file, run on a pool thread only: pure checks, no scheduler
+// state (which numbers the file may hold is vetted on the loop, in Deliver). Its callbacks
+// live inside `f`, so they hold a plain pointer.
+void AttachEntryParser(FileFetch* f) {
+  f->parser = ResultFileParser(ResultFileParser::Callbacks{
+      .on_entry = [f](std::uint64_t n, std::uint64_t length) -> Status {
+        if (!f->seen.insert(n).second) return MakeError(Errc::kCorruption, std::to_string(n) + "! comes twice");
+        if (length != FactorialDigits(n)) {
+          return MakeError(Errc::kCorruption, std::to_string(n) + "! has " + std::to_string(FactorialDigits(n)) +
+                                                  " digits, not " + std::to_string(length));
+        }
+        f->index.push_back({n, f->stored, length});
+        return OkStatus();
+      },
+      .on_digits = [f](std::string_view digits) -> Status {
+        f->stored += digits.size();
+        return WriteAll(f->fd, digits);
+      },
+      .on_entry_end = [] { return OkStatus(); }});
+}
+
+// One temporary file for the raw download, one for the verified digits.
+Status OpenTempFiles(FileFetch& f, const std::string& dir) {
+  for (int* target : {&f.raw, &f.fd}) {
+    auto temp = OpenTempFile(dir);
+    if (!temp.ok()) return temp.error();
+    *target = temp.value();
+  }
+  return OkStatus();
+}
+
+// What went wrong with the transfer itself, before the file is verified: a write error or
+// overrun seen while receiving, a failed request, an HTTP error, a short file.
+std::optional<Error> TransferProblem(const FileFetch& state, const Result<HttpResponse>& result,
+                                     const ResultFile& file) {
+  std::optional<Error> problem = state.problem;
+  if (!problem && !result.ok()) problem = result.error();
+  if (!problem && result.value().status != 200) {
+    problem = Error{Errc::kUnavailable, "HTTP " + std::to_string(result.value().status) + " " +
+                                            Excerpt(result.value().body)};
+  }
+  if (!problem && state.received != file.size) {
+    problem = Error{Errc::kCorruption, "truncated: " + std::to_string(state.received) + " of " +
+                                           std::to_string(file.size) + " bytes"};
+  }
+  return problem;
+}
+
+// Loop thread, once the pool has its verdict: vet every entry, then deliver them in order.
+void Deliver(FileFetch& state, const ResultFetcher::Accept& accept, const ResultFetcher::OnEntry& on_entry,
+             std::optional<Error> problem, const std::function<void(const Status&)>& done) {
+  std::vector<std::uint32_t> ids;
+  for (const auto& entry : state.index) {
+    if (problem) break;
+    auto vetted = accept(entry.n);
+    if (!vetted) problem = Error{Errc::kCorruption, std::to_string(entry.n) + "! is not expected in this file"};
+    if (vetted) ids.push_back(*vetted);
+  }
+  if (problem) {
+    done(*problem);
+    return;
+  }
+  std::string digits;
+  for (std::size_t i = 0; i < state.index.size(); ++i) {
+    const auto& entry = state.index[i];
+    digits.resize(entry.length);
+    if (auto read = ReadAt(state.fd, entry.offset, digits); !read.ok()) {
+      done(read.error());  // entries delivered so far are verified and stay delivered
+      return;
+    }
+    on_entry(ids[i], std::move(digits));
+    digits = std::string();
+  }
+  done(OkStatus());
+}
+
 }  // namespace
 
 ResultFetcher::ResultFetcher(EventLoop& loop, TlsOptions tls,
@@ -206,31 +282,11 @@ void ResultFetcher::FetchFile(const std::string& agent_id, const ResultFile& fil
   }
   auto fetch = std::make_shared<FileFetch>();
   FileFetch* f = fetch.get();  // the callbacks below live inside *fetch
-  // Pool thread only: pure checks, no scheduler state (`accept` runs on the loop, below).
-  f->parser = ResultFileParser(ResultFileParser::Callbacks{
-      .on_entry = [f](std::uint64_t n, std::uint64_t length) -> Status {
-        if (!f->seen.insert(n).second) return MakeError(Errc::kCorruption, std::to_string(n) + "! comes twice");
-        if (length != FactorialDigits(n)) {
-          return MakeError(Errc::kCorruption, std::to_string(n) + "! has " + std::to_string(FactorialDigits(n)) +
-                                                  " digits, not " + std::to_string(length));
-        }
-        f->index.push_back({n, f->stored, length});
-        return OkStatus();
-      },
-      .on_digits = [f](std::string_view digits) -> Status {
-        f->stored += digits.size();
-        return WriteAll(f->fd, digits);
-      },
-      .on_entry_end = [] { return OkStatus(); }});
-  for (int* target : {&f->raw, &f->fd}) {
-    auto temp = OpenTempFile(temp_dir_);
-    if (!temp.ok()) {
-      done(temp.error());
-      return;
-    }
-    *target = temp.value();
+  AttachEntryParser(f);
+  if (auto opened = OpenTempFiles(*f, temp_dir_); !opened.ok()) {
+    done(opened.error());
+    return;
   }
-
   HttpRequest request;
   request.method = "GET";
   request.url = url->second + "/files/download?path=" + EscapeQuery(file.path);
@@ -253,48 +309,12 @@ void ResultFetcher::FetchFile(const std::string& agent_id, const ResultFile& fil
     }
     return true;
   };
-  // Loop thread, once the pool has its verdict: vet every entry, then deliver them in order.
   auto deliver = [fetch, accept = std::move(accept), on_entry = std::move(on_entry),
-                  done](std::optional<Error> problem) {
-    FileFetch& state = *fetch;
-    std::vector<std::uint32_t> ids;
-    for (const auto& entry : state.index) {
-      if (problem) break;
-      auto vetted = accept(entry.n);
-      if (!vetted) problem = Error{Errc::kCorruption, std::to_string(entry.n) + "! is not expected in this file"};
-      if (vetted) ids.push_back(*vetted);
-    }
-    if (problem) {
-      done(*problem);
-      return;
-    }
-    std::string digits;
-    for (std::size_t i = 0; i < state.index.size(); ++i) {
-      const auto& entry = state.index[i];
-      digits.resize(entry.length);
-      if (auto read = ReadAt(state.fd, entry.offset, digits); !read.ok()) {
-        done(read.error());  // entries delivered so far are verified and stay delivered
-        return;
-      }
-      on_entry(ids[i], std::move(digits));
-      digits = std::string();
-    }
-    done(OkStatus());
-  };
+                  done](std::optional<Error> problem) { Deliver(*fetch, accept, on_entry, std::move(problem), done); };
   callbacks.on_done = [this, id, fetch, file, deliver = std::move(deliver),
                        done = std::move(done)](Result<HttpResponse> result) {
     in_flight_.erase(*id);
-    FileFetch& state = *fetch;
-    std::optional<Error> problem = state.problem;
-    if (!problem && !result.ok()) problem = result.error();
-    if (!problem && result.value().status != 200) {
-      problem = Error{Errc::kUnavailable, "HTTP " + std::to_string(result.value().status) + " " +
-                                              Excerpt(result.value().body)};
-    }
-    if (!problem && state.received != file.size) {
-      problem = Error{Errc::kCorruption, "truncated: " + std::to_string(state.received) + " of " +
-                                             std::to_string(file.size) + " bytes"};
-    }
+    std::optional<Error> problem = TransferProblem(*fetch, result, file);
     if (problem) {
       done(*problem);
       return;

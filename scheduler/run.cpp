@@ -76,16 +76,310 @@ std::string HumanBytes(std::uint64_t bytes) {
   return fmt::format("{:.1f} {}", value, units[unit]);
 }
 
+// With --no-color, log lines on a terminal carry no escape sequences either.
+void TurnOffLogColors() {
+  for (auto& sink : spdlog::default_logger()->sinks()) {
+    if (auto* colored = dynamic_cast<spdlog::sinks::stderr_color_sink_mt*>(sink.get())) {
+      colored->set_color_mode(spdlog::color_mode::never);
+    }
+  }
+}
+
+// A closed standard descriptor would be reused by the next socket or file, and results or
+// logs written "to stdout" would land there: each closed one is opened on /dev/null.
+// Returns whether standard output was closed (results then need --output).
+bool ReopenClosedStandardDescriptors() {
+  bool stdout_closed = ::fcntl(STDOUT_FILENO, F_GETFD) == -1;
+  for (int fd : {STDIN_FILENO, STDOUT_FILENO, STDERR_FILENO}) {
+    if (::fcntl(fd, F_GETFD) != -1) continue;
+    int null = ::open("/dev/null", O_RDWR);  // takes the lowest free number: `fd` itself, or lower
+    if (null >= 0 && null != fd) {
+      ::dup2(null, fd);
+      ::close(null);
+    }
+  }
+  return stdout_closed;
+}
+
+// The results' destination: standard output or --output, fed from the journal when resuming.
+Result<std::unique_ptr<ResultSink>> OpenSink(const RunConfig& run, const StateStore* store) {
+  SinkOptions sink_options;
+  sink_options.order = run.order;
+  sink_options.hold_bytes = run.hold_bytes;
+  sink_options.spill_dir = run.spill_dir;
+  sink_options.flush_each_add = false;  // flushed once per batch of results, by JobDriver
+  sink_options.warn = [](const std::string& message) { spdlog::warn("{}", message); };
+  if (store) sink_options.store_fd = store->read_fd();
+  if (run.output.empty()) {
+    return std::make_unique<ResultSink>(run.workload, run.format, STDOUT_FILENO, "standard output", sink_options);
+  }
+  return ResultSink::OpenFile(run.workload, run.format, run.output, sink_options);
+}
+
+// Starts the status server and registers its address as the framework's webui_url.
+Result<std::unique_ptr<StatusServer>> StartStatusServer(RunConfig& run) {
+  auto started = StatusServer::Start(*run.http);
+  if (!started.ok()) return started.error();
+  auto server = std::move(started).value();
+  const std::string& host = run.http_advertise_host;
+  run.scheduler.framework.webui_url =
+      fmt::format("http://{}:{}/", host.find(':') != std::string::npos ? "[" + host + "]" : host, server->port());
+  spdlog::info("status page at {} (listening on {}:{})", *run.scheduler.framework.webui_url, run.http->address,
+               server->port());
+  return server;
+}
+
+// A finished job's output in the state directory holds every result: the journal is
+// compacted to refer to it, so the directory keeps the digits once.
+void CompactJournalIntoOutput(StateStore& store, const RunConfig& run) {
+  std::error_code ec;
+  auto output = std::filesystem::weakly_canonical(run.output, ec);
+  if (ec || output.parent_path() != std::filesystem::weakly_canonical(run.state_dir, ec) || ec) return;
+  auto compacted = store.Compact(output.filename().string());
+  if (!compacted.ok()) {
+    spdlog::warn("the journal stays as it is: {}", compacted.error().message);
+  } else if (*compacted) {
+    spdlog::debug("journal compacted: it refers to the lines of {}", run.output);
+  }
+}
+
+// The closing summary, in input lines as the output counts them.
+void LogSummary(const ResultSink& sink, std::size_t total, double seconds, const JobActivity& activity) {
+  std::size_t resolved = sink.lines_resolved();
+  std::size_t unfinished = total - resolved;
+  spdlog::info("{} done, {} failed{} in {:.1f} s ({:.1f} numbers/s); {:.1f} cpu s held on the cluster, {} of results",
+               resolved - sink.lines_failed(), sink.lines_failed(),
+               unfinished > 0 ? ", " + std::to_string(unfinished) + " unfinished" : std::string(), seconds,
+               seconds > 0 ? static_cast<double>(resolved) / seconds : 0.0, activity.cpu_seconds(),
+               HumanBytes(activity.counters().result_bytes));
+}
+
+// Drives the job once its outputs are open: the event loop, the scheduler, the flow of
+// results into the journal and the sink, signals, and progress reporting. Members are
+// built in declaration order and torn down in reverse: the loop outlives the scheduler and
+// the timers that post to it.
+class JobDriver {
+ public:
+  JobDriver(RunConfig& run, StateStore* store, ResultSink& sink, StatusServer* status_server)
+      : run_(run),
+        store_(store),
+        sink_(sink),
+        status_server_(status_server),
+        settings_(Settings(run)),
+        loop_(kConnectionsPerHost),
+        // On a terminal, a progress line on stderr, kept out of the way of log lines and, when
+        // standard output is a terminal too, of results.
+        progress_(stderr, run.progress && ::isatty(STDERR_FILENO) == 1),
+        results_on_terminal_(progress_.enabled() && run.output.empty() && ::isatty(STDOUT_FILENO) == 1),
+        last_commit_(loop_.Now() - kCommitEvery),
+        total_(run.workload->size()) {}
+
+  int Run() {
+    CreateScheduler();
+    WatchSignals();
+    StartReporting();
+    auto started = std::chrono::steady_clock::now();
+    scheduler_->Start();
+    if (store_) store_->ReleaseReplayed();  // the sink and the scheduler have taken what they need
+    loop_.Run();
+    progress_.Close();
+    SdNotify("STOPPING=1");
+    FinishOutputs();
+    double seconds = std::chrono::duration<double>(std::chrono::steady_clock::now() - started).count();
+    LogSummary(sink_, total_, seconds, scheduler_->activity());
+    return output_failed_ && exit_code_ == kExitOk ? kExitFailed : exit_code_;
+  }
+
+ private:
+  // Results of one event (a batch) are buffered and written together once it is handled.
+  // With --state-dir each result's line is appended to the journal at once, and the results
+  // appended meanwhile are committed with one fdatasync at most every kCommitEvery; only then
+  // do they reach the output and the progress: nothing counts as done before it is durable.
+  static constexpr auto kCommitEvery = std::chrono::milliseconds(100);
+  struct Uncommitted {
+    StoredResult stored;
+    std::string line;
+  };
+
+  // The first output error is logged and stops the job; later ones add nothing.
+  void OutputError(const Status& status) {
+    if (status.ok() || output_failed_) return;
+    output_failed_ = true;
+    spdlog::error("{}; stopping", status.error().message);
+    loop_.Post([this] { scheduler_->Interrupt(kExitFailed); });
+  }
+
+  template <typename Write>
+  Status AroundProgress(Write write) {
+    if (!results_on_terminal_) return write();
+    progress_.Erase();
+    auto status = write();
+    progress_.Redraw();
+    return status;
+  }
+
+  Status Commit() {
+    if (uncommitted_.empty()) return OkStatus();
+    if (auto synced = store_->Commit(); !synced.ok()) return synced;
+    last_commit_ = loop_.Now();
+    for (const auto& pending : uncommitted_) {
+      if (auto added = sink_.AddStored(pending.stored, pending.line); !added.ok()) return added;
+    }
+    uncommitted_.clear();
+    return OkStatus();
+  }
+
+  void Flush() {
+    flush_posted_ = false;
+    if (store_) OutputError(AroundProgress([this] { return Commit(); }));
+    OutputError(AroundProgress([this] { return sink_.Flush(); }));
+  }
+
+  void OnResult(const NumberResult& result) {
+    if (store_) {
+      std::string line = EncodeLine(result, run_.format);
+      auto stored = store_->Append(result.n, result.ok, line);
+      if (!stored.ok()) {
+        return OutputError(MakeError(Errc::kInternal, "--state-dir " + store_->dir() + ": " + stored.error().message));
+      }
+      uncommitted_.push_back({*stored, std::move(line)});
+    } else {
+      OutputError(AroundProgress([&] { return sink_.Add(result); }));
+    }
+    if (flush_posted_) return;
+    flush_posted_ = true;
+    auto since = loop_.Now() - last_commit_;
+    if (!store_ || since >= kCommitEvery) return loop_.Post([this] { Flush(); });
+    loop_.After(std::chrono::duration_cast<std::chrono::milliseconds>(kCommitEvery - since), [this] { Flush(); });
+  }
+
+  void CreateScheduler() {
+    auto on_result = [this](const NumberResult& result) { OnResult(result); };
+    auto on_exit = [this](int code) {
+      exit_code_ = code;
+      loop_.Stop();
+    };
+    scheduler_ = std::make_unique<Scheduler>(loop_, run_.scheduler, *run_.workload, on_result, on_exit);
+  }
+
+  // The first signal stops in order (kills, TEARDOWN); a second stops waiting for that; a
+  // third exits at once. Handlers run on the loop, which only runs once the scheduler exists.
+  void WatchSignals() {
+    signals_ = std::make_unique<SignalWatcher>(std::initializer_list<int>{SIGINT, SIGTERM}, [this](int sig) {
+      int code = sig == SIGINT ? 130 : 143;
+      int count = interrupts_.fetch_add(1) + 1;
+      if (count >= 3) std::_Exit(code);
+      loop_.Post([this, sig, code, count] {
+        if (count == 1) {
+          spdlog::warn("{}: stopping; a second signal stops waiting for the master",
+                       sig == SIGINT ? "SIGINT" : "SIGTERM");
+          return scheduler_->Interrupt(code);
+        }
+        spdlog::warn("second signal: writing results and exiting without waiting for the master");
+        exit_code_ = code;
+        loop_.Stop();
+      });
+    });
+  }
+
+  std::string ProgressNow() { return ProgressText(sink_, total_, meter_, monitor_->estimate()); }
+
+  void StartReporting() {
+    // systemd: READY=1 once subscribed, STATUS= with progress, WATCHDOG=1 from this loop (so a
+    // wedged loop gets the service restarted).
+    scheduler_->set_on_subscribed(
+        [](const std::string& id) { SdNotify("READY=1\nSTATUS=subscribed as framework " + id); });
+    meter_.Sample(RateMeter::Clock::now(), sink_.lines_resolved());
+    // Snapshots of the job every half second, for the status server and the progress figures:
+    // built here on the loop, read by the server's threads only once published.
+    monitor_ = std::make_unique<JobMonitor>(*scheduler_, run_.scheduler.framework.name, FACTORIAL_VERSION, settings_);
+    snapshot_ = [this] {
+      auto status = monitor_->Snapshot(loop_.Now());
+      if (status_server_) status_server_->Publish(std::move(status));
+      loop_.After(std::chrono::milliseconds(500), snapshot_);
+    };
+    snapshot_();
+    StartSystemdStatus();
+    StartProgressDisplay();
+  }
+
+  void StartSystemdStatus() {
+    if (auto period = SdWatchdogPeriod()) {
+      keepalive_ = [this, half = *period / 2] {
+        SdNotify("WATCHDOG=1\nSTATUS=" + ProgressNow());
+        loop_.After(half, keepalive_);
+      };
+      loop_.After(std::chrono::milliseconds(0), keepalive_);
+    }
+    // systemd without the watchdog still shows STATUS= in `systemctl status`.
+    status_line_ = [this] {
+      SdNotify("STATUS=" + ProgressNow());
+      loop_.After(std::chrono::seconds(5), status_line_);
+    };
+    if (const char* socket = std::getenv("NOTIFY_SOCKET"); socket != nullptr && *socket != '\0' && !SdWatchdogPeriod()) {
+      loop_.After(std::chrono::seconds(1), status_line_);
+    }
+  }
+
+  void StartProgressDisplay() {
+    progress_.WrapLogger();
+    show_ = [this] {
+      progress_.Show("factorial-scheduler: " + ProgressNow());
+      loop_.After(std::chrono::seconds(1), show_);
+    };
+    if (progress_.enabled()) loop_.After(std::chrono::seconds(1), show_);
+    // Off a terminal (piped, a log file, the journal): a progress log line now and then.
+    interval_ = std::chrono::duration_cast<Duration>(std::chrono::duration<double>(run_.progress_interval));
+    log_progress_ = [this] {
+      if (sink_.lines_resolved() < total_) spdlog::info("progress: {}", ProgressNow());
+      loop_.After(interval_, log_progress_);
+    };
+    if (run_.progress && !progress_.enabled()) loop_.After(interval_, log_progress_);
+  }
+
+  // After the loop: the last journal commit, the sink's end, and compaction of a finished job.
+  void FinishOutputs() {
+    if (store_) {
+      OutputError(Commit());
+      spdlog::info("journal: {} bytes written, {} fdatasync(s) this run", store_->size(), store_->syncs());
+    }
+    if (auto finished = sink_.Finish(); !finished.ok()) {
+      if (!output_failed_) spdlog::error("{}", finished.error().message);
+      output_failed_ = true;
+    }
+    if (store_ && !output_failed_ && sink_.lines_resolved() == total_ && !run_.output.empty()) {
+      CompactJournalIntoOutput(*store_, run_);
+    }
+  }
+
+  RunConfig& run_;
+  StateStore* store_;
+  ResultSink& sink_;
+  StatusServer* status_server_;
+  std::vector<std::pair<std::string, std::string>> settings_;
+  CurlGlobal curl_;
+  CurlLoop loop_;
+  int exit_code_ = kExitOk;
+  bool output_failed_ = false;
+  std::unique_ptr<Scheduler> scheduler_;
+  ProgressLine progress_;
+  bool results_on_terminal_;
+  std::vector<Uncommitted> uncommitted_;
+  TimePoint last_commit_;
+  bool flush_posted_ = false;
+  std::atomic<int> interrupts_{0};
+  std::unique_ptr<SignalWatcher> signals_;
+  std::size_t total_;
+  RateMeter meter_;
+  std::unique_ptr<JobMonitor> monitor_;
+  Duration interval_{};
+  std::function<void()> snapshot_, keepalive_, status_line_, show_, log_progress_;
+};
+
 }  // namespace
 
 int RunJob(RunConfig run) {
-  if (!run.color) {
-    for (auto& sink : spdlog::default_logger()->sinks()) {
-      if (auto* colored = dynamic_cast<spdlog::sinks::stderr_color_sink_mt*>(sink.get())) {
-        colored->set_color_mode(spdlog::color_mode::never);
-      }
-    }
-  }
+  if (!run.color) TurnOffLogColors();
   for (const auto& warning : run.warnings) spdlog::warn("{}", warning);
   // A closed standard output is a write error the sink reports, not a silent death.
   std::signal(SIGPIPE, SIG_IGN);
@@ -99,39 +393,17 @@ int RunJob(RunConfig run) {
     store = std::move(opened).value();
     run.scheduler.store = store.get();
   }
-  // A closed standard descriptor would be reused by the next socket or file, and results or
-  // logs written "to stdout" would land there. Results need a real standard output.
-  bool stdout_closed = ::fcntl(STDOUT_FILENO, F_GETFD) == -1;
-  for (int fd : {STDIN_FILENO, STDOUT_FILENO, STDERR_FILENO}) {
-    if (::fcntl(fd, F_GETFD) != -1) continue;
-    int null = ::open("/dev/null", O_RDWR);  // takes the lowest free number: `fd` itself, or lower
-    if (null >= 0 && null != fd) {
-      ::dup2(null, fd);
-      ::close(null);
-    }
-  }
+  bool stdout_closed = ReopenClosedStandardDescriptors();
   if (stdout_closed && run.output.empty()) {
     std::fprintf(stderr, "factorial-scheduler: standard output is closed; pass --output FILE\n");
     return kExitUsage;
   }
-  SinkOptions sink_options;
-  sink_options.order = run.order;
-  sink_options.hold_bytes = run.hold_bytes;
-  sink_options.spill_dir = run.spill_dir;
-  sink_options.flush_each_add = false;  // flushed once per batch of results, below
-  sink_options.warn = [](const std::string& message) { spdlog::warn("{}", message); };
-  if (store) sink_options.store_fd = store->read_fd();
-  std::unique_ptr<ResultSink> sink;
-  if (run.output.empty()) {
-    sink = std::make_unique<ResultSink>(run.workload, run.format, STDOUT_FILENO, "standard output", sink_options);
-  } else {
-    auto opened = ResultSink::OpenFile(run.workload, run.format, run.output, sink_options);
-    if (!opened.ok()) {
-      std::fprintf(stderr, "factorial-scheduler: %s\n", opened.error().message.c_str());
-      return kExitUsage;
-    }
-    sink = std::move(opened).value();
+  auto opened_sink = OpenSink(run, store.get());
+  if (!opened_sink.ok()) {
+    std::fprintf(stderr, "factorial-scheduler: %s\n", opened_sink.error().message.c_str());
+    return kExitUsage;
   }
+  std::unique_ptr<ResultSink> sink = std::move(opened_sink).value();
   if (store) {
     if (auto resumed = sink->Resume(store->replayed()); !resumed.ok()) {
       spdlog::error("{}", resumed.error().message);
@@ -144,190 +416,15 @@ int RunJob(RunConfig run) {
   }
   std::unique_ptr<StatusServer> status_server;
   if (run.http) {
-    auto started = StatusServer::Start(*run.http);
+    auto started = StartStatusServer(run);
     if (!started.ok()) {
       std::fprintf(stderr, "factorial-scheduler: %s\n", started.error().message.c_str());
       return kExitFailed;
     }
     status_server = std::move(started).value();
-    const std::string& host = run.http_advertise_host;
-    run.scheduler.framework.webui_url = fmt::format("http://{}:{}/", host.find(':') != std::string::npos ? "[" + host + "]" : host,
-                                                    status_server->port());
-    spdlog::info("status page at {} (listening on {}:{})", *run.scheduler.framework.webui_url, run.http->address,
-                 status_server->port());
   }
-  auto settings = Settings(run);
-  CurlGlobal curl;
-  CurlLoop loop(kConnectionsPerHost);
-  int exit_code = kExitOk;
-  bool output_failed = false;
-  std::unique_ptr<Scheduler> scheduler;
-  auto output_error = [&](const Status& status) {
-    if (status.ok() || output_failed) return;
-    output_failed = true;
-    spdlog::error("{}; stopping", status.error().message);
-    loop.Post([&] { scheduler->Interrupt(kExitFailed); });
-  };
-  // On a terminal, a progress line on stderr, kept out of the way of log lines and, when
-  // standard output is a terminal too, of results.
-  ProgressLine progress(stderr, run.progress && ::isatty(STDERR_FILENO) == 1);
-  bool results_on_terminal = progress.enabled() && run.output.empty() && ::isatty(STDOUT_FILENO) == 1;
-  auto around_progress = [&](auto write) {
-    if (!results_on_terminal) return write();
-    progress.Erase();
-    auto status = write();
-    progress.Redraw();
-    return status;
-  };
-  // Results of one event (a batch) are buffered and written together once it is handled.
-  // With --state-dir each result's line is appended to the journal at once, and the results
-  // appended meanwhile are committed with one fdatasync at most every kCommitEvery; only then
-  // do they reach the output and the progress: nothing counts as done before it is durable.
-  constexpr auto kCommitEvery = std::chrono::milliseconds(100);
-  struct Uncommitted {
-    StoredResult stored;
-    std::string line;
-  };
-  std::vector<Uncommitted> uncommitted;
-  auto last_commit = loop.Now() - kCommitEvery;
-  auto commit = [&]() -> Status {
-    if (uncommitted.empty()) return OkStatus();
-    if (auto synced = store->Commit(); !synced.ok()) return synced;
-    last_commit = loop.Now();
-    for (const auto& pending : uncommitted) {
-      if (auto added = sink->AddStored(pending.stored, pending.line); !added.ok()) return added;
-    }
-    uncommitted.clear();
-    return OkStatus();
-  };
-  bool flush_posted = false;
-  auto flush = [&] {
-    flush_posted = false;
-    if (store) output_error(around_progress(commit));
-    output_error(around_progress([&] { return sink->Flush(); }));
-  };
-  auto on_result = [&](const NumberResult& result) {
-    if (store) {
-      std::string line = EncodeLine(result, run.format);
-      auto stored = store->Append(result.n, result.ok, line);
-      if (!stored.ok()) return output_error(MakeError(Errc::kInternal, "--state-dir " + store->dir() + ": " +
-                                                                         stored.error().message));
-      uncommitted.push_back({*stored, std::move(line)});
-    } else {
-      output_error(around_progress([&] { return sink->Add(result); }));
-    }
-    if (flush_posted) return;
-    flush_posted = true;
-    auto since = loop.Now() - last_commit;
-    if (!store || since >= kCommitEvery) return loop.Post(flush);
-    loop.After(std::chrono::duration_cast<std::chrono::milliseconds>(kCommitEvery - since), flush);
-  };
-  auto on_exit = [&](int code) {
-    exit_code = code;
-    loop.Stop();
-  };
-  scheduler = std::make_unique<Scheduler>(loop, run.scheduler, *run.workload, on_result, on_exit);
-  // The first signal stops in order (kills, TEARDOWN); a second stops waiting for that; a
-  // third exits at once. Handlers run on the loop, which only runs once `scheduler` exists.
-  std::atomic<int> interrupts{0};
-  SignalWatcher signals({SIGINT, SIGTERM}, [&](int sig) {
-    int code = sig == SIGINT ? 130 : 143;
-    int count = interrupts.fetch_add(1) + 1;
-    if (count >= 3) std::_Exit(code);
-    loop.Post([&, sig, code, count] {
-      if (count == 1) {
-        spdlog::warn("{}: stopping; a second signal stops waiting for the master", sig == SIGINT ? "SIGINT" : "SIGTERM");
-        return scheduler->Interrupt(code);
-      }
-      spdlog::warn("second signal: writing results and exiting without waiting for the master");
-      exit_code = code;
-      loop.Stop();
-    });
-  });
-  // systemd: READY=1 once subscribed, STATUS= with progress, WATCHDOG=1 from this loop (so a
-  // wedged loop gets the service restarted).
-  scheduler->set_on_subscribed([](const std::string& id) { SdNotify("READY=1\nSTATUS=subscribed as framework " + id); });
-  const std::size_t total = run.workload->size();
-  RateMeter meter;
-  meter.Sample(RateMeter::Clock::now(), sink->lines_resolved());
-  // Snapshots of the job every half second, for the status server and the progress figures:
-  // built here on the loop, read by the server's threads only once published.
-  JobMonitor monitor(*scheduler, run.scheduler.framework.name, FACTORIAL_VERSION, settings);
-  std::function<void()> snapshot = [&] {
-    auto status = monitor.Snapshot(loop.Now());
-    if (status_server) status_server->Publish(std::move(status));
-    loop.After(std::chrono::milliseconds(500), snapshot);
-  };
-  snapshot();
-  auto text = [&] { return ProgressText(*sink, total, meter, monitor.estimate()); };
-  std::function<void()> keepalive;
-  if (auto period = SdWatchdogPeriod()) {
-    keepalive = [&, half = *period / 2] {
-      SdNotify("WATCHDOG=1\nSTATUS=" + text());
-      loop.After(half, keepalive);
-    };
-    loop.After(std::chrono::milliseconds(0), keepalive);
-  }
-  // systemd without the watchdog still shows STATUS= in `systemctl status`.
-  std::function<void()> status_line = [&] {
-    SdNotify("STATUS=" + text());
-    loop.After(std::chrono::seconds(5), status_line);
-  };
-  if (const char* socket = std::getenv("NOTIFY_SOCKET"); socket != nullptr && *socket != '\0' && !SdWatchdogPeriod()) {
-    loop.After(std::chrono::seconds(1), status_line);
-  }
-  progress.WrapLogger();
-  std::function<void()> show = [&] {
-    progress.Show("factorial-scheduler: " + text());
-    loop.After(std::chrono::seconds(1), show);
-  };
-  if (progress.enabled()) loop.After(std::chrono::seconds(1), show);
-  // Off a terminal (piped, a log file, the journal): a progress log line now and then.
-  auto interval = std::chrono::duration_cast<Duration>(std::chrono::duration<double>(run.progress_interval));
-  std::function<void()> log_progress = [&] {
-    if (sink->lines_resolved() < total) spdlog::info("progress: {}", text());
-    loop.After(interval, log_progress);
-  };
-  if (run.progress && !progress.enabled()) loop.After(interval, log_progress);
-  auto started = std::chrono::steady_clock::now();
-  scheduler->Start();
-  if (store) store->ReleaseReplayed();  // the sink and the scheduler have taken what they need
-  loop.Run();
-  progress.Close();
-  SdNotify("STOPPING=1");
-  if (store) {
-    output_error(commit());
-    spdlog::info("journal: {} bytes written, {} fdatasync(s) this run", store->size(), store->syncs());
-  }
-  if (auto finished = sink->Finish(); !finished.ok()) {
-    if (!output_failed) spdlog::error("{}", finished.error().message);
-    output_failed = true;
-  }
-  // A finished job's output in the state directory holds every result: the journal is
-  // compacted to refer to it, so the directory keeps the digits once.
-  if (store && !output_failed && sink->lines_resolved() == total && !run.output.empty()) {
-    std::error_code ec;
-    auto output = std::filesystem::weakly_canonical(run.output, ec);
-    if (!ec && output.parent_path() == std::filesystem::weakly_canonical(run.state_dir, ec) && !ec) {
-      auto compacted = store->Compact(output.filename().string());
-      if (!compacted.ok()) {
-        spdlog::warn("the journal stays as it is: {}", compacted.error().message);
-      } else if (*compacted) {
-        spdlog::debug("journal compacted: it refers to the lines of {}", run.output);
-      }
-    }
-  }
-  // In input lines, as the output counts them.
-  double seconds = std::chrono::duration<double>(std::chrono::steady_clock::now() - started).count();
-  std::size_t resolved = sink->lines_resolved();
-  std::size_t unfinished = total - resolved;
-  const JobActivity& activity = scheduler->activity();
-  spdlog::info("{} done, {} failed{} in {:.1f} s ({:.1f} numbers/s); {:.1f} cpu s held on the cluster, {} of results",
-               resolved - sink->lines_failed(), sink->lines_failed(),
-               unfinished > 0 ? ", " + std::to_string(unfinished) + " unfinished" : std::string(), seconds,
-               seconds > 0 ? static_cast<double>(resolved) / seconds : 0.0, activity.cpu_seconds(),
-               HumanBytes(activity.counters().result_bytes));
-  return output_failed && exit_code == kExitOk ? kExitFailed : exit_code;
+  JobDriver driver(run, store.get(), *sink, status_server.get());
+  return driver.Run();
 }
 
 }  // namespace factorial::scheduler
