@@ -26,50 +26,14 @@ else
   work=$(mktemp -d)
 fi
 
-mesos_pids=()
-stop_daemon() {
-  kill -"$1" "$2" 2> /dev/null || return 0
-  for _ in $(seq 50); do kill -0 "$2" 2> /dev/null || break; sleep 0.1; done
-  kill -KILL "$2" 2> /dev/null || true
-  wait "$2" 2> /dev/null || true
-}
+# shellcheck source=real-mesos.sh
+source "$(dirname "${BASH_SOURCE[0]}")/real-mesos.sh"
+
 cleanup() {
-  if [[ ${#mesos_pids[@]} -gt 1 ]]; then stop_daemon USR1 "${mesos_pids[1]}"; fi
-  if [[ ${#mesos_pids[@]} -gt 0 ]]; then stop_daemon TERM "${mesos_pids[0]}"; fi
+  stop_real_mesos
   [[ -n ${KEEP_DIR:-} ]] || rm -rf "$work"
 }
 trap cleanup EXIT
-
-free_port() { python3 -c 'import socket; s = socket.socket(); s.bind(("127.0.0.1", 0)); print(s.getsockname()[1])'; }
-
-# The flags of test/support/real_mesos.hpp: POSIX isolation and launcher, no systemd, no user
-# switching; one master and one agent on loopback.
-start_real_mesos() {
-  local master_port agent_port run=$work/mesos
-  master_port=$(free_port)
-  agent_port=$(free_port)
-  mkdir -p "$run/master" "$run/agent/work" "$run/agent/runtime" "$run/agent/fetch"
-  "$MESOS_HOME/bin/mesos-master" --ip=127.0.0.1 --port="$master_port" --hostname=127.0.0.1 \
-    --work_dir="$run/master" --registry=in_memory < /dev/null > "$run/master.log" 2>&1 &
-  mesos_pids=($!)
-  "$MESOS_HOME/bin/mesos-agent" --master=127.0.0.1:"$master_port" --ip=127.0.0.1 --port="$agent_port" \
-    --hostname=127.0.0.1 --work_dir="$run/agent/work" --runtime_dir="$run/agent/runtime" \
-    --fetcher_cache_dir="$run/agent/fetch" --launcher_dir="$MESOS_HOME/libexec/mesos" \
-    --resources="$resources" --containerizers=mesos --isolation=posix/cpu,posix/mem --launcher=posix \
-    --no-systemd_enable_support --no-switch_user < /dev/null > "$run/agent.log" 2>&1 &
-  mesos_pids+=($!)
-  mesos_url="http://127.0.0.1:$master_port"
-  local deadline=$((SECONDS + 60)) agents=0
-  until [[ $agents == 1 ]]; do
-    for p in "${mesos_pids[@]}"; do
-      kill -0 "$p" 2> /dev/null || { tail -n 20 "$run"/*.log >&2; echo "a Mesos daemon exited" >&2; exit 1; }
-    done
-    ((SECONDS < deadline)) || { tail -n 20 "$run"/*.log >&2; echo "the agent did not register in 60 s" >&2; exit 1; }
-    sleep 0.5
-    agents=$(curl -sf --max-time 5 "$mesos_url/master/state" |
-      python3 -c 'import json, sys; print(len(json.load(sys.stdin)["slaves"]))' 2> /dev/null || echo 0)
-  done
-}
 
 # run NAME OUTPUT [FLAGS...]: the scheduler under strace (only the sync calls stop it);
 # prints "wall_s syncs".
