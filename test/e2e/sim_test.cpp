@@ -11,6 +11,7 @@
 #include <tuple>
 
 #include <arpa/inet.h>
+#include <unistd.h>
 #include <netinet/in.h>
 #include <sys/socket.h>
 
@@ -749,4 +750,95 @@ TEST_CASE("a crashed executor fails its task as the real agent does", "[sim]") {
   REQUIRE(failure);
   CHECK((*failure)["failure"]["executor_id"]["value"] == "e1");
   CHECK((*failure)["failure"]["status"] == 9);
+}
+
+TEST_CASE("an executor that cannot be executed fails as under the real agent, its stderr saying why", "[sim]") {
+  // test/data/real-mesos/executor-missing.*: FAILURE with status 256256 first, then TASK_FAILED
+  // (SOURCE_AGENT, REASON_EXECUTOR_TERMINATED, "Executor terminated"); the sandbox's stderr
+  // holds the launcher's line.
+  MesosSim sim(Fast(1));
+  sim.Start();
+  LoopThread lt;
+  Session s(lt, sim.master_url());
+  Json offer = s.NextOffer();
+  std::string missing = (fs::path(sim.work_dir()) / "bin" / "factorial-executor").string();
+  REQUIRE(s.Call(LaunchCall(offer, "t", "3", 1, 64, missing)).status == 202);
+  auto failed = s.stream.Find([](const Json& e) {
+    return e["type"] == "UPDATE" && e["update"]["status"]["state"] == "TASK_FAILED";
+  });
+  REQUIRE(failed);
+  std::vector<Json> recorded;
+  {
+    std::istringstream lines(ReadFile(Recorded("executor-missing.events.json")));
+    for (std::string line; std::getline(lines, line);) recorded.push_back(Json::parse(line));
+  }
+  REQUIRE(recorded.size() == 2);
+  auto failure_at = s.stream.Find([](const Json& e) { return e["type"] == "FAILURE"; });
+  REQUIRE(failure_at);
+  CHECK(*failure_at < *failed);  // as recorded: FAILURE before the update
+  Json failure = s.stream.All()[*failure_at]["failure"];
+  CHECK(failure["status"] == recorded[0]["failure"]["status"]);
+  CHECK(failure["executor_id"]["value"] == "e1");
+  Json status = s.stream.All()[*failed]["update"]["status"];
+  for (const char* field : {"state", "source", "reason", "message"}) {
+    INFO(field);
+    CHECK(status[field] == recorded[1]["update"]["status"][field]);
+  }
+  // Read the way the real agent serves it: the latest run of the executor.
+  std::string stderr_path = "/frameworks/" + s.framework_id + "/executors/e1/runs/latest/stderr";
+  auto read = Request(sim.agent_url(0), "GET", "/files/read?path=" + stderr_path + "&offset=0&length=4096");
+  REQUIRE(read.status == 200);
+  std::string expected = ReadFile(Recorded("executor-missing.stderr"));
+  expected.replace(expected.find("<dir>/bin"), 9, sim.work_dir() + "/bin");
+  CHECK(Json::parse(read.body)["data"] == expected);
+}
+
+TEST_CASE("the agent's /files/read answers as the real agent's", "[sim]") {
+  // The recorded file was 85 bytes (executor-missing.stderr with the real path).
+  MesosSim sim(Fast(1));
+  sim.Start();
+  LoopThread lt;
+  Session s(lt, sim.master_url());
+  Json offer = s.NextOffer();
+  REQUIRE(s.Call(LaunchCall(offer, "t", "3", 1, 64, "/nonexistent/factorial-executor")).status == 202);
+  REQUIRE(s.stream.FindType("FAILURE"));
+  std::string run = "/frameworks/" + s.framework_id + "/executors/e1/runs/latest";
+  std::string sandbox = SimGet(sim.master_url(), "state")["agents"][0]["executors"][0]["sandbox"];
+  std::string text(85, 'x');
+  text.replace(60, 25, "o such file or directory\n");
+  {
+    std::ofstream out(fs::path(sandbox) / "stderr", std::ios::trunc);
+    out << text;
+  }
+  for (auto [name, query] : std::vector<std::pair<std::string, std::string>>{
+           {"files-read-tail", "path=" + run + "/stderr&offset=60&length=4096"},
+           {"files-read-size", "path=" + run + "/stderr&offset=-1"},
+           {"files-read-no-offset", "path=" + run + "/stderr"},
+           {"files-read-past-end", "path=" + run + "/stderr&offset=200&length=10"},
+           {"files-read-missing", "path=" + run + "/nosuch&offset=0"},
+           {"files-read-directory", "path=" + run + "&offset=0"},
+           {"files-read-negative-offset", "path=" + run + "/stderr&offset=-5"},
+           {"files-read-negative-length", "path=" + run + "/stderr&offset=0&length=-5"},
+           {"files-read-bad-offset", "path=" + run + "/stderr&offset=abc"},
+           {"files-read-no-path", "offset=0"}}) {
+    INFO(name << ": " << query);
+    auto a = Request(sim.agent_url(0), "GET", "/files/read?" + query);
+    CHECK(a.status == RecordedStatus(name));
+    CHECK(a.Header("Content-Type") == RecordedHeader(name, "Content-Type"));
+    CHECK(a.body == ReadFile(Recorded(name + ".body")));
+  }
+  // The sandbox's own path, a length of -1, and the 16-page cap on one answer.
+  auto whole = Request(sim.agent_url(0), "GET", "/files/read?path=" + sandbox + "/stderr&offset=0&length=-1");
+  CHECK(Json::parse(whole.body) == Json{{"data", text}, {"offset", 0}});
+  {
+    std::ofstream out(fs::path(sandbox) / "big.txt");
+    out << std::string(200000, 'a');
+  }
+  std::size_t most = 16 * static_cast<std::size_t>(::sysconf(_SC_PAGESIZE));
+  for (const char* query : {"&offset=0", "&offset=0&length=200000", "&offset=0&length=-1"}) {
+    INFO(query);
+    auto big = Request(sim.agent_url(0), "GET", "/files/read?path=" + run + "/big.txt" + query);
+    CHECK(Json::parse(big.body)["data"].get<std::string>().size() == most);
+  }
+  CHECK(Request(sim.agent_url(0), "GET", "/files/read?path=/etc/passwd&offset=0").status == 404);
 }

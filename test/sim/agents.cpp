@@ -73,9 +73,20 @@ Argv ExecutorArgv(const v1::CommandInfo& command, const fs::path& sandbox, const
   return argv;
 }
 
+// What the real agent's launcher (mesos-containerizer) leaves when it cannot exec the
+// executor: this line in the sandbox's stderr, its own exit, and a FAILURE whose status is
+// 256256 (recorded in test/data/real-mesos/executor-missing.*).
+constexpr int kExecFailedStatus = 256256;
+
+struct Spawned {
+  int pid = -1;
+  int exec_errno = 0;  // execve failed with this (the child has exited)
+};
+
 // Forks and execs `argv` in `sandbox`, leading its own process group, with stdout and stderr
-// in the sandbox and stdin from /dev/null. Returns the pid.
-Result<int> Spawn(Argv argv, const std::map<std::string, std::string>& env, const std::string& sandbox) {
+// in the sandbox and stdin from /dev/null. Waits until the exec either happened or failed (a
+// close-on-exec pipe says which), and writes the launcher's line to stderr when it failed.
+Result<Spawned> Spawn(Argv argv, const std::map<std::string, std::string>& env, const std::string& sandbox) {
   // Build everything before fork: the child only calls async-signal-safe functions.
   std::vector<std::string> env_strings;
   for (const auto& [k, v] : env) env_strings.push_back(k + "=" + v);
@@ -85,6 +96,8 @@ Result<int> Spawn(Argv argv, const std::map<std::string, std::string>& env, cons
   for (auto& e : env_strings) envp.push_back(e.data());
   envp.push_back(nullptr);
   std::string out_path = sandbox + "/stdout", err_path = sandbox + "/stderr";
+  int exec_pipe[2];
+  if (::pipe2(exec_pipe, O_CLOEXEC) != 0) return MakeError(Errc::kInternal, std::string("pipe: ") + std::strerror(errno));
 
   pid_t pid = ::fork();
   if (pid == 0) {
@@ -100,14 +113,36 @@ Result<int> Spawn(Argv argv, const std::map<std::string, std::string>& env, cons
     ::dup2(null_in, 0);
     ::dup2(out, 1);
     ::dup2(err, 2);
-    for (int fd = 3; fd < 4096; ++fd) ::close(fd);
+    for (int fd = 3; fd < 4096; ++fd) {
+      if (fd != exec_pipe[1]) ::close(fd);
+    }
     ::execve(argv.program.c_str(), args.data(), envp.data());
-    ::_exit(127);
+    int failed = errno;
+    (void)!::write(exec_pipe[1], &failed, sizeof failed);
+    ::_exit(1);
   }
-  if (pid < 0) return MakeError(Errc::kInternal, std::string("fork: ") + std::strerror(errno));
+  ::close(exec_pipe[1]);
+  if (pid < 0) {
+    ::close(exec_pipe[0]);
+    return MakeError(Errc::kInternal, std::string("fork: ") + std::strerror(errno));
+  }
   // Also in the parent: a kill(-pid) right after fork must find the group (classic race).
   ::setpgid(pid, pid);
-  return pid;
+  Spawned spawned{pid, 0};
+  ssize_t n;
+  while ((n = ::read(exec_pipe[0], &spawned.exec_errno, sizeof spawned.exec_errno)) < 0 && errno == EINTR) {
+  }
+  ::close(exec_pipe[0]);
+  if (n != static_cast<ssize_t>(sizeof spawned.exec_errno)) spawned.exec_errno = 0;  // EOF: the exec happened
+  if (spawned.exec_errno != 0) {
+    std::string line = "Failed to execute '" + argv.program + "': " + std::strerror(spawned.exec_errno) + "\n";
+    int err = ::open(err_path.c_str(), O_WRONLY | O_APPEND | O_CLOEXEC);
+    if (err >= 0) {
+      (void)!::write(err, line.data(), line.size());
+      ::close(err);
+    }
+  }
+  return spawned;
 }
 
 }  // namespace
@@ -137,13 +172,14 @@ Result<std::shared_ptr<ExecutorRun>> MesosSim::Impl::LaunchExecutor(Agent& agent
   const v1::CommandInfo& command = *info.command;
   if (Status fetched = Fetch(command.uris, sandbox); !fetched.ok()) return fetched.error();
   auto env = ExecutorEnvironment(agent, fw, info, run->sandbox);
-  Result<int> pid = Spawn(ExecutorArgv(command, sandbox, env["PATH"]), env, run->sandbox);
-  if (!pid.ok()) return pid.error();
-  run->pid = *pid;
+  Result<Spawned> spawned = Spawn(ExecutorArgv(command, sandbox, env["PATH"]), env, run->sandbox);
+  if (!spawned.ok()) return spawned.error();
+  run->pid = spawned->pid;
+  run->exec_failed = spawned->exec_errno != 0;
   agent.executors[{fw.id, info.executor_id.value}] = run;
-  WaitForExit(agent.id, fw.id, info.executor_id.value, *pid);
-  spdlog::info("mesos-sim: agent {} launched executor {} of {} as pid {} in {}", agent.index, info.executor_id.value,
-               fw.id, *pid, run->sandbox);
+  WaitForExit(agent.id, fw.id, info.executor_id.value, run->pid);
+  spdlog::info("mesos-sim: agent {} launched executor {} of {} as pid {} in {}{}", agent.index, info.executor_id.value,
+               fw.id, run->pid, run->sandbox, run->exec_failed ? " (its exec failed)" : "");
   return run;
 }
 
@@ -255,6 +291,18 @@ void MesosSim::Impl::ExecutorExited(const std::string& agent_id, const std::stri
   run.stream.reset();
   spdlog::info("mesos-sim: executor {} of {} exited (wait status {})", executor_id, framework_id, wait_status);
   if (!agent->alive) return;
+  // The master hears of the exit before the tasks' updates (recorded in
+  // test/data/real-mesos/executor-missing.events.json).
+  auto fw = frameworks_.find(framework_id);
+  if (fw != frameworks_.end()) {
+    sched::Event failure;
+    failure.type = sched::EventType::kFailure;
+    auto& f = failure.failure.emplace();
+    f.agent_id = v1::AgentID{agent_id};
+    f.executor_id = v1::ExecutorID{executor_id};
+    f.status = run.exec_failed ? kExecFailedStatus : wait_status;
+    SendEvent(*fw->second, failure);
+  }
   v1::TaskReason reason = run.termination_reason.value_or(v1::TaskReason::kExecutorTerminated);
   for (auto& [key, task] : tasks_) {
     if (task->framework_id != framework_id || task->executor_id != executor_id || task->agent_id != agent_id) continue;
@@ -269,16 +317,6 @@ void MesosSim::Impl::ExecutorExited(const std::string& agent_id, const std::stri
                     : "Executor terminated";
     s.executor_id = v1::ExecutorID{executor_id};
     AgentUpdate(*task, s);
-  }
-  auto fw = frameworks_.find(framework_id);
-  if (fw != frameworks_.end()) {
-    sched::Event failure;
-    failure.type = sched::EventType::kFailure;
-    auto& f = failure.failure.emplace();
-    f.agent_id = v1::AgentID{agent_id};
-    f.executor_id = v1::ExecutorID{executor_id};
-    f.status = wait_status;
-    SendEvent(*fw->second, failure);
   }
 }
 

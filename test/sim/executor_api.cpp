@@ -2,11 +2,14 @@
 // MESSAGE, HEARTBEAT) and the files API that serves sandbox files.
 
 #include <algorithm>
+#include <charconv>
 #include <cstdint>
 #include <cstdlib>
 #include <fstream>
 #include <iterator>
 #include <thread>
+
+#include <unistd.h>
 
 #include "factorial/uuid.hpp"
 #include "impl.hpp"
@@ -32,8 +35,9 @@ void MesosSim::Impl::InstallAgentRoutes(httplib::Server& server, Agent& agent) {
     server.Put(path, NotAllowed);
     server.Delete(path, NotAllowed);
   }
-  server.Get("/files/download", [this](const httplib::Request& req, httplib::Response& res) { HandleDownload(req, res); });
-  server.Get("/files/read", [this](const httplib::Request& req, httplib::Response& res) { HandleRead(req, res); });
+  server.Get("/files/download",
+             [this, a](const httplib::Request& req, httplib::Response& res) { HandleDownload(*a, req, res); });
+  server.Get("/files/read", [this, a](const httplib::Request& req, httplib::Response& res) { HandleRead(*a, req, res); });
 }
 
 // ---- executor API (§6.2) -------------------------------------------------------------------
@@ -186,25 +190,47 @@ void MesosSim::Impl::ExecutorMessage(Agent& agent, ExecutorRun& run, const exec:
 
 // ---- files API ---------------------------------------------------------------------------
 
-// Sandbox files, as the agent serves the directories it attached (absolute sandbox paths):
-// the regular file `path=` names under the work dir, or nullopt once 400 or 404 is answered.
-std::optional<fs::path> MesosSim::Impl::SandboxFile(const httplib::Request& req, httplib::Response& res) const {
+// The file `path` names as the agent resolves it, or nullopt if there is none: an absolute
+// sandbox path (the agent attaches each executor run's directory), or the path it attaches for
+// the latest run of every executor, `/frameworks/<framework>/executors/<executor>/runs/latest`
+// (real-mesos/files-read-*).
+std::optional<fs::path> MesosSim::Impl::AttachedPath(const Agent& agent, const std::string& path) const {
+  std::string wanted = path;
+  if (wanted.rfind("/frameworks/", 0) == 0) {
+    std::vector<std::string> parts;
+    for (std::size_t start = 1; start <= wanted.size();) {
+      std::size_t slash = wanted.find('/', start);
+      if (slash == std::string::npos) slash = wanted.size();
+      parts.push_back(wanted.substr(start, slash - start));
+      start = slash + 1;
+    }
+    if (parts.size() < 6 || parts[2] != "executors" || parts[4] != "runs" || parts[5] != "latest") return std::nullopt;
+    wanted = work_dir_ + "/slaves/" + agent.id + wanted;
+  }
+  std::error_code ec;
+  fs::path p = fs::weakly_canonical(wanted, ec);
+  std::string root = fs::weakly_canonical(work_dir_, ec).string();
+  if (ec || p.string().rfind(root + "/", 0) != 0 || !fs::exists(p, ec)) return std::nullopt;
+  return p;
+}
+
+// The regular file `path=` names, or nullopt once 400 or 404 is answered.
+std::optional<fs::path> MesosSim::Impl::SandboxFile(const Agent& agent, const httplib::Request& req,
+                                                    httplib::Response& res) const {
   if (!req.has_param("path")) {
     Text(res, 400, "Expecting 'path=value' in query.\n");  // with the newline (real-mesos/files-download-no-path.*)
     return std::nullopt;
   }
-  std::error_code ec;
-  fs::path p = fs::weakly_canonical(req.get_param_value("path"), ec);
-  std::string root = fs::weakly_canonical(work_dir_, ec).string();
-  if (ec || p.string().rfind(root + "/", 0) != 0 || !fs::is_regular_file(p)) {
+  auto p = AttachedPath(agent, req.get_param_value("path"));
+  if (!p || !fs::is_regular_file(*p)) {
     Text(res, 404, "404 Not Found.");  // real-mesos/files-download-missing.*
     return std::nullopt;
   }
   return p;
 }
 
-void MesosSim::Impl::HandleDownload(const httplib::Request& req, httplib::Response& res) {
-  auto p = SandboxFile(req, res);
+void MesosSim::Impl::HandleDownload(const Agent& agent, const httplib::Request& req, httplib::Response& res) {
+  auto p = SandboxFile(agent, req, res);
   if (!p) return;
   // Fault: one byte in the middle of the file arrives altered (its size stays right).
   bool corrupt = corrupt_downloads_.fetch_sub(1) > 0;
@@ -231,21 +257,58 @@ void MesosSim::Impl::HandleDownload(const httplib::Request& req, httplib::Respon
                            });
 }
 
-void MesosSim::Impl::HandleRead(const httplib::Request& req, httplib::Response& res) const {
-  auto p = SandboxFile(req, res);
-  if (!p) return;
-  std::ifstream in(*p, std::ios::binary);
-  std::string content((std::istreambuf_iterator<char>(in)), std::istreambuf_iterator<char>());
-  long long offset = req.has_param("offset") ? std::atoll(req.get_param_value("offset").c_str()) : 0;
-  long long length = req.has_param("length") ? std::atoll(req.get_param_value("length").c_str()) : -1;
-  if (offset < 0) offset = 0;
-  std::string data = static_cast<std::size_t>(offset) < content.size()
-                         ? content.substr(static_cast<std::size_t>(offset),
-                                          length < 0 ? std::string::npos : static_cast<std::size_t>(length))
-                         : std::string();
+namespace {
+
+// A query parameter of /files/read as the agent parses it: absent is -1; not an integer, or
+// below -1, is answered 400 (real-mesos/files-read-bad-offset.*, -negative-offset.*).
+std::optional<long long> ReadParam(const httplib::Request& req, httplib::Response& res, const std::string& name) {
+  if (!req.has_param(name)) return -1;
+  std::string text = req.get_param_value(name);
+  long long value = 0;
+  auto [end, ec] = std::from_chars(text.data(), text.data() + text.size(), value);
+  if (text.empty() || ec != std::errc() || end != text.data() + text.size()) {
+    Text(res, 400, "Failed to parse " + name + ": Failed to convert '" + text + "' to number.\n");
+    return std::nullopt;
+  }
+  if (value < -1) {
+    Text(res, 400, "Negative " + name + " provided: " + std::to_string(value) + ".\n");
+    return std::nullopt;
+  }
+  return value;
+}
+
+}  // namespace
+
+// GET /files/read?path=&offset=&length= (real-mesos/files-read-*): `offset` -1 or absent
+// answers the file's size as the offset, with no data; `length` -1 or absent reads to the end;
+// no answer carries more than 16 pages of data.
+void MesosSim::Impl::HandleRead(const Agent& agent, const httplib::Request& req, httplib::Response& res) const {
+  if (!req.has_param("path")) return Text(res, 400, "Expecting 'path=value' in query.\n");
+  auto offset = ReadParam(req, res, "offset");
+  if (!offset) return;
+  auto length = ReadParam(req, res, "length");
+  if (!length) return;
+  auto p = AttachedPath(agent, req.get_param_value("path"));
+  if (!p) return Text(res, 404, "");
+  if (fs::is_directory(*p)) return Text(res, 400, "Cannot read a directory.\n");
+  std::error_code ec;
+  auto size = static_cast<long long>(fs::file_size(*p, ec));
+  if (ec) return Text(res, 404, "");
+  std::string data;
+  if (*offset == -1) {
+    offset = size;
+  } else if (*offset < size) {
+    long long most = 16LL * ::sysconf(_SC_PAGESIZE);
+    long long want = std::min(*length == -1 ? size - *offset : *length, most);
+    data.resize(static_cast<std::size_t>(want));
+    std::ifstream in(*p, std::ios::binary);
+    in.seekg(static_cast<std::streamoff>(*offset));
+    in.read(data.data(), static_cast<std::streamsize>(data.size()));
+    data.resize(static_cast<std::size_t>(in.gcount()));
+  }
   res.status = 200;
   res.set_header("Date", HttpDate());
-  res.set_content(json{{"data", data}, {"offset", offset}}.dump(), kJson);
+  res.set_content(json{{"data", data}, {"offset", *offset}}.dump(), kJson);
 }
 
 }  // namespace factorial::sim

@@ -126,9 +126,11 @@ class MesosSim::Impl {
                          httplib::Response& res);
   void ExecutorUpdate(Agent& agent, ExecutorRun& run, const exec::Call& call);
   void ExecutorMessage(Agent& agent, ExecutorRun& run, const exec::Call& call);
-  std::optional<std::filesystem::path> SandboxFile(const httplib::Request& req, httplib::Response& res) const;
-  void HandleDownload(const httplib::Request& req, httplib::Response& res);
-  void HandleRead(const httplib::Request& req, httplib::Response& res) const;
+  std::optional<std::filesystem::path> AttachedPath(const Agent& agent, const std::string& path) const;
+  std::optional<std::filesystem::path> SandboxFile(const Agent& agent, const httplib::Request& req,
+                                                   httplib::Response& res) const;
+  void HandleDownload(const Agent& agent, const httplib::Request& req, httplib::Response& res);
+  void HandleRead(const Agent& agent, const httplib::Request& req, httplib::Response& res) const;
 
   // --- agents.cpp
   Result<std::shared_ptr<ExecutorRun>> LaunchExecutor(Agent& agent, Framework& fw, const v1::ExecutorInfo& info);

@@ -49,6 +49,7 @@ struct ExecutorRun {
   std::string container_id;
   std::string sandbox;
   int pid = -1;
+  bool exec_failed = false;  // the executor's program could not be executed
   enum class State { kLaunching, kRunning, kTerminating, kTerminated } state = State::kLaunching;
   bool ever_subscribed = false;
   std::shared_ptr<Stream> stream;
