@@ -2,7 +2,9 @@
  * every machine (splitmix64 with fixed seeds, no libc randomness).
  *   workload W1   10^6 numbers uniform in [0, 1000]
  *   workload W2   every n in [0, 20000) once, shuffled
- *   workload W3   200 numbers uniform in [10^4, 10^6] */
+ *   workload W3   200 numbers uniform in [10^4, 10^6]
+ *   workload W4   2,000 numbers uniform in [20000, 60000] (about 1,950 distinct): every one
+ *                 above the executor's in-process limit, milliseconds each */
 
 #include <stdint.h>
 #include <stdio.h>
@@ -49,8 +51,10 @@ int main(int argc, char** argv) {
     for (unsigned i = 0; i < kCount; ++i) printf("%u\n", order[i]);
   } else if (argc == 2 && strcmp(argv[1], "W3") == 0) {
     Uniform(3, 200, 10000, 1000000);
+  } else if (argc == 2 && strcmp(argv[1], "W4") == 0) {
+    Uniform(4, 2000, 20000, 60000);
   } else {
-    fprintf(stderr, "usage: workload W1|W2|W3\n");
+    fprintf(stderr, "usage: workload W1|W2|W3|W4\n");
     return 2;
   }
   return fflush(stdout) == 0 ? 0 : 1;
