@@ -66,11 +66,7 @@ TaskResults::Outcomes Scheduler::ResultOutcomes() {
           .again = [this](std::span<const NumberId> ids, bool retryable, const std::string& why,
                           const Batch& from) { RequeueNumbers(ids, Requeue::kStarted, retryable, why, &from); },
           .settle = [this](const std::string& task_id, const std::string& why) { Settle(task_id, why); },
-          .fetched =
-              [this] {
-                if (stop_code_ && !Fetching()) Stop();
-                MaybeFinish();
-              }};
+          .fetched = [this] { MaybeFinish(); }};
 }
 
 void Scheduler::Start() {
@@ -360,9 +356,12 @@ void Scheduler::OnFailedUpdate(const Batch& batch, const v1::TaskStatus& status)
       // its ACCEPT may never have reached the master).
       Settle(batch.task_id, "task unknown to the master");
       return;
+    case TaskState::kKilled:
+      if (killed_at_stop_) return KilledAtStop(batch.task_id);
+      TaskEnded(batch.task_id, status);
+      return;
     case TaskState::kError:
     case TaskState::kFailed:
-    case TaskState::kKilled:
     case TaskState::kLost:
     case TaskState::kDropped:
     case TaskState::kUnreachable:

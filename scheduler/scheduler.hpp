@@ -54,11 +54,15 @@ class Scheduler {
   Scheduler& operator=(const Scheduler&) = delete;
 
   void Start();
-  // SIGINT/SIGTERM: kill running tasks, finish fetching the results of tasks that finished
-  // (up to kStopFetchWait), tear down, exit with `code` (130/143). With a state store and
+  // SIGINT/SIGTERM: kill running tasks and wait for their last updates (up to kStopKillWait),
+  // finish fetching the results of tasks that finished (up to kStopFetchWait), tear down,
+  // exit with `code` (130/143). With a state store and
   // teardown_on_stop false, unfinished work is left running for the next start.
   void Interrupt(int code);
   static constexpr auto kStopFetchWait = std::chrono::seconds(20);
+  // How long an interrupt waits for the last update of each task it killed: a task that
+  // finished before its KILL arrived says TASK_FINISHED, with its results.
+  static constexpr auto kStopKillWait = std::chrono::seconds(5);
   // Called on every successful (re)subscription (systemd readiness).
   void set_on_subscribed(std::function<void(const std::string&)> fn) { hooks_.on_subscribed = std::move(fn); }
 
@@ -125,6 +129,9 @@ class Scheduler {
   void CheckUnschedulable();
   void FailUnschedulable();
   bool Fetching() const;
+  bool AwaitingKills() const;
+  void MaybeStop();
+  void KilledAtStop(const std::string& task_id);
   void Stop();
   void Teardown(int code, const std::string& why);
   void Exit(int code);
@@ -147,6 +154,11 @@ class Scheduler {
   // results of finished tasks are in (or stop_timer_ fires).
   std::optional<int> stop_code_;
   std::optional<EventLoop::TimerId> stop_timer_;
+  // The interrupt killed our running tasks; until kill_timer_ fires, the run waits for each
+  // one's last update.
+  bool killed_at_stop_ = false;
+  bool kill_wait_over_ = false;
+  std::optional<EventLoop::TimerId> kill_timer_;
   bool stopped_ = false;  // Stop ran
 };
 

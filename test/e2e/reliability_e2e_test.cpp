@@ -7,13 +7,18 @@
 
 #include <atomic>
 #include <cstring>
+#include <map>
+#include <set>
 #include <sstream>
 
 #include <catch2/catch.hpp>
 #include <netinet/in.h>
 #include <sys/socket.h>
 
+#include "factorial/base64.hpp"
+#include "factorial/result_codec.hpp"
 #include "factorial/sizing.hpp"
+#include "factorial/task_input.hpp"
 #include "support/curl_global.hpp"
 #include "support/e2e.hpp"
 #include "support/expected.hpp"
@@ -59,9 +64,13 @@ class SilentPort {
 };
 
 // A fake master: SUBSCRIBE gets SUBSCRIBED and then the given events; every other call 202.
+// `on_call` sees every other call as it arrives and may Push events onto the stream, each
+// after its own delay, for timings a real master cannot be made to produce on demand.
 class FakeMaster {
  public:
-  explicit FakeMaster(std::vector<std::string> events_after_subscribed) : events_(std::move(events_after_subscribed)) {
+  using OnCall = std::function<void(const Json& call, FakeMaster& master)>;
+  explicit FakeMaster(std::vector<std::string> events_after_subscribed, OnCall on_call = {})
+      : events_(std::move(events_after_subscribed)), on_call_(std::move(on_call)) {
     server_.Post("/api/v1/scheduler", [this](const httplib::Request& req, httplib::Response& res) {
       Json call = Json::parse(req.body, nullptr, false);
       std::string type = call.is_object() ? call.value("type", "") : "";
@@ -70,6 +79,7 @@ class FakeMaster {
         calls_.push_back(type);
       }
       if (type != "SUBSCRIBE") {
+        if (on_call_) on_call_(call, *this);
         res.status = 202;
         return;
       }
@@ -87,9 +97,25 @@ class FakeMaster {
         for (const auto& e : events_) {
           if (!send(e)) return false;
         }
-        // Keep the stream open until the scheduler goes away or the test ends.
+        // Pushed events as they fall due, until the scheduler goes away or the test ends.
         std::unique_lock lock(mu_);
-        cv_.wait(lock, [&] { return stopping_ || !sink.is_writable(); });
+        while (!stopping_ && sink.is_writable()) {
+          auto now = std::chrono::steady_clock::now();
+          if (!pushed_.empty() && pushed_.begin()->first <= now) {
+            std::string event = pushed_.begin()->second;
+            pushed_.erase(pushed_.begin());
+            lock.unlock();
+            bool sent = send(event);
+            lock.lock();
+            if (!sent) break;
+            continue;
+          }
+          if (pushed_.empty()) {
+            cv_.wait_for(lock, 100ms);
+          } else {
+            cv_.wait_until(lock, pushed_.begin()->first);
+          }
+        }
         return false;
       });
     });
@@ -110,9 +136,16 @@ class FakeMaster {
     std::lock_guard lock(mu_);
     return calls_;
   }
+  // `event` goes out on the stream `delay` from now.
+  void Push(const Json& event, std::chrono::milliseconds delay = 0ms) {
+    std::lock_guard lock(mu_);
+    pushed_.emplace(std::chrono::steady_clock::now() + delay, event.dump());
+    cv_.notify_all();
+  }
 
  private:
   std::vector<std::string> events_;
+  OnCall on_call_;
   httplib::Server server_;
   int port_ = 0;
   std::thread thread_;
@@ -120,7 +153,29 @@ class FakeMaster {
   std::condition_variable cv_;
   bool stopping_ = false;
   std::vector<std::string> calls_;
+  std::multimap<std::chrono::steady_clock::time_point, std::string> pushed_;
 };
+
+// One offer of a fake agent with room for any small task.
+Json FakeOffer() {
+  Json resources = Json::array();
+  for (auto [name, value] : {std::pair{"cpus", 4.0}, std::pair{"mem", 4096.0}}) {
+    resources.push_back({{"name", name}, {"type", "SCALAR"}, {"scalar", {{"value", value}}}, {"role", "*"},
+                         {"allocation_info", {{"role", "*"}}}});
+  }
+  Json offer = {{"id", {{"value", "fake-offer"}}}, {"framework_id", {{"value", "fake-framework"}}},
+                {"agent_id", {{"value", "fake-agent"}}}, {"hostname", "127.0.0.1"}, {"resources", resources}};
+  return {{"type", "OFFERS"}, {"offers", {{"offers", {offer}}}}};
+}
+
+Json FakeUpdate(const std::string& task_id, const std::string& state, const std::optional<std::string>& data = {}) {
+  static std::atomic<int> serial{0};
+  std::string uuid = factorial::Base64Encode(std::string(15, 'u') + static_cast<char>('A' + serial++ % 26));
+  Json status = {{"task_id", {{"value", task_id}}}, {"state", state}, {"agent_id", {{"value", "fake-agent"}}},
+                 {"source", "SOURCE_EXECUTOR"}, {"uuid", uuid}};
+  if (data) status["data"] = factorial::Base64Encode(*data);
+  return {{"type", "UPDATE"}, {"update", {{"status", status}}}};
+}
 
 }  // namespace
 
@@ -342,4 +397,75 @@ TEST_CASE("SIGTERM is logged as an interrupt, not as every number being final", 
   CHECK(Lines(p.Stdout()) == std::vector<std::string>{"3000000! unfinished"});
   CHECK_THAT(p.Stderr(), !Catch::Contains("all numbers are final"));
   CHECK_THAT(p.Stderr(), Catch::Contains("interrupted"));
+}
+
+TEST_CASE("a TASK_FINISHED still on its way when SIGTERM comes is taken before the teardown", "[e2e][reliability]") {
+  // The task finished just before the signal; its TASK_FINISHED reaches the scheduler 500 ms
+  // after the KILL the signal sent, as when the agent's update crosses the kill (the real
+  // agent then ignores the KILL of a finished task).
+  std::mutex mu;
+  std::map<std::string, std::vector<std::uint64_t>> tasks;
+  FakeMaster master({FakeOffer().dump()}, [&](const Json& call, FakeMaster& m) {
+    std::lock_guard lock(mu);
+    if (call["type"] == "ACCEPT") {
+      for (const auto& task : call["accept"]["operations"][0]["launch"]["task_infos"]) {
+        std::string id = task["task_id"]["value"];
+        auto data = factorial::Base64Decode(task["data"].get<std::string>());
+        tasks[id] = factorial::DecodeTaskNumbers(data.value(), 1000).value();
+        m.Push(FakeUpdate(id, "TASK_RUNNING"));
+      }
+    } else if (call["type"] == "KILL") {
+      std::string id = call["kill"]["task_id"]["value"];
+      factorial::ResultList results;
+      for (auto n : tasks.at(id)) results.entries.push_back({n, IndependentFactorial(n)});
+      m.Push(FakeUpdate(id, "TASK_FINISHED", factorial::EncodeResultList(results)), 500ms);
+    }
+  });
+  std::vector<unsigned long> numbers = {5, 7, 10, 30};
+  std::vector<std::string> args = {"--format", "json"};
+  for (auto n : numbers) args.push_back(std::to_string(n));
+  Process p(SimSchedulerArgs(master.url(), args), kSmallRun);
+  REQUIRE(Eventually([&] {
+    auto calls = master.calls();
+    return std::count(calls.begin(), calls.end(), "ACKNOWLEDGE") == 1;  // TASK_RUNNING of the one batch
+  }));
+  p.Signal(SIGTERM);
+  int code = p.Wait();
+  INFO("scheduler log:\n" << p.Stderr());
+  CHECK_FALSE(p.timed_out());
+  CHECK(code == 143);
+  auto lines = Lines(p.Stdout());
+  REQUIRE(lines.size() == numbers.size());
+  for (std::size_t i = 0; i < numbers.size(); ++i) {
+    Json line = Json::parse(lines[i]);
+    CHECK(line["n"] == numbers[i]);
+    CHECK(line["status"] == "finished");
+    CHECK(line["factorial"] == IndependentFactorial(numbers[i]));
+  }
+  auto calls = master.calls();
+  auto kill = std::find(calls.begin(), calls.end(), "KILL");
+  REQUIRE(kill != calls.end());
+  // The TASK_FINISHED is acknowledged, then the framework is torn down.
+  CHECK(std::vector<std::string>(kill, calls.end()) == std::vector<std::string>{"KILL", "ACKNOWLEDGE", "TEARDOWN"});
+}
+
+TEST_CASE("SIGTERM with a task whose KILL is never answered tears down after the kill wait", "[e2e][reliability]") {
+  FakeMaster master({FakeOffer().dump()}, [&](const Json& call, FakeMaster& m) {
+    if (call["type"] != "ACCEPT") return;
+    for (const auto& task : call["accept"]["operations"][0]["launch"]["task_infos"]) {
+      m.Push(FakeUpdate(task["task_id"]["value"], "TASK_RUNNING"));
+    }
+  });
+  Process p(SimSchedulerArgs(master.url(), {"5", "7"}), kSmallRun);
+  REQUIRE(Eventually([&] {
+    auto calls = master.calls();
+    return std::count(calls.begin(), calls.end(), "ACKNOWLEDGE") == 1;
+  }));
+  p.Signal(SIGTERM);
+  CHECK(p.Wait() == 143);
+  INFO("scheduler log:\n" << p.Stderr());
+  CHECK(Lines(p.Stdout()) == std::vector<std::string>{"5! unfinished", "7! unfinished"});
+  CHECK_THAT(p.Stderr(), Catch::Contains("killed tasks still not over after 5 s"));
+  auto calls = master.calls();
+  CHECK(calls.back() == "TEARDOWN");
 }

@@ -298,7 +298,7 @@ TEST_CASE("an ERROR event ends the scheduler with status 1 and no teardown", "[s
   CHECK(h.CallsOf("TEARDOWN").empty());
 }
 
-TEST_CASE("an interrupt kills running tasks and tears down", "[scheduler]") {
+TEST_CASE("an interrupt kills running tasks and tears down once they are over", "[scheduler]") {
   Harness h({9, 10});
   h.Subscribe();
   h.Send(Offers({Offer("O1", "S1", 1.1, 1024)}));
@@ -306,6 +306,8 @@ TEST_CASE("an interrupt kills running tasks and tears down", "[scheduler]") {
   auto kills = h.CallsOf("KILL");
   REQUIRE(kills.size() == 1);
   CHECK(kills[0]["kill"] == Json::parse(R"({"task_id":{"value":"factorial-9-1"},"agent_id":{"value":"S1"}})"));
+  CHECK(h.CallsOf("TEARDOWN").empty());  // the killed task may still say TASK_FINISHED
+  h.Send(Update("factorial-9-1", "TASK_KILLED"));
   std::vector<std::string> order;
   for (const auto& c : h.Calls()) order.push_back(c["type"]);
   auto kill_at = std::find(order.begin(), order.end(), "KILL");
@@ -315,6 +317,7 @@ TEST_CASE("an interrupt kills running tasks and tears down", "[scheduler]") {
   CHECK(teardown_at + 1 == order.end());
   h.loop.Pump();
   CHECK(h.exit_code == 143);
+  CHECK(h.results.empty());  // both unfinished: the kill was no failed attempt
 }
 
 TEST_CASE("a corrupt stream is dropped and resubscribed", "[scheduler]") {
@@ -888,4 +891,42 @@ TEST_CASE("a DECLINE sent again after work came back carries the short filter, n
   REQUIRE(retry["type"] == "DECLINE");
   CHECK(retry["decline"]["offer_ids"] == Json::parse(R"([{"value":"O2"}])"));
   CHECK(retry["decline"]["filters"]["refuse_seconds"] == 1);
+}
+
+TEST_CASE("a TASK_FINISHED that arrives after the interrupt's KILL is taken before the teardown", "[scheduler]") {
+  auto config = Config();
+  config.max_retries = 0;
+  Harness h({9, 10}, config);
+  h.Subscribe();
+  h.Send(Offers({Offer("O1", "S1", 2.2, 1024)}));
+  REQUIRE(h.CallsOf("ACCEPT").size() == 1);
+  h.scheduler.Interrupt(143);
+  REQUIRE(h.CallsOf("KILL").size() == 2);
+  // 9 finished before its KILL reached the agent; 10 was killed (no retry is charged for it,
+  // even with --max-retries 0: it is unfinished, not failed).
+  h.Send(Update("factorial-9-1", "TASK_FINISHED", Inline({9})));
+  CHECK(h.CallsOf("TEARDOWN").empty());
+  h.Send(Update("factorial-10-1", "TASK_KILLED"));
+  REQUIRE(h.CallsOf("TEARDOWN").size() == 1);
+  h.loop.Pump();
+  CHECK(h.exit_code == 143);
+  REQUIRE(h.results.size() == 1);
+  CHECK(h.results[0].n == 9);
+  CHECK(h.results[0].ok);
+  CHECK(h.results[0].digits == "362880");
+}
+
+TEST_CASE("an interrupt waits for killed tasks at most kStopKillWait", "[scheduler]") {
+  Harness h({9});
+  h.Subscribe();
+  h.Send(Offers({Offer("O1", "S1", 1.1, 1024)}));
+  h.scheduler.Interrupt(130);
+  REQUIRE(h.CallsOf("KILL").size() == 1);
+  h.loop.Advance(Scheduler::kStopKillWait - 100ms);
+  CHECK(h.CallsOf("TEARDOWN").empty());
+  h.loop.Advance(200ms);
+  CHECK(h.CallsOf("TEARDOWN").size() == 1);
+  h.loop.Pump();
+  CHECK(h.exit_code == 130);
+  CHECK(h.results.empty());
 }
