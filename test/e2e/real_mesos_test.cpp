@@ -552,3 +552,244 @@ TEST_CASE("real Mesos: a mixed workload in default batches on a cpus:2 agent, ex
   CHECK(result_files[30000] >= big[30000].size());
   CHECK(result_files[100000] >= big[100000].size());
 }
+
+namespace {
+
+// The compute workers (`factorial-executor --compute-worker`) of framework `fid`: processes
+// whose working directory is inside one of that framework's sandboxes on this test's agents,
+// so nothing of another test, framework or user is ever touched.
+std::vector<ComputeWorker> FrameworkWorkers(const RealMesos& mesos, int agents, const std::string& fid) {
+  std::vector<ComputeWorker> out;
+  for (int i = 0; i < agents; ++i) {
+    std::error_code ec;
+    for (const auto& slave : fs::directory_iterator(mesos.dir() / ("agent" + std::to_string(i)) / "work" / "slaves", ec)) {
+      fs::path sandboxes = slave.path() / "frameworks" / fid;
+      if (!fs::is_directory(sandboxes, ec)) continue;
+      auto found = ComputeWorkersUnder(sandboxes);
+      out.insert(out.end(), found.begin(), found.end());
+    }
+  }
+  return out;
+}
+
+// The compute worker of `fid` that is computing hardest now: of the workers alive at two
+// looks, the one whose CPU time grew most in between, by at least 0.05 s (a worker that waits
+// for work, or has finished, does not grow).
+std::optional<pid_t> BusiestWorker(const RealMesos& mesos, int agents, const std::string& fid) {
+  std::map<pid_t, double> first;
+  for (const auto& w : FrameworkWorkers(mesos, agents, fid)) first[w.pid] = w.cpu_seconds;
+  std::optional<pid_t> busiest;
+  Eventually([&] {
+    double grown = 0.05;
+    for (const auto& w : FrameworkWorkers(mesos, agents, fid)) {
+      auto before = first.find(w.pid);
+      if (before != first.end() && w.cpu_seconds - before->second >= grown) {
+        grown = w.cpu_seconds - before->second;
+        busiest = w.pid;
+      }
+    }
+    return busiest.has_value();
+  }, 5000ms);
+  return busiest;
+}
+
+std::size_t Occurrences(const std::string& text, const std::string& what) {
+  std::size_t count = 0;
+  for (auto at = text.find(what); at != std::string::npos; at = text.find(what, at + 1)) ++count;
+  return count;
+}
+
+// The label `key` of a task as /master/tasks shows it ("" if absent).
+std::string TaskLabel(const Json& task, const std::string& key) {
+  for (const auto& label : task.value("labels", Json::array())) {
+    if (label.value("key", "") == key) return label.value("value", "");
+  }
+  return "";
+}
+
+}  // namespace
+
+TEST_CASE("real Mesos: a compute worker SIGKILLed mid-number costs that number one retry, whose result is used",
+          "[real-mesos]") {
+  REAL_MESOS_OR_SKIP(install);
+  RealMesosOptions o;
+  o.agents = 2;
+  o.resources = "cpus:2;mem:4096;disk:4096";
+  Cluster mesos(install, o);
+  // Small numbers shuffled (computed on the executors' lane threads), and big ones, each
+  // computed by a compute worker for a second or so and delivered in a sandbox file; batches
+  // on both agents. Fixed LCG, so every run sends the same input.
+  std::vector<unsigned long> numbers;
+  for (unsigned long i = 0; i < 1500; ++i) numbers.push_back((i * 7919) % 1500);
+  std::vector<unsigned long> big = {500000, 530000, 560000, 590000, 620000, 650000, 200000, 300000};
+  std::uint64_t lcg = 22;
+  for (unsigned long n : big) {
+    lcg = lcg * 6364136223846793005ULL + 1442695040888963407ULL;
+    numbers.insert(numbers.begin() + static_cast<long>((lcg >> 33) % numbers.size()), n);
+  }
+  std::map<unsigned long, std::shared_future<std::string>> expected;
+  for (unsigned long n : big) expected[n] = std::async(std::launch::async, [n] { return IndependentFactorial(n); });
+  fs::path input = mesos->dir() / "numbers";
+  {
+    std::ofstream out(input);
+    for (unsigned long n : numbers) out << n << "\n";
+  }
+  Process p(SchedulerArgs(*mesos, {"--format", "json", "--max-retries", "1", "--input", input.string()}), kLargeRun);
+  std::string fid;
+  REQUIRE(Eventually([&] {
+    fid = FrameworkId(p.Stderr());
+    return !fid.empty();
+  }, kSmallRun));
+  // A worker is computing a big number: kill the one computing hardest, once.
+  REQUIRE(Eventually([&] {
+    auto workers = FrameworkWorkers(*mesos, o.agents, fid);
+    return std::any_of(workers.begin(), workers.end(), [](const auto& w) { return w.cpu_seconds >= 0.2; });
+  }, kSmallRun));
+  auto victim = BusiestWorker(*mesos, o.agents, fid);
+  REQUIRE(victim);
+  REQUIRE(::kill(*victim, SIGKILL) == 0);
+  int code = p.Wait();
+  INFO(p.Stderr().substr(0, 20000));
+  REQUIRE(code == 0);
+  // Which number the worker computed: the one that runs again, once, and never fails.
+  std::string log = p.Stderr();
+  CHECK(Occurrences(log, "runs again") == 1);
+  CHECK(Occurrences(log, "! failed") == 0);
+  std::smatch again;
+  REQUIRE(std::regex_search(log, again, std::regex(R"((\d+)! runs again \([^)]* in batch (factorial-[^:]+): )")));
+  unsigned long killed = std::stoul(again[1].str());
+  std::string killed_task = again[2].str();
+  REQUIRE(expected.contains(killed));
+  CHECK(killed >= 200000);
+  // Every line exact, and the killed number's from its retry: a task of its own, launched once.
+  auto lines = Lines(p.Stdout());
+  REQUIRE(lines.size() == numbers.size());
+  std::string retry;
+  for (std::size_t i = 0; i < numbers.size(); ++i) {
+    Json line = Json::parse(lines[i]);
+    REQUIRE(line["n"] == numbers[i]);
+    REQUIRE(line["status"] == "finished");
+    auto found = expected.find(numbers[i]);
+    CHECK_LINE(line.value("factorial", ""), found != expected.end() ? found->second.get() : IndependentFactorial(numbers[i]));
+    if (numbers[i] == killed) retry = line["task_id"];
+  }
+  CHECK_THAT(retry, Catch::StartsWith("factorial-" + std::to_string(killed) + "-"));
+  CHECK(retry != killed_task);
+  std::map<std::string, std::string> states;
+  for (const auto& t : MasterTasks(*mesos)) states[t.value("id", "")] = t.value("state", "");
+  CHECK(states[retry] == "TASK_FINISHED");
+  CHECK(states[killed_task] == "TASK_FINISHED");  // the batch finished, reporting the number failed
+  // The number's attempts: the killed one and its retry, nothing else (a task of its own
+  // before the kill, or in a batch).
+  std::set<std::string> own;
+  for (const auto& [id, state] : states) {
+    if (id.rfind("factorial-" + std::to_string(killed) + "-", 0) == 0) own.insert(id);
+  }
+  if (killed_task.find("-b") == std::string::npos) {
+    CHECK(own == std::set<std::string>{killed_task, retry});
+  } else {
+    CHECK(own == std::set<std::string>{retry});
+  }
+  for (const auto& [id, state] : states) CHECK(state == "TASK_FINISHED");
+}
+
+namespace {
+
+// What a run interrupted with --format json printed, checked against the master: every
+// number of every task that reached TASK_FINISHED is printed with its exact digits, no number
+// failed, and the others are `unfinished`. Returns how many were printed finished.
+std::size_t CheckInterrupted(const RealMesos& mesos, const std::string& out, const std::vector<unsigned long>& numbers,
+                             std::map<unsigned long, std::shared_future<std::string>>& expected) {
+  auto lines = Lines(out);
+  REQUIRE(lines.size() == numbers.size());
+  std::map<std::string, std::set<unsigned long>> delivered;  // task -> numbers printed from it
+  std::size_t finished = 0;
+  for (std::size_t i = 0; i < numbers.size(); ++i) {
+    Json line = Json::parse(lines[i]);
+    REQUIRE(line["n"] == numbers[i]);
+    if (line["status"] == "unfinished") continue;
+    REQUIRE(line["status"] == "finished");
+    ++finished;
+    auto found = expected.find(numbers[i]);
+    CHECK_LINE(line.value("factorial", ""), found != expected.end() ? found->second.get() : IndependentFactorial(numbers[i]));
+    delivered[line["task_id"]].insert(numbers[i]);
+  }
+  std::set<std::string> tasks_finished;
+  for (const auto& t : MasterTasks(mesos)) {
+    std::string id = t.value("id", "");
+    INFO(id << " " << t.value("state", ""));
+    if (t.value("state", "") == "TASK_FINISHED") {
+      tasks_finished.insert(id);
+      // All of its numbers: as many distinct ones as the task was labelled with.
+      CHECK(std::to_string(delivered[id].size()) == TaskLabel(t, "batch_size"));
+    } else {
+      CHECK(t.value("state", "") == "TASK_KILLED");
+    }
+  }
+  for (const auto& [task, ns] : delivered) CHECK(tasks_finished.contains(task));
+  return finished;
+}
+
+}  // namespace
+
+TEST_CASE("real Mesos: SIGTERM at the first TASK_FINISHED prints every number of the tasks that finished, exit 143",
+          "[real-mesos]") {
+  std::string args_mode = GENERATE(std::string("batches"), std::string("one number"));
+  REAL_MESOS_OR_SKIP(install);
+  RealMesosOptions o;
+  o.agents = 2;
+  o.resources = "cpus:2;mem:4096;disk:4096";
+  Cluster mesos(install, o);
+  std::map<unsigned long, std::shared_future<std::string>> expected;
+  std::vector<unsigned long> numbers;
+  std::vector<std::string> args = {"--format", "json", "--log-level", "debug"};
+  if (args_mode == "batches") {
+    // A long task that is still running at the signal, and batches whose results (over
+    // 64 KiB) wait in sandbox files: 2000 small numbers and eight in the tens of thousands.
+    numbers.push_back(3000000);
+    for (unsigned long i = 0; i < 2000; ++i) numbers.push_back((i * 7919) % 2000);
+    for (unsigned long n = 30000; n < 38000; n += 1000) numbers.push_back(n);
+  } else {
+    // One number per task: 200000! (973,351 digits, a sandbox file) finishes long before
+    // 3000000!.
+    args.insert(args.end(), {"--batch-size", "1"});
+    numbers = {3000000, 200000};
+  }
+  for (unsigned long n : numbers) {
+    if (n >= 30000 && !expected.contains(n)) {
+      expected[n] = std::async(std::launch::async, [n] { return IndependentFactorial(n); });
+    }
+  }
+  fs::path input = mesos->dir() / "numbers";
+  {
+    std::ofstream out(input);
+    for (unsigned long n : numbers) out << n << "\n";
+  }
+  args.insert(args.end(), {"--input", input.string()});
+  Process p(SchedulerArgs(*mesos, args), kLargeRun);
+  INFO(args_mode);
+  // The first TASK_FINISHED the scheduler reads (the debug line is written as it handles it).
+  std::regex finished_update(R"(task (factorial-\S+): TASK_FINISHED)");
+  std::smatch first;
+  REQUIRE(Eventually([&] {
+    std::string log = p.Stderr();
+    return std::regex_search(log, first, finished_update);
+  }, kLargeRun));
+  std::string first_task = first[1].str();
+  p.Signal(SIGTERM);
+  int code = p.Wait();
+  std::string log = p.Stderr();
+  INFO(log.substr(0, 20000));
+  CHECK(code == 143);
+  std::size_t finished = CheckInterrupted(*mesos, p.Stdout(), numbers, expected);
+  CHECK(finished >= 1);
+  // 3000000! was still computing: killed, unfinished.
+  CHECK(Lines(p.Stdout())[0] == R"({"n":3000000,"status":"unfinished"})");
+  std::map<std::string, std::string> states;
+  for (const auto& t : MasterTasks(*mesos)) states[t.value("id", "")] = t.value("state", "");
+  CHECK(states[first_task] == "TASK_FINISHED");
+  if (args_mode == "one number") {
+    CHECK(first_task == "factorial-200000-1");
+    CHECK(Lines(p.Stdout())[1].find(R"("status":"finished")") != std::string::npos);
+  }
+}
