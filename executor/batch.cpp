@@ -9,6 +9,7 @@
 #include <unistd.h>
 
 #include "compute.hpp"
+#include "factorial/cost_model.hpp"
 #include "factorial/sizing.hpp"
 #include "frf_file.hpp"
 
@@ -315,6 +316,25 @@ void BatchRun::MaybeFinish() {
   }
   auto done = std::move(done_);
   done(std::move(outcome));  // may destroy this run: nothing after
+}
+
+BatchProgress BatchRun::Progress() {
+  BatchProgress progress;
+  // Big numbers started or reported failed without running, less those still running.
+  for (std::size_t i = 0; i < next_big_; ++i) progress.work += EstimatedCpuSeconds(big_[i]);
+  for (const auto& [key, worker] : workers_) progress.work -= EstimatedCpuSeconds(worker.n);
+  progress.numbers = next_big_ - workers_.size();
+  // Small numbers the lanes took, less one in flight per lane thread still running. Lanes take
+  // them in order, so the first ones are done, give or take the few in flight.
+  std::size_t taken = std::min(shared_->next.load(std::memory_order_relaxed), shared_->small.size());
+  std::size_t done = taken - std::min(taken, lane_threads_.size());
+  // (Monotonic: a lane thread started later could make `done` dip by one.)
+  for (; small_counted_ < done; ++small_counted_) {
+    small_counted_work_ += EstimatedCpuSeconds(shared_->small[small_counted_]);
+  }
+  progress.numbers += small_counted_;
+  progress.work += small_counted_work_;
+  return progress;
 }
 
 }  // namespace factorial::executor

@@ -54,6 +54,13 @@ struct BatchOutcome {
   std::string message;  // for TaskStatus.message
 };
 
+// How far a running batch is: numbers computed or failed, and their estimated CPU seconds
+// (cost_model.hpp).
+struct BatchProgress {
+  std::uint64_t numbers = 0;
+  double work = 0;
+};
+
 // Bytes of the inline result list of `numbers` (result_codec.hpp): the bare digits for one
 // number, else "FR1\n" and a `<n> d <digits>\n` line each.
 std::uint64_t InlineListBytes(const std::vector<std::uint64_t>& numbers);
@@ -75,6 +82,9 @@ class BatchRun {
   bool inline_results() const { return inline_; }
   // The runner keys of the big numbers running now (`<task_id>/<n>`).
   std::vector<std::string> running_workers() const;
+  // At least this much is done (small numbers a lane is still computing are not counted);
+  // read without a counter in the lanes' loop, which a tiny n would pay for.
+  BatchProgress Progress();
 
  private:
   struct Shared;  // what lane threads read and write
@@ -122,6 +132,9 @@ class BatchRun {
   ResultList results_;
   std::uint64_t computed_ = 0;
   std::uint64_t failed_ = 0;
+  // Progress(): the small numbers whose work it has summed, and that sum.
+  std::size_t small_counted_ = 0;
+  double small_counted_work_ = 0;
   std::shared_ptr<std::atomic<bool>> alive_ = std::make_shared<std::atomic<bool>>(true);
 };
 

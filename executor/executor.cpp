@@ -48,7 +48,9 @@ Executor::Executor(EventLoop& loop, ComputeRunner& runner, ExecutorEnv env,
                    .connected = {},
                    .record = ParseEvents<ev::Event>(&v1::ParseExecutorEvent,
                                                     [this](const ev::Event& event) { HandleEvent(event); }),
-                   .disconnected = [this](const MesosConnection::Disconnection& lost) { OnDisconnected(lost.reason); }}) {}
+                   .disconnected = [this](const MesosConnection::Disconnection& lost) { OnDisconnected(lost.reason); }}),
+      progress_(loop, [this] { return RunningProgress(); },
+                [this](std::string data) { return SendMessage(std::move(data)); }) {}
 
 void Executor::Start() {
   spdlog::info("executor {} of framework {} starting; agent {}, checkpoint {}", env_.executor_id,
@@ -216,6 +218,7 @@ void Executor::StartRun(const std::string& id, Task& task) {
   task.run = std::make_unique<BatchRun>(loop_, runner_, std::move(spec),
                                         [this, id](BatchOutcome outcome) { OnTaskDone(id, std::move(outcome)); });
   task.run->Start();
+  progress_.Watch();
 }
 
 void Executor::OnTaskDone(const std::string& id, BatchOutcome outcome) {
@@ -317,6 +320,32 @@ void Executor::PostUpdate(const std::string& uuid) {
   });
 }
 
+std::vector<TaskProgressReport> Executor::RunningProgress() {
+  std::vector<TaskProgressReport> reports;
+  for (auto& [id, task] : tasks_) {
+    if (task.phase != Phase::kRunning || task.terminal_sent || !task.run) continue;
+    BatchProgress progress = task.run->Progress();
+    reports.push_back({id, progress.numbers, progress.work});
+  }
+  return reports;
+}
+
+bool Executor::SendMessage(std::string data) {
+  if (state_ != State::kSubscribed) return false;
+  ev::Call call;
+  call.executor_id.value = env_.executor_id;
+  call.framework_id.value = env_.framework_id;
+  call.type = ev::CallType::kMessage;
+  call.message.emplace().data = std::move(data);
+  // Not sent again: the next report supersedes this one.
+  connection_.Send(v1::Serialize(call), [](Result<HttpResponse> result) {
+    if (result.ok() && result.value().status == 202) return;
+    spdlog::debug("MESSAGE was not accepted ({})", result.ok() ? std::to_string(result.value().status)
+                                                               : result.error().message);
+  });
+  return true;
+}
+
 void Executor::Shutdown(const std::string& why) {
   if (state_ == State::kShuttingDown || state_ == State::kExited) return;
   spdlog::info("shutting down: {}", why);
@@ -358,6 +387,7 @@ void Executor::Exit(int code) {
   state_ = State::kExited;
   if (grace_timer_) loop_.CancelTimer(*grace_timer_);
   if (recovery_timer_) loop_.CancelTimer(*recovery_timer_);
+  progress_.Stop();
   connection_.Stop();
   on_exit_(code);
 }

@@ -26,6 +26,7 @@
 #include "factorial/mesos_connection.hpp"
 #include "factorial/messages.hpp"
 #include "factorial/task_input.hpp"
+#include "progress_reporter.hpp"
 #include "runner.hpp"
 
 namespace factorial::executor {
@@ -72,6 +73,8 @@ class Executor {
   void SendUpdate(Task& task, v1::TaskState state, std::optional<std::string> message,
                   std::optional<v1::TaskReason> reason, std::optional<std::string> data);
   void PostUpdate(const std::string& uuid);
+  std::vector<TaskProgressReport> RunningProgress();
+  bool SendMessage(std::string data);
   void MaybeFinishShutdown();
   void Exit(int code);
   std::size_t Slots() const;
@@ -81,6 +84,7 @@ class Executor {
   ExecutorEnv env_;
   std::function<void(int)> on_exit_;
   MesosConnection connection_;  // the stream, and UPDATE calls in the order made
+  ProgressReporter progress_;   // MESSAGE calls: running tasks' progress
 
   State state_ = State::kDisconnected;
   std::optional<EventLoop::TimerId> recovery_timer_;

@@ -1,8 +1,6 @@
 #include "job_activity.hpp"
 
 #include <algorithm>
-#include <charconv>
-#include <cmath>
 
 #include <fmt/format.h>
 
@@ -10,27 +8,6 @@
 #include "factorial/logging.hpp"
 
 namespace factorial::scheduler {
-
-std::string FormatProgressReport(const TaskProgressReport& report) {
-  return fmt::format("progress {} {} {:.6f}", report.task_id, report.numbers, report.work);
-}
-
-std::optional<TaskProgressReport> ParseProgressReport(std::string_view data) {
-  constexpr std::string_view kPrefix = "progress ";
-  if (data.substr(0, kPrefix.size()) != kPrefix) return std::nullopt;
-  data.remove_prefix(kPrefix.size());
-  auto space = data.find(' ');
-  if (space == 0 || space == std::string_view::npos || space > 256) return std::nullopt;
-  TaskProgressReport report;
-  report.task_id = std::string(data.substr(0, space));
-  data.remove_prefix(space + 1);
-  const char* end = data.data() + data.size();
-  auto [after_numbers, e1] = std::from_chars(data.data(), end, report.numbers);
-  if (e1 != std::errc() || after_numbers == end || *after_numbers != ' ') return std::nullopt;
-  auto [after_work, e2] = std::from_chars(after_numbers + 1, end, report.work);
-  if (e2 != std::errc() || after_work != end || !std::isfinite(report.work) || report.work < 0) return std::nullopt;
-  return report;
-}
 
 AgentStatus& JobActivity::Agent(const Batch& batch) {
   AgentStatus& agent = agents_[batch.agent_id];

@@ -15,23 +15,11 @@
 
 #include "factorial/event_loop.hpp"
 #include "factorial/messages.hpp"
+#include "factorial/progress_report.hpp"
 #include "job_book.hpp"
 #include "job_status.hpp"
 
 namespace factorial::scheduler {
-
-// An executor's in-task progress (a MESSAGE): numbers of the task done so far and their
-// estimated work. MESSAGE events are unreliable by design (not checkpointed, not acknowledged,
-// dropped when the agent or master is busy), which suits a figure the next report supersedes;
-// status updates are reliable, checkpointed and acknowledged one by one, a cost for no gain.
-// Wire form: "progress <task_id> <numbers done> <estimated cpu seconds done>".
-struct TaskProgressReport {
-  std::string task_id;
-  std::uint64_t numbers = 0;
-  double work = 0;
-};
-std::string FormatProgressReport(const TaskProgressReport& report);
-std::optional<TaskProgressReport> ParseProgressReport(std::string_view data);
 
 class JobActivity {
  public:
@@ -43,7 +31,7 @@ class JobActivity {
   void TaskOver(const Batch& batch, const v1::TaskStatus& status, TimePoint now);
   // A number is final.
   void NumberResolved(std::uint64_t n, bool ok, const std::string& digits_or_error, const Batch* batch, TimePoint now);
-  // A progress report about a live task of ours.
+  // An executor's progress report (progress_report.hpp) about a live task of ours.
   void Progress(TaskProgressReport report, TimePoint now);
 
   const JobCounters& counters() const { return counters_; }

@@ -57,7 +57,10 @@ std::shared_ptr<const JobStatus> JobMonitor::Snapshot(TimePoint now) {
     }
   }
   for (const auto& [task_id, report] : activity.reports()) {
-    if (tracked_.contains(task_id)) estimator_.TaskProgress(task_id, report.report.work, Seconds(report.at));
+    if (!tracked_.contains(task_id)) continue;
+    estimator_.TaskProgress(task_id, report.report.work, Seconds(report.at));
+    status->reported_numbers += report.report.numbers;
+    status->reported_work += report.report.work;
   }
   // Tasks over since the last snapshot.
   for (auto it = tracked_.begin(); it != tracked_.end();) {

@@ -176,6 +176,7 @@ std::string StatusJson(const JobStatus& s) {
         {"rate", optional(s.work_rate)}}},
       {"numbers_per_second", optional(s.numbers_rate)},
       {"eta_seconds", optional(s.eta_seconds)},
+      {"reported", {{"numbers", s.reported_numbers}, {"work", s.reported_work}}},
       {"tasks_running", s.tasks_running},
       {"cpus_held", s.cpus_held},
       {"counters",

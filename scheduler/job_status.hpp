@@ -65,6 +65,10 @@ struct JobStatus {
   std::optional<double> work_rate;     // estimated CPU seconds of work per second
   std::optional<double> numbers_rate;  // numbers per second
   std::optional<double> eta_seconds;
+  // What the executors of running tasks have reported done (progress messages): numbers and
+  // their estimated work. Included in work_done.
+  std::uint64_t reported_numbers = 0;
+  double reported_work = 0;
 
   std::size_t tasks_running = 0;
   double cpus_held = 0;

@@ -337,6 +337,43 @@ TEST_CASE("real Mesos: /master/frameworks shows the status page as webui_url, an
   CHECK(p.Wait() == 143);
 }
 
+TEST_CASE("real Mesos: the executor's progress messages reach /status while its batch runs", "[real-mesos]") {
+  REAL_MESOS_OR_SKIP(install);
+  // Room for one task of 1 cpu (one lane): the first batch holds most of the numbers, seconds
+  // of work, and the executor reports the numbers it has done every 3 s through the agent and
+  // the master (executor MESSAGE, relayed as the scheduler's MESSAGE event).
+  RealMesosOptions options;
+  options.resources = "cpus:1.1;mem:2048;disk:4096";
+  Cluster mesos(install, options);
+  std::vector<std::string> args = {"--http-port", "0", "--task-cpus", "1", "--batch-seconds", "600"};
+  for (int i = 0; i < 12; ++i) args.push_back(std::to_string(1000000 + i));
+  Process p(SchedulerArgs(*mesos, args));
+  INFO(p.Stderr());
+  std::smatch m;
+  std::string base;
+  REQUIRE(Eventually([&] {
+    std::string err = p.Stderr();
+    if (!std::regex_search(err, m, std::regex(R"(status page at (http://127\.0\.0\.1:\d+)/)"))) return false;
+    base = m[1];
+    return true;
+  }, kRealMesosEvent));
+  Json status;
+  REQUIRE(Eventually([&] {
+    auto answer = Request(base, "GET", "/status");
+    if (answer.status != 200) return false;
+    status = Json::parse(answer.body);
+    return status["reported"]["numbers"] > 0;
+  }, kLargeRun));
+  INFO(status.dump());
+  CHECK(status["counters"]["tasks_finished"] == 0);  // the batch was still running
+  CHECK(status["numbers"]["done"] == 0);
+  CHECK(status["reported"]["numbers"] < 12);
+  CHECK(status["reported"]["work"] > 0);
+  CHECK(status["work"]["done"].get<double>() >= status["reported"]["work"].get<double>() - 1e-6);
+  p.Signal(SIGTERM);
+  CHECK(p.Wait() == 143);
+}
+
 TEST_CASE("real Mesos: a number needing more memory than any agent has is reported, exit 1", "[real-mesos]") {
   REAL_MESOS_OR_SKIP(install);
   RealMesosOptions o;

@@ -18,6 +18,7 @@
 #include <catch2/catch.hpp>
 
 #include "factorial/base64.hpp"
+#include "factorial/progress_report.hpp"
 #include "support/curl_global.hpp"
 #include "support/e2e.hpp"
 #include "support/recorded.hpp"
@@ -534,6 +535,33 @@ TEST_CASE("SHUTDOWN and MESSAGE reach a real executor", "[sim]") {
   CHECK(read["offset"] == 0);
   CHECK_THAT(read["data"].get<std::string>(), Catch::Contains("message from the framework (5 bytes)"));
   CHECK_THAT(read["data"].get<std::string>(), Catch::Contains("shutting down: the agent sent SHUTDOWN"));
+}
+
+TEST_CASE("an executor's MESSAGE reaches the scheduler with its agent and executor IDs", "[sim]") {
+  MesosSim sim(Fast(1));
+  sim.Start();
+  LoopThread lt;
+  Session s(lt, sim.master_url());
+  Json offer = s.NextOffer();
+  // Seconds of work on one lane: the executor reports the numbers it has done every 3 s.
+  std::string numbers;
+  for (int i = 0; i < 12; ++i) numbers += (i > 0 ? " " : "") + std::to_string(1000000 + i);
+  CHECK(s.Call(LaunchCall(offer, "t", numbers, 1, 256)).status == 202);
+  auto message = s.stream.FindType("MESSAGE", 0, kLargeRun);
+  REQUIRE(message);
+  INFO(message->dump());
+  CHECK((*message)["message"]["agent_id"] == offer["agent_id"]);
+  CHECK((*message)["message"]["executor_id"] == Json({{"value", "e1"}}));
+  auto data = factorial::Base64Decode((*message)["message"]["data"].get<std::string>());
+  REQUIRE(data.ok());
+  auto report = factorial::ParseProgressReport(data.value());
+  REQUIRE(report.has_value());
+  CHECK(report->task_id == "t");
+  CHECK(report->numbers >= 1);
+  CHECK(report->numbers < 12);
+  CHECK(report->work > 0);
+  CHECK(s.Call({{"type", "SHUTDOWN"}, {"shutdown", {{"executor_id", {{"value", "e1"}}}, {"agent_id", offer["agent_id"]}}}}).status == 202);
+  REQUIRE(s.stream.FindType("FAILURE", 0, kSettled));
 }
 
 TEST_CASE("an executor that never subscribes fails its task at the registration timeout", "[sim]") {

@@ -1,6 +1,7 @@
 // The status server of a running job on mesos-sim: /status and /metrics while it runs agree
 // with each other and with the final output; the page in a real headless browser (Debian's
-// chromium) shows the progress bar and the agent table, and its screenshot is kept.
+// chromium) shows the progress bar and the agent table, and its screenshot is kept; /status
+// follows a long batch through its executor's progress reports.
 
 #include "sim.hpp"
 
@@ -11,7 +12,9 @@
 
 #include <catch2/catch.hpp>
 
+#include "factorial/sizing.hpp"
 #include "support/e2e.hpp"
+#include "support/expected.hpp"
 #include "support/sim_e2e.hpp"
 
 using namespace factorial::testing;
@@ -143,4 +146,73 @@ TEST_CASE("a running job's /status, /metrics and page in a headless browser", "[
                           std::regex(R"(40 done, 0 failed, 1 unfinished in .*; \d+\.\d cpu s held on the cluster, )" +
                                      std::to_string(status["counters"]["result_bytes"].get<std::uint64_t>()) +
                                      " B of results")));
+}
+
+TEST_CASE("/status shows a long batch's work done rising from its executor's reports before it ends",
+          "[e2e][status]") {
+  // One agent with room for one task of 1 cpu (one lane): the first batch takes nearly all
+  // of the job, and no number is done until it ends.
+  auto options = FastSimOptions(1);
+  options.resources.cpus = 1.1;
+  MesosSim sim(options);
+  sim.Start();
+  std::vector<std::string> args = {"--http-port", "0", "--task-cpus", "1", "--batch-seconds", "600"};
+  constexpr int kCount = 20;  // about 0.7 s each by the cost model
+  for (int i = 0; i < kCount; ++i) args.push_back(std::to_string(1000000 + i));
+  Process scheduler(SimSchedulerArgs(sim.master_url(), args), kLargeRun * 2);
+  std::smatch m;
+  std::string base;
+  REQUIRE(Eventually([&] {
+    std::string err = scheduler.Stderr();
+    if (!std::regex_search(err, m, std::regex(R"(status page at (http://127\.0\.0\.1:\d+)/)"))) return false;
+    base = m[1];
+    return true;
+  }));
+
+  // While the first batch runs: what its executor reported, and the work done.
+  struct Seen {
+    std::uint64_t reported;
+    double reported_work, work_done;
+  };
+  std::vector<Seen> seen;
+  double work_total = 0;
+  REQUIRE(Eventually(
+      [&] {
+        auto answer = Request(base, "GET", "/status");
+        if (answer.status != 200) return false;
+        Json status = Json::parse(answer.body);
+        if (status["counters"]["tasks_finished"] != 0) return true;
+        REQUIRE(status["numbers"]["done"] == 0);
+        work_total = status["work"]["total"];
+        seen.push_back({status["reported"]["numbers"], status["reported"]["work"], status["work"]["done"]});
+        return false;
+      },
+      kLargeRun));
+  std::vector<std::uint64_t> distinct;
+  for (std::size_t i = 0; i < seen.size(); ++i) {
+    INFO("sample " << i << ": reported " << seen[i].reported << " numbers, " << seen[i].reported_work
+                   << " s; work done " << seen[i].work_done << " of " << work_total);
+    if (i > 0) CHECK(seen[i].reported >= seen[i - 1].reported);  // reports only grow
+    CHECK(seen[i].work_done >= seen[i].reported_work - 1e-6);  // reports are part of the work done
+    CHECK(seen[i].reported < kCount);
+    if (seen[i].reported > 0 && (distinct.empty() || distinct.back() != seen[i].reported)) {
+      distinct.push_back(seen[i].reported);
+    }
+  }
+  // At least two reports, each with more numbers done, before the batch ended; the work done
+  // rose meanwhile (between reports it is extrapolated, and a report may correct it down).
+  CHECK(distinct.size() >= 2);
+  REQUIRE(!seen.empty());
+  CHECK(seen.back().work_done > seen.front().work_done);
+
+  REQUIRE(scheduler.Wait() == 0);
+  auto lines = Lines(scheduler.Stdout());
+  REQUIRE(lines.size() == static_cast<std::size_t>(kCount));
+  CHECK(lines[0] == "1000000! = " + IndependentFactorial(1000000));
+  for (std::size_t i = 0; i < lines.size(); ++i) {
+    std::uint64_t n = 1000000 + i;
+    std::string prefix = std::to_string(n) + "! = ";
+    REQUIRE(lines[i].starts_with(prefix));
+    CHECK(lines[i].size() - prefix.size() == factorial::FactorialDigits(n));
+  }
 }

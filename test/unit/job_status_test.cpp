@@ -214,6 +214,8 @@ JobStatus Snapshot() {
   s.work_rate = 4;
   s.numbers_rate = 32.5;
   s.eta_seconds = 37.5;
+  s.reported_numbers = 41;
+  s.reported_work = 6.5;
   s.tasks_running = 3;
   s.cpus_held = 2.5;
   s.counters = {400, 12, 123456789, 20, 15, 2, 1, 18, 7, 4};
@@ -318,6 +320,8 @@ TEST_CASE("/status is the snapshot as JSON", "[status]") {
   CHECK(json["work"]["total"] == 200.0);
   CHECK(json["work"]["done"] == 50.0);
   CHECK(json["eta_seconds"] == 37.5);
+  CHECK(json["reported"]["numbers"] == 41);
+  CHECK(json["reported"]["work"] == 6.5);
   CHECK(json["counters"]["result_bytes"] == 123456789);
   CHECK(json["counters"]["offers_declined"] == 7);
   REQUIRE(json["agents"].size() == 2);
