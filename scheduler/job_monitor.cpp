@@ -40,14 +40,6 @@ std::shared_ptr<const JobStatus> JobMonitor::Snapshot(TimePoint now) {
   std::map<std::string, AgentStatus> agents = activity.agents();
   // Tasks that started since the last snapshot, and the running ones' reports.
   for (const auto& [task_id, batch] : book.batches()) {
-    if (batch.fetching) continue;  // over: its results are on the way
-    status->tasks_running += 1;
-    status->cpus_held += batch.cpus;
-    AgentStatus& agent = agents[batch.agent_id];
-    agent.id = batch.agent_id;
-    if (!batch.hostname.empty()) agent.hostname = batch.hostname;
-    agent.tasks_running += 1;
-    agent.cpus += batch.cpus;
     if (!tracked_.contains(task_id)) {
       double work = 0;
       for (NumberId id : batch.ids) work += EstimatedCpuSeconds(book.number(id));
@@ -55,6 +47,21 @@ std::shared_ptr<const JobStatus> JobMonitor::Snapshot(TimePoint now) {
       estimator_.TaskStarted(task_id, work, lanes, std::min(t, Seconds(batch.launched_at)));
       tracked_.emplace(task_id, Tracked{batch.ids});
     }
+    if (batch.fetching) {  // finished: its results are on the way
+      double delivered = 0;
+      for (NumberId id : batch.ids) {
+        if (IsFinal(book.state(id))) delivered += EstimatedCpuSeconds(book.number(id));
+      }
+      estimator_.TaskComputed(task_id, delivered, t);
+      continue;
+    }
+    status->tasks_running += 1;
+    status->cpus_held += batch.cpus;
+    AgentStatus& agent = agents[batch.agent_id];
+    agent.id = batch.agent_id;
+    if (!batch.hostname.empty()) agent.hostname = batch.hostname;
+    agent.tasks_running += 1;
+    agent.cpus += batch.cpus;
   }
   for (const auto& [task_id, report] : activity.reports()) {
     if (!tracked_.contains(task_id)) continue;
@@ -64,8 +71,7 @@ std::shared_ptr<const JobStatus> JobMonitor::Snapshot(TimePoint now) {
   }
   // Tasks over since the last snapshot.
   for (auto it = tracked_.begin(); it != tracked_.end();) {
-    auto live = book.batches().find(it->first);
-    if (live != book.batches().end() && !live->second.fetching) {
+    if (book.batches().contains(it->first)) {
       ++it;
       continue;
     }

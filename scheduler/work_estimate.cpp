@@ -38,14 +38,27 @@ void WorkEstimator::TaskProgress(const std::string& task_id, double work_done, d
   }
 }
 
+void WorkEstimator::Calibrate(const Running& task, double now) {
+  double seconds = now - task.started;
+  if (seconds >= kMinCalibrationSeconds && task.work > 0) {
+    calibrated_work_ += task.work;
+    calibrated_lane_seconds_ += seconds * task.lanes;
+  }
+}
+
+void WorkEstimator::TaskComputed(const std::string& task_id, double work_resolved, double now) {
+  auto it = running_.find(task_id);
+  if (it == running_.end()) return;
+  it->second.delivered = std::max(0.0, work_resolved);
+  if (it->second.computed) return;
+  it->second.computed = true;
+  Calibrate(it->second, now);
+}
+
 void WorkEstimator::TaskEnded(const std::string& task_id, double work_resolved, bool completed, double now) {
   auto it = running_.find(task_id);
   if (it != running_.end()) {
-    double seconds = now - it->second.started;
-    if (completed && seconds >= kMinCalibrationSeconds && it->second.work > 0) {
-      calibrated_work_ += it->second.work;
-      calibrated_lane_seconds_ += seconds * it->second.lanes;
-    }
+    if (completed && !it->second.computed) Calibrate(it->second, now);
     running_.erase(it);
   }
   resolved_ += std::max(0.0, work_resolved);
@@ -60,6 +73,10 @@ double WorkEstimator::Done(double now) const {
   double done = resolved_;
   double pace = speed();
   for (const auto& [id, r] : running_) {
+    if (r.computed) {
+      done += std::max(0.0, std::max(r.reported, kRunningCap * r.work) - r.delivered);
+      continue;
+    }
     double extrapolated = r.reported + std::max(0.0, now - r.reported_at) * r.lanes * pace;
     done += std::max(r.reported, std::min(extrapolated, kRunningCap * r.work));
   }

@@ -9,7 +9,9 @@
 //               max(what the task reported, at most a `kRunningCap` of its work):
 //               reported work + (seconds since that report) x lanes x speed,
 //             where `speed` is estimated work per lane-second measured on the tasks that
-//             finished (the cost model was fitted on another machine), 1 until one has.
+//             finished (the cost model was fitted on another machine), 1 until one has;
+//           + for each task finished whose results are still downloading: a `kRunningCap`
+//             of its work, less that of its numbers already delivered.
 // Rate    = work done per second over the last `window` (the slope between samples);
 // ETA     = work left / rate.
 // Crediting running tasks by their elapsed time is what makes the first seconds sensible: a
@@ -41,9 +43,14 @@ class WorkEstimator {
   void TaskStarted(const std::string& task_id, double work, int lanes, double now);
   // The task reports `work_done` of its work finished (numbers it completed).
   void TaskProgress(const std::string& task_id, double work_done, double now);
+  // The task ran to its end (TASK_FINISHED) and its results are being fetched, `work_resolved`
+  // of its numbers' work delivered so far (and counted by the caller): its pace calibrates
+  // `speed` (the first time), and until TaskEnded it is credited its capped work less what is
+  // delivered, so the work done neither falls back nor counts twice while results download.
+  void TaskComputed(const std::string& task_id, double work_resolved, double now);
   // The task is over; `work_resolved` of its numbers have a result now (the rest went back
   // to pending and will run in another task). `completed`: it ran to its end (TASK_FINISHED),
-  // so its pace calibrates `speed`.
+  // so its pace calibrates `speed` (unless TaskComputed did).
   void TaskEnded(const std::string& task_id, double work_resolved, bool completed, double now);
 
   struct Estimate {
@@ -66,7 +73,10 @@ class WorkEstimator {
     double started = 0;
     double reported = 0;     // work reported so far
     double reported_at = 0;  // when (started, before any report)
+    bool computed = false;   // TaskComputed: results on the way, pace calibrated
+    double delivered = 0;    // work of its numbers resolved while computed
   };
+  void Calibrate(const Running& task, double now);
   double Done(double now) const;
 
   double total_;

@@ -194,6 +194,30 @@ TEST_CASE("work done credits running tasks by elapsed time, capped, and by their
   CHECK(end.eta == 0.0);
 }
 
+TEST_CASE("a finished task whose results download keeps its credit, less what has arrived", "[estimate]") {
+  WorkEstimator e(100);
+  e.TaskStarted("a", 40, 1, 0);
+  e.TaskProgress("a", 30, 20);
+  CHECK(e.Sample(20).done == Approx(30.0));
+  // TASK_FINISHED at 20 s, its files still downloading: 95% of it, and its pace calibrates.
+  e.TaskComputed("a", 0, 20);
+  CHECK(e.speed() == Approx(2.0));
+  CHECK(e.Sample(21).done == Approx(38.0));
+  CHECK(e.Sample(60).done == Approx(38.0));  // no extrapolation past the cap, no fall back
+  // A first file delivers 10 of it (the caller counts those as resolved).
+  e.TaskComputed("a", 10, 61);
+  e.AddResolved(10);
+  CHECK(e.Sample(61).done == Approx(38.0));
+  CHECK(e.speed() == Approx(2.0));  // calibrated once
+  // Every number delivered, then the task is over: its whole work is resolved.
+  e.TaskComputed("a", 40, 62);
+  e.AddResolved(30);
+  CHECK(e.Sample(62).done == Approx(40.0));
+  e.TaskEnded("a", 0, true, 63);
+  CHECK(e.Sample(63).done == Approx(40.0));
+  CHECK(e.speed() == Approx(2.0));
+}
+
 namespace {
 
 JobStatus Snapshot() {
