@@ -1,13 +1,15 @@
 // The status server of a running job on mesos-sim: /status and /metrics while it runs agree
-// with each other and with the final output; the page in a real headless browser (Debian's
-// chromium) shows the progress bar and the agent table, and its screenshot is kept; /status
-// follows a long batch through its executor's progress reports.
+// with each other and with the final output; /status follows a long batch through its
+// executor's progress reports; the page of a job mid-run in a real headless browser (Debian's
+// chromium) shows the progress, rate, a plausible ETA and the agent table, and its screenshot
+// is kept (deploy/status-page.png).
 
 #include "sim.hpp"
 
 #include <cstdlib>
 #include <filesystem>
 #include <fstream>
+#include <optional>
 #include <regex>
 
 #include <catch2/catch.hpp>
@@ -51,12 +53,30 @@ std::string Chromium(const std::string& url, std::vector<std::string> flags, con
   return browser.Stdout();
 }
 
+// Seconds of a duration as the page writes it (FormatDuration: 42s, 3m07s, 2h05m, 1d04h).
+std::optional<double> PageSeconds(const std::string& text) {
+  std::smatch m;
+  if (std::regex_match(text, m, std::regex(R"((\d+)s)"))) return std::stod(m[1]);
+  if (std::regex_match(text, m, std::regex(R"((\d+)m(\d\d)s)"))) return std::stod(m[1]) * 60 + std::stod(m[2]);
+  if (std::regex_match(text, m, std::regex(R"((\d+)h(\d\d)m)"))) return std::stod(m[1]) * 3600 + std::stod(m[2]) * 60;
+  if (std::regex_match(text, m, std::regex(R"((\d+)d(\d\d)h)"))) {
+    return std::stod(m[1]) * 86400 + std::stod(m[2]) * 3600;
+  }
+  return std::nullopt;
+}
+
+// The text of the element with `id` in the page.
+std::string ById(const std::string& dom, const std::string& id) {
+  std::smatch m;
+  if (!std::regex_search(dom, m, std::regex("id=\"" + id + "\"[^>]*>([^<]*)<"))) return "(no #" + id + ")";
+  return m[1];
+}
+
 }  // namespace
 
-TEST_CASE("a running job's /status, /metrics and page in a headless browser", "[e2e][status]") {
+TEST_CASE("a running job's /status and /metrics", "[e2e][status]") {
   MesosSim sim(FastSimOptions(2));
   sim.Start();
-  fs::path dir = sim.work_dir();
   // 40 one-number tasks finish; the last number fits no offer and holds the job open (until
   // SIGTERM) while the server is read.
   std::vector<std::string> args = {"--http-port", "0", "--name", "status-e2e", "--batch-size", "1", "--task-cpus",
@@ -112,29 +132,6 @@ TEST_CASE("a running job's /status, /metrics and page in a headless browser", "[
   CHECK(Metric(metrics.body, "factorial_numbers_pending") == 1);
   CHECK(Metric(metrics.body, "factorial_tasks_running") == 0);
   CHECK(Metric(metrics.body, "factorial_result_bytes_total") == status["counters"]["result_bytes"].get<double>());
-
-  // The page in a real browser: the DOM after its script ran, and a screenshot.
-  std::string dom = Chromium(url, {"--dump-dom", "--virtual-time-budget=3000"}, dir / "chromium-dom");
-  CHECK_THAT(dom, Catch::Contains("<h1>status-e2e</h1>"));
-  CHECK(std::regex_search(dom, std::regex(R"(id="progress" role="progressbar"[^>]*aria-valuenow="\d+\.\d")")));
-  CHECK_THAT(dom, Catch::Contains("<b id=\"numbers\">40 of 41</b>"));
-  CHECK_THAT(dom, Catch::Contains("<table id=\"agents\">"));
-  std::size_t rows = 0;
-  for (const auto& agent : status["agents"]) {
-    std::string host = agent["hostname"];
-    if (dom.find(">" + host + "</td>") != std::string::npos) ++rows;
-  }
-  CHECK(rows == status["agents"].size());
-  CHECK(rows >= 1);
-  fs::path shot = fs::path(FACTORIAL_BUILD_DIR) / "status-page.png";
-  fs::remove(shot);
-  Chromium(url, {"--screenshot=" + shot.string(), "--window-size=1100,900"}, dir / "chromium-shot");
-  REQUIRE(fs::exists(shot));
-  std::ifstream png(shot, std::ios::binary);
-  char magic[8] = {};
-  png.read(magic, 8);
-  CHECK(std::string(magic, 8) == "\x89PNG\r\n\x1a\n");
-  CHECK(fs::file_size(shot) > 10000);
 
   scheduler.Signal(SIGTERM);
   CHECK(scheduler.Wait() == 143);
@@ -214,5 +211,112 @@ TEST_CASE("/status shows a long batch's work done rising from its executor's rep
     std::string prefix = std::to_string(n) + "! = ";
     REQUIRE(lines[i].starts_with(prefix));
     CHECK(lines[i].size() - prefix.size() == factorial::FactorialDigits(n));
+  }
+}
+
+TEST_CASE("the page of a job mid-run in a headless browser shows its progress and rate and a plausible ETA and agents",
+          "[e2e][status]") {
+  // Two agents with room for one task of one lane each.
+  auto options = FastSimOptions(2);
+  options.resources.cpus = 1.1;
+  MesosSim sim(options);
+  sim.Start();
+  fs::path dir = sim.work_dir();
+  // An ordinary job: small numbers with a large one every 18th, about 16 estimated cpu s in
+  // tasks of at most 2.
+  std::vector<std::string> args = {"--http-port", "0", "--name", "nightly", "--task-cpus", "1", "--batch-seconds", "2"};
+  std::vector<std::uint64_t> numbers;
+  for (std::uint64_t i = 1; i <= 424; ++i) numbers.push_back(i % 18 == 0 ? 1000000 + i * 100 : i * 37);
+  for (auto n : numbers) args.push_back(std::to_string(n));
+  Process scheduler(SimSchedulerArgs(sim.master_url(), args), kLargeRun * 2);
+  std::smatch m;
+  std::string url;
+  REQUIRE(Eventually([&] {
+    std::string err = scheduler.Stderr();
+    if (!std::regex_search(err, m, std::regex(R"(status page at (http://127\.0\.0\.1:\d+/))"))) return false;
+    url = m[1];
+    return true;
+  }));
+  std::string base = url.substr(0, url.size() - 1);
+
+  // Mid-run: a third of the work done, tasks finished, the rate and ETA known, both agents
+  // busy. Then the executors are frozen where they are (SIGSTOP), so the browser finds the
+  // job still running however long it takes to start; the scheduler sees tasks running.
+  Json status;
+  REQUIRE(Eventually(
+      [&] {
+        auto answer = Request(base, "GET", "/status");
+        if (answer.status != 200) return false;
+        status = Json::parse(answer.body);
+        return status["work"]["done"].get<double>() >= status["work"]["total"].get<double>() / 3 &&
+               status["counters"]["tasks_finished"] >= 2 && !status["eta_seconds"].is_null() &&
+               status["tasks_running"] == 2;
+      },
+      kLargeRun));
+  REQUIRE(SignalExecutors(sim.master_url(), SIGSTOP) == 2);
+  INFO("/status when frozen: " << status.dump());
+  auto numbers_resolved = [&] {
+    Json now = Json::parse(Request(base, "GET", "/status").body);
+    return now["numbers"]["done"].get<std::size_t>() + now["numbers"]["failed"].get<std::size_t>();
+  };
+  std::size_t resolved_before = numbers_resolved();
+
+  // The page as a browser shows it: the DOM after its script ran, and a screenshot.
+  fs::path shot = fs::path(FACTORIAL_BUILD_DIR) / "status-page.png";
+  fs::remove(shot);
+  std::string dom = Chromium(url, {"--dump-dom", "--virtual-time-budget=3000", "--screenshot=" + shot.string(),
+                                   "--window-size=1100,900"},
+                             dir / "chromium");
+  std::size_t resolved_after = numbers_resolved();  // results of tasks over before the freeze may still arrive
+  REQUIRE(SignalExecutors(sim.master_url(), SIGCONT) == 2);
+  auto resumed = std::chrono::steady_clock::now();
+  INFO(dom);
+  REQUIRE(scheduler.Wait() == 0);
+  double left = std::chrono::duration<double>(std::chrono::steady_clock::now() - resumed).count();
+
+  CHECK_THAT(dom, Catch::Contains("<h1>nightly</h1>"));
+  CHECK_THAT(dom, Catch::Contains("running"));
+  std::regex bar(R"re(id="progress" role="progressbar"[^>]*aria-valuenow="(\d+\.\d)")re");
+  REQUIRE(std::regex_search(dom, m, bar));
+  double percent = std::stod(m[1]);
+  CHECK(percent >= 33.0);
+  CHECK(percent < 100.0);
+  std::string numbers_text = ById(dom, "numbers");
+  REQUIRE(std::regex_match(numbers_text, m, std::regex(R"((\d+) of 424)")));
+  CHECK(std::stoul(m[1]) >= resolved_before);
+  CHECK(std::stoul(m[1]) <= resolved_after);
+  CHECK(resolved_after < 424);
+  CHECK(std::regex_match(ById(dom, "rate"), std::regex(R"(\d+\.\d\d cpu s/s, \d+\.\d numbers/s)")));
+  // The ETA is plausible: shown, and at most 3x the time the job then took (its executors did
+  // nothing while frozen), as the 6,040-number estimate promises, with a second for rounding.
+  std::string eta_text = ById(dom, "eta");
+  INFO("ETA on the page: " << eta_text << "; the job ended " << left << " s after the executors resumed");
+  auto eta = PageSeconds(eta_text);
+  REQUIRE(eta.has_value());
+  CHECK(*eta <= 3 * left + 1);
+  // One row per agent, both with tasks running.
+  CHECK_THAT(dom, Catch::Contains("<table id=\"agents\">"));
+  std::regex busy_agent(R"(<tr><td title="[^"]+">localhost</td><td>1</td><td>1\.0</td>)");
+  auto rows = std::distance(std::sregex_iterator(dom.begin(), dom.end(), busy_agent), std::sregex_iterator());
+  CHECK(rows == 2);
+
+  REQUIRE(fs::exists(shot));
+  std::ifstream png(shot, std::ios::binary);
+  char magic[8] = {};
+  png.read(magic, 8);
+  CHECK(std::string(magic, 8) == "\x89PNG\r\n\x1a\n");
+  CHECK(fs::file_size(shot) > 10000);
+
+  // Every number, exactly (the large ones by their digit count).
+  auto lines = Lines(scheduler.Stdout());
+  REQUIRE(lines.size() == numbers.size());
+  for (std::size_t i = 0; i < numbers.size(); ++i) {
+    std::string prefix = std::to_string(numbers[i]) + "! = ";
+    REQUIRE(lines[i].starts_with(prefix));
+    if (numbers[i] < 50000) {
+      CHECK(lines[i] == prefix + IndependentFactorial(numbers[i]));
+    } else {
+      CHECK(lines[i].size() - prefix.size() == factorial::FactorialDigits(numbers[i]));
+    }
   }
 }
