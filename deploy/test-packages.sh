@@ -118,7 +118,8 @@ mkdir -p "$etc" "$work/state/nightly" "$work/credentials"
 sed -e "s|^MESOS_MASTER=.*|MESOS_MASTER=http://mesos-master-1:${master##*:}|" -e "s|^FACTORIAL_USER=.*|FACTORIAL_USER=$(id -un)|" \
   "$gateway/etc/factorial-scheduler/example.conf" >"$etc/nightly.conf"
 cp "$gateway/etc/factorial-scheduler/example.numbers" "$etc/nightly.numbers"
-printf '\n' >"$work/credentials/secret"  # the unit's SetCredential= fallback: no secret file
+printf '\n' >"$work/credentials/secret"  # the unit's SetCredential= fallbacks: no secret file,
+printf '\n' >"$work/credentials/http-password"  # no password file
 job() {  # job MODE [VAR=value...]: the packaged helper in the environment the unit gives it
   local mode=$1
   shift
@@ -171,6 +172,8 @@ expect_error() {  # expect_error MESSAGE VAR=value...
 expect_error "FACTORIAL_USER is not set in $etc/nightly.conf" FACTORIAL_USER=
 expect_error "FACTORIAL_OPTIONS has --secret-file: put the secret in $etc/nightly.secret" FACTORIAL_OPTIONS="--principal fw --secret-file /root/s"
 expect_error "MESOS_MASTER is not set in $etc/nightly.conf" MESOS_MASTER=
+expect_error "FACTORIAL_OPTIONS has --http-password-file: put the status page's password in $etc/nightly.http-password" FACTORIAL_OPTIONS="--http-user op --http-password-file /root/p"
+expect_error "FACTORIAL_OPTIONS has --http-user op, but $etc/nightly.http-password is missing or empty" FACTORIAL_OPTIONS="--http-user op"
 expect_error "FACTORIAL_OPTIONS has --output /var/tmp/x, but the service can write only under" FACTORIAL_OPTIONS="--output /var/tmp/x"
 expect_error "FACTORIAL_OPTIONS has --user: set FACTORIAL_USER" FACTORIAL_OPTIONS="--role r --user=root"
 rm "$etc/nightly.numbers"

@@ -4,7 +4,7 @@
 # a mesos-sim started by that systemd too:
 #   deploy/test-systemd.sh BUILD_DIR
 # Checks: the start waits for READY=1, systemctl status shows the STATUS= progress line, the
-# watchdog is fed, the job exits 0 with exact results in the state directory, and a second start
+# watchdog is fed, the status page asks for the password the unit loads as a credential, the job exits 0 with exact results in the state directory, and a second start
 # of the finished job is skipped by ExecCondition. Exit 77 (skipped) with the reason when this
 # machine cannot run such a systemd (not root, no unshare, no cgroup2, systemd not installed).
 #
@@ -53,6 +53,10 @@ if [[ ${1:-} == --boot ]]; then
   # A volatile journal that does not import the host's kernel log.
   mkdir -p /etc/systemd/journald.conf.d
   printf '[Journal]\nStorage=volatile\nReadKMsg=no\n' >/etc/systemd/journald.conf.d/factorial-test.conf
+  # Shared again, now that nothing links these mounts to the host's: systemd sets up a service's
+  # credentials in a child's mount namespace and relies on propagation to bring them back (as
+  # PID 1 of a container it does not make / shared itself).
+  step mount --make-rshared /
   export container=factorial-test SYSTEMD_UNIT_PATH=$work/units
   exec /lib/systemd/systemd --system --unit=factorial-test.target --log-target=console --log-level=info \
     >"$work/systemd.log" 2>&1
@@ -153,10 +157,14 @@ sim() { curl -sf -X POST "$master/sim/$1" >/dev/null || fail "POST $master/sim/$
 
 # A job as deploy/README.md describes it.
 in_ns mkdir -p /etc/factorial-scheduler
-printf 'MESOS_MASTER=%s\nFACTORIAL_USER=nobody\nFACTORIAL_OPTIONS=--refuse-seconds 0.2\n' "$master" |
+printf 'MESOS_MASTER=%s\nFACTORIAL_USER=nobody\nFACTORIAL_OPTIONS=--refuse-seconds 0.2 --http-user operator\n' "$master" |
   in_ns tee /etc/factorial-scheduler/test.conf >/dev/null
 printf '5\n20\n0\n25\n20\n' | in_ns tee /etc/factorial-scheduler/test.numbers >/dev/null
 in_ns chmod 0644 /etc/factorial-scheduler/test.conf /etc/factorial-scheduler/test.numbers
+# The status page's password, readable by root only: the unit hands it over as a credential.
+http_password='pass word:1'
+printf '%s\n' "$http_password" | in_ns tee /etc/factorial-scheduler/test.http-password >/dev/null
+in_ns chmod 0600 /etc/factorial-scheduler/test.http-password
 
 # 1. No leading master: the scheduler keeps trying, so the start stays "activating" (no READY=1
 #    yet) while its STATUS= and watchdog pings arrive.
@@ -177,6 +185,16 @@ grep -q "Active: activating (start)" <<<"$shown" || fail "systemctl status: not 
 grep -qE '^ +Status: "0 of 5 numbers \(0\.0%\)' <<<"$shown" || fail "systemctl status shows no STATUS= progress line: $shown"
 [[ $(prop NRestarts) == 0 ]] || fail "the service restarted while waiting (watchdog?)"
 echo "activating, $shown" | grep -E "Active:|Status:"
+
+# The status page (on while the master is away) asks for the credential's password.
+page_url() { url=$(in_ns journalctl --no-pager -o cat -u "$unit" | grep -o -m 1 'status page at http://[^ ]*' | cut -d' ' -f4); [[ -n $url ]]; }
+wait_for 30 "the status page's URL in the journal" page_url
+code() { curl -s -o /dev/null -w '%{http_code}' "$@" "${url}status"; }
+[[ $(code) == 401 ]] || fail "the status page answers $(code) without credentials"
+[[ $(code -u "operator:wrong") == 401 ]] || fail "the status page answers $(code -u operator:wrong) to a wrong password"
+[[ $(code -u "operator:$http_password") == 200 ]] ||
+  fail "the status page answers $(code -u "operator:$http_password") to the credential's password"
+echo "status page at $url: 401 without or with a wrong password, 200 with the credential's"
 
 # 2. The master is back: subscribed (READY=1), every number computed, exit 0.
 sim "leader?index=0"
