@@ -5,6 +5,7 @@
 #include <set>
 
 #include "factorial/digits.hpp"
+#include "factorial/logging.hpp"
 
 namespace factorial {
 namespace {
@@ -105,7 +106,7 @@ Result<Line> DecodeLine(std::string_view line, std::size_t number) {
     entry.value = std::move(failure);
     return Line(std::move(entry));
   }
-  return Malformed(number, "unknown kind '" + std::string(kind.substr(0, 8)) + "'");
+  return Malformed(number, "unknown kind '" + Excerpt(kind, 8) + "'");
 }
 
 // What the encoder writes for a failure's message: one line, not empty, bounded.

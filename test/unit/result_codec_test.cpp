@@ -145,6 +145,8 @@ TEST_CASE("malformed results are rejected with the reason", "[result_codec]") {
       {"FR1\n5 d \n", "line 2: inline digits are not decimal digits"},
       {"FR1\n5 d 12 0\n", "line 2: inline digits are not decimal digits"},
       {"FR1\n5 x 120\n", "line 2: unknown kind 'x'"},
+      // Quoted as a log line may quote it: control bytes escaped, at most 8 bytes of it.
+      {"FR1\n5 \x1b[2J\x1b[Hyou-have-been-pwned 120\n", "line 2: unknown kind '\\x1B[2J\\x1B[Hy... (18 more bytes)'"},
       {"FR1\n5 d 120\n5 d 120\n", "line 3: 5 appears twice"},
       // The slice of a plain file that earlier executors could name: no longer a result.
       {"FR1\n5 f 0 3 " + sha + " /p\n", "line 2: unknown kind 'f'"},
