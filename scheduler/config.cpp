@@ -464,8 +464,10 @@ ParsedCommandLine ParseCommandLine(const std::vector<std::string>& argv) {
   return parsed;
 }
 
-Result<RunConfig> BuildConfig(const CommandLine& options, const Environment& env) {
-  RunConfig run;
+namespace {
+
+// Every numeric option within its range (each step below checks what it reads besides).
+Status CheckRanges(const CommandLine& options) {
   for (const auto& range : {CheckRange("--failover-timeout", options.failover_timeout, 0, 1e9),
                             CheckRange("--task-cpus", options.task_cpus, 0.01, 1024),
                             CheckRange("--batch-seconds", options.batch_seconds, 0.001, 86400),
@@ -479,6 +481,11 @@ Result<RunConfig> BuildConfig(const CommandLine& options, const Environment& env
                             CheckRange("--heartbeat-factor", options.heartbeat_factor, 2, 100)}) {
     if (!range.ok()) return range.error();
   }
+  return OkStatus();
+}
+
+// How results are written: format, order, memory held, where the rest spills.
+Status ApplyOutput(const CommandLine& options, RunConfig& run) {
   if (options.format != "text" && options.format != "json") {
     return MakeError(Errc::kInvalidArgument, "--format must be text or json, not '" + options.format + "'");
   }
@@ -496,11 +503,11 @@ Result<RunConfig> BuildConfig(const CommandLine& options, const Environment& env
     }
   }
   run.spill_dir = options.spill_dir;
-  auto workload = ReadNumbers(options, env);
-  if (!workload.ok()) return workload.error();
-  run.workload = std::make_shared<const Workload>(std::move(workload).value());
+  return OkStatus();
+}
 
-  SchedulerConfig& config = run.scheduler;
+// Whom to talk to and how: the masters, the credentials, the CA.
+Status ApplyMasters(const CommandLine& options, const Environment& env, SchedulerConfig& config) {
   auto masters = ResolveMasters(options, env);
   if (!masters.ok()) return masters.error();
   config.masters = std::move(masters->urls);
@@ -513,6 +520,11 @@ Result<RunConfig> BuildConfig(const CommandLine& options, const Environment& env
     }
     config.tls.ca_file = options.ca_file;
   }
+  return OkStatus();
+}
+
+// The FrameworkInfo, the shape of tasks and the scheduler's time limits.
+Status ApplyFramework(const CommandLine& options, const Environment& env, SchedulerConfig& config) {
   config.framework.user = options.user.value_or(env.user);
   if (config.framework.user.empty()) return MakeError(Errc::kInvalidArgument, "--user is empty");
   config.framework.name = options.name;
@@ -530,10 +542,13 @@ Result<RunConfig> BuildConfig(const CommandLine& options, const Environment& env
   config.connect_timeout = std::chrono::duration_cast<Duration>(std::chrono::duration<double>(options.connect_timeout));
   config.heartbeat_factor = options.heartbeat_factor;
   config.calls_in_flight = kCallsInFlight;
-  if (auto executor = ApplyExecutor(options, env, run); !executor.ok()) return executor.error();
+  return OkStatus();
+}
 
+// What the run keeps and shows: the state directory, the output file, logging and progress.
+Status ApplyRun(const CommandLine& options, const Environment& env, RunConfig& run) {
   run.state_dir = options.state_dir;
-  config.teardown_on_stop = options.state_dir.empty() || options.teardown_on_stop;
+  run.scheduler.teardown_on_stop = options.state_dir.empty() || options.teardown_on_stop;
   run.output = options.output.empty() && !options.state_dir.empty() ? options.state_dir + "/results" : options.output;
   run.log_level = options.log_level.value_or(options.quiet ? "warn" : "info");
   run.progress = !options.quiet;
@@ -544,6 +559,22 @@ Result<RunConfig> BuildConfig(const CommandLine& options, const Environment& env
   if (auto http = ApplyHttp(options, env, run); !http.ok()) return http.error();
   auto no_color = Variable(env, "NO_COLOR");  // no-color.org: set and not empty
   run.color = !no_color || no_color->empty();
+  return OkStatus();
+}
+
+}  // namespace
+
+Result<RunConfig> BuildConfig(const CommandLine& options, const Environment& env) {
+  RunConfig run;
+  if (auto ranges = CheckRanges(options); !ranges.ok()) return ranges.error();
+  if (auto output = ApplyOutput(options, run); !output.ok()) return output.error();
+  auto workload = ReadNumbers(options, env);
+  if (!workload.ok()) return workload.error();
+  run.workload = std::make_shared<const Workload>(std::move(workload).value());
+  if (auto masters = ApplyMasters(options, env, run.scheduler); !masters.ok()) return masters.error();
+  if (auto framework = ApplyFramework(options, env, run.scheduler); !framework.ok()) return framework.error();
+  if (auto executor = ApplyExecutor(options, env, run); !executor.ok()) return executor.error();
+  if (auto rest = ApplyRun(options, env, run); !rest.ok()) return rest.error();
   return run;
 }
 
