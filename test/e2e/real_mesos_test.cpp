@@ -349,14 +349,9 @@ TEST_CASE("real Mesos: the executor's progress messages reach /status while its 
   for (int i = 0; i < 12; ++i) args.push_back(std::to_string(1000000 + i));
   Process p(SchedulerArgs(*mesos, args));
   INFO(p.Stderr());
-  std::smatch m;
-  std::string base;
-  REQUIRE(Eventually([&] {
-    std::string err = p.Stderr();
-    if (!std::regex_search(err, m, std::regex(R"(status page at (http://127\.0\.0\.1:\d+)/)"))) return false;
-    base = m[1];
-    return true;
-  }, kRealMesosEvent));
+  std::string url = StatusPageUrl(p, kRealMesosEvent);
+  REQUIRE(!url.empty());
+  std::string base = url.substr(0, url.size() - 1);
   Json status;
   REQUIRE(Eventually([&] {
     auto answer = Request(base, "GET", "/status");

@@ -72,6 +72,35 @@ std::string ById(const std::string& dom, const std::string& id) {
   return m[1];
 }
 
+// GET /status as JSON; null unless answered 200.
+Json GetStatus(const std::string& base) {
+  auto answer = Request(base, "GET", "/status");
+  return answer.status == 200 ? Json::parse(answer.body) : Json();
+}
+
+// `agents` agents with room for one task of 1 cpu (one lane) each.
+factorial::sim::SimOptions OneLaneAgents(int agents) {
+  auto options = FastSimOptions(agents);
+  options.resources.cpus = 1.1;
+  return options;
+}
+
+// `out` is one line per number, in input order: exact digits below 50000, the exact digit
+// count above (the digits themselves would cost the test as much as the job).
+void CheckLines(const std::string& out, const std::vector<std::uint64_t>& numbers) {
+  auto lines = Lines(out);
+  REQUIRE(lines.size() == numbers.size());
+  for (std::size_t i = 0; i < numbers.size(); ++i) {
+    std::string prefix = std::to_string(numbers[i]) + "! = ";
+    REQUIRE(lines[i].starts_with(prefix));
+    if (numbers[i] < 50000) {
+      CHECK(lines[i] == prefix + IndependentFactorial(numbers[i]));
+    } else {
+      CHECK(lines[i].size() - prefix.size() == factorial::FactorialDigits(numbers[i]));
+    }
+  }
+}
+
 }  // namespace
 
 TEST_CASE("a running job's /status and /metrics", "[e2e][status]") {
@@ -83,14 +112,8 @@ TEST_CASE("a running job's /status and /metrics", "[e2e][status]") {
                                    "0.5", "--offer-wait", "600", kNeverFits};
   for (int n = 1; n <= 40; ++n) args.push_back(std::to_string(n));
   Process scheduler(SimSchedulerArgs(sim.master_url(), args), 180000ms);
-  std::smatch m;
-  std::string url;
-  REQUIRE(Eventually([&] {
-    std::string err = scheduler.Stderr();
-    if (!std::regex_search(err, m, std::regex(R"(status page at (http://127\.0\.0\.1:\d+/))"))) return false;
-    url = m[1];
-    return true;
-  }));
+  std::string url = StatusPageUrl(scheduler);
+  REQUIRE(!url.empty());
   std::string base = url.substr(0, url.size() - 1);
   // The framework registered the page as its webui_url.
   REQUIRE(Eventually([&] { return !SimGet(sim.master_url(), "calls").empty(); }));
@@ -100,10 +123,8 @@ TEST_CASE("a running job's /status and /metrics", "[e2e][status]") {
   Json status;
   REQUIRE(Eventually(
       [&] {
-        auto answer = Request(base, "GET", "/status");
-        if (answer.status != 200) return false;
-        status = Json::parse(answer.body);
-        return status["numbers"]["done"] == 40;
+        status = GetStatus(base);
+        return status.is_object() && status["numbers"]["done"] == 40;
       },
       60000ms));
   INFO(status.dump(2));
@@ -147,24 +168,19 @@ TEST_CASE("a running job's /status and /metrics", "[e2e][status]") {
 
 TEST_CASE("/status shows a long batch's work done rising from its executor's reports before it ends",
           "[e2e][status]") {
-  // One agent with room for one task of 1 cpu (one lane): the first batch takes nearly all
-  // of the job, and no number is done until it ends.
-  auto options = FastSimOptions(1);
-  options.resources.cpus = 1.1;
-  MesosSim sim(options);
+  // One agent, one lane: the first batch takes nearly all of the job, and no number is done
+  // until it ends.
+  MesosSim sim(OneLaneAgents(1));
   sim.Start();
   std::vector<std::string> args = {"--http-port", "0", "--task-cpus", "1", "--batch-seconds", "600"};
-  constexpr int kCount = 20;  // about 0.7 s each by the cost model
-  for (int i = 0; i < kCount; ++i) args.push_back(std::to_string(1000000 + i));
+  constexpr std::uint64_t kCount = 20;  // about 0.7 s each by the cost model
+  std::vector<std::uint64_t> numbers;
+  for (std::uint64_t i = 0; i < kCount; ++i) numbers.push_back(1000000 + i);
+  for (auto n : numbers) args.push_back(std::to_string(n));
   Process scheduler(SimSchedulerArgs(sim.master_url(), args), kLargeRun * 2);
-  std::smatch m;
-  std::string base;
-  REQUIRE(Eventually([&] {
-    std::string err = scheduler.Stderr();
-    if (!std::regex_search(err, m, std::regex(R"(status page at (http://127\.0\.0\.1:\d+)/)"))) return false;
-    base = m[1];
-    return true;
-  }));
+  std::string url = StatusPageUrl(scheduler);
+  REQUIRE(!url.empty());
+  std::string base = url.substr(0, url.size() - 1);
 
   // While the first batch runs: what its executor reported, and the work done.
   struct Seen {
@@ -175,9 +191,8 @@ TEST_CASE("/status shows a long batch's work done rising from its executor's rep
   double work_total = 0;
   REQUIRE(Eventually(
       [&] {
-        auto answer = Request(base, "GET", "/status");
-        if (answer.status != 200) return false;
-        Json status = Json::parse(answer.body);
+        Json status = GetStatus(base);
+        if (!status.is_object()) return false;
         if (status["counters"]["tasks_finished"] != 0) return true;
         REQUIRE(status["numbers"]["done"] == 0);
         work_total = status["work"]["total"];
@@ -203,23 +218,13 @@ TEST_CASE("/status shows a long batch's work done rising from its executor's rep
   CHECK(seen.back().work_done > seen.front().work_done);
 
   REQUIRE(scheduler.Wait() == 0);
-  auto lines = Lines(scheduler.Stdout());
-  REQUIRE(lines.size() == static_cast<std::size_t>(kCount));
-  CHECK(lines[0] == "1000000! = " + IndependentFactorial(1000000));
-  for (std::size_t i = 0; i < lines.size(); ++i) {
-    std::uint64_t n = 1000000 + i;
-    std::string prefix = std::to_string(n) + "! = ";
-    REQUIRE(lines[i].starts_with(prefix));
-    CHECK(lines[i].size() - prefix.size() == factorial::FactorialDigits(n));
-  }
+  CheckLines(scheduler.Stdout(), numbers);
+  CHECK(Lines(scheduler.Stdout())[0] == "1000000! = " + IndependentFactorial(1000000));
 }
 
 TEST_CASE("the page of a job mid-run in a headless browser shows its progress and rate and a plausible ETA and agents",
           "[e2e][status]") {
-  // Two agents with room for one task of one lane each.
-  auto options = FastSimOptions(2);
-  options.resources.cpus = 1.1;
-  MesosSim sim(options);
+  MesosSim sim(OneLaneAgents(2));
   sim.Start();
   fs::path dir = sim.work_dir();
   // An ordinary job: small numbers with a large one every 18th, about 16 estimated cpu s in
@@ -229,14 +234,8 @@ TEST_CASE("the page of a job mid-run in a headless browser shows its progress an
   for (std::uint64_t i = 1; i <= 424; ++i) numbers.push_back(i % 18 == 0 ? 1000000 + i * 100 : i * 37);
   for (auto n : numbers) args.push_back(std::to_string(n));
   Process scheduler(SimSchedulerArgs(sim.master_url(), args), kLargeRun * 2);
-  std::smatch m;
-  std::string url;
-  REQUIRE(Eventually([&] {
-    std::string err = scheduler.Stderr();
-    if (!std::regex_search(err, m, std::regex(R"(status page at (http://127\.0\.0\.1:\d+/))"))) return false;
-    url = m[1];
-    return true;
-  }));
+  std::string url = StatusPageUrl(scheduler);
+  REQUIRE(!url.empty());
   std::string base = url.substr(0, url.size() - 1);
 
   // Mid-run: a third of the work done, tasks finished, the rate and ETA known, both agents
@@ -245,10 +244,8 @@ TEST_CASE("the page of a job mid-run in a headless browser shows its progress an
   Json status;
   REQUIRE(Eventually(
       [&] {
-        auto answer = Request(base, "GET", "/status");
-        if (answer.status != 200) return false;
-        status = Json::parse(answer.body);
-        return status["work"]["done"].get<double>() >= status["work"]["total"].get<double>() / 3 &&
+        status = GetStatus(base);
+        return status.is_object() && status["work"]["done"].get<double>() >= status["work"]["total"].get<double>() / 3 &&
                status["counters"]["tasks_finished"] >= 2 && !status["eta_seconds"].is_null() &&
                status["tasks_running"] == 2;
       },
@@ -256,7 +253,7 @@ TEST_CASE("the page of a job mid-run in a headless browser shows its progress an
   REQUIRE(SignalExecutors(sim.master_url(), SIGSTOP) == 2);
   INFO("/status when frozen: " << status.dump());
   auto numbers_resolved = [&] {
-    Json now = Json::parse(Request(base, "GET", "/status").body);
+    Json now = GetStatus(base);
     return now["numbers"]["done"].get<std::size_t>() + now["numbers"]["failed"].get<std::size_t>();
   };
   std::size_t resolved_before = numbers_resolved();
@@ -276,6 +273,7 @@ TEST_CASE("the page of a job mid-run in a headless browser shows its progress an
 
   CHECK_THAT(dom, Catch::Contains("<h1>nightly</h1>"));
   CHECK_THAT(dom, Catch::Contains("running"));
+  std::smatch m;
   std::regex bar(R"re(id="progress" role="progressbar"[^>]*aria-valuenow="(\d+\.\d)")re");
   REQUIRE(std::regex_search(dom, m, bar));
   double percent = std::stod(m[1]);
@@ -307,16 +305,5 @@ TEST_CASE("the page of a job mid-run in a headless browser shows its progress an
   CHECK(std::string(magic, 8) == "\x89PNG\r\n\x1a\n");
   CHECK(fs::file_size(shot) > 10000);
 
-  // Every number, exactly (the large ones by their digit count).
-  auto lines = Lines(scheduler.Stdout());
-  REQUIRE(lines.size() == numbers.size());
-  for (std::size_t i = 0; i < numbers.size(); ++i) {
-    std::string prefix = std::to_string(numbers[i]) + "! = ";
-    REQUIRE(lines[i].starts_with(prefix));
-    if (numbers[i] < 50000) {
-      CHECK(lines[i] == prefix + IndependentFactorial(numbers[i]));
-    } else {
-      CHECK(lines[i].size() - prefix.size() == factorial::FactorialDigits(numbers[i]));
-    }
-  }
+  CheckLines(scheduler.Stdout(), numbers);
 }

@@ -12,6 +12,7 @@
 #include <future>
 #include <mutex>
 #include <optional>
+#include <regex>
 #include <string>
 #include <thread>
 #include <vector>
@@ -346,6 +347,22 @@ class Process {
   std::atomic<bool> exited_{false};
   std::atomic<bool> timed_out_{false};
 };
+
+// The status page's URL, "http://127.0.0.1:PORT/", once `scheduler` logs that it serves it;
+// "" if it does not within `limit`.
+inline std::string StatusPageUrl(Process& scheduler, std::chrono::milliseconds limit = kSettled) {
+  std::string url;
+  Eventually(
+      [&] {
+        std::smatch m;
+        std::string err = scheduler.Stderr();
+        if (!std::regex_search(err, m, std::regex(R"(status page at (http://127\.0\.0\.1:\d+/))"))) return false;
+        url = m[1];
+        return true;
+      },
+      limit);
+  return url;
+}
 
 inline std::string Subscribe(const std::string& name = "test", double failover = 60,
                              std::vector<std::string> capabilities = {"MULTI_ROLE"}) {
