@@ -12,6 +12,7 @@
 #include "support/curl_global.hpp"
 #include "support/e2e.hpp"
 #include "support/expected.hpp"
+#include "support/fake_master.hpp"
 #include "support/sim_e2e.hpp"
 #include "support/timeouts.hpp"
 
@@ -19,91 +20,10 @@ using namespace factorial::testing;
 using factorial::sim::MesosSim;
 namespace fs = std::filesystem;
 
-namespace {
-
-std::string Framed(const std::string& record) { return std::to_string(record.size()) + "\n" + record; }
-
-std::string SubscribedRecord() {
-  return Json{{"type", "SUBSCRIBED"},
-              {"subscribed", {{"framework_id", {{"value", "fake-framework"}}}, {"heartbeat_interval_seconds", 600}}}}
-      .dump();
-}
-
-// A fake master whose SUBSCRIBE answer is 200 and then `script(attempt)`'s bytes, chunk by
-// chunk (an empty chunk: pause 100 ms), after which the stream stays open (`hold`) or ends.
-// Every other request answers 202.
-class ScriptedMaster {
- public:
-  using Script = std::function<std::vector<std::string>(int attempt)>;
-  ScriptedMaster(Script script, bool hold) : script_(std::move(script)), hold_(hold) {
-    server_.Post("/api/v1/scheduler", [this](const httplib::Request& req, httplib::Response& res) {
-      Json call = Json::parse(req.body, nullptr, false);
-      if (!call.is_object() || call.value("type", "") != "SUBSCRIBE") {
-        res.status = 202;
-        return;
-      }
-      int attempt = 0;
-      {
-        std::lock_guard lock(mu_);
-        attempt = ++subscribes_;
-      }
-      res.status = 200;
-      res.set_header("Mesos-Stream-Id", "fake-stream");
-      auto chunks = std::make_shared<std::vector<std::string>>(script_(attempt));
-      res.set_chunked_content_provider("application/json", [this, chunks](std::size_t, httplib::DataSink& sink) {
-        for (const auto& chunk : *chunks) {
-          if (chunk.empty()) {
-            std::unique_lock lock(mu_);
-            if (cv_.wait_for(lock, 100ms, [&] { return stopping_; })) return false;
-            continue;
-          }
-          if (!sink.write(chunk.data(), chunk.size())) return false;
-        }
-        if (hold_) {
-          std::unique_lock lock(mu_);
-          cv_.wait(lock, [&] { return stopping_ || !sink.is_writable(); });
-          return false;
-        }
-        sink.done();
-        return true;
-      });
-    });
-    port_ = server_.bind_to_any_port("127.0.0.1");
-    thread_ = std::thread([this] { server_.listen_after_bind(); });
-  }
-  ~ScriptedMaster() {
-    {
-      std::lock_guard lock(mu_);
-      stopping_ = true;
-      cv_.notify_all();
-    }
-    server_.stop();
-    thread_.join();
-  }
-  std::string url() const { return "http://127.0.0.1:" + std::to_string(port_); }
-  int subscribes() {
-    std::lock_guard lock(mu_);
-    return subscribes_;
-  }
-
- private:
-  Script script_;
-  bool hold_;
-  httplib::Server server_;
-  int port_ = 0;
-  std::thread thread_;
-  std::mutex mu_;
-  std::condition_variable cv_;
-  bool stopping_ = false;
-  int subscribes_ = 0;
-};
-
-}  // namespace
-
 TEST_CASE("a master that streams heartbeats and never SUBSCRIBED ends the run at --connect-timeout",
           "[e2e][connection]") {
   std::string heartbeat = Framed(R"({"type":"HEARTBEAT"})");
-  ScriptedMaster master(
+  FakeMaster master(
       [&](int) {
         std::vector<std::string> chunks;
         for (int i = 0; i < 600; ++i) {  // a minute of heartbeats, every 100 ms
@@ -126,7 +46,7 @@ TEST_CASE("a master that streams heartbeats and never SUBSCRIBED ends the run at
 
 TEST_CASE("a master whose stream breaks right after SUBSCRIBED: backoff grows and the same error ends the run",
           "[e2e][connection]") {
-  ScriptedMaster master([](int) { return std::vector<std::string>{Framed(SubscribedRecord()), "999999999999\n"}; },
+  FakeMaster master([](int) { return std::vector<std::string>{Framed(SubscribedRecord()), "999999999999\n"}; },
                         true);
   Process p(SimSchedulerArgs(master.url(), {"5"}), kSmallRun);
   CHECK(p.Wait() == 1);
@@ -215,7 +135,7 @@ TEST_CASE("a permanent misconfiguration ends the run at once, naming the likely 
                       "GET /version");
   }
   SECTION("an answer that is no event stream") {
-    ScriptedMaster master([](int) { return std::vector<std::string>{"<html>not mesos</html>"}; }, false);
+    FakeMaster master([](int) { return std::vector<std::string>{"<html>not mesos</html>"}; }, false);
     auto p = run(master.url());
     once(p->Stderr(), "cannot subscribe: " + master.url() +
                           " is not a Mesos master: its answer to SUBSCRIBE is not an event stream");

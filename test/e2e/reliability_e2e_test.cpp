@@ -22,6 +22,7 @@
 #include "support/curl_global.hpp"
 #include "support/e2e.hpp"
 #include "support/expected.hpp"
+#include "support/fake_master.hpp"
 #include "support/sim_e2e.hpp"
 #include "support/timeouts.hpp"
 
@@ -61,99 +62,6 @@ class SilentPort {
  private:
   int fd_ = -1;
   int port_ = 0;
-};
-
-// A fake master: SUBSCRIBE gets SUBSCRIBED and then the given events; every other call 202.
-// `on_call` sees every other call as it arrives and may Push events onto the stream, each
-// after its own delay, for timings a real master cannot be made to produce on demand.
-class FakeMaster {
- public:
-  using OnCall = std::function<void(const Json& call, FakeMaster& master)>;
-  explicit FakeMaster(std::vector<std::string> events_after_subscribed, OnCall on_call = {})
-      : events_(std::move(events_after_subscribed)), on_call_(std::move(on_call)) {
-    server_.Post("/api/v1/scheduler", [this](const httplib::Request& req, httplib::Response& res) {
-      Json call = Json::parse(req.body, nullptr, false);
-      std::string type = call.is_object() ? call.value("type", "") : "";
-      {
-        std::lock_guard lock(mu_);
-        calls_.push_back(type);
-      }
-      if (type != "SUBSCRIBE") {
-        if (on_call_) on_call_(call, *this);
-        res.status = 202;
-        return;
-      }
-      res.status = 200;
-      res.set_header("Mesos-Stream-Id", "fake-stream");
-      res.set_chunked_content_provider("application/json", [this](std::size_t, httplib::DataSink& sink) {
-        auto send = [&](const std::string& record) {
-          std::string framed = std::to_string(record.size()) + "\n" + record;
-          return sink.write(framed.data(), framed.size());
-        };
-        Json subscribed = {{"type", "SUBSCRIBED"},
-                           {"subscribed", {{"framework_id", {{"value", "fake-framework"}}},
-                                           {"heartbeat_interval_seconds", 600}}}};
-        if (!send(subscribed.dump())) return false;
-        for (const auto& e : events_) {
-          if (!send(e)) return false;
-        }
-        // Pushed events as they fall due, until the scheduler goes away or the test ends.
-        std::unique_lock lock(mu_);
-        while (!stopping_ && sink.is_writable()) {
-          auto now = std::chrono::steady_clock::now();
-          if (!pushed_.empty() && pushed_.begin()->first <= now) {
-            std::string event = pushed_.begin()->second;
-            pushed_.erase(pushed_.begin());
-            lock.unlock();
-            bool sent = send(event);
-            lock.lock();
-            if (!sent) break;
-            continue;
-          }
-          if (pushed_.empty()) {
-            cv_.wait_for(lock, 100ms);
-          } else {
-            cv_.wait_until(lock, pushed_.begin()->first);
-          }
-        }
-        return false;
-      });
-    });
-    port_ = server_.bind_to_any_port("127.0.0.1");
-    thread_ = std::thread([this] { server_.listen_after_bind(); });
-  }
-  ~FakeMaster() {
-    {
-      std::lock_guard lock(mu_);
-      stopping_ = true;
-      cv_.notify_all();
-    }
-    server_.stop();
-    thread_.join();
-  }
-  std::string url() const { return "http://127.0.0.1:" + std::to_string(port_); }
-  std::vector<std::string> calls() {
-    std::lock_guard lock(mu_);
-    return calls_;
-  }
-  // `event` goes out on the stream `delay` from now.
-  void Push(const Json& event, std::chrono::milliseconds delay = 0ms) {
-    std::lock_guard lock(mu_);
-    pushed_.emplace(std::chrono::steady_clock::now() + delay, event.dump());
-    cv_.notify_all();
-  }
-
- private:
-  std::vector<std::string> events_;
-  OnCall on_call_;
-  httplib::Server server_;
-  int port_ = 0;
-  std::thread thread_;
-  std::mutex mu_;
-  std::condition_variable cv_;
-  bool stopping_ = false;
-  std::vector<std::string> calls_;
-  std::multimap<std::chrono::steady_clock::time_point, std::string> pushed_;
 };
 
 // One offer of a fake agent with room for any small task.
@@ -369,7 +277,7 @@ TEST_CASE("a huge task id from the network is quoted in the log only in part", "
                                          {"agent_id", {{"value", "fake-agent"}}},
                                          {"source", "SOURCE_EXECUTOR"},
                                          {"uuid", "AAAAAAAAAAAAAAAAAAAAAA=="}}}}}};
-  FakeMaster master({update.dump()});
+  FakeMaster master(FakeMaster::SubscribedThen({update.dump()}));
   Process p(SimSchedulerArgs(master.url(), {"--max-retries", "1", "5"}), kSmallRun);
   REQUIRE(Eventually([&] {
     auto calls = master.calls();
@@ -405,7 +313,7 @@ TEST_CASE("a TASK_FINISHED still on its way when SIGTERM comes is taken before t
   // agent then ignores the KILL of a finished task).
   std::mutex mu;
   std::map<std::string, std::vector<std::uint64_t>> tasks;
-  FakeMaster master({FakeOffer().dump()}, [&](const Json& call, FakeMaster& m) {
+  FakeMaster master(FakeMaster::SubscribedThen({FakeOffer().dump()}), true, [&](const Json& call, FakeMaster& m) {
     std::lock_guard lock(mu);
     if (call["type"] == "ACCEPT") {
       for (const auto& task : call["accept"]["operations"][0]["launch"]["task_infos"]) {
@@ -450,7 +358,7 @@ TEST_CASE("a TASK_FINISHED still on its way when SIGTERM comes is taken before t
 }
 
 TEST_CASE("SIGTERM with a task whose KILL is never answered tears down after the kill wait", "[e2e][reliability]") {
-  FakeMaster master({FakeOffer().dump()}, [&](const Json& call, FakeMaster& m) {
+  FakeMaster master(FakeMaster::SubscribedThen({FakeOffer().dump()}), true, [&](const Json& call, FakeMaster& m) {
     if (call["type"] != "ACCEPT") return;
     for (const auto& task : call["accept"]["operations"][0]["launch"]["task_infos"]) {
       m.Push(FakeUpdate(task["task_id"]["value"], "TASK_RUNNING"));
