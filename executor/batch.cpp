@@ -12,12 +12,21 @@
 #include "factorial/cost_model.hpp"
 #include "factorial/sizing.hpp"
 #include "frf_file.hpp"
+#include "run_plan.hpp"
 
 namespace factorial::executor {
 
 struct BatchRun::Shared {
-  std::vector<std::uint64_t> small;  // largest first
-  std::atomic<std::size_t> next{0};  // the next index of `small` a lane takes
+  std::vector<RunPiece> pieces;      // the lanes' numbers (run_plan.hpp), each piece taken whole
+  std::size_t lane_numbers = 0;      // in all pieces
+  std::atomic<std::size_t> next{0};  // the next index of `pieces` a lane takes
+  // What each lane has done, written by that lane alone on a cache line of its own, so
+  // counting costs a lane two plain stores per number rather than a contended increment.
+  struct alignas(64) LaneDone {
+    std::atomic<std::uint64_t> numbers{0};
+    std::atomic<std::uint64_t> work_ns{0};  // their EstimatedCpuSeconds
+  };
+  std::unique_ptr<LaneDone[]> done;
   std::atomic<bool> stop{false};     // checked between numbers
   bool inline_results = true;
   std::string task_id;
@@ -44,14 +53,13 @@ BatchRun::BatchRun(EventLoop& loop, ComputeRunner& runner, BatchSpec spec, Done 
     : loop_(loop), runner_(runner), spec_(std::move(spec)), done_(std::move(done)), shared_(std::make_shared<Shared>()) {
   spec_.lanes = std::max(1, spec_.lanes);
   inline_ = InlineListBytes(spec_.numbers) <= spec_.inline_limit;
-  std::sort(spec_.numbers.begin(), spec_.numbers.end(), std::greater<>());
-  std::uint64_t in_process_max_n = runner_.InProcessMaxN();
-  auto first_small = std::find_if(spec_.numbers.begin(), spec_.numbers.end(),
-                                  [&](std::uint64_t n) { return n <= in_process_max_n; });
-  big_.assign(spec_.numbers.begin(), first_small);
-  shared_->small.assign(first_small, spec_.numbers.end());
-  spec_.numbers.clear();
-  spec_.numbers.shrink_to_fit();
+  // Two pieces per lane: lanes that a big number holds for a while still end together.
+  BatchPlan plan = PlanBatch(std::move(spec_.numbers), runner_.InProcessMaxN(), 2 * spec_.lanes);
+  spec_.numbers = {};
+  big_ = std::move(plan.workers);
+  shared_->pieces = std::move(plan.pieces);
+  shared_->done = std::make_unique<Shared::LaneDone[]>(static_cast<std::size_t>(spec_.lanes));
+  for (const RunPiece& piece : shared_->pieces) shared_->lane_numbers += piece.size();
   shared_->inline_results = inline_;
   shared_->task_id = spec_.task_id;
   shared_->sandbox = spec_.sandbox;
@@ -69,7 +77,7 @@ BatchRun::~BatchRun() {
 
 std::string BatchRun::FileName(const std::string& suffix) const { return "/" + spec_.task_id + "." + suffix; }
 
-bool BatchRun::SmallLeft() const { return shared_->next.load() < shared_->small.size(); }
+bool BatchRun::SmallLeft() const { return shared_->next.load() < shared_->pieces.size(); }
 
 std::vector<std::string> BatchRun::running_workers() const {
   std::vector<std::string> keys;
@@ -79,7 +87,7 @@ std::vector<std::string> BatchRun::running_workers() const {
 
 void BatchRun::Start() {
   spdlog::info("task {}: batch of {} ({} in workers, {} on lane threads) on {}, results {}", spec_.task_id,
-               Count(big_.size() + shared_->small.size(), "number"), big_.size(), shared_->small.size(),
+               Count(big_.size() + shared_->lane_numbers, "number"), big_.size(), shared_->lane_numbers,
                Count(static_cast<std::uint64_t>(spec_.lanes), "lane"), inline_ ? "inline" : "in sandbox files");
   Dispatch();
   MaybeFinish();
@@ -91,7 +99,7 @@ void BatchRun::Dispatch() {
     if (!StartBig()) break;
   }
   // Lanes that no big number can use now (none left, or the next waits for memory) take the
-  // small numbers; a lane thread keeps its lane until they are all taken.
+  // lane pieces; a lane thread keeps its lane until they are all taken.
   while (busy_lanes_ < spec_.lanes && lane_threads_started_ < spec_.lanes && SmallLeft()) StartLane();
 }
 
@@ -159,20 +167,28 @@ void BatchRun::StartLane() {
 }
 
 void BatchRun::RunLane(const std::shared_ptr<Shared>& shared, int lane, LaneResult* result) {
-  // One value and one buffer reused for every number: a small n costs its GMP calls only.
-  Mpz value;
-  std::string buffer;
+  // One run reused for every number: its limbs and text buffer are allocated once.
+  FactorialRun run;
+  const RunPiece* piece = nullptr;
+  std::size_t step = 0;
   std::unique_ptr<FrfFile> file;
   std::string name = "/" + shared->task_id + ".lane" + std::to_string(lane) + ".frf";
   while (!shared->stop.load(std::memory_order_relaxed)) {
-    std::size_t index = shared->next.fetch_add(1, std::memory_order_relaxed);
-    if (index >= shared->small.size()) break;
-    std::uint64_t n = shared->small[index];
-    mpz_fac_ui(value.get(), static_cast<unsigned long>(n));
-    buffer.resize(mpz_sizeinbase(value.get(), 10) + 2);
-    mpz_get_str(buffer.data(), 10, value.get());
-    std::string_view digits(buffer.data(), std::strlen(buffer.data()));
+    if (piece == nullptr || step == piece->size()) {  // the next piece, a run of its own
+      std::size_t index = shared->next.fetch_add(1, std::memory_order_relaxed);
+      if (index >= shared->pieces.size()) break;
+      piece = &shared->pieces[index];
+      step = 0;
+      run.Reset();
+    }
+    std::uint64_t n = (*piece)[step].n;
+    std::string_view digits = ComputeStep(run, (*piece)[step++]);
     ++result->computed;
+    auto& done = shared->done[static_cast<std::size_t>(lane)];
+    done.numbers.store(done.numbers.load(std::memory_order_relaxed) + 1, std::memory_order_relaxed);
+    done.work_ns.store(done.work_ns.load(std::memory_order_relaxed) +
+                           static_cast<std::uint64_t>(EstimatedCpuSeconds(n) * 1e9),
+                       std::memory_order_relaxed);
     if (shared->inline_results) {
       // Built in place: from a temporary, GCC 12 at -O2 warns (falsely) that the variant's
       // other alternative may be used uninitialized.
@@ -324,16 +340,12 @@ BatchProgress BatchRun::Progress() {
   for (std::size_t i = 0; i < next_big_; ++i) progress.work += EstimatedCpuSeconds(big_[i]);
   for (const auto& [key, worker] : workers_) progress.work -= EstimatedCpuSeconds(worker.n);
   progress.numbers = next_big_ - workers_.size();
-  // Small numbers the lanes took, less one in flight per lane thread still running. Lanes take
-  // them in order, so the first ones are done, give or take the few in flight.
-  std::size_t taken = std::min(shared_->next.load(std::memory_order_relaxed), shared_->small.size());
-  std::size_t done = taken - std::min(taken, lane_threads_.size());
-  // (Monotonic: a lane thread started later could make `done` dip by one.)
-  for (; small_counted_ < done; ++small_counted_) {
-    small_counted_work_ += EstimatedCpuSeconds(shared_->small[small_counted_]);
+  // The lanes' numbers done so far, as each lane counts its own.
+  for (int lane = 0; lane < spec_.lanes; ++lane) {
+    const auto& done = shared_->done[static_cast<std::size_t>(lane)];
+    progress.numbers += done.numbers.load(std::memory_order_relaxed);
+    progress.work += static_cast<double>(done.work_ns.load(std::memory_order_relaxed)) * 1e-9;
   }
-  progress.numbers += small_counted_;
-  progress.work += small_counted_work_;
   return progress;
 }
 

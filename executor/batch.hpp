@@ -1,14 +1,16 @@
 #pragma once
 
-// A task's run: its numbers computed on L lanes, largest first. A task of one number is a
-// batch of one.
+// A task's run: its numbers computed on L lanes. A task of one number is a batch of one.
 //
-// Numbers up to the runner's in-process limit ("small") are computed by lane threads inside
-// the executor: one thread per lane pulls the next number, so a number costs a GMP call and
-// nothing else (no process, no thread, no message). Larger numbers ("big") run one per worker
-// process, as single-number tasks do: memory-capped and killable. A lane runs one big number
-// at a time with one conversion thread, except the last number left, which gets the lanes no
-// one else uses. Big numbers start only while the task's memory covers every running worker's
+// Where each number runs is the batch's plan (run_plan.hpp, by the cost model). Numbers up to
+// the runner's in-process limit, and numbers cheaper to advance from a neighbour in base 10^19
+// than to compute alone, are computed by lane threads inside the executor: the plan cuts them
+// into contiguous ascending pieces of about equal cost, and a lane thread takes a whole piece
+// at a time and advances through it (decimal_run.hpp), so a number costs its arithmetic and
+// nothing else (no process, no thread, no message). Isolated larger numbers ("big") run one
+// per worker process, largest first, as single-number tasks do: memory-capped and killable.
+// A lane runs one big number at a time with one conversion thread, except the last number
+// left, which gets the lanes no one else uses. Big numbers start only while the task's memory covers every running worker's
 // need (FactorialMemoryBytes, which is also each worker's cap); one that needs more than the
 // whole task has is reported failed (`oom`) without running.
 //
@@ -82,8 +84,8 @@ class BatchRun {
   bool inline_results() const { return inline_; }
   // The runner keys of the big numbers running now (`<task_id>/<n>`).
   std::vector<std::string> running_workers() const;
-  // At least this much is done (small numbers a lane is still computing are not counted);
-  // read without a counter in the lanes' loop, which a tiny n would pay for.
+  // At least this much is done: big numbers whose workers ended, and the numbers each lane
+  // has counted done (a count of its own, so a tiny n pays no shared increment).
   BatchProgress Progress();
 
  private:
@@ -132,9 +134,6 @@ class BatchRun {
   ResultList results_;
   std::uint64_t computed_ = 0;
   std::uint64_t failed_ = 0;
-  // Progress(): the small numbers whose work it has summed, and that sum.
-  std::size_t small_counted_ = 0;
-  double small_counted_work_ = 0;
   std::shared_ptr<std::atomic<bool>> alive_ = std::make_shared<std::atomic<bool>>(true);
 };
 

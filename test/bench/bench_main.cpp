@@ -1,5 +1,5 @@
 // factorial-bench: measurements side by side in one run, printed as a table.
-//   factorial-bench [executor|decimal|codec|scheduler|memory|batch|all] [--quick]
+//   factorial-bench [executor|decimal|codec|scheduler|memory|batch|runs|all] [--quick]
 // Not part of the test suite; see the README for the latest figures.
 
 #include <fcntl.h>
@@ -17,6 +17,7 @@
 #include <fstream>
 #include <functional>
 #include <map>
+#include <set>
 #include <string>
 #include <thread>
 #include <vector>
@@ -30,6 +31,7 @@
 #include "factorial/messages.hpp"
 #include "factorial/recordio.hpp"
 #include "factorial/uuid.hpp"
+#include "run_plan.hpp"
 #include "runner.hpp"
 
 namespace {
@@ -497,6 +499,114 @@ void BenchBatch(const std::string& bin, bool quick) {
   fs::remove_all(dir);
 }
 
+// ---- 9. decimal runs: the executor's compute on the workloads vs bare GMP --------------------
+
+double ChildrenCpuSeconds() {
+  rusage usage{};
+  ::getrusage(RUSAGE_CHILDREN, &usage);
+  return static_cast<double>(usage.ru_utime.tv_sec + usage.ru_stime.tv_sec) +
+         static_cast<double>(usage.ru_utime.tv_usec + usage.ru_stime.tv_usec) / 1e6;
+}
+
+// bare-gmp on `threads` threads, numbers from `input`, lines to `output`: wall and CPU seconds.
+std::pair<double, double> BareGmpRun(const std::string& bin, const std::string& input, const std::string& output,
+                                     int threads) {
+  auto t = Clock::now();
+  pid_t pid = ::fork();
+  if (pid == 0) {
+    int fd = ::open(input.c_str(), O_RDONLY);
+    ::dup2(fd, 0);
+    int out = ::open(output.c_str(), O_WRONLY | O_CREAT | O_TRUNC, 0644);
+    ::dup2(out, 1);
+    std::string program = bin + "/test/bench/bare-gmp";
+    std::string count = std::to_string(threads);
+    ::execl(program.c_str(), "bare-gmp", count.c_str(), static_cast<char*>(nullptr));
+    ::_exit(127);
+  }
+  int status = 0;
+  rusage usage{};
+  ::wait4(pid, &status, 0, &usage);
+  double cpu = static_cast<double>(usage.ru_utime.tv_sec + usage.ru_stime.tv_sec) +
+               static_cast<double>(usage.ru_utime.tv_usec + usage.ru_stime.tv_usec) / 1e6;
+  return {Since(t), cpu};
+}
+
+// The distinct numbers of a workload, in the order they first appear.
+std::vector<std::uint64_t> WorkloadNumbers(const std::string& bin, const std::string& name, const std::string& dir) {
+  std::vector<std::uint64_t> numbers;
+  std::string file = dir + "/" + name + ".all";
+  if (Spawn({bin + "/test/bench/workload", name}, file).status != 0) return numbers;
+  std::ifstream in(file);
+  std::set<std::uint64_t> seen;
+  for (std::uint64_t n; in >> n;) {
+    if (seen.insert(n).second) numbers.push_back(n);
+  }
+  return numbers;
+}
+
+// Each workload's distinct numbers as ONE task on 2 lanes (the executor's plan, lanes, workers
+// and result files, in this process and its workers) against bare-gmp computing the same
+// numbers on 2 threads, one after the other. CPU is user+sys of everything each side ran.
+void BenchRuns(const std::string& bin, bool quick) {
+  std::string dir = (fs::temp_directory_path() / "factorial-bench-runs").string();
+  fs::remove_all(dir);
+  fs::create_directories(dir);
+  std::vector<std::pair<std::string, std::vector<std::uint64_t>>> workloads;
+  workloads.emplace_back("W1", WorkloadNumbers(bin, "W1", dir));
+  workloads.emplace_back("W2", WorkloadNumbers(bin, "W2", dir));
+  std::vector<std::uint64_t> gaps;
+  for (std::uint64_t n = 0; n < 30000; n += 3) gaps.push_back(n * 7919 % 30000);  // the same, shuffled
+  workloads.emplace_back("every 3rd < 30000", gaps);
+  std::vector<std::uint64_t> w3 = WorkloadNumbers(bin, "W3", dir);
+  std::size_t w3_count = quick ? 10 : 30;  // W3 whole is ~55 CPU s a side: a prefix
+  if (w3.size() > w3_count) w3.resize(w3_count);
+  workloads.emplace_back("W3 first " + std::to_string(w3.size()), w3);
+  double load[1] = {0};
+  ::getloadavg(load, 1);
+  std::printf("\n9. Decimal runs: each workload's distinct numbers as one task on 2 lanes vs bare GMP on 2 threads, "
+              "load %.1f\n", load[0]);
+  std::printf("%-20s %8s %8s %8s %10s %10s %11s %11s %10s %10s\n", "workload", "numbers", "lanes", "workers",
+              "bare wall", "bare cpu", "exec wall", "exec cpu", "cpu ratio", "result MB");
+  for (const auto& [name, numbers] : workloads) {
+    if (numbers.empty()) {
+      std::printf("%-20s cannot run %s/test/bench/workload\n", name.c_str(), bin.c_str());
+      continue;
+    }
+    std::string input = dir + "/input.txt";
+    std::string data;
+    {
+      std::ofstream out(input);
+      for (std::uint64_t n : numbers) {
+        out << n << "\n";
+        data += (data.empty() ? "" : " ") + std::to_string(n);
+      }
+    }
+    auto [bare_wall, bare_cpu] = BareGmpRun(bin, input, dir + "/bare.out", 2);
+    fs::remove(dir + "/bare.out");
+    std::string sandbox = dir + "/sandbox";
+    fs::remove_all(sandbox);
+    fs::create_directories(sandbox);
+    double cpu_before = SelfCpuSeconds() + ChildrenCpuSeconds();
+    v1::TaskStatus terminal;
+    double exec_wall = ExecutorTaskSeconds(data, 2, sandbox, &terminal);
+    double exec_cpu = SelfCpuSeconds() + ChildrenCpuSeconds() - cpu_before;
+    std::uintmax_t bytes = 0;
+    for (const auto& entry : fs::directory_iterator(sandbox)) bytes += entry.file_size();
+    auto plan = factorial::executor::PlanBatch(numbers, factorial::executor::RoutingRunner::kDefaultInProcessMaxN, 4);
+    std::size_t lane_numbers = 0;
+    for (const auto& piece : plan.pieces) lane_numbers += piece.size();
+    std::printf("%-20s %8zu %8zu %8zu %10.2f %10.2f %11.2f %11.2f %10.3f %10.1f\n", name.c_str(), numbers.size(),
+                lane_numbers, plan.workers.size(), bare_wall, bare_cpu, exec_wall, exec_cpu, exec_cpu / bare_cpu,
+                static_cast<double>(bytes) / 1e6);
+    if (terminal.state != v1::TaskState::kFinished) {
+      std::printf("   the task ended %s: %s\n", std::string(v1::Name(terminal.state)).c_str(),
+                  terminal.message.value_or("").c_str());
+    }
+    std::fflush(stdout);
+  }
+  fs::remove_all(dir);
+}
+
 }  // namespace
 
 int main(int argc, char** argv) {
@@ -517,5 +627,6 @@ int main(int argc, char** argv) {
   if (what == "codec" || what == "all") BenchCodec();
   if (what == "memory" || what == "all") BenchMemory(bin, quick);
   if (what == "batch" || what == "all") BenchBatch(bin, quick);
+  if (what == "runs" || what == "all") BenchRuns(bin, quick);
   return 0;
 }

@@ -1,7 +1,9 @@
 // factorial-costmodel: measures what one factorial costs on this machine and fits the constants
 // of common/include/factorial/cost_model.hpp.
-//   factorial-costmodel [--quick] [--max-n N]
-// Prints a table (test/bench/cost_model.txt keeps the latest run) and the fitted constants.
+//   factorial-costmodel [--quick] [--max-n N] [--runs-only]
+// Prints a table (test/bench/cost_model.txt keeps the latest run) and the fitted constants:
+// GMP's n! and conversion, then the decimal runs' pass, formatting and parsing
+// (executor/decimal_run.hpp; --runs-only measures just those).
 //
 // CPU time is the process's CPU clock (CLOCK_PROCESS_CPUTIME_ID), not wall time: the result
 // does not depend on how busy the machine is, only on how fast a core is. Memory is exact and
@@ -26,6 +28,7 @@
 #include <gmp.h>
 
 #include "compute.hpp"
+#include "decimal_run.hpp"
 #include "factorial/cost_model.hpp"
 #include "factorial/sizing.hpp"
 
@@ -152,6 +155,127 @@ Sample Measure(std::uint64_t n, double min_cpu_seconds) {
   return s;
 }
 
+// ---- decimal runs ------------------------------------------------------------------------
+
+struct RunSample {
+  std::uint64_t n = 0;
+  double limbs = 0;
+  double digits = 0;
+  double pass_per_limb = 0;    // MultiplyBy(a packed factor near n), seconds per limb
+  double format_per_digit = 0;  // AppendTo
+  double parse_per_digit = 0;   // FromDigits
+};
+
+// Repeats `fn` until it has used `min_cpu` seconds; CPU seconds per call. The clock is read
+// once per round of calls, doubling, so its own cost (a system call) vanishes.
+template <typename Fn>
+double PerCall(double min_cpu, Fn fn) {
+  long calls = 0;
+  double t0 = CpuNow();
+  double spent = 0;
+  for (long round = 1; spent < min_cpu; round *= 2) {
+    for (long i = 0; i < round; ++i) fn();
+    calls += round;
+    spent = CpuNow() - t0;
+  }
+  return spent / static_cast<double>(calls);
+}
+
+RunSample MeasureRun(std::uint64_t n, double min_cpu) {
+  using factorial::executor::DecimalNumber;
+  factorial::executor::FactorialRun run;
+  run.Start(n);
+  std::string digits(run.Digits());
+  RunSample s;
+  s.n = n;
+  s.limbs = static_cast<double>(run.value().limbs().size());
+  s.digits = static_cast<double>(digits.size());
+  std::vector<std::uint64_t> factors;
+  factorial::executor::PackFactors(n, n + 64, &factors);
+  std::uint64_t factor = factors.front();  // as big as a pass near n multiplies by
+  DecimalNumber x = run.value();
+  // Each pass multiplies a fresh copy of n!, so the length stays n!'s; the copy (a memcpy
+  // into the same storage) costs under 2% of a pass.
+  s.pass_per_limb = PerCall(min_cpu, [&] {
+    x = run.value();
+    x.MultiplyBy(factor);
+  }) / s.limbs;
+  std::string text;
+  text.reserve(digits.size() + 64);
+  s.format_per_digit = PerCall(min_cpu, [&] {
+    text.clear();
+    run.value().AppendTo(&text);
+  }) / s.digits;
+  s.parse_per_digit = PerCall(min_cpu, [&] { x = DecimalNumber::FromDigits(digits); }) / s.digits;
+  return s;
+}
+
+// The three per-unit costs, each the median over n >= 1000 (below, a call is mostly its fixed
+// cost).
+void MeasureRuns(bool quick) {
+  double min_cpu = quick ? 0.05 : 0.2;
+  std::printf("\n# decimal runs (executor/decimal_run.hpp), CPU seconds\n");
+  std::printf("%10s %10s %12s %14s %16s %16s\n", "n", "limbs", "digits", "pass_s/limb", "format_s/digit",
+              "parse_s/digit");
+  std::vector<double> pass, format, parse;
+  for (std::uint64_t n : {100u, 1000u, 5000u, 20000u, 50000u, 100000u}) {
+    RunSample s = MeasureRun(n, min_cpu);
+    std::printf("%10llu %10.0f %12.0f %14.3e %16.3e %16.3e\n", static_cast<unsigned long long>(n), s.limbs,
+                s.digits, s.pass_per_limb, s.format_per_digit, s.parse_per_digit);
+    std::fflush(stdout);
+    if (n < 1000) continue;
+    pass.push_back(s.pass_per_limb);
+    format.push_back(s.format_per_digit);
+    parse.push_back(s.parse_per_digit);
+  }
+  auto median = [](std::vector<double> v) {
+    std::sort(v.begin(), v.end());
+    return v[v.size() / 2];
+  };
+  std::printf("fit: pass %.3e s/limb, format %.3e s/digit, parse %.3e s/digit (medians over n >= 1000)\n",
+              median(pass), median(format), median(parse));
+  // The crossover measured: advancing from (n - gap)! to n! and formatting, against n! from
+  // GMP with its digits read into limbs (a run's start), beside the model's figures.
+  std::printf("\nmeasured: advance from (n - gap)! vs start afresh at n\n");
+  std::printf("%10s %8s %12s %12s %12s %12s %8s\n", "n", "gap", "advance_s", "start_s", "model_adv_s",
+              "model_start_s", "cheaper");
+  for (std::uint64_t n : {5000u, 20000u, 50000u}) {
+    factorial::executor::FactorialRun fresh;
+    double start_s = PerCall(min_cpu, [&] {
+      fresh.Start(n);
+      (void)fresh.Digits();
+    });
+    for (std::uint64_t gap : {250u, 500u, 1000u, 2000u, 4000u}) {
+      factorial::executor::FactorialRun from;
+      from.Start(n - gap);
+      factorial::executor::FactorialRun run;
+      double advance_s = PerCall(min_cpu, [&] {
+        run = from;
+        run.Advance(n);
+        (void)run.Digits();
+      });
+      std::printf("%10llu %8llu %12.3e %12.3e %12.3e %12.3e %8s\n", static_cast<unsigned long long>(n),
+                  static_cast<unsigned long long>(gap), advance_s, start_s,
+                  factorial::EstimatedAdvanceSeconds(n - gap, n), factorial::EstimatedRunStartSeconds(n),
+                  advance_s < start_s ? "advance" : "start");
+      std::fflush(stdout);
+    }
+  }
+  std::printf("\nthe model's crossover: advancing to n by a gap g beats starting afresh while g is below\n");
+  std::printf("%10s %12s %12s\n", "n", "fresh_s", "largest_gap");
+  for (std::uint64_t n : {1000u, 5000u, 20000u, 50000u, 100000u}) {
+    std::uint64_t gap = 1;
+    while (gap < n && factorial::AdvanceIsCheaper(n - gap * 2, n)) gap *= 2;
+    std::uint64_t low = gap, high = std::min<std::uint64_t>(gap * 2, n);
+    while (low + 1 < high) {  // the largest gap still cheaper, by bisection
+      std::uint64_t mid = (low + high) / 2;
+      (factorial::AdvanceIsCheaper(n - mid, n) ? low : high) = mid;
+    }
+    std::printf("%10llu %12.3e %12llu\n", static_cast<unsigned long long>(n), factorial::EstimatedRunStartSeconds(n),
+                static_cast<unsigned long long>(low));
+  }
+}
+
 }  // namespace
 
 // Every C++ allocation of the process is counted too (the strings, ToDecimal's halves).
@@ -165,6 +289,7 @@ void operator delete(void* p, std::size_t) noexcept { CountedFree(p); }
 
 int main(int argc, char** argv) {
   bool quick = false;
+  bool runs_only = false;
   std::uint64_t max_n = 10'000'000;
   for (int i = 1; i < argc; ++i) {
     if (std::strcmp(argv[i], "--quick") == 0) {
@@ -172,10 +297,16 @@ int main(int argc, char** argv) {
       max_n = 300'000;
     } else if (std::strcmp(argv[i], "--max-n") == 0 && i + 1 < argc) {
       max_n = std::strtoull(argv[++i], nullptr, 10);
+    } else if (std::strcmp(argv[i], "--runs-only") == 0) {
+      runs_only = true;
     } else {
-      std::fprintf(stderr, "usage: factorial-costmodel [--quick] [--max-n N]\n");
+      std::fprintf(stderr, "usage: factorial-costmodel [--quick] [--max-n N] [--runs-only]\n");
       return 2;
     }
+  }
+  if (runs_only) {
+    MeasureRuns(quick);
+    return 0;
   }
   mp_set_memory_functions(GmpAlloc, GmpRealloc, GmpFree);
 
@@ -251,5 +382,6 @@ int main(int argc, char** argv) {
                 static_cast<unsigned long long>(factorial::FactorialMemoryBytes(s.n)));
   }
   std::printf("(model_s, model_bytes: the constants compiled into cost_model.cpp; err%%: this run's fit vs measured;\n sizing_bytes: FactorialMemoryBytes, with its 32 MiB floor)\n");
+  MeasureRuns(quick);
   return 0;
 }

@@ -111,8 +111,10 @@ TEST_CASE("a batch whose executor dies mid-run is split and run again, each numb
   MesosSim sim(FastSimOptions(1));
   sim.Start();
   // About two CPU seconds on the whole agent: one task, certainly still running when stopped.
+  // The numbers lie 1000 apart, so each is computed alone (consecutive ones would advance
+  // from each other in a fraction of that).
   std::vector<unsigned long> numbers;
-  for (unsigned long n = 30000; n < 30300; ++n) numbers.push_back(n);
+  for (unsigned long n = 30000; n < 130000; n += 1000) numbers.push_back(n);
   std::vector<std::string> args = {"--format", "json", "--batch-seconds", "60", "--task-cpus", "2"};
   for (auto n : numbers) args.push_back(std::to_string(n));
   Process p(SimSchedulerArgs(sim.master_url(), args));

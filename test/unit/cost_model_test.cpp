@@ -99,3 +99,37 @@ TEST_CASE("batch CPU is the sum over its numbers, repeats included", "[cost_mode
   CHECK(BatchCpuSeconds(batch) == Approx(2 * EstimatedCpuSeconds(100) + EstimatedCpuSeconds(20000)));
   CHECK(BatchCpuSeconds({}) == 0);
 }
+
+TEST_CASE("a decimal run advances close numbers and starts far ones afresh", "[cost_model]") {
+  using factorial::AdvanceIsCheaper;
+  using factorial::EstimatedAdvanceSeconds;
+  using factorial::EstimatedRunStartSeconds;
+  CHECK(AdvanceIsCheaper(19999, 20000));
+  CHECK(AdvanceIsCheaper(19900, 20000));
+  CHECK_FALSE(AdvanceIsCheaper(10000, 20000));
+  CHECK_FALSE(AdvanceIsCheaper(0, 2000));
+  CHECK(AdvanceIsCheaper(0, 100));  // tiny: a few passes from 0! beat a GMP call
+  // Starting costs what GMP costs plus reading the digits into limbs.
+  CHECK(EstimatedRunStartSeconds(20000) > EstimatedCpuSeconds(20000));
+  CHECK(EstimatedRunStartSeconds(20000) < 1.1 * EstimatedCpuSeconds(20000));
+  // A longer gap never costs less; nothing advances past the runs' limit.
+  double previous = 0;
+  for (std::uint64_t gap = 0; gap <= 20000; gap += 250) {
+    double seconds = EstimatedAdvanceSeconds(20000 - gap, 20000);
+    CHECK(seconds >= previous);
+    previous = seconds;
+  }
+  CHECK(std::isinf(EstimatedAdvanceSeconds(factorial::kDecimalRunMaxN, factorial::kDecimalRunMaxN + 1)));
+  CHECK_FALSE(AdvanceIsCheaper(factorial::kDecimalRunMaxN, factorial::kDecimalRunMaxN + 1));
+}
+
+TEST_CASE("a sorted batch costs at most its numbers alone, far less when dense", "[cost_model]") {
+  std::vector<std::uint64_t> dense;
+  for (std::uint64_t n = 0; n < 20000; ++n) dense.push_back(n);
+  double run = factorial::SortedBatchCpuSeconds(dense);
+  double alone = BatchCpuSeconds(dense);
+  CHECK(run < 0.1 * alone);
+  std::vector<std::uint64_t> sparse = {10000, 30000, 60000, 200000, 900000};
+  CHECK(factorial::SortedBatchCpuSeconds(sparse) == Approx(BatchCpuSeconds(sparse)));
+  CHECK(factorial::SortedBatchCpuSeconds(std::vector<std::uint64_t>{}) == 0);
+}

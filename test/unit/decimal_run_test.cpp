@@ -218,3 +218,15 @@ TEST_CASE("Reset takes a run back to 0! whatever it held") {
   run.Advance(30);
   CHECK(run.Digits() == IndependentFactorial(30));
 }
+
+TEST_CASE("every limb value formats as its decimal text") {
+  // Single limbs cover the formatting of each 19-digit group, leading zeros stripped; the
+  // multi-limb tests above cover the zero-padded inner groups.
+  std::mt19937_64 rng(8);
+  for (int i = 0; i < 200000; ++i) {
+    std::uint64_t v = rng() % kDecimalBase;
+    if (i % 4 == 1) v %= 100000000;  // short ones too
+    if (i % 4 == 2) v = v / 100000000 * 100000000;  // zero groups inside
+    REQUIRE(DecimalNumber(v).ToDigits() == std::to_string(v));
+  }
+}

@@ -143,8 +143,10 @@ std::vector<std::uint64_t> Numbers(const std::string& data) {
   return numbers;
 }
 
-// Mixed small (lane threads) and big (worker processes, above kInProcessMaxN) numbers.
-const std::string kMixed = "5 3000 0 101 20 2000 1 150 99 100";
+// Mixed small (lane threads) and big numbers: 1000, 2000 and 3000 lie far apart, above
+// kInProcessMaxN, so each runs in a worker process; 101 is above it too, but advancing from
+// 100! costs less than computing it alone, so a lane computes it.
+const std::string kMixed = "5 3000 0 1000 20 2000 1 101 99 100";
 
 }  // namespace
 
@@ -184,16 +186,35 @@ TEST_CASE("a batch over the inline limit streams its results into FRF1 files", "
   // One file per big number, one per lane thread that computed something (at most 2 lanes).
   std::set<std::string> names;
   for (const auto& path : reported.file_paths) names.insert(path.substr(kAgentView.size() + 1));
-  for (const char* big : {"files.3000.frf", "files.2000.frf", "files.150.frf", "files.101.frf"}) {
-    CHECK(names.contains(big));
-  }
+  for (const char* big : {"files.3000.frf", "files.2000.frf", "files.1000.frf"}) CHECK(names.contains(big));
   std::size_t lanes = 0;
   for (const auto& name : names) lanes += name.starts_with("files.lane") ? 1u : 0u;
   CHECK(lanes >= 1);
   CHECK(lanes <= 2);
-  CHECK(names.size() == 4 + lanes);
+  CHECK(names.size() == 3 + lanes);
   // Only the named files, each complete: no temporary left behind.
   CHECK(sandbox.Files() == std::vector<std::string>(names.begin(), names.end()));
+}
+
+TEST_CASE("close numbers above the in-process limit advance on lane threads, not in workers", "[executor][batch]") {
+  TempDir sandbox;
+  RealHarness h(EnvIn(sandbox), std::string(FACTORIAL_EXECUTOR_BINARY), kInProcessMaxN);
+  // 2000 to 2003 advance from each other: one piece, one lane file; 5000 stands alone.
+  h.Deliver({Subscribed(), LaunchLabelled("close", "2003 5000 2001 2000 2002", 2, 256, {{"inline_limit", "100"}})});
+  auto finished = h.Terminal("close");
+  auto reported = ReadBack(finished, sandbox);
+  CHECK(reported.failures.empty());
+  for (std::uint64_t n : {2000u, 2001u, 2002u, 2003u, 5000u}) {
+    INFO(n);
+    REQUIRE(reported.digits.contains(n));
+    CHECK(reported.digits.at(n) == IndependentFactorial(n));
+  }
+  CHECK(reported.digits.size() == 5);
+  std::vector<std::string> names;
+  for (const auto& path : reported.file_paths) names.push_back(path.substr(kAgentView.size() + 1));
+  std::sort(names.begin(), names.end());
+  CHECK(names == std::vector<std::string>{"close.5000.frf", "close.lane0.frf"});
+  CHECK(*finished.message == "batch of 5 numbers: 5 computed, 0 failed, 2 result files");
 }
 
 TEST_CASE("a single big number's result is an FRF1 file of one entry", "[executor][batch]") {
@@ -285,15 +306,15 @@ TEST_CASE("KILL mid-batch kills the workers and reports TASK_KILLED without data
 TEST_CASE("a killed batch removes the result files it had written", "[executor][batch]") {
   TempDir sandbox;
   RealHarness h(EnvIn(sandbox), std::string(FACTORIAL_EXECUTOR_BINARY), kInProcessMaxN);
-  h.Deliver({Subscribed(), Launch("kf", "200000 150 5 6", 2, 512)});
+  h.Deliver({Subscribed(), Launch("kf", "200000 1500 5 6", 2, 512)});
   auto held = h.runner.WorkerPid("kf/200000");
   REQUIRE(held.has_value());
   REQUIRE(::kill(*held, SIGSTOP) == 0);
-  // The other lane finishes 150! (a file of its own), then takes the small numbers (a lane
+  // The other lane finishes 1500! (a file of its own), then takes the small numbers (a lane
   // file) while 200000! is held.
   REQUIRE(h.loop.PumpUntil([&] {
     auto files = sandbox.Files();
-    return std::find(files.begin(), files.end(), "kf.150.frf") != files.end() &&
+    return std::find(files.begin(), files.end(), "kf.1500.frf") != files.end() &&
            std::find(files.begin(), files.end(), "kf.lane0.frf") != files.end();
   }));
   h.Deliver({Kill("kf")});

@@ -95,8 +95,8 @@ TEST_CASE("the executor sends MESSAGE calls with a running batch's numbers and e
           "[progress][executor]") {
   using namespace factorial::testing::executor;
   Harness h;
-  h.Deliver({Subscribed(), Launch("t", "100 200 300")});  // one lane: largest first
-  REQUIRE(h.runner.started == std::vector<std::string>{"t/300"});
+  h.Deliver({Subscribed(), Launch("t", "2000 3000 4000")});  // one lane: largest first
+  REQUIRE(h.runner.started == std::vector<std::string>{"t/4000"});
   auto messages = [&] {
     std::vector<std::string> data;
     for (auto* r : h.loop.All()) {
@@ -115,18 +115,18 @@ TEST_CASE("the executor sends MESSAGE calls with a running batch's numbers and e
   h.loop.Advance(3s);
   CHECK(messages().empty());  // nothing done yet
 
-  h.runner.Compute("t/300");
+  h.runner.Compute("t/4000");
   h.loop.Advance(3s);
-  double work300 = factorial::EstimatedCpuSeconds(300);
-  CHECK(messages() == std::vector<std::string>{"progress t 1 " + Work(work300)});
+  double work4000 = factorial::EstimatedCpuSeconds(4000);
+  CHECK(messages() == std::vector<std::string>{"progress t 1 " + Work(work4000)});
   h.loop.Advance(3s);
   CHECK(messages().size() == 1);
 
-  h.runner.Compute("t/200");
+  h.runner.Compute("t/3000");
   h.loop.Advance(3s);
-  CHECK(messages().back() == "progress t 2 " + Work(work300 + factorial::EstimatedCpuSeconds(200)));
+  CHECK(messages().back() == "progress t 2 " + Work(work4000 + factorial::EstimatedCpuSeconds(3000)));
 
-  h.runner.Compute("t/100");
+  h.runner.Compute("t/2000");
   REQUIRE(h.Updates().back().state == TaskState::kFinished);
   h.loop.Advance(1min);
   CHECK(messages().size() == 2);  // the finished task's update says the rest

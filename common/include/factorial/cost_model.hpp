@@ -9,6 +9,7 @@
 // Every function is total over all uint64 n and saturates instead of overflowing.
 
 #include <cstdint>
+#include <optional>
 #include <span>
 
 namespace factorial {
@@ -35,5 +36,36 @@ double BatchCpuSeconds(std::span<const std::uint64_t> numbers);
 // `workers` largest numbers run at the same time, so their needs add up; the others never
 // coexist with all of them. Not the sum over the batch.
 std::uint64_t BatchPeakMemoryBytes(std::span<const std::uint64_t> numbers, unsigned workers);
+
+// ---- Runs in a decimal radix (executor/decimal_run.hpp) ---------------------------------
+//
+// A batch computed in ascending order can move from one factorial to the next by multiplying
+// in base 10^19, so a number costs a pass over its limbs per packed factor and the formatting
+// of its digits, instead of GMP's factorial and conversion. Fitted by factorial-costmodel's
+// run section (test/bench/cost_model.txt).
+
+// Numbers above this always start afresh: runs stay inside the executor's lane threads, whose
+// memory the task does not reserve (a run at 10^5 holds ~3 MB, a tenth of the smallest worker
+// reservation), and beyond it a number's own GMP cost dwarfs its neighbours' anyway.
+inline constexpr std::uint64_t kDecimalRunMaxN = 100000;
+
+// CPU seconds to start a run at n: GMP's n! and digits (EstimatedCpuSeconds) plus reading the
+// digits into limbs.
+double EstimatedRunStartSeconds(std::uint64_t n);
+
+// CPU seconds to advance a run from `from`! to `to`! (from <= to) and format to!'s digits:
+// one pass over the limbs per packed factor of (from, to]. Infinite above kDecimalRunMaxN.
+double EstimatedAdvanceSeconds(std::uint64_t from, std::uint64_t to);
+
+// What n costs in ascending order right after `previous` (none: first of its run, which
+// starts from 0! = 1): the cheaper of a start and an advance.
+double EstimatedStepSeconds(std::optional<std::uint64_t> previous, std::uint64_t n);
+
+// True when n is cheaper advanced from `previous` than started afresh.
+bool AdvanceIsCheaper(std::uint64_t previous, std::uint64_t n);
+
+// CPU seconds of ascending distinct numbers computed as one run, each number the cheaper
+// way. At most BatchCpuSeconds of the same numbers.
+double SortedBatchCpuSeconds(std::span<const std::uint64_t> ascending);
 
 }  // namespace factorial
