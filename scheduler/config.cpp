@@ -5,6 +5,7 @@
 #include <charconv>
 #include <filesystem>
 #include <fstream>
+#include <iomanip>
 #include <sstream>
 
 #include <CLI/CLI.hpp>
@@ -89,7 +90,8 @@ CLI::Validator Count(const char* range) {
 Status CheckRange(const char* option, double value, double low, double high) {
   if (value >= low && value <= high) return OkStatus();
   std::ostringstream message;
-  message << option << " must be between " << low << " and " << high << ", not " << value;
+  // 15 significant digits: bounds such as 1048576 and 1e7 in full, not as 1.04858e+06.
+  message << std::setprecision(15) << option << " must be between " << low << " and " << high << ", not " << value;
   return MakeError(Errc::kInvalidArgument, message.str());
 }
 

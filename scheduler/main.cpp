@@ -4,6 +4,8 @@
 #include <csignal>
 #include <cstdio>
 #include <filesystem>
+#include <string>
+#include <string_view>
 
 #include <pthread.h>
 #include <pwd.h>
@@ -49,6 +51,20 @@ sch::Environment ProcessEnvironment() {
   return env;
 }
 
+// An argument error quotes what was typed, and CLI11's own messages do too: every control byte
+// is escaped (text already escaped has none left), lines are kept.
+std::string Printable(const std::string& message) {
+  std::string out;
+  for (std::size_t start = 0;;) {
+    std::size_t end = message.find('\n', start);
+    std::string_view line(message.data() + start, (end == std::string::npos ? message.size() : end) - start);
+    out += factorial::Excerpt(line, line.size());
+    if (end == std::string::npos) return out;
+    out += '\n';
+    start = end + 1;
+  }
+}
+
 }  // namespace
 
 int main(int argc, char** argv) {
@@ -64,12 +80,16 @@ int main(int argc, char** argv) {
   pthread_sigmask(SIG_BLOCK, &stop_signals, nullptr);
   auto parsed = sch::ParseCommandLine(std::vector<std::string>(argv, argv + argc));
   if (!parsed.options) {
-    std::fputs(parsed.text.c_str(), parsed.exit_code == sch::kExitOk ? stdout : stderr);
+    if (parsed.exit_code == sch::kExitOk) {
+      std::fputs(parsed.text.c_str(), stdout);
+    } else {
+      std::fputs(Printable(parsed.text).c_str(), stderr);
+    }
     return parsed.exit_code;
   }
   auto config = sch::BuildConfig(*parsed.options, ProcessEnvironment());
   if (!config.ok()) {
-    std::fprintf(stderr, "factorial-scheduler: %s\n", config.error().message.c_str());
+    std::fprintf(stderr, "factorial-scheduler: %s\n", Printable(config.error().message).c_str());
     return sch::kExitUsage;
   }
   if (auto s = factorial::InitLogging("factorial-scheduler", config->log_level); !s.ok()) {

@@ -91,6 +91,41 @@ TEST_CASE("input errors quote every byte escaped, the whole message, and a BOM i
   CHECK_THAT(negative.Stderr(), !Catch::Contains("1.84467e+19"));
 }
 
+TEST_CASE("option values are quoted escaped in argument errors, CLI11's own messages too, bounds in full",
+          "[e2e][connection]") {
+  const std::string red = "\x1b[31m", shown = "\\x1B[31m";
+  struct Case {
+    std::vector<std::string> args;
+    std::string quoted;  // how the error must show the value
+  };
+  for (const Case& c : {Case{{"--format", "xml" + red}, "--format must be text or json, not 'xml" + shown + "'"},
+                        Case{{"--order", "x\x1b]0;pwned\x07"}, "--order must be input or completion, not 'x\\x1B]0;pwned\\x07'"},
+                        Case{{"--spill-dir", "/nonexistent" + red}, "--spill-dir /nonexistent" + shown + " is not a directory"},
+                        Case{{"--max-retries", red}, shown}}) {
+    std::vector<std::string> args = {FACTORIAL_SCHEDULER_BINARY, "--master", "127.0.0.1:1"};
+    args.insert(args.end(), c.args.begin(), c.args.end());
+    args.push_back("5");
+    Process p(args, kSettled);
+    INFO(c.args[0]);
+    CHECK(p.Wait() == 2);
+    CHECK(p.Stdout().empty());
+    CHECK_THAT(p.Stderr(), Catch::Contains(c.quoted));
+    CHECK(p.Stderr().find('\x1b') == std::string::npos);
+    CHECK(p.Stderr().find('\x07') == std::string::npos);
+  }
+  // Bounds in full, not in floating point.
+  for (const auto& [option, bound] : {std::pair{"--hold-memory", "between 0 and 1048576, not -1"},
+                                      std::pair{"--offer-wait", "between 1 and 10000000, not -1"}}) {
+    Process p({FACTORIAL_SCHEDULER_BINARY, "--master", "127.0.0.1:1", option, "-1", "5"}, kSettled);
+    CHECK(p.Wait() == 2);
+    CHECK(p.Stderr() == std::string("factorial-scheduler: ") + option + " must be " + bound + "\n");
+  }
+  Process master({FACTORIAL_SCHEDULER_BINARY, "--master", "127.0.0.1:1" + red, "5"}, kSettled);
+  CHECK(master.Wait() == 2);
+  CHECK_THAT(master.Stderr(), Catch::Contains("'127.0.0.1:1" + shown + "' has no valid port"));
+  CHECK(master.Stderr().find('\x1b') == std::string::npos);
+}
+
 TEST_CASE("a permanent misconfiguration ends the run at once, naming the likely mistake", "[e2e][connection]") {
   MesosSim sim(FastSimOptions(1));
   sim.Start();

@@ -239,7 +239,7 @@ TEST_CASE("duration options take Mesos' syntax as well as plain seconds", "[conf
   REQUIRE(plain.ok());
   CHECK(plain->scheduler.framework.failover_timeout == 86400);
   CHECK(plain->scheduler.offer_wait == std::chrono::seconds(90));
-  CHECK(BuildError({"--master", "m:5050", "--offer-wait", "0secs", "5"}) == "--offer-wait must be between 1 and 1e+07, not 0");
+  CHECK(BuildError({"--master", "m:5050", "--offer-wait", "0secs", "5"}) == "--offer-wait must be between 1 and 10000000, not 0");
   auto bad = ParseCommandLine({"factorial-scheduler", "--offer-wait", "10parsecs", "5"});
   CHECK(bad.exit_code == 2);
   CHECK(bad.text ==
@@ -288,7 +288,7 @@ TEST_CASE("every argument error names what the operator typed", "[config]") {
   CHECK(BuildError({"--master", "m:5050", "--order", "random", "5"}) ==
         "--order must be input or completion, not 'random'");
   CHECK(BuildError({"--master", "m:5050", "--hold-memory", "-1", "5"}) ==
-        "--hold-memory must be between 0 and 1.04858e+06, not -1");
+        "--hold-memory must be between 0 and 1048576, not -1");
   CHECK(BuildError({"--master", "m:5050", "--spill-dir", colon, "5"}) == "--spill-dir " + colon + " is not a directory");
   CHECK(BuildError({"--master", "m:5050", "--secret", "x", "5"}) ==
         "a secret (--secret) needs a principal: pass --principal or set MESOS_PRINCIPAL");
