@@ -43,7 +43,24 @@ class LargestSum {
 
 double Megabytes(std::uint64_t bytes) { return std::ceil(static_cast<double>(bytes) / kMiB); }
 
+// The results of a task as its numbers are added: inline while their list fits the executor's
+// inline limit, else files of at most `file_bytes`.
+struct ResultBytes {
+  std::uint64_t count = 0, first_digits = 0, inline_bytes = kInlineListHeaderBytes, file_bytes = 0;
+
+  ResultBytes With(std::uint64_t n) const {
+    std::uint64_t digits = FactorialDigits(n);
+    return {count + 1, count == 0 ? digits : first_digits, inline_bytes + InlineEntryBytes(n, digits),
+            file_bytes + ResultFileBytes(n, digits)};
+  }
+  // A task of one number sends its bare digits (executor/batch.cpp's InlineListBytes).
+  bool Inline() const { return (count == 1 ? first_digits : inline_bytes) <= kDefaultInlineLimit; }
+  double DiskMegabytes() const { return Inline() ? 0 : static_cast<double>(MegabytesUp(file_bytes)); }
+};
+
 }  // namespace
+
+double ResultDiskMegabytes(std::uint64_t n) { return ResultBytes{}.With(n).DiskMegabytes(); }
 
 std::uint64_t CostNanoseconds(std::uint64_t n) {
   double ns = std::ceil(EstimatedCpuSeconds(n) * 1e9);
@@ -58,7 +75,7 @@ double BatchShaper::min_cpus() const {
   return policy_.batch_size == 1 ? policy_.task_cpus : std::min(policy_.task_cpus, kMinTaskCpus);
 }
 
-std::optional<PendingTask> BatchShaper::Take(double room_cpus, double room_mem) {
+std::optional<PendingTask> BatchShaper::Take(double room_cpus, double room_mem, double room_disk) {
   double cpus = Thousandths(std::min(policy_.task_cpus, room_cpus));
   if (cpus + 1e-9 < min_cpus() || !book_.PeekPending()) return std::nullopt;
   int lanes = TaskLanes(cpus);
@@ -71,29 +88,34 @@ std::optional<PendingTask> BatchShaper::Take(double room_cpus, double room_mem) 
   std::vector<NumberId> ids;
   LargestSum memory(lanes);
   std::uint64_t work_ns = 0;
+  ResultBytes results;
   while (ids.size() < most) {
     auto next = book_.PeekPending();
     if (!next || (!ids.empty() && !book_.SameGroupAsTaken())) break;
     std::uint64_t n = book_.number(*next);
     std::uint64_t need = FactorialMemoryBytes(n);
     if (Megabytes(memory.SumWith(need)) > room_mem) break;
+    ResultBytes with = results.With(n);
+    if (with.DiskMegabytes() > room_disk) break;
     std::uint64_t cost = CostNanoseconds(n);
     if (!ids.empty() && work_ns + cost > target_ns) break;
     book_.TakePending();
     ids.push_back(*next);
     memory.Insert(need);
     work_ns += cost;
+    results = with;
   }
   if (ids.empty()) return std::nullopt;
-  PendingTask task{{}, cpus, Megabytes(memory.sum())};
+  PendingTask task{{}, cpus, Megabytes(memory.sum()), results.DiskMegabytes()};
   batches_.push_back(std::move(ids));
   return task;
 }
 
 PendingWork::Needs BatchShaper::NextNeeds() {
   auto next = book_.PeekPending();
-  if (!next) return {min_cpus(), 0};
-  return {min_cpus(), Megabytes(FactorialMemoryBytes(book_.number(*next)))};
+  if (!next) return {min_cpus(), 0, 0};
+  std::uint64_t n = book_.number(*next);
+  return {min_cpus(), Megabytes(FactorialMemoryBytes(n)), ResultDiskMegabytes(n)};
 }
 
 bool BatchShaper::Skip() {

@@ -15,6 +15,10 @@
 // Memory per task: the `lanes` largest numbers may run at once (one per lane, lanes =
 // round(cpus)), so FactorialMemoryBytes of those add up; the rest never coexist with all of
 // them. For one number that is today's per-task sizing.
+//
+// Disk per task: what its result files take (sizing.hpp's ResultFileBytes of every number, in
+// MB rounded up), none when its results fit inline. A task takes no number that would push
+// that past the offer's disk, so a batch too large for any agent's disk becomes several.
 
 #include <cstddef>
 #include <cstdint>
@@ -46,16 +50,19 @@ inline constexpr int kMaxSetAside = 64;
 // Estimated CPU nanoseconds of n! (EstimatedCpuSeconds), for JobBook.
 std::uint64_t CostNanoseconds(std::uint64_t n);
 
+// MB of disk a task of n! alone declares for its result (0 when it travels inline).
+double ResultDiskMegabytes(std::uint64_t n);
+
 class BatchShaper final : public PendingWork {
  public:
   // `capacity_cpus`: cpus offered in this round plus those of our running tasks.
   BatchShaper(JobBook& book, const BatchPolicy& policy, double capacity_cpus);
 
   bool Empty() override { return !book_.PeekPending(); }
-  std::optional<PendingTask> Take(double cpus, double mem) override;
+  std::optional<PendingTask> Take(double cpus, double mem, double disk) override;
   bool Skip() override;
   double min_cpus() const override;
-  // A task holds at least the next pending number, so it needs that number's memory.
+  // A task holds at least the next pending number, so it needs that number's memory and disk.
   Needs NextNeeds() override;
 
   // The numbers of each task read, by PlannedLaunch::pending_index (empty: passed over).

@@ -40,6 +40,11 @@ void JobActivity::TaskOver(const Batch& batch, const v1::TaskStatus& status, Tim
         batch.hostname.empty() ? batch.agent_id : batch.hostname, why});
 }
 
+void JobActivity::DiskError(const Batch& batch) {
+  ++counters_.disk_errors;
+  if (!batch.agent_id.empty()) ++Agent(batch).disk_errors;
+}
+
 void JobActivity::NumberResolved(std::uint64_t n, bool ok, const std::string& digits_or_error, const Batch* batch,
                                  TimePoint now) {
   resolved_work_ += EstimatedCpuSeconds(n);

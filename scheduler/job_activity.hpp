@@ -29,6 +29,8 @@ class JobActivity {
 
   // A terminal update of a task of ours (the first one).
   void TaskOver(const Batch& batch, const v1::TaskStatus& status, TimePoint now);
+  // The task failed for want of disk on its agent (after TaskOver).
+  void DiskError(const Batch& batch);
   // A number is final.
   void NumberResolved(std::uint64_t n, bool ok, const std::string& digits_or_error, const Batch* batch, TimePoint now);
   // An executor's progress report (progress_report.hpp) about a live task of ours.

@@ -147,7 +147,8 @@ std::string StatusJson(const JobStatus& s) {
                       {"cpus", a.cpus},
                       {"numbers_done", a.numbers_done},
                       {"numbers_failed", a.numbers_failed},
-                      {"tasks_failed", a.tasks_failed}});
+                      {"tasks_failed", a.tasks_failed},
+                      {"disk_errors", a.disk_errors}});
   }
   json failures = json::array();
   for (const auto& f : s.recent_failures) {
@@ -189,7 +190,8 @@ std::string StatusJson(const JobStatus& s) {
         {"tasks_lost", c.tasks_lost},
         {"offers_accepted", c.offers_accepted},
         {"offers_declined", c.offers_declined},
-        {"calls_failed", c.calls_failed}}},
+        {"calls_failed", c.calls_failed},
+        {"disk_errors", c.disk_errors}}},
       {"agents", std::move(agents)},
       {"recent_failures", std::move(failures)},
       {"settings", std::move(settings)},
@@ -220,6 +222,8 @@ std::string MetricsText(const JobStatus& s) {
   e.Counter("factorial_offers_declined_total", "Offers declined.", static_cast<double>(c.offers_declined));
   e.Counter("factorial_calls_failed_total", "ACCEPT and DECLINE calls the master did not take.",
             static_cast<double>(c.calls_failed));
+  e.Counter("factorial_disk_errors_total", "Tasks that failed for want of disk on their agent (full, over quota, failing).",
+            static_cast<double>(c.disk_errors));
   e.Gauge("factorial_numbers", "Numbers of the job (distinct).", static_cast<double>(s.numbers_total));
   e.Gauge("factorial_numbers_pending", "Numbers waiting for a task.", static_cast<double>(s.numbers_pending));
   e.Gauge("factorial_numbers_running", "Numbers in running tasks.", static_cast<double>(s.numbers_running));
@@ -283,12 +287,12 @@ void AppendAgents(std::string& h, const JobStatus& s) {
     h += "<p class=\"none\" id=\"agents\">no agent has run a task yet</p>\n";
   } else {
     h += "<table id=\"agents\"><thead><tr><th>agent</th><th>tasks running</th><th>cpus</th><th>numbers done</th>"
-         "<th>numbers failed</th><th>tasks failed or lost</th></tr></thead><tbody>\n";
+         "<th>numbers failed</th><th>tasks failed or lost</th><th>disk errors</th></tr></thead><tbody>\n";
     for (const auto& a : s.agents) {
       h += "<tr><td title=\"" + HtmlEscape(a.id) + "\">" + HtmlEscape(a.hostname.empty() ? a.id : a.hostname) +
            "</td><td>" + std::to_string(a.tasks_running) + "</td><td>" + Fixed(a.cpus, 1) + "</td><td>" +
            std::to_string(a.numbers_done) + "</td><td>" + std::to_string(a.numbers_failed) + "</td><td>" +
-           std::to_string(a.tasks_failed) + "</td></tr>\n";
+           std::to_string(a.tasks_failed) + "</td><td>" + std::to_string(a.disk_errors) + "</td></tr>\n";
     }
     h += "</tbody></table>\n";
   }
@@ -323,6 +327,7 @@ void AppendCounters(std::string& h, const JobStatus& s) {
   row("offers accepted", c.offers_accepted);
   row("offers declined", c.offers_declined);
   row("calls failed", c.calls_failed);
+  row("disk errors", c.disk_errors);
   h += "</tbody></table>\n";
 }
 

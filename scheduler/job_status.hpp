@@ -29,6 +29,7 @@ struct JobCounters {
   std::uint64_t offers_accepted = 0;
   std::uint64_t offers_declined = 0;
   std::uint64_t calls_failed = 0;  // calls to the master that were not answered 2xx
+  std::uint64_t disk_errors = 0;   // tasks that failed for want of disk on their agent
 };
 
 struct AgentStatus {
@@ -39,6 +40,7 @@ struct AgentStatus {
   std::uint64_t numbers_done = 0;
   std::uint64_t numbers_failed = 0;
   std::uint64_t tasks_failed = 0;  // failed or lost there
+  std::uint64_t disk_errors = 0;   // of them, for want of disk (full, over quota, failing)
 };
 
 struct FailureNote {

@@ -25,7 +25,10 @@ void OfferDesk::Start() {
 void OfferDesk::Offered(const std::vector<v1::Offer>& offers) {
   for (const auto& offer : offers) {
     ++stats_.offers;
-    recent_.push_back({port_.Now(), ScalarTotal(offer.resources, "cpus"), ScalarTotal(offer.resources, "mem")});
+    // An agent whose disk failed us offers no disk to our result files any more.
+    double disk = HasDiskFailed(offer.agent_id.value) ? 0 : ScalarTotal(offer.resources, "disk");
+    recent_.push_back(
+        {port_.Now(), ScalarTotal(offer.resources, "cpus"), ScalarTotal(offer.resources, "mem"), disk, offer.agent_id.value});
     hostnames_[offer.agent_id.value] = offer.hostname;
   }
 }
@@ -257,25 +260,48 @@ bool OfferDesk::WaitedOut(bool busy) {
   std::erase_if(recent_, [&](const Seen& seen) { return now - seen.at > policy_.offer_wait; });
   largest_cpus_ = 0;
   largest_mem_ = 0;
+  largest_disk_ = 0;
   for (const auto& seen : recent_) {
     largest_cpus_ = std::max(largest_cpus_, seen.cpus);
     largest_mem_ = std::max(largest_mem_, seen.mem);
+    largest_disk_ = std::max(largest_disk_, seen.disk);
   }
   return now - busy_until_ >= policy_.offer_wait;
 }
 
-bool OfferDesk::CouldHold(double cpus, double mem_mb) const {
-  return std::any_of(recent_.begin(), recent_.end(),
-                     [&](const Seen& seen) { return cpus <= seen.cpus && mem_mb <= seen.mem; });
+bool OfferDesk::CouldHold(double cpus, double mem_mb, double disk_mb) const {
+  return std::any_of(recent_.begin(), recent_.end(), [&](const Seen& seen) {
+    return cpus <= seen.cpus && mem_mb <= seen.mem && disk_mb <= seen.disk;
+  });
 }
 
-std::string OfferDesk::Unschedulable(double cpus, double mem_mb) const {
+std::string OfferDesk::Unschedulable(double cpus, double mem_mb, double disk_mb) const {
+  double wait = std::chrono::duration<double>(policy_.offer_wait).count();
+  // Why agents that had the disk could not keep it: named, since no offer says so.
+  std::string failures;
+  for (const auto& [agent, diagnosis] : disk_failures_) failures += "; " + diagnosis;
+  bool only_disk = disk_mb > 0 && std::any_of(recent_.begin(), recent_.end(), [&](const Seen& seen) {
+                     return cpus <= seen.cpus && mem_mb <= seen.mem;
+                   });
+  if (only_disk) {
+    return fmt::format("unschedulable: needs {:g} MB of disk for its result; the largest offer has {:g} MB (no usable "
+                       "offer within --offer-wait {:g} s){}",
+                       disk_mb, largest_disk_, wait, failures);
+  }
   std::string largest = recent_.empty()
                             ? "no offer at all"
                             : fmt::format("the largest offer had {:g} cpus and {:g} MB", largest_cpus_, largest_mem_);
-  return fmt::format("unschedulable: no usable offer within --offer-wait {:g} s (needs {:g} MB and at least {:g} "
-                     "cpus; {})",
-                     std::chrono::duration<double>(policy_.offer_wait).count(), mem_mb, cpus, largest);
+  std::string disk = disk_mb > 0 ? fmt::format(", {:g} MB of disk", disk_mb) : std::string();
+  return fmt::format("unschedulable: no usable offer within --offer-wait {:g} s (needs {:g} MB{} and at least {:g} "
+                     "cpus; {}){}",
+                     wait, mem_mb, disk, cpus, largest, failures);
+}
+
+bool OfferDesk::DiskFailed(const std::string& agent_id, std::string diagnosis) {
+  for (auto& seen : recent_) {
+    if (seen.agent_id == agent_id) seen.disk = 0;
+  }
+  return disk_failures_.emplace(agent_id, std::move(diagnosis)).second;
 }
 
 }  // namespace factorial::scheduler

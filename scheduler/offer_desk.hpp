@@ -133,10 +133,17 @@ class OfferDesk {
   // Once a second: forgets offers older than --offer-wait. `busy`: something of ours runs, or
   // no master could offer anything. True once --offer-wait has passed without either.
   bool WaitedOut(bool busy);
-  // Whether an offer of the last --offer-wait had `cpus` and `mem_mb`.
-  bool CouldHold(double cpus, double mem_mb) const;
-  // Why a number needing `cpus` and `mem_mb` is failed as unschedulable.
-  std::string Unschedulable(double cpus, double mem_mb) const;
+  // Whether an offer of the last --offer-wait had `cpus`, `mem_mb` and `disk_mb`.
+  bool CouldHold(double cpus, double mem_mb, double disk_mb = 0) const;
+  // Why a number needing `cpus`, `mem_mb` and `disk_mb` is failed as unschedulable.
+  std::string Unschedulable(double cpus, double mem_mb, double disk_mb = 0) const;
+
+  // A task on the agent could not write its results (its sandbox's disk is full or broken):
+  // from now on its offers count as having no disk, so tasks that write result files go to
+  // other agents. `diagnosis` says what happened there. True the first time for the agent.
+  bool DiskFailed(const std::string& agent_id, std::string diagnosis);
+  bool HasDiskFailed(const std::string& agent_id) const { return disk_failures_.contains(agent_id); }
+  bool AnyDiskFailed() const { return !disk_failures_.empty(); }
 
   const Stats& stats() const { return stats_; }
   bool suppressed() const { return suppressed_; }
@@ -152,7 +159,8 @@ class OfferDesk {
   };
   struct Seen {
     TimePoint at;
-    double cpus = 0, mem = 0;
+    double cpus = 0, mem = 0, disk = 0;
+    std::string agent_id;
   };
 
   CallQueue::Ticket SendDecline(std::vector<v1::OfferID> offers, double refuse_seconds, int attempt);
@@ -178,7 +186,8 @@ class OfferDesk {
   // What offers held recently (the last --offer-wait): a number no recent offer could hold
   // while nothing of ours runs is unschedulable.
   std::vector<Seen> recent_;
-  double largest_cpus_ = 0, largest_mem_ = 0;  // of the offers in `recent_`, as of WaitedOut
+  double largest_cpus_ = 0, largest_mem_ = 0, largest_disk_ = 0;  // of the offers in `recent_`, as of WaitedOut
+  std::map<std::string, std::string> disk_failures_;  // agent id -> diagnosis
   TimePoint busy_until_{};  // the last time a task of ours was running or launched
   // The last time a task of ours reached an executor (or the start): launches dropped
   // meanwhile are lost races, not a broken cluster, until --offer-wait passes without one.

@@ -2,11 +2,12 @@
 
 // First-fit packing of pending tasks into offers: a pure function, no I/O.
 //
-// Each pending task, in order, goes to the first offer with room left for it (cpus and mem).
+// Each pending task, in order, goes to the first offer with room left for it (cpus, mem and
+// disk).
 // That places exactly what "for each offer, take every pending task that still fits" places,
 // but reads the pending work one task at a time: when tasks come in non-decreasing size,
 // planning stops at the first task no offer can hold (no later one fits either). The offers'
-// room is kept in a tree (most cpus and memory left per subtree), so the first offer that can
+// room is kept in a tree (most cpus, memory and disk left per subtree), so the first offer that can
 // hold a task is found without scanning the full ones: an OFFERS event costs
 // O((offers + tasks read) x log offers); 10,000 offers plan in a few milliseconds
 // (factorial-scheduler-bench planner). The first task placed on an
@@ -27,13 +28,15 @@ namespace factorial::scheduler {
 struct PendingTask {
   std::string key;  // caller's handle (e.g. the number)
   double cpus = 0;
-  double mem = 0;  // MB
+  double mem = 0;   // MB
+  double disk = 0;  // MB, for the result files it writes
 };
 
 struct ExecutorNeeds {
   std::string executor_id;
   double cpus = 0;
   double mem = 0;
+  double disk = 0;
 };
 
 struct PlannedLaunch {
@@ -55,21 +58,22 @@ class PendingWork {
   virtual ~PendingWork() = default;
   // Whether anything is left to read.
   virtual bool Empty() = 0;
-  // The next task, shaped to at most `cpus` and `mem` (MB), and taken; nullopt (nothing
-  // taken) if it cannot fit that room.
-  virtual std::optional<PendingTask> Take(double cpus, double mem) = 0;
+  // The next task, shaped to at most `cpus`, `mem` and `disk` (MB), and taken; nullopt
+  // (nothing taken) if it cannot fit that room.
+  virtual std::optional<PendingTask> Take(double cpus, double mem, double disk) = 0;
   // No offer could take the next task: pass over it. False: stop reading (no later task can
   // fit either, e.g. when sizes never decrease).
   virtual bool Skip() = 0;
   // The fewest cpus any task can have: planning stops once no offer has that much left.
   virtual double min_cpus() const = 0;
-  // The least room the next task fits in: Take refuses any room with less cpus or mem, so
-  // offers with less are not asked. Only a bound: Take may still refuse more room.
+  // The least room the next task fits in: Take refuses any room with less cpus, mem or disk,
+  // so offers with less are not asked. Only a bound: Take may still refuse more room.
   struct Needs {
     double cpus = 0;
-    double mem = 0;  // MB
+    double mem = 0;   // MB
+    double disk = 0;  // MB
   };
-  virtual Needs NextNeeds() { return {min_cpus(), 0}; }
+  virtual Needs NextNeeds() { return {min_cpus(), 0, 0}; }
 };
 
 // One plan per offer, in offer order: each task read goes to the first offer with room for it

@@ -190,8 +190,11 @@ void Scheduler::OnOffers(const std::vector<v1::Offer>& offers) {
   for (const auto& [id, batch] : book_.batches()) cpus += batch.fetching ? 0 : batch.cpus;
   BatchShaper shaper(book_, config_.batch, cpus);
   ExecutorNeeds needs{config_.executor.executor_id.value, ScalarTotal(config_.executor.resources, "cpus"),
-                      ScalarTotal(config_.executor.resources, "mem")};
-  auto plans = PlanOffers(offers, shaper, needs);
+                      ScalarTotal(config_.executor.resources, "mem"), ScalarTotal(config_.executor.resources, "disk")};
+  std::vector<v1::Offer> trimmed;
+  if (desk_.AnyDiskFailed()) trimmed = WithoutFailedDisks(offers);
+  const std::vector<v1::Offer>& planned = desk_.AnyDiskFailed() ? trimmed : offers;
+  auto plans = PlanOffers(planned, shaper, needs);
   book_.EndPlanning();
   std::size_t launched = 0;
   std::vector<v1::OfferID> unused;
@@ -211,6 +214,18 @@ void Scheduler::OnOffers(const std::vector<v1::Offer>& offers) {
     spdlog::info("launched {} task(s) on {} offer(s); {} number(s) pending", launched, used_offers,
                  book_.progress().pending);
   }
+}
+
+// The offers as the planner sees them: an agent whose disk failed a task of ours (full, or
+// broken) keeps its cpus and memory for tasks whose results travel inline, but its disk is not
+// trusted with result files again.
+std::vector<v1::Offer> Scheduler::WithoutFailedDisks(const std::vector<v1::Offer>& offers) const {
+  std::vector<v1::Offer> planned = offers;
+  for (auto& offer : planned) {
+    if (!desk_.HasDiskFailed(offer.agent_id.value)) continue;
+    std::erase_if(offer.resources, [](const v1::Resource& r) { return r.name == "disk"; });
+  }
+  return planned;
 }
 
 void Scheduler::Launch(const v1::Offer& offer, const std::vector<PlannedLaunch>& launches,
@@ -384,7 +399,13 @@ void Scheduler::TaskEnded(std::string task_id, const v1::TaskStatus& status) {
   // applied) is free; anything else may have run and counts against --max-retries.
   bool unstarted = status.state == TaskState::kDropped || ended.unconfirmed;
   bool whole_failure = status.state == TaskState::kFailed || status.state == TaskState::kError;
-  if (unstarted) {
+  if (status.state == TaskState::kFailed && status.reason == v1::TaskReason::kContainerLimitationDisk) {
+    // The agent's disk, not the numbers: they run elsewhere at no cost (halves, to fit
+    // smaller disks), and the agent's disk is not given result files again. Bounded: each
+    // agent fails so at most as often as tasks of ours were running there.
+    DiskFailure(ended, status);
+    RequeueNumbers(ended.ids, Requeue::kSplit, true, why, &ended);
+  } else if (unstarted) {
     RequeueNumbers(ended.ids, Requeue::kUnstarted, true, why, &ended);
   } else if (!single && whole_failure) {
     // Something in the batch (or the executor) broke it: halves isolate the culprit.
@@ -395,6 +416,30 @@ void Scheduler::TaskEnded(std::string task_id, const v1::TaskStatus& status) {
     bool invalid = status.reason == v1::TaskReason::kTaskInvalid || status.state == TaskState::kError;
     // A lone number's deterministic failures are not retried.
     RequeueNumbers(ended.ids, Requeue::kStarted, !(single && (memory || invalid)), why, &ended);
+  }
+}
+
+// Said once per agent: which agent, what its disk did, and the executor's own words.
+void Scheduler::DiskFailure(const Batch& ended, const v1::TaskStatus& status) {
+  activity_.DiskError(ended);
+  std::string agent_id = ended.agent_id.empty() && status.agent_id ? status.agent_id->value : ended.agent_id;
+  std::string host = ended.hostname.empty() ? desk_.Hostname(agent_id) : ended.hostname;
+  std::string message = status.message.value_or("");
+  std::string what = "no room for its results";
+  for (auto [error, said] : {std::pair{"No space left on device", "no space left on device"},
+                             std::pair{"Disk quota exceeded", "disk quota exceeded"},
+                             std::pair{"Input/output error", "input/output error"}}) {
+    if (message.find(error) != std::string::npos) what = said;
+  }
+  // The executor's words after its own naming of the agent ("...: disk error in its sandbox: ").
+  static constexpr std::string_view kCause = "in its sandbox: ";
+  std::size_t cause = message.find(kCause);
+  std::string detail = cause == std::string::npos ? message : message.substr(cause + kCause.size());
+  std::string diagnosis =
+      fmt::format("agent {}: {} in its sandbox (agent {}, task {}{}{})", host.empty() ? agent_id : host, what, agent_id,
+                  ended.task_id, detail.empty() ? "" : ": ", Excerpt(detail));
+  if (desk_.DiskFailed(agent_id, diagnosis)) {
+    spdlog::error("{}; result files go to other agents from now on", diagnosis);
   }
 }
 
@@ -480,12 +525,14 @@ void Scheduler::FailUnschedulable() {
   auto mem_of = [](std::uint64_t n) { return std::ceil(static_cast<double>(FactorialMemoryBytes(n)) / 1048576.0); };
   std::vector<NumberId> overdue;
   book_.ForEachPending([&](NumberId id) {
-    if (!desk_.CouldHold(min_cpus, mem_of(book_.number(id)))) overdue.push_back(id);
+    std::uint64_t n = book_.number(id);
+    if (!desk_.CouldHold(min_cpus, mem_of(n), ResultDiskMegabytes(n))) overdue.push_back(id);
     return true;
   });
   for (NumberId id : overdue) {
     if (book_.state(id) != NumberState::kPending) continue;
-    std::string why = desk_.Unschedulable(min_cpus, mem_of(book_.number(id)));
+    std::uint64_t n = book_.number(id);
+    std::string why = desk_.Unschedulable(min_cpus, mem_of(n), ResultDiskMegabytes(n));
     spdlog::error("{}! failed: {}", book_.number(id), why);
     Complete(id, false, why, nullptr);
   }

@@ -109,6 +109,7 @@ class Scheduler {
   void Reconcile(const FrameworkLink::Subscription& subscription);
   void Disconnected();
   void OnOffers(const std::vector<v1::Offer>& offers);
+  std::vector<v1::Offer> WithoutFailedDisks(const std::vector<v1::Offer>& offers) const;
   void Launch(const v1::Offer& offer, const std::vector<PlannedLaunch>& launches,
               const std::vector<std::vector<NumberId>>& batches);
   void AcceptFailed(const std::vector<std::string>& task_ids);
@@ -128,6 +129,7 @@ class Scheduler {
   void ScheduleCheck();
   void CheckUnschedulable();
   void FailUnschedulable();
+  void DiskFailure(const Batch& ended, const v1::TaskStatus& status);
   bool Fetching() const;
   bool AwaitingKills() const;
   void MaybeStop();

@@ -36,6 +36,28 @@ std::uint64_t FactorialMemoryBytes(std::uint64_t n, int threads) {
   return kFloor + variable + variable / 8;
 }
 
+namespace {
+
+std::uint64_t DecimalWidth(std::uint64_t v) {
+  std::uint64_t width = 1;
+  while (v >= 10) {
+    v /= 10;
+    ++width;
+  }
+  return width;
+}
+
+}  // namespace
+
+std::uint64_t InlineEntryBytes(std::uint64_t n, std::uint64_t digits) { return DecimalWidth(n) + 3 + digits + 1; }
+
+std::uint64_t ResultFileBytes(std::uint64_t n, std::uint64_t digits) {
+  constexpr std::uint64_t kFileFraming = 5 + 90;  // "FRF1\n", "end <count> <64 hex>\n"
+  return DecimalWidth(n) + 1 + DecimalWidth(digits) + 1 + digits + 1 + kFileFraming;
+}
+
+std::uint64_t MegabytesUp(std::uint64_t bytes) { return bytes / 1048576 + (bytes % 1048576 != 0 ? 1 : 0); }
+
 int ConversionThreadsWithin(std::uint64_t n, int threads, std::uint64_t memory_bytes) {
   if (threads <= 1) return 1;
   if (memory_bytes == 0) return threads;

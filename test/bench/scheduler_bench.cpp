@@ -84,7 +84,7 @@ class FixedWork final : public PendingWork {
  public:
   explicit FixedWork(std::size_t count) : left_(count) {}
   bool Empty() override { return left_ == 0; }
-  std::optional<PendingTask> Take(double cpus, double mem) override {
+  std::optional<PendingTask> Take(double cpus, double mem, double /*disk*/) override {
     if (cpus < 1 || mem < 1024) return std::nullopt;
     --left_;
     return PendingTask{"", 1, 1024};

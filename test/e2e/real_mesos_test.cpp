@@ -383,7 +383,8 @@ TEST_CASE("real Mesos: a number needing more memory than any agent has is report
   CHECK(lines[0] == "6! = 720");
   // What the largest recent offer held depends on the master's timing; the need does not.
   CHECK_THAT(lines[1], Catch::StartsWith("100000000! failed: unschedulable: no usable offer within --offer-wait 2 s "
-                                         "(needs " + std::to_string(needs_mb) + " MB and at least 0.1 cpus; "));
+                                         "(needs " + std::to_string(needs_mb) + " MB, 722 MB of disk and at least 0.1 "
+                                         "cpus; "));
   CHECK(lines[2] == "7! = 5040");
   CHECK(TaskIds(*mesos) == std::multiset<std::string>{"factorial-6-1", "factorial-7-1"});
 }

@@ -55,7 +55,7 @@ inline std::vector<factorial::scheduler::OfferPlan> ScanEveryOffer(const std::ve
   for (std::size_t o = 0; o < offers.size(); ++o) {
     plans[o].offer_index = o;
     for (const auto& r : offers[o].resources) {
-      if (r.type == v1::ValueType::kScalar && r.scalar && (r.name == "cpus" || r.name == "mem")) {
+      if (r.type == v1::ValueType::kScalar && r.scalar && (r.name == "cpus" || r.name == "mem" || r.name == "disk")) {
         pools[o].resources.push_back(r);
       }
     }
@@ -68,14 +68,17 @@ inline std::vector<factorial::scheduler::OfferPlan> ScanEveryOffer(const std::ve
       ScanPool& pool = pools[o];
       bool with_executor = !running[o];
       if (with_executor && (M::Milli(executor.cpus) > pool.Available("cpus", true) ||
-                            M::Milli(executor.mem) > pool.Available("mem", true))) {
+                            M::Milli(executor.mem) > pool.Available("mem", true) ||
+                            M::Milli(executor.disk) > pool.Available("disk", true))) {
         continue;
       }
       long long cpus = pool.Available("cpus") - (with_executor ? M::Milli(executor.cpus) : 0);
       long long mem = pool.Available("mem") - (with_executor ? M::Milli(executor.mem) : 0);
+      long long disk = pool.Available("disk") - (with_executor ? M::Milli(executor.disk) : 0);
       if (cpus < min_cpus || mem <= 0) continue;
       room_anywhere = true;
-      auto task = work.Take(static_cast<double>(cpus) / 1000.0, static_cast<double>(mem) / 1000.0);
+      auto task =
+          work.Take(static_cast<double>(cpus) / 1000.0, static_cast<double>(mem) / 1000.0, static_cast<double>(disk) / 1000.0);
       if (!task) continue;
       factorial::scheduler::PlannedLaunch launch;
       launch.pending_index = i;
@@ -83,10 +86,12 @@ inline std::vector<factorial::scheduler::OfferPlan> ScanEveryOffer(const std::ve
         launch.starts_executor = true;
         pool.Take("cpus", M::Milli(executor.cpus), &launch.executor_resources, true);
         pool.Take("mem", M::Milli(executor.mem), &launch.executor_resources, true);
+        pool.Take("disk", M::Milli(executor.disk), &launch.executor_resources, true);
         running[o] = true;
       }
       pool.Take("cpus", std::min(cpus, M::Milli(task->cpus)), &launch.task_resources);
       pool.Take("mem", std::min(mem, M::Milli(task->mem)), &launch.task_resources);
+      pool.Take("disk", std::min(disk, M::Milli(task->disk)), &launch.task_resources);
       plans[o].launches.push_back(std::move(launch));
       placed = true;
     }

@@ -242,7 +242,7 @@ JobStatus Snapshot() {
   s.reported_work = 6.5;
   s.tasks_running = 3;
   s.cpus_held = 2.5;
-  s.counters = {400, 12, 123456789, 20, 15, 2, 1, 18, 7, 4};
+  s.counters = {400, 12, 123456789, 20, 15, 2, 1, 18, 7, 4, 3};
   s.agents = {{"agent-1", "node-a", 2, 2.0, 300, 12, 2}, {"agent-2", "node-\\b\"\n", 1, 0.5, 100, 0, 1}};
   s.recent_failures = {{3.2, "7!", "node-a", "<script>alert(1)</script> & \x1b[31mred"}};
   s.settings = {{"task cpus", "1"}, {"input", "<stdin>"}};
@@ -287,6 +287,10 @@ TEST_CASE("/metrics is Prometheus text exposition with _total counters and gauge
         "# HELP factorial_calls_failed_total ACCEPT and DECLINE calls the master did not take.\n"
         "# TYPE factorial_calls_failed_total counter\n"
         "factorial_calls_failed_total 4\n"
+        "# HELP factorial_disk_errors_total Tasks that failed for want of disk on their agent (full, over quota, "
+        "failing).\n"
+        "# TYPE factorial_disk_errors_total counter\n"
+        "factorial_disk_errors_total 3\n"
         "# HELP factorial_numbers Numbers of the job (distinct).\n"
         "# TYPE factorial_numbers gauge\n"
         "factorial_numbers 1000\n"
@@ -348,6 +352,7 @@ TEST_CASE("/status is the snapshot as JSON", "[status]") {
   CHECK(json["reported"]["work"] == 6.5);
   CHECK(json["counters"]["result_bytes"] == 123456789);
   CHECK(json["counters"]["offers_declined"] == 7);
+  CHECK(json["counters"]["disk_errors"] == 3);
   REQUIRE(json["agents"].size() == 2);
   CHECK(json["agents"][1]["hostname"] == "node-\\b\"\n");
   CHECK(json["recent_failures"][0]["reason"] == "<script>alert(1)</script> & \x1b[31mred");

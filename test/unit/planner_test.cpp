@@ -1,5 +1,6 @@
 #include "planner.hpp"
 
+#include <algorithm>
 #include <cmath>
 #include <random>
 #include <set>
@@ -203,9 +204,9 @@ class CountingWork final : public factorial::scheduler::PendingWork {
  public:
   CountingWork(std::vector<PendingTask> tasks, bool stop_at_misfit) : tasks_(std::move(tasks)), stop_(stop_at_misfit) {}
   bool Empty() override { return at_ == tasks_.size(); }
-  std::optional<PendingTask> Take(double cpus, double mem) override {
+  std::optional<PendingTask> Take(double cpus, double mem, double disk) override {
     ++reads;
-    if (tasks_[at_].cpus > cpus || tasks_[at_].mem > mem) return std::nullopt;
+    if (tasks_[at_].cpus > cpus || tasks_[at_].mem > mem || tasks_[at_].disk > disk) return std::nullopt;
     return tasks_[at_++];
   }
   bool Skip() override {
@@ -252,7 +253,7 @@ TEST_CASE("a task is shaped to the room of the offer it goes to", "[planner]") {
   class Elastic final : public factorial::scheduler::PendingWork {
    public:
     bool Empty() override { return taken.size() == 4; }
-    std::optional<PendingTask> Take(double cpus, double mem) override {
+    std::optional<PendingTask> Take(double cpus, double mem, double /*disk*/) override {
       taken.push_back(std::min(cpus, 1.0));
       return PendingTask{"", taken.back(), std::min(mem, 10.0)};
     }
@@ -269,10 +270,10 @@ TEST_CASE("a task is shaped to the room of the offer it goes to", "[planner]") {
 
 namespace {
 
-// Random offers: 1-3 cpus and mem entries each, some reserved for our role, some agents
-// already running our executor.
+// Random offers: 1-3 cpus, mem and (mostly) disk entries each, some reserved for our role, some
+// agents already running our executor.
 std::vector<v1::Offer> RandomOffers(std::mt19937& rng, std::size_t count) {
-  std::uniform_real_distribution<double> cpus(0, 8), mem(0, 8192), unit(0, 1);
+  std::uniform_real_distribution<double> cpus(0, 8), mem(0, 8192), disk(0, 4000), unit(0, 1);
   std::vector<v1::Offer> offers;
   for (std::size_t i = 0; i < count; ++i) {
     v1::Offer o;
@@ -284,6 +285,7 @@ std::vector<v1::Offer> RandomOffers(std::mt19937& rng, std::size_t count) {
       std::string role = reserved ? "factorial" : "*";
       o.resources.push_back(Scalar("cpus", std::round(cpus(rng) * 1000) / 1000 / entries, role, "factorial"));
       o.resources.push_back(Scalar("mem", std::round(mem(rng)) / entries, role, "factorial"));
+      if (unit(rng) < 0.8) o.resources.push_back(Scalar("disk", std::round(disk(rng)) / entries, role, "factorial"));
     }
     if (unit(rng) < 0.3) o.executor_ids.push_back(v1::ExecutorID{"exec"});
     offers.push_back(std::move(o));
@@ -311,7 +313,7 @@ void RequireSamePlans(const std::vector<factorial::scheduler::OfferPlan>& tree,
 
 TEST_CASE("the room tree plans exactly what scanning every offer plans: fixed tasks", "[planner]") {
   std::mt19937 rng(20261207);
-  std::uniform_real_distribution<double> cpus(0.05, 5), mem(1, 6000);
+  std::uniform_real_distribution<double> cpus(0.05, 5), mem(1, 6000), disk(0, 3000);
   std::size_t launches = 0;
   for (int round = 0; round < 1500; ++round) {
     INFO("round " << round);
@@ -319,7 +321,8 @@ TEST_CASE("the room tree plans exactly what scanning every offer plans: fixed ta
     std::vector<PendingTask> tasks;
     std::size_t count = rng() % 120;
     for (std::size_t i = 0; i < count; ++i) {
-      tasks.push_back({"", std::round(cpus(rng) * 1000) / 1000, std::round(mem(rng) * 1000) / 1000});
+      double disk_mb = rng() % 2 == 0 ? 0 : std::round(disk(rng));
+      tasks.push_back({"", std::round(cpus(rng) * 1000) / 1000, std::round(mem(rng) * 1000) / 1000, disk_mb});
     }
     bool stop_at_misfit = round % 2 == 0;
     CountingWork a(tasks, stop_at_misfit), b(tasks, stop_at_misfit);
@@ -365,4 +368,91 @@ TEST_CASE("the room tree plans exactly what scanning every offer plans: batches 
     for (const auto& p : tree) launches += p.launches.size();
   }
   CHECK(launches > 1000);
+}
+
+namespace {
+
+v1::Offer DiskOffer(const std::string& id, double cpus, double mem, std::optional<double> disk) {
+  v1::Offer o;
+  o.id.value = id;
+  o.agent_id.value = "agent-" + id;
+  o.resources = {Scalar("cpus", cpus), Scalar("mem", mem)};
+  if (disk) o.resources.push_back(Scalar("disk", *disk));
+  return o;
+}
+
+std::vector<double> DiskOf(const factorial::scheduler::OfferPlan& plan) {
+  std::vector<double> out;
+  for (const auto& l : plan.launches) out.push_back(ScalarTotal(l.task_resources, "disk"));
+  return out;
+}
+
+}  // namespace
+
+TEST_CASE("disk is fitted as cpus and mem are: each task goes to the first offer with disk left for it", "[planner]") {
+  // a has 100 MB of disk, b 1000, c none at all: 60 fits a (40 left), the next 60 only b,
+  // 0 fits a (and c would take it too), 900 b (40 left), 100 no offer.
+  std::vector<PendingTask> tasks{{"0", 1, 64, 60}, {"1", 1, 64, 60}, {"2", 1, 64, 0}, {"3", 1, 64, 900}, {"4", 1, 64, 100}};
+  auto plans = PlanOffers({DiskOffer("a", 8, 8192, 100), DiskOffer("b", 8, 8192, 1000), DiskOffer("c", 8, 8192, {})},
+                          tasks, kExecutor);
+  REQUIRE(plans.size() == 3);
+  CHECK(Placed(plans[0]) == std::vector<std::size_t>{0, 2});
+  CHECK(Placed(plans[1]) == std::vector<std::size_t>{1, 3});
+  CHECK(plans[2].launches.empty());
+  CHECK(DiskOf(plans[0]) == std::vector<double>{60, 0});
+  CHECK(DiskOf(plans[1]) == std::vector<double>{60, 900});
+  // A task that needs no disk carries no disk entry at all, and the executor takes none.
+  for (const auto& r : plans[0].launches[1].task_resources) CHECK(r.name != "disk");
+  for (const auto& r : plans[0].launches[0].executor_resources) CHECK(r.name != "disk");
+  // The disk entry is the offer's, carved to the task's need.
+  const auto& first = plans[0].launches[0].task_resources;
+  auto disk = std::find_if(first.begin(), first.end(), [](const v1::Resource& r) { return r.name == "disk"; });
+  REQUIRE(disk != first.end());
+  CHECK(disk->role == "*");
+  CHECK(disk->allocation_role == "*");
+  CHECK(disk->scalar == 60.0);
+}
+
+TEST_CASE("an executor that asks for disk pays for it from the unreserved disk of the agent's first task",
+          "[planner]") {
+  const ExecutorNeeds executor{"exec", 0.1, 32, 10};
+  std::vector<PendingTask> tasks{{"0", 1, 64, 95}, {"1", 1, 64, 90}};
+  auto plans = PlanOffers({DiskOffer("a", 8, 8192, 100), DiskOffer("b", 8, 8192, 100)}, tasks, executor);
+  CHECK(Placed(plans[0]) == std::vector<std::size_t>{1});  // 10 + 95 > 100
+  CHECK(Placed(plans[1]).empty());
+  CHECK(ScalarTotal(plans[0].launches[0].executor_resources, "disk") == 10.0);
+  CHECK(DiskOf(plans[0]) == std::vector<double>{90});
+}
+
+TEST_CASE("the shaper declares the disk of a task's result files and splits a batch to fit an offer's disk",
+          "[planner][disk]") {
+  using factorial::scheduler::ResultDiskMegabytes;
+  // Inline results need no disk: 10000! has 35,660 digits, under the 64 KiB inline limit;
+  // 20000! has 77,338 and goes to a file (a MB, rounded up).
+  CHECK(ResultDiskMegabytes(10000) == 0);
+  CHECK(ResultDiskMegabytes(20000) == 1);
+  CHECK(ResultDiskMegabytes(1000000) == 6);  // 5,565,709 digits and framing: 5.31 MB
+
+  factorial::scheduler::WorkloadBuilder builder;
+  for (std::uint64_t n = 100000; n < 100010; ++n) builder.Add(n);  // 456,574 digits each, ~0.44 MB
+  auto workload = builder.Finish();
+  REQUIRE(workload.ok());
+  factorial::scheduler::JobBook book(*workload, &factorial::scheduler::CostNanoseconds);
+  factorial::scheduler::BatchPolicy policy;
+  policy.task_cpus = 1;
+  factorial::scheduler::BatchShaper shaper(book, policy, 1);  // all the work fits one task's share
+  // Each offer's 2 MB holds the files of 4 numbers (1.74 MB) but not of 5 (2.18 MB).
+  auto plans = PlanOffers({DiskOffer("a", 4, 16384, 2), DiskOffer("b", 4, 16384, 2), DiskOffer("c", 4, 16384, 2)},
+                          shaper, kExecutor);
+  REQUIRE(plans.size() == 3);
+  CHECK(Placed(plans[0]) == std::vector<std::size_t>{0});
+  CHECK(Placed(plans[1]) == std::vector<std::size_t>{1});
+  CHECK(Placed(plans[2]) == std::vector<std::size_t>{2});
+  CHECK(DiskOf(plans[0]) == std::vector<double>{2});
+  CHECK(DiskOf(plans[1]) == std::vector<double>{2});
+  CHECK(DiskOf(plans[2]) == std::vector<double>{1});  // the last 2 numbers: 0.87 MB
+  REQUIRE(shaper.batches().size() == 3);
+  CHECK(shaper.batches()[0].size() == 4);
+  CHECK(shaper.batches()[1].size() == 4);
+  CHECK(shaper.batches()[2].size() == 2);
 }

@@ -58,9 +58,11 @@ Json Subscribed(const std::string& fid = "F-0000", double heartbeat = 15) {
   return {{"type", "SUBSCRIBED"}, {"subscribed", {{"framework_id", {{"value", fid}}}, {"heartbeat_interval_seconds", heartbeat}}}};
 }
 
-Json Offer(const std::string& id, const std::string& agent, double cpus, double mem) {
+Json Offer(const std::string& id, const std::string& agent, double cpus, double mem,
+           std::optional<double> disk = std::nullopt) {
   Json res = Json::array();
-  for (auto [name, v] : {std::pair{"cpus", cpus}, std::pair{"mem", mem}}) {
+  for (auto [name, v] : {std::pair{"cpus", cpus}, std::pair{"mem", mem}, std::pair{"disk", disk.value_or(-1)}}) {
+    if (v < 0) continue;  // no disk
     res.push_back({{"name", name}, {"type", "SCALAR"}, {"scalar", {{"value", v}}}, {"role", "*"}, {"allocation_info", {{"role", "*"}}}});
   }
   return {{"id", {{"value", id}}}, {"framework_id", {{"value", "F-0000"}}}, {"agent_id", {{"value", agent}}},
@@ -342,7 +344,7 @@ TEST_CASE("a number no agent can hold is reported unschedulable after --offer-wa
   CHECK(h.results[0].error ==
         "unschedulable: no usable offer within --offer-wait 5 s (needs " +
             std::to_string(static_cast<long long>(std::ceil(static_cast<double>(factorial::FactorialMemoryBytes(100000000)) / 1048576.0))) +
-            " MB and at least 1 cpus; the largest offer had 2 cpus and 1024 MB)");
+            " MB, 722 MB of disk and at least 1 cpus; the largest offer had 2 cpus and 1024 MB)");
   h.loop.Pump();
   CHECK(h.exit_code == 1);
 }
@@ -775,7 +777,7 @@ TEST_CASE("a smaller offer gets a smaller task; big work is shared out over the 
   for (std::uint64_t n = 100000; n < 100200; ++n) numbers.push_back(n);  // ~6 CPU seconds in all
   Harness h(numbers, config);
   h.Subscribe();
-  h.Send(Offers({Offer("O1", "S1", 2.1, 8192), Offer("O2", "S2", 0.6, 8192)}));
+  h.Send(Offers({Offer("O1", "S1", 2.1, 8192, 4096), Offer("O2", "S2", 0.6, 8192, 4096)}));
   auto tasks = Launched(h);
   REQUIRE(tasks.size() == 2);
   CHECK(Scalar(tasks[0], "cpus") == Approx(2));
@@ -929,4 +931,89 @@ TEST_CASE("an interrupt waits for killed tasks at most kStopKillWait", "[schedul
   h.loop.Pump();
   CHECK(h.exit_code == 130);
   CHECK(h.results.empty());
+}
+
+namespace {
+
+Json OnHost(Json offer, const std::string& host) {
+  offer["hostname"] = host;
+  return offer;
+}
+
+Json DiskFailed(const std::string& task, const std::string& agent, const std::string& message) {
+  Json failed = Update(task, "TASK_FAILED", std::nullopt, true, agent);
+  failed["update"]["status"]["reason"] = "REASON_CONTAINER_LIMITATION_DISK";
+  failed["update"]["status"]["message"] = message;
+  return failed;
+}
+
+}  // namespace
+
+TEST_CASE("a task declares the disk its result files take; an inline result declares none", "[scheduler][disk]") {
+  Harness h({1000000, 7});
+  h.Subscribe();
+  h.Send(Offers({Offer("O1", "S1", 4, 4096, 100)}));
+  auto tasks = Launched(h);
+  REQUIRE(tasks.size() == 2);
+  CHECK(Data(tasks[0]) == "1000000");
+  CHECK(Scalar(tasks[0], "disk") == 6);  // 5,565,709 digits and the file's framing, in MB rounded up
+  CHECK(Data(tasks[1]) == "7");
+  for (auto& r : tasks[1]["resources"]) CHECK(r["name"] != "disk");
+}
+
+TEST_CASE("a number whose result no agent's disk holds is unschedulable, naming disk", "[scheduler][disk]") {
+  auto config = Config();
+  config.offer_wait = 5s;
+  Harness h({1000000}, config);
+  h.Subscribe();
+  h.Send(Offers({Offer("O1", "S1", 4, 4096, 5)}));
+  CHECK(h.CallsOf("DECLINE").size() == 1);
+  h.loop.Advance(6s);
+  REQUIRE(h.results.size() == 1);
+  CHECK(h.results[0].error ==
+        "unschedulable: needs 6 MB of disk for its result; the largest offer has 5 MB (no usable offer within "
+        "--offer-wait 5 s)");
+  h.loop.Pump();
+  CHECK(h.exit_code == 1);
+}
+
+TEST_CASE("a disk error fails the task on that agent only: its numbers run elsewhere, at no cost", "[scheduler][disk]") {
+  auto config = Config();
+  config.offer_wait = 5s;
+  config.max_retries = 0;  // a disk error is not the numbers' attempt
+  Harness h({1000000, 1000001, 7}, config);
+  h.Subscribe();
+  h.Send(Offers({OnHost(Offer("O1", "S1", 4, 4096, 100), "h1")}));
+  auto tasks = Launched(h);
+  REQUIRE(tasks.size() == 3);
+  const std::string full = "agent h1 (S1): disk error in its sandbox: cannot write /sb/x.frf.tmp: No space left on device";
+  const std::string first_on_s1 = tasks[0]["task_id"]["value"];
+  h.Send(DiskFailed(tasks[0]["task_id"]["value"], "S1", full));
+  h.Send(DiskFailed(tasks[1]["task_id"]["value"], "S1", full));
+  h.Send(Update(tasks[2]["task_id"]["value"], "TASK_FINISHED", Fact(7)));
+  CHECK(h.results.size() == 1);  // 7! only: the others are pending again
+  CHECK(h.scheduler.activity().counters().disk_errors == 2);
+  CHECK(h.scheduler.activity().agents().at("S1").disk_errors == 2);
+  // S1 still has 100 MB of disk by its offer, but its sandbox is full: the results go to S2.
+  h.Send(Offers({OnHost(Offer("O2", "S1", 4, 4096, 100), "h1"), OnHost(Offer("O3", "S2", 4, 4096, 100), "h2")}));
+  tasks = Launched(h);
+  REQUIRE(tasks.size() == 5);
+  CHECK(tasks[3]["agent_id"]["value"] == "S2");
+  CHECK(tasks[4]["agent_id"]["value"] == "S2");
+  CHECK(Scalar(tasks[3], "disk") == 6);
+  CHECK(h.CallsOf("DECLINE").size() == 1);  // O2
+  // S2's disk fails too, and only S1 and S2 are left: unschedulable, saying why for each.
+  const std::string quota = "agent h2 (S2): disk error in its sandbox: cannot write /sb/y.frf.tmp: Disk quota exceeded";
+  const std::string first_on_s2 = tasks[3]["task_id"]["value"];
+  h.Send(DiskFailed(tasks[3]["task_id"]["value"], "S2", quota));
+  h.Send(DiskFailed(tasks[4]["task_id"]["value"], "S2", quota));
+  h.Send(Offers({OnHost(Offer("O4", "S1", 4, 4096, 100), "h1"), OnHost(Offer("O5", "S2", 4, 4096, 100), "h2")}));
+  CHECK(Launched(h).size() == 5);
+  h.loop.Advance(6s);
+  REQUIRE(h.results.size() == 3);
+  CHECK(h.results[1].error ==
+        "unschedulable: needs 6 MB of disk for its result; the largest offer has 0 MB (no usable offer within "
+        "--offer-wait 5 s); agent h1: no space left on device in its sandbox (agent S1, task " + first_on_s1 +
+            ": cannot write /sb/x.frf.tmp: No space left on device); agent h2: disk quota exceeded in its sandbox "
+            "(agent S2, task " + first_on_s2 + ": cannot write /sb/y.frf.tmp: Disk quota exceeded)");
 }

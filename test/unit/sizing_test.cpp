@@ -2,6 +2,8 @@
 
 #include "factorial/sizing.hpp"
 
+#include <string>
+
 #include <catch2/catch.hpp>
 
 using factorial::ConversionThreadsWithin;
@@ -38,4 +40,20 @@ TEST_CASE("the conversion uses as many threads as the memory allows", "[sizing]"
   CHECK(ConversionThreadsWithin(n, 8, 1) == 1);  // never fewer than one
   CHECK(ConversionThreadsWithin(n, 1, 0) == 1);
   CHECK(ConversionThreadsWithin(n, 0, 0) == 1);
+}
+
+TEST_CASE("the disk a result takes bounds its FRF1 file, framing included, and the inline list", "[sizing]") {
+  // A file of one entry, as a big number's: "FRF1\n", "<n> <length> <digits>\n", "end 1 <sha256>\n".
+  for (std::uint64_t n : {0ull, 9ull, 1000ull, 100000ull}) {
+    INFO(n);
+    std::uint64_t digits = factorial::FactorialDigits(n);
+    std::uint64_t file = 5 + std::to_string(n).size() + 1 + std::to_string(digits).size() + 1 + digits + 1 + 71;
+    // The trailer's count may have up to 20 digits where one entry's has 1.
+    CHECK(factorial::ResultFileBytes(n) == file + 19);
+    CHECK(factorial::InlineEntryBytes(n, digits) == std::to_string(n).size() + 3 + digits + 1);
+  }
+  CHECK(factorial::MegabytesUp(0) == 0);
+  CHECK(factorial::MegabytesUp(1) == 1);
+  CHECK(factorial::MegabytesUp(1048576) == 1);
+  CHECK(factorial::MegabytesUp(1048577) == 2);
 }

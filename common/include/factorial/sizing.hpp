@@ -39,6 +39,31 @@ inline constexpr std::uint64_t kConversionThreadStackBytes = 2ull << 20;
 // 336 MiB), 481 MiB with 8 (measured 404 to 420 MiB).
 std::uint64_t FactorialMemoryBytes(std::uint64_t n, int threads = 1);
 
+// Results on disk. A task's results travel inline in TaskStatus.data when their whole list
+// fits the executor's inline limit (result_codec.hpp), else in FRF1 files in its sandbox
+// (result_file.hpp): a file per lane and one per large number, so any number may end up in a
+// file of its own. A task declares the disk its files take, so the master never places more
+// results on an agent than its disk advertises.
+
+// The executor's inline limit unless FACTORIAL_INLINE_LIMIT changes it (its README).
+inline constexpr std::uint64_t kDefaultInlineLimit = 65536;
+
+// Bytes n! adds to a task's inline result list: `<n> d <digits>\n` (result_codec.hpp). A
+// task of one number sends the bare digits instead (FactorialDigits), a list starts with
+// kInlineListHeaderBytes ("FR1\n").
+// `digits`: FactorialDigits(n), for callers that have it already.
+std::uint64_t InlineEntryBytes(std::uint64_t n, std::uint64_t digits);
+inline constexpr std::uint64_t kInlineListHeaderBytes = 4;
+
+// The most bytes n! takes in result files: its entry `<n> <length> <digits>\n` plus a file's
+// header ("FRF1\n") and trailer (`end <count> <sha256>\n`, at most 90 bytes), since it may be
+// alone in its file. Summed over a task's numbers, a bound on its files whatever their split.
+std::uint64_t ResultFileBytes(std::uint64_t n, std::uint64_t digits);
+inline std::uint64_t ResultFileBytes(std::uint64_t n) { return ResultFileBytes(n, FactorialDigits(n)); }
+
+// Megabytes (2^20 bytes, as Mesos counts `mem` and `disk`), rounded up.
+std::uint64_t MegabytesUp(std::uint64_t bytes);
+
 // The most conversion threads, between 1 and `threads`, whose FactorialMemoryBytes fits in
 // `memory_bytes` (all of `threads` when memory_bytes is 0, meaning no cap).
 int ConversionThreadsWithin(std::uint64_t n, int threads, std::uint64_t memory_bytes);
