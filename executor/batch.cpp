@@ -201,12 +201,14 @@ void BatchRun::RunLane(const std::shared_ptr<Shared>& shared, int lane, LaneResu
       auto created = FrfFile::Create(shared->sandbox + name);
       if (!created.ok()) {
         result->error = created.error().message;
+        result->storage = IsStorageError(created.error());
         return;
       }
       file = std::move(created).value();
     }
     if (auto appended = file->Append(n, digits); !appended.ok()) {
       result->error = appended.error().message;
+      result->storage = IsStorageError(appended.error());
       return;
     }
   }
@@ -214,6 +216,7 @@ void BatchRun::RunLane(const std::shared_ptr<Shared>& shared, int lane, LaneResu
   auto written = file->Finish();
   if (!written.ok()) {
     result->error = written.error().message;
+    result->storage = IsStorageError(written.error());
     return;
   }
   result->file = ResultFile{shared->agent_sandbox + name, written->size, written->sha256};
@@ -247,6 +250,11 @@ void BatchRun::OnWorkerDone(const std::string& key, ComputeOutcome outcome) {
       }
       break;
     case ComputeOutcome::Kind::kFailed:
+      if (outcome.storage) {
+        // The disk, not the number: the batch fails as a whole, so its numbers run elsewhere.
+        Abort(std::move(outcome.error), true);
+        break;
+      }
       ++failed_;
       spdlog::warn("task {}: {}! failed: {}", spec_.task_id, n, outcome.error);
       results_.entries.push_back(
@@ -268,7 +276,7 @@ void BatchRun::OnLaneDone(LaneResult result) {
   --busy_lanes_;
   computed_ += result.computed;
   if (result.error) {
-    Abort(*result.error);
+    Abort(*result.error, result.storage);
   } else {
     for (auto& entry : result.entries) results_.entries.push_back(std::move(entry));
     if (result.file) results_.files.push_back(std::move(*result.file));
@@ -286,12 +294,13 @@ void BatchRun::Kill() {
   MaybeFinish();
 }
 
-void BatchRun::Abort(std::string error) {
+void BatchRun::Abort(std::string error, bool storage) {
   // A lane's file cannot be written: the sandbox is unusable, and the numbers that lane took
   // are lost, so the whole batch fails rather than report them computed.
   if (abort_error_ || killed_) return;
   spdlog::error("task {}: {}", spec_.task_id, error);
   abort_error_ = std::move(error);
+  abort_storage_ = storage;
   shared_->stop.store(true);
   for (const auto& key : running_workers()) runner_.Kill(key);
 }
@@ -322,6 +331,7 @@ void BatchRun::MaybeFinish() {
   } else if (abort_error_) {
     outcome.kind = BatchOutcome::Kind::kFailed;
     outcome.message = *abort_error_;
+    outcome.storage = abort_storage_;
   } else {
     outcome.kind = BatchOutcome::Kind::kFinished;
     outcome.message = "batch of " + Count(computed_ + failed_, "number") + ": " + std::to_string(computed_) +

@@ -54,6 +54,8 @@ struct BatchOutcome {
   Kind kind = Kind::kFailed;
   std::string data;     // kFinished: the result list (result_codec.hpp)
   std::string message;  // for TaskStatus.message
+  // kFailed: a result file could not be written for want of disk (full, over quota, failing).
+  bool storage = false;
 };
 
 // How far a running batch is: numbers computed or failed, and their estimated CPU seconds
@@ -95,6 +97,7 @@ class BatchRun {
     std::vector<ResultEntry> entries;  // inline digits
     std::optional<ResultFile> file;
     std::optional<std::string> error;
+    bool storage = false;  // `error` is the disk's
     std::uint64_t computed = 0;
   };
   struct Worker {
@@ -108,7 +111,7 @@ class BatchRun {
   static void RunLane(const std::shared_ptr<Shared>& shared, int lane, LaneResult* result);
   void OnWorkerDone(const std::string& key, ComputeOutcome outcome);
   void OnLaneDone(LaneResult result);
-  void Abort(std::string error);
+  void Abort(std::string error, bool storage);
   void MaybeFinish();
   void RemoveFiles();
   bool SmallLeft() const;
@@ -130,6 +133,7 @@ class BatchRun {
   std::vector<std::string> written_paths_;  // in our view of the sandbox: each big number's
   bool killed_ = false;
   std::optional<std::string> abort_error_;
+  bool abort_storage_ = false;
   bool finished_ = false;
   ResultList results_;
   std::uint64_t computed_ = 0;

@@ -31,6 +31,7 @@ struct ComputeOutcome {
   std::string sha256;      // kFile: hex digest of the file
   std::string error;       // kFailed
   bool out_of_memory = false;
+  bool storage = false;  // kFailed: the result file could not be written for want of disk
   double seconds = 0;
   // Worker processes only: how it ended (wait status, reaped) and its peak resident memory.
   std::optional<int> wait_status;

@@ -126,6 +126,10 @@ void Executor::HandleEvent(const ev::Event& event) {
                    event.subscribed && event.subscribed->agent_info.id
                        ? event.subscribed->agent_info.id->value
                        : std::string("?"));
+      if (event.subscribed) {
+        const v1::AgentInfo& agent = event.subscribed->agent_info;
+        agent_ = "agent " + agent.hostname + (agent.id ? " (" + agent.id->value + ")" : std::string());
+      }
       StartQueued();
       break;
     case ev::EventType::kLaunch:
@@ -236,6 +240,20 @@ void Executor::OnTaskDone(const std::string& id, BatchOutcome outcome) {
         SendUpdate(task, TaskState::kKilled, std::move(outcome.message), std::nullopt, std::nullopt);
         break;
       case BatchOutcome::Kind::kFailed:
+        if (outcome.storage) {
+          // The agent's disk, not the numbers: named so the scheduler moves them elsewhere,
+          // with the reason the disk isolator gives a task that outgrows its disk.
+          // Files are named relative to the sandbox: its path is long, and the agent's to read.
+          std::string agent = agent_.empty() ? "agent at " + env_.agent_endpoint : agent_;
+          std::string message = outcome.message;
+          for (auto at = message.find(env_.sandbox + "/"); !env_.sandbox.empty() && at != std::string::npos;
+               at = message.find(env_.sandbox + "/")) {
+            message.erase(at, env_.sandbox.size() + 1);
+          }
+          SendUpdate(task, TaskState::kFailed, agent + ": disk error in its sandbox: " + message,
+                     TaskReason::kContainerLimitationDisk, std::nullopt);
+          break;
+        }
         SendUpdate(task, TaskState::kFailed, std::move(outcome.message), std::nullopt, std::nullopt);
         break;
     }

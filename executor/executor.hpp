@@ -87,6 +87,8 @@ class Executor {
   ProgressReporter progress_;   // MESSAGE calls: running tasks' progress
 
   State state_ = State::kDisconnected;
+  // "agent <hostname> (<id>)" from SUBSCRIBED, else the agent's endpoint: a disk error names it.
+  std::string agent_;
   std::optional<EventLoop::TimerId> recovery_timer_;
   std::optional<EventLoop::TimerId> grace_timer_;
 

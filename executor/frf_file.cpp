@@ -1,6 +1,9 @@
 #include "frf_file.hpp"
 
+#include <algorithm>
 #include <cerrno>
+#include <iterator>
+#include <string_view>
 #include <cstdio>
 #include <cstring>
 
@@ -8,11 +11,30 @@
 #include <unistd.h>
 
 namespace factorial::executor {
+namespace {
+
+constexpr int kStorageErrnos[] = {ENOSPC, EDQUOT, EIO};
+
+Error FileError(const std::string& what, int error) {
+  return MakeError(Errc::kUnavailable, what + ": " + std::strerror(error));
+}
+
+}  // namespace
+
+bool IsStorageErrno(int error) {
+  return std::find(std::begin(kStorageErrnos), std::end(kStorageErrnos), error) != std::end(kStorageErrnos);
+}
+
+bool IsStorageError(const Error& error) {
+  return std::any_of(std::begin(kStorageErrnos), std::end(kStorageErrnos), [&](int e) {
+    return std::string_view(error.message).ends_with(std::string(": ") + std::strerror(e));
+  });
+}
 
 Result<std::unique_ptr<FrfFile>> FrfFile::Create(const std::string& path) {
   std::string tmp = path + ".tmp";
   int fd = ::open(tmp.c_str(), O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0644);
-  if (fd < 0) return MakeError(Errc::kUnavailable, "cannot create " + tmp + ": " + std::strerror(errno));
+  if (fd < 0) return FileError("cannot create " + tmp, errno);
   return std::unique_ptr<FrfFile>(new FrfFile(fd, path));
 }
 
@@ -31,7 +53,8 @@ Status FrfFile::Write(std::string_view bytes) {
   while (!bytes.empty()) {
     ssize_t n = ::write(fd_, bytes.data(), bytes.size());
     if (n < 0 && errno == EINTR) continue;
-    if (n <= 0) return MakeError(Errc::kUnavailable, "cannot write " + tmp_path_ + ": " + std::strerror(errno));
+    if (n < 0) return FileError("cannot write " + tmp_path_, errno);
+    if (n == 0) return MakeError(Errc::kUnavailable, "cannot write " + tmp_path_ + ": nothing written");
     bytes.remove_prefix(static_cast<std::size_t>(n));
   }
   return OkStatus();
@@ -49,10 +72,8 @@ Result<WrittenFile> FrfFile::Finish() {
   if (!sha.ok()) return sha.error();
   int fd = fd_;
   fd_ = -1;
-  if (::close(fd) != 0) return MakeError(Errc::kUnavailable, "cannot write " + tmp_path_ + ": " + std::strerror(errno));
-  if (::rename(tmp_path_.c_str(), path_.c_str()) != 0) {
-    return MakeError(Errc::kUnavailable, "cannot rename " + tmp_path_ + ": " + std::strerror(errno));
-  }
+  if (::close(fd) != 0) return FileError("cannot write " + tmp_path_, errno);
+  if (::rename(tmp_path_.c_str(), path_.c_str()) != 0) return FileError("cannot rename " + tmp_path_, errno);
   finished_ = true;
   return WrittenFile{writer_.bytes_written(), writer_.whole_file_sha256()};
 }

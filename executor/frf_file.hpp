@@ -15,6 +15,12 @@
 
 namespace factorial::executor {
 
+// Whether a failed write's errno means the disk, not the file: full (ENOSPC), over quota
+// (EDQUOT) or failing (EIO).
+bool IsStorageErrno(int error);
+// Whether an error of FrfFile's was caused so (its message ends with that errno's text).
+bool IsStorageError(const Error& error);
+
 struct WrittenFile {
   std::uint64_t size = 0;
   std::string sha256;  // of the whole file, lowercase hex

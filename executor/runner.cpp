@@ -91,6 +91,10 @@ ComputeOutcome Interpret(const std::string& answer, bool overflow, std::uint64_t
       outcome.out_of_memory = true;
       outcome.error = std::move(frame->payload);
       return outcome;
+    case wp::Kind::kStorage:
+      outcome.storage = true;
+      outcome.error = std::move(frame->payload);
+      return outcome;
     case wp::Kind::kError:
       outcome.error = std::move(frame->payload);
       return outcome;

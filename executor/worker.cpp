@@ -122,7 +122,10 @@ std::string ComputeAnswer(const ComputeRequest& request) {
     auto file = FrfFile::Create(request.result_path);
     Status written = file.ok() ? file.value()->Append(request.n, digits) : Status(file.error());
     auto finished = written.ok() ? file.value()->Finish() : Result<WrittenFile>(written.error());
-    if (!finished.ok()) return wp::EncodeFrame(wp::Kind::kError, finished.error().message);
+    if (!finished.ok()) {
+      bool storage = IsStorageError(finished.error());
+      return wp::EncodeFrame(storage ? wp::Kind::kStorage : wp::Kind::kError, finished.error().message);
+    }
     return wp::EncodeFrame(wp::Kind::kFile, wp::EncodeFileResult({finished->size, finished->sha256}));
   }
   if (digits.size() <= request.inline_limit) return wp::EncodeFrame(wp::Kind::kInline, digits);
@@ -140,7 +143,8 @@ std::string ComputeAnswer(const ComputeRequest& request) {
   }
   if (!ok) {
     ::unlink(tmp.c_str());
-    return wp::EncodeFrame(wp::Kind::kError, "cannot write " + request.result_path + ": " + std::strerror(error));
+    return wp::EncodeFrame(IsStorageErrno(error) ? wp::Kind::kStorage : wp::Kind::kError,
+                           "cannot write " + request.result_path + ": " + std::strerror(error));
   }
   return wp::EncodeFrame(wp::Kind::kFile, wp::EncodeFileResult(result));
 }

@@ -27,6 +27,7 @@ bool KnownKind(char c) {
     case Kind::kFile:
     case Kind::kError:
     case Kind::kOutOfMemory:
+    case Kind::kStorage:
       return true;
   }
   return false;

@@ -18,6 +18,8 @@
 //   kFile         size u64 | SHA-256 as 64 lowercase hex characters (of the whole file)
 //   kError        a message for TaskStatus.message
 //   kOutOfMemory  a message; the computation hit its memory cap
+//   kStorage      a message; the result file could not be written for want of disk (full,
+//                 over quota, failing)
 
 #include <cstdint>
 #include <string>
@@ -39,6 +41,7 @@ enum class Kind : char {
   kFile = 'F',
   kError = 'E',
   kOutOfMemory = 'M',
+  kStorage = 'D',
 };
 
 inline constexpr std::size_t kHeaderBytes = 5;

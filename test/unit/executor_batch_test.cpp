@@ -404,3 +404,31 @@ TEST_CASE("batch data that is not distinct decimals within the limits fails the 
   }
   CHECK(h.runner.started.empty());
 }
+
+// /dev/full answers every write with ENOSPC: a result file's temporary name linked to it is a
+// full disk for that file alone, with no root and no filesystem of our own.
+TEST_CASE("a result file that cannot be written for want of disk fails the task naming the agent", "[executor][batch]") {
+  TempDir sandbox;
+  RealHarness h(EnvIn(sandbox), std::string(FACTORIAL_EXECUTOR_BINARY), kInProcessMaxN);
+  std::string file;
+  SECTION("a lane's file") {
+    // Inline limit 100: the small numbers stream into the lane's file; one lane.
+    file = "full.lane0.frf.tmp";
+    fs::create_symlink("/dev/full", sandbox.path() / file);
+    h.Deliver({Subscribed(), LaunchLabelled("full", "5 20 99", 1, 256, {{"inline_limit", "100"}})});
+  }
+  SECTION("a worker's file") {
+    file = "full.3000.frf.tmp";
+    fs::create_symlink("/dev/full", sandbox.path() / file);
+    h.Deliver({Subscribed(), LaunchLabelled("full", "3000", 1, 256, {{"inline_limit", "100"}})});
+  }
+  auto failed = h.Terminal("full");
+  CHECK(failed.state == TaskState::kFailed);
+  CHECK(failed.reason == v1::TaskReason::kContainerLimitationDisk);
+  // The file is named within the sandbox: the agent's path to it is long and the agent's own.
+  CHECK(failed.message ==
+        "agent localhost (S0): disk error in its sandbox: cannot write " + file + ": No space left on device");
+  CHECK_FALSE(failed.data.has_value());
+  // What it wrote is gone (the link to /dev/full included: nothing of the task is left).
+  CHECK(sandbox.Files().empty());
+}
