@@ -14,7 +14,9 @@
 #include "support/daemon.hpp"
 #include "support/e2e.hpp"
 #include "support/expected.hpp"
+#include "support/full_disk.hpp"
 #include "support/sim_e2e.hpp"
+#include "support/temp_dir.hpp"
 
 using namespace factorial::testing;
 using factorial::sim::MesosSim;
@@ -68,12 +70,6 @@ std::string ActiveSandbox(const std::string& master) {
     }
   }
   return "";
-}
-
-std::size_t Occurrences(const std::string& text, const std::string& what) {
-  std::size_t count = 0;
-  for (auto at = text.find(what); at != std::string::npos; at = text.find(what, at + what.size())) ++count;
-  return count;
 }
 
 }  // namespace
@@ -228,4 +224,98 @@ TEST_CASE("SIGTERM while a finished batch's result file downloads: its results a
   CHECK(SimGet(sim.master_url(), "launches").size() == 1);
   CHECK_THAT(p.Stderr(), Catch::Contains("fetching the results of 1 finished task(s) first"));
   CHECK_THAT(p.Stderr(), Catch::Contains("tearing down framework"));
+}
+
+namespace {
+
+factorial::sim::AgentResources WithDisk(double mb) {
+  factorial::sim::AgentResources r;
+  r.disk = mb;
+  return r;
+}
+
+// Each launch of /sim/launches by task id.
+std::map<std::string, Json> LaunchesByTask(const std::string& master) {
+  std::map<std::string, Json> out;
+  for (const auto& launch : SimGet(master, "launches")) out[launch["task_id"].get<std::string>()] = launch;
+  return out;
+}
+
+// The scheduler with `executor` in place of the built one.
+std::vector<std::string> ArgsWith(const std::string& master, const std::string& executor,
+                                  const std::vector<std::string>& extra) {
+  std::vector<std::string> args = {FACTORIAL_SCHEDULER_BINARY, "--master", master, "--executor", executor,
+                                   "--refuse-seconds", "0.2"};
+  args.insert(args.end(), extra.begin(), extra.end());
+  return args;
+}
+
+// 10^6! has 5,565,709 digits: with its file's framing, 6 MB of disk.
+const std::string kFirstAttemptFile = "factorial-1000000-1.1000000.frf.tmp";
+
+}  // namespace
+
+TEST_CASE("an agent advertising little disk gets no result larger than it; the other computes it", "[e2e][disk]") {
+  SimOptions options = FastSimOptions(2);
+  options.agent_resources = {WithDisk(5), WithDisk(100)};
+  MesosSim sim(options);
+  sim.Start();
+  std::vector<unsigned long> numbers = {1000000, 5, 30000, 7, 100000};
+  std::vector<std::string> args = {"--format", "json", "--batch-size", "1"};
+  for (auto n : numbers) args.push_back(std::to_string(n));
+  Process p(SimSchedulerArgs(sim.master_url(), args));
+  REQUIRE(p.Wait() == 0);
+  INFO(p.Stderr());
+  CheckExact(p.Stdout(), numbers);
+  auto launches = LaunchesByTask(sim.master_url());
+  REQUIRE(launches.size() == 5);  // one attempt each
+  CHECK_THAT(launches.at("factorial-1000000-1")["agent_id"].get<std::string>(), Catch::EndsWith("-S1"));
+  // Each task declared its result files' disk: none inline, a MB rounded up otherwise.
+  CHECK(launches.at("factorial-1000000-1")["disk"] == 6);
+  CHECK(launches.at("factorial-30000-1")["disk"] == 1);   // 121,288 digits
+  CHECK(launches.at("factorial-100000-1")["disk"] == 1);  // 456,574 digits
+  CHECK(launches.at("factorial-5-1")["disk"] == 0);
+  CHECK(launches.at("factorial-7-1")["disk"] == 0);
+}
+
+TEST_CASE("a sandbox out of space fails its task; the number runs on another agent, the agent named once",
+          "[e2e][disk]") {
+  MesosSim sim(FastSimOptions(2));
+  sim.Start();
+  TempDir dir;
+  auto executor = FullDiskExecutor(dir.path(), FACTORIAL_EXECUTOR_BINARY, {kFirstAttemptFile});
+  Process p(ArgsWith(sim.master_url(), executor.string(), {"--format", "json", "--batch-size", "1", "1000000", "5"}));
+  REQUIRE(p.Wait() == 0);
+  INFO(p.Stderr());
+  CheckExact(p.Stdout(), {1000000, 5});
+  auto launches = LaunchesByTask(sim.master_url());
+  REQUIRE(launches.contains("factorial-1000000-2"));
+  std::string full = launches.at("factorial-1000000-1")["agent_id"];
+  CHECK(launches.at("factorial-1000000-2")["agent_id"] != full);
+  CHECK(Occurrences(p.Stderr(), "agent localhost: no space left on device in its sandbox (agent " + full +
+                                    ", task factorial-1000000-1: cannot write " + kFirstAttemptFile +
+                                    ": No space left on device); result files go to other agents from now on") == 1);
+  CHECK(Occurrences(p.Stderr(), "runs again") == 1);
+}
+
+TEST_CASE("when no agent has room left for a result, the number is unschedulable naming disk and the full agent",
+          "[e2e][disk]") {
+  SimOptions options = FastSimOptions(2);
+  options.agent_resources = {WithDisk(100), WithDisk(5)};
+  MesosSim sim(options);
+  sim.Start();
+  TempDir dir;
+  auto executor = FullDiskExecutor(dir.path(), FACTORIAL_EXECUTOR_BINARY, {kFirstAttemptFile});
+  Process p(ArgsWith(sim.master_url(), executor.string(), {"--offer-wait", "2", "--batch-size", "1", "1000000", "5"}));
+  REQUIRE(p.Wait() == 1);
+  INFO(p.Stderr());
+  auto lines = Lines(p.Stdout());
+  REQUIRE(lines.size() == 2);
+  std::string full = LaunchesByTask(sim.master_url()).at("factorial-1000000-1")["agent_id"];
+  CHECK_THAT(full, Catch::EndsWith("-S0"));  // the only agent whose disk held 6 MB
+  CHECK(lines[0] == "1000000! failed: unschedulable: needs 6 MB of disk for its result; the largest offer has 5 MB "
+                    "(no usable offer within --offer-wait 2 s); agent localhost: no space left on device in its "
+                    "sandbox (agent " + full + ", task factorial-1000000-1: cannot write " + kFirstAttemptFile +
+                    ": No space left on device)");
+  CHECK(lines[1] == "5! = 120");
 }

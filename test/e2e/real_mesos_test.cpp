@@ -20,6 +20,7 @@
 #include "factorial/sizing.hpp"
 #include "support/curl_global.hpp"
 #include "support/expected.hpp"
+#include "support/full_disk.hpp"
 #include "support/real_mesos.hpp"
 #include "support/recorded.hpp"
 #include "support/timeouts.hpp"
@@ -626,12 +627,6 @@ std::optional<pid_t> BusiestWorker(const RealMesos& mesos, int agents, const std
   return busiest;
 }
 
-std::size_t Occurrences(const std::string& text, const std::string& what) {
-  std::size_t count = 0;
-  for (auto at = text.find(what); at != std::string::npos; at = text.find(what, at + 1)) ++count;
-  return count;
-}
-
 // The label `key` of a task as /master/tasks shows it ("" if absent).
 std::string TaskLabel(const Json& task, const std::string& key) {
   for (const auto& label : task.value("labels", Json::array())) {
@@ -825,4 +820,98 @@ TEST_CASE("real Mesos: SIGTERM at the first TASK_FINISHED prints every number of
     CHECK(first_task == "factorial-200000-1");
     CHECK(Lines(p.Stdout())[1].find(R"("status":"finished")") != std::string::npos);
   }
+}
+
+namespace {
+
+// 10^6! has 5,565,709 digits: with its file's framing, 6 MB of disk.
+const std::string kFirstAttemptFile = "factorial-1000000-1.1000000.frf.tmp";
+
+// The agent ids of the tasks the master knows, by task id.
+std::map<std::string, std::string> AgentOfTask(const RealMesos& mesos) {
+  std::map<std::string, std::string> out;
+  for (const auto& t : MasterTasks(mesos)) out[t.value("id", "")] = t.value("slave_id", "");
+  return out;
+}
+
+double DiskOfTask(const RealMesos& mesos, const std::string& task_id) {
+  for (const auto& t : MasterTasks(mesos)) {
+    if (t.value("id", "") == task_id) return t["resources"].value("disk", -1.0);
+  }
+  return -1;
+}
+
+}  // namespace
+
+TEST_CASE("real Mesos: an agent with --resources disk:5 gets no result larger than that; the other agent computes it",
+          "[real-mesos]") {
+  REAL_MESOS_OR_SKIP(install);
+  RealMesosOptions o;
+  o.agents = 2;
+  o.agent_resources = {"cpus:2;mem:2048;disk:5", "cpus:2;mem:2048;disk:100"};
+  Cluster mesos(install, o);
+  Process p(SchedulerArgs(*mesos, {"--batch-size", "1", "1000000", "5", "30000"}));
+  REQUIRE(p.Wait() == 0);
+  INFO(p.Stderr());
+  auto lines = Lines(p.Stdout());
+  REQUIRE(lines.size() == 3);
+  CHECK_LINE(lines[0], "1000000! = " + IndependentFactorial(1000000));
+  CHECK(lines[1] == "5! = 120");
+  CHECK_LINE(lines[2], "30000! = " + IndependentFactorial(30000));
+  // The master's view: the task asked for the disk of its result file, on the agent that had it.
+  Json roomy = mesos->AgentGet("/state", 1);
+  CHECK(AgentOfTask(*mesos).at("factorial-1000000-1") == roomy.value("id", ""));
+  CHECK(DiskOfTask(*mesos, "factorial-1000000-1") == 6);
+  CHECK(DiskOfTask(*mesos, "factorial-30000-1") == 1);
+  CHECK(DiskOfTask(*mesos, "factorial-5-1") == 0);
+}
+
+TEST_CASE("real Mesos: a sandbox out of space fails its task with the agent named; the number runs on the other",
+          "[real-mesos]") {
+  REAL_MESOS_OR_SKIP(install);
+  RealMesosOptions o;
+  o.agents = 2;
+  o.resources = "cpus:2;mem:2048;disk:100";
+  Cluster mesos(install, o);
+  auto executor = FullDiskExecutor(mesos->dir(), FACTORIAL_EXECUTOR_BINARY, {kFirstAttemptFile});
+  std::vector<std::string> args = {FACTORIAL_SCHEDULER_BINARY, "--master", mesos->master_url(), "--executor",
+                                   executor.string(), "--refuse-seconds", "0.2", "--batch-size", "1", "1000000", "5"};
+  Process p(args);
+  REQUIRE(p.Wait() == 0);
+  INFO(p.Stderr());
+  auto lines = Lines(p.Stdout());
+  REQUIRE(lines.size() == 2);
+  CHECK_LINE(lines[0], "1000000! = " + IndependentFactorial(1000000));
+  CHECK(lines[1] == "5! = 120");
+  auto agents = AgentOfTask(*mesos);
+  REQUIRE(agents.contains("factorial-1000000-2"));
+  const std::string full = agents.at("factorial-1000000-1");
+  CHECK(agents.at("factorial-1000000-2") != full);
+  CHECK(Occurrences(p.Stderr(), "agent 127.0.0.1: no space left on device in its sandbox (agent " + full +
+                                    ", task factorial-1000000-1: cannot write " + kFirstAttemptFile +
+                                    ": No space left on device); result files go to other agents from now on") == 1);
+}
+
+TEST_CASE("real Mesos: with no agent's disk left for a result, the number is unschedulable naming disk", "[real-mesos]") {
+  REAL_MESOS_OR_SKIP(install);
+  RealMesosOptions o;
+  o.agents = 2;
+  o.agent_resources = {"cpus:2;mem:2048;disk:100", "cpus:2;mem:2048;disk:5"};
+  Cluster mesos(install, o);
+  auto executor = FullDiskExecutor(mesos->dir(), FACTORIAL_EXECUTOR_BINARY, {kFirstAttemptFile});
+  std::vector<std::string> args = {FACTORIAL_SCHEDULER_BINARY, "--master", mesos->master_url(), "--executor",
+                                   executor.string(), "--refuse-seconds", "0.2", "--offer-wait", "2",
+                                   "--batch-size", "1", "1000000", "5"};
+  Process p(args);
+  REQUIRE(p.Wait() == 1);
+  INFO(p.Stderr());
+  auto lines = Lines(p.Stdout());
+  REQUIRE(lines.size() == 2);
+  Json full = mesos->AgentGet("/state", 0);  // the only agent whose disk held 6 MB
+  CHECK(AgentOfTask(*mesos).at("factorial-1000000-1") == full.value("id", ""));
+  CHECK(lines[0] == "1000000! failed: unschedulable: needs 6 MB of disk for its result; the largest offer has 5 MB "
+                    "(no usable offer within --offer-wait 2 s); agent 127.0.0.1: no space left on device in its "
+                    "sandbox (agent " + full.value("id", "") + ", task factorial-1000000-1: cannot write " +
+                    kFirstAttemptFile + ": No space left on device)");
+  CHECK(lines[1] == "5! = 120");
 }

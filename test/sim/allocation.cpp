@@ -240,7 +240,8 @@ void MesosSim::Impl::LaunchTask(Framework& fw, v1::TaskInfo task, bool in_group,
   t.updates.interval = options_.update_retry_interval;
   tasks_[fw.id + "/" + tid] = std::move(owned);
   fw.task_ids.insert(tid);
-  launches_.push_back(LaunchRecord{taken.offer_list, taken.agent_id, tid, t.resources.cpus, t.resources.mem, !run});
+  launches_.push_back(LaunchRecord{taken.offer_list, taken.agent_id, tid, t.resources.cpus, t.resources.mem, t.resources.disk,
+                                   !run});
   if (agent == nullptr || !agent->alive) {
     v1::TaskStatus s;
     s.task_id = task.task_id;

@@ -43,7 +43,7 @@ std::optional<json> MesosSim::Impl::Inspect(const std::string& what) const {
     json out = json::array();
     for (const auto& l : launches_) {
       out.push_back({{"offers", l.offer_ids}, {"agent_id", l.agent_id}, {"task_id", l.task_id},
-                     {"cpus", l.cpus}, {"mem", l.mem}, {"new_executor", l.new_executor}});
+                     {"cpus", l.cpus}, {"mem", l.mem}, {"disk", l.disk}, {"new_executor", l.new_executor}});
     }
     return out;
   }

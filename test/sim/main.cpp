@@ -55,6 +55,7 @@ bool ParseResources(const std::string& text, factorial::sim::AgentResources* out
 struct Flags {
   factorial::sim::SimOptions options;
   std::string resources = "cpus:2;mem:2048;disk:4096;ports:[31000-31100]";
+  std::vector<std::string> agent_resources;
   std::string heartbeat = "15secs", allocation = "1secs", offer_timeout = "0secs", retry = "10secs",
               registration = "1mins", grace = "5secs", response_delay = "0ms";
   std::string log_level = "info";
@@ -65,6 +66,8 @@ void AddFlags(CLI::App& app, Flags& f) {
   auto& options = f.options;
   app.add_option("--agents", options.agents, "number of agents")->check(CLI::Range(1, 64));
   app.add_option("--resources", f.resources, "resources of each agent");
+  app.add_option("--agent-resources", f.agent_resources,
+                 "resources of the first agents, one value per agent in order (the rest have --resources)");
   app.add_option("--ip", options.ip, "address to listen on (loopback)");
   app.add_option("--hostname", options.hostname, "hostname reported for master and agents");
   app.add_option("--port", options.port, "leading master's port (0: any free port)");
@@ -100,6 +103,14 @@ bool ResolveFlags(Flags& f) {
   if (!ParseResources(f.resources, &f.options.resources, &error)) {
     std::fprintf(stderr, "mesos-sim: --resources: %s\n", error.c_str());
     return false;
+  }
+  for (const auto& text : f.agent_resources) {
+    factorial::sim::AgentResources resources = f.options.resources;  // what it leaves out
+    if (!ParseResources(text, &resources, &error)) {
+      std::fprintf(stderr, "mesos-sim: --agent-resources: %s\n", error.c_str());
+      return false;
+    }
+    f.options.agent_resources.push_back(resources);
   }
   auto duration = [&](const std::string& text, const char* flag, std::chrono::milliseconds* out) {
     auto d = factorial::ParseMesosDuration(text);

@@ -121,11 +121,14 @@ void MesosSim::Impl::AddAgent(int index) {
   auto agent = std::make_unique<Agent>();
   agent->index = index;
   agent->id = master_id_ + "-S" + std::to_string(index);
-  agent->total.cpus = options_.resources.cpus;
-  agent->total.mem = options_.resources.mem;
-  agent->total.disk = options_.resources.disk;
-  if (options_.resources.ports_end >= options_.resources.ports_begin && options_.resources.ports_end > 0) {
-    agent->total.ports = {{options_.resources.ports_begin, options_.resources.ports_end}};
+  const AgentResources& resources = static_cast<std::size_t>(index) < options_.agent_resources.size()
+                                        ? options_.agent_resources[static_cast<std::size_t>(index)]
+                                        : options_.resources;
+  agent->total.cpus = resources.cpus;
+  agent->total.mem = resources.mem;
+  agent->total.disk = resources.disk;
+  if (resources.ports_end >= resources.ports_begin && resources.ports_end > 0) {
+    agent->total.ports = {{resources.ports_begin, resources.ports_end}};
   }
   agent->server = MakeServer();
   InstallAgentRoutes(*agent->server, *agent);

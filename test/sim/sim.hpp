@@ -28,6 +28,9 @@ struct AgentResources {
 struct SimOptions {
   int agents = 1;
   AgentResources resources;
+  // Agents whose resources differ, as a real cluster's agents each have their own
+  // --resources: agent i has agent_resources[i] where given, `resources` otherwise.
+  std::vector<AgentResources> agent_resources;
   std::string ip = "127.0.0.1";
   std::string hostname = "localhost";
   int port = 0;     // leading master's port; 0 = ephemeral

@@ -111,7 +111,7 @@ struct LaunchRecord {
   std::string offer_ids;
   std::string agent_id;
   std::string task_id;
-  double cpus = 0, mem = 0;
+  double cpus = 0, mem = 0, disk = 0;
   bool new_executor = false;
 };
 

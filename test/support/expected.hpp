@@ -31,6 +31,13 @@ inline std::string IndependentFactorial(unsigned long n) {
   return s;
 }
 
+// How often `what` occurs in `text`, not overlapping.
+inline std::size_t Occurrences(const std::string& text, const std::string& what) {
+  std::size_t count = 0;
+  for (auto at = text.find(what); at != std::string::npos; at = text.find(what, at + what.size())) ++count;
+  return count;
+}
+
 inline std::vector<std::string> Lines(const std::string& text) {
   std::vector<std::string> lines;
   std::istringstream in(text);

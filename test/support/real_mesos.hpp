@@ -63,6 +63,7 @@ inline std::optional<MesosInstall> FindMesos(std::string* why) {
 struct RealMesosOptions {
   int agents = 1;
   std::string resources = "cpus:4;mem:4096;disk:4096";
+  std::vector<std::string> agent_resources;  // agent i's --resources where given, else `resources`
   std::vector<std::string> master_flags;  // appended to the defaults; "{dir}" is the work directory
   std::vector<std::string> agent_flags;
   std::vector<std::pair<std::string, std::string>> files;  // (name, content) written there first
@@ -168,7 +169,7 @@ class RealMesos {
                                         "--runtime_dir=" + (a / "runtime").string(),
                                         "--fetcher_cache_dir=" + (a / "fetch").string(),
                                         "--launcher_dir=" + install_.launcher_dir.string(),
-                                        "--resources=" + options_.resources, "--containerizers=mesos",
+                                        "--resources=" + AgentResources(i), "--containerizers=mesos",
                                         "--isolation=posix/cpu,posix/mem", "--launcher=posix",
                                         "--no-systemd_enable_support", "--no-switch_user"};
       agent.insert(agent.end(), options_.agent_flags.begin(), options_.agent_flags.end());
@@ -189,6 +190,11 @@ class RealMesos {
   }
 
   static inline const std::vector<std::pair<std::string, std::string>> kLibprocessIp = {{"LIBPROCESS_IP", "127.0.0.1"}};
+
+  const std::string& AgentResources(int i) const {
+    auto at = static_cast<std::size_t>(i);
+    return at < options_.agent_resources.size() ? options_.agent_resources[at] : options_.resources;
+  }
 
   MesosInstall install_;
   RealMesosOptions options_;
