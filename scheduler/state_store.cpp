@@ -8,7 +8,9 @@
 #include <cstring>
 #include <filesystem>
 #include <fstream>
+#include <cmath>
 #include <map>
+#include <unordered_map>
 #include <utility>
 
 #include <fcntl.h>
@@ -34,6 +36,11 @@ constexpr char kInput = 'I', kFramework = 'F', kFinished = 'R', kFailed = 'X';
 // Compacted: the output file's name, then per result (n, ok) its line's offset, length and CRC.
 constexpr char kOutput = 'O', kLocatedFinished = 'r', kLocatedFailed = 'x';
 constexpr std::size_t kLocatedBytes = 20;
+// A task launched (its JournaledBatch), and a task over (its ID).
+constexpr char kLaunched = 'L', kOver = 'E';
+// A task holds at most 50,000 numbers of at most 10 bytes each, plus its names.
+constexpr std::uint64_t kMaxBatchPayload = std::uint64_t{1} << 20;
+constexpr std::size_t kMaxName = 4096;
 
 // Little-endian on disk, whatever the host.
 void Put(std::uint64_t value, int bytes, char* out) {
@@ -43,6 +50,39 @@ std::uint64_t Get(const char* in, int bytes) {
   std::uint64_t value = 0;
   for (int i = 0; i < bytes; ++i) value |= std::uint64_t{static_cast<unsigned char>(in[i])} << (8 * i);
   return value;
+}
+
+void PutVarint(std::uint64_t value, std::string& out) {
+  while (value >= 0x80) {
+    out += static_cast<char>((value & 0x7f) | 0x80);
+    value >>= 7;
+  }
+  out += static_cast<char>(value);
+}
+
+// Reads a varint at `at`, moving it on; nullopt past the end or beyond 64 bits.
+std::optional<std::uint64_t> GetVarint(std::string_view in, std::size_t& at) {
+  std::uint64_t value = 0;
+  for (int shift = 0; shift < 64 && at < in.size(); shift += 7) {
+    auto byte = static_cast<unsigned char>(in[at++]);
+    if (shift == 63 && byte > 1) return std::nullopt;
+    value |= std::uint64_t{byte & 0x7fu} << shift;
+    if ((byte & 0x80) == 0) return value;
+  }
+  return std::nullopt;
+}
+
+void PutName(std::string_view name, std::string& out) {
+  PutVarint(name.size(), out);
+  out += name;
+}
+
+std::optional<std::string> GetName(std::string_view in, std::size_t& at) {
+  auto length = GetVarint(in, at);
+  if (!length || *length > kMaxName || *length > in.size() - at) return std::nullopt;
+  std::string name(in.substr(at, static_cast<std::size_t>(*length)));
+  at += name.size();
+  return name;
 }
 
 // magic "FJ1" + kind | u32 0 | u64 payload length | u64 n | u32 payload CRC | u32 header CRC.
@@ -138,6 +178,70 @@ std::string Record(char kind, std::uint64_t n, std::string_view payload) {
   record += payload;
   return record;
 }
+
+}  // namespace
+
+// The task ID, agent ID, hostname and agent URL (each a varint length and its bytes), cpus in
+// thousandths, mem in MB, the launch time in Unix ms, the count of numbers, then each number
+// as the zigzag varint of its difference from the one before (from 0): numbers near each
+// other take a byte or two.
+std::string EncodeBatch(const JournaledBatch& batch) {
+  std::string out;
+  out.reserve(batch.task_id.size() + batch.agent_id.size() + batch.hostname.size() + batch.agent_url.size() + 16 + 3 * batch.numbers.size());
+  PutName(batch.task_id, out);
+  PutName(batch.agent_id, out);
+  PutName(batch.hostname, out);
+  PutName(batch.agent_url, out);
+  PutVarint(static_cast<std::uint64_t>(std::llround(std::max(0.0, batch.cpus) * 1000)), out);
+  PutVarint(static_cast<std::uint64_t>(std::llround(std::max(0.0, batch.mem))), out);
+  PutVarint(static_cast<std::uint64_t>(std::max<std::int64_t>(0, batch.launched_unix_ms)), out);
+  PutVarint(batch.numbers.size(), out);
+  std::uint64_t before = 0;
+  for (std::uint64_t n : batch.numbers) {
+    auto delta = static_cast<std::int64_t>(n - before);  // the difference modulo 2^64
+    PutVarint((static_cast<std::uint64_t>(delta) << 1) ^ static_cast<std::uint64_t>(delta >> 63), out);
+    before = n;
+  }
+  return out;
+}
+
+Result<JournaledBatch> DecodeBatch(std::string_view in) {
+  auto bad = [](const char* what) { return MakeError(Errc::kCorruption, std::string("launch record: ") + what); };
+  std::size_t at = 0;
+  JournaledBatch batch;
+  auto task_id = GetName(in, at);
+  auto agent_id = task_id ? GetName(in, at) : std::nullopt;
+  auto hostname = agent_id ? GetName(in, at) : std::nullopt;
+  auto agent_url = hostname ? GetName(in, at) : std::nullopt;
+  if (!agent_url || task_id->empty()) return bad("no task ID, agent, hostname or agent URL");
+  batch.task_id = std::move(*task_id);
+  batch.agent_id = std::move(*agent_id);
+  batch.hostname = std::move(*hostname);
+  batch.agent_url = std::move(*agent_url);
+  auto cpus = GetVarint(in, at);
+  auto mem = cpus ? GetVarint(in, at) : std::nullopt;
+  auto when = mem ? GetVarint(in, at) : std::nullopt;
+  auto count = when ? GetVarint(in, at) : std::nullopt;
+  constexpr std::uint64_t kLimit = std::uint64_t{1} << 52;  // exact as a double
+  if (!count || *cpus > kLimit || *mem > kLimit || *when > kLimit) return bad("no resources, time or count");
+  // Each number takes at least a byte.
+  if (*count == 0 || *count > in.size() - at) return bad("a count its numbers cannot fill");
+  batch.cpus = static_cast<double>(*cpus) / 1000;
+  batch.mem = static_cast<double>(*mem);
+  batch.launched_unix_ms = static_cast<std::int64_t>(*when);
+  batch.numbers.reserve(static_cast<std::size_t>(*count));
+  std::uint64_t n = 0;
+  for (std::uint64_t i = 0; i < *count; ++i) {
+    auto zigzag = GetVarint(in, at);
+    if (!zigzag) return bad("its numbers end early");
+    n += (*zigzag >> 1) ^ (~(*zigzag & 1) + 1);
+    batch.numbers.push_back(n);
+  }
+  if (at != in.size()) return bad("bytes after its numbers");
+  return batch;
+}
+
+namespace {
 
 Status SyncDir(const std::string& dir) {
   int fd = ::open(dir.c_str(), O_RDONLY | O_DIRECTORY | O_CLOEXEC);
@@ -252,8 +356,52 @@ std::string InputFingerprint(const std::vector<std::uint64_t>& numbers) {
   return std::to_string(numbers.size()) + " numbers, sha256 " + Sha256Hex(text);
 }
 
+namespace {
+
+// The launch and over records of a replay: which tasks were launched and are not over.
+class LaunchReplay {
+ public:
+  Status Take(int fd, char kind, std::uint64_t payload, std::uint64_t length) {
+    if (length > kMaxBatchPayload) return MakeError(Errc::kCorruption, "too long");
+    std::string bytes(static_cast<std::size_t>(length), '\0');
+    if (auto read = ReadAt(fd, bytes.data(), bytes.size(), payload); !read.ok()) return read;
+    if (kind == kOver) {
+      if (bytes.empty() || bytes.size() > kMaxName) return MakeError(Errc::kCorruption, "names no task");
+      if (auto it = open_.find(bytes); it != open_.end()) {
+        launched_[it->second].reset();
+        open_.erase(it);
+      }
+      return OkStatus();
+    }
+    auto batch = DecodeBatch(bytes);
+    if (!batch.ok()) return batch.error();
+    // A task ID used again (single-number tasks are named by number and launch): the newer
+    // launch is the one that may run.
+    if (auto it = open_.find(batch->task_id); it != open_.end()) launched_[it->second].reset();
+    open_[batch->task_id] = launched_.size();
+    launched_.emplace_back(std::move(batch).value());
+    return OkStatus();
+  }
+
+  std::vector<JournaledBatch> Open() {
+    std::vector<JournaledBatch> out;
+    out.reserve(open_.size());
+    for (auto& batch : launched_) {
+      if (batch) out.push_back(std::move(*batch));
+    }
+    return out;
+  }
+
+ private:
+  std::vector<std::optional<JournaledBatch>> launched_;
+  std::unordered_map<std::string, std::size_t> open_;  // task ID -> its entry in launched_
+};
+
+}  // namespace
+
 Result<JournalContents> ReplayJournal(int fd, std::uint64_t size) {
   JournalContents contents;
+  LaunchReplay launches;
   std::vector<bool> seen_small;  // numbers below 2^20 (most inputs): a bitmap, else the map
   std::map<std::uint64_t, bool> seen_large;
   auto first_time = [&](std::uint64_t n) {
@@ -320,12 +468,17 @@ Result<JournalContents> ReplayJournal(int fd, std::uint64_t size) {
         contents.located.push_back({{n, kind == kLocatedFinished, Get(located, 8), Get(located + 8, 8)},
                                     static_cast<std::uint32_t>(Get(located + 16, 4))});
       }
+    } else if (kind == kLaunched || kind == kOver) {
+      if (auto taken = launches.Take(fd, kind, payload, length); !taken.ok()) {
+        return MakeError(Errc::kCorruption, where + ": " + taken.error().message);
+      }
     } else {
       return MakeError(Errc::kCorruption, where + " is of a kind this version does not know (a newer one wrote it?)");
     }
     at = payload + length;
   }
   contents.valid_bytes = at;
+  contents.open_batches = launches.Open();
   return contents;
 }
 
@@ -391,6 +544,7 @@ Result<std::unique_ptr<StateStore>> StateStore::Open(const std::string& dir, con
   }
   store->framework_id_ = std::move(replay->framework_id);
   store->replayed_ = std::move(replay->results);
+  store->open_batches_ = std::move(replay->open_batches);
   store->header_ = replay->input + "\n" + replay->format;
   for (const auto& r : store->replayed_) store->finals_.emplace_back(r.n, r.ok);
   return store;
@@ -443,6 +597,10 @@ Status StateStore::SaveFrameworkId(const std::optional<std::string>& id) {
   if (auto written = Write(kFramework, 0, id.value_or("")); !written.ok()) return written;
   return Commit();
 }
+
+Status StateStore::RecordLaunch(const JournaledBatch& batch) { return Write(kLaunched, 0, EncodeBatch(batch)); }
+
+Status StateStore::RecordOver(const std::string& task_id) { return Write(kOver, 0, task_id); }
 
 Result<StoredResult> StateStore::Append(std::uint64_t n, bool ok, std::string_view line) {
   std::uint64_t offset = end_ + kHeaderBytes;

@@ -20,6 +20,13 @@
 // copies the referenced lines back into a journal, each checked against its CRC (a line that
 // changed is dropped: its number is computed again).
 //
+// Every launched task is journaled before its ACCEPT is sent (a launch record: task ID, agent,
+// cpus, mem, when, its numbers as zigzag varint deltas; the caller commits the records of one
+// ACCEPT round with one fdatasync), and closed by an "over" record when the task is over.
+// Replay returns the tasks launched and not over, so a restarted scheduler adopts them instead
+// of computing their numbers again. A launch record torn off with the tail was never followed
+// by its ACCEPT: the commit comes first.
+//
 // `dir`/lock holds an exclusive flock for the store's life: one scheduler per state directory.
 // A journal.jsonl left by an earlier version is converted into a journal at open.
 
@@ -57,6 +64,22 @@ struct LocatedResult {
   std::uint32_t crc = 0;
 };
 
+// A task as journaled at its launch.
+struct JournaledBatch {
+  std::string task_id;
+  std::string agent_id;
+  std::string hostname;   // the agent's, from its offer
+  std::string agent_url;  // where its files are served (http://host:port), empty if unknown
+  double cpus = 0;
+  double mem = 0;                     // MB
+  std::int64_t launched_unix_ms = 0;  // wall clock
+  std::vector<std::uint64_t> numbers;
+};
+
+// A launch record's payload, and back (an error for bytes that are not one).
+std::string EncodeBatch(const JournaledBatch& batch);
+Result<JournaledBatch> DecodeBatch(std::string_view payload);
+
 struct JournalContents {
   std::string input;   // the fingerprint; empty: no header record (a new journal)
   std::string format;  // "text" or "json"
@@ -65,6 +88,7 @@ struct JournalContents {
   std::uint64_t valid_bytes = 0;      // the whole records; anything after is torn
   std::string located_in;             // compacted: the output file (a name in the state dir)
   std::vector<LocatedResult> located;  // compacted: the results' lines in it
+  std::vector<JournaledBatch> open_batches;  // launched and not over, in launch order
 };
 
 // Replays the journal open on `fd` (size `size`). Errors only for a journal that is whole but
@@ -86,7 +110,12 @@ class StateStore {
   const std::optional<std::string>& framework_id() const { return framework_id_; }
   // The results committed by earlier runs (not those appended since), until ReleaseReplayed().
   const std::vector<StoredResult>& replayed() const { return replayed_; }
-  void ReleaseReplayed() { std::vector<StoredResult>().swap(replayed_); }
+  // Tasks launched by earlier runs and not over, in launch order, until ReleaseReplayed().
+  const std::vector<JournaledBatch>& open_batches() const { return open_batches_; }
+  void ReleaseReplayed() {
+    std::vector<StoredResult>().swap(replayed_);
+    std::vector<JournaledBatch>().swap(open_batches_);
+  }
   const std::string& dir() const { return dir_; }
   // The journal open for reading: StoredResult offsets are into it.
   int read_fd() const { return read_fd_; }
@@ -95,6 +124,13 @@ class StateStore {
   Status SaveFrameworkId(const std::optional<std::string>& id);
   // Appends a result's output line (with its '\n'); durable only after the next Commit().
   Result<StoredResult> Append(std::uint64_t n, bool ok, std::string_view line);
+  // A task about to be launched; durable only after the next Commit(), which must come before
+  // its ACCEPT is sent.
+  Status RecordLaunch(const JournaledBatch& batch);
+  // The task is over (its results taken, or its numbers sent back); durable with the next
+  // Commit(). A replay that misses it still finds the task's numbers final or the master
+  // answering for the task.
+  Status RecordOver(const std::string& task_id);
   // Makes everything appended so far durable: one fdatasync, none if nothing was appended.
   Status Commit();
   // The output `dir`/`name` is final and holds a line for every result in the journal: the
@@ -120,6 +156,7 @@ class StateStore {
   std::uint64_t syncs_ = 0;
   std::optional<std::string> framework_id_;
   std::vector<StoredResult> replayed_;
+  std::vector<JournaledBatch> open_batches_;
   std::string header_;  // the input record's payload
   std::vector<std::pair<std::uint64_t, bool>> finals_;  // every result in the journal: number, ok
 };

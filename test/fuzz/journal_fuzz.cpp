@@ -3,7 +3,8 @@
 // Properties:
 //  1. Never crashes, whatever the bytes.
 //  2. What it keeps is inside the file: valid_bytes <= size, every result's line lies within
-//     the valid prefix, no number twice.
+//     the valid prefix, no number twice; each open task (launched, not over) once, with at
+//     least one number, and its launch record encodes back to a record that decodes the same.
 //  3. A tear after the valid prefix changes nothing: replaying the valid prefix alone gives the
 //     same outcome (the same results, framework ID and input, or the same error).
 
@@ -50,6 +51,15 @@ bool Same(const JournalContents& a, const JournalContents& b) {
     const auto &x = a.results[i], &y = b.results[i];
     if (x.n != y.n || x.ok != y.ok || x.offset != y.offset || x.length != y.length) return false;
   }
+  if (a.open_batches.size() != b.open_batches.size()) return false;
+  for (std::size_t i = 0; i < a.open_batches.size(); ++i) {
+    const auto &x = a.open_batches[i], &y = b.open_batches[i];
+    if (x.task_id != y.task_id || x.agent_id != y.agent_id || x.hostname != y.hostname ||
+        x.agent_url != y.agent_url || x.cpus != y.cpus || x.mem != y.mem ||
+        x.launched_unix_ms != y.launched_unix_ms || x.numbers != y.numbers) {
+      return false;
+    }
+  }
   return true;
 }
 
@@ -69,7 +79,13 @@ extern "C" int LLVMFuzzerTestOneInput(const std::uint8_t* data, std::size_t size
     Check(r.offset <= replay->valid_bytes && r.length <= replay->valid_bytes - r.offset);
     Check(numbers.insert(r.n).second);
   }
-  if (replay->valid_bytes == 0) Check(replay->input.empty() && replay->results.empty());
+  std::set<std::string> tasks;
+  for (const auto& batch : replay->open_batches) {
+    Check(tasks.insert(batch.task_id).second && !batch.numbers.empty());
+    auto again = factorial::scheduler::DecodeBatch(factorial::scheduler::EncodeBatch(batch));
+    Check(again.ok() && again->numbers == batch.numbers && again->task_id == batch.task_id);
+  }
+  if (replay->valid_bytes == 0) Check(replay->input.empty() && replay->results.empty() && replay->open_batches.empty());
   MemFile prefix(data, static_cast<std::size_t>(replay->valid_bytes));
   auto again = ReplayJournal(prefix.fd, replay->valid_bytes);
   Check(again.ok() && Same(*replay, *again));

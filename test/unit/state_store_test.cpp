@@ -336,3 +336,118 @@ TEST_CASE("a finished job's journal is compacted to refer to the output, and exp
   CHECK((*store)->replayed()[0].n == 1);
   CHECK((*store)->replayed()[1].n == 2);
 }
+
+namespace {
+
+using factorial::scheduler::DecodeBatch;
+using factorial::scheduler::EncodeBatch;
+using factorial::scheduler::JournaledBatch;
+
+JournaledBatch Launched(std::string task_id, std::vector<std::uint64_t> numbers) {
+  return JournaledBatch{.task_id = std::move(task_id),
+                        .agent_id = "A-S1",
+                        .hostname = "node-2.example",
+                        .agent_url = "http://10.0.0.2:5051",
+                        .cpus = 1.5,
+                        .mem = 96,
+                        .launched_unix_ms = 1765000000123,
+                        .numbers = std::move(numbers)};
+}
+
+bool SameBatch(const JournaledBatch& a, const JournaledBatch& b) {
+  return a.task_id == b.task_id && a.agent_id == b.agent_id && a.hostname == b.hostname &&
+         a.agent_url == b.agent_url && a.cpus == b.cpus && a.mem == b.mem &&
+         a.launched_unix_ms == b.launched_unix_ms && a.numbers == b.numbers;
+}
+
+}  // namespace
+
+TEST_CASE("a launch record round-trips, its numbers as zigzag varint deltas", "[state]") {
+  // Falling, rising, repeated-distance and extreme numbers: deltas of every sign and size.
+  auto batch = Launched("factorial-0badf00d-b17", {19999, 3, 4, 4000, 0, std::uint64_t{1} << 63, ~std::uint64_t{0}, 1});
+  std::string bytes = EncodeBatch(batch);
+  auto decoded = DecodeBatch(bytes);
+  REQUIRE(decoded.ok());
+  CHECK(SameBatch(*decoded, batch));
+  // Numbers near each other cost a byte or two: 1000 consecutive ones take 1000 bytes.
+  std::vector<std::uint64_t> run(1000);
+  for (std::size_t i = 0; i < run.size(); ++i) run[i] = 5000 + i;
+  std::string compact = EncodeBatch(Launched("t", run));
+  CHECK(compact.size() == EncodeBatch(Launched("t", {5000})).size() + 999 + 1);  // the count takes 2 bytes
+  // Every shorter prefix, and a byte too many, is refused.
+  for (std::size_t cut = 0; cut < bytes.size(); ++cut) {
+    INFO("cut at " << cut);
+    CHECK_FALSE(DecodeBatch(std::string_view(bytes).substr(0, cut)).ok());
+  }
+  CHECK(DecodeBatch(bytes + '\0').error().message == "launch record: bytes after its numbers");
+  CHECK_FALSE(DecodeBatch(EncodeBatch(Launched("", {1}))).ok());
+  CHECK(DecodeBatch(EncodeBatch(Launched("x", {}))).error().message == "launch record: a count its numbers cannot fill");
+}
+
+TEST_CASE("replay returns the tasks launched and not over, in launch order", "[state]") {
+  TempDir dir;
+  std::string state = (dir.path / "state").string();
+  std::string fingerprint = InputFingerprint({1, 2, 3, 4, 5, 6});
+  {
+    auto store = StateStore::Open(state, fingerprint);
+    REQUIRE(store.ok());
+    REQUIRE((*store)->SaveFrameworkId(std::string("fw-1")).ok());
+    REQUIRE((*store)->RecordLaunch(Launched("b1", {1, 2})).ok());
+    REQUIRE((*store)->RecordLaunch(Launched("b2", {3, 4})).ok());
+    REQUIRE((*store)->RecordLaunch(Launched("factorial-5-1", {5})).ok());
+    CHECK((*store)->syncs() == 2);  // launch records wait for the caller's one commit
+    REQUIRE((*store)->Commit().ok());
+    CHECK((*store)->syncs() == 3);
+    REQUIRE((*store)->Append(1, true, "1! = 1\n").ok());
+    REQUIRE((*store)->RecordOver("b1").ok());
+    REQUIRE((*store)->RecordOver("never-launched").ok());  // ignored
+    REQUIRE((*store)->RecordOver("factorial-5-1").ok());
+    // The same single-number ID launched again: the newer launch is the open one.
+    auto again = Launched("factorial-5-1", {5});
+    again.agent_id = "A-S2";
+    REQUIRE((*store)->RecordLaunch(again).ok());
+    REQUIRE((*store)->RecordLaunch(Launched("b3", {2, 6})).ok());
+    REQUIRE((*store)->Commit().ok());
+  }
+  auto store = StateStore::Open(state, fingerprint);
+  REQUIRE(store.ok());
+  const auto& open = (*store)->open_batches();
+  REQUIRE(open.size() == 3);
+  CHECK(SameBatch(open[0], Launched("b2", {3, 4})));
+  CHECK(open[1].task_id == "factorial-5-1");
+  CHECK(open[1].agent_id == "A-S2");
+  CHECK(SameBatch(open[2], Launched("b3", {2, 6})));
+  REQUIRE((*store)->replayed().size() == 1);
+  (*store)->ReleaseReplayed();
+  CHECK((*store)->open_batches().empty());
+}
+
+TEST_CASE("a launch record torn off the tail was never committed: replay keeps the records before it", "[state]") {
+  TempDir dir;
+  fs::path state = dir.path / "state";
+  std::string fingerprint = InputFingerprint({1, 2, 3});
+  std::size_t before = 0;
+  {
+    auto store = StateStore::Open(state.string(), fingerprint);
+    REQUIRE(store.ok());
+    REQUIRE((*store)->RecordLaunch(Launched("b1", {1, 2})).ok());
+    REQUIRE((*store)->Commit().ok());
+    before = (*store)->size();
+    REQUIRE((*store)->RecordLaunch(Launched("b2", {3})).ok());
+    REQUIRE((*store)->RecordOver("b1").ok());
+    REQUIRE((*store)->Commit().ok());
+  }
+  const std::string whole = Read(state / "journal");
+  for (std::size_t cut = before; cut < whole.size(); ++cut) {
+    INFO("cut at byte " << cut << " of " << whole.size());
+    Write(state / "journal", whole.substr(0, cut));
+    auto store = StateStore::Open(state.string(), fingerprint);
+    REQUIRE(store.ok());
+    const auto& open = (*store)->open_batches();
+    bool b2_whole = cut >= before + 32 + EncodeBatch(Launched("b2", {3})).size();
+    REQUIRE(open.size() == (b2_whole ? 2u : 1u));
+    CHECK(open[0].task_id == "b1");
+    if (b2_whole) CHECK(open[1].task_id == "b2");
+    CHECK(fs::file_size(state / "journal") == (b2_whole ? before + 32 + EncodeBatch(Launched("b2", {3})).size() : before));
+  }
+}
