@@ -140,10 +140,15 @@ void FrameworkLink::OnError(const std::optional<ev::Event::Error>& error) {
   if (framework_.restarted && !framework_.ever_subscribed && error &&
       error->message == "Framework has been removed") {
     // The saved framework outlived its failover timeout: register anew; results stay.
-    spdlog::warn("saved framework {} was removed; registering a new one", framework_.id.value_or("?"));
+    std::string old_id = framework_.id.value_or("?");
     framework_.restarted = false;
     framework_.id.reset();
     if (config_.store != nullptr) static_cast<void>(config_.store->SaveFrameworkId(std::nullopt));
+    if (hooks_.register_anew && !hooks_.register_anew()) {
+      spdlog::info("saved framework {} was removed already", old_id);
+      return;
+    }
+    spdlog::warn("saved framework {} was removed; registering a new one", old_id);
     return;  // the master ends this stream; the connection subscribes again
   }
   spdlog::critical("the master sent ERROR: {}", error ? Excerpt(error->message) : "");
@@ -244,6 +249,11 @@ void FrameworkLink::SendTeardown(int attempt, std::function<void()> done) {
   Send(std::move(call), [this, attempt, done = std::move(done)](bool accepted) mutable {
     if (accepted || attempt >= 3) {
       if (!accepted) spdlog::error("TEARDOWN was not accepted; the failover timeout will clean up");
+      if (accepted && config_.store != nullptr) {
+        if (auto saved = config_.store->SaveFrameworkId(std::nullopt); !saved.ok()) {
+          spdlog::warn("cannot record the teardown: {}", saved.error().message);
+        }
+      }
       done();
       return;
     }

@@ -35,6 +35,9 @@ class FrameworkLink {
     std::function<void()> failed;        // nothing can go on (cannot subscribe, ERROR): exit 1
     // The master refused every call for a while (a proxy, a master that forgot us): give up.
     std::function<void(const std::string& why)> refused;
+    // The framework from the state store was removed (its failover timeout passed, or it was
+    // torn down): true registers a new one; false, and the hook ends the run itself.
+    std::function<bool()> register_anew;
   };
 
   // `config` must outlive the link.
@@ -54,7 +57,9 @@ class FrameworkLink {
   void Kill(const std::string& task_id, const std::string& agent_id);
   // Takes back a call still waiting its turn.
   bool Withdraw(CallQueue::Ticket ticket) { return connection_.Withdraw(ticket); }
-  // TEARDOWN, after every call queued before it; tried three times. `done` runs after.
+  // TEARDOWN, after every call queued before it; tried three times. `done` runs after. Once the
+  // master takes it, the state store forgets the framework ID: a later start with the same
+  // state directory has no framework to resume.
   void Teardown(const std::string& why, std::function<void()> done);
   // Nothing is sent or received any more.
   void Stop();

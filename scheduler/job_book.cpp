@@ -169,7 +169,9 @@ const Batch* JobBook::FindTask(const std::string& task_id) const {
 
 Batch JobBook::Forget(const std::string& task_id) {
   auto node = batches_.extract(task_id);
-  return node.empty() ? Batch{} : std::move(node.mapped());
+  if (node.empty()) return Batch{};
+  if (on_forget_) on_forget_(node.mapped());
+  return std::move(node.mapped());
 }
 
 // ---- what the master said about a task ---------------------------------------------------
@@ -304,6 +306,31 @@ const Batch* JobBook::Adopt(const std::string& task_id, const std::optional<std:
   SetState(*id, NumberState::kLaunched);
   Batch& batch = NewBatch(task_id, {*id}, agent_id.value_or(""), now);
   batch.hostname = hostname;
+  ++stats_.tasks_adopted;
+  return &batch;
+}
+
+const Batch* JobBook::AdoptBatch(const std::string& task_id, std::vector<NumberId> ids, const Placement& where,
+                                 TimePoint launched_at) {
+  bool pending = std::any_of(ids.begin(), ids.end(), [&](NumberId id) { return slots_[id].state == NumberState::kPending; });
+  if (!pending || batches_.contains(task_id)) return nullptr;
+  if (auto parsed = ParseTaskId(task_id); parsed && ids.size() == 1) {
+    // The next launch of this number must not reuse the adopted task's ID.
+    Slot& slot = slots_[ids[0]];
+    slot.launches = static_cast<std::uint8_t>(std::clamp(std::max<int>(slot.launches, parsed->second), 0, 255));
+  }
+  for (NumberId id : ids) {
+    slots_[id].fresh = false;
+    if (slots_[id].state == NumberState::kPending) SetState(id, NumberState::kLaunched);
+  }
+  Batch& batch = NewBatch(task_id, std::move(ids), where.agent_id, launched_at);
+  batch.hostname = where.hostname;
+  batch.cpus = where.cpus;
+  batch.mem = where.mem;
+  // Its ACCEPT may never have been sent (the journal is written first): until an update says
+  // otherwise, a launch the master never saw costs the numbers nothing.
+  batch.unconfirmed = true;
+  batch.awaiting_answer = true;
   ++stats_.tasks_adopted;
   return &batch;
 }

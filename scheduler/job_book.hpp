@@ -14,10 +14,10 @@
 // lost) first, as the groups they came back in; then numbers never launched, in input order,
 // so results come back roughly in the order the output prints them.
 //
-// Task IDs: a batch of one number is "factorial-<n>-<launch>", so a restarted scheduler
-// recognises its predecessor's single-number tasks by name and adopts them (Adopt). A batch of
-// several is "factorial-<run>-b<seq>"; its numbers are known only to the process that launched
-// it, so a successor kills it and runs the numbers again.
+// Task IDs: a batch of one number is "factorial-<n>-<launch>", a batch of several
+// "factorial-<run>-b<seq>". With --state-dir every task is journaled before its launch, and a
+// restarted scheduler takes its predecessor's open tasks back (AdoptBatch); a single-number
+// task is also recognised by name (Adopt), for journals that predate launch records.
 
 #include <cstddef>
 #include <cstdint>
@@ -183,6 +183,16 @@ class JobBook {
   std::vector<NumberId> Requeue(std::span<const NumberId> ids, Requeue why, bool retryable, int max_retries,
                                 bool cap_unstarted = true);
 
+  // A task launched by a previous run (from the journal), still running for all we know: its
+  // numbers (distinct, none launched) that are pending become launched, and the task is
+  // unconfirmed and awaits the master's answer. Numbers already final stay so (the task may
+  // still report them; they are taken once). Returns the task, or nullptr if its ID is in
+  // use or none of its numbers is pending.
+  const Batch* AdoptBatch(const std::string& task_id, std::vector<NumberId> ids, const Placement& where,
+                          TimePoint launched_at);
+  // Runs `fn(task)` when a task is forgotten (it is over): the journal's "over" record.
+  void OnForget(std::function<void(const Batch&)> fn) { on_forget_ = std::move(fn); }
+
   // A task named like a single-number task of ours for a pending number, left by a previous
   // run: the number takes it as its current attempt. Returns the task, or nullptr if the name
   // is not ours or the number is not pending.
@@ -242,6 +252,7 @@ class JobBook {
   std::vector<NumberId> passed_;  // taken or set aside this round
   std::unordered_map<std::string, Batch> batches_;
   Stats stats_;
+  std::function<void(const Batch&)> on_forget_;
   std::string run_token_;
   std::uint64_t next_batch_ = 0;
 };

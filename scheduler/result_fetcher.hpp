@@ -33,6 +33,16 @@ class ResultFetcher {
   // Offers say where each agent's HTTP endpoint is.
   void LearnAgent(const v1::Offer& offer);
   bool KnowsAgent(const std::string& agent_id) const { return agent_urls_.contains(agent_id); }
+  // The agent's http(s)://host:port, empty if not known; journaled with each launch, so a
+  // restarted scheduler can fetch an adopted task's files before the agent offers again.
+  std::string AgentUrl(const std::string& agent_id) const {
+    auto it = agent_urls_.find(agent_id);
+    return it == agent_urls_.end() ? std::string() : it->second;
+  }
+  // An address from the journal; an offer's is newer and stays.
+  void RememberAgent(const std::string& agent_id, const std::string& url) {
+    if (!url.empty()) agent_urls_.emplace(agent_id, url);
+  }
 
   // A batch's FRF1 result file (result_file.hpp), parsed while it downloads: the digits go to
   // an unlinked temp file in $TMPDIR and only a 16-byte index entry per number stays in

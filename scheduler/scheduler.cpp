@@ -48,7 +48,17 @@ Scheduler::Scheduler(EventLoop& loop, SchedulerConfig config, const Workload& wo
       results_(book_, fetcher_, ResultOutcomes()),
       desk_(desk_port_, OfferPolicy{.refuse_seconds_busy = config_.refuse_seconds_busy,
                                     .refuse_seconds_idle = config_.refuse_seconds_idle,
-                                    .offer_wait = config_.offer_wait}) {}
+                                    .offer_wait = config_.offer_wait}) {
+  if (config_.store != nullptr) {
+    // A task over is closed in the journal, so a restart does not wait on it; durable with
+    // the next commit, and a replay that misses it finds its numbers final or the task gone.
+    book_.OnForget([store = config_.store](const Batch& batch) {
+      if (auto closed = store->RecordOver(batch.task_id); !closed.ok()) {
+        spdlog::warn("--state-dir {}: {}", store->dir(), closed.error().message);
+      }
+    });
+  }
+}
 
 Scheduler::~Scheduler() { CancelTimers(); }
 
@@ -57,7 +67,14 @@ FrameworkLink::Hooks Scheduler::LinkHooks() {
           .subscribed = [this](const FrameworkLink::Subscription& subscription) { OnSubscribed(subscription); },
           .disconnected = [this] { Disconnected(); },
           .failed = [this] { Exit(1); },
-          .refused = [this](const std::string& why) { Teardown(1, why); }};
+          .refused = [this](const std::string& why) { Teardown(1, why); },
+          // Every number is final: a new framework would only be torn down again.
+          .register_anew =
+              [this] {
+                if (!book_.all_final()) return true;
+                Exit(exit_code_);
+                return false;
+              }};
 }
 
 TaskResults::Outcomes Scheduler::ResultOutcomes() {
@@ -82,9 +99,10 @@ void Scheduler::Start() {
       if (!saved.ok) exit_code_ = 1;
       ++resumed;
     }
-    if (resumed > 0 || framework_id) {
-      spdlog::info("resuming from {}: {} number(s) already final{}", config_.store->dir(), resumed,
-                   framework_id ? ", framework " + *framework_id : std::string());
+    std::size_t adopted = AdoptJournaled();
+    if (resumed > 0 || framework_id || adopted > 0) {
+      spdlog::info("resuming from {}: {} number(s) already final, {} task(s) launched before and not over{}",
+                   config_.store->dir(), resumed, adopted, framework_id ? ", framework " + *framework_id : std::string());
     }
   }
   desk_.Start();
@@ -93,6 +111,41 @@ void Scheduler::Start() {
     return;
   }
   link_.Start(std::move(framework_id));
+}
+
+// Tasks the journal says were launched and are not over run on (within the framework's failover
+// timeout) and are adopted as they are: their numbers are not launched again, and the master is
+// asked about each once subscribed. A number named by two tasks (retried while an earlier
+// task's files were still fetched) belongs to the later. A task with nothing left to deliver
+// is closed.
+std::size_t Scheduler::AdoptJournaled() {
+  const auto& open = config_.store->open_batches();
+  std::vector<bool> claimed(book_.size());
+  auto wall_ms = std::chrono::duration_cast<std::chrono::milliseconds>(
+                     std::chrono::system_clock::now().time_since_epoch())
+                     .count();
+  std::size_t adopted = 0;
+  for (auto it = open.rbegin(); it != open.rend(); ++it) {
+    std::vector<NumberId> ids;
+    for (std::uint64_t n : it->numbers) {
+      auto id = book_.workload().Find(n);
+      if (!id || claimed[*id]) continue;
+      claimed[*id] = true;
+      ids.push_back(*id);
+    }
+    auto age = std::chrono::milliseconds(std::max<std::int64_t>(0, wall_ms - it->launched_unix_ms));
+    Placement where{it->agent_id, it->hostname, it->cpus, it->mem};
+    const Batch* batch = book_.AdoptBatch(it->task_id, std::move(ids), where,
+                                          loop_.Now() - std::chrono::duration_cast<Duration>(age));
+    if (batch == nullptr) {
+      static_cast<void>(config_.store->RecordOver(it->task_id));
+      continue;
+    }
+    fetcher_.RememberAgent(it->agent_id, it->agent_url);
+    spdlog::debug("adopting task {} ({} number(s)) on agent {}", it->task_id, batch->ids.size(), it->agent_id);
+    ++adopted;
+  }
+  return adopted;
 }
 
 // Queued calls are dropped with the stream. An ACCEPT among them may never have reached the
@@ -158,20 +211,22 @@ void Scheduler::OnSubscribed(const FrameworkLink::Subscription& subscription) {
 // Explicit reconciliation of every task we think is live (§5.10).
 void Scheduler::Reconcile(const FrameworkLink::Subscription& subscription) {
   if (subscription.first_after_restart) {
-    // A new process does not know which tasks its predecessor launched: ask the master for
-    // all of them (implicit reconciliation) and adopt those still ours before launching.
+    // The journal names the tasks launched before the restart (adopted already, asked about
+    // below); the master is also asked for every task of the framework (implicit
+    // reconciliation), so single-number tasks of a journal without launch records are adopted
+    // by name, and nothing is launched before the answers.
     link_.Send(ReconcileCall({}));
     adopt_until_ = loop_.Now() + config_.adopt_window;
     spdlog::info("restarted: reconciling every task of framework {}", *link_.framework_id());
   } else if (subscription.resubscribed) {
-    // Asked again until answered (ReconcileUnanswered): a new leader drops the question for
-    // tasks on agents that have not reregistered with it yet.
     book_.AwaitAnswers();
-    auto questions = book_.Questions(loop_.Now(), kReconcileAgain);
-    if (!questions.empty()) {
-      spdlog::info("reconciling {} task(s)", questions.size());
-      link_.Send(ReconcileCall(questions));
-    }
+  }
+  // Asked again until answered (ReconcileUnanswered): a new leader drops the question for
+  // tasks on agents that have not reregistered with it yet.
+  auto questions = book_.Questions(loop_.Now(), kReconcileAgain);
+  if (!questions.empty()) {
+    spdlog::info("reconciling {} task(s)", questions.size());
+    link_.Send(ReconcileCall(questions));
   }
 }
 
@@ -198,14 +253,26 @@ void Scheduler::OnOffers(const std::vector<v1::Offer>& offers) {
   book_.EndPlanning();
   std::size_t launched = 0;
   std::vector<v1::OfferID> unused;
+  std::vector<OfferTasks> accepts;
   for (const auto& plan : plans) {
     const v1::Offer& offer = offers[plan.offer_index];
     if (plan.launches.empty()) {
       unused.push_back(offer.id);
       continue;
     }
-    Launch(offer, plan.launches, shaper.batches());
+    accepts.push_back({&offer, PlanTasks(offer, plan.launches, shaper.batches())});
     launched += plan.launches.size();
+  }
+  if (!JournalLaunches(accepts)) {
+    WithdrawLaunches(accepts, "the journal could not record the launch");
+    for (const auto& accept : accepts) unused.push_back(accept.offer->id);
+    accepts.clear();
+    launched = 0;
+    loop_.Post([this] { Interrupt(1); });
+  }
+  for (auto& accept : accepts) {
+    desk_.Accept(accept.offer->id, std::move(accept.tasks),
+                 [this](const std::vector<std::string>& task_ids) { AcceptFailed(task_ids); });
   }
   std::size_t used_offers = offers.size() - unused.size();
   if (launched > 0) desk_.Launched();
@@ -228,8 +295,8 @@ std::vector<v1::Offer> Scheduler::WithoutFailedDisks(const std::vector<v1::Offer
   return planned;
 }
 
-void Scheduler::Launch(const v1::Offer& offer, const std::vector<PlannedLaunch>& launches,
-                       const std::vector<std::vector<NumberId>>& batches) {
+std::vector<v1::TaskInfo> Scheduler::PlanTasks(const v1::Offer& offer, const std::vector<PlannedLaunch>& launches,
+                                               const std::vector<std::vector<NumberId>>& batches) {
   std::vector<v1::TaskInfo> tasks;
   for (const auto& launch : launches) {
     Placement where{offer.agent_id.value, offer.hostname, ScalarTotal(launch.task_resources, "cpus"),
@@ -256,7 +323,53 @@ void Scheduler::Launch(const v1::Offer& offer, const std::vector<PlannedLaunch>&
     task.data = std::move(data);
     tasks.push_back(std::move(task));
   }
-  desk_.Accept(offer.id, std::move(tasks), [this](const std::vector<std::string>& task_ids) { AcceptFailed(task_ids); });
+  return tasks;
+}
+
+// With --state-dir, every task of the round is in the journal and durable before any of its
+// ACCEPTs goes out (one fdatasync for the round, whatever its number of tasks and offers), so
+// a restarted scheduler knows every task that may be running. False: the journal failed.
+bool Scheduler::JournalLaunches(const std::vector<OfferTasks>& accepts) {
+  StateStore* store = config_.store;
+  if (store == nullptr || accepts.empty()) return true;
+  std::int64_t wall_ms = std::chrono::duration_cast<std::chrono::milliseconds>(
+                             std::chrono::system_clock::now().time_since_epoch())
+                             .count();
+  Status written = OkStatus();
+  for (const auto& accept : accepts) {
+    for (const auto& task : accept.tasks) {
+      const Batch* batch = book_.FindTask(task.task_id.value);
+      if (batch == nullptr || !written.ok()) continue;
+      JournaledBatch record{.task_id = batch->task_id,
+                            .agent_id = batch->agent_id,
+                            .hostname = batch->hostname,
+                            .agent_url = fetcher_.AgentUrl(batch->agent_id),
+                            .cpus = batch->cpus,
+                            .mem = batch->mem,
+                            .launched_unix_ms = wall_ms,
+                            .numbers = {}};
+      record.numbers.reserve(batch->ids.size());
+      for (NumberId id : batch->ids) record.numbers.push_back(book_.number(id));
+      written = store->RecordLaunch(record);
+    }
+  }
+  if (written.ok()) written = store->Commit();
+  if (written.ok()) return true;
+  spdlog::error("--state-dir {}: cannot journal {} launch(es): {}; stopping", store->dir(), accepts.size(),
+                written.error().message);
+  return false;
+}
+
+// Launches planned but never sent: their numbers are pending again at no cost.
+void Scheduler::WithdrawLaunches(const std::vector<OfferTasks>& accepts, const std::string& why) {
+  std::vector<NumberId> ids;
+  for (const auto& accept : accepts) {
+    for (const auto& task : accept.tasks) {
+      Batch withdrawn = book_.Forget(task.task_id.value);
+      ids.insert(ids.end(), withdrawn.ids.begin(), withdrawn.ids.end());
+    }
+  }
+  if (!ids.empty()) RequeueNumbers(ids, Requeue::kWithdrawn, true, why);
 }
 
 // The master may or may not have applied a failed ACCEPT (the desk declined its offer, which

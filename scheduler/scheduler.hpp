@@ -108,10 +108,18 @@ class Scheduler {
   void OnSubscribed(const FrameworkLink::Subscription& subscription);
   void Reconcile(const FrameworkLink::Subscription& subscription);
   void Disconnected();
+  // The tasks planned for one offer.
+  struct OfferTasks {
+    const v1::Offer* offer = nullptr;
+    std::vector<v1::TaskInfo> tasks;
+  };
+  std::size_t AdoptJournaled();
   void OnOffers(const std::vector<v1::Offer>& offers);
   std::vector<v1::Offer> WithoutFailedDisks(const std::vector<v1::Offer>& offers) const;
-  void Launch(const v1::Offer& offer, const std::vector<PlannedLaunch>& launches,
-              const std::vector<std::vector<NumberId>>& batches);
+  std::vector<v1::TaskInfo> PlanTasks(const v1::Offer& offer, const std::vector<PlannedLaunch>& launches,
+                                      const std::vector<std::vector<NumberId>>& batches);
+  bool JournalLaunches(const std::vector<OfferTasks>& accepts);
+  void WithdrawLaunches(const std::vector<OfferTasks>& accepts, const std::string& why);
   void AcceptFailed(const std::vector<std::string>& task_ids);
   void OnRescind(const v1::OfferID& offer);
   void ReconcileUnanswered();

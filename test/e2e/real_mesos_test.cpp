@@ -5,6 +5,7 @@
 //
 // Expected digits come from GMP in this process (support/expected.hpp).
 
+#include <algorithm>
 #include <cmath>
 #include <filesystem>
 #include <fstream>
@@ -280,10 +281,76 @@ TEST_CASE("real Mesos: a SIGKILLed scheduler restarted with --state-dir resumes 
   CHECK_LINE(lines[1], "2500000! = " + expected.get());
   CHECK(lines[2] == "13! = 6227020800");
   CHECK_THAT(second.Stderr(), Catch::Contains("subscribing to " + mesos->master_url() + " as framework " + fid));
-  CHECK_THAT(second.Stderr(), Catch::Contains("adopted task factorial-2500000-1"));
+  CHECK_THAT(second.Stderr(), Catch::Contains("task(s) launched before and not over"));
   // One task per number: the running one was adopted, nothing was computed twice.
   CHECK(TaskIds(*mesos) == std::multiset<std::string>{"factorial-12-1", "factorial-2500000-1", "factorial-13-1"});
   CHECK(CompletedFramework(*mesos, fid));
+}
+
+namespace {
+
+// Two batch tasks of three numbers each running when the scheduler is SIGKILLed; with
+// `until_finished` the restart waits until the agent has finished both (their TASK_FINISHED
+// unacknowledged). The restarted scheduler adopts them from the journal: neither is killed, the
+// master knows no second task for their numbers, every line is exact and printed once.
+void CrashWhileBatchesRun(const MesosInstall& install, bool until_finished) {
+  RealMesosOptions options;
+  options.resources = "cpus:2;mem:4096;disk:4096";
+  Cluster mesos(install, options);
+  std::vector<std::uint64_t> numbers = {300000, 300001, 300002, 300003, 300004, 300005};
+  std::vector<std::future<std::string>> expected;
+  for (auto n : numbers) expected.push_back(std::async(std::launch::async, [n] { return IndependentFactorial(n); }));
+  fs::path state = mesos->dir() / "state";
+  std::vector<std::string> extra = {"--state-dir", state.string()};
+  for (auto n : numbers) extra.push_back(std::to_string(n));
+  auto args = SchedulerArgs(*mesos, extra);
+  std::multiset<std::string> tasks;
+  {
+    Process first(args);
+    INFO(first.Stderr());
+    auto running = [&] {
+      tasks = TaskIds(*mesos);
+      return tasks.size() == 2 && std::all_of(tasks.begin(), tasks.end(), [&](const std::string& id) {
+               return AgentTaskState(*mesos, id) == "TASK_RUNNING";
+             });
+    };
+    REQUIRE(Eventually(running, kSmallRun));
+    first.Signal(SIGKILL);
+    CHECK(first.Wait() == 128 + SIGKILL);
+  }
+  if (until_finished) {
+    REQUIRE(Eventually(
+        [&] {
+          return std::all_of(tasks.begin(), tasks.end(),
+                             [&](const std::string& id) { return AgentTaskState(*mesos, id) == "TASK_FINISHED"; });
+        },
+        kSmallRun));
+  }
+  Process second(args);
+  REQUIRE(second.Wait() == 0);
+  INFO(second.Stderr());
+  CHECK_THAT(second.Stderr(), Catch::Contains("0 number(s) already final, 2 task(s) launched before and not over"));
+  CHECK(TaskIds(*mesos) == tasks);  // no second task for any number
+  for (const auto& task : MasterTasks(*mesos)) CHECK(task.value("state", "") == "TASK_FINISHED");  // none killed
+  auto lines = Lines(ReadFile(state / "results"));
+  REQUIRE(lines.size() == numbers.size());
+  for (std::size_t i = 0; i < numbers.size(); ++i) {
+    CHECK_LINE(lines[i], std::to_string(numbers[i]) + "! = " + expected[i].get());
+  }
+}
+
+}  // namespace
+
+TEST_CASE("real Mesos: batches running when the scheduler is SIGKILLed are adopted by the restarted one",
+          "[real-mesos]") {
+  REAL_MESOS_OR_SKIP(install);
+  CrashWhileBatchesRun(install, false);
+}
+
+TEST_CASE("real Mesos: batches that finish while the scheduler is down deliver to the restarted one",
+          "[real-mesos]") {
+  REAL_MESOS_OR_SKIP(install);
+  CrashWhileBatchesRun(install, true);
 }
 
 TEST_CASE("real Mesos: SIGTERM kills the running tasks and tears the framework down", "[real-mesos]") {

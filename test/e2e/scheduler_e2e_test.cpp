@@ -5,6 +5,7 @@
 
 #include <filesystem>
 #include <fstream>
+#include <functional>
 #include <map>
 #include <set>
 #include <sstream>
@@ -392,9 +393,99 @@ TEST_CASE("with --state-dir a crashed scheduler resumes: nothing recomputed, not
   CHECK(lines[1].size() == std::string("2500000! = ").size() + factorial::FactorialDigits(2500000));
   CHECK(lines[2] == "13! = 6227020800");
   CHECK(SimGet(sim.master_url(), "launches").size() == 3);  // the running task was adopted
-  CHECK_THAT(second.Stderr(), Catch::Contains("adopted task factorial-2500000-1"));
+  CHECK_THAT(second.Stderr(), Catch::Contains("task(s) launched before and not over"));
   CHECK_THAT(second.Stderr(), Catch::Contains("subscribing to " + sim.master_url() + " as framework " + fid));
   CHECK(SimGet(sim.master_url(), "state")["completed_frameworks"][0] == fid);
+}
+
+namespace {
+
+// Batch tasks of several numbers running when the scheduler is SIGKILLed; `while_down` runs
+// between the kill and the restart. The restarted scheduler must adopt them: no KILL, no task
+// launched again, every number's exact line once.
+void CrashWhileBatchesRun(const std::function<void(MesosSim&)>& while_down) {
+  MesosSim sim(FastSimOptions(1));
+  sim.Start();
+  fs::path state = fs::path(sim.work_dir()) / "state";
+  std::vector<std::string> numbers = {"300000", "300001", "300002", "300003", "300004", "300005"};
+  std::vector<std::string> extra = {"--state-dir", state.string()};
+  extra.insert(extra.end(), numbers.begin(), numbers.end());
+  auto args = SimSchedulerArgs(sim.master_url(), extra);
+  std::set<std::string> launched;
+  {
+    Process first(args);
+    // One offer of 2 cpus: two tasks of three numbers each, all pending work.
+    REQUIRE(Eventually([&] { return SimGet(sim.master_url(), "launches").size() == 2; }));
+    // Frozen, so neither can finish before the kill: both are running when the scheduler dies.
+    REQUIRE(SignalExecutors(sim.master_url(), SIGSTOP) == 1);
+    first.Signal(SIGKILL);
+    CHECK(first.Wait() == 128 + SIGKILL);
+    CHECK((!fs::exists(state / "results") || fs::file_size(state / "results") == 0));
+    for (const auto& launch : SimGet(sim.master_url(), "launches")) launched.insert(launch["task_id"].get<std::string>());
+    REQUIRE(SignalExecutors(sim.master_url(), SIGCONT) == 1);
+  }
+  while_down(sim);
+  Process second(args);
+  REQUIRE(second.Wait() == 0);
+  INFO(second.Stderr());
+  CHECK_THAT(second.Stderr(), Catch::Contains("0 number(s) already final, 2 task(s) launched before and not over"));
+  std::set<std::string> after;
+  for (const auto& launch : SimGet(sim.master_url(), "launches")) after.insert(launch["task_id"].get<std::string>());
+  CHECK(after == launched);  // nothing launched again
+  auto types = CallTypes(sim.master_url());
+  CHECK(std::count(types.begin(), types.end(), "KILL") == 0);
+  // The adopted tasks were asked about by name after subscribing again.
+  std::set<std::string> asked;
+  for (const auto& body : SimGet(sim.master_url(), "calls")) {
+    auto call = Json::parse(body.get<std::string>());
+    if (call.value("type", "") != "RECONCILE") continue;
+    for (const auto& task : call["reconcile"].value("tasks", Json::array())) asked.insert(task["task_id"]["value"].get<std::string>());
+  }
+  CHECK(asked == launched);
+  std::ifstream in(state / "results");
+  std::string text((std::istreambuf_iterator<char>(in)), std::istreambuf_iterator<char>());
+  auto lines = Lines(text);
+  REQUIRE(lines.size() == numbers.size());
+  for (std::size_t i = 0; i < numbers.size(); ++i) {
+    CHECK(lines[i] == numbers[i] + "! = " + IndependentFactorial(std::stoul(numbers[i])));
+  }
+}
+
+}  // namespace
+
+TEST_CASE("with --state-dir batches running when the scheduler is SIGKILLed are adopted, not run again",
+          "[e2e][scheduler][deploy]") {
+  CrashWhileBatchesRun([](MesosSim&) {});
+}
+
+TEST_CASE("with --state-dir batches that finish while the scheduler is down deliver to the next one",
+          "[e2e][scheduler][deploy]") {
+  CrashWhileBatchesRun([](MesosSim& sim) {
+    // Both tasks over: the agent's cpus are free again but for the executor's 0.1, and their
+    // TASK_FINISHED updates wait unacknowledged for the next subscription.
+    REQUIRE(Eventually(
+        [&] { return SimGet(sim.master_url(), "state")["agents"][0]["available"]["cpus"].get<double>() > 1.85; },
+        std::chrono::seconds(120)));
+  });
+}
+
+TEST_CASE("a restart after every number is final subscribes nothing and writes the output", "[e2e][scheduler][deploy]") {
+  MesosSim sim(FastSimOptions(1));
+  sim.Start();
+  fs::path state = fs::path(sim.work_dir()) / "state";
+  fs::path out = fs::path(sim.work_dir()) / "out";
+  auto args = SimSchedulerArgs(sim.master_url(), {"--state-dir", state.string(), "--output", out.string(), "5", "7"});
+  Process first(args);
+  REQUIRE(first.Wait() == 0);
+  auto calls = SimGet(sim.master_url(), "calls").size();
+  fs::remove(out);
+  Process second(args);
+  REQUIRE(second.Wait() == 0);
+  CHECK(SimGet(sim.master_url(), "calls").size() == calls);
+  std::ifstream in(out);
+  std::string text((std::istreambuf_iterator<char>(in)), std::istreambuf_iterator<char>());
+  CHECK(text == "5! = 120\n7! = 5040\n");
+  CHECK(SimGet(sim.master_url(), "state")["completed_frameworks"].size() == 1);
 }
 
 TEST_CASE("with --state-dir SIGTERM leaves unfinished work for the next start", "[e2e][scheduler][deploy]") {
