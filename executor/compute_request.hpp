@@ -33,7 +33,9 @@ struct ComputeOutcome {
   bool out_of_memory = false;
   bool storage = false;  // kFailed: the result file could not be written for want of disk
   double seconds = 0;
-  // Worker processes only: how it ended (wait status, reaped) and its peak resident memory.
+  // Worker processes only: the worker that computed it; and, when that worker ended with it
+  // (killed, out of memory, failed), how (wait status, reaped) and its peak resident memory.
+  std::optional<int> worker_pid;
   std::optional<int> wait_status;
   std::uint64_t peak_rss_bytes = 0;
 };

@@ -31,24 +31,23 @@ double SecondsSince(SteadyClock::time_point start) {
   return std::chrono::duration<double>(SteadyClock::now() - start).count();
 }
 
-// Reads until end of file. Past `limit` bytes the rest is drained and dropped (a worker must
-// never block on a full socket), and `*overflow` is set.
-std::string ReadAnswer(int fd, std::size_t limit, bool* overflow) {
-  std::string out;
-  char buffer[1 << 16];
-  *overflow = false;
-  for (;;) {
-    ssize_t n = ::read(fd, buffer, sizeof buffer);
+// Reads up to `size` bytes; fewer only at end of file or on an error.
+std::size_t ReadUpTo(int fd, char* data, std::size_t size) {
+  std::size_t got = 0;
+  while (got < size) {
+    ssize_t n = ::read(fd, data + got, size - got);
     if (n < 0 && errno == EINTR) continue;
     if (n <= 0) break;
-    std::size_t got = static_cast<std::size_t>(n);
-    if (out.size() + got > limit) {
-      *overflow = true;
-      continue;
-    }
-    out.append(buffer, got);
+    got += static_cast<std::size_t>(n);
   }
-  return out;
+  return got;
+}
+
+// Reads and drops everything until end of file.
+void Drain(int fd) {
+  char buffer[1 << 16];
+  while (ReadUpTo(fd, buffer, sizeof buffer) == sizeof buffer) {
+  }
 }
 
 std::string DescribeExit(int status) {
@@ -154,16 +153,26 @@ void InProcessRunner::Kill(const std::string& key) {
 
 // ---- WorkerRunner ---------------------------------------------------------------------------
 
-WorkerRunner::WorkerRunner(EventLoop& loop, std::string worker_binary, bool keep_spare)
-    : loop_(loop), worker_binary_(std::move(worker_binary)), keep_spare_(keep_spare) {}
+namespace {
+
+bool Serves(char kind) {
+  return kind == static_cast<char>(wp::Kind::kInline) || kind == static_cast<char>(wp::Kind::kFile);
+}
+
+}  // namespace
+
+WorkerRunner::WorkerRunner(EventLoop& loop, std::string worker_binary, bool keep_spare, Duration idle_timeout)
+    : loop_(loop), worker_binary_(std::move(worker_binary)), keep_spare_(keep_spare), idle_timeout_(idle_timeout) {}
 
 WorkerRunner::~WorkerRunner() {
   alive_->store(false);
-  if (spare_) Discard(*spare_);
-  for (auto& [key, worker] : workers_) ::kill(worker->pid, SIGKILL);  // not reaped yet: still ours
-  for (auto& [key, worker] : workers_) {
-    if (worker->waiter.joinable()) worker->waiter.join();
-    while (::waitpid(worker->pid, nullptr, 0) < 0 && errno == EINTR) {
+  if (idle_timer_) loop_.CancelTimer(*idle_timer_);
+  for (const auto& process : idle_) Discard(process);
+  for (auto& [key, busy] : busy_) ::kill(busy->process.pid, SIGKILL);  // not reaped yet: still ours
+  for (auto& [key, busy] : busy_) {
+    if (busy->waiter.joinable()) busy->waiter.join();
+    ::close(busy->process.fd);
+    while (::waitpid(busy->process.pid, nullptr, 0) < 0 && errno == EINTR) {
     }
   }
 }
@@ -174,7 +183,7 @@ void WorkerRunner::Fail(Done done, std::string error) {
   loop_.Post([done = std::move(done), failed = std::move(failed)] { done(failed); });
 }
 
-Result<WorkerRunner::Spawned> WorkerRunner::Spawn() {
+Result<WorkerRunner::Process> WorkerRunner::Spawn() {
   int sv[2];
   if (::socketpair(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0, sv) != 0) {
     return MakeError(Errc::kInternal, std::string("socketpair: ") + std::strerror(errno));
@@ -210,13 +219,15 @@ Result<WorkerRunner::Spawned> WorkerRunner::Spawn() {
     return MakeError(Errc::kUnavailable,
                      "cannot start compute worker " + worker_binary_ + ": " + std::strerror(spawn_error));
   }
-  return Spawned{pid, sv[0]};
+  ++spawned_;
+  return Process{pid, sv[0], {}};
 }
 
-void WorkerRunner::Discard(Spawned spawned) {
-  ::close(spawned.fd);
-  ::kill(spawned.pid, SIGKILL);
-  while (::waitpid(spawned.pid, nullptr, 0) < 0 && errno == EINTR) {
+void WorkerRunner::Discard(const Process& process, int* status) {
+  ::close(process.fd);
+  ::kill(process.pid, SIGKILL);
+  int ignored = 0;
+  while (::waitpid(process.pid, status != nullptr ? status : &ignored, 0) < 0 && errno == EINTR) {
   }
 }
 
@@ -233,99 +244,175 @@ void WorkerRunner::Start(const std::string& key, const ComputeRequest& request, 
     Fail(std::move(done), handed.error().message);
     return;
   }
-  ::shutdown(handed->fd, SHUT_WR);
-  if (keep_spare_ && !spare_) {
+  if (keep_spare_ && idle_.empty()) {
     // Loading the binary takes milliseconds; the next task should not wait for it.
     auto spawned = Spawn();
     if (spawned.ok()) {
-      spare_ = *spawned;
+      MakeIdle(*spawned);
     } else {
       spdlog::warn("no spare compute worker: {}", spawned.error().message);
     }
   }
-  auto worker = std::make_unique<Worker>();
-  worker->pid = handed->pid;
-  Worker* raw = worker.get();
+  auto busy = std::make_unique<Busy>();
+  busy->process = *handed;
+  Busy* raw = busy.get();
   auto alive = alive_;
   std::uint64_t max_payload = std::max<std::uint64_t>(request.inline_limit, 4096);
-  worker->waiter = std::thread([this, key, raw, spawned = *handed, started, alive, max_payload,
-                                done = std::move(done)]() mutable {
+  busy->waiter = std::thread([this, key, raw, process = *handed, started, alive, max_payload,
+                              done = std::move(done)]() mutable {
     Answer answer;
-    answer.bytes = ReadAnswer(spawned.fd, static_cast<std::size_t>(max_payload + wp::kHeaderBytes), &answer.overflow);
     answer.max_payload = max_payload;
-    ::close(spawned.fd);
-    // Wait for the exit without reaping: until the loop thread reaps, the pid stays ours.
-    siginfo_t info{};
-    while (::waitid(P_PID, static_cast<id_t>(spawned.pid), &info, WEXITED | WNOWAIT) < 0 && errno == EINTR) {
+    char header[wp::kHeaderBytes];
+    std::size_t got = ReadUpTo(process.fd, header, sizeof header);
+    answer.bytes.assign(header, got);
+    std::uint64_t length = 0;
+    for (std::size_t i = 0; got == sizeof header && i < 4; ++i) {
+      length |= std::uint64_t{static_cast<unsigned char>(header[1 + i])} << (8 * i);
+    }
+    if (got == sizeof header && length > max_payload) {
+      // It would block writing the rest: it is ours until reaped, so the pid is safe to signal.
+      answer.overflow = true;
+      ::kill(process.pid, SIGKILL);
+    } else if (got == sizeof header) {
+      answer.bytes.resize(sizeof header + length);
+      std::size_t payload = ReadUpTo(process.fd, answer.bytes.data() + sizeof header, length);
+      answer.bytes.resize(sizeof header + payload);
+      answer.served = payload == length && Serves(header[0]);
+    }
+    if (!answer.served) {
+      // The worker ends after any other answer, or has ended: wait for its exit without
+      // reaping it, so that until the loop thread reaps, the pid stays ours.
+      Drain(process.fd);
+      siginfo_t info{};
+      while (::waitid(P_PID, static_cast<id_t>(process.pid), &info, WEXITED | WNOWAIT) < 0 && errno == EINTR) {
+      }
     }
     answer.seconds = SecondsSince(started);
     if (!alive->load()) return;
-    loop_.Post([this, key, raw, pid = spawned.pid, answer = std::move(answer), alive, done = std::move(done)]() mutable {
-      if (alive->load()) Reap(key, raw, pid, std::move(answer), std::move(done));
+    loop_.Post([this, key, raw, answer = std::move(answer), alive, done = std::move(done)]() mutable {
+      if (alive->load()) Finish(key, raw, std::move(answer), std::move(done));
     });
   });
-  workers_[key] = std::move(worker);
+  busy_[key] = std::move(busy);
 }
 
-Result<WorkerRunner::Spawned> WorkerRunner::HandRequest(const std::string& frame) {
-  // The spare first (it has loaded already); a fresh worker if there is none or it is gone.
-  std::string error;
-  for (int attempt = 0; attempt < 2; ++attempt) {
-    std::optional<Spawned> candidate;
-    if (spare_) {
-      candidate = *spare_;
-      spare_.reset();
-    } else {
+Result<WorkerRunner::Process> WorkerRunner::HandRequest(const std::string& frame) {
+  // The idle worker used last (its memory is warm), then the others; a fresh one if none is
+  // idle or all are gone.
+  for (;;) {
+    bool fresh = idle_.empty();
+    Process candidate;
+    if (fresh) {
       auto spawned = Spawn();
       if (!spawned.ok()) return spawned.error();
       candidate = *spawned;
+    } else {
+      candidate = idle_.back();
+      idle_.pop_back();
     }
-    // A few dozen bytes into an empty socket buffer: this does not block.
-    ssize_t sent = ::send(candidate->fd, frame.data(), frame.size(), MSG_NOSIGNAL);
-    if (sent == static_cast<ssize_t>(frame.size())) return *candidate;
-    error = std::string("cannot send the request to the compute worker: ") +
-            (sent < 0 ? std::strerror(errno) : "short write");
-    Discard(*candidate);
+    // A few dozen bytes into a socket whose buffer the worker has emptied: this does not block.
+    ssize_t sent = ::send(candidate.fd, frame.data(), frame.size(), MSG_NOSIGNAL);
+    if (sent == static_cast<ssize_t>(frame.size())) return candidate;
+    std::string error = std::string("cannot send the request to the compute worker: ") +
+                        (sent < 0 ? std::strerror(errno) : "short write");
+    Discard(candidate);
+    if (fresh) return MakeError(Errc::kUnavailable, error);
+    spdlog::info("idle compute worker {} is gone ({}); trying another", candidate.pid, error);
   }
-  return MakeError(Errc::kUnavailable, error);
 }
 
-void WorkerRunner::Reap(const std::string& key, Worker* raw, int pid, Answer answer, Done done) {
+void WorkerRunner::Finish(const std::string& key, Busy* raw, Answer answer, Done done) {
+  auto it = busy_.find(key);
+  bool ours = it != busy_.end() && it->second.get() == raw;
+  Process process = raw->process;
+  bool killed = ours && raw->killed;
+  if (ours) {
+    it->second->waiter.join();  // it posted this and is returning
+    busy_.erase(it);
+  }
+  ComputeOutcome outcome;
+  outcome.worker_pid = process.pid;
+  if (answer.served && !killed) {
+    outcome = Interpret(answer.bytes, false, answer.max_payload, 0);
+    outcome.worker_pid = process.pid;
+    outcome.seconds = answer.seconds;
+    if (outcome.kind != ComputeOutcome::Kind::kFailed) {
+      spdlog::debug("compute worker {} answered {} after {:.3f}s", process.pid, key, answer.seconds);
+      MakeIdle(process);
+      done(std::move(outcome));
+      return;
+    }
+  }
+  // The worker ended, or ends now: reap it. A killed worker that answered first is discarded
+  // here (it may be computing nothing, but its number was killed).
   int status = 0;
   rusage usage{};
-  while (::wait4(pid, &status, 0, &usage) < 0 && errno == EINTR) {
-  }
-  auto it = workers_.find(key);
-  bool ours = it != workers_.end() && it->second.get() == raw;
-  ComputeOutcome outcome;
-  if (ours && raw->killed) {
-    outcome.kind = ComputeOutcome::Kind::kKilled;
+  if (answer.served) {
+    Discard(process, &status);
   } else {
+    ::close(process.fd);
+    while (::wait4(process.pid, &status, 0, &usage) < 0 && errno == EINTR) {
+    }
+  }
+  if (killed) {
+    outcome = ComputeOutcome{};
+    outcome.kind = ComputeOutcome::Kind::kKilled;
+  } else if (!answer.served) {
     outcome = Interpret(answer.bytes, answer.overflow, answer.max_payload, status);
   }
+  outcome.worker_pid = process.pid;
   outcome.seconds = answer.seconds;
   outcome.wait_status = status;
   outcome.peak_rss_bytes = static_cast<std::uint64_t>(usage.ru_maxrss) * 1024;
-  spdlog::info("compute worker {} for {} {} after {:.3f}s, peak RSS {} MiB", pid, key, DescribeExit(status),
+  spdlog::info("compute worker {} for {} {} after {:.3f}s, peak RSS {} MiB", process.pid, key, DescribeExit(status),
                answer.seconds, outcome.peak_rss_bytes >> 20);
-  if (ours) {
-    it->second->waiter.join();  // it posted this and is returning
-    workers_.erase(it);
-  }
   done(std::move(outcome));
 }
 
+void WorkerRunner::MakeIdle(Process process) {
+  process.idle_since = loop_.Now();
+  idle_.push_back(process);
+  ArmIdleTimer();
+}
+
+void WorkerRunner::ArmIdleTimer() {
+  if (idle_timer_ || idle_.empty()) return;
+  auto due = idle_.front().idle_since + idle_timeout_;
+  auto delay = std::max(Duration::zero(), std::chrono::duration_cast<Duration>(due - loop_.Now()));
+  idle_timer_ = loop_.After(delay, [this] {
+    idle_timer_.reset();
+    StopIdle();
+    ArmIdleTimer();
+  });
+}
+
+void WorkerRunner::StopIdle() {
+  auto now = loop_.Now();
+  while (!idle_.empty() && idle_.front().idle_since + idle_timeout_ <= now) {
+    spdlog::debug("compute worker {} was idle for {:.0f} s: stopping it", idle_.front().pid,
+                  std::chrono::duration<double>(idle_timeout_).count());
+    Discard(idle_.front());
+    idle_.erase(idle_.begin());
+  }
+}
+
 void WorkerRunner::Kill(const std::string& key) {
-  auto it = workers_.find(key);
-  if (it == workers_.end() || it->second->killed) return;
+  auto it = busy_.find(key);
+  if (it == busy_.end() || it->second->killed) return;
   it->second->killed = true;
-  ::kill(it->second->pid, SIGKILL);  // unreaped until the loop thread reaps it: never recycled
+  ::kill(it->second->process.pid, SIGKILL);  // unreaped until the loop thread reaps it: never recycled
 }
 
 std::optional<int> WorkerRunner::WorkerPid(const std::string& key) const {
-  auto it = workers_.find(key);
-  if (it == workers_.end()) return std::nullopt;
-  return it->second->pid;
+  auto it = busy_.find(key);
+  if (it == busy_.end()) return std::nullopt;
+  return it->second->process.pid;
+}
+
+std::vector<int> WorkerRunner::IdlePids() const {
+  std::vector<int> pids;
+  for (const auto& process : idle_) pids.push_back(process.pid);
+  return pids;
 }
 
 // ---- RoutingRunner --------------------------------------------------------------------------

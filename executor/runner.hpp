@@ -2,10 +2,10 @@
 
 // Runs factorial computations off the event loop.
 //
-// WorkerRunner computes each one in a compute worker: a fresh process running this same
-// binary in worker mode (worker.hpp). A running mpz_fac_ui cannot be interrupted from inside,
-// but a process can be killed; an allocation failure under the worker's memory cap ends only
-// that worker, never the executor or its other tasks. InProcessRunner computes small n on a
+// WorkerRunner computes each one in a compute worker: a process running this same binary in
+// worker mode (worker.hpp), which serves one number after another. A running mpz_fac_ui cannot
+// be interrupted from inside, but a process can be killed; an allocation failure under the
+// worker's memory cap ends only that worker, never the executor or its other tasks. InProcessRunner computes small n on a
 // thread, where starting a process would cost more than the work. RoutingRunner picks one.
 
 #include <atomic>
@@ -16,6 +16,7 @@
 #include <optional>
 #include <string>
 #include <thread>
+#include <vector>
 
 #include "compute_request.hpp"
 #include "factorial/event_loop.hpp"
@@ -58,55 +59,74 @@ class InProcessRunner final : public ComputeRunner {
   std::shared_ptr<std::atomic<bool>> alive_ = std::make_shared<std::atomic<bool>>(true);
 };
 
-// One worker process per computation, started with posix_spawn of `worker_binary` (the
-// executor itself: "/proc/self/exe") and a socket for the request and the answer. A thread per
-// worker waits for its answer and its exit without reaping it; the loop thread reaps, so Kill
-// never signals a recycled pid. With `keep_spare`, once a first worker was needed, one more is
-// kept started and waiting for its request, so that a task does not wait for the binary to
-// load (~1 ms idle, ~10 ms on a busy machine). Call Start/Kill on the loop thread.
+// A pool of compute workers, each serving one number after another (worker.hpp): started with
+// posix_spawn of `worker_binary` (the executor itself: "/proc/self/exe") and a socket, kept
+// while they answer, and shared by every task of the executor. Start hands the request to the
+// idle worker used last, or starts one if none is idle; starting costs ~1 ms idle and ~10 ms on
+// a busy machine, which a number in the tens of thousands does not take to compute. A waiter
+// thread per request reads the answer; a worker that answers a result goes back to the idle
+// ones, one that answers a failure (out of memory under its cap, an error) or dies is reaped
+// by the loop thread, which alone reaps, so Kill never signals a recycled pid. With
+// `keep_spare`, once a first worker was needed, one idle worker is kept started so that a task
+// does not wait for the binary to load. A worker idle for `idle_timeout` is stopped. Call
+// Start/Kill on the loop thread.
 class WorkerRunner final : public ComputeRunner {
  public:
-  WorkerRunner(EventLoop& loop, std::string worker_binary, bool keep_spare = true);
+  // Long enough to carry workers from one task of a job to the next (a new offer comes every
+  // allocation cycle, 1 s by default); short enough to return their memory soon after a job.
+  static constexpr Duration kDefaultIdleTimeout = std::chrono::seconds(10);
+
+  WorkerRunner(EventLoop& loop, std::string worker_binary, bool keep_spare = true,
+               Duration idle_timeout = kDefaultIdleTimeout);
   ~WorkerRunner() override;  // kills and reaps every worker
 
   void Start(const std::string& key, const ComputeRequest& request, Done done) override;
   void Kill(const std::string& key) override;
-  std::size_t running() const { return workers_.size(); }
+  std::size_t running() const { return busy_.size(); }
+  // Workers started so far, and the idle ones (least recently used first).
+  std::uint64_t spawned() const { return spawned_; }
+  std::vector<int> IdlePids() const;
   // The worker process computing `key`, while it has not been reaped (tests observe it).
   std::optional<int> WorkerPid(const std::string& key) const;
-  // The started worker waiting for the next request, if any.
-  std::optional<int> SparePid() const { return spare_ ? std::optional<int>(spare_->pid) : std::nullopt; }
 
  private:
-  struct Spawned {
+  struct Process {
     int pid = -1;
     int fd = -1;  // our end of the socket
+    TimePoint idle_since{};
   };
-  Result<Spawned> Spawn();
-  void Discard(Spawned spawned);  // kills and reaps it
-  struct Worker {
-    int pid = -1;
+  struct Busy {
+    Process process;
     bool killed = false;
     std::thread waiter;
   };
-  // What a worker answered, read by its waiter thread.
+  // What a waiter thread read for one request.
   struct Answer {
-    std::string bytes;
+    std::string bytes;      // the answer frame, or what arrived before the worker ended
+    bool served = false;    // a whole kInline or kFile frame: the worker lives on
     bool overflow = false;  // longer than max_payload
     std::uint64_t max_payload = 0;
     double seconds = 0;
   };
+  Result<Process> Spawn();
+  void Discard(const Process& process, int* status = nullptr);  // kills and reaps it
   void Fail(Done done, std::string error);
-  // Gives `frame` to the spare worker, or to a fresh one if there is none or it is gone.
-  Result<Spawned> HandRequest(const std::string& frame);
-  // On the loop thread once the worker exited: reaps it and reports.
-  void Reap(const std::string& key, Worker* raw, int pid, Answer answer, Done done);
+  // Sends `frame` to the idle worker used last, or to a fresh one if none is idle or it is gone.
+  Result<Process> HandRequest(const std::string& frame);
+  // On the loop thread once the waiter has read the answer, or the worker ended.
+  void Finish(const std::string& key, Busy* raw, Answer answer, Done done);
+  void MakeIdle(Process process);
+  void ArmIdleTimer();
+  void StopIdle();  // stops the workers idle for idle_timeout
 
   EventLoop& loop_;
   std::string worker_binary_;
   bool keep_spare_;
-  std::optional<Spawned> spare_;
-  std::map<std::string, std::unique_ptr<Worker>> workers_;
+  Duration idle_timeout_;
+  std::vector<Process> idle_;  // least recently used first
+  std::map<std::string, std::unique_ptr<Busy>> busy_;
+  std::optional<EventLoop::TimerId> idle_timer_;
+  std::uint64_t spawned_ = 0;
   std::shared_ptr<std::atomic<bool>> alive_ = std::make_shared<std::atomic<bool>>(true);
 };
 
@@ -124,6 +144,7 @@ class RoutingRunner final : public ComputeRunner {
   std::size_t running() const { return in_process_.running() + workers_.running(); }
   // The worker process computing `key`, while it has not been reaped (tests observe it).
   std::optional<int> WorkerPid(const std::string& key) const { return workers_.WorkerPid(key); }
+  const WorkerRunner& workers() const { return workers_; }
 
  private:
   InProcessRunner in_process_;

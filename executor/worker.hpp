@@ -11,8 +11,9 @@
 
 namespace factorial::executor {
 
-// Runs the worker: reads one request, caps its own memory, computes, answers, and returns the
-// exit status for main().
+// Runs the worker: reads a request, caps its own memory for it, computes, answers, and waits
+// for the next, until the executor closes the socket (status 0) or a number fails (an answer
+// other than kInline or kFile, then a non-zero status). Returns the exit status for main().
 int RunComputeWorker();
 
 // The computation and its answer frame (kInline, kFile or kError), without any cap; the

@@ -9,8 +9,10 @@
 //   length    4 bytes, unsigned little-endian: the number of payload bytes
 //   payload   `length` bytes
 //
-// The executor writes one kRequest frame to the worker's stdin; the worker answers with
-// exactly one frame on kResultFd and exits. Payloads (integers are little-endian):
+// The executor writes a kRequest frame to the worker's socket (kResultFd); the worker answers
+// with exactly one frame on it, then waits for the next request. One request is outstanding at
+// a time. An answer other than kInline or kFile is the worker's last: it exits after it. End
+// of file on the socket ends the worker with status 0. Payloads (integers are little-endian):
 //
 //   kRequest      n u64 | threads u32 | memory_limit_bytes u64 | inline_limit u64 |
 //                 framed_file u8 (0 or 1) | result_path

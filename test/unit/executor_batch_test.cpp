@@ -19,6 +19,7 @@
 #include "factorial/result_file.hpp"
 #include "factorial/sha256.hpp"
 #include "factorial/sizing.hpp"
+#include "run_plan.hpp"
 #include "runner.hpp"
 #include "support/executor_harness.hpp"
 #include "support/expected.hpp"
@@ -29,6 +30,7 @@ using factorial::DecodeResultList;
 using factorial::ResultFailure;
 using factorial::ResultList;
 using factorial::executor::RoutingRunner;
+using factorial::executor::WorkerRunner;
 using factorial::testing::IndependentFactorial;
 using factorial::testing::TempDir;
 namespace fs = std::filesystem;
@@ -167,6 +169,43 @@ TEST_CASE("a batch of small and big numbers returns each number's exact digits i
   CHECK(reported.digits.size() == 10);
   CHECK(*finished.message == "batch of 10 numbers: 10 computed, 0 failed");
   CHECK(sandbox.Files().empty());  // inline: nothing written
+}
+
+TEST_CASE("the tasks of one executor share its workers, which stop once idle", "[executor][batch]") {
+  TempDir sandbox;
+  RealHarness h(EnvIn(sandbox), std::string(FACTORIAL_EXECUTOR_BINARY), kInProcessMaxN);
+  h.Deliver({Subscribed()});
+  for (int t = 0; t < 4; ++t) {
+    std::string id = "reuse" + std::to_string(t);
+    // Far apart, so that none advances from another: each is a worker's (run_plan.hpp).
+    std::vector<std::uint64_t> numbers;
+    std::string data;
+    for (std::uint64_t n : {1500u, 4000u, 10000u, 25000u, 60000u, 150000u}) {
+      numbers.push_back(n + static_cast<std::uint64_t>(t));
+      data += (data.empty() ? "" : " ") + std::to_string(numbers.back());
+    }
+    REQUIRE(factorial::executor::PlanBatch(numbers, kInProcessMaxN, 4).workers.size() == 6);
+    h.Deliver({Launch(id, data, 2, 256)});
+    auto reported = ReadBack(h.Terminal(id), sandbox);
+    CHECK(reported.failures.empty());
+    for (std::uint64_t n : Numbers(data)) {
+      INFO(n);
+      REQUIRE(reported.digits.contains(n));
+      CHECK(reported.digits.at(n) == IndependentFactorial(n));
+    }
+  }
+  // 24 big numbers in 4 tasks on 2 lanes: a worker per lane and the spare, started once.
+  const auto& workers = h.runner.workers();
+  CHECK(workers.spawned() == 3);
+  auto idle = workers.IdlePids();
+  CHECK(idle.size() == 3);
+  h.loop.Advance(WorkerRunner::kDefaultIdleTimeout);
+  CHECK(workers.IdlePids().empty());
+  for (int pid : idle) {
+    INFO(pid);
+    CHECK(::kill(pid, 0) == -1);  // stopped and reaped
+    CHECK(errno == ESRCH);
+  }
 }
 
 TEST_CASE("a batch over the inline limit streams its results into FRF1 files", "[executor][batch]") {

@@ -1,9 +1,11 @@
 // The runners with real worker processes (the factorial-executor binary in worker mode) on a
-// real CurlLoop (no sockets are opened).
+// FakeLoop, pumped until the workers' answers arrive (its clock moves only when a test says).
 
 #include "runner.hpp"
 
+#include <algorithm>
 #include <chrono>
+#include <functional>
 #include <csignal>
 #include <cstdlib>
 #include <filesystem>
@@ -11,6 +13,7 @@
 #include <optional>
 #include <sstream>
 #include <thread>
+#include <vector>
 
 #include <catch2/catch.hpp>
 #include <fcntl.h>
@@ -18,9 +21,8 @@
 #include <unistd.h>
 
 #include "compute.hpp"
-#include "factorial/curl_loop.hpp"
 #include "factorial/sizing.hpp"
-#include "support/curl_global.hpp"
+#include "support/fake_loop.hpp"
 #include "support/temp_dir.hpp"
 #include "support/timeouts.hpp"
 
@@ -38,6 +40,7 @@ using factorial::executor::ComputeRequest;
 using factorial::executor::ComputeRunner;
 using factorial::executor::RoutingRunner;
 using factorial::executor::WorkerRunner;
+using factorial::testing::FakeLoop;
 using factorial::testing::kSmallRun;
 using factorial::testing::TempDir;
 
@@ -46,21 +49,15 @@ namespace {
 namespace fs = std::filesystem;
 
 // Runs one computation to completion on `loop`.
-ComputeOutcome RunOn(factorial::CurlLoop& loop, ComputeRunner& runner, const ComputeRequest& request) {
+ComputeOutcome RunOn(FakeLoop& loop, ComputeRunner& runner, const ComputeRequest& request) {
   std::optional<ComputeOutcome> outcome;
-  runner.Start("t", request, [&](ComputeOutcome o) {
-    outcome = std::move(o);
-    loop.Stop();
-  });
-  auto guard = loop.After(120s, [&] { loop.Stop(); });
-  loop.Run();
-  loop.CancelTimer(guard);
-  REQUIRE(outcome.has_value());
+  runner.Start("t", request, [&](ComputeOutcome o) { outcome = std::move(o); });
+  REQUIRE(loop.PumpUntil([&] { return outcome.has_value(); }, 120s));
   return *outcome;
 }
 
 ComputeOutcome RunInWorker(const ComputeRequest& request) {
-  factorial::CurlLoop loop;
+  FakeLoop loop;
   WorkerRunner runner(loop, FACTORIAL_EXECUTOR_BINARY);
   return RunOn(loop, runner, request);
 }
@@ -84,19 +81,23 @@ std::optional<double> CpuSeconds(int pid) {
 
 }  // namespace
 
-TEST_CASE("a worker process computes small results inline", "[runner]") {
+TEST_CASE("a worker process computes small results inline and stays for the next number", "[runner]") {
+  FakeLoop loop;
+  WorkerRunner runner(loop, FACTORIAL_EXECUTOR_BINARY);
   ComputeRequest r;
   r.n = 25;
-  auto o = RunInWorker(r);
+  auto o = RunOn(loop, runner, r);
   REQUIRE(o.kind == ComputeOutcome::Kind::kInline);
   CHECK(o.digits == "15511210043330985984000000");
-  REQUIRE(o.wait_status.has_value());
-  CHECK(WIFEXITED(*o.wait_status));
-  CHECK(WEXITSTATUS(*o.wait_status) == 0);
+  REQUIRE(o.worker_pid.has_value());
+  CHECK_FALSE(o.wait_status.has_value());  // it did not end
+  CHECK(::kill(*o.worker_pid, 0) == 0);
+  auto idle = runner.IdlePids();
+  CHECK(std::find(idle.begin(), idle.end(), *o.worker_pid) != idle.end());
 }
 
 TEST_CASE("the routing runner computes small n on a thread and large n in a worker", "[runner]") {
-  factorial::CurlLoop loop;
+  FakeLoop loop;
   RoutingRunner runner(loop, FACTORIAL_EXECUTOR_BINARY);
   ComputeRequest small;
   small.n = 20;
@@ -106,14 +107,9 @@ TEST_CASE("the routing runner computes small n on a thread and large n in a work
   std::optional<ComputeOutcome> a, b;
   runner.Start("small", small, [&](ComputeOutcome o) {
     a = std::move(o);
-    runner.Start("large", large, [&](ComputeOutcome o2) {
-      b = std::move(o2);
-      loop.Stop();
-    });
+    runner.Start("large", large, [&](ComputeOutcome o2) { b = std::move(o2); });
   });
-  auto guard = loop.After(120s, [&] { loop.Stop(); });
-  loop.Run();
-  loop.CancelTimer(guard);
+  REQUIRE(loop.PumpUntil([&] { return b.has_value(); }, 120s));
   REQUIRE(a.has_value());
   REQUIRE(a->kind == ComputeOutcome::Kind::kInline);
   CHECK(a->digits == "2432902008176640000");
@@ -121,48 +117,52 @@ TEST_CASE("the routing runner computes small n on a thread and large n in a work
   REQUIRE(b.has_value());
   REQUIRE(b->kind == ComputeOutcome::Kind::kInline);
   CHECK(b->digits == factorial::executor::Factorial(large.n).ToString());
-  CHECK(b->wait_status.has_value());
+  CHECK(b->worker_pid.has_value());
   CHECK(runner.running() == 0);
 }
 
-TEST_CASE("a started spare worker takes the next task", "[runner]") {
-  factorial::CurlLoop loop;
+TEST_CASE("one worker serves several numbers in a row, inline and in files, with exact digits", "[runner]") {
+  TempDir tmp("runner-serial");
+  FakeLoop loop;
   WorkerRunner runner(loop, FACTORIAL_EXECUTOR_BINARY);
-  CHECK_FALSE(runner.SparePid().has_value());  // none before a worker is needed
-  ComputeRequest r;
-  r.n = 30;
-  std::optional<int> spare, second_pid;
-  std::optional<ComputeOutcome> a, b;
-  runner.Start("a", r, [&](ComputeOutcome o) {
-    a = std::move(o);
-    spare = runner.SparePid();
-    r.n = 31;
-    runner.Start("b", r, [&](ComputeOutcome o2) {
-      b = std::move(o2);
-      loop.Stop();
-    });
-    second_pid = runner.WorkerPid("b");
-  });
-  auto guard = loop.After(kSmallRun, [&] { loop.Stop(); });
-  loop.Run();
-  loop.CancelTimer(guard);
-  REQUIRE(a.has_value());
-  REQUIRE(b.has_value());
-  CHECK(a->digits == factorial::executor::Factorial(30).ToString());
-  CHECK(b->digits == factorial::executor::Factorial(31).ToString());
-  REQUIRE(spare.has_value());
-  CHECK(second_pid == spare);
-  REQUIRE(runner.SparePid().has_value());  // and a new spare waits
-  CHECK(runner.SparePid() != spare);
+  CHECK(runner.IdlePids().empty());  // none before a worker is needed
+  std::optional<int> pid;
+  for (std::uint64_t n : {30000u, 30u, 25000u, 0u, 40000u}) {
+    INFO(n);
+    ComputeRequest r;
+    r.n = n;
+    r.inline_limit = 100;
+    r.memory_limit_bytes = factorial::FactorialMemoryBytes(n);
+    r.result_path = (tmp.path() / (std::to_string(n) + ".result")).string();
+    auto o = RunOn(loop, runner, r);
+    std::string expected = factorial::executor::Factorial(n).ToString();
+    if (expected.size() <= r.inline_limit) {
+      REQUIRE(o.kind == ComputeOutcome::Kind::kInline);
+      CHECK(o.digits == expected);
+    } else {
+      REQUIRE(o.kind == ComputeOutcome::Kind::kFile);
+      std::ifstream in(r.result_path);
+      std::string digits((std::istreambuf_iterator<char>(in)), std::istreambuf_iterator<char>());
+      CHECK(digits == expected);
+      CHECK(o.sha256 == factorial::executor::Sha256Hex(digits));
+    }
+    REQUIRE(o.worker_pid.has_value());
+    if (!pid) pid = o.worker_pid;
+    CHECK(o.worker_pid == pid);
+  }
+  // The one that served them all, and the spare started beside it for the next task.
+  CHECK(runner.spawned() == 2);
+  CHECK(runner.IdlePids().size() == 2);
 }
 
-TEST_CASE("a spare that died is replaced by a fresh worker", "[runner]") {
-  factorial::CurlLoop loop;
+TEST_CASE("an idle worker that died is replaced by a fresh one", "[runner]") {
+  FakeLoop loop;
   WorkerRunner runner(loop, FACTORIAL_EXECUTOR_BINARY);
   ComputeRequest r;
   r.n = 30;
-  std::optional<int> spare;
-  std::optional<ComputeOutcome> b;
+  RunOn(loop, runner, r);
+  auto dead = runner.IdlePids();
+  REQUIRE(dead.size() == 2);  // the one that computed 30!, and the spare
   auto is_zombie = [](int pid) {
     std::ifstream in("/proc/" + std::to_string(pid) + "/stat");
     std::string line;
@@ -170,29 +170,41 @@ TEST_CASE("a spare that died is replaced by a fresh worker", "[runner]") {
     auto close_paren = line.rfind(')');
     return close_paren != std::string::npos && line.substr(close_paren + 2, 1) == "Z";
   };
-  std::function<void()> start_b = [&] {
-    if (!is_zombie(*spare)) {  // not yet observably dead
-      loop.After(10ms, start_b);
-      return;
-    }
-    runner.Start("b", r, [&](ComputeOutcome o) {
-      b = std::move(o);
-      loop.Stop();
-    });
-  };
-  runner.Start("a", r, [&](ComputeOutcome) {
-    spare = runner.SparePid();
-    REQUIRE(spare.has_value());
-    ::kill(*spare, SIGKILL);
-    start_b();
-  });
-  auto guard = loop.After(kSmallRun, [&] { loop.Stop(); });
-  loop.Run();
-  loop.CancelTimer(guard);
-  REQUIRE(b.has_value());
-  REQUIRE(b->kind == ComputeOutcome::Kind::kInline);
-  CHECK(b->digits == factorial::executor::Factorial(30).ToString());
-  CHECK(::kill(*spare, 0) == -1);  // the dead spare was reaped
+  for (int pid : dead) REQUIRE(::kill(pid, SIGKILL) == 0);
+  auto deadline = std::chrono::steady_clock::now() + kSmallRun;
+  while (!(is_zombie(dead[0]) && is_zombie(dead[1])) && std::chrono::steady_clock::now() < deadline) {
+    std::this_thread::sleep_for(1ms);  // polling an observable state, with a deadline
+  }
+  REQUIRE(is_zombie(dead[0]));
+  REQUIRE(is_zombie(dead[1]));
+  r.n = 31;
+  auto o = RunOn(loop, runner, r);
+  REQUIRE(o.kind == ComputeOutcome::Kind::kInline);
+  CHECK(o.digits == factorial::executor::Factorial(31).ToString());
+  CHECK(o.worker_pid != dead[0]);
+  CHECK(o.worker_pid != dead[1]);
+  for (int pid : dead) CHECK(::kill(pid, 0) == -1);  // the dead ones were reaped
+}
+
+TEST_CASE("an idle worker is stopped after the idle timeout", "[runner]") {
+  FakeLoop loop;
+  WorkerRunner runner(loop, FACTORIAL_EXECUTOR_BINARY, /*keep_spare=*/false, 200ms);
+  ComputeRequest r;
+  r.n = 30;
+  auto o = RunOn(loop, runner, r);
+  REQUIRE(o.worker_pid.has_value());
+  CHECK(runner.IdlePids() == std::vector<int>{*o.worker_pid});
+  loop.Advance(199ms);
+  CHECK(runner.IdlePids() == std::vector<int>{*o.worker_pid});
+  loop.Advance(1ms);
+  CHECK(runner.IdlePids().empty());
+  CHECK(::kill(*o.worker_pid, 0) == -1);  // stopped and reaped
+  CHECK(errno == ESRCH);
+  // The next number starts a new one.
+  r.n = 31;
+  auto next = RunOn(loop, runner, r);
+  CHECK(next.digits == factorial::executor::Factorial(31).ToString());
+  CHECK(runner.spawned() == 2);
 }
 
 TEST_CASE("a large result is written to a file with its size and SHA-256", "[runner]") {
@@ -224,36 +236,26 @@ TEST_CASE("a result file that cannot be written is a failure that names the path
 }
 
 TEST_CASE("KILL ends a running computation: the worker process is gone and reaped", "[runner]") {
-  factorial::CurlLoop loop;
+  FakeLoop loop;
   WorkerRunner runner(loop, FACTORIAL_EXECUTOR_BINARY);
   ComputeRequest r;
   r.n = 60000000;  // tens of seconds of work
   std::optional<ComputeOutcome> outcome;
-  bool killed = false;
-  runner.Start("t", r, [&](ComputeOutcome o) {
-    outcome = std::move(o);
-    loop.Stop();
-  });
+  runner.Start("t", r, [&](ComputeOutcome o) { outcome = std::move(o); });
   std::optional<int> pid = runner.WorkerPid("t");
   REQUIRE(pid.has_value());
   // The worker is the executor binary, exec'd (a fork alone would still show the test binary).
   CHECK(fs::read_symlink("/proc/" + std::to_string(*pid) + "/exe") == fs::canonical(FACTORIAL_EXECUTOR_BINARY));
   // Kill only once it is observably computing (0.2 s of CPU), not after a guessed delay.
-  std::function<void()> poll = [&] {
+  auto deadline = std::chrono::steady_clock::now() + kSmallRun;
+  auto computing = [&] {
     auto cpu = CpuSeconds(*pid);
-    if (cpu && *cpu >= 0.2) {
-      killed = true;
-      runner.Kill("t");
-      return;
-    }
-    loop.After(10ms, poll);
+    return cpu && *cpu >= 0.2;
   };
-  loop.After(10ms, poll);
-  auto guard = loop.After(kSmallRun, [&] { loop.Stop(); });
-  loop.Run();
-  loop.CancelTimer(guard);
-  REQUIRE(killed);
-  REQUIRE(outcome.has_value());
+  while (!computing() && std::chrono::steady_clock::now() < deadline) std::this_thread::sleep_for(10ms);
+  REQUIRE(computing());
+  runner.Kill("t");
+  REQUIRE(loop.PumpUntil([&] { return outcome.has_value(); }, kSmallRun));
   CHECK(outcome->kind == ComputeOutcome::Kind::kKilled);
   // The computation really stopped: killed by SIGKILL (not asked with SIGTERM and waited for,
   // not finished), reaped, and no such process remains.
@@ -263,11 +265,18 @@ TEST_CASE("KILL ends a running computation: the worker process is gone and reape
   CHECK(::kill(*pid, 0) == -1);
   CHECK(errno == ESRCH);
   CHECK(runner.running() == 0);
+  // The KILL ended that worker only: the next number is computed (by the spare).
+  ComputeRequest next;
+  next.n = 33;
+  auto after = RunOn(loop, runner, next);
+  REQUIRE(after.kind == ComputeOutcome::Kind::kInline);
+  CHECK(after.digits == factorial::executor::Factorial(33).ToString());
+  CHECK(after.worker_pid != pid);
 }
 
 #if defined(FACTORIAL_ASAN)
 // AddressSanitizer's shadow memory is private writable address space that RLIMIT_DATA counts,
-// so a sanitized worker runs uncapped (CapMemory); with the cap applied it could not allocate
+// so a sanitized worker runs uncapped (MemoryCap in worker.cpp); with the cap applied it could not allocate
 // at all. The Debug build runs the real cap test below.
 TEST_CASE("under AddressSanitizer the memory cap is not applied: a capped request computes as uncapped", "[runner]") {
   ComputeRequest r;
@@ -280,30 +289,63 @@ TEST_CASE("under AddressSanitizer the memory cap is not applied: a capped reques
 }
 #else
 TEST_CASE("a memory cap turns a huge n into an out-of-memory failure of that worker only", "[runner]") {
+  FakeLoop loop;
+  WorkerRunner runner(loop, FACTORIAL_EXECUTOR_BINARY);
+  // The worker has served a number before: its cap is the next number's, not the first's.
+  ComputeRequest first;
+  first.n = 50000;
+  first.inline_limit = 1 << 20;
+  first.memory_limit_bytes = factorial::FactorialMemoryBytes(first.n);
+  auto served = RunOn(loop, runner, first);
+  REQUIRE(served.kind == ComputeOutcome::Kind::kInline);
   ComputeRequest r;
   r.n = 20000000;  // ~20 MB binary result, hundreds of MB at peak
   r.memory_limit_bytes = 32u << 20;
-  auto o = RunInWorker(r);
+  auto o = RunOn(loop, runner, r);
   REQUIRE(o.kind == ComputeOutcome::Kind::kFailed);
   CHECK(o.out_of_memory);
   CHECK_THAT(o.error, Catch::Contains("out of memory") && Catch::Contains("cap of 32 MiB"));
-  // The worker said so itself rather than crashing in GMP's abort().
+  CHECK(o.worker_pid == served.worker_pid);
+  // The worker said so itself rather than crashing in GMP's abort(), and ended.
   REQUIRE(o.wait_status.has_value());
   CHECK(WIFEXITED(*o.wait_status));
   CHECK(WEXITSTATUS(*o.wait_status) == 3);
   CHECK(o.peak_rss_bytes < r.memory_limit_bytes);
-  // The runner (this process) is unharmed and can compute again.
-  ComputeRequest small;
-  small.n = 10;
-  CHECK(RunInWorker(small).digits == "3628800");
+  CHECK(::kill(*o.worker_pid, 0) == -1);
+  // The runner (this process) is unharmed, and the next number is computed by another worker.
+  ComputeRequest next;
+  next.n = 40000;
+  next.inline_limit = 1 << 20;
+  next.memory_limit_bytes = factorial::FactorialMemoryBytes(next.n);
+  auto after = RunOn(loop, runner, next);
+  REQUIRE(after.kind == ComputeOutcome::Kind::kInline);
+  CHECK(after.digits == factorial::executor::Factorial(next.n).ToString());
+  CHECK(after.worker_pid != o.worker_pid);
 }
 #endif
+
+namespace {
+
+// The peak resident memory of a live process (VmHWM), in bytes.
+std::uint64_t PeakResidentBytes(int pid) {
+  std::ifstream in("/proc/" + std::to_string(pid) + "/status");
+  std::string line;
+  while (std::getline(in, line)) {
+    if (line.rfind("VmHWM:", 0) == 0) return std::stoull(line.substr(6)) << 10;
+  }
+  FAIL("no VmHWM for " << pid);
+  return 0;
+}
+
+}  // namespace
 
 TEST_CASE("a parallel conversion stays within its sized memory cap", "[runner]") {
   // 8 threads on 2 cores: each has a stack and a malloc arena, which the old address-space cap
   // counted in full (10^7! failed "out of memory" on an agent with 16 GB free).
   TempDir tmp("runner-cap");
   const fs::path& dir = tmp.path();
+  FakeLoop loop;
+  WorkerRunner runner(loop, FACTORIAL_EXECUTOR_BINARY);
   ComputeRequest r;
   r.n = 1000000;
   r.threads = 8;
@@ -313,20 +355,35 @@ TEST_CASE("a parallel conversion stays within its sized memory cap", "[runner]")
     r.memory_limit_bytes = factorial::FactorialMemoryBytes(r.n);
     REQUIRE(factorial::ConversionThreadsWithin(r.n, 8, r.memory_limit_bytes) == 1);
   }
-  auto o = RunInWorker(r);
+  auto o = RunOn(loop, runner, r);
   REQUIRE(o.kind == ComputeOutcome::Kind::kFile);
   CHECK(o.size == factorial::FactorialDigits(r.n));
   std::ifstream in(r.result_path);
   std::string digits((std::istreambuf_iterator<char>(in)), std::istreambuf_iterator<char>());
   CHECK(o.sha256 == factorial::executor::Sha256Hex(digits));
   CHECK(digits == factorial::executor::Factorial(r.n).ToString());
+  REQUIRE(o.worker_pid.has_value());
+  std::uint64_t peak = PeakResidentBytes(*o.worker_pid);  // a fresh worker: its peak is this number's
 #if !defined(FACTORIAL_ASAN)
-  CHECK(o.peak_rss_bytes <= r.memory_limit_bytes);
+  CHECK(peak <= r.memory_limit_bytes);
 #endif
+
+  // The same worker then computes a smaller number under that number's own cap: what the
+  // first left behind (cached thread stacks, arenas) does not count against it.
+  ComputeRequest smaller;
+  smaller.n = 300000;
+  smaller.result_path = (dir / "s.result").string();
+  smaller.memory_limit_bytes = factorial::FactorialMemoryBytes(smaller.n);
+  auto s = RunOn(loop, runner, smaller);
+  REQUIRE(s.kind == ComputeOutcome::Kind::kFile);
+  CHECK(s.worker_pid == o.worker_pid);
+  std::ifstream small_in(smaller.result_path);
+  std::string small_digits((std::istreambuf_iterator<char>(small_in)), std::istreambuf_iterator<char>());
+  CHECK(small_digits == factorial::executor::Factorial(smaller.n).ToString());
 }
 
 TEST_CASE("a worker binary that does not answer is a clear failure", "[runner]") {
-  factorial::CurlLoop loop;
+  FakeLoop loop;
   ComputeRequest r;
   r.n = 30000;
   SECTION("it exits without answering") {
