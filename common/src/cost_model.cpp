@@ -26,9 +26,14 @@ constexpr double kPeakPerResultByte = 16.5;  // b
 constexpr double kPeakFloorBytes = 70960;    // c
 
 // Fitted by `factorial-costmodel --runs-only` (test/bench/cost_model.txt, RelWithDebInfo):
-// medians over 10^3 <= n <= 10^5 of 1.81e-9, 4.18e-10 and 6.45e-10, flat within 7% there.
-// The pass is rounded up: a run's passes also pack factors and step between numbers.
-constexpr double kRunPassSecondsPerLimb = 2.0e-9;     // one limb times one packed factor
+// one pass over a copy of n! costs 2.3-2.4e-9 s per limb for 10^3 <= n <= 10^5, formatting
+// 4.2e-10 s and parsing 6.5e-10 s per digit. A run's passes follow one another over the same
+// limbs, which stay in the L1 cache up to ~4096 limbs (32 KiB, n ~ 20000); beyond, advancing
+// measured 2.5x the copy's pass (n = 50000, gaps 250-4000), so the pass cost grows with the
+// length up to that.
+constexpr double kRunPassSecondsPerLimb = 2.4e-9;      // one limb times one packed factor, in L1
+constexpr double kRunCachedLimbs = 4096;               // beyond: up to kRunUncachedFactor x
+constexpr double kRunUncachedFactor = 2.5;
 constexpr double kRunFormatSecondsPerDigit = 4.2e-10;  // limbs to text
 constexpr double kRunParseSecondsPerDigit = 6.5e-10;   // GMP's text to limbs, at a run's start
 constexpr double kDecimalLimbDigits = 19;
@@ -71,8 +76,9 @@ double EstimatedAdvanceSeconds(std::uint64_t from, std::uint64_t to) {
   if (to <= from) return 0;
   double passes = std::ceil(static_cast<double>(to - from) / NumbersPerFactor(to));
   // The limbs grow from from!'s to to!'s over the passes: their mean length.
-  double limbs = (static_cast<double>(FactorialDigits(from) + FactorialDigits(to)) / 2) / kDecimalLimbDigits;
-  return kRunPassSecondsPerLimb * passes * std::max(1.0, limbs) +
+  double limbs = std::max(1.0, (static_cast<double>(FactorialDigits(from) + FactorialDigits(to)) / 2) / kDecimalLimbDigits);
+  double per_limb = kRunPassSecondsPerLimb * std::clamp(limbs / kRunCachedLimbs, 1.0, kRunUncachedFactor);
+  return per_limb * passes * limbs +
          kRunFormatSecondsPerDigit * static_cast<double>(FactorialDigits(to));
 }
 

@@ -521,7 +521,7 @@ void BenchBatch(const std::string& bin, const std::string& workload, bool quick)
   fs::remove_all(dir);
 }
 
-// ---- 9. decimal runs: the executor's compute on the workloads vs bare GMP --------------------
+// ---- 11. decimal runs: the executor's compute on the workloads vs bare GMP --------------------
 
 // bare-gmp on `threads` threads, numbers from `input`, lines to `output`: wall and CPU seconds.
 std::pair<double, double> BareGmpRun(const std::string& bin, const std::string& input, const std::string& output,
@@ -578,7 +578,7 @@ void BenchRuns(const std::string& bin, bool quick) {
   workloads.emplace_back("W3 first " + std::to_string(w3.size()), w3);
   double load[1] = {0};
   ::getloadavg(load, 1);
-  std::printf("\n9. Decimal runs: each workload's distinct numbers as one task on 2 lanes vs bare GMP on 2 threads, "
+  std::printf("\n11. Decimal runs: each workload's distinct numbers as one task on 2 lanes vs bare GMP on 2 threads, "
               "load %.1f\n", load[0]);
   std::printf("%-20s %8s %8s %8s %10s %10s %11s %11s %10s %10s\n", "workload", "numbers", "lanes", "workers",
               "bare wall", "bare cpu", "exec wall", "exec cpu", "cpu ratio", "result MB");
