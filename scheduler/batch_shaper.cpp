@@ -62,6 +62,34 @@ struct ResultBytes {
 
 double ResultDiskMegabytes(std::uint64_t n) { return ResultBytes{}.With(n).DiskMegabytes(); }
 
+// What a task has taken so far, and the limits it fills up to.
+struct BatchShaper::Fill {
+  Fill(int lanes, std::size_t most_numbers, std::uint64_t target, double mem, double disk)
+      : memory(lanes), most(most_numbers), target_ns(target), room_mem(mem), room_disk(disk) {}
+  // Whether n fits: the numbers, the memory of the lanes' largest, the disk of the results,
+  // the work (the first number always fits the work).
+  bool Fits(std::uint64_t n) const {
+    if (ids.size() >= most || Megabytes(memory.SumWith(FactorialMemoryBytes(n))) > room_mem) return false;
+    if (results.With(n).DiskMegabytes() > room_disk) return false;
+    return ids.empty() || work_ns + CostNanoseconds(n) <= target_ns;
+  }
+  void Add(NumberId id, std::uint64_t n) {
+    ids.push_back(id);
+    memory.Insert(FactorialMemoryBytes(n));
+    results = results.With(n);
+    work_ns += CostNanoseconds(n);
+  }
+
+  std::vector<NumberId> ids;
+  LargestSum memory;
+  ResultBytes results;
+  std::uint64_t work_ns = 0;
+  std::size_t most;
+  std::uint64_t target_ns;
+  double room_mem;
+  double room_disk;
+};
+
 std::uint64_t CostNanoseconds(std::uint64_t n) {
   double ns = std::ceil(EstimatedCpuSeconds(n) * 1e9);
   return ns >= 1.8e19 ? UINT64_MAX / 1024 : static_cast<std::uint64_t>(ns);  // room to sum
@@ -85,30 +113,50 @@ std::optional<PendingTask> BatchShaper::Take(double room_cpus, double room_mem, 
   double target_seconds = std::clamp(share, floor_seconds * cpus, policy_.batch_seconds * cpus);
   auto target_ns = static_cast<std::uint64_t>(target_seconds * 1e9);
 
-  std::vector<NumberId> ids;
-  LargestSum memory(lanes);
-  std::uint64_t work_ns = 0;
-  ResultBytes results;
-  while (ids.size() < most) {
-    auto next = book_.PeekPending();
-    if (!next || (!ids.empty() && !book_.SameGroupAsTaken())) break;
-    std::uint64_t n = book_.number(*next);
-    std::uint64_t need = FactorialMemoryBytes(n);
-    if (Megabytes(memory.SumWith(need)) > room_mem) break;
-    ResultBytes with = results.With(n);
-    if (with.DiskMegabytes() > room_disk) break;
-    std::uint64_t cost = CostNanoseconds(n);
-    if (!ids.empty() && work_ns + cost > target_ns) break;
-    book_.TakePending();
-    ids.push_back(*next);
-    memory.Insert(need);
-    work_ns += cost;
-    results = with;
-  }
-  if (ids.empty()) return std::nullopt;
-  PendingTask task{{}, cpus, Megabytes(memory.sum()), results.DiskMegabytes()};
-  batches_.push_back(std::move(ids));
+  Fill fill(lanes, most, target_ns, room_mem, room_disk);
+  if (!TakeRange(fill)) TakeInLaunchOrder(fill);
+  if (fill.ids.empty()) return std::nullopt;
+  PendingTask task{{}, cpus, Megabytes(fill.memory.sum()), fill.results.DiskMegabytes()};
+  batches_.push_back(std::move(fill.ids));
   return task;
+}
+
+void BatchShaper::TakeInLaunchOrder(Fill& fill) {
+  while (true) {
+    auto next = book_.PeekPending();
+    if (!next || (!fill.ids.empty() && !book_.SameGroupAsTaken())) break;
+    std::uint64_t n = book_.number(*next);
+    if (!fill.Fits(n)) break;
+    book_.TakePending();
+    fill.Add(*next, n);
+  }
+}
+
+bool BatchShaper::TakeRange(Fill& fill) {
+  auto seed = book_.PeekPending();
+  if (!seed || policy_.batch_size == 1 || !book_.PeekIsFresh()) return false;
+  // Ids are in numeric order: neighbouring ids are the closest numbers of the workload.
+  auto close = [&](NumberId low, NumberId high) { return AdvanceIsCheaper(book_.number(low), book_.number(high)); };
+  NumberId id = *seed;
+  bool above = book_.Available(id + 1) && close(id, id + 1);
+  bool below = id > 0 && book_.Available(id - 1) && close(id - 1, id);
+  if (!above && !below) return false;
+  if (!fill.Fits(book_.number(id))) return true;  // not even the first: no task
+  book_.TakeId(id);
+  fill.Add(id, book_.number(id));
+  for (NumberId high = id + 1; book_.Available(high) && close(high - 1, high) && fill.Fits(book_.number(high));
+       ++high) {
+    book_.TakeId(high);
+    fill.Add(high, book_.number(high));
+  }
+  for (NumberId low = id; low > 0 && book_.Available(low - 1) && close(low - 1, low) &&
+                          fill.Fits(book_.number(low - 1));
+       --low) {
+    book_.TakeId(low - 1);
+    fill.Add(low - 1, book_.number(low - 1));
+  }
+  std::sort(fill.ids.begin(), fill.ids.end());
+  return true;
 }
 
 PendingWork::Needs BatchShaper::NextNeeds() {

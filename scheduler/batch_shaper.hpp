@@ -1,8 +1,18 @@
 #pragma once
 
 // Shapes pending numbers into batch tasks for the planner (planner.hpp's PendingWork): each
-// task takes pending numbers in launch order (JobBook) until their estimated work fills its
-// share, or its memory would not fit the offer's room.
+// task takes pending numbers until their estimated work fills its share, or its memory would
+// not fit the offer's room.
+//
+// Which numbers: when the next number in launch order (JobBook) is read from the input and a
+// number next to it in value is cheaper advanced from it than computed alone (the executor's
+// decimal runs, cost_model.hpp's AdvanceIsCheaper), the task takes a contiguous range of the
+// sorted pending numbers around it, upwards first, as far as each neighbour stays that close;
+// the executor then computes the range as runs. Otherwise (isolated numbers, numbers sent
+// back in groups, one number per task) it takes them in launch order, as before. Work is
+// counted as each number alone costs either way, so the shares below keep their proportions
+// and a range simply finishes sooner than its estimate. Results still print in input order:
+// the sink holds and spills what arrives early.
 //
 // Work per task (cost_model.hpp's estimates): guided self-scheduling. A task of c cpus gets
 //   pending work x c / capacity,
@@ -69,6 +79,12 @@ class BatchShaper final : public PendingWork {
   const std::vector<std::vector<NumberId>>& batches() const { return batches_; }
 
  private:
+  struct Fill;  // what a task has taken so far, and its limits
+  void TakeInLaunchOrder(Fill& fill);
+  // A contiguous range of close numbers around the next pending one; false when that number
+  // has no close neighbour pending (or is not read from the input), and nothing was taken.
+  bool TakeRange(Fill& fill);
+
   JobBook& book_;
   BatchPolicy policy_;
   double pending_work_;  // at the start of the round

@@ -89,6 +89,22 @@ void JobBook::SetAside() {
   peeked_.reset();
 }
 
+bool JobBook::PeekIsFresh() { return PeekPending() && peeked_serial_ == 0; }
+
+bool JobBook::Available(NumberId id) const {
+  if (id >= slots_.size()) return false;
+  const Slot& slot = slots_[id];
+  return slot.fresh && slot.state == NumberState::kPending && !slot.passed;
+}
+
+void JobBook::TakeId(NumberId id) {
+  if (!Available(id)) return;
+  slots_[id].passed = true;  // Launch marks it read from the input order
+  passed_.push_back(id);
+  taken_serial_ = 0;
+  if (peeked_ == id) peeked_.reset();
+}
+
 void JobBook::EndPlanning() {
   for (NumberId id : passed_) slots_[id].passed = false;
   passed_.clear();

@@ -128,6 +128,14 @@ class JobBook {
   bool SameGroupAsTaken();
   // No offer can hold the next pending number now: pass over it for this round.
   void SetAside();
+  // Whether the next pending number is read from the input order (not sent back in a group).
+  bool PeekIsFresh();
+  // Whether `id` is read from the input order, pending and not yet taken or set aside in this
+  // round: a task may take it out of launch order (TakeId), to keep numbers close in value
+  // together.
+  bool Available(NumberId id) const;
+  // Takes `id` (Available) for a task about to be launched.
+  void TakeId(NumberId id);
   // Ends the round: numbers set aside are pending again where they were.
   void EndPlanning();
 
