@@ -4,8 +4,11 @@
 # a mesos-sim started by that systemd too:
 #   deploy/test-systemd.sh BUILD_DIR
 # Checks: the start waits for READY=1, systemctl status shows the STATUS= progress line, the
-# watchdog is fed, the status page asks for the password the unit loads as a credential, the job exits 0 with exact results in the state directory, and a second start
-# of the finished job is skipped by ExecCondition. Exit 77 (skipped) with the reason when this
+# watchdog is fed, the status page asks for the password the unit loads as a credential, the job
+# exits 0 with exact results in the state directory, a second start of the finished job is
+# skipped by ExecCondition, and a job restarted (`systemctl restart`) and then stopped and
+# started mid-job resumes its running task each time: nothing killed, nothing launched again,
+# every result once. Exit 77 (skipped) with the reason when this
 # machine cannot run such a systemd (not root, no unshare, no cgroup2, systemd not installed).
 #
 # Safety: the throw-away systemd sees only the units written here (SYSTEMD_UNIT_PATH), so none
@@ -221,4 +224,67 @@ in_ns systemctl start "$unit"
 journal=$(in_ns journalctl --no-pager -o cat -u "$unit")
 grep -q "not run again" <<<"$journal" || fail "no 'not run again' in the journal: $journal"
 echo "restart of the finished job skipped by ExecCondition"
+
+# 4. A job restarted, then stopped and started, while its tasks run: the running task is left
+#    running each time and adopted by the next process, so no number is launched twice. Its
+#    executor is frozen (SIGSTOP) while the scheduler comes and goes, so the task is running
+#    throughout whatever the machine's speed.
+job=resume
+unit=factorial-scheduler@$job.service
+# One task per number (--batch-size 1), so the tasks launched name their numbers; 2500000 is
+# seconds of work.
+printf 'MESOS_MASTER=%s\nFACTORIAL_USER=nobody\nFACTORIAL_OPTIONS=--refuse-seconds 0.2 --batch-size 1\n' "$master" |
+  in_ns tee /etc/factorial-scheduler/$job.conf >/dev/null
+printf '5\n20\n2500000\n25\n' | in_ns tee /etc/factorial-scheduler/$job.numbers >/dev/null
+in_ns chmod 0644 /etc/factorial-scheduler/$job.conf /etc/factorial-scheduler/$job.numbers
+# Tasks launched per number since this job started, as "N:count" words.
+launches() {
+  curl -sf "$master/sim/launches" | python3 -c 'import collections,json,sys
+counts = collections.Counter(l["task_id"].rsplit("-", 1)[0] for l in json.load(sys.stdin)[int(sys.argv[1]):])
+print(" ".join(k[len("factorial-"):] + ":" + str(v) for k, v in sorted(counts.items())))' "$earlier"
+}
+earlier=$(curl -sf "$master/sim/launches" | python3 -c 'import json,sys; print(len(json.load(sys.stdin)))')
+in_ns systemctl start --no-block "$unit"
+big_launched() { [[ $(launches) == *2500000:1* ]]; }
+wait_for 60 "the task of 2500000 to be launched" big_launched
+executor_pid() {
+  curl -sf "$master/sim/state" | python3 -c 'import json,sys
+for a in json.load(sys.stdin)["agents"]:
+    for e in a["executors"]:
+        if e["state"] == "ACTIVE" and e["framework_id"] == sys.argv[1]: print(e["pid"])' "$1"
+}
+framework=$(curl -sf "$master/sim/state" | python3 -c 'import json,sys; print([f["id"] for f in json.load(sys.stdin)["frameworks"]][-1])')
+pid=$(executor_pid "$framework")
+[[ -n $pid ]] || fail "no executor of framework $framework"
+in_ns kill -STOP -- "-$pid"
+active() { [[ $(prop ActiveState) == active ]]; }
+adopted() { in_ns journalctl --no-pager -o cat -u "$unit" | grep -c "[1-9][0-9]* task(s) launched before and not over" || true; }
+wait_for 60 "the job to be subscribed" active
+in_ns systemctl restart "$unit"
+wait_for 60 "the restarted job to be subscribed" active
+[[ $(adopted) == 1 ]] || fail "the restarted job adopted nothing: $(in_ns journalctl --no-pager -o cat -u "$unit")"
+in_ns systemctl stop "$unit"
+[[ $(curl -sf "$master/sim/state" | python3 -c 'import json,sys; print(len(json.load(sys.stdin)["frameworks"]))') == 1 ]] ||
+  fail "systemctl stop removed the framework"
+in_ns systemctl start "$unit"
+[[ $(adopted) == 2 ]] || fail "the started job adopted nothing: $(in_ns journalctl --no-pager -o cat -u "$unit")"
+in_ns kill -CONT -- "-$pid"
+wait_for 180 "the resumed job to end" ended
+journal=$(in_ns journalctl --no-pager -o cat -u "$unit")
+[[ $(prop Result) == success && $(prop ExecMainStatus) == 0 ]] || fail "job result $(prop Result): $journal"
+[[ $(launches) == "20:1 25:1 2500000:1 5:1" ]] || fail "tasks launched per number: $(launches)"
+kills=$(curl -sf "$master/sim/calls" | python3 -c 'import json,sys; print(sum(json.loads(c).get("type") == "KILL" for c in json.load(sys.stdin)))')
+[[ $kills == 0 ]] || fail "$kills KILL call(s) sent"
+# The digits of 2500000! (14,909,118) are counted from its logarithm and checked against its line.
+in_ns cat /var/lib/factorial-scheduler/$job/results | python3 -c '
+import math, sys
+lines = sys.stdin.read().split("\n")
+assert lines[-1] == "", "no final newline"
+lines = lines[:-1]
+assert lines[0] == "5! = 120" and lines[1] == "20! = 2432902008176640000", lines[:2]
+assert lines[3] == "25! = 15511210043330985984000000", lines[3]
+digits = math.floor(math.lgamma(2500001) / math.log(10)) + 1
+assert lines[2].startswith("2500000! = ") and len(lines[2]) == len("2500000! = ") + digits, len(lines[2])
+assert len(lines) == 4, len(lines)' || fail "results of the resumed job are not exact"
+echo "restart and stop/start mid-job: the running task adopted twice, none killed, none launched again"
 echo "PASS"
