@@ -114,7 +114,9 @@ std::optional<PendingTask> BatchShaper::Take(double room_cpus, double room_mem, 
   auto target_ns = static_cast<std::uint64_t>(target_seconds * 1e9);
 
   Fill fill(lanes, most, target_ns, room_mem, room_disk);
-  if (!TakeRange(fill)) TakeInLaunchOrder(fill);
+  // A range, then as many more in launch order as its share leaves room for.
+  TakeRange(fill);
+  TakeInLaunchOrder(fill);
   if (fill.ids.empty()) return std::nullopt;
   PendingTask task{{}, cpus, Megabytes(fill.memory.sum()), fill.results.DiskMegabytes()};
   batches_.push_back(std::move(fill.ids));

@@ -8,8 +8,9 @@
 // number next to it in value is cheaper advanced from it than computed alone (the executor's
 // decimal runs, cost_model.hpp's AdvanceIsCheaper), the task takes a contiguous range of the
 // sorted pending numbers around it, upwards first, as far as each neighbour stays that close;
-// the executor then computes the range as runs. Otherwise (isolated numbers, numbers sent
-// back in groups, one number per task) it takes them in launch order, as before. Work is
+// the executor then computes the range as runs, and the task fills what room its share leaves
+// in launch order. Otherwise (isolated numbers, numbers sent back in groups, one number per
+// task) it takes them in launch order, as before. Work is
 // counted as each number alone costs either way, so the shares below keep their proportions
 // and a range simply finishes sooner than its estimate. Results still print in input order:
 // the sink holds and spills what arrives early.

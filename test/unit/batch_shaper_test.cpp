@@ -64,6 +64,15 @@ TEST_CASE("close numbers go out sorted, as one range, whatever their input order
   CHECK(Numbers(book, shaper.batches()[0]) == std::vector<std::uint64_t>{10, 20, 30, 40, 50});
 }
 
+TEST_CASE("a range leaves room in its task for other numbers, taken in input order", "[shaper]") {
+  Workload workload = Build({20000, 20001, 7, 20002, 300});
+  JobBook book(workload, &CostNanoseconds);
+  BatchShaper shaper(book, BatchPolicy{}, 1);
+  REQUIRE(shaper.Take(1, kRoomMem, kRoomDisk).has_value());
+  REQUIRE(shaper.batches().size() == 1);
+  CHECK(Numbers(book, shaper.batches()[0]) == std::vector<std::uint64_t>{20000, 20001, 20002, 7, 300});
+}
+
 TEST_CASE("far-apart numbers go out in input order, as before", "[shaper]") {
   Workload workload = Build({50000, 3000, 90000});
   JobBook book(workload, &CostNanoseconds);
@@ -84,15 +93,15 @@ TEST_CASE("one number per task stays one number per task in input order", "[shap
 }
 
 TEST_CASE("a range grows upwards from the next number first, then downwards, up to its share", "[shaper]") {
-  // Input: 1500 first, then the rest of 1000..1999 shuffled. The work target is exactly what
-  // 1500..1599 cost computed alone, so the first task is those.
+  // Input: 1500 first, then the rest of 1000..1999 shuffled. The work target is what
+  // 1500..1599 cost computed alone, and less than any other number, so the first task is those.
   std::vector<std::uint64_t> input = Range(1000, 2000);
   std::shuffle(input.begin(), input.end(), std::mt19937_64(5));
   std::iter_swap(input.begin(), std::find(input.begin(), input.end(), 1500));
   Workload workload = Build(input);
   JobBook book(workload, &CostNanoseconds);
   BatchPolicy policy;
-  policy.batch_seconds = static_cast<double>(CostOf(Range(1500, 1600)) + CostNanoseconds(1600) / 2) / 1e9;
+  policy.batch_seconds = static_cast<double>(CostOf(Range(1500, 1600)) + CostNanoseconds(1000) / 2) / 1e9;
   BatchShaper shaper(book, policy, 1);
   REQUIRE(shaper.Take(1, kRoomMem, kRoomDisk).has_value());
   CHECK(Numbers(book, shaper.batches()[0]) == Range(1500, 1600));
