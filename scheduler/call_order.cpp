@@ -38,6 +38,11 @@ CallOrder OrderOf(const ev::Call& call) {
       if (!call.acknowledge) break;
       task(call.acknowledge->task_id);
       return CallOrder::Keyed(std::move(keys));
+    case ev::CallType::kMessage:
+      // A notice to an executor (its files may go): ordered only with notices to its agent.
+      if (!call.message) break;
+      keys.push_back("message:" + call.message->agent_id.value);
+      return CallOrder::Keyed(std::move(keys));
     case ev::CallType::kReconcile:
       // Asking about no task asks about all of them: it follows everything.
       if (!call.reconcile || call.reconcile->tasks.empty()) break;

@@ -6,6 +6,7 @@
 //   ACKNOWLEDGEs in the order of its updates (an agent forwards a task's next update only
 //   once the previous one is acknowledged), a RECONCILE of it after both;
 // - an offer is used once: its ACCEPT or DECLINE keyed by it;
+// - MESSAGEs to executors (notices that result files were fetched) in order per agent;
 // - one agent's ACCEPTs in order (the first one on an agent may start our executor);
 // - the calls that change the offer filters (REVIVE, SUPPRESS), TEARDOWN and every other
 //   kind are barriers: a DECLINE's long filter must not land after a later REVIVE, and

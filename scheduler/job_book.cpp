@@ -236,16 +236,18 @@ std::vector<TaskQuestion> JobBook::Questions(TimePoint now, Duration again) {
   return out;
 }
 
-void JobBook::MarkFetching(const std::string& task_id) {
+void JobBook::MarkFetching(const std::string& task_id, int files, bool over) {
   auto it = batches_.find(task_id);
   if (it == batches_.end()) return;
-  it->second.fetching = true;
-  ++it->second.fetches;
+  if (over) it->second.fetching = true;
+  it->second.fetches += files;
 }
 
 bool JobBook::FetchDone(const std::string& task_id) {
   auto it = batches_.find(task_id);
-  return it != batches_.end() && --it->second.fetches <= 0;
+  if (it == batches_.end()) return false;
+  --it->second.fetches;
+  return it->second.fetching && it->second.fetches <= 0;
 }
 
 void JobBook::Release(const std::string& task_id, NumberId id) {

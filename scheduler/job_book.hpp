@@ -49,8 +49,9 @@ struct Batch {
   double cpus = 0;
   double mem = 0;  // MB
   TimePoint launched_at{};
-  // The task finished and its results are being fetched from the sandbox (so many fetches
-  // still out): the master has forgotten the task, so it is neither reconciled nor killed.
+  // Result files of the task being fetched: parts it announced while it runs, then the files
+  // its TASK_FINISHED named. `fetching`: the task finished and its last results are on the
+  // way; the master has forgotten the task, so it is neither reconciled nor killed.
   int fetches = 0;
   bool fetching = false;
   // The ACCEPT that launched it failed or was lost: reconciliation decides whether the master
@@ -163,9 +164,10 @@ class JobBook {
   void Answered(const std::string& task_id);
   // The tasks awaiting an answer not asked about within `again`, now marked asked `now`.
   std::vector<TaskQuestion> Questions(TimePoint now, Duration again);
-  // The task finished and one of its result files is being fetched.
-  void MarkFetching(const std::string& task_id);
-  // One fetch of the task is over; true when it was the last.
+  // `files` more of the task's result files are being fetched; `over`: the task finished (it
+  // is kept as fetching until the last is in), else they are parts it announced while it runs.
+  void MarkFetching(const std::string& task_id, int files = 1, bool over = true);
+  // One fetch of the task is over; true when it was the last and the task is over.
   bool FetchDone(const std::string& task_id);
   // The task's attempt at `id` is over (it reported the number failed, and the caller requeues
   // or fails it): the task no longer answers for it, so a retry launched while the task's files

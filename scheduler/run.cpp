@@ -233,6 +233,28 @@ class JobDriver {
     flush_posted_ = false;
     if (store_) OutputError(AroundProgress([this] { return Commit(); }));
     OutputError(AroundProgress([this] { return sink_.Flush(); }));
+    // What waited for these results to be durable (the acknowledgement of the update that
+    // carried them) goes on now; after an output error nothing is durable any more, and the
+    // agent keeps those updates for the next scheduler.
+    auto waiting = std::move(durable_waiters_);
+    durable_waiters_.clear();
+    if (output_failed_) return;
+    for (auto& then : waiting) then();
+  }
+
+  // `then` runs after the next flush, which covers every result handed over so far.
+  void WhenDurable(std::function<void()> then) {
+    durable_waiters_.push_back(std::move(then));
+    ScheduleFlush();
+  }
+
+  // One flush at a time; with --state-dir at most one commit (fdatasync) per kCommitEvery.
+  void ScheduleFlush() {
+    if (flush_posted_) return;
+    flush_posted_ = true;
+    auto since = loop_.Now() - last_commit_;
+    if (!store_ || since >= kCommitEvery) return loop_.Post([this] { Flush(); });
+    loop_.After(std::chrono::duration_cast<std::chrono::milliseconds>(kCommitEvery - since), [this] { Flush(); });
   }
 
   void OnResult(const NumberResult& result) {
@@ -246,11 +268,7 @@ class JobDriver {
     } else {
       OutputError(AroundProgress([&] { return sink_.Add(result); }));
     }
-    if (flush_posted_) return;
-    flush_posted_ = true;
-    auto since = loop_.Now() - last_commit_;
-    if (!store_ || since >= kCommitEvery) return loop_.Post([this] { Flush(); });
-    loop_.After(std::chrono::duration_cast<std::chrono::milliseconds>(kCommitEvery - since), [this] { Flush(); });
+    ScheduleFlush();
   }
 
   void CreateScheduler() {
@@ -260,6 +278,7 @@ class JobDriver {
       loop_.Stop();
     };
     scheduler_ = std::make_unique<Scheduler>(loop_, run_.scheduler, *run_.workload, on_result, on_exit);
+    scheduler_->set_when_durable([this](std::function<void()> then) { WhenDurable(std::move(then)); });
   }
 
   // The first signal stops in order (kills, TEARDOWN); a second stops waiting for that; a
@@ -367,6 +386,7 @@ class JobDriver {
   std::vector<Uncommitted> uncommitted_;
   TimePoint last_commit_;
   bool flush_posted_ = false;
+  std::vector<std::function<void()>> durable_waiters_;
   std::atomic<int> interrupts_{0};
   std::unique_ptr<SignalWatcher> signals_;
   std::size_t total_;

@@ -41,7 +41,7 @@ Scheduler::Scheduler(EventLoop& loop, SchedulerConfig config, const Workload& wo
                      ExitCallback on_exit)
     : loop_(loop),
       config_(std::move(config)),
-      hooks_{std::move(on_result), std::move(on_exit), {}},
+      hooks_{std::move(on_result), std::move(on_exit), {}, {}},
       link_(loop, config_, LinkHooks()),
       book_(workload, &CostNanoseconds),
       fetcher_(loop, config_.tls, config_.credential),
@@ -406,6 +406,7 @@ void Scheduler::OnRescind(const v1::OfferID& offer) {
 }
 
 void Scheduler::OnUpdate(const v1::TaskStatus& status) {
+  if (DuplicateUpdate(status)) return;
   const Batch* batch = book_.FindTask(status.task_id.value);
   if (batch == nullptr) batch = Adopt(status);
   if (batch == nullptr && status.state == TaskState::kFinished &&
@@ -438,12 +439,72 @@ void Scheduler::OnUpdate(const v1::TaskStatus& status) {
     // retransmits its own TASK_FINISHED, with the result, until we acknowledge it.
     spdlog::debug("task {} finished per reconciliation; waiting for the agent's update", status.task_id.value);
   } else if (status.state == TaskState::kFinished) {
-    results_.Finished(*batch, status);
+    results_.Finished(*batch, status, AcknowledgeWhenSafe(status));
+    MaybeFinish();
+    return;
+  } else if (status.state == TaskState::kRunning && status.data) {
+    // Result files the task closed while it computes: fetched now, acknowledged once safe.
+    book_.Confirm(batch->task_id, status.agent_id ? std::optional(status.agent_id->value) : std::nullopt);
+    results_.Parts(*batch, status, AcknowledgeWhenSafe(status));
+    return;
   } else {
     OnFailedUpdate(*batch, status);
   }
   link_.Acknowledge(status);  // after the state change is recorded
   MaybeFinish();
+}
+
+// A copy the agent resent of an update that carries results: ignored while they are being
+// handled (the acknowledgement follows), acknowledged again once they were.
+bool Scheduler::DuplicateUpdate(const v1::TaskStatus& status) {
+  if (!status.uuid) return false;
+  if (acks_.in_progress.contains(*status.uuid)) {
+    spdlog::debug("task {}: {} sent again while its results are handled", status.task_id.value,
+                  v1::Name(status.state));
+    return true;
+  }
+  if (!acks_.recent.contains(*status.uuid)) return false;
+  link_.Acknowledge(status);
+  return true;
+}
+
+std::function<void()> Scheduler::AcknowledgeWhenSafe(const v1::TaskStatus& status) {
+  if (!status.uuid) return [] {};
+  // Only what the acknowledgement needs: the data may be 64 KiB.
+  v1::TaskStatus ack;
+  ack.task_id = status.task_id;
+  ack.agent_id = status.agent_id;
+  ack.uuid = status.uuid;
+  ack.executor_id = status.executor_id;
+  // A result list with `file` lines: the executor keeps those files until told they are safe.
+  const std::string& data = status.data.value_or(std::string());
+  bool names_files = data.starts_with("FR1\n") && data.find("\nfile ") != std::string::npos;
+  acks_.in_progress.insert(*status.uuid);
+  auto send = [this, ack, names_files] {
+    acks_.in_progress.erase(*ack.uuid);
+    if (acks_.recent.insert(*ack.uuid).second) {
+      acks_.recent_order.push_back(*ack.uuid);
+      if (acks_.recent_order.size() > Acks::kRecent) {
+        acks_.recent.erase(acks_.recent_order.front());
+        acks_.recent_order.pop_front();
+      }
+    }
+    link_.Acknowledge(ack);
+    if (names_files && ack.agent_id && ack.executor_id) {
+      ev::Call notice;
+      notice.type = ev::CallType::kMessage;
+      notice.message.emplace() = {*ack.agent_id, *ack.executor_id, EncodeFetchedNotice({*ack.uuid})};
+      link_.Send(std::move(notice));
+    }
+    MaybeFinish();  // the last results are safe: the framework may go
+  };
+  return [this, send = std::move(send)] {
+    if (hooks_.when_durable) {
+      hooks_.when_durable(send);
+    } else {
+      send();
+    }
+  };
 }
 
 // A live task we do not know, named like one of our single-number tasks for a pending number:

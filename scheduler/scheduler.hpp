@@ -12,7 +12,10 @@
 // again; one that is lost (LOST, DROPPED, GONE, UNREACHABLE, KILLED not by us) runs again
 // whole; a number that fails on its own is retried alone, up to max_retries times; a lone
 // number's ERROR or out-of-memory failure is final. Every UPDATE carrying a uuid is
-// acknowledged after its state change is recorded.
+// acknowledged after its state change is recorded; one that carries results (a TASK_FINISHED,
+// a TASK_RUNNING naming parts) only once they are safe: fetched, checked, handed to the output
+// and durable there (`set_when_durable`). Until then the agent keeps the update, resends it
+// (copies are ignored) and the executor keeps the files it names.
 
 #include <chrono>
 #include <cstdint>
@@ -21,6 +24,8 @@
 #include <memory>
 #include <span>
 #include <optional>
+#include <deque>
+#include <unordered_set>
 #include <string>
 #include <unordered_map>
 #include <vector>
@@ -65,6 +70,11 @@ class Scheduler {
   static constexpr auto kStopKillWait = std::chrono::seconds(5);
   // Called on every successful (re)subscription (systemd readiness).
   void set_on_subscribed(std::function<void(const std::string&)> fn) { hooks_.on_subscribed = std::move(fn); }
+  // `fn(then)` runs `then` once every result handed to on_result so far is durable (journaled
+  // and committed with --state-dir, written to the output otherwise); it may never run it if
+  // the output failed. Unset: a result is safe once handed over.
+  using WhenDurable = std::function<void(std::function<void()> then)>;
+  void set_when_durable(WhenDurable fn) { hooks_.when_durable = std::move(fn); }
 
   // Introspection for tests, progress and status.
   Progress progress() const { return book_.progress(); }
@@ -83,6 +93,16 @@ class Scheduler {
     ResultCallback on_result;
     ExitCallback on_exit;
     std::function<void(const std::string&)> on_subscribed;
+    WhenDurable when_durable;
+  };
+  // Updates that carry results, from arrival until their acknowledgement is sent, and the
+  // last kRecentAcks acknowledged (raw uuids): an agent resends an update it has no
+  // acknowledgement for (first after 10 s), and a copy must not fetch again.
+  struct Acks {
+    static constexpr std::size_t kRecent = 4096;
+    std::unordered_set<std::string> in_progress;
+    std::unordered_set<std::string> recent;
+    std::deque<std::string> recent_order;
   };
   // The desk's view of the rest: the loop's clock, the link's calls, the book's work.
   class DeskPort final : public OfferDesk::Port {
@@ -124,6 +144,9 @@ class Scheduler {
   void OnRescind(const v1::OfferID& offer);
   void ReconcileUnanswered();
   void OnUpdate(const v1::TaskStatus& status);
+  bool DuplicateUpdate(const v1::TaskStatus& status);
+  // What acknowledges `status` once its results are safe (see set_when_durable).
+  std::function<void()> AcknowledgeWhenSafe(const v1::TaskStatus& status);
   const Batch* Adopt(const v1::TaskStatus& status);
   void UnknownTask(const v1::TaskStatus& status);
   void OnFailedUpdate(const Batch& batch, const v1::TaskStatus& status);
@@ -170,6 +193,7 @@ class Scheduler {
   bool kill_wait_over_ = false;
   std::optional<EventLoop::TimerId> kill_timer_;
   bool stopped_ = false;  // Stop ran
+  Acks acks_;
 };
 
 }  // namespace factorial::scheduler

@@ -13,7 +13,9 @@ namespace factorial::scheduler {
 void Scheduler::MaybeFinish() {
   if (stop_code_) return MaybeStop();
   if (link_.state() != State::kSubscribed) return;
-  if (book_.all_final()) Teardown(exit_code_, "all numbers are final");
+  // Not before the last results are durable and acknowledged: a crash in between would leave
+  // them nowhere.
+  if (book_.all_final() && acks_.in_progress.empty()) Teardown(exit_code_, "all numbers are final");
 }
 
 // The results of tasks that finished are on the agents, computed: they are fetched before the
@@ -66,6 +68,7 @@ void Scheduler::Interrupt(int code) {
 }
 
 bool Scheduler::Fetching() const {
+  if (results_.part_fetches() > 0) return true;
   const auto& batches = book_.batches();
   return std::any_of(batches.begin(), batches.end(), [](const auto& entry) { return entry.second.fetching; });
 }

@@ -11,7 +11,7 @@ namespace factorial::scheduler {
 TaskResults::TaskResults(JobBook& book, ResultFetcher& fetcher, Outcomes outcomes)
     : book_(book), fetcher_(fetcher), outcomes_(std::move(outcomes)) {}
 
-void TaskResults::Finished(const Batch& batch, const v1::TaskStatus& status) {
+void TaskResults::Finished(const Batch& batch, const v1::TaskStatus& status, std::function<void()> safe) {
   book_.Confirm(batch.task_id);
   std::string task_id = batch.task_id;
   auto decoded = DecodeResultList(status.data.value_or(""), book_.number(batch.ids[0]));
@@ -19,8 +19,10 @@ void TaskResults::Finished(const Batch& batch, const v1::TaskStatus& status) {
   if (!entries.ok()) {
     Batch ended = book_.Forget(task_id);
     outcomes_.again(ended.ids, true, "TASK_FINISHED with an unreadable result: " + entries.error().message, ended);
+    if (safe) safe();
     return;
   }
+  if (safe) on_settled_[task_id] = std::move(safe);
   if (status.agent_id) book_.Confirm(task_id, status.agent_id->value);
   bool alone = batch.ids.size() == 1;
   for (auto& [id, entry] : entries.value()) {
@@ -37,8 +39,43 @@ void TaskResults::Finished(const Batch& batch, const v1::TaskStatus& status) {
     }
   }
   // Larger results wait in the agent's sandbox; the task is over, so the master forgets it.
-  for (const ResultFile& file : decoded.value().files) Fetch(task_id, file);
-  if (batch.fetches == 0) outcomes_.settle(task_id, "its result did not include it");
+  // Parts still on their way keep it as fetching too. Counted first: a fetch may fail at once.
+  const auto& files = decoded.value().files;
+  if (batch.fetches == 0 && files.empty()) {
+    Settle(task_id, "its result did not include it");
+    return;
+  }
+  book_.MarkFetching(task_id, static_cast<int>(files.size()), true);
+  if (!files.empty()) spdlog::info("task {} finished; fetching {} result file(s)", task_id, files.size());
+  const Batch copy = batch;
+  for (const ResultFile& file : files) Fetch(copy, file, true, {});
+}
+
+void TaskResults::Parts(const Batch& batch, const v1::TaskStatus& status, std::function<void()> safe) {
+  const std::string& task_id = batch.task_id;
+  auto decoded = DecodeResultList(status.data.value_or(""), 0);
+  auto entries = decoded.ok() ? Check(batch, decoded.value()) : decoded.error();
+  if (!entries.ok() || !entries.value().empty()) {
+    // Parts are files only. The numbers stay with the task: what it does not deliver by its
+    // end runs again then.
+    spdlog::warn("task {}: a TASK_RUNNING with results that cannot be used: {}", task_id,
+                 entries.ok() ? "inline entries where only files belong" : entries.error().message);
+    safe();
+    return;
+  }
+  const auto& files = decoded.value().files;
+  if (files.empty()) {
+    safe();
+    return;
+  }
+  auto left = std::make_shared<std::size_t>(files.size());
+  auto each = [left, safe = std::move(safe)] {
+    if (--*left == 0) safe();
+  };
+  book_.MarkFetching(task_id, static_cast<int>(files.size()), false);
+  part_fetches_ += files.size();
+  const Batch copy = batch;
+  for (const ResultFile& file : files) Fetch(copy, file, false, each);
 }
 
 Result<TaskResults::Checked> TaskResults::Check(const Batch& batch, ResultList& results) const {
@@ -87,13 +124,22 @@ bool TaskResults::Late(const v1::TaskStatus& status, const std::string& hostname
   return true;
 }
 
-void TaskResults::Fetch(const std::string& task_id, const ResultFile& file) {
-  book_.MarkFetching(task_id);
-  const Batch& batch = *book_.FindTask(task_id);
-  auto finished = [this, task_id, path = file.path](const Status& status) {
+void TaskResults::Fetch(const Batch& batch, const ResultFile& file, bool over, std::function<void()> fetched) {
+  const std::string task_id = batch.task_id;
+  auto finished = [this, task_id, over, fetched = std::move(fetched), path = file.path](const Status& status) {
     if (!status.ok()) spdlog::warn("fetching {} of task {} failed: {}", path, task_id, status.error().message);
+    if (!over) --part_fetches_;
+    if (fetched) fetched();
     FetchDone(task_id);
+    if (!over) outcomes_.fetched();
   };
+  // Who delivered, should the task be over and forgotten before its part arrives.
+  const Batch origin{.task_id = task_id,
+                     .ids = {},
+                     .agent_id = batch.agent_id,
+                     .hostname = batch.hostname,
+                     .launched_at = batch.launched_at,
+                     .reconciled_at = std::nullopt};
   fetcher_.FetchFile(
       batch.agent_id, file,
       [this, ids = std::unordered_set<NumberId>(batch.ids.begin(), batch.ids.end())](
@@ -104,17 +150,25 @@ void TaskResults::Fetch(const std::string& task_id, const ResultFile& file) {
         if (!id || !ids.contains(*id)) return std::nullopt;
         return id;
       },
-      [this, task_id](NumberId id, std::string digits) {
+      [this, task_id, origin](NumberId id, std::string digits) {
+        // Computed and verified: done, even if the task failed meanwhile (then the number is
+        // pending or running elsewhere, and a later result of it is late).
         const Batch* owner = book_.FindTask(task_id);
-        if (owner != nullptr && !IsFinal(book_.state(id))) outcomes_.done(id, std::move(digits), *owner);
+        if (!IsFinal(book_.state(id))) outcomes_.done(id, std::move(digits), owner != nullptr ? *owner : origin);
       },
       finished);
 }
 
 void TaskResults::FetchDone(const std::string& task_id) {
   if (!book_.FetchDone(task_id)) return;
-  outcomes_.settle(task_id, "its result files did not deliver it");
+  Settle(task_id, "its result files did not deliver it");
   outcomes_.fetched();
+}
+
+void TaskResults::Settle(const std::string& task_id, const std::string& why) {
+  outcomes_.settle(task_id, why);
+  auto node = on_settled_.extract(task_id);
+  if (!node.empty() && node.mapped()) node.mapped()();
 }
 
 }  // namespace factorial::scheduler

@@ -161,7 +161,7 @@ Result<ResultList> DecodeResultList(std::string_view data, std::uint64_t task_nu
     return Error{Errc::kCorruption, "neither digits nor a result list (no FR1 header)"};
   }
   data.remove_prefix(kHeader.size());
-  if (data.empty()) return Error{Errc::kCorruption, "a result list without entries"};
+  if (data.empty()) return ResultList{};  // everything was announced in earlier updates
   if (data.back() != '\n') return Error{Errc::kCorruption, "the last result line is not terminated"};
   ResultList results;
   std::set<std::uint64_t> numbers;
@@ -181,6 +181,37 @@ Result<ResultList> DecodeResultList(std::string_view data, std::uint64_t task_nu
     data.remove_prefix(end + 1);
   }
   return results;
+}
+
+std::string EncodeFetchedNotice(const std::vector<std::string>& uuids) {
+  std::string out;
+  for (const auto& uuid : uuids) {
+    out += "fetched ";
+    out += LowerHex(std::span(reinterpret_cast<const unsigned char*>(uuid.data()), uuid.size()));
+    out += '\n';
+  }
+  return out;
+}
+
+Result<std::vector<std::string>> DecodeFetchedNotice(std::string_view data) {
+  constexpr std::string_view kPrefix = "fetched ";
+  constexpr std::size_t kLine = kPrefix.size() + 32 + 1;
+  if (data.empty() || data.size() % kLine != 0) return Error{Errc::kCorruption, "not a fetched notice"};
+  std::vector<std::string> uuids;
+  for (; !data.empty(); data.remove_prefix(kLine)) {
+    std::string_view line = data.substr(0, kLine);
+    std::string_view hex = line.substr(kPrefix.size(), 32);
+    if (!line.starts_with(kPrefix) || line.back() != '\n' || !std::all_of(hex.begin(), hex.end(), IsLowerHex)) {
+      return Error{Errc::kCorruption, "not a fetched notice"};
+    }
+    std::string uuid(16, '\0');
+    for (std::size_t i = 0; i < 16; ++i) {
+      auto nibble = [](char c) { return IsDigit(c) ? c - '0' : c - 'a' + 10; };
+      uuid[i] = static_cast<char>(nibble(hex[2 * i]) * 16 + nibble(hex[2 * i + 1]));
+    }
+    uuids.push_back(std::move(uuid));
+  }
+  return uuids;
 }
 
 }  // namespace factorial

@@ -5,6 +5,8 @@
 //  3. A decoded line is well formed: digits are digits, a SHA-256 is 64 hex digits, a file's
 //     path is absolute, a failure's message is one bounded line, and no number or file appears
 //     twice.
+//  4. The scheduler's fetched notice (a MESSAGE the executor reads) decodes only from its exact
+//     form: what decodes re-encodes to the same bytes, 16-byte uuids each.
 
 #include <cstddef>
 #include <cstdint>
@@ -20,13 +22,16 @@ using factorial::fuzz::Check;
 extern "C" int LLVMFuzzerTestOneInput(const std::uint8_t* data, std::size_t size);
 extern "C" int LLVMFuzzerTestOneInput(const std::uint8_t* data, std::size_t size) {
   std::string_view bytes(reinterpret_cast<const char*>(data), size);
+  if (auto notice = factorial::DecodeFetchedNotice(bytes); notice.ok()) {
+    for (const auto& uuid : notice.value()) Check(uuid.size() == 16);
+    Check(factorial::EncodeFetchedNotice(notice.value()) == bytes);
+  }
   auto decoded = factorial::DecodeResultList(bytes, 7);
   if (!decoded.ok()) {
     Check(!decoded.error().message.empty());
     return 0;
   }
   const auto& list = decoded.value();
-  Check(!list.entries.empty() || !list.files.empty());
   std::set<std::uint64_t> numbers;
   for (const auto& entry : list.entries) {
     Check(numbers.insert(entry.n).second);

@@ -65,6 +65,9 @@ TEST_CASE("scheduler calls are keyed by the tasks, offers and agent they touch",
   CHECK(OrderOf(Kill("t1")).keys == std::vector<std::string>{"task:t1"});
   CHECK(OrderOf(Ack("t1", "u")).keys == std::vector<std::string>{"task:t1"});
   CHECK(OrderOf(Decline("o1")).keys == std::vector<std::string>{"offer:o1"});
+  ev::Call message = Bare(ev::CallType::kMessage);
+  message.message.emplace().agent_id.value = "a1";
+  CHECK(OrderOf(message).keys == std::vector<std::string>{"message:a1"});
   for (auto type : {ev::CallType::kRevive, ev::CallType::kSuppress, ev::CallType::kTeardown, ev::CallType::kMessage}) {
     CHECK(OrderOf(Bare(type)).barrier);
   }

@@ -133,7 +133,6 @@ TEST_CASE("malformed results are rejected with the reason", "[result_codec]") {
       {"", "empty result"},
       {"12a", "only decimal digits"},
       {"{\"path\":\"/x\",\"size\":1,\"sha256\":\"ab\"}", "no FR1 header"},
-      {"FR1\n", "without entries"},
       {"FR2\n5 d 120\n", "no FR1 header"},
       {"FR1\n5 d 120", "not terminated"},
       {"FR1\n\n", "line 2: the number is not an unsigned decimal"},
@@ -172,5 +171,29 @@ TEST_CASE("malformed results are rejected with the reason", "[result_codec]") {
     REQUIRE_FALSE(decoded.ok());
     CHECK(decoded.error().code == factorial::Errc::kCorruption);
     CHECK_THAT(decoded.error().message, Catch::Contains(reason));
+  }
+}
+
+TEST_CASE("a list of nothing is the bare header: a TASK_FINISHED whose results all went out in parts",
+          "[result_codec]") {
+  CHECK(factorial::EncodeResultList({}) == "FR1\n");
+  auto decoded = factorial::DecodeResultList("FR1\n", 7);
+  REQUIRE(decoded.ok());
+  CHECK(decoded.value() == factorial::ResultList{});
+}
+
+TEST_CASE("the fetched notice names updates by uuid and reads back only in its exact form", "[result_codec]") {
+  std::string a(16, '\0'), b(16, '\xff');
+  a[15] = '\x01';
+  std::string notice = factorial::EncodeFetchedNotice({a, b});
+  CHECK(notice == "fetched 00000000000000000000000000000001\nfetched ffffffffffffffffffffffffffffffff\n");
+  auto decoded = factorial::DecodeFetchedNotice(notice);
+  REQUIRE(decoded.ok());
+  CHECK(decoded.value() == std::vector<std::string>{a, b});
+  for (std::string bad : {std::string(), std::string("fetched 00000000000000000000000000000001"),
+                          std::string("fetched 0000000000000000000000000000000A\n"),
+                          std::string("fetchex 00000000000000000000000000000001\n"), std::string("3 of 7 numbers")}) {
+    INFO(bad);
+    CHECK_FALSE(factorial::DecodeFetchedNotice(bad).ok());
   }
 }

@@ -949,6 +949,57 @@ Json DiskFailed(const std::string& task, const std::string& agent, const std::st
   return failed;
 }
 
+// The download of `path` among the requests, if any (the last one).
+FakeLoop::Request* Download(Harness& h, const std::string& path) {
+  FakeLoop::Request* found = nullptr;
+  for (auto* r : h.loop.All()) {
+    if (r->stream && r->http.method == "GET" && r->http.url.ends_with("path=" + path)) found = r;
+  }
+  return found;
+}
+
+std::size_t Downloads(Harness& h) {
+  std::size_t count = 0;
+  for (auto* r : h.loop.All()) count += r->stream && r->http.method == "GET" ? 1u : 0u;
+  return count;
+}
+
+// ACKNOWLEDGE and TEARDOWN calls in the order sent: the acknowledged uuid, or "TEARDOWN".
+std::vector<std::string> AcksAndTeardown(Harness& h) {
+  std::vector<std::string> out;
+  for (auto& c : h.Calls()) {
+    if (c["type"] == "ACKNOWLEDGE") out.push_back(c["acknowledge"]["uuid"].get<std::string>());
+    if (c["type"] == "TEARDOWN") out.push_back("TEARDOWN");
+  }
+  return out;
+}
+
+std::string UuidOf(const Json& update) { return update["update"]["status"]["uuid"].get<std::string>(); }
+
+// An executor's update names its executor.
+Json FromExecutor(Json update) {
+  update["update"]["status"]["executor_id"] = {{"value", "factorial-executor"}};
+  return update;
+}
+
+// The MESSAGE calls sent: {agent, executor, data}.
+std::vector<std::vector<std::string>> Messages(Harness& h) {
+  std::vector<std::vector<std::string>> out;
+  for (auto& c : h.CallsOf("MESSAGE")) {
+    out.push_back({c["message"]["agent_id"]["value"], c["message"]["executor_id"]["value"],
+                   factorial::Base64Decode(c["message"]["data"].get<std::string>()).value()});
+  }
+  return out;
+}
+
+std::string Notice(const Json& update) {
+  return factorial::EncodeFetchedNotice({factorial::Base64Decode(UuidOf(update)).value()});
+}
+
+std::string PartList(const std::string& path, const std::string& file) {
+  return factorial::EncodeResultList({{}, {{path, file.size(), factorial::Sha256Hex(file)}}});
+}
+
 }  // namespace
 
 TEST_CASE("a task declares the disk its result files take; an inline result declares none", "[scheduler][disk]") {
@@ -1018,4 +1069,99 @@ TEST_CASE("a disk error fails the task on that agent only: its numbers run elsew
         "--offer-wait 5 s); agent h1: no space left on device in its sandbox (agent S1, task " + first_on_s1 +
             ": cannot write /sb/x.frf.tmp: No space left on device); agent h2: disk quota exceeded in its sandbox "
             "(agent S2, task " + first_on_s2 + ": cannot write /sb/y.frf.tmp: Disk quota exceeded)");
+}
+
+TEST_CASE("parts announced while a task runs are fetched then; an update with results is acknowledged only once "
+          "they are durable, and a resent copy fetches nothing",
+          "[scheduler][batch][parts]") {
+  Harness h({200, 300, 400}, BatchConfig());
+  std::vector<std::function<void()>> durable;  // what waits for the output's commit
+  h.scheduler.set_when_durable([&](std::function<void()> then) { durable.push_back(std::move(then)); });
+  h.Subscribe();
+  h.Send(Offers({Offer("O1", "S1", 4, 4096)}));
+  std::string task_id = Launched(h).at(0)["task_id"]["value"];
+  Json running = Update(task_id, "TASK_RUNNING");
+  h.Send(running);  // no results: acknowledged at once
+  CHECK(AcksAndTeardown(h) == std::vector<std::string>{UuidOf(running)});
+
+  const std::string part = Frf({400});
+  Json announce = FromExecutor(Update(task_id, "TASK_RUNNING", PartList("/sb/t.lane0.1.frf", part)));
+  h.Send(announce);
+  h.Send(announce);  // the agent's copy after 10 s without an acknowledgement
+  CHECK(Downloads(h) == 1);
+  auto* download = Download(h, "/sb/t.lane0.1.frf");
+  REQUIRE(download != nullptr);
+  CHECK(AcksAndTeardown(h).size() == 1);  // nothing before the file is in
+  REQUIRE(h.loop.StreamBytes(download->id, part));
+  h.loop.EndStream(download->id);
+  REQUIRE(h.loop.PumpUntil([&] { return h.results.size() == 1; }));
+  CHECK(Digits(h) == std::map<std::uint64_t, std::string>{{400, Fact(400)}});
+  h.Send(announce);  // handed on, not durable yet: still no second fetch, no acknowledgement
+  CHECK(AcksAndTeardown(h).size() == 1);
+  REQUIRE(durable.size() == 1);
+  CHECK(Messages(h).empty());
+  durable[0]();  // committed
+  CHECK(AcksAndTeardown(h) == std::vector<std::string>{UuidOf(running), UuidOf(announce)});
+  // The executor may remove the part now.
+  CHECK(Messages(h) == std::vector<std::vector<std::string>>{{"S1", "factorial-executor", Notice(announce)}});
+  h.Send(announce);  // a copy that crossed the acknowledgement: acknowledged again, not fetched
+  CHECK(Downloads(h) == 1);
+  CHECK(AcksAndTeardown(h) == std::vector<std::string>{UuidOf(running), UuidOf(announce), UuidOf(announce)});
+
+  // The TASK_FINISHED names only what was not announced: 300 inline, 200 in a file.
+  const std::string last = Frf({200});
+  Json finished = FromExecutor(
+      Update(task_id, "TASK_FINISHED",
+             factorial::EncodeResultList({{{300, Fact(300)}},
+                                          {{"/sb/t.lane0.2.frf", last.size(), factorial::Sha256Hex(last)}}})));
+  h.Send(finished);
+  CHECK(h.results.size() == 2);
+  download = Download(h, "/sb/t.lane0.2.frf");
+  REQUIRE(download != nullptr);
+  REQUIRE(h.loop.StreamBytes(download->id, last));
+  h.loop.EndStream(download->id);
+  REQUIRE(h.loop.PumpUntil([&] { return h.results.size() == 3; }));
+  CHECK(Digits(h) == std::map<std::uint64_t, std::string>{{200, Fact(200)}, {300, Fact(300)}, {400, Fact(400)}});
+  CHECK(AcksAndTeardown(h).size() == 3);  // every number is final, but the last ones are not durable yet
+  REQUIRE(durable.size() == 2);
+  durable[1]();
+  CHECK(AcksAndTeardown(h) == std::vector<std::string>{UuidOf(running), UuidOf(announce), UuidOf(announce),
+                                                       UuidOf(finished), "TEARDOWN"});
+  CHECK(Messages(h) == std::vector<std::vector<std::string>>{{"S1", "factorial-executor", Notice(announce)},
+                                                             {"S1", "factorial-executor", Notice(finished)}});
+  h.loop.Pump();
+  CHECK(h.exit_code == 0);
+}
+
+TEST_CASE("a part that cannot be fetched is acknowledged; its numbers run again when the task ends, and what "
+          "parts delivered stays done when the task fails",
+          "[scheduler][batch][parts]") {
+  Harness h({200, 300, 400}, BatchConfig());
+  h.Subscribe();
+  h.Send(Offers({Offer("O1", "S1", 4, 4096)}));
+  std::string task_id = Launched(h).at(0)["task_id"]["value"];
+  const std::string good = Frf({400});
+  Json first = Update(task_id, "TASK_RUNNING", PartList("/sb/p1.frf", good));
+  Json second = Update(task_id, "TASK_RUNNING", PartList("/sb/p2.frf", Frf({300})));
+  h.Send(first);
+  auto* download = Download(h, "/sb/p1.frf");
+  REQUIRE(download != nullptr);
+  REQUIRE(h.loop.StreamBytes(download->id, good));
+  h.loop.EndStream(download->id);
+  REQUIRE(h.loop.PumpUntil([&] { return h.results.size() == 1; }));
+  CHECK(AcksAndTeardown(h) == std::vector<std::string>{UuidOf(first)});
+  h.Send(second);
+  download = Download(h, "/sb/p2.frf");
+  REQUIRE(download != nullptr);
+  h.loop.Reply(download->id, 404, "");
+  REQUIRE(h.loop.PumpUntil([&] { return AcksAndTeardown(h).size() == 2; }));
+  CHECK(AcksAndTeardown(h) == std::vector<std::string>{UuidOf(first), UuidOf(second)});
+  CHECK(h.scheduler.progress().running == 2);  // 300 stays with the task until it ends
+  h.Send(Update(task_id, "TASK_FAILED"));
+  CHECK(h.scheduler.progress().done == 1);     // 400, from the first part
+  CHECK(h.scheduler.progress().pending == 2);  // 200 and 300 run again
+  h.Send(Offers({Offer("O2", "S1", 4, 4096)}));
+  std::vector<std::string> data;
+  for (const auto& task : Launched(h)) data.push_back(Data(task));
+  CHECK(data == std::vector<std::string>{"200 300 400", "200", "300"});  // in halves
 }

@@ -1,9 +1,11 @@
 #pragma once
 
-// What a finished task reports in `TaskStatus.data`: the digits of each of its numbers, inline
-// or in FRF1 files in the task's sandbox that the scheduler downloads from the agent, and the
-// numbers that failed. The executor encodes, the scheduler decodes; nothing else reads or
-// writes this. A task of one number is a batch of one, with the same lines.
+// What a task reports in `TaskStatus.data`: the digits of each of its numbers, inline or in
+// FRF1 files in the task's sandbox that the scheduler downloads from the agent, and the
+// numbers that failed. A TASK_FINISHED carries such a list; so does a TASK_RUNNING that
+// announces result files (parts) the task closed while it goes on computing (`file` lines
+// only). The executor encodes, the scheduler decodes; nothing else reads or writes this. A
+// task of one number is a batch of one, with the same lines.
 //
 // Two shapes, told apart by the first byte:
 //
@@ -25,15 +27,16 @@
 //    number's computation exceeded its memory cap) or `error` (anything else); <message> is the
 //    rest of the line, 1 to kMaxFailureMessage bytes (the encoder replaces '\n' and NUL with
 //    spaces, truncates, and writes "-" for an empty one). Fields are separated by one space.
-//    At least one line after the header; a number appears on at most one `d`/`e` line, a
-//    path on at most one `file` line; lines in any order (the encoder writes the entries in
-//    the caller's order, then the files).
+//    A number appears on at most one `d`/`e` line, a path on at most one `file` line; lines
+//    in any order (the encoder writes the entries in the caller's order, then the files). A
+//    list may be the header alone: a TASK_FINISHED whose results all went out in parts.
 //
 //    A `file` line names a file in the framing of result_file.hpp (FRF1, written with
 //    ResultFileWriter), <size> bytes long, whose whole-file SHA-256 is <sha256>: it holds the
 //    entries of the batch's numbers not named on `d`/`e` lines. The union of the `d` and `e`
-//    numbers and of every file's entries is exactly the batch's numbers, each once;
-//    the codec cannot see inside the files, so the scheduler checks that after fetching them.
+//    numbers and of every file's entries, over the task's parts and its TASK_FINISHED, is
+//    exactly the batch's numbers, each once; the codec cannot see inside the files, so the
+//    scheduler checks that after fetching them.
 //    Example (test/data/result_codec/batch_files.data):
 //
 //      FR1
@@ -88,13 +91,25 @@ struct ResultList {
   bool operator==(const ResultList&) const = default;
 };
 
-// Encodes `results` (at least one entry or file; numbers distinct; paths distinct, absolute
-// for files, without '\n' or NUL). A single inline entry and no file uses shape 1.
+// Encodes `results` (numbers distinct; paths distinct, absolute for files, without '\n' or
+// NUL). A single inline entry and no file uses shape 1; nothing at all is the bare header.
 std::string EncodeResultList(const ResultList& results);
 
 // Decodes `data`. Shape 1 is the result of `task_number` (the number the task was given; a
 // batch never uses shape 1, so any value will do for one). Every malformed input is an error
 // naming what is wrong; nothing throws.
 Result<ResultList> DecodeResultList(std::string_view data, std::uint64_t task_number);
+
+// What the scheduler tells an executor (a framework MESSAGE) once the results of some of its
+// status updates are safe: the executor removes the result files those updates named. An
+// agent's ACKNOWLEDGED means only that the agent has stored an update, not that the scheduler
+// has its files, so it cannot say when a file may go. One line per update:
+//
+//   fetched <uuid>            the update's uuid, 32 lowercase hex digits
+//
+// Messages are not retried: a lost one leaves files until the executor exits.
+std::string EncodeFetchedNotice(const std::vector<std::string>& uuids);  // raw 16-byte uuids
+// The raw uuids; an error for anything else (another message, a malformed line).
+Result<std::vector<std::string>> DecodeFetchedNotice(std::string_view data);
 
 }  // namespace factorial
