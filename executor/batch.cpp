@@ -32,6 +32,11 @@ struct BatchRun::Shared {
   std::string task_id;
   std::string sandbox;
   std::string agent_sandbox;
+  std::uint64_t part_bytes = 0;
+  std::chrono::steady_clock::duration part_age{};
+  std::function<std::chrono::steady_clock::time_point()> clock;
+  // Hands a closed part to the loop thread (set by StartLane's owner).
+  std::function<void(ResultFile)> part_closed;
 };
 
 namespace {
@@ -64,6 +69,15 @@ BatchRun::BatchRun(EventLoop& loop, ComputeRunner& runner, BatchSpec spec, Done 
   shared_->task_id = spec_.task_id;
   shared_->sandbox = spec_.sandbox;
   shared_->agent_sandbox = spec_.agent_sandbox;
+  shared_->part_bytes = spec_.part_bytes;
+  shared_->part_age = spec_.part_age;
+  shared_->clock = spec_.clock;
+  auto alive = alive_;
+  shared_->part_closed = [this, alive](ResultFile file) {
+    loop_.Post([this, alive, file = std::move(file)]() mutable {
+      if (alive->load()) OnLanePart(std::move(file));
+    });
+  };
 }
 
 BatchRun::~BatchRun() {
@@ -171,8 +185,16 @@ void BatchRun::RunLane(const std::shared_ptr<Shared>& shared, int lane, LaneResu
   FactorialRun run;
   const RunPiece* piece = nullptr;
   std::size_t step = 0;
-  std::unique_ptr<FrfFile> file;
-  std::string name = "/" + shared->task_id + ".lane" + std::to_string(lane) + ".frf";
+  std::string base = "/" + shared->task_id + ".lane" + std::to_string(lane);
+  PartWriter parts({.base = shared->sandbox + base,
+                    .part_bytes = shared->part_bytes,
+                    .part_age = shared->part_age,
+                    .now = shared->clock});
+  // Our view of a part's path becomes the agent's.
+  auto named = [&](const PartWriter::Part& part) {
+    return ResultFile{shared->agent_sandbox + part.path.substr(shared->sandbox.size()), part.written.size,
+                      part.written.sha256};
+  };
   while (!shared->stop.load(std::memory_order_relaxed)) {
     if (piece == nullptr || step == piece->size()) {  // the next piece, a run of its own
       std::size_t index = shared->next.fetch_add(1, std::memory_order_relaxed);
@@ -197,29 +219,22 @@ void BatchRun::RunLane(const std::shared_ptr<Shared>& shared, int lane, LaneResu
       entry.value.emplace<std::string>(digits);
       continue;
     }
-    if (!file) {
-      auto created = FrfFile::Create(shared->sandbox + name);
-      if (!created.ok()) {
-        result->error = created.error().message;
-        result->storage = IsStorageError(created.error());
-        return;
-      }
-      file = std::move(created).value();
-    }
-    if (auto appended = file->Append(n, digits); !appended.ok()) {
+    auto appended = parts.Append(n, digits);
+    if (!appended.ok()) {
       result->error = appended.error().message;
       result->storage = IsStorageError(appended.error());
       return;
     }
+    if (*appended) shared->part_closed(named(**appended));
   }
-  if (file == nullptr || shared->stop.load()) return;  // a stopped lane's file is removed
-  auto written = file->Finish();
-  if (!written.ok()) {
-    result->error = written.error().message;
-    result->storage = IsStorageError(written.error());
+  if (shared->stop.load()) return;  // a stopped lane's open file is removed
+  auto closed = parts.Close();
+  if (!closed.ok()) {
+    result->error = closed.error().message;
+    result->storage = IsStorageError(closed.error());
     return;
   }
-  result->file = ResultFile{shared->agent_sandbox + name, written->size, written->sha256};
+  if (*closed) result->file = named(**closed);
 }
 
 void BatchRun::OnWorkerDone(const std::string& key, ComputeOutcome outcome) {
@@ -265,7 +280,7 @@ void BatchRun::OnWorkerDone(const std::string& key, ComputeOutcome outcome) {
       break;
   }
   Dispatch();
-  MaybeFinish();
+  if (!MaybeFinish()) PublishParts();
 }
 
 void BatchRun::OnLaneDone(LaneResult result) {
@@ -274,7 +289,6 @@ void BatchRun::OnLaneDone(LaneResult result) {
     lane_threads_.erase(it);
   }
   --busy_lanes_;
-  computed_ += result.computed;
   if (result.error) {
     Abort(*result.error, result.storage);
   } else {
@@ -282,7 +296,26 @@ void BatchRun::OnLaneDone(LaneResult result) {
     if (result.file) results_.files.push_back(std::move(*result.file));
   }
   Dispatch();
-  MaybeFinish();
+  if (!MaybeFinish()) PublishParts();
+}
+
+void BatchRun::OnLanePart(ResultFile file) {
+  results_.files.push_back(std::move(file));
+  if (killed_ || abort_error_) return;  // removed with the rest when the batch ends
+  PublishParts();
+}
+
+void BatchRun::PublishParts() {
+  // While something is left to run: what closes last goes out with the final result.
+  if (!on_parts_ || results_.files.empty() || finished_ || killed_ || abort_error_) return;
+  if (busy_lanes_ == 0 && next_big_ >= big_.size() && !SmallLeft()) return;
+  std::vector<ResultFile> files = std::move(results_.files);
+  results_.files.clear();
+  // The executor owns them now: it removes each once its announcement is acknowledged.
+  for (const auto& file : files) {
+    std::erase(written_paths_, spec_.sandbox + file.path.substr(spec_.agent_sandbox.size()));
+  }
+  on_parts_(std::move(files), computed_ + LaneNumbers());
 }
 
 void BatchRun::Kill() {
@@ -318,10 +351,10 @@ void BatchRun::RemoveFiles() {
   written_paths_.clear();
 }
 
-void BatchRun::MaybeFinish() {
-  if (finished_ || busy_lanes_ > 0) return;
+bool BatchRun::MaybeFinish() {
+  if (finished_ || busy_lanes_ > 0) return finished_;
   bool stopping = killed_ || abort_error_;
-  if (!stopping && (next_big_ < big_.size() || SmallLeft())) return;
+  if (!stopping && (next_big_ < big_.size() || SmallLeft())) return false;
   finished_ = true;
   BatchOutcome outcome;
   if (killed_ || abort_error_) RemoveFiles();
@@ -334,7 +367,8 @@ void BatchRun::MaybeFinish() {
     outcome.storage = abort_storage_;
   } else {
     outcome.kind = BatchOutcome::Kind::kFinished;
-    outcome.message = "batch of " + Count(computed_ + failed_, "number") + ": " + std::to_string(computed_) +
+    std::uint64_t computed = computed_ + LaneNumbers();
+    outcome.message = "batch of " + Count(computed + failed_, "number") + ": " + std::to_string(computed) +
                       " computed, " + std::to_string(failed_) + " failed" +
                       (inline_ ? "" : ", " + Count(results_.files.size(), "result file"));
     outcome.data = EncodeResultList(results_);
@@ -342,6 +376,15 @@ void BatchRun::MaybeFinish() {
   }
   auto done = std::move(done_);
   done(std::move(outcome));  // may destroy this run: nothing after
+  return true;
+}
+
+std::uint64_t BatchRun::LaneNumbers() const {
+  std::uint64_t numbers = 0;
+  for (int lane = 0; lane < spec_.lanes; ++lane) {
+    numbers += shared_->done[static_cast<std::size_t>(lane)].numbers.load(std::memory_order_relaxed);
+  }
+  return numbers;
 }
 
 BatchProgress BatchRun::Progress() {

@@ -17,12 +17,18 @@
 // Results are decided up front from the exact digit counts, so nothing is buffered beyond
 // the inline limit: if the whole list of `<n> d <digits>` lines fits `inline_limit`, the
 // digits travel inline in TaskStatus.data; otherwise each lane thread streams its numbers
-// into its own FRF1 file `<task_id>.lane<k>.frf` and each big number's worker writes
+// into its own FRF1 files `<task_id>.lane<k>.<p>.frf` and each big number's worker writes
 // `<task_id>.<n>.frf`, named on `file` lines (result_codec.hpp). A number whose worker fails
-// is an `e` line; the batch still finishes. Memory stays bounded whatever the batch size:
+// is an `e` line; the batch still finishes.
+//
+// Parts: while the batch runs, a lane closes its file every kPartBytes of digits or kPartAge,
+// and a big number's file is whole when its worker ends; each closed file is handed to
+// `on_parts` (the executor announces it in a TASK_RUNNING, so the scheduler fetches it while
+// the batch computes). Files closed when nothing is left to run go into the final result. Memory stays bounded whatever the batch size:
 // the numbers themselves, one number's digits per lane, and the inline list when inline.
 
 #include <atomic>
+#include <chrono>
 #include <cstdint>
 #include <functional>
 #include <map>
@@ -39,6 +45,15 @@
 
 namespace factorial::executor {
 
+// When a lane closes its file as a part. 32 MiB: a part costs a status update (checkpointed by
+// the agent, relayed by the master), an HTTP request and a journal commit at the scheduler,
+// so parts should be large; a lane of small numbers writes ~15-30 MB of digits per second, so
+// a part closes every second or two and the scheduler fetches while the lane computes. 2 s:
+// a slow lane (numbers near the in-process limit) still publishes within a couple of seconds,
+// which bounds what is left to fetch after the task ends.
+inline constexpr std::uint64_t kPartBytes = 32ull << 20;
+inline constexpr std::chrono::seconds kPartAge{2};
+
 struct BatchSpec {
   std::string task_id;
   std::vector<std::uint64_t> numbers;  // distinct, in any order
@@ -47,6 +62,9 @@ struct BatchSpec {
   std::size_t inline_limit = 65536;
   std::string sandbox;        // where files are written
   std::string agent_sandbox;  // the same directory as results name it (the agent's view)
+  std::uint64_t part_bytes = kPartBytes;  // 0: a lane's file closes only when it ends
+  std::chrono::steady_clock::duration part_age = kPartAge;  // zero: no age limit
+  std::function<std::chrono::steady_clock::time_point()> clock = [] { return std::chrono::steady_clock::now(); };
 };
 
 struct BatchOutcome {
@@ -73,12 +91,16 @@ std::uint64_t InlineListBytes(const std::vector<std::uint64_t>& numbers);
 class BatchRun {
  public:
   using Done = std::function<void(BatchOutcome)>;
+  // Result files closed while the batch still runs, and how many numbers are computed so far.
+  using Parts = std::function<void(std::vector<ResultFile> files, std::uint64_t computed)>;
   // `done` runs on the loop thread exactly once after Start, unless the run is destroyed first.
   BatchRun(EventLoop& loop, ComputeRunner& runner, BatchSpec spec, Done done);
   ~BatchRun();  // stops the lanes (between numbers), kills the workers, joins
   BatchRun(const BatchRun&) = delete;
   BatchRun& operator=(const BatchRun&) = delete;
 
+  // Without it, every file goes into the final result.
+  void set_on_parts(Parts on_parts) { on_parts_ = std::move(on_parts); }
   void Start();
   // Stops the lanes between numbers and kills the workers; `done` then reports kKilled.
   void Kill();
@@ -111,8 +133,12 @@ class BatchRun {
   static void RunLane(const std::shared_ptr<Shared>& shared, int lane, LaneResult* result);
   void OnWorkerDone(const std::string& key, ComputeOutcome outcome);
   void OnLaneDone(LaneResult result);
+  void OnLanePart(ResultFile file);
   void Abort(std::string error, bool storage);
-  void MaybeFinish();
+  // True when the batch finished (and `this` may be gone); else closed files go out as parts.
+  bool MaybeFinish();
+  void PublishParts();
+  std::uint64_t LaneNumbers() const;  // computed on lane threads so far
   void RemoveFiles();
   bool SmallLeft() const;
   std::string FileName(const std::string& suffix) const;
@@ -121,6 +147,7 @@ class BatchRun {
   ComputeRunner& runner_;
   BatchSpec spec_;
   Done done_;
+  Parts on_parts_;
   bool inline_ = true;
   std::vector<std::uint64_t> big_;  // largest first
   std::size_t next_big_ = 0;

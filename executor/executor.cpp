@@ -4,6 +4,7 @@
 #include <chrono>
 
 #include <spdlog/spdlog.h>
+#include <unistd.h>
 
 #include "factorial/uuid.hpp"
 
@@ -147,7 +148,7 @@ void Executor::HandleEvent(const ev::Event& event) {
       if (event.acknowledged) OnAcknowledged(event.acknowledged->task_id, event.acknowledged->uuid);
       break;
     case ev::EventType::kMessage:
-      spdlog::info("message from the framework ({} bytes)", event.message ? event.message->data.size() : 0);
+      OnMessage(event.message ? event.message->data : std::string());
       break;
     case ev::EventType::kShutdown:
       Shutdown("the agent sent SHUTDOWN");
@@ -181,6 +182,7 @@ void Executor::OnLaunch(const v1::TaskInfo& info) {
   task.input = std::move(input).value();
   // The Mesos UI shows an update's message beside the task's state.
   std::size_t count = task.input.numbers.size();
+  task.numbers = count;
   SendUpdate(task, TaskState::kRunning, "0 of " + std::to_string(count) + (count == 1 ? " number" : " numbers"),
              std::nullopt, std::nullopt);
   queue_.push_back(id);
@@ -221,6 +223,9 @@ void Executor::StartRun(const std::string& id, Task& task) {
   spec.agent_sandbox = env_.agent_sandbox;
   task.run = std::make_unique<BatchRun>(loop_, runner_, std::move(spec),
                                         [this, id](BatchOutcome outcome) { OnTaskDone(id, std::move(outcome)); });
+  task.run->set_on_parts([this, id](std::vector<ResultFile> files, std::uint64_t computed) {
+    OnParts(id, std::move(files), computed);
+  });
   task.run->Start();
   progress_.Watch();
 }
@@ -233,9 +238,14 @@ void Executor::OnTaskDone(const std::string& id, BatchOutcome outcome) {
   task.phase = Phase::kFinished;
   if (!task.terminal_sent) {
     switch (outcome.kind) {
-      case BatchOutcome::Kind::kFinished:
-        SendUpdate(task, TaskState::kFinished, std::move(outcome.message), std::nullopt, std::move(outcome.data));
+      case BatchOutcome::Kind::kFinished: {
+        std::string data = WithParts(task, std::move(outcome.data));
+        auto files = DecodeResultList(data, 0);
+        std::string uuid =
+            SendUpdate(task, TaskState::kFinished, std::move(outcome.message), std::nullopt, std::move(data));
+        if (files.ok()) KeepFilesUntilAcknowledged(uuid, files.value().files);
         break;
+      }
       case BatchOutcome::Kind::kKilled:
         SendUpdate(task, TaskState::kKilled, std::move(outcome.message), std::nullopt, std::nullopt);
         break;
@@ -258,12 +268,88 @@ void Executor::OnTaskDone(const std::string& id, BatchOutcome outcome) {
         break;
     }
   }
+  RemoveFiles(task.parts);  // never announced: a killed or failed batch's, or after SHUTDOWN
+  task.parts.clear();
   // The run called us: free it once it has returned.
   loop_.Post([this, id] {
     if (auto t = tasks_.find(id); t != tasks_.end()) t->second.run.reset();
   });
   StartQueued();
   MaybeFinishShutdown();
+}
+
+void Executor::OnMessage(const std::string& data) {
+  auto fetched = DecodeFetchedNotice(data);
+  if (!fetched.ok()) {
+    spdlog::info("message from the framework ({} bytes)", data.size());
+    return;
+  }
+  // The scheduler has what these updates named, safely: their files go, and the next parts
+  // may be announced.
+  for (const auto& uuid : fetched.value()) {
+    if (auto files = files_of_update_.extract(uuid); !files.empty()) RemoveFiles(files.mapped());
+    for (auto& [id, task] : tasks_) {
+      if (task.announcing == uuid) AnnouncementDone(task);
+    }
+  }
+}
+
+void Executor::AnnouncementDone(Task& task) {
+  task.announcing.reset();
+  AnnounceParts(task);
+}
+
+void Executor::OnParts(const std::string& id, std::vector<ResultFile> files, std::uint64_t computed) {
+  auto it = tasks_.find(id);
+  if (it == tasks_.end()) {
+    RemoveFiles(files);
+    return;
+  }
+  Task& task = it->second;
+  task.computed = computed;
+  for (auto& file : files) task.parts.push_back(std::move(file));
+  AnnounceParts(task);
+}
+
+void Executor::AnnounceParts(Task& task) {
+  if (task.parts.empty() || task.announcing || task.terminal_sent) return;
+  if (state_ == State::kShuttingDown || state_ == State::kExited) return;
+  ResultList list;
+  list.files = std::move(task.parts);
+  task.parts.clear();
+  // The Mesos UI shows the message beside the task's state.
+  std::string message = std::to_string(task.computed) + " of " + std::to_string(task.numbers) +
+                        (task.numbers == 1 ? " number" : " numbers");
+  std::string uuid = SendUpdate(task, TaskState::kRunning, std::move(message), std::nullopt, EncodeResultList(list));
+  task.announcing = uuid;
+  KeepFilesUntilAcknowledged(uuid, list.files);
+  // Should the scheduler's notice be lost (messages are not retried), announce again anyway.
+  loop_.After(kNoticeWait, [this, id = task.info.task_id.value, uuid] {
+    auto it = tasks_.find(id);
+    if (it != tasks_.end() && it->second.announcing == uuid) AnnouncementDone(it->second);
+  });
+}
+
+std::string Executor::WithParts(Task& task, std::string data) {
+  if (task.parts.empty()) return data;
+  auto list = DecodeResultList(data, 0);
+  if (!list.ok()) return data;  // cannot happen: the run encoded it; the parts are removed
+  for (auto& file : task.parts) list.value().files.push_back(std::move(file));
+  task.parts.clear();
+  return EncodeResultList(list.value());
+}
+
+void Executor::KeepFilesUntilAcknowledged(const std::string& uuid, const std::vector<ResultFile>& files) {
+  if (!files.empty()) files_of_update_[uuid] = files;
+}
+
+std::string Executor::LocalPath(const std::string& agent_path) const {
+  if (agent_path.starts_with(env_.agent_sandbox)) return env_.sandbox + agent_path.substr(env_.agent_sandbox.size());
+  return agent_path;
+}
+
+void Executor::RemoveFiles(const std::vector<ResultFile>& files) const {
+  for (const auto& file : files) ::unlink(LocalPath(file.path).c_str());
 }
 
 void Executor::OnKill(const v1::TaskID& task_id) {
@@ -297,7 +383,7 @@ void Executor::OnAcknowledged(const v1::TaskID& task_id, const std::string& uuid
   MaybeFinishShutdown();
 }
 
-void Executor::SendUpdate(Task& task, TaskState state, std::optional<std::string> message,
+std::string Executor::SendUpdate(Task& task, TaskState state, std::optional<std::string> message,
                           std::optional<TaskReason> reason, std::optional<std::string> data) {
   ev::Call::Update update;
   v1::TaskStatus& status = update.status;
@@ -317,6 +403,7 @@ void Executor::SendUpdate(Task& task, TaskState state, std::optional<std::string
   std::string uuid = *status.uuid;
   unacked_updates_.emplace_back(uuid, std::move(update));
   PostUpdate(uuid);
+  return uuid;
 }
 
 void Executor::PostUpdate(const std::string& uuid) {
@@ -403,6 +490,10 @@ void Executor::MaybeFinishShutdown() {
 void Executor::Exit(int code) {
   if (state_ == State::kExited) return;
   state_ = State::kExited;
+  // Nobody acknowledges any more: the sandbox keeps no result files.
+  for (const auto& [uuid, files] : files_of_update_) RemoveFiles(files);
+  files_of_update_.clear();
+  for (auto& [id, task] : tasks_) RemoveFiles(task.parts);
   if (grace_timer_) loop_.CancelTimer(*grace_timer_);
   if (recovery_timer_) loop_.CancelTimer(*recovery_timer_);
   progress_.Stop();

@@ -78,4 +78,29 @@ Result<WrittenFile> FrfFile::Finish() {
   return WrittenFile{writer_.bytes_written(), writer_.whole_file_sha256()};
 }
 
+Result<std::optional<PartWriter::Part>> PartWriter::Append(std::uint64_t n, std::string_view digits) {
+  if (!file_) {
+    auto created = FrfFile::Create(options_.base + "." + std::to_string(parts_ + 1) + ".frf");
+    if (!created.ok()) return created.error();
+    file_ = std::move(created).value();
+    ++parts_;
+    digits_ = 0;
+    opened_ = options_.now();
+  }
+  if (auto appended = file_->Append(n, digits); !appended.ok()) return appended.error();
+  digits_ += digits.size();
+  bool full = options_.part_bytes > 0 && digits_ >= options_.part_bytes;
+  bool old = options_.part_age > Clock::duration::zero() && options_.now() - opened_ >= options_.part_age;
+  if (!full && !old) return std::optional<Part>();
+  return Close();
+}
+
+Result<std::optional<PartWriter::Part>> PartWriter::Close() {
+  if (!file_) return std::optional<Part>();
+  auto file = std::move(file_);
+  auto written = file->Finish();
+  if (!written.ok()) return written.error();
+  return std::optional<Part>(Part{file->path(), *written, file->entries()});
+}
+
 }  // namespace factorial::executor

@@ -5,8 +5,11 @@
 // whole. No fsync: a file lost in a crash costs a retry, never a wrong answer (the scheduler
 // checks size and SHA-256), and fsync cost ~10 ms per file.
 
+#include <chrono>
 #include <cstdint>
+#include <functional>
 #include <memory>
+#include <optional>
 #include <string>
 #include <string_view>
 
@@ -51,6 +54,41 @@ class FrfFile {
   ResultFileWriter writer_;
   std::uint64_t entries_ = 0;
   bool finished_ = false;
+};
+
+// A lane's results as a series of FRF1 files, `<base>.<k>.frf` for k = 1, 2, ...: the open
+// file is closed (renamed whole) as a part once it holds `part_bytes` of digits or its first
+// number is `part_age` old, whichever comes first, so the scheduler fetches it while the lane
+// goes on (batch.hpp says why those sizes). Used by one lane thread; not thread-safe.
+class PartWriter {
+ public:
+  using Clock = std::chrono::steady_clock;
+  struct Options {
+    std::string base;  // the path without `.<k>.frf`
+    std::uint64_t part_bytes = 0;        // 0: only Close ends a file
+    Clock::duration part_age = Clock::duration::zero();  // zero: no age limit
+    std::function<Clock::time_point()> now = [] { return Clock::now(); };
+  };
+  struct Part {
+    std::string path;  // as given in `base`
+    WrittenFile written;
+    std::uint64_t numbers = 0;
+  };
+
+  explicit PartWriter(Options options) : options_(std::move(options)) {}
+
+  // Appends n's digits to the open file (opening one first); the part it closed, if that made
+  // it due.
+  Result<std::optional<Part>> Append(std::uint64_t n, std::string_view digits);
+  // Closes the open file, if any, as a part.
+  Result<std::optional<Part>> Close();
+
+ private:
+  Options options_;
+  std::unique_ptr<FrfFile> file_;
+  std::uint64_t digits_ = 0;
+  Clock::time_point opened_{};
+  int parts_ = 0;
 };
 
 }  // namespace factorial::executor

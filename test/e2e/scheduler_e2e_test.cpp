@@ -14,6 +14,7 @@
 #include <sys/socket.h>
 #include <sys/un.h>
 
+#include "factorial/base64.hpp"
 #include "factorial/sizing.hpp"
 #include "support/curl_global.hpp"
 #include "support/e2e.hpp"
@@ -294,16 +295,25 @@ TEST_CASE("executor results are exact for small and large n, large ones come fro
     CHECK(lines[i] == std::to_string(ns[i]) + "! = " + IndependentFactorial(ns[i]));
   }
   // The batch's digits (100000! alone has 456574) exceed the 64 KiB inline limit: they were
-  // written to FRF1 files in the sandbox.
-  bool found = false;
-  for (const auto& entry : fs::recursive_directory_iterator(sim.work_dir())) {
-    if (entry.path().extension() != ".frf") continue;
-    std::ifstream in(entry.path());
-    std::string file((std::istreambuf_iterator<char>(in)), std::istreambuf_iterator<char>());
-    CHECK(file.rfind("FRF1\n", 0) == 0);
-    if (file.find("\n100000 456574 " + IndependentFactorial(100000) + "\n") != std::string::npos) found = true;
+  // written to FRF1 files in the sandbox, and each removed once the scheduler said it had it
+  // (a MESSAGE naming the update that named the file).
+  auto result_files = [&] {
+    std::vector<std::string> left;
+    for (const auto& entry : fs::recursive_directory_iterator(sim.work_dir())) {
+      if (entry.path().extension() == ".frf") left.push_back(entry.path().string());
+    }
+    return left;
+  };
+  REQUIRE(Eventually([&] { return result_files().empty(); }));  // the executor may still be at it
+  std::size_t notices = 0;
+  for (const auto& call : SimGet(sim.master_url(), "calls")) {
+    auto parsed = Json::parse(call.get<std::string>());
+    if (parsed["type"] == "MESSAGE") {
+      ++notices;
+      CHECK(factorial::Base64Decode(parsed["message"]["data"].get<std::string>()).value().starts_with("fetched "));
+    }
   }
-  CHECK(found);
+  CHECK(notices >= 1);
 }
 
 TEST_CASE("numbers from --input, results to --output, executor fetched from --executor-uri", "[e2e][scheduler]") {
