@@ -81,7 +81,8 @@ bool Scheduler::AwaitingKills() const {
 }
 
 void Scheduler::MaybeStop() {
-  if (stop_code_ && !stopped_ && !Fetching() && !AwaitingKills()) Stop();
+  // Results taken are acknowledged first (once durable), so an agent does not resend them.
+  if (stop_code_ && !stopped_ && !Fetching() && !AwaitingKills() && acks_.in_progress.empty()) Stop();
 }
 
 // A task this run killed at the interrupt: not an attempt that failed, so its numbers are

@@ -194,7 +194,7 @@ TEST_CASE("/status shows a long batch's work done rising from its executor's rep
         Json status = GetStatus(base);
         if (!status.is_object()) return false;
         if (status["counters"]["tasks_finished"] != 0) return true;
-        REQUIRE(status["numbers"]["done"] == 0);
+        // Numbers delivered in parts are done while the batch still runs: no check that none is.
         work_total = status["work"]["total"];
         seen.push_back({status["reported"]["numbers"], status["reported"]["work"], status["work"]["done"]});
         return false;
