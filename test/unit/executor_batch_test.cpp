@@ -194,7 +194,8 @@ TEST_CASE("the tasks of one executor share its workers, which stop once idle", "
     }
     REQUIRE(factorial::executor::PlanBatch(numbers, kInProcessMaxN, 4).workers.size() == 6);
     h.Deliver({Launch(id, data, 2, 256)});
-    auto reported = ReadBack(h.Terminal(id), sandbox);
+    auto finished = h.Terminal(id);
+    auto reported = ReadBack(finished, sandbox, h.Updates());
     CHECK(reported.failures.empty());
     for (std::uint64_t n : Numbers(data)) {
       INFO(n);
@@ -472,7 +473,7 @@ TEST_CASE("a result file that cannot be written for want of disk fails the task 
   std::string file;
   SECTION("a lane's file") {
     // Inline limit 100: the small numbers stream into the lane's file; one lane.
-    file = "full.lane0.frf.tmp";
+    file = "full.lane0.1.frf.tmp";
     fs::create_symlink("/dev/full", sandbox.path() / file);
     h.Deliver({Subscribed(), LaunchLabelled("full", "5 20 99", 1, 256, {{"inline_limit", "100"}})});
   }
