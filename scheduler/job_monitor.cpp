@@ -112,6 +112,13 @@ std::shared_ptr<const JobStatus> JobMonitor::Snapshot(TimePoint now) {
   status->counters.calls_failed = scheduler_.offer_stats().calls_failed;
   for (auto& [id, agent] : agents) status->agents.push_back(std::move(agent));
   status->recent_failures.assign(activity.failures().begin(), activity.failures().end());
+  for (const auto& [id, agent] : scheduler_.health().agents()) {
+    status->launch_failures += agent.launch_failures;
+    auto left = scheduler_.health().SetAsideFor(id, now);
+    if (!left) continue;
+    status->set_aside.push_back({id, agent.hostname, agent.cause, agent.detail, agent.failures,
+                                 std::chrono::duration<double>(*left).count()});
+  }
   status->settings = settings_;
   return status;
 }

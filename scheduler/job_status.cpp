@@ -154,6 +154,15 @@ std::string StatusJson(const JobStatus& s) {
   for (const auto& f : s.recent_failures) {
     failures.push_back({{"at_seconds", f.at_seconds}, {"what", f.what}, {"agent", f.agent}, {"reason", f.reason}});
   }
+  json set_aside = json::array();
+  for (const auto& a : s.set_aside) {
+    set_aside.push_back({{"id", a.id},
+                         {"hostname", a.hostname},
+                         {"cause", a.cause},
+                         {"detail", a.detail},
+                         {"failures", a.failures},
+                         {"seconds_left", a.seconds_left}});
+  }
   json settings = json::object();
   for (const auto& [key, value] : s.settings) settings[key] = value;
   const auto& c = s.counters;
@@ -191,8 +200,10 @@ std::string StatusJson(const JobStatus& s) {
         {"offers_accepted", c.offers_accepted},
         {"offers_declined", c.offers_declined},
         {"calls_failed", c.calls_failed},
-        {"disk_errors", c.disk_errors}}},
+        {"disk_errors", c.disk_errors},
+        {"launch_failures", s.launch_failures}}},
       {"agents", std::move(agents)},
+      {"agents_set_aside", std::move(set_aside)},
       {"recent_failures", std::move(failures)},
       {"settings", std::move(settings)},
   };
@@ -224,6 +235,10 @@ std::string MetricsText(const JobStatus& s) {
             static_cast<double>(c.calls_failed));
   e.Counter("factorial_disk_errors_total", "Tasks that failed for want of disk on their agent (full, over quota, failing).",
             static_cast<double>(c.disk_errors));
+  e.Counter("factorial_launch_failures_total", "Tasks whose executor did not start on their agent.",
+            static_cast<double>(s.launch_failures));
+  e.Gauge("factorial_agents_set_aside", "Agents set aside because their executor keeps failing to start.",
+          static_cast<double>(s.set_aside.size()));
   e.Gauge("factorial_numbers", "Numbers of the job (distinct).", static_cast<double>(s.numbers_total));
   e.Gauge("factorial_numbers_pending", "Numbers waiting for a task.", static_cast<double>(s.numbers_pending));
   e.Gauge("factorial_numbers_running", "Numbers in running tasks.", static_cast<double>(s.numbers_running));
@@ -298,6 +313,19 @@ void AppendAgents(std::string& h, const JobStatus& s) {
   }
 }
 
+// Shown only while some agent is set aside: it explains why work waits or goes elsewhere.
+void AppendSetAside(std::string& h, const JobStatus& s) {
+  if (s.set_aside.empty()) return;
+  h += "<h2>Agents set aside</h2>\n<table id=\"set-aside\"><thead><tr><th>agent</th><th>why</th>"
+       "<th>failures in a row</th><th>for</th></tr></thead><tbody>\n";
+  for (const auto& a : s.set_aside) {
+    h += "<tr><td title=\"" + HtmlEscape(a.id) + "\">" + HtmlEscape(a.hostname.empty() ? a.id : a.hostname) +
+         "</td><td class=\"text\">" + HtmlEscape(a.cause + (a.detail.empty() ? "" : ": " + a.detail)) + "</td><td>" +
+         std::to_string(a.failures) + "</td><td>" + FormatDuration(a.seconds_left) + "</td></tr>\n";
+  }
+  h += "</tbody></table>\n";
+}
+
 // Newest first.
 void AppendRecentFailures(std::string& h, const JobStatus& s) {
   h += "<h2>Recent failures</h2>\n";
@@ -328,6 +356,7 @@ void AppendCounters(std::string& h, const JobStatus& s) {
   row("offers declined", c.offers_declined);
   row("calls failed", c.calls_failed);
   row("disk errors", c.disk_errors);
+  row("launches whose executor did not start", s.launch_failures);
   h += "</tbody></table>\n";
 }
 
@@ -348,6 +377,7 @@ std::string StatusPage(const JobStatus& s) {
   std::string h;
   AppendHeadAndProgress(h, s);
   AppendAgents(h, s);
+  AppendSetAside(h, s);
   AppendRecentFailures(h, s);
   AppendCounters(h, s);
   AppendSettingsAndTail(h, s);

@@ -43,6 +43,16 @@ struct AgentStatus {
   std::uint64_t disk_errors = 0;   // of them, for want of disk (full, over quota, failing)
 };
 
+// An agent whose executor does not start, set aside for now (agent_health.hpp).
+struct SetAsideAgent {
+  std::string id;
+  std::string hostname;
+  std::string cause;   // "the executor failed to start"
+  std::string detail;  // what its sandbox said, as received: escaped by every renderer
+  int failures = 0;    // in a row, with this cause
+  double seconds_left = 0;
+};
+
 struct FailureNote {
   double at_seconds = 0;  // since the job started
   std::string what;       // "7!" or "task factorial-...-b3"
@@ -77,6 +87,8 @@ struct JobStatus {
   JobCounters counters;
   std::vector<AgentStatus> agents;
   std::vector<FailureNote> recent_failures;  // newest last
+  std::vector<SetAsideAgent> set_aside;      // agents set aside now
+  std::uint64_t launch_failures = 0;         // tasks whose executor did not start
   std::vector<std::pair<std::string, std::string>> settings;  // as shown to the operator
 };
 

@@ -230,16 +230,17 @@ void Scheduler::Reconcile(const FrameworkLink::Subscription& subscription) {
   }
 }
 
-void Scheduler::OnOffers(const std::vector<v1::Offer>& offers) {
-  desk_.Offered(offers);  // even offers we decline teach us where agents are
-  for (const auto& offer : offers) fetcher_.LearnAgent(offer);
+void Scheduler::OnOffers(const std::vector<v1::Offer>& all_offers) {
+  desk_.Offered(all_offers);  // even offers we decline teach us where agents are
+  for (const auto& offer : all_offers) fetcher_.LearnAgent(offer);
   // Still learning which tasks survived the restart, or stopping.
   if (loop_.Now() < adopt_until_ || stop_code_) {
     std::vector<v1::OfferID> all;
-    for (const auto& offer : offers) all.push_back(offer.id);
+    for (const auto& offer : all_offers) all.push_back(offer.id);
     desk_.Decline(std::move(all), 0.5);
     return;
   }
+  const std::vector<v1::Offer> offers = ScreenOffers(all_offers);  // not those of agents set aside
   double cpus = 0;  // offered, and held by our running tasks
   for (const auto& offer : offers) cpus += ScalarTotal(offer.resources, "cpus");
   for (const auto& [id, batch] : book_.batches()) cpus += batch.fetching ? 0 : batch.cpus;
@@ -423,6 +424,7 @@ void Scheduler::OnUpdate(const v1::TaskStatus& status) {
   if (status.state == TaskState::kStarting || status.state == TaskState::kRunning ||
       (status.state == TaskState::kFinished && status.data)) {
     desk_.TaskStarted();
+    health_.TaskStarted(batch->task_id, batch->agent_id);
   }
   spdlog::debug("task {}: {}{}", status.task_id.value, v1::Name(status.state),
                 status.message ? " (" + Excerpt(*status.message) + ")" : "");
@@ -450,6 +452,7 @@ void Scheduler::OnUpdate(const v1::TaskStatus& status) {
   } else {
     OnFailedUpdate(*batch, status);
   }
+  if (v1::IsTerminal(status.state)) health_.TaskOver(status.task_id.value);
   link_.Acknowledge(status);  // after the state change is recorded
   MaybeFinish();
 }
@@ -557,21 +560,22 @@ void Scheduler::OnFailedUpdate(const Batch& batch, const v1::TaskStatus& status)
     case TaskState::kGone:
     case TaskState::kGoneByOperator:
     case TaskState::kUnknown:
-      TaskEnded(batch.task_id, status);
+      TaskEnded(batch.task_id, status, LaunchFailed(batch, status));
       return;
   }
 }
 
 // The task is over without a result: what that costs its numbers depends on how it ended.
-void Scheduler::TaskEnded(std::string task_id, const v1::TaskStatus& status) {
+void Scheduler::TaskEnded(std::string task_id, const v1::TaskStatus& status, bool launch_failed) {
   std::string why = std::string(v1::Name(status.state));
   if (status.reason) why += " (" + std::string(v1::Name(*status.reason)) + ")";
   if (status.message) why += ": " + Excerpt(*status.message);
   Batch ended = book_.Forget(task_id);
   bool single = ended.ids.size() == 1;
   // Only a launch that never reached an agent (dropped, or an ACCEPT the master never
-  // applied) is free; anything else may have run and counts against --max-retries.
-  bool unstarted = status.state == TaskState::kDropped || ended.unconfirmed;
+  // applied) or whose executor never started is free; anything else may have run and counts
+  // against --max-retries.
+  bool unstarted = status.state == TaskState::kDropped || ended.unconfirmed || launch_failed;
   bool whole_failure = status.state == TaskState::kFailed || status.state == TaskState::kError;
   if (status.state == TaskState::kFailed && status.reason == v1::TaskReason::kContainerLimitationDisk) {
     // The agent's disk, not the numbers: they run elsewhere at no cost (halves, to fit
@@ -620,6 +624,7 @@ void Scheduler::DiskFailure(const Batch& ended, const v1::TaskStatus& status) {
 // The batch is over: numbers it did not deliver run again (each fetch, each missing entry,
 // counts as an attempt), and the task is forgotten.
 void Scheduler::Settle(std::string task_id, const std::string& why) {
+  health_.TaskOver(task_id);
   Batch ended = book_.Forget(task_id);
   std::vector<NumberId> left;
   for (NumberId id : ended.ids) {
@@ -687,6 +692,7 @@ void Scheduler::CheckUnschedulable() {
   // come back when it ends.
   bool waited = desk_.WaitedOut(book_.progress().running > 0 || link_.state() != State::kSubscribed);
   if (waited && book_.progress().pending > 0) FailUnschedulable();
+  MaybeEndSetAside();
   MaybeFinish();
   if (link_.live()) ScheduleCheck();
 }

@@ -26,12 +26,14 @@
 #include <optional>
 #include <deque>
 #include <unordered_set>
+#include <set>
 #include <string>
 #include <unordered_map>
 #include <vector>
 
 #include "factorial/event_loop.hpp"
 #include "factorial/messages.hpp"
+#include "agent_health.hpp"
 #include "framework_link.hpp"
 #include "job_activity.hpp"
 #include "job_book.hpp"
@@ -39,6 +41,7 @@
 #include "offer_desk.hpp"
 #include "planner.hpp"
 #include "result_fetcher.hpp"
+#include "sandbox_reader.hpp"
 #include "scheduler_config.hpp"
 #include "task_results.hpp"
 #include "workload.hpp"
@@ -85,6 +88,7 @@ class Scheduler {
   const JobBook::Stats& task_stats() const { return book_.stats(); }
   const JobBook& book() const { return book_; }
   const JobActivity& activity() const { return activity_; }
+  const AgentHealth& health() const { return health_; }
 
  private:
   using State = FrameworkLink::State;
@@ -150,7 +154,8 @@ class Scheduler {
   const Batch* Adopt(const v1::TaskStatus& status);
   void UnknownTask(const v1::TaskStatus& status);
   void OnFailedUpdate(const Batch& batch, const v1::TaskStatus& status);
-  void TaskEnded(std::string task_id, const v1::TaskStatus& status);
+  // `launch_failed`: its executor never started (LaunchFailed), so its numbers run again free.
+  void TaskEnded(std::string task_id, const v1::TaskStatus& status, bool launch_failed = false);
   void Settle(std::string task_id, const std::string& why);
   // `last`: the attempt that just ended, if any (a number that fails for good names it).
   void RequeueNumbers(std::span<const NumberId> ids, enum Requeue why, bool retryable, const std::string& reason,
@@ -159,6 +164,12 @@ class Scheduler {
   void MaybeFinish();
   void ScheduleCheck();
   void CheckUnschedulable();
+  // Agents whose executor does not start (scheduler_health.cpp).
+  std::vector<v1::Offer> ScreenOffers(const std::vector<v1::Offer>& offers);
+  bool LaunchFailed(const Batch& batch, const v1::TaskStatus& status);
+  void ReadExecutorStderr(const std::string& agent_id, const std::string& cause, const std::string& message);
+  void Diagnosed(const std::string& agent_id, const std::string& cause, const std::string& detail);
+  void MaybeEndSetAside();
   void FailUnschedulable();
   void DiskFailure(const Batch& ended, const v1::TaskStatus& status);
   bool Fetching() const;
@@ -183,6 +194,11 @@ class Scheduler {
   std::optional<EventLoop::TimerId> check_timer_;
   int exit_code_ = 0;
   JobActivity activity_{loop_.Now()};
+  AgentHealth health_;  // which agents can start the executor
+  SandboxReader sandbox_{loop_, config_.tls, config_.credential};
+  std::set<std::string> diagnosing_;  // agents whose executor's stderr is being read
+  std::set<std::string> reported_;    // agent, cause and detail already logged
+  bool ended_set_aside_ = false;      // the run ends: every agent is set aside
   // Interrupted with this exit status: nothing is launched, and the run stops once the
   // results of finished tasks are in (or stop_timer_ fires).
   std::optional<int> stop_code_;

@@ -245,6 +245,8 @@ JobStatus Snapshot() {
   s.counters = {400, 12, 123456789, 20, 15, 2, 1, 18, 7, 4, 3};
   s.agents = {{"agent-1", "node-a", 2, 2.0, 300, 12, 2}, {"agent-2", "node-\\b\"\n", 1, 0.5, 100, 0, 1}};
   s.recent_failures = {{3.2, "7!", "node-a", "<script>alert(1)</script> & \x1b[31mred"}};
+  s.set_aside = {{"agent-3", "node-c", "the executor failed to start", "Failed to execute '<b>': \x1b[2J", 3, 52.5}};
+  s.launch_failures = 5;
   s.settings = {{"task cpus", "1"}, {"input", "<stdin>"}};
   return s;
 }
@@ -291,6 +293,12 @@ TEST_CASE("/metrics is Prometheus text exposition with _total counters and gauge
         "failing).\n"
         "# TYPE factorial_disk_errors_total counter\n"
         "factorial_disk_errors_total 3\n"
+        "# HELP factorial_launch_failures_total Tasks whose executor did not start on their agent.\n"
+        "# TYPE factorial_launch_failures_total counter\n"
+        "factorial_launch_failures_total 5\n"
+        "# HELP factorial_agents_set_aside Agents set aside because their executor keeps failing to start.\n"
+        "# TYPE factorial_agents_set_aside gauge\n"
+        "factorial_agents_set_aside 1\n"
         "# HELP factorial_numbers Numbers of the job (distinct).\n"
         "# TYPE factorial_numbers gauge\n"
         "factorial_numbers 1000\n"
@@ -357,6 +365,10 @@ TEST_CASE("/status is the snapshot as JSON", "[status]") {
   CHECK(json["agents"][1]["hostname"] == "node-\\b\"\n");
   CHECK(json["recent_failures"][0]["reason"] == "<script>alert(1)</script> & \x1b[31mred");
   CHECK(json["settings"]["input"] == "<stdin>");
+  CHECK(json["counters"]["launch_failures"] == 5);
+  CHECK(json["agents_set_aside"] == nlohmann::json::parse(R"([{"id":"agent-3","hostname":"node-c",
+    "cause":"the executor failed to start","detail":"Failed to execute '<b>': \u001b[2J","failures":3,
+    "seconds_left":52.5}])"));
   JobStatus unknown;
   unknown.name = std::string("bad \xff utf-8");
   auto parsed = nlohmann::json::parse(StatusJson(unknown));
@@ -374,6 +386,13 @@ TEST_CASE("the page escapes what came from the network and shows progress, agent
   CHECK(page.find("<td title=\"agent-1\">node-a</td><td>2</td><td>2.0</td><td>300</td><td>12</td><td>2</td>") !=
         std::string::npos);
   CHECK(page.find("<td>input</td><td class=\"text\">&lt;stdin&gt;</td>") != std::string::npos);
+  CHECK(page.find("<h2>Agents set aside</h2>") != std::string::npos);
+  CHECK(page.find("<td title=\"agent-3\">node-c</td><td class=\"text\">the executor failed to start: Failed to "
+                  "execute &#39;&lt;b&gt;&#39;: \xEF\xBF\xBD[2J</td><td>3</td><td>" + FormatDuration(52.5) + "</td>") !=
+        std::string::npos);
+  CHECK(page.find("<tr><td>launches whose executor did not start</td><td>5</td></tr>") != std::string::npos);
+  JobStatus none;
+  CHECK(StatusPage(none).find("Agents set aside") == std::string::npos);  // shown only when some is
   // Self-contained: nothing loaded from elsewhere.
   CHECK(page.find("src=") == std::string::npos);
   CHECK(page.find("http://127.0.0.1:5050") != std::string::npos);  // the master, as text

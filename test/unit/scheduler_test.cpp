@@ -14,6 +14,7 @@
 #include "factorial/result_file.hpp"
 #include "support/expected.hpp"
 #include "support/fake_loop.hpp"
+#include "support/recorded.hpp"
 
 using namespace std::chrono_literals;
 using factorial::scheduler::NumberResult;
@@ -1000,6 +1001,39 @@ std::string PartList(const std::string& path, const std::string& file) {
   return factorial::EncodeResultList({{}, {{path, file.size(), factorial::Sha256Hex(file)}}});
 }
 
+// TASK_FAILED as the real agent sends it for an executor that could not be executed
+// (test/data/real-mesos/executor-missing.events.json).
+Json ExecutorDidNotStart(const std::string& task, const std::string& agent = "S1") {
+  Json update = Update(task, "TASK_FAILED", std::nullopt, true, agent);
+  auto& status = update["update"]["status"];
+  status["source"] = "SOURCE_AGENT";
+  status["reason"] = "REASON_EXECUTOR_TERMINATED";
+  status["message"] = "Executor terminated";
+  status["executor_id"] = {{"value", "factorial-executor"}};
+  return update;
+}
+
+// The stderr reads open now (GETs of the agent's /files/read).
+std::vector<FakeLoop::Request*> StderrReads(Harness& h) {
+  std::vector<FakeLoop::Request*> out;
+  for (auto* r : h.loop.All()) {
+    if (r->http.method == "GET" && r->open && r->http.url.find("/files/read?") != std::string::npos) out.push_back(r);
+  }
+  return out;
+}
+
+// Answers one read of the executor's stderr: its size, then its bytes.
+void AnswerStderr(Harness& h, const std::string& text) {
+  auto reads = StderrReads(h);
+  REQUIRE(reads.size() == 1);
+  h.loop.StreamBytes(reads[0]->id, Json{{"data", ""}, {"offset", text.size()}}.dump());
+  h.loop.EndStream(reads[0]->id);
+  reads = StderrReads(h);
+  REQUIRE(reads.size() == 1);
+  h.loop.StreamBytes(reads[0]->id, Json{{"data", text}, {"offset", 0}}.dump());
+  h.loop.EndStream(reads[0]->id);
+}
+
 }  // namespace
 
 TEST_CASE("a task declares the disk its result files take; an inline result declares none", "[scheduler][disk]") {
@@ -1164,4 +1198,76 @@ TEST_CASE("a part that cannot be fetched is acknowledged; its numbers run again 
   std::vector<std::string> data;
   for (const auto& task : Launched(h)) data.push_back(Data(task));
   CHECK(data == std::vector<std::string>{"200 300 400", "200", "300"});  // in halves
+}
+
+TEST_CASE("an agent whose executor does not start: diagnosed, set aside, retries kept, and the run ends",
+          "[scheduler][agent_health]") {
+  auto config = Config();
+  config.max_retries = 1;  // two charged failures would fail the numbers
+  Harness h({5, 6}, config);
+  h.Subscribe();
+  h.Send(Offers({Offer("O1", "S1", 4, 4096)}));
+  REQUIRE(h.CallsOf("ACCEPT").size() == 1);
+  h.loop.Advance(1s);
+  h.Send(ExecutorDidNotStart("factorial-5-1"));
+  h.Send(ExecutorDidNotStart("factorial-6-1"));
+  auto& book = h.scheduler.book();
+  auto five = *h.workload.Find(5);
+  CHECK(book.state(five) == factorial::scheduler::NumberState::kPending);
+  CHECK(book.attempts(five) == 0);  // not the number's failure
+  // One executor failed (both tasks were in it): one read of its stderr, by the latest run.
+  auto reads = StderrReads(h);
+  REQUIRE(reads.size() == 1);
+  CHECK(reads[0]->http.url ==
+        "http://127.0.0.9:5051/files/read?path=/frameworks/F-0000/executors/factorial-executor/runs/latest/stderr"
+        "&offset=-1");
+  std::string stderr_text = factorial::testing::RecordedText("executor-missing.stderr");
+  AnswerStderr(h, stderr_text);
+  const auto* s1 = h.scheduler.health().Find("S1");
+  REQUIRE(s1);
+  CHECK(s1->detail == "Failed to execute '<dir>/bin/factorial-executor': No such file or directory");
+  CHECK(s1->failures == 1);
+  CHECK_FALSE(h.scheduler.health().SetAsideFor("S1", h.loop.Now()));
+
+  h.loop.Advance(1s);
+  h.Send(Offers({Offer("O2", "S1", 4, 4096)}));
+  REQUIRE(h.CallsOf("ACCEPT").size() == 2);
+  h.loop.Advance(1s);
+  h.Send(ExecutorDidNotStart("factorial-5-2"));
+  h.Send(ExecutorDidNotStart("factorial-6-2"));
+  CHECK(book.attempts(five) == 0);
+  CHECK(h.scheduler.health().SetAsideFor("S1", h.loop.Now()) == factorial::Duration(30s));
+  // Its offers are declined for the time it has left.
+  h.loop.Advance(1s);
+  h.Send(Offers({Offer("O3", "S1", 4, 4096)}));
+  CHECK(h.CallsOf("ACCEPT").size() == 2);
+  std::vector<Json> declines;
+  for (auto& call : h.CallsOf("DECLINE")) {
+    if (call["decline"]["offer_ids"][0]["value"] == "O3") declines.push_back(call["decline"]);
+  }
+  REQUIRE(declines.size() == 1);
+  CHECK(declines[0] == Json{{"offer_ids", {{{"value", "O3"}}}}, {"filters", {{"refuse_seconds", 29.0}}}});
+  // The only agent is set aside: once its stderr is read, the run ends, nothing failed.
+  CHECK(h.CallsOf("TEARDOWN").empty());
+  AnswerStderr(h, stderr_text);
+  REQUIRE(h.CallsOf("TEARDOWN").size() == 1);
+  h.loop.Pump();
+  CHECK(h.exit_code == 1);
+  CHECK(h.results.empty());  // 5 and 6 are unfinished: a run on fixed agents computes them
+}
+
+TEST_CASE("a task that dies after its executor started is the number's failure, not the agent's",
+          "[scheduler][agent_health]") {
+  auto config = Config();
+  config.max_retries = 1;
+  Harness h({7}, config);
+  h.Subscribe();
+  h.Send(Offers({Offer("O1", "S1", 2, 1024)}));
+  h.Send(Update("factorial-7-1", "TASK_RUNNING"));
+  h.Send(ExecutorDidNotStart("factorial-7-1"));  // the executor died while running it
+  CHECK(h.scheduler.book().attempts(*h.workload.Find(7)) == 1);
+  CHECK(StderrReads(h).empty());
+  const auto* s1 = h.scheduler.health().Find("S1");
+  REQUIRE(s1);
+  CHECK(s1->launch_failures == 0);
 }
