@@ -982,3 +982,140 @@ TEST_CASE("real Mesos: with no agent's disk left for a result, the number is uns
                     kFirstAttemptFile + ": No space left on device)");
   CHECK(lines[1] == "5! = 120");
 }
+
+namespace {
+
+// An executor at `dir`/bin/factorial-executor: here, for the scheduler's own check, while the
+// agents given `dir`/bin as hidden see nothing there, as on a machine without the package.
+std::string InstallExecutor(const fs::path& dir) {
+  fs::create_directories(dir / "bin");
+  fs::path executor = dir / "bin" / "factorial-executor";
+  fs::copy_file(FACTORIAL_EXECUTOR_BINARY, executor, fs::copy_options::overwrite_existing);
+  return executor.string();
+}
+
+std::string ShortId(const std::string& agent_id) { return agent_id.substr(agent_id.rfind('-') + 1); }
+
+// Skips the test case (visibly) when agents cannot be given directories of their own.
+#define HIDING_OR_SKIP()                                                        \
+  if (std::string why = HidingUnavailable(); !why.empty()) {                    \
+    WARN(kRealMesosSkipped << ": an agent without the executor needs " << why); \
+    return;                                                                     \
+  }
+
+}  // namespace
+
+TEST_CASE("real Mesos: an agent without the executor: its stderr's reason once, and the run ends at once",
+          "[real-mesos]") {
+  REAL_MESOS_OR_SKIP(install);
+  HIDING_OR_SKIP();
+  TempDir home("executor-home");
+  std::string executor = InstallExecutor(home.path());
+  RealMesosOptions options;
+  options.hidden[0] = {home.path() / "bin"};
+  Cluster mesos(install, options);
+  Process p({FACTORIAL_SCHEDULER_BINARY, "--master", mesos->master_url(), "--executor", executor, "--refuse-seconds",
+             "0.2", "--max-retries", "1", "5", "7", "10"},
+            kSmallRun);
+  int code = p.Wait();
+  REQUIRE_FALSE(p.timed_out());
+  INFO(p.Stderr());
+  CHECK(code == 1);
+  CHECK(Lines(p.Stdout()) == std::vector<std::string>{"5! unfinished", "7! unfinished", "10! unfinished"});
+  std::string agent = ShortId(mesos->AgentGet("/state").value("id", ""));
+  std::string why = "the executor failed to start: Failed to execute '" + executor + "': No such file or directory";
+  CHECK(Occurrences(p.Stderr(), "W factorial-scheduler: agent 127.0.0.1 (" + agent + "): " + why + "\n") == 1);
+  CHECK(Occurrences(p.Stderr(), "W factorial-scheduler: agent 127.0.0.1 (" + agent + ") set aside for 30 s: ") == 1);
+  CHECK(Occurrences(p.Stderr(), "E factorial-scheduler: no agent can start the executor: agent 127.0.0.1 (" + agent +
+                              "): " + why + "\n") == 1);
+  CHECK(Occurrences(p.Stderr(), "failed:") == 0);  // nothing charged: with --max-retries 1 the numbers would have failed
+  CHECK(CompletedFramework(*mesos, FrameworkId(p.Stderr())));
+
+  // The agent's /files/read still answers as recorded (test/data/real-mesos/files-read-*).
+  std::string run = "/frameworks/" + FrameworkId(p.Stderr()) + "/executors/factorial-executor/runs/latest";
+  for (auto [name, query] : std::vector<std::pair<std::string, std::string>>{
+           {"files-read-past-end", "path=" + run + "/stderr&offset=200&length=10"},
+           {"files-read-missing", "path=" + run + "/nosuch&offset=0"},
+           {"files-read-directory", "path=" + run + "&offset=0"},
+           {"files-read-negative-offset", "path=" + run + "/stderr&offset=-5"},
+           {"files-read-negative-length", "path=" + run + "/stderr&offset=0&length=-5"},
+           {"files-read-bad-offset", "path=" + run + "/stderr&offset=abc"},
+           {"files-read-no-path", "offset=0"}}) {
+    INFO(name);
+    Answer a = Request(mesos->agent_url(), "GET", "/files/read?" + query);
+    CHECK(a.status == RecordedStatus(name));
+    CHECK(a.Header("Content-Type") == RecordedHeader(name, "Content-Type"));
+    CHECK(a.body == RecordedText(name + ".body"));
+  }
+  std::string stderr_text = "Failed to execute '" + executor + "': No such file or directory\n";
+  Answer size = Request(mesos->agent_url(), "GET", "/files/read?path=" + run + "/stderr&offset=-1");
+  CHECK(Json::parse(size.body) == Json{{"data", ""}, {"offset", stderr_text.size()}});
+}
+
+TEST_CASE("real Mesos: two agents, one without the executor: the job completes on the other, which alone is used "
+          "once the bad one is set aside",
+          "[real-mesos]") {
+  REAL_MESOS_OR_SKIP(install);
+  HIDING_OR_SKIP();
+  TempDir home("executor-home");
+  std::string executor = InstallExecutor(home.path());
+  RealMesosOptions options;
+  options.agents = 2;
+  options.hidden[1] = {home.path() / "bin"};
+  Cluster mesos(install, options);
+  std::string bad = mesos->AgentGet("/state", 1).value("id", "");
+  REQUIRE_FALSE(bad.empty());
+  // One task per number, 40 of them: the good agent's 4 cpus take ~13 rounds of offers (the
+  // master's 1 s allocation cycle), while the bad agent fails its second launch within ~3 s.
+  std::vector<std::string> args = {FACTORIAL_SCHEDULER_BINARY, "--master", mesos->master_url(), "--executor", executor,
+                                   "--refuse-seconds", "0.2", "--batch-size", "1", "--max-retries", "1",
+                                   "--http-port", "0"};
+  std::vector<std::string> expected;
+  for (int n = 1; n <= 40; ++n) {
+    args.push_back(std::to_string(n));
+    expected.push_back(std::to_string(n) + "! = " + IndependentFactorial(static_cast<unsigned>(n)));
+  }
+  Process p(args, kSmallRun);
+  // The status output shows the agent set aside, and why, while the job runs on.
+  std::string url = StatusPageUrl(p);
+  REQUIRE_FALSE(url.empty());
+  std::string base = url.substr(0, url.size() - 1);
+  Json set_aside;
+  std::string metrics;
+  CHECK(Eventually(
+      [&] {
+        Answer status = Request(base, "GET", "/status");
+        if (status.status != 200) return false;
+        set_aside = Json::parse(status.body)["agents_set_aside"];
+        metrics = Request(base, "GET", "/metrics").body;
+        return set_aside.size() == 1;
+      },
+      kSmallRun));
+  if (set_aside.size() == 1) {
+    CHECK(set_aside[0]["id"] == bad);
+    CHECK(set_aside[0]["cause"] == "the executor failed to start");
+    CHECK(set_aside[0]["detail"] == "Failed to execute '" + executor + "': No such file or directory");
+    CHECK(set_aside[0]["failures"] == 2);
+    CHECK_THAT(metrics, Catch::Contains("\nfactorial_agents_set_aside 1\n"));
+  }
+  int code = p.Wait();
+  REQUIRE_FALSE(p.timed_out());
+  INFO(p.Stderr());
+  CHECK(code == 0);
+  CHECK(Lines(p.Stdout()) == expected);
+  std::string why = "the executor failed to start: Failed to execute '" + executor + "': No such file or directory";
+  CHECK(Occurrences(p.Stderr(), "W factorial-scheduler: agent 127.0.0.1 (" + ShortId(bad) + "): " + why + "\n") == 1);
+  CHECK(Occurrences(p.Stderr(), "W factorial-scheduler: agent 127.0.0.1 (" + ShortId(bad) + ") set aside for 30 s: ") == 1);
+  CHECK(Occurrences(p.Stderr(), "no agent can start the executor") == 0);
+  // Every task on the bad agent failed; none was launched there after the set-aside (its two
+  // failed executors held every task it got).
+  std::size_t on_bad = 0, failed_on_bad = 0;
+  for (const auto& task : MasterTasks(*mesos)) {
+    if (task.value("slave_id", "") != bad) continue;
+    ++on_bad;
+    if (task.value("state", "") == "TASK_FAILED") ++failed_on_bad;
+  }
+  CHECK(on_bad >= 2);
+  CHECK(failed_on_bad == on_bad);
+  CHECK(Occurrences(p.Stderr(), "failed:") == 0);
+}

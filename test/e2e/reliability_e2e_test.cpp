@@ -7,6 +7,8 @@
 
 #include <atomic>
 #include <cstring>
+#include <filesystem>
+#include <fstream>
 #include <map>
 #include <set>
 #include <sstream>
@@ -24,6 +26,7 @@
 #include "support/expected.hpp"
 #include "support/fake_master.hpp"
 #include "support/sim_e2e.hpp"
+#include "support/temp_dir.hpp"
 #include "support/timeouts.hpp"
 
 using namespace factorial::testing;
@@ -376,4 +379,47 @@ TEST_CASE("SIGTERM with a task whose KILL is never answered tears down after the
   CHECK_THAT(p.Stderr(), Catch::Contains("killed tasks still not over after 5 s"));
   auto calls = master.calls();
   CHECK(calls.back() == "TEARDOWN");
+}
+
+TEST_CASE("an executor no agent can execute: each agent's reason once, and the run ends at once with it",
+          "[e2e][reliability]") {
+  // The file exists here (the scheduler checks a local master's agents have it), but exec
+  // fails with ENOENT, as for a missing binary: its interpreter does not exist. mesos-sim
+  // fails it as the real agent does (test/data/real-mesos/executor-missing.*).
+  TempDir dir("executor-missing");
+  std::string executor = (dir / "factorial-executor").string();
+  {
+    std::ofstream out(executor);
+    out << "#!/nonexistent/interpreter\n";
+  }
+  std::filesystem::permissions(executor, std::filesystem::perms::owner_all);
+  MesosSim sim(FastSimOptions(2));
+  sim.Start();
+  Process p({FACTORIAL_SCHEDULER_BINARY, "--master", sim.master_url(), "--executor", executor, "--refuse-seconds",
+             "0.2", "--max-retries", "1", "10"},
+            kSmallRun);
+  int code = p.Wait();
+  REQUIRE_FALSE(p.timed_out());
+  INFO(p.Stderr());
+  CHECK(code == 1);
+  CHECK(Lines(p.Stdout()) == std::vector<std::string>{"10! unfinished"});
+  std::string why = "the executor failed to start: Failed to execute '" + executor + "': No such file or directory";
+  auto count = [&](const std::string& text) {
+    std::size_t n = 0;
+    for (auto at = p.Stderr().find(text); at != std::string::npos; at = p.Stderr().find(text, at + 1)) ++n;
+    return n;
+  };
+  for (const char* agent : {"S0", "S1"}) {
+    INFO(agent);
+    CHECK(count("W factorial-scheduler: agent localhost (" + std::string(agent) + "): " + why + "\n") == 1);
+    CHECK(count("agent localhost (" + std::string(agent) + ") set aside for 30 s") == 1);
+  }
+  CHECK(count("E factorial-scheduler: no agent can start the executor: agents localhost (S0), localhost (S1): " + why +
+              "\n") == 1);
+  CHECK(count("failed:") == 0);  // the number was not charged: with --max-retries 1 it would have failed
+  // Two executor failures per agent, then the end.
+  std::map<std::string, int> launches;
+  for (const auto& launch : SimGet(sim.master_url(), "launches")) ++launches[launch["agent_id"].get<std::string>()];
+  CHECK(launches.size() == 2);
+  for (const auto& [agent, n] : launches) CHECK(n == 2);
 }

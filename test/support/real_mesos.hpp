@@ -11,6 +11,7 @@
 #include <cstdlib>
 #include <filesystem>
 #include <fstream>
+#include <map>
 #include <memory>
 #include <optional>
 #include <string>
@@ -69,7 +70,21 @@ struct RealMesosOptions {
   std::vector<std::pair<std::string, std::string>> files;  // (name, content) written there first
   // For HTTP requests the test itself makes when the daemons require authentication.
   std::optional<std::pair<std::string, std::string>> credential;
+  // Directories agent i sees empty, as on a machine where they hold nothing (an agent without
+  // the executor): the agent runs in a private mount namespace with an empty directory bound
+  // over each. Needs root; see HidingUnavailable.
+  std::map<int, std::vector<std::filesystem::path>> hidden;
 };
+
+// Why agents cannot be given directories of their own (RealMesosOptions::hidden) here; empty
+// when they can.
+inline std::string HidingUnavailable() {
+  if (!std::filesystem::exists("/usr/bin/unshare")) return "no /usr/bin/unshare";
+  if (std::system("/usr/bin/unshare --mount --propagation private true >/dev/null 2>&1") != 0) {
+    return "cannot make a mount namespace here (not root?)";
+  }
+  return "";
+}
 
 class RealMesos {
  public:
@@ -173,6 +188,7 @@ class RealMesos {
                                         "--isolation=posix/cpu,posix/mem", "--launcher=posix",
                                         "--no-systemd_enable_support", "--no-switch_user"};
       agent.insert(agent.end(), options_.agent_flags.begin(), options_.agent_flags.end());
+      if (auto hidden = options_.hidden.find(i); hidden != options_.hidden.end()) agent = Hiding(agent, hidden->second);
       daemons_.push_back(
           std::make_unique<Daemon>(agent, dir_ / ("agent" + std::to_string(i) + ".log"), SIGUSR1, kLibprocessIp));
     }
@@ -194,6 +210,24 @@ class RealMesos {
   const std::string& AgentResources(int i) const {
     auto at = static_cast<std::size_t>(i);
     return at < options_.agent_resources.size() ? options_.agent_resources[at] : options_.resources;
+  }
+
+  // `argv` in a private mount namespace where each of `dirs` is an empty directory. unshare
+  // and sh exec in turn, so the daemon's pid is the agent's.
+  std::vector<std::string> Hiding(const std::vector<std::string>& argv, const std::vector<std::filesystem::path>& dirs) {
+    std::filesystem::path empty = dir_ / "empty";
+    std::filesystem::create_directories(empty);
+    auto quote = [](const std::string& text) {
+      std::string out = "'";
+      for (char c : text) out += c == '\'' ? std::string("'\\''") : std::string(1, c);
+      return out + "'";
+    };
+    std::string script;
+    for (const auto& d : dirs) script += "mount --bind " + quote(empty.string()) + " " + quote(d.string()) + " && ";
+    script += "exec \"$0\" \"$@\"";
+    std::vector<std::string> out = {"/usr/bin/unshare", "--mount", "--propagation", "private", "/bin/sh", "-c", script};
+    out.insert(out.end(), argv.begin(), argv.end());
+    return out;
   }
 
   MesosInstall install_;
