@@ -221,6 +221,7 @@ void Executor::StartRun(const std::string& id, Task& task) {
   spec.inline_limit = task.input.inline_limit.value_or(env_.inline_limit);
   spec.sandbox = env_.sandbox;
   spec.agent_sandbox = env_.agent_sandbox;
+  if (env_.part_bytes) spec.part_bytes = *env_.part_bytes;
   task.run = std::make_unique<BatchRun>(loop_, runner_, std::move(spec),
                                         [this, id](BatchOutcome outcome) { OnTaskDone(id, std::move(outcome)); });
   task.run->set_on_parts([this, id](std::vector<ResultFile> files, std::uint64_t computed) {

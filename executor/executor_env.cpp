@@ -91,6 +91,14 @@ Result<ExecutorEnv> ParseExecutorEnv(const Getenv& getenv) {
       problems.push_back("FACTORIAL_MAX_N='" + *max_n + "' is not a number");
     }
   }
+  if (auto part = getenv("FACTORIAL_PART_BYTES")) {
+    std::uint64_t v = 0;
+    if (!ParseUnsigned(*part, &v)) {
+      problems.push_back("FACTORIAL_PART_BYTES='" + *part + "' is not a byte count");
+    } else {
+      env.part_bytes = v;
+    }
+  }
   if (!problems.empty()) {
     std::string message = "bad executor environment: ";
     for (std::size_t i = 0; i < problems.size(); ++i) {

@@ -29,9 +29,11 @@ struct ExecutorEnv {
   Duration subscription_backoff_max{0};   // checkpointing only
   Duration shutdown_grace_period = std::chrono::seconds(5);
   std::optional<std::string> auth_token;  // MESOS_EXECUTOR_AUTHENTICATION_TOKEN
-  // Our own knobs (not set by Mesos): FACTORIAL_INLINE_LIMIT, FACTORIAL_MAX_N.
+  // Our own knobs (not set by Mesos): FACTORIAL_INLINE_LIMIT, FACTORIAL_MAX_N,
+  // FACTORIAL_PART_BYTES (a lane's part size; unset: kPartBytes in batch.hpp).
   std::size_t inline_limit = 65536;
   std::uint64_t max_n = 100000000;
+  std::optional<std::uint64_t> part_bytes;
 
   std::string ExecutorUrl() const { return "http://" + agent_endpoint + "/api/v1/executor"; }
 };

@@ -101,6 +101,16 @@ TEST_CASE("sandbox falls back to MESOS_DIRECTORY and optional knobs are read", "
   CHECK(env->agent_sandbox == env->sandbox);
   CHECK(env->auth_token == "tok");
   CHECK(env->inline_limit == 1024);
+  CHECK_FALSE(env->part_bytes.has_value());  // batch.hpp's kPartBytes
+  vars["FACTORIAL_PART_BYTES"] = "1048576";
+  env = ParseExecutorEnv(From(vars));
+  REQUIRE(env.ok());
+  CHECK(env->part_bytes == 1048576u);
+  vars["FACTORIAL_PART_BYTES"] = "1M";
+  auto bad_part = ParseExecutorEnv(From(vars));
+  REQUIRE_FALSE(bad_part.ok());
+  CHECK_THAT(bad_part.error().message, Catch::Contains("FACTORIAL_PART_BYTES='1M' is not a byte count"));
+  vars.erase("FACTORIAL_PART_BYTES");
   vars["FACTORIAL_INLINE_LIMIT"] = "lots";
   CHECK_FALSE(ParseExecutorEnv(From(vars)).ok());
 }
