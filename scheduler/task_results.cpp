@@ -4,6 +4,7 @@
 
 #include <spdlog/spdlog.h>
 
+#include "factorial/logging.hpp"
 #include "factorial/sizing.hpp"
 
 namespace factorial::scheduler {
@@ -128,6 +129,8 @@ void TaskResults::Fetch(const Batch& batch, const ResultFile& file, bool over, s
   const std::string task_id = batch.task_id;
   auto finished = [this, task_id, over, fetched = std::move(fetched), path = file.path](const Status& status) {
     if (!status.ok()) spdlog::warn("fetching {} of task {} failed: {}", path, task_id, status.error().message);
+    // Shows that results stream: a part is in before its task's TASK_FINISHED arrives.
+    if (status.ok() && !over) spdlog::debug("task {}: part {} fetched", task_id, Excerpt(path));
     if (!over) --part_fetches_;
     if (fetched) fetched();
     FetchDone(task_id);
