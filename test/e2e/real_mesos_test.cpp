@@ -118,6 +118,16 @@ void WriteFile(const fs::path& path, const std::string& text) {
   out << text;
 }
 
+// Result files under `dir`: FRF1 files (`.frf`) and the older `.result` ones. The executor
+// removes each once the scheduler says it has it, so none outlives a run.
+std::size_t ResultFilesUnder(const fs::path& dir) {
+  std::size_t count = 0;
+  for (const auto& e : fs::recursive_directory_iterator(dir)) {
+    count += e.path().extension() == ".frf" || e.path().extension() == ".result";
+  }
+  return count;
+}
+
 }  // namespace
 
 
@@ -189,12 +199,7 @@ TEST_CASE("real Mesos: --format json, and results over 64 KiB come from the sand
   // 30000! (121288 digits) and 40000! (166714) are over the 64 KiB inline limit: they went
   // through FRF1 files in the sandbox, which the executor removes once the scheduler says it
   // has them (their TASK_FINISHED is acknowledged only then), so none is left behind.
-  auto frf_files = [&] {
-    std::size_t count = 0;
-    for (const auto& e : fs::recursive_directory_iterator(mesos->dir())) count += e.path().extension() == ".frf";
-    return count;
-  };
-  CHECK(Eventually([&] { return frf_files() == 0; }, kSmallRun));
+  CHECK(Eventually([&] { return ResultFilesUnder(mesos->dir()) == 0; }, kSmallRun));
   CHECK(TaskIds(*mesos).size() == 1);
   // A file of the same kind put in the executor's sandbox, to compare the agent's download
   // answers with the ones recorded for mesos-sim's golden test.
@@ -642,12 +647,106 @@ TEST_CASE("real Mesos: a mixed workload in default batches on a cpus:2 agent, ex
   CHECK(ids.size() == tasks.size());
   // The big results went through sandbox files, fetched from the agent, and the executor
   // removed each once the scheduler said it had it: none is left behind.
-  CHECK(Eventually([&] {
-    for (const auto& e : fs::recursive_directory_iterator(mesos->dir() / "agent0")) {
-      if (e.path().extension() == ".frf" || e.path().extension() == ".result") return false;
+  CHECK(Eventually([&] { return ResultFilesUnder(mesos->dir() / "agent0") == 0; }, kSmallRun));
+}
+
+namespace {
+
+// W2's shape (test/bench/workload.c: every n in [0, 20000) once, shuffled) over [0, end):
+// Fisher-Yates driven by splitmix64 with a fixed seed, the same on every machine.
+std::vector<unsigned long> ShuffledRange(unsigned long end, std::uint64_t seed) {
+  std::vector<unsigned long> ns(end);
+  for (unsigned long i = 0; i < end; ++i) ns[i] = i;
+  auto next = [&seed] {
+    std::uint64_t z = (seed += 0x9e3779b97f4a7c15ULL);
+    z = (z ^ (z >> 30)) * 0xbf58476d1ce4e5b9ULL;
+    z = (z ^ (z >> 27)) * 0x94d049bb133111ebULL;
+    return z ^ (z >> 31);
+  };
+  for (unsigned long i = end - 1; i > 0; --i) std::swap(ns[i], ns[next() % (i + 1)]);
+  return ns;
+}
+
+// A real master's counter from /metrics/snapshot (-1 when absent).
+double MasterMetric(const RealMesos& mesos, const std::string& key) {
+  Json metrics = mesos.MasterGet("/metrics/snapshot");
+  return metrics.is_object() ? metrics.value(key, -1.0) : -1.0;
+}
+
+}  // namespace
+
+TEST_CASE("real Mesos: a W2-shaped job streams parts: fetched before their task finishes, every update "
+          "acknowledged, no result file left, exact digits in input order",
+          "[real-mesos]") {
+  REAL_MESOS_OR_SKIP(install);
+  // Every n below 6000 once, shuffled: W2's shape at 56 MB of digits instead of 730 MB. Every
+  // executor the agent starts closes a lane's part at 1 MiB of digits instead of 32 MiB, so
+  // batches of a second or a few publish many parts, whatever the machine's speed.
+  constexpr unsigned long kEnd = 6000;
+  RealMesosOptions o;
+  o.resources = "cpus:2;mem:4096;disk:4096";
+  o.agent_flags = {R"(--executor_environment_variables={"FACTORIAL_PART_BYTES":"1048576"})"};
+  Cluster mesos(install, o);
+  auto expected = std::async(std::launch::async, [] { return IndependentFactorials(kEnd); });
+  std::vector<unsigned long> ns = ShuffledRange(kEnd, 2);
+  fs::path input = mesos->dir() / "numbers";
+  {
+    std::ofstream out(input);
+    for (unsigned long n : ns) out << n << "\n";
+  }
+  Process p(SchedulerArgs(*mesos, {"--log-level", "debug", "--input", input.string()}), kSmallRun);
+  REQUIRE(p.Wait() == 0);
+  std::string log = p.Stderr();
+  INFO(log.substr(0, 20000));
+  CHECK_THAT(log, !Catch::Contains("call failed"));
+  // Exact digits, every number once, in input order.
+  auto lines = Lines(p.Stdout());
+  REQUIRE(lines.size() == ns.size());
+  std::vector<std::string> digits = expected.get();
+  std::size_t wrong = 0;
+  for (std::size_t i = 0; i < ns.size(); ++i) {
+    if (lines[i] == std::to_string(ns[i]) + "! = " + digits[ns[i]]) continue;
+    if (++wrong <= 3) CHECK_LINE(lines[i], std::to_string(ns[i]) + "! = " + digits[ns[i]]);
+  }
+  CHECK(wrong == 0);
+  // The scheduler's debug lines, in the order it handled them: each update it read
+  // ("task T: STATE (message)") and each part fetched ("task T: part P fetched"). A part
+  // fetched before its task's TASK_FINISHED was read is a result that streamed.
+  std::regex event(R"(task (factorial-\S+): (TASK_[A-Z_]+|part \S+ fetched))");
+  std::map<std::string, int> parts_before_finish;
+  std::map<std::string, std::string> last_state;
+  int updates = 0;
+  for (const auto& line : Lines(log)) {
+    std::smatch m;
+    if (!std::regex_search(line, m, event)) continue;
+    std::string task = m[1].str(), what = m[2].str();
+    if (what.starts_with("TASK_")) {
+      ++updates;
+      last_state[task] = what;
+    } else if (last_state[task] != "TASK_FINISHED") {
+      ++parts_before_finish[task];
     }
-    return true;
-  }, kSmallRun));
+  }
+  REQUIRE_FALSE(last_state.empty());
+  int most_parts = 0;
+  for (const auto& [task, state] : last_state) {
+    INFO(task);
+    CHECK(state == "TASK_FINISHED");
+    most_parts = std::max(most_parts, parts_before_finish[task]);
+  }
+  CHECK(most_parts >= 2);
+  // The real master forwarded each update once and saw each acknowledged: the scheduler
+  // acknowledged every one, parts updates included, once their results were in.
+  CHECK(Eventually([&] {
+    return MasterMetric(*mesos, "master/valid_status_update_acknowledgements") == updates;
+  }, kRealMesosEvent));
+  CHECK(MasterMetric(*mesos, "master/valid_status_updates") == updates);
+  CHECK(MasterMetric(*mesos, "master/invalid_status_update_acknowledgements") == 0);
+  std::vector<Json> tasks = MasterTasks(*mesos);
+  CHECK(tasks.size() == last_state.size());
+  for (const auto& t : tasks) CHECK(t.value("state", "") == "TASK_FINISHED");
+  // Every part and final file was removed by the executor on the scheduler's notice.
+  CHECK(Eventually([&] { return ResultFilesUnder(mesos->dir() / "agent0") == 0; }, kSmallRun));
 }
 
 namespace {
