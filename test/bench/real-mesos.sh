@@ -1,13 +1,15 @@
 # shellcheck shell=bash
 # shellcheck disable=SC2154  # $work and $resources come from the sourcing script
 # Sourced by the benchmarks that run through a real Mesos (run-e2e-workloads.sh,
-# run-state-dir-bench.sh, run-scale-bench.sh): one master and N agents on loopback from
+# run-state-dir-bench.sh, run-scale-bench.sh, run-crash-loop.sh): one master and N agents on loopback from
 # $MESOS_HOME (bin/mesos-master, bin/mesos-agent, libexec/mesos), with the flags
 # test/support/real_mesos.hpp uses: POSIX isolation and launcher, no systemd, no user switching.
-# The caller sets $work (the daemons' directories and logs go to $work/mesos unless
-# start_real_mesos is given another directory) and $resources (each agent's), may set the array
-# mesos_master_flags (added to the master's), and calls stop_real_mesos from its EXIT trap.
-# start_real_mesos sets mesos_url, and mesos_pids (the master's, then each agent's).
+# The caller sets $work (bench_work_dir does; the daemons' directories and logs go to
+# $work/mesos unless start_real_mesos is given another directory) and $resources (each agent's),
+# may set the array mesos_master_flags (added to the master's), and calls bench_cleanup (or
+# stop_real_mesos) from its EXIT trap. start_real_mesos sets mesos_url, and mesos_pids (the
+# master's, then each agent's). Also here, for those scripts: measure, measure_scheduler (needs
+# $scheduler and $executor) and check_output.
 
 mesos_pids=()
 mesos_master_flags=()
@@ -61,4 +63,60 @@ start_real_mesos() {
     agents=$(curl -sf --max-time 5 "$mesos_url/master/state" |
       python3 -c 'import json, sys; print(len(json.load(sys.stdin)["slaves"]))' 2> /dev/null || echo 0)
   done
+}
+
+# bench_work_dir: $work is $KEEP_DIR (created if missing, kept at exit) or else a new temporary
+# directory that bench_cleanup removes.
+bench_work_dir() {
+  if [[ -n ${KEEP_DIR:-} ]]; then
+    work=$KEEP_DIR
+    mkdir -p "$work"
+  else
+    work=$(mktemp -d)
+  fi
+}
+
+# bench_cleanup: for the EXIT trap, after any step of the script's own: stops the cluster and
+# removes $work unless KEEP_DIR keeps it.
+bench_cleanup() {
+  stop_real_mesos
+  [[ -n ${KEEP_DIR:-} ]] || rm -rf "$work"
+}
+
+# measure INPUT OUTPUT COMMAND...: runs COMMAND with stdin from INPUT and stdout to OUTPUT under
+# /usr/bin/time; prints "wall_s cpu_s max_rss_kb bytes sha256 end_epoch" (the checksum is taken
+# after the clock stopped). If COMMAND fails: OUTPUT.log's tail (if there is one), and exit 1.
+measure() {
+  local input=$1 output=$2
+  shift 2
+  if ! /usr/bin/time -f '%e %U %S %M' -o "$output.time" "$@" < "$input" > "$output"; then
+    echo "failed: $*" >&2
+    if [[ -f $output.log ]]; then tail -n 20 "$output.log" >&2; fi
+    exit 1
+  fi
+  local end wall user sys rss
+  end=$(date +%s.%N)
+  read -r wall user sys rss < <(tail -n 1 "$output.time")
+  printf '%s %s %s %s %s %s\n' "$wall" "$(awk -v u="$user" -v s="$sys" 'BEGIN { printf "%.2f", u + s }')" "$rss" \
+    "$(stat -c %s "$output")" "$(sha256sum < "$output" | cut -d' ' -f1)" "$end"
+}
+
+# measure_scheduler MASTER_URL INPUT OUTPUT EXTRA_FLAGS...: measure of the scheduler alone
+# (reading INPUT on stdin), its log in OUTPUT.log.
+measure_scheduler() {
+  local master=$1 input=$2 output=$3
+  shift 3
+  # shellcheck disable=SC2016  # $0 and $@ are the inner shell's
+  measure "$input" "$output" bash -c 'exec "$@" 2> "$0"' "$output.log" \
+    "$scheduler" --master "$master" --executor "$executor" --input - "$@"
+}
+
+# check_output WHAT SHA EXPECTED_SHA: an output that differs from bare GMP's is reported and
+# sets status=1.
+check_output() {
+  if [[ $2 != "$3" ]]; then
+    echo "$1: output differs from bare GMP's (sha256 $2, expected $3)" >&2
+    # shellcheck disable=SC2034  # the sourcing script's exit status
+    status=1
+  fi
 }

@@ -24,21 +24,14 @@ size=${SIZE:-20000}
 RANDOM=${SEED:-$$}
 scheduler="$build/scheduler/factorial-scheduler"
 executor="$build/executor/factorial-executor"
-if [[ -n ${KEEP_DIR:-} ]]; then
-  work=$KEEP_DIR
-  mkdir -p "$work"
-else
-  work=$(mktemp -d)
-fi
-
 # shellcheck source=real-mesos.sh
 source "$(dirname "${BASH_SOURCE[0]}")/real-mesos.sh"
+bench_work_dir
 
 pid=
 cleanup() {
   if [[ -n $pid ]]; then kill -KILL "$pid" 2> /dev/null || true; fi
-  stop_real_mesos
-  [[ -n ${KEEP_DIR:-} ]] || rm -rf "$work"
+  bench_cleanup
 }
 trap cleanup EXIT
 

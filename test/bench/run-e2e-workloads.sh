@@ -25,39 +25,16 @@ bench="$build/test/bench"
 scheduler="$build/scheduler/factorial-scheduler"
 executor="$build/executor/factorial-executor"
 sim="$build/test/mesos-sim"
-if [[ -n ${KEEP_DIR:-} ]]; then
-  work=$KEEP_DIR
-  mkdir -p "$work"
-else
-  work=$(mktemp -d)
-fi
-
-sim_pid=
 # shellcheck source=real-mesos.sh
 source "$(dirname "${BASH_SOURCE[0]}")/real-mesos.sh"
+bench_work_dir
+sim_pid=
 
 cleanup() {
   if [[ -n $sim_pid ]]; then kill "$sim_pid" 2> /dev/null && wait "$sim_pid" 2> /dev/null || true; fi
-  stop_real_mesos
-  [[ -n ${KEEP_DIR:-} ]] || rm -rf "$work"
+  bench_cleanup
 }
 trap cleanup EXIT
-
-# Runs "$@" with stdin from $1 and stdout to $2 under /usr/bin/time; prints
-# "wall_s cpu_s max_rss_kb bytes sha256" (the checksum is taken after the clock stopped).
-measure() {
-  local input=$1 output=$2
-  shift 2
-  if ! /usr/bin/time -f '%e %U %S %M' -o "$output.time" "$@" < "$input" > "$output"; then
-    echo "failed: $*" >&2
-    if [[ -f $output.log ]]; then tail -n 20 "$output.log" >&2; fi
-    exit 1
-  fi
-  local wall user sys rss
-  read -r wall user sys rss < <(tail -n 1 "$output.time")
-  printf '%s %s %s %s\n' "$wall" "$(awk -v u="$user" -v s="$sys" 'BEGIN { printf "%.2f", u + s }')" "$rss" \
-    "$(stat -c %s "$output") $(sha256sum < "$output" | cut -d' ' -f1)"
-}
 
 # row WORKLOAD WHAT NUMBERS WALL CPU RSS_KB BYTES BASE_WALL [NOTE]
 row() {
@@ -65,23 +42,6 @@ row() {
     -v load="$(cut -d' ' -f1 /proc/loadavg)" 'BEGIN {
       printf "%-3s %-17s %8d %9.2f %8.2f %9.2f %8.1f %9.1f %7.2f %5s %s\n", w, p, n, t, c, c * 1e6 / n, r / 1024,
         b / 1e6 / (t > 0 ? t : 0.01), t / base, load, note }'
-}
-
-# check NAME SHA EXPECTED_SHA
-check() {
-  if [[ $2 != "$3" ]]; then
-    echo "$1: output differs from bare GMP's (sha256 $2, expected $3)" >&2
-    status=1
-  fi
-}
-
-# run_scheduler MASTER_URL INPUT OUTPUT EXTRA_FLAGS...: the scheduler alone is timed; its log
-# goes to OUTPUT.log.
-run_scheduler() {
-  local master=$1 input=$2 output=$3
-  shift 3
-  measure "$input" "$output" bash -c 'exec "$@" 2> "$0"' "$output.log" \
-    "$scheduler" --master "$master" --executor "$executor" --input - "$@"
 }
 
 start_sim() {
@@ -111,33 +71,34 @@ for w in "${workloads[@]}"; do
   numbers="$work/$w.numbers"
   "$bench/workload" "$w" > "$numbers"
   count=$(wc -l < "$numbers")
-  read -r bwall bcpu brss bbytes bsha < <(measure "$numbers" "$work/$w.bare" "$bench/bare-gmp" "$threads")
+  read -r bwall bcpu brss bbytes bsha _ < <(measure "$numbers" "$work/$w.bare" "$bench/bare-gmp" "$threads")
   row "$w" bare-gmp "$count" "$bwall" "$bcpu" "$brss" "$bbytes" "$bwall"
   rm -f "$work/$w.bare"
 
-  read -r wall cpu rss bytes sha < <(run_scheduler "$sim_url" "$numbers" "$work/$w.sim")
+  read -r wall cpu rss bytes sha _ < <(measure_scheduler "$sim_url" "$numbers" "$work/$w.sim")
   row "$w" mesos-sim "$count" "$wall" "$cpu" "$rss" "$bytes" "$bwall"
-  check "$w mesos-sim" "$sha" "$bsha"
+  check_output "$w mesos-sim" "$sha" "$bsha"
   rm -f "$work/$w.sim"
 
   if [[ -n $have_mesos ]]; then
-    read -r wall cpu rss bytes sha < <(run_scheduler "$mesos_url" "$numbers" "$work/$w.mesos")
+    read -r wall cpu rss bytes sha _ < <(measure_scheduler "$mesos_url" "$numbers" "$work/$w.mesos")
     row "$w" real-mesos "$count" "$wall" "$cpu" "$rss" "$bytes" "$bwall" \
       "(scheduler RSS target $(awk -v n="$count" 'BEGIN { printf "%.1f", 64 + 24 * n / 1048576 }') MB)"
-    check "$w real-mesos" "$sha" "$bsha"
+    check_output "$w real-mesos" "$sha" "$bsha"
     rm -f "$work/$w.mesos"
     w_mesos_wall=$wall
   fi
 
   if [[ $w == W2 && $subset -gt 0 && -n $have_mesos ]]; then
     head -n "$subset" "$numbers" > "$work/W2s.numbers"
-    read -r swall scpu srss sbytes ssha < <(measure "$work/W2s.numbers" "$work/W2s.bare" "$bench/bare-gmp" "$threads")
+    read -r swall scpu srss sbytes ssha _ < <(measure "$work/W2s.numbers" "$work/W2s.bare" "$bench/bare-gmp" "$threads")
     row W2s bare-gmp "$subset" "$swall" "$scpu" "$srss" "$sbytes" "$swall" "(first $subset of W2)"
-    read -r wall cpu rss bytes sha < <(run_scheduler "$mesos_url" "$work/W2s.numbers" "$work/W2s.mesos" --batch-size 1)
+    read -r wall cpu rss bytes sha _ < <(measure_scheduler "$mesos_url" "$work/W2s.numbers" "$work/W2s.mesos" \
+      --batch-size 1)
     row W2s "real-mesos bs=1" "$subset" "$wall" "$cpu" "$rss" "$bytes" "$swall" \
       "$(awk -v t="$wall" -v s="$subset" -v n="$count" -v d="$w_mesos_wall" 'BEGIN {
         printf "(x %d/%d: %.0f s for W2 = %.0fx the default run)", n, s, t * n / s, t * n / s / d }')"
-    check "W2 subset --batch-size 1" "$sha" "$ssha"
+    check_output "W2 subset --batch-size 1" "$sha" "$ssha"
     rm -f "$work/W2s.bare" "$work/W2s.mesos"
   fi
 done

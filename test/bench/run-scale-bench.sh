@@ -29,41 +29,14 @@ bench="$build/test/bench"
 scheduler="$build/scheduler/factorial-scheduler"
 executor="$build/executor/factorial-executor"
 clock_ticks=$(getconf CLK_TCK)
-if [[ -n ${KEEP_DIR:-} ]]; then
-  work=$KEEP_DIR
-  mkdir -p "$work"
-else
-  work=$(mktemp -d)
-fi
-
 # shellcheck source=real-mesos.sh
 source "$(dirname "${BASH_SOURCE[0]}")/real-mesos.sh"
+bench_work_dir
 # The task counts come from the master's state, which by default keeps 1,000 finished tasks
 # per framework.
 mesos_master_flags=(--max_completed_tasks_per_framework=1000000)
 
-cleanup() {
-  stop_real_mesos
-  [[ -n ${KEEP_DIR:-} ]] || rm -rf "$work"
-}
-trap cleanup EXIT
-
-# Runs "$@" with stdin from $1 and stdout to $2 under /usr/bin/time; prints
-# "wall_s cpu_s bytes sha256 end_epoch" (the checksum is taken after the clock stopped).
-measure() {
-  local input=$1 output=$2
-  shift 2
-  if ! /usr/bin/time -f '%e %U %S' -o "$output.time" "$@" < "$input" > "$output"; then
-    echo "failed: $*" >&2
-    if [[ -f $output.log ]]; then tail -n 20 "$output.log" >&2; fi
-    exit 1
-  fi
-  local end wall user sys
-  end=$(date +%s.%N)
-  read -r wall user sys < <(tail -n 1 "$output.time")
-  printf '%s %s %s %s %s\n' "$wall" "$(awk -v u="$user" -v s="$sys" 'BEGIN { printf "%.2f", u + s }')" \
-    "$(stat -c %s "$output")" "$(sha256sum < "$output" | cut -d' ' -f1)" "$end"
-}
+trap bench_cleanup EXIT
 
 # CPU seconds of the agents' reaped children (the executors, their workers and the agents'
 # helpers), once no agent has a child left: the executors end after the framework's teardown.
@@ -106,21 +79,17 @@ EOF
 run_round() {
   local w=$1 cluster=$2 round=$3 numbers=$work/$1.numbers
   local bwall bcpu bsha wall cpu sha end before after tasks agents result_bytes tail
-  read -r bwall bcpu _ bsha _ < <(measure "$numbers" "$work/$w.bare" "$bench/bare-gmp" "$threads")
+  read -r bwall bcpu _ _ bsha _ < <(measure "$numbers" "$work/$w.bare" "$bench/bare-gmp" "$threads")
   row "$w" bare-gmp "$round" "$bwall" "$bwall" - - - "$bcpu" "$bcpu" - -
   rm -f "$work/$w.bare"
   local output=$work/$w.$cluster.$round
   before=$(executor_cpu)
-  read -r wall cpu _ sha end < <(measure "$numbers" "$output" bash -c 'exec "$@" 2> "$0"' "$output.log" \
-    "$scheduler" --master "$mesos_url" --executor "$executor" --input - --log-level debug)
+  read -r wall cpu _ _ sha end < <(measure_scheduler "$mesos_url" "$numbers" "$output" --log-level debug)
   after=$(executor_cpu)
   read -r tasks agents result_bytes tail < <(job_facts "$output.log" "$end")
   row "$w" "$cluster" "$round" "$wall" "$bwall" "$tasks" "$agents" "$cpu" \
     "$(awk -v a="$after" -v b="$before" 'BEGIN { printf "%.2f", a - b }')" "$bcpu" "$result_bytes" "$tail"
-  if [[ $sha != "$bsha" ]]; then
-    echo "$w on $cluster, round $round: output differs from bare GMP's (sha256 $sha, expected $bsha)" >&2
-    status=1
-  fi
+  check_output "$w on $cluster, round $round" "$sha" "$bsha"
   rm -f "$output"
 }
 

@@ -19,21 +19,11 @@ resources="cpus:$threads;mem:${AGENT_MEM:-8192};disk:16384"
 workload=${WORKLOAD:-W2}
 scheduler="$build/scheduler/factorial-scheduler"
 executor="$build/executor/factorial-executor"
-if [[ -n ${KEEP_DIR:-} ]]; then
-  work=$KEEP_DIR
-  mkdir -p "$work"
-else
-  work=$(mktemp -d)
-fi
-
 # shellcheck source=real-mesos.sh
 source "$(dirname "${BASH_SOURCE[0]}")/real-mesos.sh"
+bench_work_dir
 
-cleanup() {
-  stop_real_mesos
-  [[ -n ${KEEP_DIR:-} ]] || rm -rf "$work"
-}
-trap cleanup EXIT
+trap bench_cleanup EXIT
 
 # run NAME OUTPUT [FLAGS...]: the scheduler under strace (only the sync calls stop it);
 # prints "wall_s syncs".
