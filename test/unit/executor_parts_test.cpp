@@ -75,6 +75,27 @@ ev::Event Notice(const std::vector<std::string>& uuids) {
   return e;
 }
 
+// An executor whose results all go to files in SANDBOX, which the agent sees as /agent/view.
+ExecutorEnv FileResultsEnv(const TempDir& sandbox) {
+  ExecutorEnv env = TestEnv();
+  env.sandbox = sandbox.path().string();
+  env.agent_sandbox = "/agent/view";
+  env.inline_limit = 16;
+  return env;
+}
+
+// Task TASK's worker for N finishes with a whole result file (made here: the fake runner writes
+// none), 10 + N bytes with a SHA-256 of 64 a's by its report.
+void FinishWorker(Harness& h, const TempDir& sandbox, const std::string& task, std::uint64_t n) {
+  std::string name = task + "." + std::to_string(n) + ".frf";
+  std::ofstream(sandbox.path() / name) << "file of " << n;
+  ComputeOutcome done;
+  done.kind = ComputeOutcome::Kind::kFile;
+  done.size = 10 + n;
+  done.sha256 = std::string(64, 'a');
+  h.runner.Finish(task + "/" + std::to_string(n), done);
+}
+
 }  // namespace
 
 TEST_CASE("a lane's file closes as a part once it holds the part's bytes of digits", "[executor][parts]") {
@@ -184,28 +205,14 @@ TEST_CASE("a batch hands over parts while it runs; with the final files they hol
 TEST_CASE("the executor announces parts one update at a time and removes each update's files once acknowledged",
           "[executor][parts]") {
   TempDir sandbox;
-  ExecutorEnv env = TestEnv();
-  env.sandbox = sandbox.path().string();
-  env.agent_sandbox = "/agent/view";
-  env.inline_limit = 16;  // results in files
-  Harness h(env);
+  Harness h(FileResultsEnv(sandbox));
   h.Deliver({Subscribed(), Launch("p", "2000 3000 4000", 1, 1024)});
-  // A worker's whole file (made here: the fake runner writes none).
-  auto finish_worker = [&](std::uint64_t n) {
-    std::string name = "p." + std::to_string(n) + ".frf";
-    std::ofstream(sandbox.path() / name) << "file of " << n;
-    ComputeOutcome done;
-    done.kind = ComputeOutcome::Kind::kFile;
-    done.size = 10 + n;
-    done.sha256 = std::string(64, 'a');
-    h.runner.Finish("p/" + std::to_string(n), done);
-  };
   auto named = [](std::uint64_t n) {
     return "file " + std::to_string(10 + n) + " " + std::string(64, 'a') + " /agent/view/p." + std::to_string(n) +
            ".frf\n";
   };
   REQUIRE(h.runner.jobs.contains("p/4000"));  // one lane: largest first
-  finish_worker(4000);
+  FinishWorker(h, sandbox, "p", 4000);
   auto updates = h.Updates();
   REQUIRE(updates.size() == 2);
   CHECK(updates[0].state == TaskState::kRunning);
@@ -215,7 +222,7 @@ TEST_CASE("the executor announces parts one update at a time and removes each up
   CHECK(*updates[1].message == "1 of 3 numbers");
   CHECK(*updates[1].data == "FR1\n" + named(4000));
 
-  finish_worker(3000);  // while the first announcement waits for the scheduler: it waits too
+  FinishWorker(h, sandbox, "p", 3000);  // while the first announcement waits for the scheduler: it waits too
   CHECK(h.Updates().size() == 2);
   // The agent has stored both updates: that says nothing of the scheduler.
   h.Deliver({Acknowledged("p", *updates[0].uuid), Acknowledged("p", *updates[1].uuid)});
@@ -229,7 +236,7 @@ TEST_CASE("the executor announces parts one update at a time and removes each up
   CHECK(*updates[2].message == "2 of 3 numbers");
   CHECK(*updates[2].data == "FR1\n" + named(3000));
 
-  finish_worker(2000);  // the last: it goes with TASK_FINISHED, which names only it
+  FinishWorker(h, sandbox, "p", 2000);  // the last: it goes with TASK_FINISHED, which names only it
   updates = h.Updates();
   REQUIRE(updates.size() == 4);
   CHECK(updates[3].state == TaskState::kFinished);
@@ -246,20 +253,9 @@ TEST_CASE("without the scheduler's notice the next parts are announced after a w
           "what is left",
           "[executor][parts]") {
   TempDir sandbox;
-  ExecutorEnv env = TestEnv();
-  env.sandbox = sandbox.path().string();
-  env.agent_sandbox = "/agent/view";
-  env.inline_limit = 16;
-  Harness h(env);
+  Harness h(FileResultsEnv(sandbox));
   h.Deliver({Subscribed(), Launch("w", "2000 3000 4000", 1, 1024)});
-  for (std::uint64_t n : {4000u, 3000u}) {
-    std::ofstream(sandbox.path() / ("w." + std::to_string(n) + ".frf")) << n;
-    ComputeOutcome done;
-    done.kind = ComputeOutcome::Kind::kFile;
-    done.size = n;
-    done.sha256 = std::string(64, 'c');
-    h.runner.Finish("w/" + std::to_string(n), done);
-  }
+  for (std::uint64_t n : {4000u, 3000u}) FinishWorker(h, sandbox, "w", n);
   CHECK(h.Updates().size() == 2);
   h.loop.Advance(Executor::kNoticeWait);  // the notice was lost
   auto updates = h.Updates();
@@ -274,20 +270,9 @@ TEST_CASE("without the scheduler's notice the next parts are announced after a w
 TEST_CASE("a killed batch removes the files it never announced; announced ones go when acknowledged",
           "[executor][parts]") {
   TempDir sandbox;
-  ExecutorEnv env = TestEnv();
-  env.sandbox = sandbox.path().string();
-  env.agent_sandbox = "/agent/view";
-  env.inline_limit = 16;
-  Harness h(env);
+  Harness h(FileResultsEnv(sandbox));
   h.Deliver({Subscribed(), Launch("k", "2000 3000 4000", 2, 1024)});
-  for (std::uint64_t n : {4000u, 3000u}) {
-    std::ofstream(sandbox.path() / ("k." + std::to_string(n) + ".frf")) << n;
-    ComputeOutcome done;
-    done.kind = ComputeOutcome::Kind::kFile;
-    done.size = n;
-    done.sha256 = std::string(64, 'b');
-    h.runner.Finish("k/" + std::to_string(n), done);
-  }
+  for (std::uint64_t n : {4000u, 3000u}) FinishWorker(h, sandbox, "k", n);
   // 4000 announced; 3000 waits for that announcement's acknowledgement.
   auto updates = h.Updates();
   REQUIRE(updates.size() == 2);
