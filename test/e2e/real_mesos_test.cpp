@@ -23,7 +23,7 @@
 #include "support/expected.hpp"
 #include "support/full_disk.hpp"
 #include "support/real_mesos.hpp"
-#include "support/recorded.hpp"
+#include "support/recorded_answers.hpp"
 #include "support/timeouts.hpp"
 
 using namespace factorial::testing;
@@ -220,9 +220,7 @@ TEST_CASE("real Mesos: --format json, and results over 64 KiB come from the sand
   for (auto [name, path] : {std::pair{"files-download-missing", "/files/download?path=" + result.string() + ".x"},
                             std::pair{"files-download-no-path", std::string("/files/download")}}) {
     INFO(path);
-    Answer a = Request(mesos->agent_url(), "GET", path);
-    CHECK(a.status == RecordedStatus(name));
-    CHECK(a.body == ReadFile(Recorded(std::string(name) + ".body")));
+    CheckAsRecorded(Request(mesos->agent_url(), "GET", path), name);
   }
 }
 
@@ -515,9 +513,7 @@ TEST_CASE("real Mesos: a wrong secret is refused with 401, the scheduler says so
   // The master's and the agent's 401s are the recorded ones.
   Answer master = Request(mesos->master_url(), "POST", "/api/v1/scheduler", ReadFile(Recorded("auth-wrong-secret.request.json")),
                           {httplib::make_basic_authentication_header("factorial", "wrong")});
-  CHECK(master.status == RecordedStatus("auth-wrong-secret"));
-  CHECK(master.Header("WWW-Authenticate") == RecordedHeader("auth-wrong-secret", "WWW-Authenticate"));
-  CHECK(master.body == ReadFile(Recorded("auth-wrong-secret.body")));
+  CheckAsRecorded(master, "auth-wrong-secret", {"WWW-Authenticate"});
   Answer agent = Request(mesos->agent_url(), "GET", "/files/download?path=/x");
   CHECK(agent.status == RecordedStatus("auth-agent-files-anonymous"));
   CHECK(agent.Header("WWW-Authenticate") == RecordedHeader("auth-agent-files-anonymous", "WWW-Authenticate"));
@@ -1128,19 +1124,9 @@ TEST_CASE("real Mesos: an agent without the executor: its stderr's reason once, 
 
   // The agent's /files/read still answers as recorded (test/data/real-mesos/files-read-*).
   std::string run = "/frameworks/" + FrameworkId(p.Stderr()) + "/executors/factorial-executor/runs/latest";
-  for (auto [name, query] : std::vector<std::pair<std::string, std::string>>{
-           {"files-read-past-end", "path=" + run + "/stderr&offset=200&length=10"},
-           {"files-read-missing", "path=" + run + "/nosuch&offset=0"},
-           {"files-read-directory", "path=" + run + "&offset=0"},
-           {"files-read-negative-offset", "path=" + run + "/stderr&offset=-5"},
-           {"files-read-negative-length", "path=" + run + "/stderr&offset=0&length=-5"},
-           {"files-read-bad-offset", "path=" + run + "/stderr&offset=abc"},
-           {"files-read-no-path", "offset=0"}}) {
+  for (const auto& [name, query] : RecordedFilesReadQueries(run)) {
     INFO(name);
-    Answer a = Request(mesos->agent_url(), "GET", "/files/read?" + query);
-    CHECK(a.status == RecordedStatus(name));
-    CHECK(a.Header("Content-Type") == RecordedHeader(name, "Content-Type"));
-    CHECK(a.body == RecordedText(name + ".body"));
+    CheckAsRecorded(Request(mesos->agent_url(), "GET", "/files/read?" + query), name, {"Content-Type"});
   }
   std::string stderr_text = "Failed to execute '" + executor + "': No such file or directory\n";
   Answer size = Request(mesos->agent_url(), "GET", "/files/read?path=" + run + "/stderr&offset=-1");
