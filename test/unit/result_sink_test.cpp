@@ -10,6 +10,7 @@
 #include <fcntl.h>
 #include <unistd.h>
 
+#include "support/sink_results.hpp"
 #include "support/temp_dir.hpp"
 
 using factorial::scheduler::DecodeJsonLine;
@@ -21,27 +22,12 @@ using factorial::scheduler::OutputOrder;
 using factorial::scheduler::SinkOptions;
 using factorial::scheduler::ResultSink;
 using factorial::scheduler::Workload;
+using factorial::testing::Done;
+using factorial::testing::Order;
 using factorial::testing::TempDir;
 namespace fs = std::filesystem;
 
 namespace {
-
-// The workload of `numbers`, in this order.
-std::shared_ptr<const Workload> Order(std::vector<std::uint64_t> numbers) {
-  return std::make_shared<const Workload>(Workload::FromNumbers(numbers).value());
-}
-
-NumberResult Done(std::uint64_t n, std::string digits) {
-  NumberResult r;
-  r.n = n;
-  r.ok = true;
-  r.digits = std::move(digits);
-  r.task_id = "factorial-" + std::to_string(n) + "-1";
-  r.agent_id = "A-S0";
-  r.agent_hostname = "node-7.example";
-  r.seconds = 0.5;
-  return r;
-}
 
 NumberResult Failed(std::uint64_t n, std::string error) {
   NumberResult r;

@@ -8,6 +8,9 @@
 #include <fcntl.h>
 #include <unistd.h>
 
+#include "support/sink_results.hpp"
+#include "support/temp_dir.hpp"
+
 using factorial::scheduler::Crc32c;
 using factorial::scheduler::EncodeLine;
 using factorial::scheduler::InputFingerprint;
@@ -19,31 +22,12 @@ using factorial::scheduler::SinkOptions;
 using factorial::scheduler::StateStore;
 using factorial::scheduler::StoredResult;
 using factorial::scheduler::Workload;
+using factorial::testing::Done;
+using factorial::testing::Order;
+using factorial::testing::TempDir;
 namespace fs = std::filesystem;
 
 namespace {
-
-NumberResult Done(std::uint64_t n, std::string digits) {
-  NumberResult r;
-  r.n = n;
-  r.ok = true;
-  r.digits = std::move(digits);
-  r.task_id = "factorial-" + std::to_string(n) + "-1";
-  r.agent_id = "A-S0";
-  r.agent_hostname = "node-7.example";
-  r.seconds = 0.5;
-  return r;
-}
-
-struct TempDir {
-  TempDir() {
-    std::string pattern = (fs::temp_directory_path() / "state-test-XXXXXX").string();
-    REQUIRE(::mkdtemp(pattern.data()) != nullptr);
-    path = pattern;
-  }
-  ~TempDir() { fs::remove_all(path); }
-  fs::path path;
-};
 
 std::string Read(const fs::path& path) {
   std::ifstream in(path, std::ios::binary);
@@ -62,10 +46,6 @@ std::string ReadAt(int fd, const StoredResult& stored) {
   return bytes;
 }
 
-std::shared_ptr<const Workload> Order(std::vector<std::uint64_t> numbers) {
-  return std::make_shared<const Workload>(Workload::FromNumbers(numbers).value());
-}
-
 }  // namespace
 
 TEST_CASE("CRC-32C matches the standard check value", "[state]") {
@@ -78,7 +58,7 @@ TEST_CASE("CRC-32C matches the standard check value", "[state]") {
 
 TEST_CASE("the journal holds each result's output line once and replays where it is", "[state]") {
   TempDir dir;
-  std::string state = (dir.path / "state").string();
+  std::string state = (dir.path() / "state").string();
   std::string fingerprint = InputFingerprint({5, 7, 5});
   CHECK(fingerprint == "3 numbers, sha256 " "7b4cb6278d53c5124cb3bc9cb509ec3aea4a3cb8f8e6598152c2336a08d59676");
   std::string line5 = EncodeLine(Done(5, "120"), LineFormat::kText);
@@ -136,7 +116,7 @@ TEST_CASE("the journal holds each result's output line once and replays where it
 TEST_CASE("a state dir has one owner and a second open is refused with the holder PID until the first closes",
           "[state]") {
   TempDir dir;
-  std::string state = (dir.path / "state").string();
+  std::string state = (dir.path() / "state").string();
   std::string fingerprint = InputFingerprint({5});
   {
     auto first = StateStore::Open(state, fingerprint);
@@ -154,7 +134,7 @@ TEST_CASE("a state dir has one owner and a second open is refused with the holde
 
 TEST_CASE("a journal torn at any byte keeps exactly its whole records and takes appends after them", "[state]") {
   TempDir dir;
-  fs::path state = dir.path / "state";
+  fs::path state = dir.path() / "state";
   std::string fingerprint = InputFingerprint({1, 2, 3});
   std::vector<std::string> lines = {"1! = 1\n", "2! = 2\n", "3! failed: " + std::string(10, 'x') + "\n"};
   std::vector<std::size_t> ends;  // the file size after each record
@@ -210,7 +190,7 @@ TEST_CASE("a journal torn at any byte keeps exactly its whole records and takes 
 
 TEST_CASE("a record of a kind this version does not know is an error, not a tear", "[state]") {
   TempDir dir;
-  fs::path state = dir.path / "state";
+  fs::path state = dir.path() / "state";
   std::string fingerprint = InputFingerprint({1});
   {
     auto store = StateStore::Open(state.string(), fingerprint);
@@ -235,7 +215,7 @@ TEST_CASE("a record of a kind this version does not know is an error, not a tear
 
 TEST_CASE("an earlier version's journal.jsonl is converted, nothing recomputed", "[state]") {
   TempDir dir;
-  fs::path state = dir.path / "state";
+  fs::path state = dir.path() / "state";
   fs::create_directories(state);
   std::string fingerprint = InputFingerprint({5, 7});
   Write(state / "journal.jsonl", "{\"input\":\"" + fingerprint + "\"}\n{\"framework_id\":\"fw-1\"}\n" +
@@ -251,10 +231,10 @@ TEST_CASE("an earlier version's journal.jsonl is converted, nothing recomputed",
 TEST_CASE("a sink on the journal writes lines from it: held lines take no memory, big ones copied in the kernel",
           "[state][sink]") {
   TempDir dir;
-  fs::path state = dir.path / "state";
+  fs::path state = dir.path() / "state";
   auto workload = Order({3, 1, 2, 3});
   std::string big = std::string(200000, '7');  // past the copy_file_range threshold
-  std::string out = (dir.path / "results").string();
+  std::string out = (dir.path() / "results").string();
   std::vector<StoredResult> first_run;
   for (auto order : {OutputOrder::kInput, OutputOrder::kCompletion}) {
     fs::remove_all(state);
@@ -289,7 +269,7 @@ TEST_CASE("a sink on the journal writes lines from it: held lines take no memory
 
 TEST_CASE("a finished job's journal is compacted to refer to the output, and expands back from it", "[state]") {
   TempDir dir;
-  fs::path state = dir.path / "state";
+  fs::path state = dir.path() / "state";
   std::string fingerprint = InputFingerprint({3, 1, 2});
   std::string big = "3! = " + std::string(3000, '6') + "\n";
   std::string output = big + "1! = 1\n2! failed: lost\n";
@@ -386,7 +366,7 @@ TEST_CASE("a launch record round-trips, its numbers as zigzag varint deltas", "[
 
 TEST_CASE("replay returns the tasks launched and not over, in launch order", "[state]") {
   TempDir dir;
-  std::string state = (dir.path / "state").string();
+  std::string state = (dir.path() / "state").string();
   std::string fingerprint = InputFingerprint({1, 2, 3, 4, 5, 6});
   {
     auto store = StateStore::Open(state, fingerprint);
@@ -424,7 +404,7 @@ TEST_CASE("replay returns the tasks launched and not over, in launch order", "[s
 
 TEST_CASE("a launch record torn off the tail was never committed: replay keeps the records before it", "[state]") {
   TempDir dir;
-  fs::path state = dir.path / "state";
+  fs::path state = dir.path() / "state";
   std::string fingerprint = InputFingerprint({1, 2, 3});
   std::size_t before = 0;
   {
