@@ -14,6 +14,12 @@ constexpr double kMiB = 1048576.0;
 
 double Thousandths(double v) { return std::floor(v * 1000.0 + 1e-6) / 1000.0; }
 
+// Work of `seconds` in whole nanoseconds, rounded to the nearest: truncating could make a share
+// of all the pending work one nanosecond short of it, and leave its last number out.
+std::uint64_t Nanoseconds(double seconds) {
+  return seconds >= 9e9 ? UINT64_MAX / 2 : static_cast<std::uint64_t>(std::llround(std::max(0.0, seconds) * 1e9));
+}
+
 // The sum of the `lanes` largest of the values added so far.
 class LargestSum {
  public:
@@ -96,7 +102,7 @@ std::uint64_t CostNanoseconds(std::uint64_t n) {
 }
 
 BatchShaper::BatchShaper(JobBook& book, const BatchPolicy& policy, double capacity_cpus)
-    : book_(book), policy_(policy), pending_work_(book.pending_work()), capacity_cpus_(capacity_cpus) {}
+    : book_(book), policy_(policy), pending_ns_(book.pending_work_ns()), capacity_cpus_(capacity_cpus) {}
 
 double BatchShaper::min_cpus() const {
   // One number per task is the seed's behaviour: every task asks for exactly --task-cpus.
@@ -108,10 +114,9 @@ std::optional<PendingTask> BatchShaper::Take(double room_cpus, double room_mem, 
   if (cpus + 1e-9 < min_cpus() || !book_.PeekPending()) return std::nullopt;
   int lanes = TaskLanes(cpus);
   std::size_t most = policy_.batch_size == 0 ? kMaxBatchNumbers : std::min(policy_.batch_size, kMaxBatchNumbers);
-  double share = capacity_cpus_ > 0 ? pending_work_ * cpus / capacity_cpus_ : pending_work_;
   double floor_seconds = std::min(kMinBatchSeconds, policy_.batch_seconds);
-  double target_seconds = std::clamp(share, floor_seconds * cpus, policy_.batch_seconds * cpus);
-  auto target_ns = static_cast<std::uint64_t>(target_seconds * 1e9);
+  std::uint64_t target_ns = std::clamp(ShareNanoseconds(cpus), Nanoseconds(floor_seconds * cpus),
+                                       Nanoseconds(policy_.batch_seconds * cpus));
 
   Fill fill(lanes, most, target_ns, room_mem, room_disk);
   // A range, then as many more in launch order as its share leaves room for.
@@ -119,8 +124,25 @@ std::optional<PendingTask> BatchShaper::Take(double room_cpus, double room_mem, 
   TakeInLaunchOrder(fill);
   if (fill.ids.empty()) return std::nullopt;
   PendingTask task{{}, cpus, Megabytes(fill.memory.sum()), fill.results.DiskMegabytes()};
+  taken_ns_ += fill.work_ns;
+  granted_cpus_ += cpus;
   batches_.push_back(std::move(fill.ids));
   return task;
+}
+
+std::uint64_t BatchShaper::ShareNanoseconds(double cpus) const {
+  // The work not yet taken in this round over the cpus not yet given a task. Were every task
+  // to fill its share exactly, that is the round's pending work x cpus / capacity for each;
+  // but a task stops short of its share by up to one number, or exceeds it with a first number
+  // larger than the share, and the later tasks of the round make up for it. So a task that
+  // gets every cpu left takes all the work left: nothing it leaves out could start before the
+  // next allocation cycle, and that would cost an isolated big number a cycle (~1 s) for
+  // nothing. Our running tasks' cpus are never given out in the round, so while they run part
+  // of the work still stays for later, and tasks still shrink as the work runs out.
+  std::uint64_t left_ns = pending_ns_ - std::min(taken_ns_, pending_ns_);
+  long long left_cpus = std::llround(capacity_cpus_ * 1000.0) - std::llround(granted_cpus_ * 1000.0);
+  if (left_cpus <= std::llround(cpus * 1000.0)) return left_ns;
+  return Nanoseconds(static_cast<double>(left_ns) * 1e-9 * cpus * 1000.0 / static_cast<double>(left_cpus));
 }
 
 void BatchShaper::TakeInLaunchOrder(Fill& fill) {

@@ -16,8 +16,11 @@
 // the sink holds and spills what arrives early.
 //
 // Work per task (cost_model.hpp's estimates): guided self-scheduling. A task of c cpus gets
-//   pending work x c / capacity,
-// capacity being the cpus offered now plus those our running tasks hold, clamped to
+//   work left x c / cpus left,
+// the work and the cpus not yet taken by earlier tasks of the round (ShareNanoseconds); at
+// the start of a round those are the pending work and the capacity: the cpus offered now for
+// tasks (an executor's share runs no number: counted, it would leave part of the work behind
+// even when every offered cpu got a task) plus those our running tasks hold. Clamped to
 // [min(kMinBatchSeconds, batch_seconds), batch_seconds] x c. Early tasks are large, so the allocation cycle
 // (resources come back once per cycle, 1 s by default) and the per-task costs vanish; as the
 // work runs out, tasks shrink, so the cluster finishes together instead of waiting on one
@@ -66,7 +69,8 @@ double ResultDiskMegabytes(std::uint64_t n);
 
 class BatchShaper final : public PendingWork {
  public:
-  // `capacity_cpus`: cpus offered in this round plus those of our running tasks.
+  // `capacity_cpus`: cpus offered for tasks in this round (OfferedTaskCpus: executors' shares
+  // excluded) plus those of our running tasks.
   BatchShaper(JobBook& book, const BatchPolicy& policy, double capacity_cpus);
 
   bool Empty() override { return !book_.PeekPending(); }
@@ -88,7 +92,12 @@ class BatchShaper final : public PendingWork {
 
   JobBook& book_;
   BatchPolicy policy_;
-  double pending_work_;  // at the start of the round
+  // This round's share of the pending work for a task of `cpus`, before the floor and cap.
+  std::uint64_t ShareNanoseconds(double cpus) const;
+
+  std::uint64_t pending_ns_;  // estimated work pending at the start of the round
+  std::uint64_t taken_ns_ = 0;  // by the tasks of this round so far
+  double granted_cpus_ = 0;     // to the tasks of this round so far
   double capacity_cpus_;
   int set_aside_ = 0;
   std::vector<std::vector<NumberId>> batches_;

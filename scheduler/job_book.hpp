@@ -117,6 +117,7 @@ class JobBook {
   int attempts(NumberId id) const { return slots_[id].attempts; }
   // Estimated CPU seconds of every pending number.
   double pending_work() const { return static_cast<double>(pending_work_ns_) * 1e-9; }
+  std::uint64_t pending_work_ns() const { return pending_work_ns_; }
 
   // ---- reading pending work, in launch order (one planning round) ----
   // The next pending number, not taken; nullopt when nothing more is pending. Numbers taken

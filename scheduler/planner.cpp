@@ -108,6 +108,21 @@ class RoomTree {
 
 }  // namespace
 
+double OfferedTaskCpus(const std::vector<v1::Offer>& offers, const ExecutorNeeds& executor) {
+  long long total = 0;  // thousandths, as the planner carves them
+  for (const auto& offer : offers) {
+    long long cpus = 0;
+    for (const auto& r : offer.resources) {
+      if (r.name == "cpus" && r.type == v1::ValueType::kScalar && r.scalar) cpus += MilliAvailable(*r.scalar);
+    }
+    bool running = std::any_of(offer.executor_ids.begin(), offer.executor_ids.end(),
+                               [&](const v1::ExecutorID& id) { return id.value == executor.executor_id; });
+    if (!running) cpus -= Milli(executor.cpus);
+    total += std::max(0LL, cpus);
+  }
+  return static_cast<double>(total) / 1000.0;
+}
+
 std::vector<OfferPlan> PlanOffers(const std::vector<v1::Offer>& offers, PendingWork& work,
                                   const ExecutorNeeds& executor) {
   std::vector<OfferPlan> plans(offers.size());

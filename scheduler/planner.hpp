@@ -76,6 +76,11 @@ class PendingWork {
   virtual Needs NextNeeds() { return {min_cpus(), 0, 0}; }
 };
 
+// The cpus `offers` hold for tasks: each offer's cpus less its executor's share where our
+// executor does not run yet (an offer too small to start it, none). The batch shaper divides
+// the pending work by these, not by every cpu offered: an executor's cpus never run a number.
+double OfferedTaskCpus(const std::vector<v1::Offer>& offers, const ExecutorNeeds& executor);
+
 // One plan per offer, in offer order: each task read goes to the first offer with room for it
 // (its executor's share included where our executor is not running yet). Reading stops when
 // the work is empty, when no offer has min_cpus() left, or when Skip() says so.

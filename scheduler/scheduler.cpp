@@ -241,15 +241,16 @@ void Scheduler::OnOffers(const std::vector<v1::Offer>& all_offers) {
     return;
   }
   const std::vector<v1::Offer> offers = ScreenOffers(all_offers);  // not those of agents set aside
-  double cpus = 0;  // offered, and held by our running tasks
-  for (const auto& offer : offers) cpus += ScalarTotal(offer.resources, "cpus");
-  for (const auto& [id, batch] : book_.batches()) cpus += batch.fetching ? 0 : batch.cpus;
-  BatchShaper shaper(book_, config_.batch, cpus);
   ExecutorNeeds needs{config_.executor.executor_id.value, ScalarTotal(config_.executor.resources, "cpus"),
                       ScalarTotal(config_.executor.resources, "mem"), ScalarTotal(config_.executor.resources, "disk")};
   std::vector<v1::Offer> trimmed;
   if (desk_.AnyDiskFailed()) trimmed = WithoutFailedDisks(offers);
   const std::vector<v1::Offer>& planned = desk_.AnyDiskFailed() ? trimmed : offers;
+  // The cpus the work is shared over: those offered for tasks (not the executors' share),
+  // and those our running tasks hold.
+  double cpus = OfferedTaskCpus(planned, needs);
+  for (const auto& [id, batch] : book_.batches()) cpus += batch.fetching ? 0 : batch.cpus;
+  BatchShaper shaper(book_, config_.batch, cpus);
   auto plans = PlanOffers(planned, shaper, needs);
   book_.EndPlanning();
   std::size_t launched = 0;

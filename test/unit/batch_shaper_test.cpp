@@ -144,3 +144,41 @@ TEST_CASE("ranges keep guided self-scheduling: shares of the pending work, shrin
   REQUIRE(shares.size() > 8);
   CHECK(shares.front() > 4 * shares.back());
 }
+
+TEST_CASE("the last task of a round takes the work its earlier tasks left, and running tasks keep their share",
+          "[shaper]") {
+  // Far-apart numbers, in input order: 2.5 cpus of capacity, all offered. The first task (2
+  // cpus) stops short of its 80% by less than a number; the second (the last 0.5 cpus) takes
+  // everything left.
+  std::vector<std::uint64_t> input;
+  for (std::uint64_t n = 100000; n < 400000; n += 10000) input.push_back(n);
+  std::uint64_t total = CostOf(input);
+  {
+    Workload workload = Build(input);
+    JobBook book(workload, &CostNanoseconds);
+    BatchShaper shaper(book, BatchPolicy{2, 30, 0}, 2.5);
+    REQUIRE(shaper.Take(2, kRoomMem, kRoomDisk).has_value());
+    REQUIRE(shaper.Take(0.5, kRoomMem, kRoomDisk).has_value());
+    std::vector<std::uint64_t> first = Numbers(book, shaper.batches()[0]);
+    std::vector<std::uint64_t> second = Numbers(book, shaper.batches()[1]);
+    CHECK(first == std::vector<std::uint64_t>(input.begin(), input.begin() + static_cast<long>(first.size())));
+    CHECK(second == std::vector<std::uint64_t>(input.begin() + static_cast<long>(first.size()), input.end()));
+    CHECK(CostOf(first) <= total * 4 / 5);
+    CHECK(CostOf(first) + CostNanoseconds(second.front()) > total * 4 / 5);
+  }
+  {
+    // The same offers while running tasks hold 2.5 more cpus: each task gets its cpus' share
+    // of 5, and half the work stays for the cpus that come back.
+    Workload workload = Build(input);
+    JobBook book(workload, &CostNanoseconds);
+    BatchShaper shaper(book, BatchPolicy{2, 30, 0}, 5);
+    REQUIRE(shaper.Take(2, kRoomMem, kRoomDisk).has_value());
+    REQUIRE(shaper.Take(0.5, kRoomMem, kRoomDisk).has_value());
+    std::uint64_t first = CostOf(Numbers(book, shaper.batches()[0]));
+    std::uint64_t both = first + CostOf(Numbers(book, shaper.batches()[1]));
+    CHECK(first <= total * 2 / 5);
+    CHECK(both <= total / 2);
+    CHECK(both + CostNanoseconds(input.back()) > total / 2);
+    CHECK(book.PeekPending().has_value());
+  }
+}

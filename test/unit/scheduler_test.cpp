@@ -5,6 +5,7 @@
 #include <catch2/catch.hpp>
 #include <nlohmann/json.hpp>
 
+#include "batch_shaper.hpp"
 #include "factorial/base64.hpp"
 #include "factorial/recordio.hpp"
 #include "factorial/result_codec.hpp"
@@ -788,14 +789,48 @@ TEST_CASE("a smaller offer gets a smaller task; big work is shared out over the 
   // Two lanes on the first: its two largest numbers may run at once.
   auto mib = [](std::uint64_t n) { return static_cast<double>(factorial::FactorialMemoryBytes(n)) / 1048576.0; };
   CHECK(Scalar(tasks[0], "mem") == std::ceil(mib(100199) + mib(100198)));
-  // Guided self-scheduling: each task gets its cpus' share of the pending work (2 of 2.7
-  // cpus offered, then 0.5), so most of the work goes out and part stays for later.
+  // Guided self-scheduling: the first task gets its cpus' share of the pending work (2 of the
+  // 2.5 cpus offered for tasks, each offer's less the executor's 0.1), stopping short of it by
+  // less than one number; the second has the last cpus, so it takes all the work left: nothing
+  // waits for the next allocation cycle.
   auto count = [](const std::string& data) { return std::count(data.begin(), data.end(), ' ') + 1; };
   auto first = count(Data(tasks[0]));
   auto second = count(Data(tasks[1]));
-  CHECK(first > 3 * second);
-  CHECK(first + second < 200);
-  CHECK(first + second > 150);
+  CHECK(first + second == 200);
+  std::uint64_t total = 0, first_work = 0;
+  for (std::size_t i = 0; i < numbers.size(); ++i) {
+    std::uint64_t cost = factorial::scheduler::CostNanoseconds(numbers[i]);
+    total += cost;
+    if (static_cast<long>(i) < first) first_work += cost;  // one sorted range from 100000
+  }
+  CHECK(first_work <= total * 4 / 5);
+  CHECK(first_work + factorial::scheduler::CostNanoseconds(numbers[static_cast<std::size_t>(first)]) > total * 4 / 5);
+}
+
+TEST_CASE("the first offer round launches every number that fits: an isolated big one is not left for the next cycle",
+          "[scheduler][batch]") {
+  // batch_e2e_test's input: 0..299 shuffled with 1100000 and 700000 among them, on one agent
+  // of 2 cpus whose first task also pays for the executor. All of it fits that task's memory,
+  // disk and two lanes, and the round has no room for another task: whatever the task leaves
+  // out waits an allocation cycle.
+  auto config = BatchConfig();
+  config.batch.task_cpus = 2;
+  config.batch.batch_seconds = 60;
+  std::vector<std::uint64_t> numbers;
+  for (std::uint64_t i = 0; i < 300; ++i) numbers.push_back((i * 7919) % 300);
+  numbers.insert(numbers.begin() + 100, 1100000);
+  numbers.insert(numbers.begin() + 200, 700000);
+  Harness h(numbers, config);
+  h.Subscribe();
+  h.Send(Offers({Offer("O1", "S1", 2, 2048, 4096)}));
+  auto tasks = Launched(h);
+  REQUIRE(tasks.size() == 1);
+  CHECK(Scalar(tasks[0], "cpus") == Approx(1.9));
+  // The close numbers as one sorted range, then the big ones in input order.
+  std::string expected;
+  for (std::uint64_t n = 0; n < 300; ++n) expected += std::to_string(n) + " ";
+  expected += "1100000 700000";
+  CHECK(Data(tasks[0]) == expected);
 }
 
 TEST_CASE("a RESCIND takes back the ACCEPT or DECLINE still queued for its offer; a launch never sent is free",
