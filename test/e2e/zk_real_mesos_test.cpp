@@ -6,7 +6,6 @@
 
 #include <catch2/catch.hpp>
 
-#include "factorial/sizing.hpp"
 #include "support/curl_global.hpp"
 #include "support/expected.hpp"
 #include "support/mesos_cluster.hpp"
@@ -17,6 +16,7 @@
 namespace {
 
 using namespace std::chrono_literals;
+using factorial::testing::CheckDigitCounts;
 using factorial::testing::Detection;
 using factorial::testing::Eventually;
 using factorial::testing::IndependentFactorial;
@@ -90,12 +90,7 @@ TEST_CASE("zk://: the scheduler follows real masters through a leader crash, eve
   int code = p.Wait();
   REQUIRE(code == 0);
   auto lines = Lines(p.Stdout());
-  REQUIRE(lines.size() == numbers.size());
-  for (std::size_t i = 0; i < numbers.size(); ++i) {
-    std::string prefix = numbers[i] + "! = ";
-    REQUIRE(lines[i].rfind(prefix, 0) == 0);
-    CHECK(lines[i].size() - prefix.size() == factorial::FactorialDigits(std::stoull(numbers[i])));
-  }
+  CheckDigitCounts(lines, numbers);
   CHECK(lines.back().substr(lines.back().find("= ") + 2) == IndependentFactorial(60023));
   int next_leader = cluster.Leader();
   REQUIRE(next_leader >= 0);

@@ -8,7 +8,6 @@
 
 #include <catch2/catch.hpp>
 
-#include "factorial/sizing.hpp"
 #include "sim.hpp"
 #include "support/curl_global.hpp"
 #include "support/expected.hpp"
@@ -22,6 +21,7 @@ using namespace std::chrono_literals;
 using factorial::sim::MesosSim;
 using factorial::sim::SimOptions;
 using factorial::sim::ZkRegistry;
+using factorial::testing::CheckDigitCounts;
 using factorial::testing::Eventually;
 using factorial::testing::IndependentFactorial;
 using factorial::testing::Json;
@@ -108,12 +108,7 @@ TEST_CASE("zk://: a leader change mid-run is followed, every result exact and pr
   REQUIRE(p.Wait() == 0);
 
   auto lines = Lines(p.Stdout());
-  REQUIRE(lines.size() == numbers.size());
-  for (std::size_t i = 0; i < numbers.size(); ++i) {
-    std::string prefix = numbers[i] + "! = ";
-    REQUIRE(lines[i].rfind(prefix, 0) == 0);
-    CHECK(lines[i].size() - prefix.size() == factorial::FactorialDigits(std::stoull(numbers[i])));
-  }
+  CheckDigitCounts(lines, numbers);
   CHECK(lines[0].substr(lines[0].find("= ") + 2) == IndependentFactorial(120000));
   CHECK_THAT(p.Stderr(), Catch::Contains("leading master is " + cluster.leader_url(1)));
 

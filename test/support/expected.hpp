@@ -1,14 +1,17 @@
 #pragma once
 
 // What end-to-end tests compare the programs' output with: n! computed independently of the
-// code under test, and output split into lines.
+// code under test, output split into lines, and the shape of a run's output.
 
 #include <cstring>
 #include <sstream>
 #include <string>
 #include <vector>
 
+#include <catch2/catch.hpp>
 #include <gmp.h>
+
+#include "factorial/sizing.hpp"
 
 namespace factorial::testing {
 
@@ -61,6 +64,17 @@ inline std::vector<std::string> Lines(const std::string& text) {
   std::istringstream in(text);
   for (std::string line; std::getline(in, line);) lines.push_back(line);
   return lines;
+}
+
+// One line per number, in order, each "n! = " and as many digits as n! has: the whole output's
+// shape, where computing every n! again would take the test too long.
+inline void CheckDigitCounts(const std::vector<std::string>& lines, const std::vector<std::string>& numbers) {
+  REQUIRE(lines.size() == numbers.size());
+  for (std::size_t i = 0; i < numbers.size(); ++i) {
+    std::string prefix = numbers[i] + "! = ";
+    REQUIRE(lines[i].rfind(prefix, 0) == 0);
+    CHECK(lines[i].size() - prefix.size() == factorial::FactorialDigits(std::stoull(numbers[i])));
+  }
 }
 
 }  // namespace factorial::testing
