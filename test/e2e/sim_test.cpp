@@ -856,3 +856,19 @@ TEST_CASE("the agent's /files/read answers as the real agent's", "[sim]") {
   }
   CHECK(Request(sim.agent_url(0), "GET", "/files/read?path=/etc/passwd&offset=0").status == 404);
 }
+
+TEST_CASE("a sim destroyed right after it started stops every time, its servers joined and its work dir gone", "[sim]") {
+  // cpp-httplib's stop() does nothing before a server's accept loop has begun, so a sim
+  // destroyed at once could wait forever to join that loop's thread. 200 rounds: each one
+  // that hung would be caught by the test's timeout.
+  for (int round = 0; round < 200; ++round) {
+    std::string work_dir;
+    {
+      MesosSim sim(Fast(1));
+      sim.Start();
+      work_dir = sim.work_dir();
+      REQUIRE(fs::is_directory(work_dir));
+    }
+    REQUIRE_FALSE(fs::exists(work_dir));
+  }
+}

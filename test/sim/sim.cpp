@@ -3,9 +3,13 @@
 
 #include "sim.hpp"
 
+#include <atomic>
+#include <chrono>
 #include <csignal>
 #include <filesystem>
+#include <memory>
 #include <stdexcept>
+#include <thread>
 
 #include <spdlog/spdlog.h>
 #include <sys/socket.h>
@@ -16,6 +20,26 @@
 namespace factorial::sim {
 
 namespace fs = std::filesystem;
+
+namespace {
+
+// Runs `server`'s accept loop on a thread of its own and returns once the loop has begun.
+// cpp-httplib 0.11's stop() closes the listening socket only while is_running(), a flag the
+// loop sets when it starts (and clears when it ends), and does nothing before: a Stop that came
+// before the thread got going would leave the loop accepting forever, and ~MesosSim hanging
+// in its join. Once the flag is set a stop always ends the loop, even before its first accept
+// (it checks the socket first). Polled: the library has no notice of it.
+std::thread Listen(httplib::Server& server) {
+  auto ended = std::make_shared<std::atomic<bool>>(false);  // a loop that ended at once
+  std::thread thread([&server, ended] {
+    server.listen_after_bind();
+    *ended = true;
+  });
+  while (!server.is_running() && !*ended) std::this_thread::sleep_for(std::chrono::microseconds(100));
+  return thread;
+}
+
+}  // namespace
 
 MesosSim::Impl::Impl(SimOptions options) : options_(std::move(options)) {
   std::uint64_t seed = options_.seed != 0 ? options_.seed : std::random_device{}();
@@ -59,12 +83,8 @@ void MesosSim::Impl::Start() {
     master_servers_.push_back(std::move(server));
   }
   for (int i = 0; i < options_.agents; ++i) AddAgent(i);
-  for (std::size_t i = 0; i < master_servers_.size(); ++i) {
-    master_threads_.emplace_back([server = master_servers_[i].get()] { server->listen_after_bind(); });
-  }
-  for (auto& agent : agents_) {
-    agent->thread = std::thread([server = agent->server.get()] { server->listen_after_bind(); });
-  }
+  for (auto& server : master_servers_) master_threads_.push_back(Listen(*server));
+  for (auto& agent : agents_) agent->thread = Listen(*agent->server);
   fail_calls_remaining_ = options_.fail_calls;
   fail_calls_status_ = options_.fail_status;
   fail_calls_type_ = options_.fail_call_type;
