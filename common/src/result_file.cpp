@@ -75,7 +75,7 @@ Status ResultFileWriter::Write(std::string_view bytes) {
 Result<ResultFileEntry> ResultFileWriter::Append(std::uint64_t n, std::string_view digits) {
   if (finished_) return MakeError(Errc::kInvalidArgument, "result file already finished");
   if (!status_.ok()) return status_.error();
-  if (digits.empty() || !std::all_of(digits.begin(), digits.end(), IsDigit)) {
+  if (!AllDigits(digits)) {
     return MakeError(Errc::kInvalidArgument, "digits of " + std::to_string(n) + "! are not a decimal number");
   }
   if (offset_ == 0) {
@@ -252,9 +252,8 @@ Status ResultFileParser::LengthByte(char c) {
 Result<std::size_t> ResultFileParser::Digits(std::string_view rest) {
   std::size_t take = static_cast<std::size_t>(std::min<std::uint64_t>(remaining_, rest.size()));
   std::string_view piece = rest.substr(0, take);
-  auto bad = std::find_if_not(piece.begin(), piece.end(), IsDigit);
-  if (bad != piece.end()) {
-    offset_ += static_cast<std::uint64_t>(bad - piece.begin());
+  if (std::size_t bad = FirstNonDigit(piece); bad != piece.size()) {
+    offset_ += bad;
     return Fail("entry of " + std::to_string(n_) + " is shorter than its length or not digits").error();
   }
   hash_.Update(piece);

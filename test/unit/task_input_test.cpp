@@ -139,6 +139,17 @@ TEST_CASE("one decimal parser: digits only, at most max, non-digits reported fir
   CHECK(factorial::AllDigits("0123456789"));
   CHECK_FALSE(factorial::AllDigits(""));
   CHECK_FALSE(factorial::AllDigits("12a"));
+  // Every byte value at every position of a 70-byte text: in the eight-byte steps, at their
+  // edges and in the byte-wise rest.
+  for (int c = 0; c < 256; ++c) {
+    for (std::size_t pos = 0; pos < 70; ++pos) {
+      std::string text(70, '5');
+      text[pos] = static_cast<char>(c);
+      bool digit = c >= '0' && c <= '9';
+      REQUIRE(factorial::FirstNonDigit(text) == (digit ? text.size() : pos));
+      REQUIRE(factorial::AllDigits(text) == digit);
+    }
+  }
   const unsigned char bytes[] = {0x00, 0x9f, 0xa0, 0xff};
   CHECK(factorial::LowerHex(bytes) == "009fa0ff");
 }
