@@ -73,46 +73,43 @@ Status ReadAt(int fd, std::uint64_t offset, std::string& out) {
 }
 
 // One FRF1 download in progress. The loop thread only appends the bytes as they come to an
-// anonymous file (`raw`); the pool then reads it back, hashes, parses and splits the digits
-// into a second one (`fd`), so SHA-256 and parsing, most of the CPU a result costs, run off
-// the event loop and on several cores when several files arrive at once.
+// anonymous file (`raw`); the pool then reads it back once, checking the framing, the digits
+// and the SHA-256 in the same pass, and indexes where each entry's digits are in it. The
+// digits stay where they landed: the file is the only copy until they are delivered.
 struct FileFetch {
   struct Indexed {
     std::uint64_t n = 0;
-    std::uint64_t offset = 0;  // in the digits file
+    std::uint64_t offset = 0;  // of the first digit in `raw`
     std::uint64_t length = 0;
   };
   FileFetch() : parser(ResultFileParser::Callbacks{}) {}
   ~FileFetch() {
-    if (fd >= 0) ::close(fd);
     if (raw >= 0) ::close(raw);
   }
   int raw = -1;
-  int fd = -1;
   ResultFileParser parser;
-  Sha256Stream hash;
   std::uint64_t received = 0;
-  std::uint64_t stored = 0;
   std::vector<Indexed> index;
   std::unordered_set<std::uint64_t> seen;
   std::optional<Error> problem;
 };
 
-// Hashes, parses and splits a complete download (pool thread): the verdict on the file.
+// Reads a complete download back and parses it (pool thread): the verdict on the file. Chunks
+// small enough to stay in the core's cache while the parser checks and hashes them.
 std::optional<Error> Verify(FileFetch& f, const ResultFile& file) {
-  std::string chunk(4 << 20, '\0');
+  std::string chunk(256 << 10, '\0');
   for (std::uint64_t offset = 0; offset < f.received;) {
     std::size_t want = static_cast<std::size_t>(std::min<std::uint64_t>(chunk.size(), f.received - offset));
     ssize_t n = ::pread(f.raw, chunk.data(), want, static_cast<off_t>(offset));
     if (n < 0 && errno == EINTR) continue;
     if (n <= 0) return Error{Errc::kInternal, "cannot read back a temp file"};
-    std::string_view bytes(chunk.data(), static_cast<std::size_t>(n));
-    f.hash.Update(bytes);
-    if (auto fed = f.parser.Feed(bytes); !fed.ok()) return fed.error();
+    if (auto fed = f.parser.Feed(std::string_view(chunk.data(), static_cast<std::size_t>(n))); !fed.ok()) {
+      return fed.error();
+    }
     offset += static_cast<std::uint64_t>(n);
   }
-  if (f.hash.FinishHex() != file.sha256) return Error{Errc::kCorruption, "SHA-256 mismatch"};
   if (auto finished = f.parser.Finish(); !finished.ok()) return finished.error();
+  if (f.parser.whole_file_sha256() != file.sha256) return Error{Errc::kCorruption, "SHA-256 mismatch"};
   return std::nullopt;
 }
 
@@ -183,24 +180,11 @@ void AttachEntryParser(FileFetch* f) {
           return MakeError(Errc::kCorruption, std::to_string(n) + "! has " + std::to_string(FactorialDigits(n)) +
                                                   " digits, not " + std::to_string(length));
         }
-        f->index.push_back({n, f->stored, length});
+        f->index.push_back({n, f->parser.digits_offset(), length});
         return OkStatus();
       },
-      .on_digits = [f](std::string_view digits) -> Status {
-        f->stored += digits.size();
-        return WriteAll(f->fd, digits);
-      },
-      .on_entry_end = [] { return OkStatus(); }});
-}
-
-// One temporary file for the raw download, one for the verified digits.
-Status OpenTempFiles(FileFetch& f, const std::string& dir) {
-  for (int* target : {&f.raw, &f.fd}) {
-    auto temp = OpenTempFile(dir);
-    if (!temp.ok()) return temp.error();
-    *target = temp.value();
-  }
-  return OkStatus();
+      .on_digits = {},
+      .on_entry_end = {}});
 }
 
 // What went wrong with the transfer itself, before the file is verified: a write error or
@@ -238,7 +222,7 @@ void Deliver(FileFetch& state, const ResultFetcher::Accept& accept, const Result
   for (std::size_t i = 0; i < state.index.size(); ++i) {
     const auto& entry = state.index[i];
     digits.resize(entry.length);
-    if (auto read = ReadAt(state.fd, entry.offset, digits); !read.ok()) {
+    if (auto read = ReadAt(state.raw, entry.offset, digits); !read.ok()) {
       done(read.error());  // entries delivered so far are verified and stay delivered
       return;
     }
@@ -283,10 +267,12 @@ void ResultFetcher::FetchFile(const std::string& agent_id, const ResultFile& fil
   auto fetch = std::make_shared<FileFetch>();
   FileFetch* f = fetch.get();  // the callbacks below live inside *fetch
   AttachEntryParser(f);
-  if (auto opened = OpenTempFiles(*f, temp_dir_); !opened.ok()) {
-    done(opened.error());
+  auto raw = OpenTempFile(temp_dir_);
+  if (!raw.ok()) {
+    done(raw.error());
     return;
   }
+  f->raw = raw.value();
   HttpRequest request;
   request.method = "GET";
   request.url = url->second + "/files/download?path=" + EscapeQuery(file.path);

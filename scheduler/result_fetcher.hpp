@@ -44,9 +44,10 @@ class ResultFetcher {
     if (!url.empty()) agent_urls_.emplace(agent_id, url);
   }
 
-  // A batch's FRF1 result file (result_file.hpp), parsed while it downloads: the digits go to
-  // an unlinked temp file in $TMPDIR and only a 16-byte index entry per number stays in
-  // memory, so memory is bounded whatever the file's size. `accept(n)` vets each entry as it
+  // A batch's FRF1 result file (result_file.hpp): the download goes to an unlinked temp file
+  // in $TMPDIR, is parsed from there once complete, and only a 24-byte index entry per number
+  // (where its digits are in that file) stays in memory, so memory is bounded whatever the
+  // file's size. `accept(n)` vets each entry as it
   // starts (nullopt: n is not expected here, and the file is rejected); each entry must hold
   // exactly n!'s number of digits, and no number may come twice. Only once the transfer
   // ended and the size, the whole-file SHA-256 and the framing's own trailer all check out,

@@ -197,11 +197,13 @@ Status ResultFileParser::Byte(char c) {
     case State::kEntryNewline:
       return EntryEnd(c);
     case State::kCount:
+      hash_.Update(std::string_view(&c, 1));
       if (c != ' ') return FieldByte(c, "trailer count too long");
       if (auto s = ParseField(&count_, "trailer count"); !s.ok()) return s;
       state_ = State::kSha;
       return OkStatus();
     case State::kSha:
+      hash_.Update(std::string_view(&c, 1));
       return ShaByte(c);
     case State::kDone:
       return Fail("bytes after the trailer");
@@ -220,7 +222,8 @@ Status ResultFileParser::FirstFieldByte(char c) {
   if (c == '\n') return Fail("line without an entry");
   if (c != ' ') return FieldByte(c, "number too long");
   if (field_ == "end") {
-    digest_ = hash_.FinishHex();
+    digest_ = hash_.PeekHex();  // the trailer's; the hash goes on over the trailer for the whole file's
+    hash_.Update("end ");
     field_.clear();
     state_ = State::kCount;
     return OkStatus();
@@ -236,6 +239,7 @@ Status ResultFileParser::LengthByte(char c) {
   if (c == ' ') {
     if (auto s = ParseField(&remaining_, "length"); !s.ok()) return s;
     if (remaining_ == 0) return Fail("entry of " + std::to_string(n_) + " has length 0");
+    digits_offset_ = offset_ + 1;  // offset_ is this space's
     if (callbacks_.on_entry) {
       if (auto s = callbacks_.on_entry(n_, remaining_); !s.ok()) return status_ = s;
     }
@@ -292,6 +296,7 @@ Status ResultFileParser::ShaByte(char c) {
   }
   if (field_ != digest_) return Fail("SHA-256 mismatch: trailer says " + field_ + ", content is " + digest_);
   field_.clear();
+  whole_file_sha256_ = hash_.FinishHex();
   state_ = State::kDone;
   return OkStatus();
 }

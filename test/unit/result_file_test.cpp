@@ -121,6 +121,24 @@ TEST_CASE("result file writer reports each entry's digits slice", "[result_file]
   CHECK(file.substr(file.size() - 65, 64) == digest.value());
   CHECK_FALSE(writer.Append(6, "720").ok());  // finished
   CHECK_FALSE(writer.Finish().ok());
+
+  // The parser finds the same slices and the same whole-file digest, fed a byte at a time.
+  std::vector<std::pair<std::uint64_t, std::uint64_t>> slices;
+  ResultFileParser* self = nullptr;
+  ResultFileParser parser({.on_entry = [&](std::uint64_t, std::uint64_t) {
+                             slices.emplace_back(self->digits_offset(), 0);
+                             return OkStatus();
+                           },
+                           .on_digits = [&](std::string_view digits) {
+                             slices.back().second += digits.size();
+                             return OkStatus();
+                           },
+                           .on_entry_end = {}});
+  self = &parser;
+  for (char c : file) REQUIRE(parser.Feed(std::string_view(&c, 1)).ok());
+  REQUIRE(parser.Finish().ok());
+  CHECK(slices == std::vector<std::pair<std::uint64_t, std::uint64_t>>{{first->offset, 3}, {second->offset, 7}});
+  CHECK(parser.whole_file_sha256() == factorial::Sha256Hex(file));
 }
 
 TEST_CASE("result file writer refuses digits that are not digits and stops on a sink error", "[result_file]") {

@@ -139,7 +139,7 @@ class ResultFileSink {
 class ResultFileParser {
  public:
   struct Callbacks {
-    // An entry starts: n! has `length` digits.
+    // An entry starts: n! has `length` digits, the first at byte digits_offset() of the file.
     std::function<Status(std::uint64_t n, std::uint64_t length)> on_entry;
     // The next piece of the current entry's digits (never empty).
     std::function<Status(std::string_view digits)> on_digits;
@@ -158,6 +158,12 @@ class ResultFileParser {
 
   std::uint64_t entries() const { return entries_; }
   std::uint64_t bytes_consumed() const { return offset_; }
+  // Where the current entry's first digit is in the file (from on_entry on): a consumer that
+  // keeps the file can index the digits there instead of copying them out.
+  std::uint64_t digits_offset() const { return digits_offset_; }
+  // Once the trailer was read: the SHA-256 of every byte fed, trailer included (what the
+  // result codec's `file` line names), from the same pass that checks the trailer's digest.
+  const std::string& whole_file_sha256() const { return whole_file_sha256_; }
 
  private:
   enum class State { kHeader, kFirstField, kLength, kDigits, kEntryNewline, kCount, kSha, kDone };
@@ -183,7 +189,9 @@ class ResultFileParser {
   std::uint64_t count_ = 0;      // from the trailer
   std::uint64_t entries_ = 0;
   std::uint64_t offset_ = 0;  // bytes consumed so far
+  std::uint64_t digits_offset_ = 0;
   std::string digest_;        // of the body, computed when the trailer starts
+  std::string whole_file_sha256_;
   Status status_ = OkStatus();
 };
 
