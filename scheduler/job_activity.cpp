@@ -45,17 +45,17 @@ void JobActivity::DiskError(const Batch& batch) {
   if (!batch.agent_id.empty()) ++Agent(batch).disk_errors;
 }
 
-void JobActivity::NumberResolved(std::uint64_t n, bool ok, const std::string& digits_or_error, const Batch* batch,
-                                 TimePoint now) {
-  resolved_work_ += EstimatedCpuSeconds(n);
+void JobActivity::NumberResolved(const NumberResult& result, const Batch* batch, TimePoint now) {
+  resolved_work_ += EstimatedCpuSeconds(result.n);
+  bool ok = result.ok;
   if (ok) {
     ++counters_.numbers_finished;
-    counters_.result_bytes += digits_or_error.size();
+    counters_.result_bytes += result.digit_count();
   } else {
     ++counters_.numbers_failed;
-    Note({std::chrono::duration<double>(now - started_).count(), std::to_string(n) + "!",
+    Note({std::chrono::duration<double>(now - started_).count(), std::to_string(result.n) + "!",
           batch == nullptr ? std::string() : (batch->hostname.empty() ? batch->agent_id : batch->hostname),
-          digits_or_error});
+          result.error});
   }
   if (batch == nullptr || batch->agent_id.empty()) return;
   AgentStatus& agent = Agent(*batch);

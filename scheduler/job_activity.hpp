@@ -18,6 +18,7 @@
 #include "factorial/progress_report.hpp"
 #include "job_book.hpp"
 #include "job_status.hpp"
+#include "number_result.hpp"
 
 namespace factorial::scheduler {
 
@@ -32,7 +33,7 @@ class JobActivity {
   // The task failed for want of disk on its agent (after TaskOver).
   void DiskError(const Batch& batch);
   // A number is final.
-  void NumberResolved(std::uint64_t n, bool ok, const std::string& digits_or_error, const Batch* batch, TimePoint now);
+  void NumberResolved(const NumberResult& result, const Batch* batch, TimePoint now);
   // An executor's progress report (progress_report.hpp) about a live task of ours.
   void Progress(TaskProgressReport report, TimePoint now);
 

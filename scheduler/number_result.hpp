@@ -4,20 +4,71 @@
 // prints it. A plain value of its own so the journal and the sink need nothing of the
 // scheduler's connection stack.
 
+#include <cerrno>
 #include <cstdint>
+#include <memory>
+#include <optional>
 #include <string>
 
+#include <unistd.h>
+
+#include "factorial/status.hpp"
+
 namespace factorial::scheduler {
+
+// A downloaded result file, kept open while digits in it wait to be written out, closed with
+// its last reference. The digits of a big result are never copied into memory on their way
+// to the output: they go from here to the output file inside the kernel.
+class HeldFile {
+ public:
+  explicit HeldFile(int fd) : fd_(fd) { ++open_; }
+  ~HeldFile() {
+    ::close(fd_);
+    --open_;
+  }
+  HeldFile(const HeldFile&) = delete;
+  HeldFile& operator=(const HeldFile&) = delete;
+  int fd() const { return fd_; }
+  // How many are open now (loop thread only): each holds a file descriptor.
+  static std::size_t open() { return open_; }
+
+ private:
+  int fd_;
+  static inline std::size_t open_ = 0;
+};
+
+// n!'s digits where they are in such a file.
+struct DigitsSlice {
+  std::shared_ptr<const HeldFile> file;
+  std::uint64_t offset = 0;
+  std::uint64_t length = 0;
+};
 
 struct NumberResult {
   std::uint64_t n = 0;
   bool ok = false;
-  std::string digits;  // ok
+  std::string digits;  // ok, unless in `digits_slice`
+  std::optional<DigitsSlice> digits_slice;  // ok: the digits, left in a downloaded file
   std::string error;   // !ok
   std::string task_id;
   std::string agent_id;
   std::string agent_hostname;  // the agent's host (its offers' hostname); empty if not known
   double seconds = 0;
+
+  std::uint64_t digit_count() const { return digits_slice ? digits_slice->length : digits.size(); }
 };
+
+// The digits of `slice`, read into memory.
+inline Result<std::string> ReadDigits(const DigitsSlice& slice) {
+  std::string digits(slice.length, '\0');
+  for (std::size_t done = 0; done < digits.size();) {
+    ssize_t n = ::pread(slice.file->fd(), digits.data() + done, digits.size() - done,
+                        static_cast<off_t>(slice.offset + done));
+    if (n < 0 && errno == EINTR) continue;
+    if (n <= 0) return MakeError(Errc::kInternal, "cannot read a downloaded result back");
+    done += static_cast<std::size_t>(n);
+  }
+  return digits;
+}
 
 }  // namespace factorial::scheduler

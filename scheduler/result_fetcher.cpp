@@ -13,10 +13,12 @@
 #include <thread>
 #include <vector>
 #include <unordered_set>
+#include <utility>
 
 #include <fcntl.h>
 #include <pthread.h>
 #include <signal.h>
+#include <sys/resource.h>
 #include <unistd.h>
 
 #include "factorial/logging.hpp"
@@ -204,6 +206,21 @@ std::optional<Error> TransferProblem(const FileFetch& state, const Result<HttpRe
   return problem;
 }
 
+// Results this large are handed on as slices of their file: most of a big job's bytes (in W2,
+// every n above ~1500), so that they are copied neither into memory nor into a spill file.
+constexpr std::uint64_t kSliceFrom = 4 * 1024;
+
+// Files held open for their slices, at most: a quarter of the descriptors the process may
+// open, the rest being for connections and the output.
+std::size_t MaxHeldFiles() {
+  static const std::size_t max = [] {
+    rlimit limit{};
+    if (::getrlimit(RLIMIT_NOFILE, &limit) != 0 || limit.rlim_cur == RLIM_INFINITY) return std::size_t{256};
+    return std::clamp<std::size_t>(static_cast<std::size_t>(limit.rlim_cur) / 4, 16, 4096);
+  }();
+  return max;
+}
+
 // Loop thread, once the pool has its verdict: vet every entry, then deliver them in order.
 void Deliver(FileFetch& state, const ResultFetcher::Accept& accept, const ResultFetcher::OnEntry& on_entry,
              std::optional<Error> problem, const std::function<void(const Status&)>& done) {
@@ -218,16 +235,23 @@ void Deliver(FileFetch& state, const ResultFetcher::Accept& accept, const Result
     done(*problem);
     return;
   }
-  std::string digits;
+  // Big entries stay where they are, in a file that lives while one of them waits to be
+  // written out; small ones (and all of them once too many files are held open) are read into
+  // memory, and the file goes when this fetch does.
+  std::shared_ptr<const HeldFile> held;
   for (std::size_t i = 0; i < state.index.size(); ++i) {
     const auto& entry = state.index[i];
-    digits.resize(entry.length);
-    if (auto read = ReadAt(state.raw, entry.offset, digits); !read.ok()) {
+    if (entry.length >= kSliceFrom && (held != nullptr || HeldFile::open() < MaxHeldFiles())) {
+      if (held == nullptr) held = std::make_shared<const HeldFile>(std::exchange(state.raw, -1));
+      on_entry(ids[i], std::string(), DigitsSlice{held, entry.offset, entry.length});
+      continue;
+    }
+    std::string digits(entry.length, '\0');
+    if (auto read = ReadAt(held != nullptr ? held->fd() : state.raw, entry.offset, digits); !read.ok()) {
       done(read.error());  // entries delivered so far are verified and stay delivered
       return;
     }
-    on_entry(ids[i], std::move(digits));
-    digits = std::string();
+    on_entry(ids[i], std::move(digits), std::nullopt);
   }
   done(OkStatus());
 }

@@ -20,6 +20,7 @@
 #include "factorial/messages.hpp"
 #include "factorial/result_codec.hpp"
 #include "factorial/status.hpp"
+#include "number_result.hpp"
 
 namespace factorial::scheduler {
 
@@ -51,11 +52,12 @@ class ResultFetcher {
   // starts (nullopt: n is not expected here, and the file is rejected); each entry must hold
   // exactly n!'s number of digits, and no number may come twice. Only once the transfer
   // ended and the size, the whole-file SHA-256 and the framing's own trailer all check out,
-  // `accept` vets every entry (loop thread), then `on_entry(id, digits)` gets each entry in
-  // file order, read back one at a time; then `done(ok)`. A file that fails any check
+  // `accept` vets every entry (loop thread), then `on_entry(id, digits, slice)` gets each entry
+  // in file order: a big one as a slice of the file (which stays open while a slice of it
+  // lives), a small one read into `digits`; then `done(ok)`. A file that fails any check
   // delivers nothing, and `done` says why.
   using Accept = std::function<std::optional<std::uint32_t>(std::uint64_t n)>;
-  using OnEntry = std::function<void(std::uint32_t id, std::string digits)>;
+  using OnEntry = std::function<void(std::uint32_t id, std::string digits, std::optional<DigitsSlice> slice)>;
   void FetchFile(const std::string& agent_id, const ResultFile& file, Accept accept, OnEntry on_entry,
                  std::function<void(const Status&)> done);
 

@@ -9,6 +9,7 @@
 
 #include <fcntl.h>
 #include <nlohmann/json.hpp>
+#include <sys/stat.h>
 #include <unistd.h>
 
 #include "state_store.hpp"
@@ -35,12 +36,26 @@ void AppendNumber(std::uint64_t n, std::string& out) {
 
 }  // namespace
 
-void AppendLine(const NumberResult& r, LineFormat format, std::string& out) {
+namespace {
+
+// The line of `r`; a result whose digits are in a slice has them left out when `digits_at` is
+// given (the position they belong at goes there), else they are read from the slice.
+void AppendLineImpl(const NumberResult& r, LineFormat format, std::string& out, std::size_t* digits_at) {
+  auto append_digits = [&] {
+    if (digits_at != nullptr) {
+      *digits_at = out.size();
+    } else if (r.digits_slice) {
+      auto digits = ReadDigits(*r.digits_slice);
+      out += digits.ok() ? digits.value() : std::string();  // the caller reads slices itself
+    } else {
+      out += r.digits;
+    }
+  };
   if (format == LineFormat::kText) {
     AppendNumber(r.n, out);
     if (r.ok) {
       out += "! = ";
-      out += r.digits;
+      append_digits();
     } else {
       out += "! failed: ";
       std::size_t from = out.size();
@@ -55,10 +70,11 @@ void AppendLine(const NumberResult& r, LineFormat format, std::string& out) {
   AppendNumber(r.n, out);
   if (r.ok) {
     out += ",\"status\":\"finished\",\"factorial\":";
-    // Digits need no escaping; the copy through Json is skipped for results of many MB.
-    if (OnlyDigits(r.digits)) {
+    // Digits need no escaping; the copy through Json is skipped for results of many MB. A
+    // slice holds digits only (the fetcher checked every byte).
+    if (r.digits_slice || OnlyDigits(r.digits)) {
       out += '"';
-      out += r.digits;
+      append_digits();
       out += '"';
     } else {
       AppendQuoted(r.digits, out);
@@ -76,6 +92,20 @@ void AppendLine(const NumberResult& r, LineFormat format, std::string& out) {
   out += ",\"seconds\":";
   out += Json(r.seconds).dump();
   out += "}\n";
+}
+
+// True if `fd` is a regular file that copy_file_range can write at its own offset.
+bool IsPlainFile(int fd) {
+  struct stat st {};
+  if (::fstat(fd, &st) != 0 || !S_ISREG(st.st_mode)) return false;
+  int flags = ::fcntl(fd, F_GETFL);
+  return flags >= 0 && (flags & O_APPEND) == 0;
+}
+
+}  // namespace
+
+void AppendLine(const NumberResult& r, LineFormat format, std::string& out) {
+  AppendLineImpl(r, format, out, nullptr);
 }
 
 std::string EncodeLine(const NumberResult& result, LineFormat format) {
@@ -141,6 +171,7 @@ ResultSink::ResultSink(std::shared_ptr<const Workload> workload, LineFormat form
       fd_(fd),
       name_(std::move(name)),
       path_(std::move(path)),
+      output_is_plain_file_(IsPlainFile(fd)),
       buffer_(std::make_unique_for_overwrite<char[]>(kBufferBytes)) {
   slot_.reserve(workload_->distinct());
   AdviseHugePages(slot_.data(), workload_->distinct() * sizeof(std::uint32_t));
@@ -169,11 +200,42 @@ Status ResultSink::Add(const NumberResult& result) {
   if (failed_) return *failed_;
   auto id = workload_->Find(result.n);
   if (!id || slot_[*id] != kAbsent) return OkStatus();
+  if (result.ok && result.digits_slice) return AddSlice(*id, result);
   line_.clear();
   AppendLine(result, format_, line_);
   Status added = AddLine(result.n, result.ok, line_, nullptr);
   if (line_.capacity() > kLineCapacityKept) std::string().swap(line_);
   return added;
+}
+
+// A result whose digits stay in their downloaded file: only the line around them is kept, and
+// the digits go from that file to the output when the line is due.
+Status ResultSink::AddSlice(Workload::Id id, const NumberResult& result) {
+  std::uint32_t lines = workload_->occurrences(id);
+  lines_resolved_ += lines;
+  line_.clear();
+  std::size_t digits_at = 0;
+  AppendLineImpl(result, format_, line_, &digits_at);
+  Held held;
+  held.data = std::make_unique_for_overwrite<char[]>(line_.size());
+  std::memcpy(held.data.get(), line_.data(), line_.size());
+  held.length = line_.size();
+  held.head = static_cast<std::uint32_t>(digits_at);
+  held.file = result.digits_slice->file;
+  held.offset = result.digits_slice->offset;
+  held.file_length = result.digits_slice->length;
+  held.lines_left = lines;
+  if (options_.order == OutputOrder::kCompletion) {
+    slot_[id] = kReleased;
+    for (std::uint32_t i = 0; i < lines; ++i) {
+      if (auto emitted = EmitHeld(held); !emitted.ok()) return emitted;
+    }
+  } else {
+    held_bytes_ += held.length;
+    Hold(id, std::move(held));
+    if (auto written = WriteDue(false); !written.ok()) return written;
+  }
+  return options_.flush_each_add ? Flush() : OkStatus();
 }
 
 Status ResultSink::AddStored(const StoredResult& stored, std::string_view line) {
@@ -388,16 +450,25 @@ Status ResultSink::WriteDue(bool finishing) {
 }
 
 Status ResultSink::EmitHeld(const Held& held) {
+  if (held.file != nullptr) {
+    ++lines_written_;
+    if (auto put = Put(std::string_view(held.data.get(), held.head)); !put.ok()) return put;
+    if (auto copied = CopyOut(held.file->fd(), held.offset, held.file_length); !copied.ok()) return copied;
+    return Put(std::string_view(held.data.get() + held.head, held.length - held.head));
+  }
   if (held.data) return Emit(std::string_view(held.data.get(), held.length));
   ++spill_reads_;
   ++lines_written_;
-  int from = options_.store_fd >= 0 ? options_.store_fd : spill_fd_;
-  std::uint64_t offset = held.offset;
-  std::uint64_t left = held.length;
-  // A big line goes file to file inside the kernel (shared blocks where the file system can
+  return CopyOut(options_.store_fd >= 0 ? options_.store_fd : spill_fd_, held.offset, held.length);
+}
+
+// `length` bytes of `from` at `offset` to the output, after what is buffered.
+Status ResultSink::CopyOut(int from, std::uint64_t offset, std::uint64_t length) {
+  std::uint64_t left = length;
+  // A big piece goes file to file inside the kernel (shared blocks where the file system can
   // clone them, e.g. XFS or Btrfs when aligned; a copy on ext4), never through this process.
   constexpr std::uint64_t kCopyRangeFrom = 64 * 1024;
-  if (left >= kCopyRangeFrom && !copy_range_broken_ && !path_.empty()) {
+  if (left >= kCopyRangeFrom && !copy_range_broken_ && output_is_plain_file_) {
     if (auto flushed = Flush(); !flushed.ok()) return flushed;
     while (left > 0) {
       auto in = static_cast<off64_t>(offset);
@@ -433,6 +504,10 @@ Status ResultSink::EmitHeld(const Held& held) {
 
 Status ResultSink::Emit(std::string_view bytes) {
   ++lines_written_;
+  return Put(bytes);
+}
+
+Status ResultSink::Put(std::string_view bytes) {
   if (buffered_ + bytes.size() <= kBufferBytes) {
     std::memcpy(buffer_.get() + buffered_, bytes.data(), bytes.size());
     buffered_ += bytes.size();

@@ -104,12 +104,17 @@ class ResultSink {
   std::uint64_t spill_reads() const { return spill_reads_; }  // lines read back from the spill file
 
  private:
-  // A result held back: its line in memory (`data`), or in the spill file at `offset`.
+  // A result held back: its line in memory (`data`), or in the spill file at `offset`; or,
+  // with a `file`, the line around its digits in `data` (the digits go at `head`) and the
+  // digits in `file` at `offset`.
   struct Held {
     std::unique_ptr<char[]> data;
     std::uint64_t offset = 0;
-    std::uint64_t length = 0;
+    std::uint64_t length = 0;  // of `data`, or of the line in the spill file
     std::uint32_t lines_left = 0;
+    std::uint32_t head = 0;
+    std::shared_ptr<const HeldFile> file;
+    std::uint64_t file_length = 0;
   };
   static constexpr std::uint32_t kAbsent = 0xffffffffu;    // no result yet
   static constexpr std::uint32_t kReleased = 0xfffffffeu;  // every line written
@@ -118,13 +123,16 @@ class ResultSink {
   ResultSink(std::shared_ptr<const Workload> workload, LineFormat format, int fd, std::string name, std::string path,
              SinkOptions options);
   Status AddLine(std::uint64_t n, bool ok, std::string_view line, const StoredResult* stored);
+  Status AddSlice(Workload::Id id, const NumberResult& result);
   Status Commit();
   Status WriteDue(bool finishing);
   void Hold(Workload::Id id, Held held);
   bool Spill(std::string_view line, std::uint64_t& offset);
   void Warn(const std::string& message);
   Status EmitHeld(const Held& held);
-  Status Emit(std::string_view bytes);
+  Status CopyOut(int from, std::uint64_t offset, std::uint64_t length);
+  Status Emit(std::string_view bytes);  // a line
+  Status Put(std::string_view bytes);   // a part of one
   Status WriteFully(const char* data, std::size_t size);
   Status Fail(std::string message);
 
@@ -135,6 +143,7 @@ class ResultSink {
   bool owns_fd_ = false;
   std::string name_;
   std::string path_;  // empty: not a file we rename
+  bool output_is_plain_file_;  // copy_file_range may write to it
   bool committed_ = false;
 
   std::vector<std::uint32_t> slot_;  // per id: kAbsent, kReleased, kIncoming or an index into held_

@@ -259,7 +259,16 @@ class JobDriver {
 
   void OnResult(const NumberResult& result) {
     if (store_) {
-      std::string line = EncodeLine(result, run_.format);
+      // The journal holds the digits themselves: a result left in its downloaded file is read.
+      std::optional<NumberResult> loaded;
+      if (result.digits_slice) {
+        auto digits = ReadDigits(*result.digits_slice);
+        if (!digits.ok()) return OutputError(digits.error());
+        loaded = result;
+        loaded->digits = std::move(digits.value());
+        loaded->digits_slice.reset();
+      }
+      std::string line = EncodeLine(loaded ? *loaded : result, run_.format);
       auto stored = store_->Append(result.n, result.ok, line);
       if (!stored.ok()) {
         return OutputError(MakeError(Errc::kInternal, "--state-dir " + store_->dir() + ": " + stored.error().message));

@@ -78,8 +78,8 @@ FrameworkLink::Hooks Scheduler::LinkHooks() {
 }
 
 TaskResults::Outcomes Scheduler::ResultOutcomes() {
-  return {.done = [this](NumberId id, std::string digits,
-                         const Batch& batch) { Complete(id, true, std::move(digits), &batch); },
+  return {.done = [this](NumberId id, std::string digits, std::optional<DigitsSlice> slice,
+                         const Batch& batch) { Complete(id, true, std::move(digits), &batch, std::move(slice)); },
           .again = [this](std::span<const NumberId> ids, bool retryable, const std::string& why,
                           const Batch& from) { RequeueNumbers(ids, Requeue::kStarted, retryable, why, &from); },
           .settle = [this](const std::string& task_id, const std::string& why) { Settle(task_id, why); },
@@ -658,20 +658,22 @@ void Scheduler::RequeueNumbers(std::span<const NumberId> ids, enum Requeue why, 
   }
 }
 
-void Scheduler::Complete(NumberId id, bool ok, std::string digits_or_error, const Batch* batch) {
+void Scheduler::Complete(NumberId id, bool ok, std::string digits_or_error, const Batch* batch,
+                         std::optional<DigitsSlice> slice) {
   book_.Finish(id, ok);
   if (!ok) exit_code_ = 1;
   NumberResult result;
   result.n = book_.number(id);
   result.ok = ok;
   (ok ? result.digits : result.error) = std::move(digits_or_error);
+  result.digits_slice = std::move(slice);
   if (batch != nullptr) {
     result.task_id = batch->task_id;
     result.agent_id = batch->agent_id;
     result.agent_hostname = batch->hostname;
     result.seconds = std::chrono::duration<double>(loop_.Now() - batch->launched_at).count();
   }
-  activity_.NumberResolved(result.n, ok, ok ? result.digits : result.error, batch, loop_.Now());
+  activity_.NumberResolved(result, batch, loop_.Now());
   if (hooks_.on_result) hooks_.on_result(result);  // which journals it first, with --state-dir
 }
 

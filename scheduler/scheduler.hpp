@@ -160,7 +160,8 @@ class Scheduler {
   // `last`: the attempt that just ended, if any (a number that fails for good names it).
   void RequeueNumbers(std::span<const NumberId> ids, enum Requeue why, bool retryable, const std::string& reason,
                       const Batch* last = nullptr);
-  void Complete(NumberId id, bool ok, std::string digits_or_error, const Batch* batch);
+  void Complete(NumberId id, bool ok, std::string digits_or_error, const Batch* batch,
+                std::optional<DigitsSlice> slice = std::nullopt);
   void MaybeFinish();
   void ScheduleCheck();
   void CheckUnschedulable();

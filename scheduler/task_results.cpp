@@ -29,7 +29,7 @@ void TaskResults::Finished(const Batch& batch, const v1::TaskStatus& status, std
   for (auto& [id, entry] : entries.value()) {
     if (book_.state(id) != NumberState::kLaunched) continue;  // a late result of an older attempt came first
     if (auto* digits = std::get_if<std::string>(&entry->value)) {
-      outcomes_.done(id, std::move(*digits), batch);
+      outcomes_.done(id, std::move(*digits), std::nullopt, batch);
     } else {
       // One number of the batch failed; the others did not: it runs again alone. A number
       // that ran out of memory alone will again, as when its task failed for memory.
@@ -121,7 +121,7 @@ bool TaskResults::Late(const v1::TaskStatus& status, const std::string& hostname
                    .hostname = hostname,
                    .launched_at = now,
                    .reconciled_at = std::nullopt};
-  outcomes_.done(*id, std::move(*digits), late);
+  outcomes_.done(*id, std::move(*digits), std::nullopt, late);
   return true;
 }
 
@@ -153,11 +153,13 @@ void TaskResults::Fetch(const Batch& batch, const ResultFile& file, bool over, s
         if (!id || !ids.contains(*id)) return std::nullopt;
         return id;
       },
-      [this, task_id, origin](NumberId id, std::string digits) {
+      [this, task_id, origin](NumberId id, std::string digits, std::optional<DigitsSlice> slice) {
         // Computed and verified: done, even if the task failed meanwhile (then the number is
         // pending or running elsewhere, and a later result of it is late).
         const Batch* owner = book_.FindTask(task_id);
-        if (!IsFinal(book_.state(id))) outcomes_.done(id, std::move(digits), owner != nullptr ? *owner : origin);
+        if (!IsFinal(book_.state(id))) {
+          outcomes_.done(id, std::move(digits), std::move(slice), owner != nullptr ? *owner : origin);
+        }
       },
       finished);
 }

@@ -14,6 +14,7 @@
 // scheduler's event loop.
 
 #include <functional>
+#include <optional>
 #include <span>
 #include <string>
 #include <unordered_map>
@@ -28,8 +29,8 @@ namespace factorial::scheduler {
 class TaskResults {
  public:
   struct Outcomes {
-    // n! is `digits`, delivered by `batch`.
-    std::function<void(NumberId id, std::string digits, const Batch& batch)> done;
+    // n! is `digits` (or, for a big fetched result, `slice`), delivered by `batch`.
+    std::function<void(NumberId id, std::string digits, std::optional<DigitsSlice> slice, const Batch& batch)> done;
     // These numbers run again, and the attempt counts against --max-retries; not `retryable`:
     // they fail now.
     std::function<void(std::span<const NumberId> ids, bool retryable, const std::string& why, const Batch& from)>

@@ -349,3 +349,62 @@ TEST_CASE("many repeats in random arrival order: the exact input-order output at
     if (hold == (std::size_t{1} << 20)) CHECK(sink.spilled_results() == 0);
   }
 }
+
+TEST_CASE("digits left in their downloaded file come out in place, to a file and to a pipe, in either order",
+          "[sink]") {
+  // One downloaded file holding three results' digits between other bytes: 100,000 digits
+  // (copied file to file when the output is a plain file), 5,000, and 70,000.
+  std::string big(100000, '7'), mid(5000, '3'), other(70000, '1');
+  std::string contents = "FRF1\n9 100000 " + big + "\n8 5000 " + mid + "\n7 70000 " + other + "\nend 3 x\n";
+  OutFile download;
+  REQUIRE(::pwrite(download.fd, contents.data(), contents.size(), 0) == static_cast<ssize_t>(contents.size()));
+  auto file = std::make_shared<const factorial::scheduler::HeldFile>(::dup(download.fd));
+  auto sliced = [&](std::uint64_t n, const std::string& digits) {
+    NumberResult r = Done(n, "");
+    r.digits_slice = factorial::scheduler::DigitsSlice{file, contents.find(digits), digits.size()};
+    CHECK(r.digit_count() == digits.size());
+    return r;
+  };
+  const std::vector<std::uint64_t> input = {8, 6, 9, 7, 9};
+  for (LineFormat format : {LineFormat::kText, LineFormat::kJson}) {
+    std::string expected;
+    for (std::uint64_t n : input) {
+      expected += EncodeLine(Done(n, n == 9 ? big : n == 8 ? mid : n == 7 ? other : "720"), format);
+    }
+    for (OutputOrder order : {OutputOrder::kInput, OutputOrder::kCompletion}) {
+      SinkOptions options;
+      options.order = order;
+      OutFile plain;
+      Pipe pipe;
+      REQUIRE(::fcntl(pipe.fds[1], F_SETPIPE_SZ, 1 << 20) >= (1 << 20));  // the whole output fits
+      ResultSink to_file(Order(input), format, plain.fd, "file", options);
+      ResultSink to_pipe(Order(input), format, pipe.fds[1], "pipe", options);
+      std::string piped;
+      for (ResultSink* sink : {&to_file, &to_pipe}) {
+        // Arrival: 9 and 7 wait behind 8 and 6 in input order.
+        REQUIRE(sink->Add(sliced(9, big)).ok());
+        REQUIRE(sink->Add(sliced(7, other)).ok());
+        if (order == OutputOrder::kInput) CHECK(sink->results_held() == 2);
+        REQUIRE(sink->Add(sliced(8, mid)).ok());
+        REQUIRE(sink->Add(Done(6, "720")).ok());
+        CHECK(sink->results_held() == 0);
+        CHECK(sink->spilled_results() == 0);  // nothing copied aside: the digits stayed put
+        REQUIRE(sink->Finish().ok());
+        if (sink == &to_pipe) piped = pipe.Drain();
+      }
+      if (order == OutputOrder::kInput) {
+        CHECK(plain.Contents() == expected);
+        CHECK(piped == expected);
+      } else {
+        std::string arrived;
+        for (std::uint64_t n : {9u, 9u, 7u, 8u, 6u}) {
+          arrived += EncodeLine(Done(n, n == 9 ? big : n == 8 ? mid : n == 7 ? other : "720"), format);
+        }
+        CHECK(plain.Contents() == arrived);
+        CHECK(piped == arrived);
+      }
+    }
+  }
+  // The file stays open while a slice of it may still be written; the last reference closes it.
+  CHECK(file.use_count() == 1);
+}

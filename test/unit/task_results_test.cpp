@@ -36,8 +36,10 @@ struct Harness {
         fetcher(loop, {}, std::nullopt),
         results(book, fetcher,
                 {.done =
-                     [this](NumberId id, std::string digits, const Batch& batch) {
+                     [this](NumberId id, std::string digits, std::optional<factorial::scheduler::DigitsSlice> slice,
+                            const Batch& batch) {
                        book.Finish(id, true);
+                       if (slice) digits = factorial::scheduler::ReadDigits(*slice).value();
                        done.push_back({book.number(id), digits, batch.task_id, batch.hostname});
                      },
                  .again =
