@@ -168,11 +168,14 @@ TEST_CASE("a running job's /status and /metrics", "[e2e][status]") {
 
 TEST_CASE("/status shows a long batch's work done rising from its executor's reports before it ends",
           "[e2e][status]") {
-  // One agent, one lane: the first batch takes nearly all of the job, and no number is done
-  // until it ends.
+  // One agent, one lane: the first batch takes 18 of the 20 numbers (--batch-size; a task with
+  // the round's last cpus would take all the work left), and no number is done until it
+  // ends. The last two run after it, so the scheduler and its /status outlive the first
+  // TASK_FINISHED.
   MesosSim sim(OneLaneAgents(1));
   sim.Start();
-  std::vector<std::string> args = {"--http-port", "0", "--task-cpus", "1", "--batch-seconds", "600"};
+  std::vector<std::string> args = {"--http-port", "0", "--task-cpus", "1", "--batch-seconds", "600",
+                                   "--batch-size", "18"};
   constexpr std::uint64_t kCount = 20;  // about 0.7 s each by the cost model
   std::vector<std::uint64_t> numbers;
   for (std::uint64_t i = 0; i < kCount; ++i) numbers.push_back(1000000 + i);
