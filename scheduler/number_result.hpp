@@ -42,6 +42,9 @@ struct DigitsSlice {
   std::shared_ptr<const HeldFile> file;
   std::uint64_t offset = 0;
   std::uint64_t length = 0;
+  // The digits' CRC-32C (crc32c.hpp), when the fetcher was asked for it (--state-dir: the
+  // journal record's checksum is made from it).
+  std::optional<std::uint32_t> crc32c;
 };
 
 struct NumberResult {

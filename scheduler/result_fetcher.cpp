@@ -23,6 +23,7 @@
 
 #include "factorial/logging.hpp"
 #include "factorial/result_file.hpp"
+#include "crc32c.hpp"
 #include "factorial/sizing.hpp"
 
 namespace factorial::scheduler {
@@ -83,6 +84,7 @@ struct FileFetch {
     std::uint64_t n = 0;
     std::uint64_t offset = 0;  // of the first digit in `raw`
     std::uint64_t length = 0;
+    std::uint32_t crc32c = 0;  // of the digits, if `crc32c` below
   };
   FileFetch() : parser(ResultFileParser::Callbacks{}) {}
   ~FileFetch() {
@@ -94,6 +96,7 @@ struct FileFetch {
   std::vector<Indexed> index;
   std::unordered_set<std::uint64_t> seen;
   std::optional<Error> problem;
+  bool crc32c = false;
 };
 
 // Reads a complete download back and parses it (pool thread): the verdict on the file. Chunks
@@ -185,7 +188,11 @@ void AttachEntryParser(FileFetch* f) {
         f->index.push_back({n, f->parser.digits_offset(), length});
         return OkStatus();
       },
-      .on_digits = {},
+      .on_digits = [f](std::string_view digits) -> Status {
+        // In cache right after the parser's own pass over them: the CRC costs little here.
+        if (f->crc32c) f->index.back().crc32c = Crc32c(digits, f->index.back().crc32c);
+        return OkStatus();
+      },
       .on_entry_end = {}});
 }
 
@@ -243,7 +250,9 @@ void Deliver(FileFetch& state, const ResultFetcher::Accept& accept, const Result
     const auto& entry = state.index[i];
     if (entry.length >= kSliceFrom && (held != nullptr || HeldFile::open() < MaxHeldFiles())) {
       if (held == nullptr) held = std::make_shared<const HeldFile>(std::exchange(state.raw, -1));
-      on_entry(ids[i], std::string(), DigitsSlice{held, entry.offset, entry.length});
+      on_entry(ids[i], std::string(),
+               DigitsSlice{held, entry.offset, entry.length,
+                           state.crc32c ? std::optional<std::uint32_t>(entry.crc32c) : std::nullopt});
       continue;
     }
     std::string digits(entry.length, '\0');
@@ -259,10 +268,11 @@ void Deliver(FileFetch& state, const ResultFetcher::Accept& accept, const Result
 }  // namespace
 
 ResultFetcher::ResultFetcher(EventLoop& loop, TlsOptions tls,
-                             std::optional<std::pair<std::string, std::string>> credential)
+                             std::optional<std::pair<std::string, std::string>> credential, bool slice_crc32c)
     : loop_(loop),
       tls_(std::move(tls)),
       credential_(std::move(credential)),
+      slice_crc32c_(slice_crc32c),
       alive_(std::make_shared<bool>(true)),
       pool_(std::make_unique<Pool>(PoolThreads())) {
   const char* tmp = std::getenv("TMPDIR");
@@ -290,6 +300,7 @@ void ResultFetcher::FetchFile(const std::string& agent_id, const ResultFile& fil
   }
   auto fetch = std::make_shared<FileFetch>();
   FileFetch* f = fetch.get();  // the callbacks below live inside *fetch
+  f->crc32c = slice_crc32c_;
   AttachEntryParser(f);
   auto raw = OpenTempFile(temp_dir_);
   if (!raw.ok()) {

@@ -26,7 +26,10 @@ namespace factorial::scheduler {
 
 class ResultFetcher {
  public:
-  ResultFetcher(EventLoop& loop, TlsOptions tls, std::optional<std::pair<std::string, std::string>> credential);
+  // `slice_crc32c`: each slice handed on carries its digits' CRC-32C, taken in the pass that
+  // checks them.
+  ResultFetcher(EventLoop& loop, TlsOptions tls, std::optional<std::pair<std::string, std::string>> credential,
+                bool slice_crc32c = false);
   ~ResultFetcher();
   ResultFetcher(const ResultFetcher&) = delete;
   ResultFetcher& operator=(const ResultFetcher&) = delete;
@@ -68,6 +71,7 @@ class ResultFetcher {
   std::map<std::string, std::string> agent_urls_;  // agent id -> http://host:port
   std::set<EventLoop::RequestId> in_flight_;
   std::string temp_dir_;  // $TMPDIR, else /tmp
+  bool slice_crc32c_;
   // False once this is destroyed: verdicts the pool posts afterwards are dropped.
   std::shared_ptr<bool> alive_;
   class Pool;

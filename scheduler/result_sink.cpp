@@ -108,6 +108,12 @@ void AppendLine(const NumberResult& r, LineFormat format, std::string& out) {
   AppendLineImpl(r, format, out, nullptr);
 }
 
+std::size_t AppendLineAround(const NumberResult& result, LineFormat format, std::string& out) {
+  std::size_t digits_at = 0;
+  AppendLineImpl(result, format, out, &digits_at);
+  return digits_at;
+}
+
 std::string EncodeLine(const NumberResult& result, LineFormat format) {
   std::string line;
   AppendLine(result, format, line);

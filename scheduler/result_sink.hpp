@@ -38,6 +38,8 @@ enum class OutputOrder { kInput, kCompletion };
 std::string EncodeLine(const NumberResult& result, LineFormat format);
 // The same, appended to `out`.
 void AppendLine(const NumberResult& result, LineFormat format, std::string& out);
+// The line of a result whose digits are in a slice, without them: returns where they go.
+std::size_t AppendLineAround(const NumberResult& result, LineFormat format, std::string& out);
 // The line for a number the run ended without: "5! unfinished" / {"n":5,"status":"unfinished"}.
 std::string EncodeUnfinishedLine(std::uint64_t n, LineFormat format);
 // Reads a JSON result line back (the journal). Fails on anything else, with the reason.

@@ -258,7 +258,18 @@ class JobDriver {
   }
 
   void OnResult(const NumberResult& result) {
-    if (store_) {
+    if (store_ && result.ok && result.digits_slice && result.digits_slice->crc32c) {
+      // The journal holds the digits themselves, copied from the download inside the kernel;
+      // the output reads the line from the journal when it is due.
+      std::string around;
+      std::size_t digits_at = AppendLineAround(result, run_.format, around);
+      auto stored = store_->AppendSlice(result.n, std::string_view(around).substr(0, digits_at),
+                                        *result.digits_slice, std::string_view(around).substr(digits_at));
+      if (!stored.ok()) {
+        return OutputError(MakeError(Errc::kInternal, "--state-dir " + store_->dir() + ": " + stored.error().message));
+      }
+      uncommitted_.push_back({*stored, std::string()});
+    } else if (store_) {
       // The journal holds the digits themselves: a result left in its downloaded file is read.
       std::optional<NumberResult> loaded;
       if (result.digits_slice) {

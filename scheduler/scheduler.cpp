@@ -44,7 +44,7 @@ Scheduler::Scheduler(EventLoop& loop, SchedulerConfig config, const Workload& wo
       hooks_{std::move(on_result), std::move(on_exit), {}, {}},
       link_(loop, config_, LinkHooks()),
       book_(workload, &CostNanoseconds),
-      fetcher_(loop, config_.tls, config_.credential),
+      fetcher_(loop, config_.tls, config_.credential, /*slice_crc32c=*/config_.store != nullptr),
       results_(book_, fetcher_, ResultOutcomes()),
       desk_(desk_port_, OfferPolicy{.refuse_seconds_busy = config_.refuse_seconds_busy,
                                     .refuse_seconds_idle = config_.refuse_seconds_idle,

@@ -21,7 +21,6 @@
 #include <unistd.h>
 
 #if defined(__x86_64__)
-#include <nmmintrin.h>
 #endif
 
 #include "factorial/sha256.hpp"
@@ -99,38 +98,6 @@ std::array<char, kHeaderBytes> Header(char kind, std::uint64_t length, std::uint
   return h;
 }
 
-std::array<std::uint32_t, 256> MakeTable() {
-  std::array<std::uint32_t, 256> table{};
-  for (std::uint32_t i = 0; i < 256; ++i) {
-    std::uint32_t c = i;
-    for (int k = 0; k < 8; ++k) c = (c & 1) != 0 ? (c >> 1) ^ 0x82F63B78u : c >> 1;
-    table[i] = c;
-  }
-  return table;
-}
-
-std::uint32_t Crc32cPortable(const unsigned char* p, std::size_t n, std::uint32_t crc) {
-  static const auto table = MakeTable();
-  for (std::size_t i = 0; i < n; ++i) crc = table[(crc ^ p[i]) & 0xff] ^ (crc >> 8);
-  return crc;
-}
-
-#if defined(__x86_64__)
-// The journal checksums every digit it holds: the SSE4.2 instruction does 8 bytes a cycle.
-__attribute__((target("sse4.2"))) std::uint32_t Crc32cSse42(const unsigned char* p, std::size_t n,
-                                                             std::uint32_t crc) {
-  std::uint64_t c = crc;
-  for (; n >= 8; n -= 8, p += 8) {
-    std::uint64_t word;
-    std::memcpy(&word, p, 8);
-    c = _mm_crc32_u64(c, word);
-  }
-  auto c32 = static_cast<std::uint32_t>(c);
-  for (; n > 0; --n, ++p) c32 = _mm_crc32_u8(c32, *p);
-  return c32;
-}
-#endif
-
 Status ReadAt(int fd, char* out, std::size_t size, std::uint64_t offset) {
   while (size > 0) {
     ssize_t n = ::pread(fd, out, size, static_cast<off_t>(offset));
@@ -157,6 +124,42 @@ Result<std::uint32_t> CrcOfRange(int fd, std::uint64_t offset, std::uint64_t len
     length -= part;
   }
   return crc;
+}
+
+// `bytes` at `at` of `fd`, which moves past them.
+Status PutAt(int fd, std::string_view bytes, std::uint64_t& at) {
+  while (!bytes.empty()) {
+    ssize_t n = ::pwrite(fd, bytes.data(), bytes.size(), static_cast<off_t>(at));
+    if (n < 0 && errno == EINTR) continue;
+    if (n <= 0) return MakeError(Errc::kInternal, Errno("journal write"));
+    bytes.remove_prefix(static_cast<std::size_t>(n));
+    at += static_cast<std::uint64_t>(n);
+  }
+  return OkStatus();
+}
+
+// `length` bytes of `from` at `offset` to `to` at `at`, which moves past them: inside the
+// kernel where it can, else through a buffer.
+Status CopyRange(int from, std::uint64_t offset, std::uint64_t length, int to, std::uint64_t& at) {
+  while (length > 0) {
+    auto in = static_cast<off64_t>(offset);
+    auto out = static_cast<off64_t>(at);
+    ssize_t n = ::copy_file_range(from, &in, to, &out, static_cast<std::size_t>(length), 0);
+    if (n < 0 && errno == EINTR) continue;
+    if (n <= 0) break;  // not between these files: the rest through a buffer
+    offset += static_cast<std::uint64_t>(n);
+    at += static_cast<std::uint64_t>(n);
+    length -= static_cast<std::uint64_t>(n);
+  }
+  std::string buffer(static_cast<std::size_t>(std::min<std::uint64_t>(length, std::uint64_t{1} << 20)), '\0');
+  while (length > 0) {
+    auto part = static_cast<std::size_t>(std::min<std::uint64_t>(length, buffer.size()));
+    if (auto read = ReadAt(from, buffer.data(), part, offset); !read.ok()) return read;
+    if (auto written = PutAt(to, std::string_view(buffer.data(), part), at); !written.ok()) return written;
+    offset += part;
+    length -= part;
+  }
+  return OkStatus();
 }
 
 Status WriteAll(int fd, const std::string& bytes) {
@@ -337,18 +340,6 @@ Status Convert(const std::string& old_path, const std::string& path, LineFormat 
 }
 
 }  // namespace
-
-std::uint32_t Crc32c(std::string_view data, std::uint32_t crc) {
-  const auto* p = reinterpret_cast<const unsigned char*>(data.data());
-  crc = ~crc;
-#if defined(__x86_64__)
-  static const bool sse42 = __builtin_cpu_supports("sse4.2");
-  crc = sse42 ? Crc32cSse42(p, data.size(), crc) : Crc32cPortable(p, data.size(), crc);
-#else
-  crc = Crc32cPortable(p, data.size(), crc);
-#endif
-  return ~crc;
-}
 
 std::string InputFingerprint(const std::vector<std::uint64_t>& numbers) {
   std::string text;
@@ -607,6 +598,30 @@ Result<StoredResult> StateStore::Append(std::uint64_t n, bool ok, std::string_vi
   if (auto written = Write(ok ? kFinished : kFailed, n, line); !written.ok()) return written.error();
   finals_.emplace_back(n, ok);
   return StoredResult{n, ok, offset, line.size()};
+}
+
+Result<StoredResult> StateStore::AppendSlice(std::uint64_t n, std::string_view head, const DigitsSlice& slice,
+                                             std::string_view tail) {
+  if (fd_ < 0) return MakeError(Errc::kInternal, "the journal was compacted: nothing more can be appended");
+  if (!slice.crc32c) return MakeError(Errc::kInternal, "a result slice without its CRC-32C");
+  std::uint64_t length = head.size() + slice.length + tail.size();
+  std::uint32_t crc = Crc32cCombine(Crc32cCombine(Crc32c(head), *slice.crc32c, slice.length), Crc32c(tail), tail.size());
+  auto header = Header(kFinished, length, n, crc);
+  std::string before(header.data(), header.size());
+  before += head;
+  // At end_ as every record: a failure leaves end_ where it was, and the next record
+  // overwrites the partial one.
+  std::uint64_t at = end_;
+  if (auto written = PutAt(fd_, before, at); !written.ok()) return written.error();
+  if (auto copied = CopyRange(slice.file->fd(), slice.offset, slice.length, fd_, at); !copied.ok()) {
+    return copied.error();
+  }
+  if (auto written = PutAt(fd_, tail, at); !written.ok()) return written.error();
+  std::uint64_t offset = end_ + kHeaderBytes;
+  end_ = at;
+  dirty_ = true;
+  finals_.emplace_back(n, true);
+  return StoredResult{n, true, offset, length};
 }
 
 namespace {

@@ -37,6 +37,7 @@
 #include <string_view>
 #include <vector>
 
+#include "crc32c.hpp"
 #include "factorial/status.hpp"
 #include "number_result.hpp"
 #include "result_sink.hpp"
@@ -45,9 +46,6 @@ namespace factorial::scheduler {
 
 // Names the input: how many numbers and the SHA-256 of them in order, one per line.
 std::string InputFingerprint(const std::vector<std::uint64_t>& numbers);
-
-// CRC-32C (Castagnoli), continuing from `crc` (0 to start).
-std::uint32_t Crc32c(std::string_view data, std::uint32_t crc = 0);
 
 // A result's line in the journal: bytes [offset, offset + length) of the file.
 struct StoredResult {
@@ -124,6 +122,11 @@ class StateStore {
   Status SaveFrameworkId(const std::optional<std::string>& id);
   // Appends a result's output line (with its '\n'); durable only after the next Commit().
   Result<StoredResult> Append(std::uint64_t n, bool ok, std::string_view line);
+  // The same for the line `head` + the digits of `slice` + `tail`, whose digits are copied
+  // from their downloaded file inside the kernel (copy_file_range; read and written where
+  // that is not supported). The slice must carry its CRC-32C.
+  Result<StoredResult> AppendSlice(std::uint64_t n, std::string_view head, const DigitsSlice& slice,
+                                   std::string_view tail);
   // A task about to be launched; durable only after the next Commit(), which must come before
   // its ACCEPT is sent.
   Status RecordLaunch(const JournaledBatch& batch);

@@ -361,7 +361,7 @@ TEST_CASE("digits left in their downloaded file come out in place, to a file and
   auto file = std::make_shared<const factorial::scheduler::HeldFile>(::dup(download.fd));
   auto sliced = [&](std::uint64_t n, const std::string& digits) {
     NumberResult r = Done(n, "");
-    r.digits_slice = factorial::scheduler::DigitsSlice{file, contents.find(digits), digits.size()};
+    r.digits_slice = factorial::scheduler::DigitsSlice{file, contents.find(digits), digits.size(), std::nullopt};
     CHECK(r.digit_count() == digits.size());
     return r;
   };

@@ -54,6 +54,16 @@ TEST_CASE("CRC-32C matches the standard check value", "[state]") {
   // In pieces, the same as whole (the word-at-a-time path and the byte tail agree).
   std::string text = "the quick brown fox jumps over the lazy dog, 0123456789";
   CHECK(Crc32c(text.substr(13), Crc32c(text.substr(0, 13))) == Crc32c(text));
+  // Combined from the parts' CRCs and the second part's length alone, at every split, and for
+  // a second part of a million bytes.
+  for (std::size_t split = 0; split <= text.size(); ++split) {
+    INFO("split at " << split);
+    CHECK(factorial::scheduler::Crc32cCombine(Crc32c(text.substr(0, split)), Crc32c(text.substr(split)),
+                                              text.size() - split) == Crc32c(text));
+  }
+  std::string big(1000000, '7');
+  big[123457] = '1';
+  CHECK(factorial::scheduler::Crc32cCombine(Crc32c("head "), Crc32c(big), big.size()) == Crc32c("head " + big));
 }
 
 TEST_CASE("the journal holds each result's output line once and replays where it is", "[state]") {
@@ -111,6 +121,54 @@ TEST_CASE("the journal holds each result's output line once and replays where it
                                     " holds results as --format text lines: resume it with --format text, or use a "
                                     "new --state-dir");
   CHECK(Read(fs::path(state) / "journal") == journal);  // refusals change nothing
+}
+
+TEST_CASE("a result whose digits stay in their download is journaled byte for byte as its line would be",
+          "[state]") {
+  // A downloaded file with 25!'s digits between other bytes; the record is made from its
+  // CRC-32C and copied from the file, and must equal the record of the whole line.
+  const std::string digits = "15511210043330985984000000";
+  const std::string download = "FRF1\n25 26 " + digits + "\nend 1 x\n";
+  TempDir dir;
+  fs::path file_path = dir.path() / "download";
+  {
+    std::ofstream(file_path, std::ios::binary) << download;
+  }
+  auto file = std::make_shared<const factorial::scheduler::HeldFile>(::open(file_path.c_str(), O_RDONLY | O_CLOEXEC));
+  for (LineFormat format : {LineFormat::kText, LineFormat::kJson}) {
+    INFO((format == LineFormat::kText ? "text" : "json"));
+    NumberResult sliced = Done(25, "");
+    sliced.digits_slice = factorial::scheduler::DigitsSlice{file, download.find(digits), digits.size(), Crc32c(digits)};
+    std::string around;
+    std::size_t at = factorial::scheduler::AppendLineAround(sliced, format, around);
+    const std::string line = EncodeLine(Done(25, digits), format);
+    CHECK(around.substr(0, at) + digits + around.substr(at) == line);
+    std::string fingerprint = InputFingerprint({25});
+    std::string whole_state = (dir.path() / ("whole-" + std::to_string(static_cast<int>(format)))).string();
+    std::string slice_state = (dir.path() / ("slice-" + std::to_string(static_cast<int>(format)))).string();
+    {
+      auto whole = StateStore::Open(whole_state, fingerprint, format);
+      auto slice = StateStore::Open(slice_state, fingerprint, format);
+      REQUIRE(whole.ok());
+      REQUIRE(slice.ok());
+      REQUIRE((*whole)->Append(25, true, line).ok());
+      auto stored = (*slice)->AppendSlice(25, std::string_view(around).substr(0, at), *sliced.digits_slice,
+                                          std::string_view(around).substr(at));
+      REQUIRE(stored.ok());
+      CHECK(ReadAt((*slice)->read_fd(), *stored) == line);
+      REQUIRE((*slice)->Commit().ok());
+      REQUIRE((*whole)->Commit().ok());
+      // Without its CRC a slice is refused, and nothing is written.
+      NumberResult bare = sliced;
+      bare.digits_slice->crc32c.reset();
+      CHECK_FALSE((*slice)->AppendSlice(25, "", *bare.digits_slice, "").ok());
+    }
+    CHECK(Read(fs::path(slice_state) / "journal") == Read(fs::path(whole_state) / "journal"));
+    auto reopened = StateStore::Open(slice_state, fingerprint, format);  // replays: every CRC checks
+    REQUIRE(reopened.ok());
+    REQUIRE((*reopened)->replayed().size() == 1);
+    CHECK(ReadAt((*reopened)->read_fd(), (*reopened)->replayed()[0]) == line);
+  }
 }
 
 TEST_CASE("a state dir has one owner and a second open is refused with the holder PID until the first closes",
