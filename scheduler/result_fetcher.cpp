@@ -22,26 +22,13 @@
 #include <unistd.h>
 
 #include "factorial/logging.hpp"
+#include "factorial/url_query.hpp"
 #include "factorial/result_file.hpp"
 #include "crc32c.hpp"
 #include "factorial/sizing.hpp"
 
 namespace factorial::scheduler {
 namespace {
-
-std::string EscapeQuery(const std::string& text) {
-  std::string escaped;
-  for (char c : text) {
-    if (std::isalnum(static_cast<unsigned char>(c)) || c == '/' || c == '-' || c == '_' || c == '.') {
-      escaped.push_back(c);
-    } else {
-      char buf[4];
-      std::snprintf(buf, sizeof buf, "%%%02X", static_cast<unsigned char>(c));
-      escaped += buf;
-    }
-  }
-  return escaped;
-}
 
 // An anonymous file for downloaded digits: gone when closed, whatever happens.
 Result<int> OpenTempFile(const std::string& dir) {
@@ -310,7 +297,7 @@ void ResultFetcher::FetchFile(const std::string& agent_id, const ResultFile& fil
   f->raw = raw.value();
   HttpRequest request;
   request.method = "GET";
-  request.url = url->second + "/files/download?path=" + EscapeQuery(file.path);
+  request.url = url->second + "/files/download?path=" + EscapeQueryValue(file.path);
   request.timeout = Duration::zero();  // as long as it keeps coming
   request.idle_timeout = std::chrono::seconds(60);
   request.tls = tls_;

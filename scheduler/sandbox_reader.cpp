@@ -7,23 +7,10 @@
 #include <nlohmann/json.hpp>
 
 #include "factorial/logging.hpp"
+#include "factorial/url_query.hpp"
 
 namespace factorial::scheduler {
 namespace {
-
-std::string EscapeQueryValue(const std::string& text) {
-  std::string escaped;
-  for (char c : text) {
-    if (std::isalnum(static_cast<unsigned char>(c)) || c == '/' || c == '-' || c == '_' || c == '.') {
-      escaped.push_back(c);
-    } else {
-      char buf[4];
-      std::snprintf(buf, sizeof buf, "%%%02X", static_cast<unsigned char>(c));
-      escaped += buf;
-    }
-  }
-  return escaped;
-}
 
 // Bytes of one answer as they stream in, cut off past the bound.
 struct Answer {

@@ -1,4 +1,5 @@
 #include "factorial/master_url.hpp"
+#include "factorial/url_query.hpp"
 
 #include <catch2/catch.hpp>
 #include <map>
@@ -138,4 +139,12 @@ TEST_CASE("every malformed --master is refused with a reason", "[master_url]") {
   CHECK(ErrorOf("file:///loop", files) == "--master: '/loop' holds another file:// URL");
   CHECK(ErrorOf("file:///bad", files) ==
         "--master: a zk:// URL needs the masters' group path, e.g. zk://host:2181/mesos (read from '/bad')");
+}
+
+TEST_CASE("a query value keeps letters, digits and /-_. and percent-encodes every other byte", "[url]") {
+  CHECK(factorial::EscapeQueryValue("/var/lib/mesos/slaves/S0/runs/r-1_a.frf") ==
+        "/var/lib/mesos/slaves/S0/runs/r-1_a.frf");
+  CHECK(factorial::EscapeQueryValue("a b&c=d?e#f%g+h") == "a%20b%26c%3Dd%3Fe%23f%25g%2Bh");
+  CHECK(factorial::EscapeQueryValue(std::string("\x00\x7f\x80\xff", 4)) == "%00%7F%80%FF");
+  CHECK(factorial::EscapeQueryValue("").empty());
 }
