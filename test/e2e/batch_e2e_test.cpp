@@ -257,7 +257,7 @@ const std::string kFirstAttemptFile = "factorial-1000000-1.1000000.frf.tmp";
 
 }  // namespace
 
-TEST_CASE("an agent advertising little disk gets no result larger than it; the other computes it", "[e2e][disk]") {
+TEST_CASE("an agent advertising little disk gets no result larger than it, the other computes it", "[e2e][disk]") {
   SimOptions options = FastSimOptions(2);
   options.agent_resources = {WithDisk(5), WithDisk(100)};
   MesosSim sim(options);
@@ -280,7 +280,7 @@ TEST_CASE("an agent advertising little disk gets no result larger than it; the o
   CHECK(launches.at("factorial-7-1")["disk"] == 0);
 }
 
-TEST_CASE("a sandbox out of space fails its task; the number runs on another agent, the agent named once",
+TEST_CASE("a sandbox out of space fails its task, the number runs on another agent, the agent named once",
           "[e2e][disk]") {
   MesosSim sim(FastSimOptions(2));
   sim.Start();

@@ -1001,7 +1001,7 @@ double DiskOfTask(const RealMesos& mesos, const std::string& task_id) {
 
 }  // namespace
 
-TEST_CASE("real Mesos: an agent with --resources disk:5 gets no result larger than that; the other agent computes it",
+TEST_CASE("real Mesos: an agent with --resources disk:5 gets no result larger than that, the other agent computes it",
           "[real-mesos]") {
   REAL_MESOS_OR_SKIP(install);
   RealMesosOptions o;
@@ -1024,7 +1024,7 @@ TEST_CASE("real Mesos: an agent with --resources disk:5 gets no result larger th
   CHECK(DiskOfTask(*mesos, "factorial-5-1") == 0);
 }
 
-TEST_CASE("real Mesos: a sandbox out of space fails its task with the agent named; the number runs on the other",
+TEST_CASE("real Mesos: a sandbox out of space fails its task with the agent named, the number runs on the other",
           "[real-mesos]") {
   REAL_MESOS_OR_SKIP(install);
   RealMesosOptions o;

@@ -344,7 +344,7 @@ TEST_CASE("the largest max-n is capped where memory sizing stops being exact", "
   CHECK(factorial::FactorialDigits(kLargestMaxN) > kLargestMaxN * 16);
 }
 
-TEST_CASE("command-line errors exit 2 with the program's name; help and version exit 0", "[config]") {
+TEST_CASE("command-line errors exit 2 with the program's name, help and version exit 0", "[config]") {
   auto run = [](std::vector<std::string> args) {
     args.insert(args.begin(), "factorial-scheduler");
     return ParseCommandLine(args);

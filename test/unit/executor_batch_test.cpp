@@ -279,7 +279,7 @@ TEST_CASE("a single big number's result is an FRF1 file of one entry", "[executo
   CHECK(sandbox.Files() == std::vector<std::string>{"single.30000.frf"});
 }
 
-TEST_CASE("a number over the task's memory fails alone; the batch returns the others", "[executor][batch]") {
+TEST_CASE("a number over the task's memory fails alone, the batch returns the others", "[executor][batch]") {
   TempDir sandbox;
   RealHarness h(EnvIn(sandbox), std::string(FACTORIAL_EXECUTOR_BINARY), kInProcessMaxN);
   // 10^6! needs far more than the task's 48 MiB; 3000! and the small ones fit.

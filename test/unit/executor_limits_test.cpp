@@ -22,7 +22,7 @@ std::string Count(int count) {
 
 }  // namespace
 
-TEST_CASE("a million-number batch is accepted; one more number is not", "[executor][batch]") {
+TEST_CASE("a million-number batch is accepted, one more number is not", "[executor][batch]") {
   Harness h;
   h.Deliver({Subscribed(), Launch("million", Count(1000000), 2, 0), Launch("more", Count(1000001), 2, 0)});
   auto updates = h.Updates();

@@ -153,7 +153,7 @@ TEST_CASE("a lane's file closes as a part once its first number is the part's ag
                                                      {5, "120"}, {6, "720"}, {7, "5040"}});
 }
 
-TEST_CASE("a batch hands over parts while it runs; with the final files they hold every number once",
+TEST_CASE("a batch hands over parts while it runs, with the final files they hold every number once",
           "[executor][parts]") {
   TempDir sandbox;
   FakeLoop loop;
@@ -267,7 +267,7 @@ TEST_CASE("without the scheduler's notice the next parts are announced after a w
   CHECK(sandbox.Files().empty());
 }
 
-TEST_CASE("a killed batch removes the files it never announced; announced ones go when acknowledged",
+TEST_CASE("a killed batch removes the files it never announced, announced ones go when acknowledged",
           "[executor][parts]") {
   TempDir sandbox;
   Harness h(FileResultsEnv(sandbox));

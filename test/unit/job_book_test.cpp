@@ -87,7 +87,7 @@ TEST_CASE("pending numbers are read in input order, each distinct number once", 
   CheckCounts(book);
 }
 
-TEST_CASE("numbers set aside stay pending where they were; launched ones are not read again", "[job_book]") {
+TEST_CASE("numbers set aside stay pending where they were, launched ones are not read again", "[job_book]") {
   auto workload = Workload::FromNumbers(std::vector<std::uint64_t>{1, 2, 3, 4, 5}).value();
   JobBook book(workload, &Cost);
   CHECK(TakeBatch(book, 1) == std::vector<std::uint64_t>{1});
@@ -120,7 +120,7 @@ TEST_CASE("a failed batch comes back first, as two halves that are never mixed",
   CheckCounts(book);
 }
 
-TEST_CASE("a lost batch comes back whole; started attempts count, retries run out", "[job_book]") {
+TEST_CASE("a lost batch comes back whole, started attempts count, retries run out", "[job_book]") {
   auto workload = Workload::FromNumbers(std::vector<std::uint64_t>{8, 9}).value();
   JobBook book(workload, &Cost);
   for (int attempt = 1; attempt <= 3; ++attempt) {
@@ -138,7 +138,7 @@ TEST_CASE("a lost batch comes back whole; started attempts count, retries run ou
   CheckCounts(book);
 }
 
-TEST_CASE("not retryable means failed at once; final numbers are skipped", "[job_book]") {
+TEST_CASE("not retryable means failed at once, final numbers are skipped", "[job_book]") {
   auto workload = Workload::FromNumbers(std::vector<std::uint64_t>{1, 2}).value();
   JobBook book(workload, &Cost);
   TakeBatch(book, 9);
@@ -213,7 +213,7 @@ TEST_CASE("single-number tasks of an earlier run are adopted while their number 
   CheckCounts(book);
 }
 
-TEST_CASE("a launch records where it went; Forget hands the task back", "[job_book]") {
+TEST_CASE("a launch records where it went, Forget hands the task back", "[job_book]") {
   auto workload = Workload::FromNumbers(std::vector<std::uint64_t>{1, 2, 3}).value();
   JobBook book(workload, &Cost);
   TakeBatch(book, 2);

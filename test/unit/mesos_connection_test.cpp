@@ -136,7 +136,7 @@ TEST_CASE("calls carry the stream id and go out one at a time, in order", "[conn
   CHECK(h.connection.calls_pending() == 0);
 }
 
-TEST_CASE("a 307 is followed to the leader at once; a redirect loop moves to the next master", "[connection]") {
+TEST_CASE("a 307 is followed to the leader at once, a redirect loop moves to the next master", "[connection]") {
   Harness h;
   h.connection.Start();
   h.loop.Reply(h.Stream()->id, 307, "", Location("//leader:5050/api/v1/scheduler"));
@@ -216,7 +216,7 @@ TEST_CASE("a peer that accepts and says nothing is bounded by the watchdog too",
   CHECK_THAT(h.losses[0].reason, Catch::Contains("missed heartbeats"));
 }
 
-TEST_CASE("a corrupt record ends the stream; an unreadable event is skipped or ends it by policy", "[connection]") {
+TEST_CASE("a corrupt record ends the stream, an unreadable event is skipped or ends it by policy", "[connection]") {
   SECTION("framing error") {
     Harness h;
     h.connection.Start();
@@ -268,7 +268,7 @@ TEST_CASE("bytes and endings of a replaced stream are ignored", "[connection]") 
   CHECK(h.connection.stream_id() == "sid-2");
 }
 
-TEST_CASE("a refused SUBSCRIBE gives up; the executor's policy retries instead", "[connection]") {
+TEST_CASE("a refused SUBSCRIBE gives up, the executor's policy retries instead", "[connection]") {
   Harness h;
   h.connection.Start();
   h.loop.Reply(h.Stream()->id, 401, "Unauthorized");
@@ -342,7 +342,7 @@ TEST_CASE("only SUBSCRIBED ends the subscribe phase: heartbeats alone do not sto
   CHECK(h.records == std::vector<std::string>(5, "HEARTBEAT"));
 }
 
-TEST_CASE("a stream that breaks right after SUBSCRIBED keeps backing off; the same error 5 times gives up",
+TEST_CASE("a stream that breaks right after SUBSCRIBED keeps backing off, the same error 5 times gives up",
           "[connection]") {
   auto options = Harness::Defaults();
   options.backoff_max = 1h;
@@ -388,7 +388,7 @@ TEST_CASE("a stream that breaks right after SUBSCRIBED keeps backing off; the sa
   }
 }
 
-TEST_CASE("Drain keeps the call lane through the stream's end; Stop ends everything", "[connection]") {
+TEST_CASE("Drain keeps the call lane through the stream's end, Stop ends everything", "[connection]") {
   Harness h;
   h.connection.Start();
   REQUIRE(h.Deliver({"SUBSCRIBED"}));

@@ -167,7 +167,7 @@ TEST_CASE("offers not used are declined briefly while work is pending, for the i
   CHECK(desk.stats().suppresses == 1);
 }
 
-TEST_CASE("REVIVE lifts SUPPRESS and the idle filter; the idle filter outlives a resubscription", "[offer_desk]") {
+TEST_CASE("REVIVE lifts SUPPRESS and the idle filter, the idle filter outlives a resubscription", "[offer_desk]") {
   FakePort port;
   OfferDesk desk(port, Policy());
   desk.Unused({Id("O1")}, false);
@@ -222,7 +222,7 @@ TEST_CASE("a RESCIND withdraws a queued DECLINE once all its offers are gone, an
   CHECK(desk.stats().calls_withdrawn == 1);
 }
 
-TEST_CASE("a RESCIND withdraws a queued ACCEPT and hands back its tasks; one already sent waits for its answer",
+TEST_CASE("a RESCIND withdraws a queued ACCEPT and hands back its tasks, one already sent waits for its answer",
           "[offer_desk]") {
   FakePort port;
   OfferDesk desk(port, Policy());
@@ -267,7 +267,7 @@ TEST_CASE("a failed ACCEPT declines its offer briefly and reports its tasks, whi
   CHECK(failed.size() == 1);
 }
 
-TEST_CASE("a DECLINE the master fails is sent twice more; after work came back, with the short filter",
+TEST_CASE("a DECLINE the master fails is sent twice more, after work came back, with the short filter",
           "[offer_desk]") {
   FakePort port;
   OfferDesk desk(port, Policy());
@@ -394,7 +394,7 @@ TEST_CASE("an ended task makes no REVIVE when nothing is pending once the events
   CHECK(desk.stats().revives_rate_limited == 0);
 }
 
-TEST_CASE("a task end lifts SUPPRESS whatever the rate; a REVIVE sent after a task ended covers it", "[offer_desk]") {
+TEST_CASE("a task end lifts SUPPRESS whatever the rate, a REVIVE sent after a task ended covers it", "[offer_desk]") {
   FakePort port;
   OfferDesk desk(port, Policy());
   port.pending = true;
@@ -434,7 +434,7 @@ TEST_CASE("ACCEPT refuses the unused rest of its offer for the short filter only
   CHECK(port.calls.at(0).call["accept"]["filters"] == Json::parse(R"({"refuse_seconds":0.2})"));
 }
 
-TEST_CASE("offers older than --offer-wait are forgotten; the wait runs only while nothing of ours is busy",
+TEST_CASE("offers older than --offer-wait are forgotten, the wait runs only while nothing of ours is busy",
           "[offer_desk]") {
   FakePort port;
   OfferDesk desk(port, Policy());

@@ -81,7 +81,7 @@ TEST_CASE("JSON lines: fields in order, strings escaped, bad UTF-8 replaced", "[
   CHECK(EncodeUnfinishedLine(9, LineFormat::kJson) == "{\"n\":9,\"status\":\"unfinished\"}\n");
 }
 
-TEST_CASE("a JSON line decodes back to the same result; anything else is refused", "[sink]") {
+TEST_CASE("a JSON line decodes back to the same result, anything else is refused", "[sink]") {
   for (const NumberResult& r : {Done(20, "2432902008176640000"), Failed(3, "lost \"twice\"")}) {
     std::string line = EncodeLine(r, LineFormat::kJson);
     auto back = DecodeJsonLine(line.substr(0, line.size() - 1));

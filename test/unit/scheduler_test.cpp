@@ -645,7 +645,7 @@ TEST_CASE("small numbers go out as one batch task, each once, and come back inli
   CHECK(h.CallsOf("TEARDOWN").size() == 1);
 }
 
-TEST_CASE("a number that fails inside a batch runs again alone; the others are done", "[scheduler][batch]") {
+TEST_CASE("a number that fails inside a batch runs again alone, the others are done", "[scheduler][batch]") {
   Harness h({7, 8, 9}, BatchConfig());
   h.Subscribe();
   h.Send(Offers({Offer("O1", "S1", 4, 4096)}));
@@ -669,7 +669,7 @@ TEST_CASE("a number that fails inside a batch runs again alone; the others are d
   CHECK(h.results[2].n == 8);
 }
 
-TEST_CASE("a lone number out of memory in its result is final; one that failed otherwise runs again",
+TEST_CASE("a lone number out of memory in its result is final, one that failed otherwise runs again",
           "[scheduler][batch]") {
   Harness h({7, 8});
   h.Subscribe();
@@ -694,7 +694,7 @@ TEST_CASE("a lone number out of memory in its result is final; one that failed o
   CHECK(Data(tasks[2]) == "8");
 }
 
-TEST_CASE("a batch that fails as a whole is split in halves; a lost one runs again whole", "[scheduler][batch]") {
+TEST_CASE("a batch that fails as a whole is split in halves, a lost one runs again whole", "[scheduler][batch]") {
   Harness h({1, 2, 3, 4, 5}, BatchConfig());
   h.Subscribe();
   h.Send(Offers({Offer("O1", "S1", 4, 4096)}));
@@ -716,7 +716,7 @@ TEST_CASE("a batch that fails as a whole is split in halves; a lost one runs aga
   CHECK(h.results.size() == 5);  // each number once
 }
 
-TEST_CASE("a batch's result file is fetched, parsed and checked; a corrupt one runs the batch again",
+TEST_CASE("a batch's result file is fetched, parsed and checked, a corrupt one runs the batch again",
           "[scheduler][batch]") {
   Harness h({200, 300, 400}, BatchConfig());
   h.Subscribe();
@@ -774,7 +774,7 @@ TEST_CASE("a truncated or altered result file delivers nothing and its numbers r
   CHECK(Data(tasks[1]) == "200 300");
 }
 
-TEST_CASE("a smaller offer gets a smaller task; big work is shared out over the cpus offered", "[scheduler][batch]") {
+TEST_CASE("a smaller offer gets a smaller task, big work is shared out over the cpus offered", "[scheduler][batch]") {
   auto config = BatchConfig();
   config.batch.task_cpus = 2;
   std::vector<std::uint64_t> numbers;
@@ -833,7 +833,7 @@ TEST_CASE("the first offer round launches every number that fits: an isolated bi
   CHECK(Data(tasks[0]) == expected);
 }
 
-TEST_CASE("a RESCIND takes back the ACCEPT or DECLINE still queued for its offer; a launch never sent is free",
+TEST_CASE("a RESCIND takes back the ACCEPT or DECLINE still queued for its offer, a launch never sent is free",
           "[scheduler]") {
   auto config = Config();
   config.max_retries = 0;
@@ -1071,7 +1071,7 @@ void AnswerStderr(Harness& h, const std::string& text) {
 
 }  // namespace
 
-TEST_CASE("a task declares the disk its result files take; an inline result declares none", "[scheduler][disk]") {
+TEST_CASE("a task declares the disk its result files take, an inline result declares none", "[scheduler][disk]") {
   Harness h({1000000, 7});
   h.Subscribe();
   h.Send(Offers({Offer("O1", "S1", 4, 4096, 100)}));
@@ -1140,7 +1140,7 @@ TEST_CASE("a disk error fails the task on that agent only: its numbers run elsew
             "(agent S2, task " + first_on_s2 + ": cannot write /sb/y.frf.tmp: Disk quota exceeded)");
 }
 
-TEST_CASE("parts announced while a task runs are fetched then; an update with results is acknowledged only once "
+TEST_CASE("parts announced while a task runs are fetched then, an update with results is acknowledged only once "
           "they are durable, and a resent copy fetches nothing",
           "[scheduler][batch][parts]") {
   Harness h({200, 300, 400}, BatchConfig());
@@ -1202,7 +1202,7 @@ TEST_CASE("parts announced while a task runs are fetched then; an update with re
   CHECK(h.exit_code == 0);
 }
 
-TEST_CASE("a part that cannot be fetched is acknowledged; its numbers run again when the task ends, and what "
+TEST_CASE("a part that cannot be fetched is acknowledged, its numbers run again when the task ends, and what "
           "parts delivered stays done when the task fails",
           "[scheduler][batch][parts]") {
   Harness h({200, 300, 400}, BatchConfig());

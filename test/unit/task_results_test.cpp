@@ -99,7 +99,7 @@ ResultEntry Digits(std::uint64_t n) { return {n, factorial::testing::Independent
 
 }  // namespace
 
-TEST_CASE("inline results complete their numbers; the task then settles", "[task_results]") {
+TEST_CASE("inline results complete their numbers, the task then settles", "[task_results]") {
   Harness h({5, 7});
   const Batch& batch = h.Launch({5, 7});
   std::string task_id = batch.task_id;
@@ -109,7 +109,7 @@ TEST_CASE("inline results complete their numbers; the task then settles", "[task
   CHECK(h.settled == std::vector<std::string>{task_id + ": its result did not include it"});
 }
 
-TEST_CASE("a number that failed in its batch runs again alone; the others are done", "[task_results]") {
+TEST_CASE("a number that failed in its batch runs again alone, the others are done", "[task_results]") {
   Harness h({5, 7});
   const Batch& batch = h.Launch({5, 7});
   std::string task_id = batch.task_id;

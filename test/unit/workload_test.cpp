@@ -109,7 +109,7 @@ TEST_CASE("bad lines are named by line number, at most 20, all counted", "[workl
   CHECK(many.error().message == expected + "; ...");
 }
 
-TEST_CASE("lines split across reads parse whole; an endless token is refused, endless blanks are not",
+TEST_CASE("lines split across reads parse whole, an endless token is refused, endless blanks are not",
           "[workload]") {
   // 7-byte lines: reads of 64 KiB end inside lines again and again.
   std::string text;
@@ -151,7 +151,7 @@ TEST_CASE("both id assignments agree with a plain map, and the fingerprint with 
   }
 }
 
-TEST_CASE("arguments come before the input file; stdin is read from the given descriptor", "[workload]") {
+TEST_CASE("arguments come before the input file, stdin is read from the given descriptor", "[workload]") {
   int fds[2];
   REQUIRE(::pipe2(fds, O_CLOEXEC) == 0);
   REQUIRE(::write(fds[1], "3\n# c\n4\n", 8) == 8);
