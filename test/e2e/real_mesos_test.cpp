@@ -724,13 +724,19 @@ TEST_CASE("real Mesos: a W2-shaped job streams parts: fetched before their task 
     }
   }
   REQUIRE_FALSE(last_state.empty());
-  int most_parts = 0;
+  int most_parts = 0, streamed = 0;
   for (const auto& [task, state] : last_state) {
     INFO(task);
     CHECK(state == "TASK_FINISHED");
     most_parts = std::max(most_parts, parts_before_finish[task]);
+    streamed += parts_before_finish[task];
   }
-  CHECK(most_parts >= 2);
+  // A batch of close numbers advances in decimal and is done in about a second: how many
+  // announcements fit in it depends on the machine's load (the next waits for the last to be
+  // fetched), so one task with a part before its end and two parts over the job are what is
+  // certain.
+  CHECK(most_parts >= 1);
+  CHECK(streamed >= 2);
   // The real master forwarded each update once and saw each acknowledged: the scheduler
   // acknowledged every one, parts updates included, once their results were in.
   CHECK(Eventually([&] {
