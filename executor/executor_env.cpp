@@ -1,5 +1,7 @@
 #include "executor_env.hpp"
 
+#include "factorial/logging.hpp"
+
 #include <charconv>
 #include <cstdlib>
 #include <vector>
@@ -44,7 +46,7 @@ Result<ExecutorEnv> ParseExecutorEnv(const Getenv& getenv) {
     if (text.empty()) return;
     auto parsed = ParseMesosDuration(text);
     if (!parsed.ok()) {
-      problems.push_back(std::string(name) + "='" + text + "' is not a duration like 5secs");
+      problems.push_back(std::string(name) + "='" + Excerpt(text) + "' is not a duration like 5secs");
     } else {
       *out = parsed.value();
     }
@@ -52,7 +54,7 @@ Result<ExecutorEnv> ParseExecutorEnv(const Getenv& getenv) {
 
   env.agent_endpoint = required("MESOS_AGENT_ENDPOINT");
   if (!env.agent_endpoint.empty() && !IsEndpoint(env.agent_endpoint)) {
-    problems.push_back("MESOS_AGENT_ENDPOINT='" + env.agent_endpoint + "' is not host:port");
+    problems.push_back("MESOS_AGENT_ENDPOINT='" + Excerpt(env.agent_endpoint) + "' is not host:port");
   }
   env.framework_id = required("MESOS_FRAMEWORK_ID");
   env.executor_id = required("MESOS_EXECUTOR_ID");
@@ -68,7 +70,7 @@ Result<ExecutorEnv> ParseExecutorEnv(const Getenv& getenv) {
   } else if (checkpoint == "0") {
     env.checkpoint = false;
   } else if (!checkpoint.empty()) {
-    problems.push_back("MESOS_CHECKPOINT='" + checkpoint + "' must be 1 or 0");
+    problems.push_back("MESOS_CHECKPOINT='" + Excerpt(checkpoint) + "' must be 1 or 0");
   }
   duration("MESOS_EXECUTOR_SHUTDOWN_GRACE_PERIOD", &env.shutdown_grace_period);
   if (env.checkpoint) {
@@ -81,20 +83,20 @@ Result<ExecutorEnv> ParseExecutorEnv(const Getenv& getenv) {
   if (auto limit = getenv("FACTORIAL_INLINE_LIMIT")) {
     std::uint64_t v = 0;
     if (!ParseUnsigned(*limit, &v)) {
-      problems.push_back("FACTORIAL_INLINE_LIMIT='" + *limit + "' is not a byte count");
+      problems.push_back("FACTORIAL_INLINE_LIMIT='" + Excerpt(*limit) + "' is not a byte count");
     } else {
       env.inline_limit = static_cast<std::size_t>(v);
     }
   }
   if (auto max_n = getenv("FACTORIAL_MAX_N")) {
     if (!ParseUnsigned(*max_n, &env.max_n)) {
-      problems.push_back("FACTORIAL_MAX_N='" + *max_n + "' is not a number");
+      problems.push_back("FACTORIAL_MAX_N='" + Excerpt(*max_n) + "' is not a number");
     }
   }
   if (auto part = getenv("FACTORIAL_PART_BYTES")) {
     std::uint64_t v = 0;
     if (!ParseUnsigned(*part, &v)) {
-      problems.push_back("FACTORIAL_PART_BYTES='" + *part + "' is not a byte count");
+      problems.push_back("FACTORIAL_PART_BYTES='" + Excerpt(*part) + "' is not a byte count");
     } else {
       env.part_bytes = v;
     }

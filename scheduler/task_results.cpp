@@ -128,7 +128,9 @@ bool TaskResults::Late(const v1::TaskStatus& status, const std::string& hostname
 void TaskResults::Fetch(const Batch& batch, const ResultFile& file, bool over, std::function<void()> fetched) {
   const std::string task_id = batch.task_id;
   auto finished = [this, task_id, over, fetched = std::move(fetched), path = file.path](const Status& status) {
-    if (!status.ok()) spdlog::warn("fetching {} of task {} failed: {}", path, task_id, status.error().message);
+    if (!status.ok()) {
+      spdlog::warn("fetching {} of task {} failed: {}", Excerpt(path), Excerpt(task_id), status.error().message);
+    }
     // Shows that results stream: a part is in before its task's TASK_FINISHED arrives.
     if (status.ok() && !over) spdlog::debug("task {}: part {} fetched", task_id, Excerpt(path));
     if (!over) --part_fetches_;

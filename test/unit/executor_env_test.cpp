@@ -4,6 +4,8 @@
 
 #include <catch2/catch.hpp>
 
+#include "factorial/logging.hpp"
+
 using namespace std::chrono_literals;
 using factorial::executor::ParseExecutorEnv;
 
@@ -110,6 +112,14 @@ TEST_CASE("sandbox falls back to MESOS_DIRECTORY and optional knobs are read", "
   auto bad_part = ParseExecutorEnv(From(vars));
   REQUIRE_FALSE(bad_part.ok());
   CHECK_THAT(bad_part.error().message, Catch::Contains("FACTORIAL_PART_BYTES='1M' is not a byte count"));
+  // A value is quoted escaped: it cannot split or forge the log line that reports it.
+  vars["FACTORIAL_PART_BYTES"] = "1\n\x1b[2Jforged line";
+  auto hostile = ParseExecutorEnv(From(vars));
+  REQUIRE_FALSE(hostile.ok());
+  CHECK(hostile.error().message.find('\n') == std::string::npos);
+  CHECK(hostile.error().message.find('\x1b') == std::string::npos);
+  CHECK_THAT(hostile.error().message,
+             Catch::Contains("FACTORIAL_PART_BYTES='" + factorial::Excerpt("1\n\x1b[2Jforged line") + "'"));
   vars.erase("FACTORIAL_PART_BYTES");
   vars["FACTORIAL_INLINE_LIMIT"] = "lots";
   CHECK_FALSE(ParseExecutorEnv(From(vars)).ok());
