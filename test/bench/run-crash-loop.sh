@@ -4,7 +4,10 @@
 # at chosen points and started again after each kill, then run to the end.
 #   test/bench/run-crash-loop.sh BUILD_DIR [KILLS]
 # Environment: MESOS_HOME (required), KILLS (20), SIZE (numbers of W2 taken, 20000 = all),
-# THREADS (2: the agent's cpus), SEED (the random delays), KEEP_DIR (keep the work there).
+# THREADS (2: the agent's cpus), SEED (the random delays), KEEP_DIR (keep the work there),
+# SCHEDULER_FLAGS (added to the faulted runs' options: W2 runs as two tasks of ~3 s on a
+# cpus:2 agent and may finish before its 20 kills; "--batch-size 200" makes it 100 tasks, so
+# every kill point comes round many times).
 # The kill points cycle through: during a launch (just after "launched N task(s)"), mid-batch
 # (1-4 s into the run), during a result fetch (just after a TASK_FINISHED is read, while its
 # files download), and, last, during the final ordered write (after "all numbers are final",
@@ -55,6 +58,8 @@ state=$work/state
 output=$work/output
 args=(--master "$mesos_url" --executor "$executor" --input "$numbers" --output "$output" --state-dir "$state"
       --log-level debug --progress-interval 3600)
+read -r -a scheduler_flags <<< "${SCHEDULER_FLAGS:-}"
+args+=("${scheduler_flags[@]}")
 
 # trigger RUN POINT: the log line that arms the kill of POINT in run RUN's log.
 trigger() {
