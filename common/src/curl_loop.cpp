@@ -91,7 +91,7 @@ struct Transfer {
 
 }  // namespace
 
-constexpr long kStreamBufferBytes = 256 * 1024;
+constexpr std::size_t kReusedBufferBytes = std::size_t{4} << 20;
 
 class CurlLoop::Impl {
  public:
@@ -239,9 +239,6 @@ class CurlLoop::Impl {
     curl_easy_setopt(h, CURLOPT_HEADERDATA, &t);
     curl_easy_setopt(h, CURLOPT_WRITEFUNCTION, &Impl::OnWrite);
     curl_easy_setopt(h, CURLOPT_WRITEDATA, &t);
-    // A streamed body may be hundreds of MB (result files): larger reads mean fewer system
-    // calls and callbacks per MB. recv returns what has arrived, so events are not delayed.
-    if (t.streaming) curl_easy_setopt(h, CURLOPT_BUFFERSIZE, kStreamBufferBytes);
     curl_easy_setopt(h, CURLOPT_CONNECTTIMEOUT_MS,
                      static_cast<long>(ToMillis(request.connect_timeout)));
     if (request.timeout > Duration::zero()) {
@@ -323,8 +320,9 @@ class CurlLoop::Impl {
     if (again == transfers_.end()) return;
     if (!keep) again->second->aborted = true;
     // The buffer goes back, emptied: its capacity serves the next bytes without a new
-    // allocation (and the page faults of one) per dispatch.
-    if (again->second->pending.empty()) {
+    // allocation (and the page faults of one) per dispatch. Not a large one, which would stay
+    // resident for the transfer's life.
+    if (again->second->pending.empty() && bytes.capacity() <= kReusedBufferBytes) {
       bytes.clear();
       again->second->pending.swap(bytes);
     }
