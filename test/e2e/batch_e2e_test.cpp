@@ -118,7 +118,9 @@ TEST_CASE("a batch whose executor dies mid-run is split and run again, each numb
   REQUIRE(Eventually([&] { return Acknowledgements(sim.master_url()) >= 1; }));
   REQUIRE(SignalExecutors(sim.master_url(), SIGSTOP) == 1);
   CHECK(SimGet(sim.master_url(), "launches").size() == 1);
-  CHECK(Acknowledgements(sim.master_url()) == 1);  // no TASK_FINISHED got through
+  // A TASK_RUNNING that announced parts may have been acknowledged too before the stop landed
+  // (on a slow machine); that the batch did not finish shows below, where it is split.
+  CHECK(Acknowledgements(sim.master_url()) >= 1);
   SimPost(sim.master_url(), "executors/kill");
   REQUIRE(p.Wait() == 0);
   INFO(p.Stderr());
