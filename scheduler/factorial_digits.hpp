@@ -1,0 +1,20 @@
+#pragma once
+
+// The exact length of n! in decimal, from n alone: the text output can place each result line
+// at its final offset before the result itself exists.
+
+#include <cstdint>
+#include <optional>
+
+namespace factorial::scheduler {
+
+// The largest n FactorialDecimalDigits answers for; above it, nullopt. The error bound below
+// holds much further, but it was checked against exact arithmetic only this far.
+inline constexpr std::uint64_t kLargestDigitsN = 1'000'000'000;
+
+// The number of decimal digits of n! (1 for 0! and 1!), or nullopt when the estimate lies too
+// close to a digit boundary to be sure (rare: the caller then learns the length from the
+// result) or n > kLargestDigitsN. Deterministic, a few tens of nanoseconds, no allocation.
+std::optional<std::uint64_t> FactorialDecimalDigits(std::uint64_t n);
+
+}  // namespace factorial::scheduler
