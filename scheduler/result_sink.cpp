@@ -12,6 +12,10 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
+#include <fmt/format.h>
+
+#include "crc32c.hpp"
+#include "factorial_digits.hpp"
 #include "state_store.hpp"
 
 namespace factorial::scheduler {
@@ -141,6 +145,14 @@ std::string EncodeUnfinishedLine(std::uint64_t n, LineFormat format) {
   return std::string(line, UnfinishedLine(n, format, line));
 }
 
+std::uint64_t PredictedTextLineLength(std::uint64_t n) {
+  char text[24];
+  auto width = static_cast<std::uint64_t>(std::to_chars(text, text + sizeof text, n).ptr - text);
+  // "<n>! = <digits>\n". An uncertain count lays out "<n>! = \n", which no result's line is:
+  // that number's line is then held as a failure's is.
+  return width + 5 + FactorialDecimalDigits(n).value_or(0);
+}
+
 Result<NumberResult> DecodeJsonLine(std::string_view line) {
   Json j = Json::parse(line, nullptr, false);
   if (j.is_discarded() || !j.is_object()) return MakeError(Errc::kCorruption, "not a JSON object");
@@ -187,13 +199,17 @@ ResultSink::ResultSink(std::shared_ptr<const Workload> workload, LineFormat form
 Result<std::unique_ptr<ResultSink>> ResultSink::OpenFile(std::shared_ptr<const Workload> workload, LineFormat format,
                                                          const std::string& path, SinkOptions options) {
   std::string partial = path + ".partial";
-  int fd = ::open(partial.c_str(), O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0644);
+  bool place = options.place_lines && format == LineFormat::kText && options.order == OutputOrder::kInput;
+  // A placed file that may be reused is truncated by the caller if it is not (DiscardPlaced).
+  int truncate = place && options.reuse_placed ? 0 : O_TRUNC;
+  int fd = ::open(partial.c_str(), (place ? O_RDWR : O_WRONLY) | O_CREAT | truncate | O_CLOEXEC, 0644);
   if (fd < 0) {
     return MakeError(Errc::kInvalidArgument,
                      "cannot write results to " + path + " (through " + partial + "): " + std::strerror(errno));
   }
   std::unique_ptr<ResultSink> sink(new ResultSink(std::move(workload), format, fd, partial, path, std::move(options)));
   sink->owns_fd_ = true;
+  if (place) sink->LayOut();
   return sink;
 }
 
@@ -206,6 +222,14 @@ Status ResultSink::Add(const NumberResult& result) {
   if (failed_) return *failed_;
   auto id = workload_->Find(result.n);
   if (!id || slot_[*id] != kAbsent) return OkStatus();
+  if (placement_ && result.ok) {
+    auto placed = Place(result, false);
+    if (!placed.ok()) return placed.error();
+    if (*placed) {
+      Resolve(result.n);
+      return options_.flush_each_add ? Flush() : OkStatus();
+    }
+  }
   if (result.ok && result.digits_slice) return AddSlice(*id, result);
   line_.clear();
   AppendLine(result, format_, line_);
@@ -246,6 +270,12 @@ Status ResultSink::AddSlice(Workload::Id id, const NumberResult& result) {
 
 Status ResultSink::AddStored(const StoredResult& stored, std::string_view line) {
   if (failed_) return *failed_;
+  if (placement_ && stored.ok) {
+    auto id = workload_->Find(stored.n);
+    if (id && slot_[*id] == kAbsent && stored.length == PredictedTextLineLength(stored.n)) {
+      return PlaceStored(*id, stored, line);
+    }
+  }
   return AddLine(stored.n, stored.ok, line, &stored);
 }
 
@@ -370,6 +400,9 @@ bool ResultSink::Spill(std::string_view line, std::uint64_t& offset) {
 
 Status ResultSink::Flush() {
   if (failed_) return *failed_;
+  if (placement_) {
+    if (auto flushed = FlushPlaced(); !flushed.ok()) return flushed;
+  }
   std::size_t size = std::exchange(buffered_, 0);
   return WriteFully(buffer_.get(), size);
 }
@@ -379,7 +412,8 @@ Status ResultSink::Resume(const std::map<std::uint64_t, NumberResult>& journaled
     if (auto added = Add(result); !added.ok()) return added;
   }
   if (auto flushed = Flush(); !flushed.ok()) return flushed;
-  return committed_ || path_.empty() ? OkStatus() : Commit();
+  // A placed file is whole only at the end.
+  return committed_ || path_.empty() || placement_ ? OkStatus() : Commit();
 }
 
 Status ResultSink::Resume(const std::vector<StoredResult>& journaled) {
@@ -387,11 +421,13 @@ Status ResultSink::Resume(const std::vector<StoredResult>& journaled) {
     if (auto added = AddStored(stored, {}); !added.ok()) return added;
   }
   if (auto flushed = Flush(); !flushed.ok()) return flushed;
-  return committed_ || path_.empty() ? OkStatus() : Commit();
+  // A placed file is whole only at the end.
+  return committed_ || path_.empty() || placement_ ? OkStatus() : Commit();
 }
 
 Status ResultSink::Finish() {
   if (failed_) return *failed_;
+  if (placement_) return FinishPlaced();
   if (auto written = WriteDue(true); !written.ok()) return written;
   if (auto flushed = Flush(); !flushed.ok()) return flushed;
   if (path_.empty()) return OkStatus();
@@ -417,6 +453,8 @@ Status ResultSink::WriteDue(bool finishing) {
     __builtin_prefetch(&slot_[id]);
     if (finishing) __builtin_prefetch(&workload.numbers()[id]);
   };
+  // Placed lines are written where they go; held ones wait for the ordered rewrite.
+  if (placement_) return OkStatus();
   if (options_.order == OutputOrder::kCompletion) {
     if (!finishing) return OkStatus();
     for (; cursor_ < workload.size(); ++cursor_) {
@@ -553,6 +591,284 @@ Status ResultSink::Commit() {
   committed_ = true;
   name_ = path_;
   return OkStatus();
+}
+
+// Placed output ------------------------------------------------------------------------------
+
+struct ResultSink::Placement {
+  static constexpr std::uint64_t kNone = UINT64_MAX;
+  std::vector<std::uint64_t> first;  // per id: the offset of its first line
+  std::map<Workload::Id, std::vector<std::uint64_t>> repeats;  // ids in the input more than once
+  std::uint64_t total = 0;
+  std::string layout;
+  std::size_t placed_ids = 0;  // resolved by placement
+  // Lines placed one after another (sorted input) are gathered into one write.
+  std::unique_ptr<char[]> buffer = std::make_unique_for_overwrite<char[]>(kBufferBytes);
+  std::size_t buffered = 0;
+  std::uint64_t buffer_at = 0;
+};
+
+namespace {
+
+const std::string kNoLayout;
+
+// "<n>! = " into `out` (at least 32 bytes); returns its length.
+std::size_t TextHead(std::uint64_t n, char* out) {
+  char* p = std::to_chars(out, out + 20, n).ptr;
+  std::memcpy(p, "! = ", 4);
+  return static_cast<std::size_t>(p + 4 - out);
+}
+
+}  // namespace
+
+const std::string& ResultSink::layout() const { return placement_ ? placement_->layout : kNoLayout; }
+
+// Every position's offset, from its number's predicted line length, in input order. The
+// layout's name covers the lengths, so a run that predicts otherwise does not reuse the file.
+void ResultSink::LayOut() {
+  auto placement = std::make_unique<Placement>();
+  const Workload& workload = *workload_;
+  placement->first.reserve(workload.distinct());
+  AdviseHugePages(placement->first.data(), workload.distinct() * sizeof(std::uint64_t));
+  placement->first.assign(workload.distinct(), Placement::kNone);
+  std::uint64_t at = 0;
+  std::uint32_t crc = 0;
+  for (std::size_t position = 0; position < workload.size(); ++position) {
+    Workload::Id id = workload.id_at(position);
+    std::uint64_t length = PredictedTextLineLength(workload.number(id));
+    if (placement->first[id] == Placement::kNone) {
+      placement->first[id] = at;
+    } else {
+      placement->repeats[id].push_back(at);
+    }
+    char bytes[8];
+    for (int i = 0; i < 8; ++i) bytes[i] = static_cast<char>(length >> (8 * i));
+    crc = Crc32c(std::string_view(bytes, 8), crc);
+    at += length;
+  }
+  placement->total = at;
+  placement->layout = fmt::format("text-v1 {} {} {:08x}", workload.size(), at, crc);
+  placement_ = std::move(placement);
+}
+
+Status ResultSink::DiscardPlaced() {
+  if (!placement_) return OkStatus();
+  if (::ftruncate(fd_, 0) != 0) return Fail("cannot truncate " + name_ + ": " + std::strerror(errno));
+  return OkStatus();
+}
+
+Result<std::optional<PlacedLine>> ResultSink::Place(const NumberResult& result, bool with_crc) {
+  if (failed_) return *failed_;
+  if (!placement_ || !result.ok) return std::optional<PlacedLine>();
+  auto id = workload_->Find(result.n);
+  if (!id || slot_[*id] != kAbsent) return std::optional<PlacedLine>();
+  char head[32];
+  std::size_t head_length = TextHead(result.n, head);
+  std::uint64_t length = head_length + result.digit_count() + 1;
+  if (length != PredictedTextLineLength(result.n)) return std::optional<PlacedLine>();
+  std::uint64_t at = placement_->first[*id];
+  std::uint32_t crc = 0;
+  if (!result.digits_slice) {
+    line_.assign(head, head_length);
+    line_ += result.digits;
+    line_ += '\n';
+    if (auto placed = PlaceBytes(at, line_); !placed.ok()) return placed.error();
+    if (with_crc) crc = Crc32c(line_);
+    if (line_.capacity() > kLineCapacityKept) std::string().swap(line_);
+  } else {
+    const DigitsSlice& slice = *result.digits_slice;
+    if (auto placed = PlaceBytes(at, std::string_view(head, head_length)); !placed.ok()) return placed.error();
+    if (auto copied = PlaceCopy(slice.file->fd(), slice.offset, slice.length, at + head_length); !copied.ok()) {
+      return copied.error();
+    }
+    if (auto placed = PlaceBytes(at + length - 1, "\n"); !placed.ok()) return placed.error();
+    if (with_crc) {
+      std::optional<std::uint32_t> digits_crc = slice.crc32c;
+      if (!digits_crc) {
+        auto digits = ReadDigits(slice);
+        if (!digits.ok()) return Fail(digits.error().message).error();
+        digits_crc = Crc32c(*digits);
+      }
+      crc = Crc32cCombine(Crc32cCombine(Crc32c(std::string_view(head, head_length)), *digits_crc, slice.length),
+                          Crc32c("\n"), 1);
+    }
+  }
+  if (auto repeated = CopyRepeats(*id, length); !repeated.ok()) return repeated.error();
+  slot_[*id] = kPlaced;
+  return std::optional<PlacedLine>(PlacedLine{at, length, crc});
+}
+
+void ResultSink::Resolve(std::uint64_t n) {
+  auto id = workload_->Find(n);
+  if (!id || slot_[*id] != kPlaced) return;
+  slot_[*id] = kReleased;
+  std::uint32_t lines = workload_->occurrences(*id);
+  lines_resolved_ += lines;
+  lines_written_ += lines;
+  ++placement_->placed_ids;
+}
+
+Status ResultSink::SyncPlaced() {
+  if (failed_) return *failed_;
+  if (!placement_) return OkStatus();
+  if (auto flushed = FlushPlaced(); !flushed.ok()) return flushed;
+  if (::fdatasync(fd_) != 0) return Fail("cannot sync " + name_ + ": " + std::strerror(errno));
+  return OkStatus();
+}
+
+Status ResultSink::ResumePlaced(const std::vector<std::pair<std::uint64_t, PlacedLine>>& placed) {
+  if (failed_) return *failed_;
+  if (!placement_) return OkStatus();
+  for (const auto& [n, line] : placed) {
+    auto id = workload_->Find(n);
+    // The journal checked each line's bytes; one not where this layout puts it is not ours.
+    if (!id || slot_[*id] != kAbsent || line.offset != placement_->first[*id] ||
+        line.length != PredictedTextLineLength(n)) {
+      continue;
+    }
+    if (auto repeated = CopyRepeats(*id, line.length); !repeated.ok()) return repeated;
+    slot_[*id] = kPlaced;
+    Resolve(n);
+  }
+  return OkStatus();
+}
+
+// A result line held in the journal (or in `line`) that fits the layout: copied into place.
+Status ResultSink::PlaceStored(Workload::Id id, const StoredResult& stored, std::string_view line) {
+  std::uint64_t at = placement_->first[id];
+  Status placed = line.empty() ? PlaceCopy(options_.store_fd, stored.offset, stored.length, at) : PlaceBytes(at, line);
+  if (!placed.ok()) return placed;
+  if (auto repeated = CopyRepeats(id, stored.length); !repeated.ok()) return repeated;
+  slot_[id] = kPlaced;
+  Resolve(stored.n);
+  return options_.flush_each_add ? Flush() : OkStatus();
+}
+
+// The later lines of a number the input repeats: copies of its first.
+Status ResultSink::CopyRepeats(Workload::Id id, std::uint64_t length) {
+  auto repeats = placement_->repeats.find(id);
+  if (repeats == placement_->repeats.end()) return OkStatus();
+  if (auto flushed = FlushPlaced(); !flushed.ok()) return flushed;
+  for (std::uint64_t at : repeats->second) {
+    if (auto copied = PlaceCopy(fd_, placement_->first[id], length, at); !copied.ok()) return copied;
+  }
+  return OkStatus();
+}
+
+Status ResultSink::PlaceBytes(std::uint64_t at, std::string_view bytes) {
+  Placement& p = *placement_;
+  if (p.buffered > 0 && at == p.buffer_at + p.buffered && p.buffered + bytes.size() <= kBufferBytes) {
+    std::memcpy(p.buffer.get() + p.buffered, bytes.data(), bytes.size());
+    p.buffered += bytes.size();
+    return OkStatus();
+  }
+  if (auto flushed = FlushPlaced(); !flushed.ok()) return flushed;
+  if (bytes.size() > kBufferBytes / 2) return WriteAt(at, bytes.data(), bytes.size());
+  std::memcpy(p.buffer.get(), bytes.data(), bytes.size());
+  p.buffered = bytes.size();
+  p.buffer_at = at;
+  return OkStatus();
+}
+
+Status ResultSink::FlushPlaced() {
+  Placement& p = *placement_;
+  if (p.buffered == 0) return OkStatus();
+  std::size_t size = std::exchange(p.buffered, 0);
+  return WriteAt(p.buffer_at, p.buffer.get(), size);
+}
+
+Status ResultSink::WriteAt(std::uint64_t at, const char* data, std::size_t size) {
+  if (failed_) return *failed_;
+  while (size > 0) {
+    ssize_t n = ::pwrite(fd_, data, size, static_cast<off_t>(at));
+    if (n < 0 && errno == EINTR) continue;
+    if (n <= 0) {
+      return Fail("cannot write results to " + name_ + ": " + (n < 0 ? std::strerror(errno) : "nothing written"));
+    }
+    data += n;
+    size -= static_cast<std::size_t>(n);
+    at += static_cast<std::uint64_t>(n);
+  }
+  return OkStatus();
+}
+
+// `length` bytes of `from` at `offset` to the placed file at `at`, inside the kernel where it
+// can (the digits of a download never pass through this process), else read and written.
+Status ResultSink::PlaceCopy(int from, std::uint64_t offset, std::uint64_t length, std::uint64_t at) {
+  while (length > 0 && !copy_range_broken_) {
+    auto in = static_cast<off64_t>(offset), out = static_cast<off64_t>(at);
+    ssize_t n = ::copy_file_range(from, &in, fd_, &out, static_cast<std::size_t>(length), 0);
+    if (n < 0 && errno == EINTR) continue;
+    if (n <= 0) {
+      copy_range_broken_ = true;
+      break;
+    }
+    offset += static_cast<std::uint64_t>(n);
+    at += static_cast<std::uint64_t>(n);
+    length -= static_cast<std::uint64_t>(n);
+  }
+  if (length == 0) return OkStatus();
+  if (auto flushed = FlushPlaced(); !flushed.ok()) return flushed;
+  auto chunk = std::make_unique_for_overwrite<char[]>(kBufferBytes);
+  while (length > 0) {
+    std::size_t want = static_cast<std::size_t>(std::min<std::uint64_t>(length, kBufferBytes));
+    ssize_t n = ::pread(from, chunk.get(), want, static_cast<off_t>(offset));
+    if (n < 0 && errno == EINTR) continue;
+    if (n <= 0) return Fail(std::string("cannot read a result back: ") + (n < 0 ? std::strerror(errno) : "short file"));
+    if (auto written = WriteAt(at, chunk.get(), static_cast<std::size_t>(n)); !written.ok()) return written;
+    offset += static_cast<std::uint64_t>(n);
+    at += static_cast<std::uint64_t>(n);
+    length -= static_cast<std::uint64_t>(n);
+  }
+  return OkStatus();
+}
+
+// Every number placed: the file is the output as it stands. Else it is written once more in
+// input order, placed lines copied in runs and the others written between them.
+Status ResultSink::FinishPlaced() {
+  if (auto flushed = Flush(); !flushed.ok()) return flushed;
+  if (placement_->placed_ids == workload_->distinct()) return Commit();
+  return RewriteOrdered();
+}
+
+Status ResultSink::RewriteOrdered() {
+  std::string ordered = path_ + ".ordered";
+  int out = ::open(ordered.c_str(), O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0644);
+  if (out < 0) return Fail("cannot write results to " + ordered + ": " + std::strerror(errno));
+  int placed_fd = std::exchange(fd_, out);
+  std::string placed_name = std::exchange(name_, ordered);
+  output_is_plain_file_ = true;
+  copy_range_broken_ = false;
+  const Workload& workload = *workload_;
+  char unfinished[64];
+  std::uint64_t at = 0, run_from = 0, run_length = 0;
+  Status status = OkStatus();
+  for (std::size_t position = 0; position < workload.size() && status.ok(); ++position) {
+    Workload::Id id = workload.id_at(position);
+    std::uint64_t n = workload.number(id);
+    std::uint64_t length = PredictedTextLineLength(n);
+    std::uint32_t slot = slot_[id];
+    if (slot == kReleased) {
+      if (run_length == 0) run_from = at;
+      run_length += length;
+    } else {
+      if (run_length > 0) status = CopyOut(placed_fd, run_from, std::exchange(run_length, 0));
+      if (!status.ok()) break;
+      if (slot == kAbsent || slot == kPlaced) {  // (placed but never durable: not a result)
+        status = Emit(std::string_view(unfinished, UnfinishedLine(n, format_, unfinished)));
+      } else {
+        status = EmitHeld(held_[slot]);
+      }
+    }
+    at += length;
+  }
+  if (status.ok() && run_length > 0) status = CopyOut(placed_fd, run_from, run_length);
+  if (status.ok()) status = Flush();
+  ::close(placed_fd);
+  if (!status.ok()) return status;
+  if (!options_.keep_placed) ::unlink(placed_name.c_str());
+  rewrote_ = true;
+  return Commit();
 }
 
 }  // namespace factorial::scheduler

@@ -11,6 +11,14 @@
 // up to `hold_bytes`, a 1 MiB output buffer, 4 bytes per distinct number and 32 bytes per
 // result held back.
 //
+// Placed output (SinkOptions::place_lines: text lines in input order into a file of ours): every
+// line's length is known from its number before its result exists ("<n>! = " + the digit count
+// of n! + "\n"), so each line is written at its final offset as soon as its result arrives, and
+// nothing is held for input order. The file is renamed into place at the end as it is. A line
+// that does not fit the layout (a failure, an unfinished number, a digit count the prediction
+// was unsure of) is held as before, and the end then writes the file once more in input order
+// from the placed one: correct, at the old cost, and only for such runs.
+//
 // Single-threaded: every call comes from the scheduler's event loop or after it stopped.
 
 #include <cstdint>
@@ -55,6 +63,14 @@ struct SinkOptions {
   bool flush_each_add = true;
   // Told once when the spill file cannot be made or written (results then stay in memory).
   std::function<void(const std::string&)> warn;
+  // Placed output (see the top), for a text file in input order opened by OpenFile.
+  bool place_lines = false;
+  // Placed output: reuse the file left by an earlier run with the same layout (its lines the
+  // journal locates stay where they are: ResumePlaced) instead of truncating it.
+  bool reuse_placed = false;
+  // Placed output that needs the ordered rewrite at the end keeps the placed file (the journal
+  // refers to its lines until it is compacted) instead of deleting it.
+  bool keep_placed = false;
   // --state-dir: the journal open for reading, where every result's line already is (results
   // come through AddStored). Lines held back are read from it when due, never copied to
   // memory or a spill file.
@@ -62,6 +78,17 @@ struct SinkOptions {
 };
 
 struct StoredResult;
+
+// Where a placed result's first line went, and the CRC-32C of its bytes.
+struct PlacedLine {
+  std::uint64_t offset = 0;
+  std::uint64_t length = 0;
+  std::uint32_t crc = 0;
+};
+
+// The length of n's text line when it succeeds, as the placed output lays it out (the digit
+// count of n! from n; a number whose count is not certain gets one that no result has).
+std::uint64_t PredictedTextLineLength(std::uint64_t n);
 
 class ResultSink {
  public:
@@ -90,6 +117,30 @@ class ResultSink {
   Status Resume(const std::map<std::uint64_t, NumberResult>& journaled);
   // The same for results in the journal (SinkOptions::store_fd).
   Status Resume(const std::vector<StoredResult>& journaled);
+
+  // Placed output.
+  bool placed() const { return placement_ != nullptr; }
+  // The layout's name: equal for equal inputs laid out by equal predictions.
+  const std::string& layout() const;
+  // The file being placed into (`path`.partial).
+  const std::string& placed_path() const { return name_; }
+  // Empties the placed file when it is not reused (SinkOptions::reuse_placed left it as it was).
+  Status DiscardPlaced();
+  // Writes a finished result's lines at their places; they count as resolved only once
+  // Resolve(n) says they are durable. nullopt: the result does not fit the layout (or is not
+  // ok, or the output is not placed): the caller journals it as a line and adds it with
+  // AddStored. `with_crc`: the CRC of the line is wanted (a slice's digits must carry theirs).
+  Result<std::optional<PlacedLine>> Place(const NumberResult& result, bool with_crc);
+  // The placed result of `n` is durable: it counts as resolved and written.
+  void Resolve(std::uint64_t n);
+  // The placed file's bytes to disk (before the journal that locates them is committed).
+  Status SyncPlaced();
+  // Placed results of an earlier run, still in the reused file (SinkOptions::reuse_placed),
+  // checked by the journal: resolved at once (their repeats in the input are copied).
+  Status ResumePlaced(const std::vector<std::pair<std::uint64_t, PlacedLine>>& placed);
+  // Placed output: Finish() had to write the ordered file from the placed one (kept, with
+  // SinkOptions::keep_placed, at placed_path()).
+  bool rewrote() const { return rewrote_; }
   // Ends the output: every line not written yet is, with its result if it has one (it waited
   // behind an unfinished number), else the unfinished line. Then syncs a file and renames it
   // into place.
@@ -121,6 +172,7 @@ class ResultSink {
   static constexpr std::uint32_t kAbsent = 0xffffffffu;    // no result yet
   static constexpr std::uint32_t kReleased = 0xfffffffeu;  // every line written
   static constexpr std::uint32_t kIncoming = 0xfffffffdu;  // the result being added: `line_`
+  static constexpr std::uint32_t kPlaced = 0xfffffffcu;    // placed, not yet durable
 
   ResultSink(std::shared_ptr<const Workload> workload, LineFormat format, int fd, std::string name, std::string path,
              SinkOptions options);
@@ -137,6 +189,17 @@ class ResultSink {
   Status Put(std::string_view bytes);   // a part of one
   Status WriteFully(const char* data, std::size_t size);
   Status Fail(std::string message);
+  // Placed output.
+  struct Placement;
+  void LayOut();
+  Status PlaceBytes(std::uint64_t at, std::string_view bytes);
+  Status PlaceCopy(int from, std::uint64_t offset, std::uint64_t length, std::uint64_t at);
+  Status FlushPlaced();
+  Status WriteAt(std::uint64_t at, const char* data, std::size_t size);
+  Status PlaceStored(Workload::Id id, const StoredResult& stored, std::string_view line);
+  Status CopyRepeats(Workload::Id id, std::uint64_t length);
+  Status FinishPlaced();
+  Status RewriteOrdered();
 
   std::shared_ptr<const Workload> workload_;
   LineFormat format_;
@@ -171,6 +234,8 @@ class ResultSink {
   std::size_t spilled_results_ = 0;
   std::uint64_t spill_reads_ = 0;
   bool copy_range_broken_ = false;  // copy_file_range refused once: read and write instead
+  std::unique_ptr<Placement> placement_;
+  bool rewrote_ = false;
   std::optional<Error> failed_;
 };
 

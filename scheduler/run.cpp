@@ -110,6 +110,8 @@ Result<std::unique_ptr<ResultSink>> OpenSink(const RunConfig& run, const StateSt
   sink_options.flush_each_add = false;  // flushed once per batch of results, by JobDriver
   sink_options.warn = [](const std::string& message) { spdlog::warn("{}", message); };
   if (store) sink_options.store_fd = store->read_fd();
+  // Text lines in input order are written where they belong as results arrive.
+  sink_options.place_lines = true;
   if (run.output.empty()) {
     return std::make_unique<ResultSink>(run.workload, run.format, STDOUT_FILENO, "standard output", sink_options);
   }

@@ -366,9 +366,10 @@ TEST_CASE("with --state-dir a crashed scheduler resumes: nothing recomputed, not
   std::size_t launched_before_crash = 0;
   {
     Process first(args);
-    // Wait until 12! is journaled and printed, and the big one is running; then crash.
+    // Wait until 12! is journaled and placed (results.partial holds each line at its final
+    // offset until the end), and the big one is running; then crash.
     REQUIRE(Eventually([&] {
-      std::ifstream in(state / "results");
+      std::ifstream in(state / "results.partial");
       std::string line;
       return std::getline(in, line) && line == "12! = 479001600";
     }));
@@ -385,10 +386,11 @@ TEST_CASE("with --state-dir a crashed scheduler resumes: nothing recomputed, not
     // that it is: its result must not be journaled yet.
     REQUIRE(SignalExecutors(sim.master_url(), SIGSTOP) == 1);
     {
-      std::ifstream in(state / "results");
+      std::ifstream in(state / "results.partial");
       std::string text((std::istreambuf_iterator<char>(in)), std::istreambuf_iterator<char>());
       REQUIRE(text.find("2500000! = ") == std::string::npos);
     }
+    CHECK(!fs::exists(state / "results"));  // the output appears whole, at the end
     first.Signal(SIGKILL);
     CHECK(first.Wait() == 128 + SIGKILL);
     REQUIRE(SignalExecutors(sim.master_url(), SIGCONT) == 1);

@@ -1,0 +1,255 @@
+// The placed output: text lines in input order written at their final offsets as results
+// arrive (ResultSink with SinkOptions::place_lines).
+
+#include <algorithm>
+#include <filesystem>
+#include <fstream>
+#include <random>
+
+#include <catch2/catch.hpp>
+#include <fcntl.h>
+#include <unistd.h>
+
+#include "crc32c.hpp"
+#include "result_sink.hpp"
+#include "support/expected.hpp"
+#include "support/sink_results.hpp"
+#include "support/temp_dir.hpp"
+
+using factorial::scheduler::Crc32c;
+using factorial::scheduler::DigitsSlice;
+using factorial::scheduler::EncodeLine;
+using factorial::scheduler::HeldFile;
+using factorial::scheduler::LineFormat;
+using factorial::scheduler::NumberResult;
+using factorial::scheduler::PlacedLine;
+using factorial::scheduler::PredictedTextLineLength;
+using factorial::scheduler::ResultSink;
+using factorial::scheduler::SinkOptions;
+using factorial::testing::Done;
+using factorial::testing::IndependentFactorials;
+using factorial::testing::Order;
+using factorial::testing::TempDir;
+namespace fs = std::filesystem;
+
+namespace {
+
+std::string Read(const fs::path& path) {
+  std::ifstream in(path, std::ios::binary);
+  return std::string((std::istreambuf_iterator<char>(in)), std::istreambuf_iterator<char>());
+}
+
+SinkOptions Placing() {
+  SinkOptions options;
+  options.place_lines = true;
+  options.flush_each_add = true;
+  return options;
+}
+
+NumberResult Failed(std::uint64_t n) {
+  NumberResult r;
+  r.n = n;
+  r.error = "TASK_FAILED: the executor exited";
+  r.task_id = "factorial-" + std::to_string(n) + "-2";
+  return r;
+}
+
+const std::vector<std::string>& Factorials() {
+  static const auto all = IndependentFactorials(1500);
+  return all;
+}
+
+// 400 numbers below 1500 with repeats, shuffled, and their exact text output.
+struct Input {
+  std::vector<std::uint64_t> numbers;
+  std::vector<std::uint64_t> distinct;  // in a random arrival order
+  explicit Input(unsigned seed) {
+    std::mt19937_64 random(seed);
+    for (int i = 0; i < 400; ++i) numbers.push_back(random() % 1500);
+    numbers.push_back(numbers[7]);  // at least one repeat
+    distinct = numbers;
+    std::sort(distinct.begin(), distinct.end());
+    distinct.erase(std::unique(distinct.begin(), distinct.end()), distinct.end());
+    std::shuffle(distinct.begin(), distinct.end(), random);
+  }
+  std::string Expected(const std::function<std::string(std::uint64_t)>& line) const {
+    std::string out;
+    for (auto n : numbers) out += line(n);
+    return out;
+  }
+};
+
+std::string DoneLine(std::uint64_t n) { return EncodeLine(Done(n, Factorials()[n]), LineFormat::kText); }
+
+}  // namespace
+
+TEST_CASE("a text line's predicted length is its real length", "[sink][placed]") {
+  for (std::uint64_t n = 0; n < Factorials().size(); ++n) {
+    INFO("n = " << n);
+    REQUIRE(PredictedTextLineLength(n) == DoneLine(n).size());
+  }
+}
+
+TEST_CASE("placed output: each line lands at its final offset when it arrives, nothing is held", "[sink][placed]") {
+  Input input(11);
+  TempDir dir;
+  fs::path path = dir / "out.txt";
+  // Results of 600 and more come as slices of a "download", as big results do.
+  TempDir downloads;
+  int download = ::open((downloads / "d").c_str(), O_RDWR | O_CREAT | O_TRUNC | O_CLOEXEC, 0600);
+  REQUIRE(download >= 0);
+  auto file = std::make_shared<const HeldFile>(download);
+  std::uint64_t end = 0;
+  auto sink = ResultSink::OpenFile(Order(input.numbers), LineFormat::kText, path.string(), Placing()).value();
+  REQUIRE(sink->placed());
+  // Offsets, from the expected output itself: the first line of each number.
+  std::map<std::uint64_t, std::uint64_t> first;
+  std::uint64_t at = 0;
+  for (auto n : input.numbers) {
+    first.emplace(n, at);
+    at += DoneLine(n).size();
+  }
+  for (auto n : input.distinct) {
+    NumberResult r = Done(n, Factorials()[n]);
+    if (n >= 600) {
+      // A few bytes before the digits, as in a result file.
+      REQUIRE(::pwrite(download, "xx", 2, static_cast<off_t>(end)) == 2);
+      REQUIRE(::pwrite(download, r.digits.data(), r.digits.size(), static_cast<off_t>(end + 2)) ==
+              static_cast<ssize_t>(r.digits.size()));
+      r.digits_slice = DigitsSlice{file, end + 2, r.digits.size(), std::nullopt};
+      end += 2 + r.digits.size();
+      r.digits.clear();
+    }
+    REQUIRE(sink->Add(r).ok());
+    CHECK(sink->results_held() == 0);
+    CHECK(sink->held_bytes() == 0);
+    // Written where it belongs, now.
+    std::string line = DoneLine(n);
+    std::string there(line.size(), '\0');
+    int partial = ::open(sink->placed_path().c_str(), O_RDONLY | O_CLOEXEC);
+    REQUIRE(::pread(partial, there.data(), there.size(), static_cast<off_t>(first.at(n))) ==
+            static_cast<ssize_t>(there.size()));
+    ::close(partial);
+    REQUIRE(there == line);
+  }
+  CHECK(sink->lines_resolved() == input.numbers.size());
+  CHECK(!fs::exists(path));  // whole only at the end
+  REQUIRE(sink->Finish().ok());
+  CHECK(!sink->rewrote());
+  CHECK(Read(path) == input.Expected(DoneLine));
+  CHECK(!fs::exists(dir / "out.txt.partial"));
+  CHECK(file.use_count() == 1);  // no slice kept
+}
+
+TEST_CASE("placed output with failures and an unfinished number: the exact ordered output once more", "[sink][placed]") {
+  Input input(12);
+  std::uint64_t never = input.distinct.back();
+  auto line = [&](std::uint64_t n) {
+    if (n == never) return std::to_string(n) + "! unfinished\n";
+    if (n % 5 == 0) return EncodeLine(Failed(n), LineFormat::kText);
+    return DoneLine(n);
+  };
+  for (bool keep : {false, true}) {
+    TempDir dir;
+    fs::path path = dir / "out.txt";
+    SinkOptions options = Placing();
+    options.keep_placed = keep;
+    auto sink = ResultSink::OpenFile(Order(input.numbers), LineFormat::kText, path.string(), options).value();
+    for (auto n : input.distinct) {
+      if (n == never) continue;
+      REQUIRE(sink->Add(n % 5 == 0 ? Failed(n) : Done(n, Factorials()[n])).ok());
+    }
+    REQUIRE(sink->Finish().ok());
+    CHECK(sink->rewrote());
+    CHECK(Read(path) == input.Expected(line));
+    CHECK(fs::exists(dir / "out.txt.partial") == keep);
+    CHECK(!fs::exists(dir / "out.txt.ordered"));
+  }
+}
+
+TEST_CASE("a result whose digit count does not fit its place is held, and still printed exactly", "[sink][placed]") {
+  TempDir dir;
+  fs::path path = dir / "out.txt";
+  auto sink = ResultSink::OpenFile(Order({10, 20, 30}), LineFormat::kText, path.string(), Placing()).value();
+  REQUIRE(sink->Add(Done(10, Factorials()[10])).ok());
+  REQUIRE(sink->Add(Done(20, "12345")).ok());  // not 20!'s length
+  CHECK(sink->results_held() == 1);
+  REQUIRE(sink->Add(Done(30, Factorials()[30])).ok());
+  REQUIRE(sink->Finish().ok());
+  CHECK(sink->rewrote());
+  CHECK(Read(path) == DoneLine(10) + "20! = 12345\n" + DoneLine(30));
+}
+
+TEST_CASE("Place writes and tells the line's place and CRC; only Resolve makes it count", "[sink][placed]") {
+  TempDir dir;
+  auto sink = ResultSink::OpenFile(Order({7, 100, 7}), LineFormat::kText, (dir / "o").string(), Placing()).value();
+  auto placed = sink->Place(Done(100, Factorials()[100]), true);
+  REQUIRE(placed.ok());
+  REQUIRE(placed->has_value());
+  CHECK((*placed)->offset == DoneLine(7).size());
+  CHECK((*placed)->length == DoneLine(100).size());
+  CHECK((*placed)->crc == Crc32c(DoneLine(100)));
+  CHECK(sink->lines_resolved() == 0);
+  sink->Resolve(100);
+  CHECK(sink->lines_resolved() == 1);
+  // A failure never has a place.
+  auto failed = sink->Place(Failed(7), true);
+  REQUIRE(failed.ok());
+  CHECK(!failed->has_value());
+  // Twice in the input: both lines placed at once, and counted.
+  auto twice = sink->Place(Done(7, Factorials()[7]), true);
+  REQUIRE(twice.ok());
+  CHECK((*twice)->offset == 0);
+  sink->Resolve(7);
+  CHECK(sink->lines_resolved() == 3);
+  REQUIRE(sink->Finish().ok());
+  CHECK(!sink->rewrote());
+  CHECK(Read(dir / "o") == DoneLine(7) + DoneLine(100) + DoneLine(7));
+}
+
+TEST_CASE("a reused placed file keeps an earlier run's lines; another run starts it afresh", "[sink][placed]") {
+  Input input(13);
+  TempDir dir;
+  fs::path path = dir / "out.txt";
+  std::vector<std::pair<std::uint64_t, PlacedLine>> earlier;
+  std::string layout;
+  std::size_t half = input.distinct.size() / 2;
+  {
+    // The first run places half and dies (no Finish).
+    auto sink = ResultSink::OpenFile(Order(input.numbers), LineFormat::kText, path.string(), Placing()).value();
+    layout = sink->layout();
+    for (std::size_t i = 0; i < half; ++i) {
+      auto n = input.distinct[i];
+      auto placed = sink->Place(Done(n, Factorials()[n]), true);
+      REQUIRE(placed.ok());
+      REQUIRE(placed->has_value());
+      earlier.emplace_back(n, **placed);
+    }
+    REQUIRE(sink->SyncPlaced().ok());
+  }
+  SinkOptions reuse = Placing();
+  reuse.reuse_placed = true;
+  auto sink = ResultSink::OpenFile(Order(input.numbers), LineFormat::kText, path.string(), reuse).value();
+  CHECK(sink->layout() == layout);
+  REQUIRE(sink->ResumePlaced(earlier).ok());
+  std::size_t lines = 0;
+  for (std::size_t i = 0; i < half; ++i) lines += static_cast<std::size_t>(std::count(input.numbers.begin(), input.numbers.end(), input.distinct[i]));
+  CHECK(sink->lines_resolved() == lines);
+  for (std::size_t i = half; i < input.distinct.size(); ++i) {
+    auto n = input.distinct[i];
+    REQUIRE(sink->Add(Done(n, Factorials()[n])).ok());
+  }
+  REQUIRE(sink->Finish().ok());
+  CHECK(!sink->rewrote());
+  CHECK(Read(path) == input.Expected(DoneLine));
+
+  // Another input lays out otherwise; DiscardPlaced empties a file that is not reused.
+  std::vector<std::uint64_t> other = input.numbers;
+  other.pop_back();
+  REQUIRE(std::ofstream(dir / "out.txt.partial") << "left over");
+  auto fresh = ResultSink::OpenFile(Order(other), LineFormat::kText, path.string(), reuse).value();
+  CHECK(fresh->layout() != layout);
+  CHECK(fs::file_size(dir / "out.txt.partial") == 9);
+  REQUIRE(fresh->DiscardPlaced().ok());
+  CHECK(fs::file_size(dir / "out.txt.partial") == 0);
+}
