@@ -45,6 +45,9 @@ struct DigitsSlice {
   // The digits' CRC-32C (crc32c.hpp), when the fetcher was asked for it (--state-dir: the
   // journal record's checksum is made from it).
   std::optional<std::uint32_t> crc32c;
+  // The byte after the digits is '\n' (a result file's entry ends so, and the fetcher checked
+  // it): a text line's digits and its end are copied in one piece.
+  bool newline_after = false;
 };
 
 struct NumberResult {

@@ -239,7 +239,8 @@ void Deliver(FileFetch& state, const ResultFetcher::Accept& accept, const Result
       if (held == nullptr) held = std::make_shared<const HeldFile>(std::exchange(state.raw, -1));
       on_entry(ids[i], std::string(),
                DigitsSlice{held, entry.offset, entry.length,
-                           state.crc32c ? std::optional<std::uint32_t>(entry.crc32c) : std::nullopt});
+                           state.crc32c ? std::optional<std::uint32_t>(entry.crc32c) : std::nullopt,
+                           /*newline_after=*/true});
       continue;
     }
     std::string digits(entry.length, '\0');

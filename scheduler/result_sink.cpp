@@ -24,6 +24,9 @@ namespace {
 using Json = nlohmann::json;
 
 constexpr std::size_t kBufferBytes = std::size_t{1} << 20;
+// A piece this small is read and written rather than copied inside the kernel: per call,
+// copy_file_range costs more than copying a few pages twice.
+constexpr std::uint64_t kCopyRangeFrom = 64 * 1024;
 // The encoding buffer keeps its capacity between results, unless one result made it larger.
 constexpr std::size_t kLineCapacityKept = std::size_t{1} << 20;
 
@@ -511,7 +514,6 @@ Status ResultSink::CopyOut(int from, std::uint64_t offset, std::uint64_t length)
   std::uint64_t left = length;
   // A big piece goes file to file inside the kernel (shared blocks where the file system can
   // clone them, e.g. XFS or Btrfs when aligned; a copy on ext4), never through this process.
-  constexpr std::uint64_t kCopyRangeFrom = 64 * 1024;
   if (left >= kCopyRangeFrom && !copy_range_broken_ && output_is_plain_file_) {
     if (auto flushed = Flush(); !flushed.ok()) return flushed;
     while (left > 0) {
@@ -612,6 +614,20 @@ namespace {
 
 const std::string kNoLayout;
 
+
+Status ReadFully(int fd, char* out, std::uint64_t size, std::uint64_t offset) {
+  while (size > 0) {
+    ssize_t n = ::pread(fd, out, static_cast<std::size_t>(size), static_cast<off_t>(offset));
+    if (n < 0 && errno == EINTR) continue;
+    if (n <= 0) return MakeError(Errc::kInternal, std::string("cannot read a downloaded result back: ") +
+                                                      (n < 0 ? std::strerror(errno) : "the file is shorter"));
+    out += n;
+    size -= static_cast<std::uint64_t>(n);
+    offset += static_cast<std::uint64_t>(n);
+  }
+  return OkStatus();
+}
+
 // "<n>! = " into `out` (at least 32 bytes); returns its length.
 std::size_t TextHead(std::uint64_t n, char* out) {
   char* p = std::to_chars(out, out + 20, n).ptr;
@@ -677,11 +693,26 @@ Result<std::optional<PlacedLine>> ResultSink::Place(const NumberResult& result, 
     if (line_.capacity() > kLineCapacityKept) std::string().swap(line_);
   } else {
     const DigitsSlice& slice = *result.digits_slice;
-    if (auto placed = PlaceBytes(at, std::string_view(head, head_length)); !placed.ok()) return placed.error();
-    if (auto copied = PlaceCopy(slice.file->fd(), slice.offset, slice.length, at + head_length); !copied.ok()) {
-      return copied.error();
+    std::uint64_t copied_length = slice.length + (slice.newline_after ? 1 : 0);
+    if (slice.length < kCopyRangeFrom) {
+      // Small: one read into the line and one write (the copy costs less than a second call).
+      line_.assign(head, head_length);
+      line_.resize(head_length + copied_length);
+      if (auto read = ReadFully(slice.file->fd(), line_.data() + head_length, copied_length, slice.offset); !read.ok()) {
+        return Fail(read.error().message).error();
+      }
+      line_.resize(length);
+      line_.back() = '\n';
+      if (auto placed = PlaceBytes(at, line_); !placed.ok()) return placed.error();
+    } else {
+      if (auto placed = PlaceBytes(at, std::string_view(head, head_length)); !placed.ok()) return placed.error();
+      if (auto copied = PlaceCopy(slice.file->fd(), slice.offset, copied_length, at + head_length); !copied.ok()) {
+        return copied.error();
+      }
+      if (!slice.newline_after) {
+        if (auto placed = PlaceBytes(at + length - 1, "\n"); !placed.ok()) return placed.error();
+      }
     }
-    if (auto placed = PlaceBytes(at + length - 1, "\n"); !placed.ok()) return placed.error();
     if (with_crc) {
       std::optional<std::uint32_t> digits_crc = slice.crc32c;
       if (!digits_crc) {
