@@ -253,3 +253,25 @@ TEST_CASE("a reused placed file keeps an earlier run's lines; another run starts
   REQUIRE(fresh->DiscardPlaced().ok());
   CHECK(fs::file_size(dir / "out.txt.partial") == 0);
 }
+
+TEST_CASE("big slices are copied into place with or without the result file's newline after them", "[sink][placed]") {
+  using factorial::testing::IndependentFactorial;
+  const std::string big = IndependentFactorial(20000), other = IndependentFactorial(19000);
+  REQUIRE(big.size() > 64 * 1024);
+  TempDir dir;
+  std::string download = "FRF1\n20000 " + std::to_string(big.size()) + " " + big + "\n19000 x" + other + "y";
+  int fd = ::open((dir / "download").c_str(), O_RDWR | O_CREAT | O_TRUNC | O_CLOEXEC, 0600);
+  REQUIRE(::pwrite(fd, download.data(), download.size(), 0) == static_cast<ssize_t>(download.size()));
+  auto file = std::make_shared<const HeldFile>(fd);
+  auto sink = ResultSink::OpenFile(Order({19000, 5, 20000}), LineFormat::kText, (dir / "o").string(), Placing()).value();
+  NumberResult a = Done(20000, "");
+  a.digits_slice = DigitsSlice{file, download.find(big), big.size(), std::nullopt, /*newline_after=*/true};
+  NumberResult b = Done(19000, "");
+  b.digits_slice = DigitsSlice{file, download.find(other), other.size(), std::nullopt, /*newline_after=*/false};
+  REQUIRE(sink->Add(a).ok());
+  REQUIRE(sink->Add(b).ok());
+  REQUIRE(sink->Add(Done(5, "120")).ok());
+  REQUIRE(sink->Finish().ok());
+  CHECK(!sink->rewrote());
+  CHECK(Read(dir / "o") == "19000! = " + other + "\n5! = 120\n20000! = " + big + "\n");
+}
