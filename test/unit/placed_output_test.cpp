@@ -180,7 +180,7 @@ TEST_CASE("a result whose digit count does not fit its place is held, and still 
   CHECK(Read(path) == DoneLine(10) + "20! = 12345\n" + DoneLine(30));
 }
 
-TEST_CASE("Place writes and tells the line's place and CRC; only Resolve makes it count", "[sink][placed]") {
+TEST_CASE("Place writes and tells the line's place and CRC, only Resolve makes it count", "[sink][placed]") {
   TempDir dir;
   auto sink = ResultSink::OpenFile(Order({7, 100, 7}), LineFormat::kText, (dir / "o").string(), Placing()).value();
   auto placed = sink->Place(Done(100, Factorials()[100]), true);
@@ -207,7 +207,7 @@ TEST_CASE("Place writes and tells the line's place and CRC; only Resolve makes i
   CHECK(Read(dir / "o") == DoneLine(7) + DoneLine(100) + DoneLine(7));
 }
 
-TEST_CASE("a reused placed file keeps an earlier run's lines; another run starts it afresh", "[sink][placed]") {
+TEST_CASE("a reused placed file keeps an earlier run's lines, another run starts it afresh", "[sink][placed]") {
   Input input(13);
   TempDir dir;
   fs::path path = dir / "out.txt";
