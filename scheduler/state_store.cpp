@@ -35,6 +35,11 @@ constexpr char kInput = 'I', kFramework = 'F', kFinished = 'R', kFailed = 'X';
 // Compacted: the output file's name, then per result (n, ok) its line's offset, length and CRC.
 constexpr char kOutput = 'O', kLocatedFinished = 'r', kLocatedFailed = 'x';
 constexpr std::size_t kLocatedBytes = 20;
+// The placed file: its name '\n' its layout; then per result (n, ok) its line's offset,
+// length and CRC there, as a located result's.
+constexpr char kPlacedFile = 'P', kPlacedFinished = 'p', kPlacedFailed = 'q';
+constexpr std::size_t kMaxPlacedName = 255, kMaxPlacedLayout = 255;
+constexpr std::string_view kPartial = ".partial";
 // A task launched (its JournaledBatch), and a task over (its ID).
 constexpr char kLaunched = 'L', kOver = 'E';
 // A task holds at most 50,000 numbers of at most 10 bytes each, plus its names.
@@ -180,6 +185,34 @@ std::string Record(char kind, std::uint64_t n, std::string_view payload) {
   std::string record(header.data(), header.size());
   record += payload;
   return record;
+}
+
+// A located or placed result's payload: offset u64, length u64, CRC-32C u32.
+std::array<char, kLocatedBytes> EncodeLocated(const LocatedResult& line) {
+  std::array<char, kLocatedBytes> payload{};
+  Put(line.at.offset, 8, payload.data());
+  Put(line.at.length, 8, payload.data() + 8);
+  Put(line.crc, 4, payload.data() + 16);
+  return payload;
+}
+
+LocatedResult DecodeLocated(std::uint64_t n, bool ok, const char* payload) {
+  return {{n, ok, Get(payload, 8), Get(payload + 8, 8)}, static_cast<std::uint32_t>(Get(payload + 16, 4))};
+}
+
+// A plain file name in the state directory, with no newline (it ends the name in its record).
+bool PlacedNameValid(std::string_view name) {
+  return !name.empty() && name.size() <= kMaxPlacedName && name != "." && name != ".." &&
+         name.find_first_of(std::string_view("/\0\n", 3)) == std::string_view::npos;
+}
+
+// Whether a placed-file record naming `name` and `layout` keeps the results placed in the file
+// named before: the same file and layout, or the file renamed to its final name.
+bool KeepsPlaced(std::string_view before, std::string_view layout_before, std::string_view name,
+                 std::string_view layout) {
+  if (before.empty() || layout != layout_before) return false;
+  return name == before || (before.size() == name.size() + kPartial.size() && before.starts_with(name) &&
+                            before.ends_with(kPartial));
 }
 
 }  // namespace
@@ -404,6 +437,13 @@ Result<JournalContents> ReplayJournal(int fd, std::uint64_t size) {
     }
     return seen_large.emplace(n, true).second;
   };
+  auto forget = [&](std::uint64_t n) {
+    if (n < seen_small.size()) {
+      seen_small[static_cast<std::size_t>(n)] = false;
+    } else {
+      seen_large.erase(n);
+    }
+  };
   std::uint64_t at = 0;
   while (size - at >= kHeaderBytes) {
     char h[kHeaderBytes];
@@ -455,10 +495,31 @@ Result<JournalContents> ReplayJournal(int fd, std::uint64_t size) {
       }
       char located[kLocatedBytes];
       if (auto read = ReadAt(fd, located, kLocatedBytes, payload); !read.ok()) return read.error();
-      if (first_time(n)) {
-        contents.located.push_back({{n, kind == kLocatedFinished, Get(located, 8), Get(located + 8, 8)},
-                                    static_cast<std::uint32_t>(Get(located + 16, 4))});
+      if (first_time(n)) contents.located.push_back(DecodeLocated(n, kind == kLocatedFinished, located));
+    } else if (kind == kPlacedFile) {
+      if (length > kMaxPlacedName + 1 + kMaxPlacedLayout) return MakeError(Errc::kCorruption, where + " is too long");
+      std::string text(static_cast<std::size_t>(length), '\0');
+      if (auto read = ReadAt(fd, text.data(), text.size(), payload); !read.ok()) return read.error();
+      auto newline = text.find('\n');
+      if (newline == std::string::npos) return MakeError(Errc::kCorruption, where + " names no placed file");
+      std::string name = text.substr(0, newline), layout = text.substr(newline + 1);
+      if (!PlacedNameValid(name) || layout.size() > kMaxPlacedLayout) {
+        return MakeError(Errc::kCorruption, where + " names a placed file outside the state directory");
       }
+      if (!KeepsPlaced(contents.placed_name, contents.placed_layout, name, layout)) {
+        // Another file or layout: what was placed before no longer counts.
+        for (const auto& placed : contents.placed) forget(placed.at.n);
+        contents.placed.clear();
+      }
+      contents.placed_name = std::move(name);
+      contents.placed_layout = std::move(layout);
+    } else if (kind == kPlacedFinished || kind == kPlacedFailed) {
+      if (length != kLocatedBytes || contents.placed_name.empty()) {
+        return MakeError(Errc::kCorruption, where + " places a result in no placed file");
+      }
+      char located[kLocatedBytes];
+      if (auto read = ReadAt(fd, located, kLocatedBytes, payload); !read.ok()) return read.error();
+      if (first_time(n)) contents.placed.push_back(DecodeLocated(n, kind == kPlacedFinished, located));
     } else if (kind == kLaunched || kind == kOver) {
       if (auto taken = launches.Take(fd, kind, payload, length); !taken.ok()) {
         return MakeError(Errc::kCorruption, where + ": " + taken.error().message);
@@ -521,6 +582,7 @@ Result<std::unique_ptr<StateStore>> StateStore::Open(const std::string& dir, con
     }
     if (auto committed = store->Commit(); !committed.ok()) return committed.error();
     if (auto synced = SyncDir(dir); !synced.ok()) return synced.error();
+    store->opened_end_ = store->end_;
     return store;
   }
   if (replay->input != fingerprint) {
@@ -537,7 +599,9 @@ Result<std::unique_ptr<StateStore>> StateStore::Open(const std::string& dir, con
   store->replayed_ = std::move(replay->results);
   store->open_batches_ = std::move(replay->open_batches);
   store->header_ = replay->input + "\n" + replay->format;
-  for (const auto& r : store->replayed_) store->finals_.emplace_back(r.n, r.ok);
+  for (const auto& r : store->replayed_) store->finals_.push_back({r.n, r.ok, false});
+  store->CheckPlaced(*replay);
+  store->opened_end_ = store->end_;
   return store;
 }
 
@@ -596,7 +660,7 @@ Status StateStore::RecordOver(const std::string& task_id) { return Write(kOver, 
 Result<StoredResult> StateStore::Append(std::uint64_t n, bool ok, std::string_view line) {
   std::uint64_t offset = end_ + kHeaderBytes;
   if (auto written = Write(ok ? kFinished : kFailed, n, line); !written.ok()) return written.error();
-  finals_.emplace_back(n, ok);
+  finals_.push_back({n, ok, false});
   return StoredResult{n, ok, offset, line.size()};
 }
 
@@ -620,7 +684,7 @@ Result<StoredResult> StateStore::AppendSlice(std::uint64_t n, std::string_view h
   std::uint64_t offset = end_ + kHeaderBytes;
   end_ = at;
   dirty_ = true;
-  finals_.emplace_back(n, true);
+  finals_.push_back({n, true, false});
   return StoredResult{n, true, offset, length};
 }
 
@@ -696,6 +760,192 @@ Status StateStore::Expand(const JournalContents& compacted) {
   return OkStatus();
 }
 
+namespace {
+
+// A placed file open for reading, and its size; fd < 0 when it is gone.
+struct PlacedFile {
+  explicit PlacedFile(const std::string& path) : fd(::open(path.c_str(), O_RDONLY | O_CLOEXEC)) {
+    struct stat st {};
+    if (fd >= 0 && ::fstat(fd, &st) == 0) size = static_cast<std::uint64_t>(st.st_size);
+  }
+  ~PlacedFile() {
+    if (fd >= 0) ::close(fd);
+  }
+  PlacedFile(const PlacedFile&) = delete;
+  PlacedFile& operator=(const PlacedFile&) = delete;
+  bool Holds(const StoredResult& at) const { return fd >= 0 && at.offset <= size && at.length <= size - at.offset; }
+
+  int fd = -1;
+  std::uint64_t size = 0;
+};
+
+// Whether `line` is in `file` as placed: there, and its bytes of its CRC.
+bool LineIntact(const PlacedFile& file, const LocatedResult& line) {
+  if (!file.Holds(line.at)) return false;
+  auto crc = CrcOfRange(file.fd, line.at.offset, line.at.length);
+  return crc.ok() && *crc == line.crc;
+}
+
+// Writes `line`'s record (its bytes read from `file`, a chunk at a time) to `fd` at `at`, which
+// moves past it. False, with `at` where it was, if the line is not in `file` as placed: what
+// was written of it is to be overwritten or cut off.
+Result<bool> CopyPlacedLine(const PlacedFile& file, const LocatedResult& line, int fd, std::uint64_t& at) {
+  if (!file.Holds(line.at)) return false;
+  std::uint64_t start = at;
+  auto header = Header(line.at.ok ? kFinished : kFailed, line.at.length, line.at.n, line.crc);
+  if (auto written = PutAt(fd, std::string_view(header.data(), header.size()), at); !written.ok()) {
+    return written.error();
+  }
+  static constexpr std::size_t kChunk = std::size_t{1} << 20;
+  std::string buffer(static_cast<std::size_t>(std::min<std::uint64_t>(line.at.length, kChunk)), '\0');
+  std::uint64_t offset = line.at.offset, left = line.at.length;
+  std::uint32_t crc = 0;
+  while (left > 0) {
+    auto part = static_cast<std::size_t>(std::min<std::uint64_t>(left, buffer.size()));
+    if (!ReadAt(file.fd, buffer.data(), part, offset).ok()) break;
+    crc = Crc32c(std::string_view(buffer.data(), part), crc);
+    if (auto written = PutAt(fd, std::string_view(buffer.data(), part), at); !written.ok()) return written.error();
+    offset += part;
+    left -= part;
+  }
+  if (left > 0 || crc != line.crc) {
+    at = start;
+    return false;
+  }
+  return true;
+}
+
+}  // namespace
+
+void StateStore::CheckPlaced(const JournalContents& replay) {
+  placed_recorded_ = placed_name_ = replay.placed_name;
+  placed_layout_ = replay.placed_layout;
+  if (replay.placed.empty()) return;
+  auto file = std::make_unique<PlacedFile>(dir_ + "/" + placed_name_);
+  std::string_view name = placed_name_;
+  if (file->fd < 0 && name.size() > kPartial.size() && name.ends_with(kPartial)) {
+    // Gone, perhaps renamed to its final name before the journal was compacted.
+    std::string final_name(name.substr(0, name.size() - kPartial.size()));
+    auto renamed = std::make_unique<PlacedFile>(dir_ + "/" + final_name);
+    if (renamed->fd >= 0) {
+      file = std::move(renamed);
+      placed_name_ = std::move(final_name);
+    }
+  }
+  placed_.reserve(replay.placed.size());
+  std::size_t dropped = 0;
+  for (const auto& line : replay.placed) {
+    if (!LineIntact(*file, line)) {
+      ++dropped;  // changed or gone since: computed again
+      continue;
+    }
+    placed_.push_back(line);
+    finals_.push_back({line.at.n, line.at.ok, true});
+  }
+  if (dropped > 0) {
+    // No logger at open yet: the numbers are simply not final.
+    std::fprintf(stderr, "factorial-scheduler: %zu placed result line(s) in %s/%s are missing or changed; they are "
+                 "computed again\n", dropped, dir_.c_str(), placed_name_.c_str());
+  }
+}
+
+Status StateStore::BeginPlaced(const std::string& name, const std::string& layout) {
+  if (!PlacedNameValid(name) || layout.size() > kMaxPlacedLayout) {
+    return MakeError(Errc::kInvalidArgument, "a placed file is a plain name in the state directory (at most " +
+                                                 std::to_string(kMaxPlacedName) + " bytes) with a layout of at most " +
+                                                 std::to_string(kMaxPlacedLayout) + " bytes");
+  }
+  bool keep = KeepsPlaced(placed_recorded_, placed_layout_, name, layout);
+  if (!keep || name != placed_recorded_) {
+    if (auto written = Write(kPlacedFile, 0, name + "\n" + layout); !written.ok()) return written;
+  }
+  if (!keep) {
+    std::vector<LocatedResult>().swap(placed_);
+    std::erase_if(finals_, [](const Final& final) { return final.placed; });
+  }
+  placed_name_ = placed_recorded_ = name;
+  placed_layout_ = layout;
+  return Commit();
+}
+
+Status StateStore::AppendPlaced(const LocatedResult& line) {
+  if (placed_recorded_.empty()) return MakeError(Errc::kInternal, "a placed result before its placed file is named");
+  auto payload = EncodeLocated(line);
+  if (auto written = Write(line.at.ok ? kPlacedFinished : kPlacedFailed, line.at.n,
+                           std::string_view(payload.data(), payload.size()));
+      !written.ok()) {
+    return written;
+  }
+  finals_.push_back({line.at.n, line.at.ok, true});
+  return OkStatus();
+}
+
+Status StateStore::ReopenJournal() {
+  std::string path = dir_ + "/journal";
+  if (fd_ >= 0) ::close(std::exchange(fd_, -1));
+  if (read_fd_ >= 0) ::close(std::exchange(read_fd_, -1));
+  fd_ = ::open(path.c_str(), O_WRONLY | O_CLOEXEC);
+  read_fd_ = ::open(path.c_str(), O_RDONLY | O_CLOEXEC);
+  if (fd_ < 0 || read_fd_ < 0) return MakeError(Errc::kInternal, Errno("cannot open " + path));
+  return OkStatus();
+}
+
+Status StateStore::ExpandPlaced() {
+  if (placed_.empty()) return OkStatus();
+  if (fd_ < 0 || released_ || end_ != opened_end_) {
+    return MakeError(Errc::kInternal, "placed results are expanded only before anything else is journaled");
+  }
+  PlacedFile file(dir_ + "/" + placed_name_);
+  std::vector<StoredResult> results;
+  std::size_t dropped = 0;
+  std::uint64_t end = 0;
+  Status replaced = ReplaceJournal(dir_, [&](int fd) -> Status {
+    std::uint64_t at = 0;
+    std::string head = Record(kInput, 0, header_);
+    if (framework_id_) head += Record(kFramework, 0, *framework_id_);
+    if (auto w = PutAt(fd, head, at); !w.ok()) return w;
+    for (const auto& r : replayed_) {
+      // The whole record, header and line, as the journal holds it.
+      results.push_back({r.n, r.ok, at + kHeaderBytes, r.length});
+      if (auto w = CopyRange(read_fd_, r.offset - kHeaderBytes, kHeaderBytes + r.length, fd, at); !w.ok()) return w;
+    }
+    for (const auto& batch : open_batches_) {
+      if (auto w = PutAt(fd, Record(kLaunched, 0, EncodeBatch(batch)), at); !w.ok()) return w;
+    }
+    for (const auto& line : placed_) {
+      std::uint64_t start = at;
+      auto copied = CopyPlacedLine(file, line, fd, at);
+      if (!copied.ok()) return copied.error();
+      if (!*copied) {
+        ++dropped;  // changed or gone since the open: computed again
+        continue;
+      }
+      results.push_back({line.at.n, line.at.ok, start + kHeaderBytes, line.at.length});
+    }
+    // A line dropped last may have left bytes after the records.
+    if (::ftruncate(fd, static_cast<off_t>(at)) != 0) return MakeError(Errc::kInternal, Errno("journal truncate"));
+    end = at;
+    return OkStatus();
+  });
+  if (!replaced.ok()) {
+    return MakeError(Errc::kInternal, "cannot expand the placed results in " + dir_ + ": " + replaced.error().message);
+  }
+  if (dropped > 0) {
+    std::fprintf(stderr, "factorial-scheduler: %zu placed result line(s) in %s/%s changed since the open; they are "
+                 "computed again\n", dropped, dir_.c_str(), placed_name_.c_str());
+  }
+  replayed_ = std::move(results);
+  std::vector<LocatedResult>().swap(placed_);
+  placed_name_.clear();
+  placed_layout_.clear();
+  placed_recorded_.clear();
+  finals_.clear();
+  for (const auto& r : replayed_) finals_.push_back({r.n, r.ok, false});
+  end_ = opened_end_ = end;
+  dirty_ = false;
+  return ReopenJournal();
+}
+
 Result<bool> StateStore::Compact(const std::string& name) {
   if (auto committed = Commit(); !committed.ok()) return committed.error();
   std::string output = dir_ + "/" + name;
@@ -703,7 +953,7 @@ Result<bool> StateStore::Compact(const std::string& name) {
   if (in < 0) return MakeError(Errc::kInternal, Errno("cannot open " + output));
   // Every result of the journal, to be found in the output: its first line there.
   std::map<std::uint64_t, bool> wanted;
-  for (const auto& [n, ok] : finals_) wanted.emplace(n, ok);
+  for (const auto& final : finals_) wanted.emplace(final.n, final.ok);
   std::vector<LocatedResult> located;
   located.reserve(wanted.size());
   static constexpr std::size_t kChunk = std::size_t{1} << 20;
@@ -752,11 +1002,9 @@ Result<bool> StateStore::Compact(const std::string& name) {
     if (auto w = WriteAll(fd, Record(kOutput, 0, name)); !w.ok()) return w;
     std::string records;
     for (const auto& l : located) {
-      char payload[kLocatedBytes];
-      Put(l.at.offset, 8, payload);
-      Put(l.at.length, 8, payload + 8);
-      Put(l.crc, 4, payload + 16);
-      records += Record(l.at.ok ? kLocatedFinished : kLocatedFailed, l.at.n, std::string_view(payload, kLocatedBytes));
+      auto payload = EncodeLocated(l);
+      records += Record(l.at.ok ? kLocatedFinished : kLocatedFailed, l.at.n,
+                        std::string_view(payload.data(), payload.size()));
       if (records.size() >= kChunk) {
         if (auto w = WriteAll(fd, records); !w.ok()) return w;
         records.clear();

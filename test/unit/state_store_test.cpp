@@ -489,3 +489,361 @@ TEST_CASE("a launch record torn off the tail was never committed: replay keeps t
     CHECK(fs::file_size(state / "journal") == (b2_whole ? before + 32 + EncodeBatch(Launched("b2", {3})).size() : before));
   }
 }
+
+namespace {
+
+using factorial::scheduler::LocatedResult;
+
+// `line` written at `offset` of `file` (made if missing), as the sink places it; its record.
+LocatedResult Place(const fs::path& file, std::uint64_t n, bool ok, const std::string& line, std::uint64_t offset) {
+  int fd = ::open(file.c_str(), O_WRONLY | O_CREAT | O_CLOEXEC, 0600);
+  REQUIRE(fd >= 0);
+  CHECK(::pwrite(fd, line.data(), line.size(), static_cast<off_t>(offset)) == static_cast<ssize_t>(line.size()));
+  ::close(fd);
+  return LocatedResult{StoredResult{n, ok, offset, line.size()}, Crc32c(line)};
+}
+
+bool SamePlaced(const std::vector<LocatedResult>& got, const std::vector<LocatedResult>& want) {
+  if (got.size() != want.size()) return false;
+  for (std::size_t i = 0; i < got.size(); ++i) {
+    const auto &a = got[i], &b = want[i];
+    if (a.at.n != b.at.n || a.at.ok != b.at.ok || a.at.offset != b.at.offset || a.at.length != b.at.length ||
+        a.crc != b.crc) {
+      return false;
+    }
+  }
+  return true;
+}
+
+// A placed file as the sink would leave it: 3's big line first, a hole where 1's line goes (an
+// ordinary record), then 2's failure. Returns the placed results, in placing order.
+struct PlacedJob {
+  std::string fingerprint = InputFingerprint({3, 1, 2});
+  std::string layout = "text-v1 3 f00d";
+  std::string line1 = "1! = 1\n";
+  std::string line2 = "2! failed: lost\n";
+  std::string line3 = "3! = " + std::string(3000, '6') + "\n";
+  std::string output() const { return line3 + line1 + line2; }
+  std::vector<LocatedResult> Run(const fs::path& state) const {
+    auto store = StateStore::Open(state.string(), fingerprint);
+    REQUIRE(store.ok());
+    REQUIRE((*store)->SaveFrameworkId(std::string("fw-7")).ok());
+    REQUIRE((*store)->Append(1, true, line1).ok());
+    REQUIRE((*store)->BeginPlaced("results.partial", layout).ok());
+    fs::path file = state / "results.partial";
+    std::vector<LocatedResult> placed = {Place(file, 2, false, line2, line3.size() + line1.size()),
+                                         Place(file, 3, true, line3, 0)};
+    Place(file, 1, true, line1, line3.size());  // the sink writes the replayed line too
+    for (const auto& p : placed) REQUIRE((*store)->AppendPlaced(p).ok());
+    REQUIRE((*store)->Commit().ok());
+    return placed;
+  }
+};
+
+}  // namespace
+
+TEST_CASE("placed results are journaled by their place, not their digits, and replay exactly", "[state][placed]") {
+  TempDir dir;
+  fs::path state = dir.path() / "state";
+  PlacedJob job;
+  {
+    // Nothing can be placed before the placed file is named, and names stay in the directory.
+    auto store = StateStore::Open(state.string(), job.fingerprint);
+    REQUIRE(store.ok());
+    auto early = (*store)->AppendPlaced(LocatedResult{StoredResult{2, true, 0, 7}, 0});
+    REQUIRE_FALSE(early.ok());
+    CHECK(early.error().message == "a placed result before its placed file is named");
+    for (const std::string& bad :
+         std::vector<std::string>{"", ".", "..", "a/b", std::string("a\0b", 3), "a\nb", std::string(256, 'n')}) {
+      INFO("name " << bad.size() << " bytes");
+      auto refused = (*store)->BeginPlaced(bad, job.layout);
+      REQUIRE_FALSE(refused.ok());
+      CHECK(refused.error().code == factorial::Errc::kInvalidArgument);
+    }
+    CHECK_FALSE((*store)->BeginPlaced("results.partial", std::string(256, 'l')).ok());
+    CHECK((*store)->BeginPlaced(std::string(255, 'n'), std::string(255, 'l')).ok());
+  }
+  fs::remove_all(state);
+  auto placed = job.Run(state);
+  // Headers and payloads: the placed digits are not in the journal.
+  std::string journal = Read(state / "journal");
+  CHECK(journal.size() == 32 + job.fingerprint.size() + 5 + 32 + 4 + 32 + job.line1.size() + 32 +
+                              std::string("results.partial\n").size() + job.layout.size() + 2 * (32 + 20));
+  CHECK(journal.find(std::string(100, '6')) == std::string::npos);
+  auto store = StateStore::Open(state.string(), job.fingerprint);
+  REQUIRE(store.ok());
+  CHECK((*store)->syncs() == 0);
+  CHECK((*store)->framework_id() == "fw-7");
+  CHECK((*store)->placed_name() == "results.partial");
+  CHECK((*store)->placed_layout() == job.layout);
+  CHECK(SamePlaced((*store)->placed(), placed));
+  CHECK((*store)->placed()[0].at.n == 2);
+  CHECK_FALSE((*store)->placed()[0].at.ok);
+  REQUIRE((*store)->replayed().size() == 1);
+  CHECK((*store)->replayed()[0].n == 1);
+  CHECK(ReadAt((*store)->read_fd(), (*store)->replayed()[0]) == job.line1);
+  // The same file and layout again keep them, and write nothing.
+  REQUIRE((*store)->BeginPlaced("results.partial", job.layout).ok());
+  CHECK(SamePlaced((*store)->placed(), placed));
+  CHECK(Read(state / "journal") == journal);
+  (*store)->ReleaseReplayed();
+  CHECK((*store)->placed().empty());
+}
+
+TEST_CASE("a placed line changed or gone since is dropped at open, exactly that one", "[state][placed]") {
+  TempDir dir;
+  fs::path state = dir.path() / "state";
+  PlacedJob job;
+  auto placed = job.Run(state);
+  std::string file = Read(state / "results.partial");
+  REQUIRE(file == job.output());
+  std::string journal = Read(state / "journal");
+  SECTION("a byte of 3's digits changed") {
+    std::string changed = file;
+    changed[1234] = '5';
+    Write(state / "results.partial", changed);
+    auto store = StateStore::Open(state.string(), job.fingerprint);
+    REQUIRE(store.ok());
+    CHECK(SamePlaced((*store)->placed(), {placed[0]}));
+    // 3 is not final: the output without its line is all the journal needs.
+    Write(state / "results", job.line1 + job.line2);
+    auto compacted = (*store)->Compact("results");
+    REQUIRE(compacted.ok());
+    CHECK(*compacted);
+  }
+  SECTION("2's line cut off the end") {
+    Write(state / "results.partial", file.substr(0, file.size() - 1));
+    auto store = StateStore::Open(state.string(), job.fingerprint);
+    REQUIRE(store.ok());
+    CHECK(SamePlaced((*store)->placed(), {placed[1]}));
+    CHECK(Read(state / "journal") == journal);  // the check writes nothing
+  }
+  SECTION("the placed file gone") {
+    fs::remove(state / "results.partial");
+    auto store = StateStore::Open(state.string(), job.fingerprint);
+    REQUIRE(store.ok());
+    CHECK((*store)->placed().empty());
+    CHECK((*store)->placed_name() == "results.partial");
+    REQUIRE((*store)->replayed().size() == 1);
+  }
+}
+
+TEST_CASE("placed lines renamed to the final name are checked there, and that name is kept", "[state][placed]") {
+  TempDir dir;
+  fs::path state = dir.path() / "state";
+  PlacedJob job;
+  auto placed = job.Run(state);
+  fs::rename(state / "results.partial", state / "results");
+  std::size_t before = 0;
+  {
+    auto store = StateStore::Open(state.string(), job.fingerprint);
+    REQUIRE(store.ok());
+    CHECK((*store)->placed_name() == "results");
+    CHECK((*store)->placed_layout() == job.layout);
+    CHECK(SamePlaced((*store)->placed(), placed));
+    before = (*store)->size();
+    // Placing on in the renamed file records its name and keeps what was placed.
+    REQUIRE((*store)->BeginPlaced("results", job.layout).ok());
+    CHECK(SamePlaced((*store)->placed(), placed));
+    CHECK((*store)->size() == before + 32 + std::string("results\n").size() + job.layout.size());
+  }
+  auto store = StateStore::Open(state.string(), job.fingerprint);
+  REQUIRE(store.ok());
+  CHECK((*store)->placed_name() == "results");
+  CHECK(SamePlaced((*store)->placed(), placed));
+}
+
+TEST_CASE("a placed file of another layout or name starts afresh: what was placed before is not final",
+          "[state][placed]") {
+  TempDir dir;
+  fs::path state = dir.path() / "state";
+  PlacedJob job;
+  auto placed = job.Run(state);
+  std::string other = "text-v1 3 beef";
+  LocatedResult again;
+  {
+    auto store = StateStore::Open(state.string(), job.fingerprint);
+    REQUIRE(store.ok());
+    REQUIRE((*store)->placed().size() == 2);
+    REQUIRE((*store)->BeginPlaced("results.partial", other).ok());
+    CHECK((*store)->placed().empty());
+    CHECK((*store)->placed_layout() == other);
+    // 2 placed again in the new layout counts; 3 does not.
+    again = Place(state / "results.partial", 2, false, job.line2, 4000);
+    REQUIRE((*store)->AppendPlaced(again).ok());
+    REQUIRE((*store)->Commit().ok());
+  }
+  {
+    auto store = StateStore::Open(state.string(), job.fingerprint);
+    REQUIRE(store.ok());
+    CHECK((*store)->placed_layout() == other);
+    CHECK(SamePlaced((*store)->placed(), {again}));
+    // Another name, the same layout: afresh too, within the run (Compact finds no 2 or 3 to look for).
+    REQUIRE((*store)->BeginPlaced("elsewhere", other).ok());
+    CHECK((*store)->placed().empty());
+    Write(state / "results", job.line1);
+    auto compacted = (*store)->Compact("results");
+    REQUIRE(compacted.ok());
+    CHECK(*compacted);
+  }
+  auto store = StateStore::Open(state.string(), job.fingerprint);
+  REQUIRE(store.ok());
+  REQUIRE((*store)->replayed().size() == 1);
+  CHECK((*store)->replayed()[0].n == 1);
+  CHECK((*store)->placed().empty());
+}
+
+TEST_CASE("placed results expand into line records, open tasks kept, and the new journal replays torn anywhere",
+          "[state][placed]") {
+  TempDir dir;
+  fs::path state = dir.path() / "state";
+  PlacedJob job;
+  job.fingerprint = InputFingerprint({3, 1, 2, 4, 5});
+  {
+    auto store = StateStore::Open(state.string(), job.fingerprint);
+    REQUIRE(store.ok());
+    REQUIRE((*store)->RecordLaunch(Launched("b1", {4, 5})).ok());
+    REQUIRE((*store)->RecordLaunch(Launched("b2", {3, 2})).ok());
+    REQUIRE((*store)->RecordOver("b2").ok());
+    REQUIRE((*store)->Commit().ok());
+  }
+  auto placed = job.Run(state);
+  std::vector<std::pair<std::uint64_t, std::string>> want = {{1, job.line1}, {2, job.line2}, {3, job.line3}};
+  auto check = [&](const StateStore& store) {
+    CHECK(store.placed().empty());
+    CHECK(store.placed_name().empty());
+    REQUIRE(store.replayed().size() == want.size());
+    for (std::size_t i = 0; i < want.size(); ++i) {
+      CHECK(store.replayed()[i].n == want[i].first);
+      CHECK(store.replayed()[i].ok == (want[i].first != 2));
+      CHECK(ReadAt(store.read_fd(), store.replayed()[i]) == want[i].second);
+    }
+    REQUIRE(store.open_batches().size() == 1);
+    CHECK(SameBatch(store.open_batches()[0], Launched("b1", {4, 5})));
+    CHECK(store.framework_id() == "fw-7");
+  };
+  std::vector<StoredResult> expanded;
+  {
+    auto store = StateStore::Open(state.string(), job.fingerprint);
+    REQUIRE(store.ok());
+    REQUIRE((*store)->placed().size() == 2);
+    REQUIRE((*store)->ExpandPlaced().ok());
+    check(**store);
+    expanded = (*store)->replayed();
+    // It appends after the new records.
+    auto line4 = (*store)->Append(4, true, "4! = 24\n");
+    REQUIRE(line4.ok());
+    CHECK(ReadAt((*store)->read_fd(), *line4) == "4! = 24\n");
+    CHECK((*store)->ExpandPlaced().ok());  // nothing placed left: nothing to do
+  }
+  // The journal without the 4: header, framework ID, 1's line, b1's launch, 2's and 3's lines.
+  std::string whole = Read(state / "journal");
+  std::vector<std::size_t> ends = {32 + job.fingerprint.size() + 5};
+  for (std::size_t payload : {std::size_t{4}, job.line1.size(), EncodeBatch(Launched("b1", {4, 5})).size(),
+                              job.line2.size(), job.line3.size(), std::size_t{8}}) {
+    ends.push_back(ends.back() + 32 + payload);
+  }
+  REQUIRE(whole.size() == ends.back());
+  whole.resize(ends[5]);
+  Write(state / "journal", whole);
+  {
+    auto store = StateStore::Open(state.string(), job.fingerprint);
+    REQUIRE(store.ok());
+    check(**store);
+    for (std::size_t i = 0; i < expanded.size(); ++i) CHECK((*store)->replayed()[i].offset == expanded[i].offset);
+  }
+  CHECK(Read(state / "journal") == whole);
+  for (std::size_t cut = ends[1]; cut <= whole.size(); ++cut) {
+    INFO("cut at byte " << cut << " of " << whole.size());
+    Write(state / "journal", whole.substr(0, cut));
+    std::size_t records = 0;
+    while (records < ends.size() && ends[records] <= cut) ++records;
+    auto store = StateStore::Open(state.string(), job.fingerprint);
+    REQUIRE(store.ok());
+    CHECK(fs::file_size(state / "journal") == ends[records - 1]);
+    std::size_t results = (records > 2 ? 1 : 0) + (records > 4 ? records - 4 : 0);
+    REQUIRE((*store)->replayed().size() == results);
+    for (std::size_t i = 0; i < results; ++i) {
+      CHECK((*store)->replayed()[i].n == want[i].first);
+      CHECK(ReadAt((*store)->read_fd(), (*store)->replayed()[i]) == want[i].second);
+    }
+    CHECK((*store)->open_batches().size() == (records > 3 ? 1u : 0u));
+  }
+}
+
+TEST_CASE("placed results expand only before anything is journaled, and a line changed since the open is dropped",
+          "[state][placed]") {
+  TempDir dir;
+  fs::path state = dir.path() / "state";
+  PlacedJob job;
+  auto placed = job.Run(state);
+  {
+    auto store = StateStore::Open(state.string(), job.fingerprint);
+    REQUIRE(store.ok());
+    REQUIRE((*store)->Append(4, true, "4! = 24\n").ok());
+    auto late = (*store)->ExpandPlaced();
+    REQUIRE_FALSE(late.ok());
+    CHECK(late.error().message == "placed results are expanded only before anything else is journaled");
+    CHECK((*store)->placed().size() == 2);
+  }
+  std::string changed = Read(state / "results.partial");
+  {
+    auto store = StateStore::Open(state.string(), job.fingerprint);
+    REQUIRE(store.ok());
+    REQUIRE((*store)->placed().size() == 2);
+    changed[changed.size() - 3] = 'X';  // 2's line
+    Write(state / "results.partial", changed);
+    REQUIRE((*store)->ExpandPlaced().ok());
+    REQUIRE((*store)->replayed().size() == 3);  // 1, the 4 appended above, 3
+    CHECK((*store)->replayed()[1].n == 4);
+    CHECK((*store)->replayed()[2].n == 3);
+    CHECK(ReadAt((*store)->read_fd(), (*store)->replayed()[2]) == job.line3);
+  }
+  auto store = StateStore::Open(state.string(), job.fingerprint);
+  REQUIRE(store.ok());
+  REQUIRE((*store)->replayed().size() == 3);
+  CHECK((*store)->replayed()[2].n == 3);
+  CHECK(fs::file_size(state / "journal") == (*store)->size());
+}
+
+TEST_CASE("a journal with placed results compacts into the output, in the run or after a restart",
+          "[state][placed]") {
+  for (bool restart : {false, true}) {
+    INFO((restart ? "after a restart" : "in the run"));
+    TempDir dir;
+    fs::path state = dir.path() / "state";
+    PlacedJob job;
+    auto placed = job.Run(state);
+    {
+      auto store = StateStore::Open(state.string(), job.fingerprint);
+      REQUIRE(store.ok());
+      REQUIRE(SamePlaced((*store)->placed(), placed));
+      if (!restart) {
+        // Placed this run: the in-memory finals count them too.
+        REQUIRE((*store)->BeginPlaced("results.partial", "text-v1 other").ok());
+        for (const auto& p : placed) REQUIRE((*store)->AppendPlaced(p).ok());
+        REQUIRE((*store)->Commit().ok());
+      }
+      // Without 3's line the output is not the whole job: nothing is compacted.
+      Write(state / "results", job.line1 + job.line2);
+      auto early = (*store)->Compact("results");
+      REQUIRE(early.ok());
+      CHECK_FALSE(*early);
+      fs::rename(state / "results.partial", state / "results");
+      auto compacted = (*store)->Compact("results");
+      REQUIRE(compacted.ok());
+      CHECK(*compacted);
+    }
+    CHECK(fs::file_size(state / "journal") < 400);
+    auto store = StateStore::Open(state.string(), job.fingerprint);
+    REQUIRE(store.ok());
+    CHECK((*store)->placed().empty());
+    const auto& replayed = (*store)->replayed();
+    REQUIRE(replayed.size() == 3);
+    CHECK(replayed[0].n == 3);
+    CHECK(ReadAt((*store)->read_fd(), replayed[0]) == job.line3);
+    CHECK(ReadAt((*store)->read_fd(), replayed[1]) == job.line1);
+    CHECK(ReadAt((*store)->read_fd(), replayed[2]) == job.line2);
+    CHECK_FALSE(replayed[2].ok);
+  }
+}
