@@ -1,14 +1,83 @@
 #include "factorial_digits.hpp"
 
+#include <array>
+#include <bit>
 #include <cmath>
 #include <limits>
 
 namespace factorial::scheduler {
 
+// Above 20, log10(n!) comes from Stirling's series for ln(n!), evaluated in long double (x87 on
+// x86-64: 64-bit significand, unit roundoff u = 2^-64):
+//   ln(n!) = (n + 1/2) ln n - n + ln(2 pi)/2 + 1/(12n) - 1/(360n^3) + 1/(1260n^5) - 1/(1680n^7) + R
+// Our own series rather than lgammal, whose error for large arguments no platform documents;
+// and our own ln n (LnOf, below) rather than logl, which took half the time of it all.
+//
+// The error bound, against which the margin is set (M = (n + 1/2) log10 n, the largest term):
+// - truncation: the series is enveloping for real n > 0, so |R| is below the first omitted term,
+//   1/(1188 n^9): under 1.1e-15 at n = 21, and part of the margin;
+// - ln n: under 7u relative (LnOf); n and n + 1/2 are exact;
+// - then (n + 1/2) ln n adds 1u, subtracting n and adding the small terms 1u each (the terms in
+//   double are off by under 2^-58 absolute), the product by log10 e 2u: in all under
+//   16u (M + 1) in log10(n!).
+// The margin is 64u (M + 1) plus the truncation bound, four times the rounding bound, so that
+// a logl several ulp worse than glibc's (it fills LnOf's table) still cannot make us wrong. The
+// fractional part is taken exactly (below), so one at least the margin away from 0 and from 1
+// fixes floor(log10(n!)) exactly. The cost: a nullopt with probability 2 * margin, about 6e-10
+// at n = 10^7 and 6e-8 at 10^9: none below 10^7, and 30 of the 10^9 numbers up to 10^9, every
+// other answer exact (test/unit/factorial_digits_test.cpp).
+
 namespace {
 
 // Up to 20, n! fits in 64 bits: its digits are counted, not estimated.
 constexpr std::uint64_t kLargestExactN = 20;
+
+// ln n = e ln 2 + ln m, with n = m 2^e and m in [1, 2). The top kTableBits of m after its
+// leading one pick r_i, 1/c_i rounded to kReciprocalBits, where c_i is the middle of m's
+// interval of width 2^-kTableBits: then t = m r_i - 1 is exact in double (m has at most 30
+// significant bits, so m r_i at most 51; the subtraction is exact by Sterbenz's lemma),
+// |t| < 2^-8.99, and ln m = -ln r_i + log1p(t).
+constexpr int kTableBits = 8;
+constexpr std::size_t kTableSize = std::size_t{1} << kTableBits;
+constexpr int kReciprocalBits = 20;
+static_assert(kLargestDigitsN < (std::uint64_t{1} << 30), "m has at most 30 significant bits");
+
+struct LnTable {
+  std::array<double, 31> inverse_power_of_two{};               // 2^-e
+  std::array<long double, 31> e_ln2{};                         // e ln 2
+  std::array<double, kTableSize> reciprocal{};                 // r_i
+  std::array<long double, kTableSize> minus_ln_reciprocal{};   // -ln r_i, from logl
+};
+
+LnTable BuildLnTable() {
+  constexpr long double kLn2 = 0.6931471805599453094172321214581765680755L;
+  LnTable table;
+  for (std::size_t e = 0; e < table.e_ln2.size(); ++e) {
+    table.inverse_power_of_two[e] = std::ldexp(1.0, -static_cast<int>(e));
+    table.e_ln2[e] = static_cast<long double>(e) * kLn2;
+  }
+  for (std::size_t i = 0; i < kTableSize; ++i) {
+    // c_i = d / (2 kTableSize); r_i = round(2^kReciprocalBits / c_i) / 2^kReciprocalBits.
+    const std::uint64_t d = 2 * kTableSize + 2 * i + 1;
+    const std::uint64_t scaled = ((std::uint64_t{2 * kTableSize} << kReciprocalBits) + d / 2) / d;
+    table.reciprocal[i] = std::ldexp(static_cast<double>(scaled), -kReciprocalBits);
+    table.minus_ln_reciprocal[i] = -std::log(static_cast<long double>(table.reciprocal[i]));
+  }
+  return table;
+}
+
+// ln n for 21 <= n <= kLargestDigitsN, within 7u relative: log1p(t) - t is -t^2/2 + t^3/3 -
+// ... - t^6/6 in double (truncation under |t|^7/7 < 2^-65.7, rounding under 2^-70); e ln 2 is
+// within 2u relative, -ln r_i within 4 ulp if logl is (glibc's x87 logl is within about 1),
+// 8u * 0.7 absolute, and the long double additions add under 2.1u relative, with ln n >= 3.
+long double LnOf(std::uint64_t n) {
+  static const LnTable table = BuildLnTable();
+  const auto e = static_cast<std::size_t>(std::bit_width(n) - 1);
+  const std::size_t i = (e >= kTableBits ? n >> (e - kTableBits) : n << (kTableBits - e)) & (kTableSize - 1);
+  const double t = static_cast<double>(n) * table.inverse_power_of_two[e] * table.reciprocal[i] - 1;
+  const double rest = t * t * (-0.5 + t * (1.0 / 3 - t * (0.25 - t * (0.2 - t / 6))));
+  return (table.e_ln2[e] + table.minus_ln_reciprocal[i]) + (static_cast<long double>(t) + rest);
+}
 
 std::uint64_t DecimalLength(std::uint64_t v) {
   std::uint64_t length = 1;
@@ -18,27 +87,6 @@ std::uint64_t DecimalLength(std::uint64_t v) {
 
 }  // namespace
 
-// Above 20, log10(n!) from Stirling's series for ln(n!), evaluated in long double (x87 on
-// x86-64: 64-bit significand, unit roundoff u = 2^-64):
-//   ln(n!) = n ln n - n + ln(2 pi n)/2 + 1/(12n) - 1/(360n^3) + 1/(1260n^5) - 1/(1680n^7) + R,
-// rearranged in base 10 as (n + 1/2) log10 n - n log10 e + log10(2 pi)/2 + log10 e * (...).
-// Our own series rather than lgammal: one log10l is the only library call, its accuracy is the
-// only one we assume, and lgammal's error for large arguments is not documented per platform.
-//
-// Error bound, against which the margin is set:
-// - truncation: the series is enveloping for real n > 0, so |R| is below the first omitted term,
-//   1/(1188 n^9): under 1.1e-15 at n = 21, negligible beside the margin from n = 30 on;
-// - rounding: n and n + 1/2 are exact; log10l is within 4 ulp (8u relative; glibc's x87 version
-//   is fyl2x with a rounded log10(2), about 3u); the product (n + 1/2) log10 n, of magnitude
-//   M = (n + 1/2) log10 n, is then within 9u M; n log10 e within 2u * 0.44n < 2u M; the
-//   subtraction and the three additions round at most 4u M more; the small terms (under 0.5)
-//   add under 1u. In all |error| < 16u (M + 1).
-// The margin is 64u (M + 1) (32 epsilons, epsilon = 2u) plus the truncation bound: four times
-// the rounding bound, so that a log10l up to about 25 ulp off still cannot make us wrong. The
-// fractional part is taken exactly (below), so one at least the margin away from 0 and from 1
-// fixes floor(log10(n!)) exactly.
-// The cost: a nullopt with probability 2 * margin, about 6e-10 at n = 10^7 and 6e-8 at 10^9
-// (none in [0, 10^7), test/unit/factorial_digits_test.cpp).
 std::optional<std::uint64_t> FactorialDecimalDigits(std::uint64_t n) {
   if (n <= kLargestExactN) {
     std::uint64_t product = 1;
@@ -48,25 +96,27 @@ std::optional<std::uint64_t> FactorialDecimalDigits(std::uint64_t n) {
   if (n > kLargestDigitsN) return std::nullopt;
 
   constexpr long double kLog10E = 0.4342944819032518276511289189166050822943L;
-  constexpr long double kHalfLog10TwoPi = 0.3990899341790575247825035915076959502098L;
-  constexpr long double kEpsilon = std::numeric_limits<long double>::epsilon();
+  constexpr long double kHalfLnTwoPi = 0.9189385332046727417803297364056176398614L;
+  constexpr double kEpsilon = std::numeric_limits<long double>::epsilon();  // 2u
 
+  // The small terms in double (SSE), beside the long double chain rather than in it.
+  const auto n_double = static_cast<double>(n);
+  const double r = 1.0 / n_double;
+  const double r2 = r * r;
+  const double series = r * (1.0 / 12 - r2 * (1.0 / 360 - r2 * (1.0 / 1260 - r2 / 1680)));
   const auto x = static_cast<long double>(n);
-  const long double r = 1.0L / x;
-  const long double r2 = r * r;
-  // 1/(12n) - 1/(360n^3) + 1/(1260n^5) - 1/(1680n^7), in Horner form.
-  const long double series = r * (1.0L / 12 - r2 * (1.0L / 360 - r2 * (1.0L / 1260 - r2 / 1680)));
-  const long double main_term = (x + 0.5L) * std::log10(x);
-  const long double log10_factorial = main_term - x * kLog10E + kHalfLog10TwoPi + series * kLog10E;
+  const long double log10_factorial = ((x + 0.5L) * LnOf(n) - x + (kHalfLnTwoPi + series)) * kLog10E;
 
-  const long double r4 = r2 * r2;
-  const long double truncation = kLog10E / 1188 * r4 * r4 * r;
-  const long double margin = 32 * kEpsilon * (main_term + 1) + truncation;
+  // M <= log10(n!) + 0.44 n; log10 e / 1188 < 0.00037.
+  const double estimate = static_cast<double>(log10_factorial);
+  const double r4 = r2 * r2;
+  // Long double, so that 1 - margin keeps it whole.
+  const long double margin = 32 * kEpsilon * (estimate + 0.44 * n_double + 2) + 0.00037 * r4 * r4 * r;
 
-  // The integer part through double (SSE) rather than std::floor and a cast on long double,
-  // whose x87 code switches the rounding mode four times: that took two thirds of the time.
-  // double is off by under 2^-20 here, so the candidate is the floor or one above it.
-  auto whole = static_cast<std::uint64_t>(static_cast<double>(log10_factorial));
+  // The integer part through double rather than std::floor and a cast on long double, whose
+  // x87 code switches the rounding mode four times. Rounding to double is monotonic and keeps
+  // integers, so the candidate is the floor or one above it.
+  auto whole = static_cast<std::uint64_t>(estimate);
   long double fraction = log10_factorial - static_cast<long double>(whole);  // exact (Sterbenz)
   if (fraction < 0) {
     --whole;

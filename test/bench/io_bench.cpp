@@ -1,6 +1,6 @@
 // factorial-io-bench: the scheduler's input and output side at the scale of the benchmark
 // workloads (W1, W2: test/bench/workload.c) and of 10^7 numbers, as a table.
-//   factorial-io-bench [input|sink|all] [--quick]
+//   factorial-io-bench [input|sink|digits|all] [--quick]
 // input: parses 10^6 and 10^7 numbers (W1-like: uniform in [0, 1000]; all distinct: a
 //   shuffled [0, N)) from a file, each in a fresh child process, and reports wall time and
 //   the peak resident bytes per number the parse added (VmHWM after minus VmRSS before).
@@ -10,10 +10,13 @@
 //   (20,000 distinct results of n!'s length) through a ResultSink, results arriving shuffled:
 //   MB/s to a file and to /dev/null, in input order, with spilling forced, and in completion
 //   order.
+// digits: FactorialDecimalDigits (n!'s length from n, once per distinct number) over every n
+//   below 10^7 and the 10^6 numbers below 10^9: CPU ns per call and how many it declined.
 // Not part of the test suite; the README keeps the latest figures.
 
 #include <fcntl.h>
 #include <sys/wait.h>
+#include <time.h>
 #include <unistd.h>
 
 #include <algorithm>
@@ -25,11 +28,13 @@
 #include <fstream>
 #include <functional>
 #include <memory>
+#include <optional>
 #include <string>
 #include <vector>
 
 #include <gmp.h>
 
+#include "factorial_digits.hpp"
 #include "result_sink.hpp"
 #include "workload.hpp"
 
@@ -304,6 +309,34 @@ void SinkBench(bool quick) {
   }
 }
 
+void DigitsBench() {
+  struct Range {
+    const char* name;
+    std::uint64_t from, to;
+  };
+  std::printf("# digits: FactorialDecimalDigits once per n; CPU time of this thread\n");
+  std::printf("%-22s %10s %8s %9s %14s\n", "n", "calls", "ns/call", "declined", "sum_of_digits");
+  for (Range range : {Range{"[0, 10^7)", 0, 10'000'000}, Range{"[10^9 - 10^6, 10^9)", 999'000'000, 1'000'000'000}}) {
+    timespec start{}, end{};
+    clock_gettime(CLOCK_THREAD_CPUTIME_ID, &start);
+    std::uint64_t declined = 0, sum = 0;
+    for (std::uint64_t n = range.from; n < range.to; ++n) {
+      std::optional<std::uint64_t> digits = factorial::scheduler::FactorialDecimalDigits(n);
+      if (digits) {
+        sum += *digits;
+      } else {
+        ++declined;
+      }
+    }
+    clock_gettime(CLOCK_THREAD_CPUTIME_ID, &end);
+    double seconds = static_cast<double>(end.tv_sec - start.tv_sec) + static_cast<double>(end.tv_nsec - start.tv_nsec) * 1e-9;
+    std::uint64_t calls = range.to - range.from;
+    std::printf("%-22s %10llu %8.1f %9llu %14llu\n", range.name, static_cast<unsigned long long>(calls),
+                seconds * 1e9 / static_cast<double>(calls), static_cast<unsigned long long>(declined),
+                static_cast<unsigned long long>(sum));
+  }
+}
+
 }  // namespace
 
 int main(int argc, char** argv) {
@@ -317,12 +350,13 @@ int main(int argc, char** argv) {
       section = argv[i];
     }
   }
-  if (section != "all" && section != "input" && section != "sink") {
-    std::fprintf(stderr, "usage: factorial-io-bench [input|sink|all] [--quick]\n");
+  if (section != "all" && section != "input" && section != "sink" && section != "digits") {
+    std::fprintf(stderr, "usage: factorial-io-bench [input|sink|digits|all] [--quick]\n");
     return 2;
   }
   bool ok = true;
   if (section == "all" || section == "input") ok = InputBench(quick);
   if (section == "all" || section == "sink") SinkBench(quick);
+  if (section == "all" || section == "digits") DigitsBench();
   return ok ? 0 : 1;
 }
