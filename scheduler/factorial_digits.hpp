@@ -18,4 +18,16 @@ inline constexpr std::uint64_t kLargestDigitsN = 1'000'000'000;
 // result) or n > kLargestDigitsN. Deterministic, a few tens of nanoseconds, no allocation.
 std::optional<std::uint64_t> FactorialDecimalDigits(std::uint64_t n);
 
+// log10(n!) as FactorialDecimalDigits estimates it, for 21 <= n <= kLargestDigitsN, with the
+// bounds on its error the estimate's margin is built from (factorial_digits.cpp says why):
+// |value - log10(n!)| < rounding_bound + truncation_bound. Apart for the tests that check
+// those bounds against exact arithmetic.
+struct Log10FactorialEstimate {
+  long double value = 0;
+  double value_double = 0;  // value rounded to double
+  double rounding_bound = 0;
+  double truncation_bound = 0;
+};
+Log10FactorialEstimate EstimateLog10Factorial(std::uint64_t n);
+
 }  // namespace factorial::scheduler

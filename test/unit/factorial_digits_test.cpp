@@ -5,6 +5,7 @@
 #include "factorial_digits.hpp"
 
 #include <array>
+#include <cmath>
 #include <cstdint>
 #include <optional>
 
@@ -41,11 +42,26 @@ struct Tally {
   }
 };
 
+// log10(x) for x in [1, 10) to within 2^-60: x to long double through two doubles (the
+// rounding: u = 2^-64 relative), then log10l (within about 1 ulp).
+long double Log10Of(const mpf_t x) {
+  mpf_t rest;
+  mpf_init2(rest, mpf_get_prec(x));
+  const double high = mpf_get_d(x);
+  mpf_set_d(rest, high);
+  mpf_sub(rest, x, rest);
+  const long double value = static_cast<long double>(high) + mpf_get_d(rest);
+  mpf_clear(rest);
+  return log10l(value);
+}
+
 // Checks every n in [0, last] in one pass and returns n!'s length at `last`. n! is kept as
 // x * 10^(d-1), x in [1, 10), in 256-bit floats: each step truncates at most twice (relative
 // 2^-255 each), so after 2 * 10^9 steps x is off by under 2^-223 relative; the sweep insists
 // that x stays 10^-60 away from 1 and 10 (it does, by far), so the reference length d is exact.
-std::uint64_t SweepTo(std::uint64_t last, Tally& tally) {
+// With `check_estimate`, the estimate of log10(n!) is checked against d - 1 + log10(x) to be
+// within the bounds its margin is built from, however far from a digit boundary it lies.
+std::uint64_t SweepTo(std::uint64_t last, Tally& tally, bool check_estimate) {
   REQUIRE(last <= kLargestDigitsN);
   mpf_t x, low, high;
   mpf_init2(x, 256);
@@ -72,6 +88,12 @@ std::uint64_t SweepTo(std::uint64_t last, Tally& tally) {
     length += k;
     if (mpf_cmp(x, low) < 0 || mpf_cmp(x, high) > 0) FAIL("the reference cannot tell " << n << "!'s length");
     tally.Check(n, length);
+    if (check_estimate && n > 20) {
+      const auto estimate = factorial::scheduler::EstimateLog10Factorial(n);
+      const long double error = (estimate.value - static_cast<long double>(length - 1)) - Log10Of(x);
+      const long double bound = estimate.rounding_bound + estimate.truncation_bound + 0x1p-60L;
+      if (fabsl(error) > bound) FAIL("log10(" << n << "!) is off by " << static_cast<double>(error));
+    }
   }
   for (auto& power : float_powers) mpf_clear(power);
   mpf_clears(x, low, high, nullptr);
@@ -111,10 +133,11 @@ TEST_CASE("n!'s decimal length is exact for every n up to 30000", "[factorial_di
   CHECK(tally.declined == 0);
 }
 
+// And its estimate of log10(n!) is within its error bounds (rounding, truncation) at every n.
 TEST_CASE("n!'s decimal length is exact for every n up to 2 * 10^6", "[factorial_digits]") {
   constexpr std::uint64_t kLast = 2'000'000;
   Tally tally;
-  std::uint64_t length = SweepTo(kLast, tally);
+  std::uint64_t length = SweepTo(kLast, tally, true);
   mpz_t factorial;  // the sweep's last length, independently
   mpz_init(factorial);
   mpz_fac_ui(factorial, kLast);
@@ -129,7 +152,7 @@ TEST_CASE("n!'s decimal length is exact for every n up to 2 * 10^6", "[factorial
 // exact count may move by one or two with another libm's logl).
 TEST_CASE("n!'s decimal length is exact for every n up to 10^9", "[.][factorial_digits_sweep]") {
   Tally tally;
-  CHECK(SweepTo(kLargestDigitsN, tally) == 8'565'705'523u);  // OEIS A061010 (10^9)
+  CHECK(SweepTo(kLargestDigitsN, tally, false) == 8'565'705'523u);  // OEIS A061010 (10^9)
   CHECK(tally.declined == 30);
 }
 
@@ -151,19 +174,24 @@ TEST_CASE("n!'s decimal length is exact for large n", "[factorial_digits]") {
 // 10^9 (about 0.05 over the 900,000 sampled here). So none at all is the only honest outcome;
 // a regression in precision (double instead of long double: 2^11 times the margin) shows as
 // thousands.
+// Beyond the exact checks, each step is checked: n! = n * (n-1)!, so the length grows by
+// floor(log10 n) or one more, that is by n's own length or one less.
 TEST_CASE("n!'s decimal length is declined almost never", "[factorial_digits]") {
   std::uint64_t declined = 0;
-  std::uint64_t previous = 1;
-  for (std::uint64_t n = 0; n < 10'000'000; ++n) {
+  std::optional<std::uint64_t> previous = 1;  // (n-1)!'s length
+  std::uint64_t width = 1;                    // n's
+  for (std::uint64_t n = 1; n < 10'000'000; ++n) {
+    if (n == 10 || n == 100 || n == 1000 || n == 10'000 || n == 100'000 || n == 1'000'000) ++width;
     std::optional<std::uint64_t> digits = FactorialDecimalDigits(n);
-    if (!digits) {
-      ++declined;
-      continue;
+    if (!digits) ++declined;
+    if (digits && previous && *digits != *previous + width && *digits + 1 != *previous + width) {
+      FAIL(n << "! has " << *digits << " digits, " << (n - 1) << "! " << *previous);
     }
-    if (*digits < previous) FAIL(n << "! would be shorter than an earlier factorial");
-    previous = *digits;
+    previous = digits;
   }
   CHECK(declined == 0);
+  CHECK(FactorialDecimalDigits(10'000'000) == 65'657'060u);    // OEIS A061010 (10^7)
+  CHECK(FactorialDecimalDigits(100'000'000) == 756'570'557u);  // (10^8)
 
   declined = 0;
   for (std::uint64_t n = kLargestDigitsN / 10; n <= kLargestDigitsN; n += 997) {
