@@ -709,87 +709,35 @@ Status ReplaceJournal(const std::string& dir, const std::function<Status(int fd)
   return SyncDir(dir);
 }
 
-// The number a result line starts with: "N! ..." (text) or {"n":N,... (json).
-std::optional<std::uint64_t> LineNumber(std::string_view head) {
-  constexpr std::string_view kJson = "{\"n\":";
-  if (head.starts_with(kJson)) head.remove_prefix(kJson.size());
-  std::uint64_t n = 0;
-  auto [end, ec] = std::from_chars(head.data(), head.data() + head.size(), n);
-  if (ec != std::errc() || end == head.data()) return std::nullopt;
-  return n;
-}
-
-}  // namespace
-
-Status StateStore::Expand(const JournalContents& compacted) {
-  std::string output = dir_ + "/" + compacted.located_in;
-  int in = ::open(output.c_str(), O_RDONLY | O_CLOEXEC);
-  std::uint64_t size = 0;
-  struct stat st {};
-  if (in >= 0 && ::fstat(in, &st) == 0) size = static_cast<std::uint64_t>(st.st_size);
-  std::size_t dropped = 0;
-  Status expanded = ReplaceJournal(dir_, [&](int fd) -> Status {
-    if (auto w = WriteAll(fd, Record(kInput, 0, compacted.input + "\n" + compacted.format)); !w.ok()) return w;
-    if (compacted.framework_id) {
-      if (auto w = WriteAll(fd, Record(kFramework, 0, *compacted.framework_id)); !w.ok()) return w;
-    }
-    std::string line;
-    for (const auto& located : compacted.located) {
-      const StoredResult& at = located.at;
-      bool whole = in >= 0 && at.offset <= size && at.length <= size - at.offset && at.length < (std::uint64_t{1} << 34);
-      if (whole) {
-        line.resize(static_cast<std::size_t>(at.length));
-        whole = ReadAt(in, line.data(), line.size(), at.offset).ok() && Crc32c(line) == located.crc;
-      }
-      if (!whole) {
-        ++dropped;  // changed or gone since: computed again
-        continue;
-      }
-      if (auto w = WriteAll(fd, Record(at.ok ? kFinished : kFailed, at.n, line)); !w.ok()) return w;
-    }
-    return OkStatus();
-  });
-  if (in >= 0) ::close(in);
-  if (!expanded.ok()) return MakeError(Errc::kInternal, "cannot expand the compacted journal in " + dir_ + ": " +
-                                                            expanded.error().message);
-  if (dropped > 0) {
-    // The caller logs nothing yet (no logger at open): the numbers are simply not final.
-    std::fprintf(stderr, "factorial-scheduler: %zu result line(s) in %s changed since the job finished; they are "
-                 "computed again\n", dropped, output.c_str());
-  }
-  return OkStatus();
-}
-
-namespace {
-
-// A placed file open for reading, and its size; fd < 0 when it is gone.
-struct PlacedFile {
-  explicit PlacedFile(const std::string& path) : fd(::open(path.c_str(), O_RDONLY | O_CLOEXEC)) {
+// A file of result lines (the output a compacted journal refers to, a placed file) open for
+// reading, and its size; fd < 0 when it is gone.
+struct LineFile {
+  explicit LineFile(const std::string& path) : fd(::open(path.c_str(), O_RDONLY | O_CLOEXEC)) {
     struct stat st {};
     if (fd >= 0 && ::fstat(fd, &st) == 0) size = static_cast<std::uint64_t>(st.st_size);
   }
-  ~PlacedFile() {
+  ~LineFile() {
     if (fd >= 0) ::close(fd);
   }
-  PlacedFile(const PlacedFile&) = delete;
-  PlacedFile& operator=(const PlacedFile&) = delete;
+  LineFile(const LineFile&) = delete;
+  LineFile& operator=(const LineFile&) = delete;
   bool Holds(const StoredResult& at) const { return fd >= 0 && at.offset <= size && at.length <= size - at.offset; }
 
   int fd = -1;
   std::uint64_t size = 0;
 };
 
-// Whether `line` is in `file` as placed: there, and its bytes of its CRC.
-bool LineIntact(const PlacedFile& file, const LocatedResult& line) {
+// Whether `line` is in `file` as recorded: within it, and its bytes of its CRC.
+bool LineIntact(const LineFile& file, const LocatedResult& line) {
   if (!file.Holds(line.at)) return false;
   auto crc = CrcOfRange(file.fd, line.at.offset, line.at.length);
   return crc.ok() && *crc == line.crc;
 }
 
 // Writes `line`'s record (its bytes read from `file`, a chunk at a time) to `fd` at `at`, which
-// moves past it. False, with `at` where it was, if the line is not in `file` as placed: what
-// was written of it is to be overwritten or cut off.
-Result<bool> CopyPlacedLine(const PlacedFile& file, const LocatedResult& line, int fd, std::uint64_t& at) {
+// moves past it, memory bounded however long the line. False, with `at` where it was, if the
+// line is not in `file` as recorded: what was written of it is to be overwritten or cut off.
+Result<bool> CopyCheckedLine(const LineFile& file, const LocatedResult& line, int fd, std::uint64_t& at) {
   if (!file.Holds(line.at)) return false;
   std::uint64_t start = at;
   auto header = Header(line.at.ok ? kFinished : kFailed, line.at.length, line.at.n, line.crc);
@@ -815,18 +763,56 @@ Result<bool> CopyPlacedLine(const PlacedFile& file, const LocatedResult& line, i
   return true;
 }
 
+// The number a result line starts with: "N! ..." (text) or {"n":N,... (json).
+std::optional<std::uint64_t> LineNumber(std::string_view head) {
+  constexpr std::string_view kJson = "{\"n\":";
+  if (head.starts_with(kJson)) head.remove_prefix(kJson.size());
+  std::uint64_t n = 0;
+  auto [end, ec] = std::from_chars(head.data(), head.data() + head.size(), n);
+  if (ec != std::errc() || end == head.data()) return std::nullopt;
+  return n;
+}
+
 }  // namespace
+
+Status StateStore::Expand(const JournalContents& compacted) {
+  std::string output = dir_ + "/" + compacted.located_in;
+  LineFile file(output);
+  std::size_t dropped = 0;
+  Status expanded = ReplaceJournal(dir_, [&](int fd) -> Status {
+    std::uint64_t at = 0;
+    std::string head = Record(kInput, 0, compacted.input + "\n" + compacted.format);
+    if (compacted.framework_id) head += Record(kFramework, 0, *compacted.framework_id);
+    if (auto w = PutAt(fd, head, at); !w.ok()) return w;
+    for (const auto& located : compacted.located) {
+      auto copied = CopyCheckedLine(file, located, fd, at);
+      if (!copied.ok()) return copied.error();
+      if (!*copied) ++dropped;  // changed or gone since: computed again
+    }
+    // A line dropped last may have left bytes after the records.
+    if (::ftruncate(fd, static_cast<off_t>(at)) != 0) return MakeError(Errc::kInternal, Errno("journal truncate"));
+    return OkStatus();
+  });
+  if (!expanded.ok()) return MakeError(Errc::kInternal, "cannot expand the compacted journal in " + dir_ + ": " +
+                                                            expanded.error().message);
+  if (dropped > 0) {
+    // The caller logs nothing yet (no logger at open): the numbers are simply not final.
+    std::fprintf(stderr, "factorial-scheduler: %zu result line(s) in %s changed since the job finished; they are "
+                 "computed again\n", dropped, output.c_str());
+  }
+  return OkStatus();
+}
 
 void StateStore::CheckPlaced(const JournalContents& replay) {
   placed_recorded_ = placed_name_ = replay.placed_name;
   placed_layout_ = replay.placed_layout;
   if (replay.placed.empty()) return;
-  auto file = std::make_unique<PlacedFile>(dir_ + "/" + placed_name_);
+  auto file = std::make_unique<LineFile>(dir_ + "/" + placed_name_);
   std::string_view name = placed_name_;
   if (file->fd < 0 && name.size() > kPartial.size() && name.ends_with(kPartial)) {
     // Gone, perhaps renamed to its final name before the journal was compacted.
     std::string final_name(name.substr(0, name.size() - kPartial.size()));
-    auto renamed = std::make_unique<PlacedFile>(dir_ + "/" + final_name);
+    auto renamed = std::make_unique<LineFile>(dir_ + "/" + final_name);
     if (renamed->fd >= 0) {
       file = std::move(renamed);
       placed_name_ = std::move(final_name);
@@ -895,7 +881,7 @@ Status StateStore::ExpandPlaced() {
   if (fd_ < 0 || released_ || end_ != opened_end_) {
     return MakeError(Errc::kInternal, "placed results are expanded only before anything else is journaled");
   }
-  PlacedFile file(dir_ + "/" + placed_name_);
+  LineFile file(dir_ + "/" + placed_name_);
   std::vector<StoredResult> results;
   std::size_t dropped = 0;
   std::uint64_t end = 0;
@@ -914,7 +900,7 @@ Status StateStore::ExpandPlaced() {
     }
     for (const auto& line : placed_) {
       std::uint64_t start = at;
-      auto copied = CopyPlacedLine(file, line, fd, at);
+      auto copied = CopyCheckedLine(file, line, fd, at);
       if (!copied.ok()) return copied.error();
       if (!*copied) {
         ++dropped;  // changed or gone since the open: computed again

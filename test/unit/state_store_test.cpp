@@ -791,19 +791,19 @@ TEST_CASE("placed results expand only before anything is journaled, and a line c
     auto store = StateStore::Open(state.string(), job.fingerprint);
     REQUIRE(store.ok());
     REQUIRE((*store)->placed().size() == 2);
-    changed[changed.size() - 3] = 'X';  // 2's line
+    changed[2000] = 'X';  // 3's line, placed last: its partial record is cut off
     Write(state / "results.partial", changed);
     REQUIRE((*store)->ExpandPlaced().ok());
-    REQUIRE((*store)->replayed().size() == 3);  // 1, the 4 appended above, 3
+    REQUIRE((*store)->replayed().size() == 3);  // 1, the 4 appended above, 2
     CHECK((*store)->replayed()[1].n == 4);
-    CHECK((*store)->replayed()[2].n == 3);
-    CHECK(ReadAt((*store)->read_fd(), (*store)->replayed()[2]) == job.line3);
+    CHECK((*store)->replayed()[2].n == 2);
+    CHECK(ReadAt((*store)->read_fd(), (*store)->replayed()[2]) == job.line2);
+    CHECK(fs::file_size(state / "journal") == (*store)->size());
   }
   auto store = StateStore::Open(state.string(), job.fingerprint);
   REQUIRE(store.ok());
   REQUIRE((*store)->replayed().size() == 3);
-  CHECK((*store)->replayed()[2].n == 3);
-  CHECK(fs::file_size(state / "journal") == (*store)->size());
+  CHECK((*store)->replayed()[2].n == 2);
 }
 
 TEST_CASE("a journal with placed results compacts into the output, in the run or after a restart",
@@ -845,5 +845,67 @@ TEST_CASE("a journal with placed results compacts into the output, in the run or
     CHECK(ReadAt((*store)->read_fd(), replayed[1]) == job.line1);
     CHECK(ReadAt((*store)->read_fd(), replayed[2]) == job.line2);
     CHECK_FALSE(replayed[2].ok);
+  }
+}
+
+TEST_CASE("lines longer than a read chunk expand whole, from the output and from a placed file, and a change in "
+          "their last chunk drops them",
+          "[state][placed]") {
+  // 2.5 MiB of digits: three reads of 1 MiB.
+  std::string digits(5 * (std::size_t{1} << 19), '8');
+  digits[1 << 20] = '1';
+  std::string line2 = "2! = " + digits + "\n", line1 = "1! = 1\n";
+  std::string fingerprint = InputFingerprint({2, 1});
+  for (bool compacted : {true, false}) {
+    INFO((compacted ? "compacted into the output" : "placed"));
+    TempDir dir;
+    fs::path state = dir.path() / "state";
+    fs::path file = state / (compacted ? "results" : "results.partial");
+    {
+      auto store = StateStore::Open(state.string(), fingerprint);
+      REQUIRE(store.ok());
+      REQUIRE((*store)->BeginPlaced("results.partial", "text-v1 2").ok());
+      // The long line last: dropped, it leaves a partial record to cut off.
+      REQUIRE((*store)->AppendPlaced(Place(state / "results.partial", 1, true, line1, 0)).ok());
+      REQUIRE((*store)->AppendPlaced(Place(state / "results.partial", 2, true, line2, line1.size())).ok());
+      REQUIRE((*store)->Commit().ok());
+      if (compacted) {
+        fs::rename(state / "results.partial", file);
+        REQUIRE((*store)->Compact("results").value());
+      }
+    }
+    CHECK(fs::file_size(state / "journal") < 400);
+    std::string kept = Read(file);
+    for (bool changed : {false, true}) {
+      INFO((changed ? "changed" : "intact"));
+      std::string journal_before = Read(state / "journal");
+      if (changed) {
+        kept[kept.size() - 3] = '7';
+        Write(file, kept);
+      }
+      {
+        auto store = StateStore::Open(state.string(), fingerprint);
+        REQUIRE(store.ok());
+        if (!compacted) REQUIRE((*store)->ExpandPlaced().ok());
+        const auto& replayed = (*store)->replayed();
+        REQUIRE(replayed.size() == (changed ? 1u : 2u));
+        CHECK(replayed[0].n == 1);
+        CHECK(ReadAt((*store)->read_fd(), replayed[0]) == line1);
+        if (!changed) {
+          CHECK(replayed[1].n == 2);
+          CHECK(ReadAt((*store)->read_fd(), replayed[1]) == line2);
+        }
+        CHECK(fs::file_size(state / "journal") == (*store)->size());
+      }
+      if (!changed) {
+        // Once more from what the first expansion wrote: the same lines, nothing left to expand.
+        auto store = StateStore::Open(state.string(), fingerprint);
+        REQUIRE(store.ok());
+        CHECK((*store)->placed().empty());
+        REQUIRE((*store)->replayed().size() == 2);
+        CHECK(ReadAt((*store)->read_fd(), (*store)->replayed()[1]) == line2);
+        Write(state / "journal", journal_before);  // back to the compacted or placed journal
+      }
+    }
   }
 }
