@@ -603,6 +603,8 @@ struct ResultSink::Placement {
   std::map<Workload::Id, std::vector<std::uint64_t>> repeats;  // ids in the input more than once
   std::uint64_t total = 0;
   std::string layout;
+  std::string path;  // the placed file (`path`.partial)
+  bool dirty = false;  // written since the last SyncPlaced
   std::size_t placed_ids = 0;  // resolved by placement
   // Lines placed one after another (sorted input) are gathered into one write.
   std::unique_ptr<char[]> buffer = std::make_unique_for_overwrite<char[]>(kBufferBytes);
@@ -639,6 +641,8 @@ std::size_t TextHead(std::uint64_t n, char* out) {
 
 const std::string& ResultSink::layout() const { return placement_ ? placement_->layout : kNoLayout; }
 
+const std::string& ResultSink::placed_path() const { return placement_ ? placement_->path : kNoLayout; }
+
 // Every position's offset, from its number's predicted line length, in input order. The
 // layout's name covers the lengths, so a run that predicts otherwise does not reuse the file.
 void ResultSink::LayOut() {
@@ -663,6 +667,7 @@ void ResultSink::LayOut() {
     at += length;
   }
   placement->total = at;
+  placement->path = name_;
   placement->layout = fmt::format("text-v1 {} {} {:08x}", workload.size(), at, crc);
   placement_ = std::move(placement);
 }
@@ -743,6 +748,7 @@ Status ResultSink::SyncPlaced() {
   if (failed_) return *failed_;
   if (!placement_) return OkStatus();
   if (auto flushed = FlushPlaced(); !flushed.ok()) return flushed;
+  if (!std::exchange(placement_->dirty, false)) return OkStatus();
   if (::fdatasync(fd_) != 0) return Fail("cannot sync " + name_ + ": " + std::strerror(errno));
   return OkStatus();
 }
@@ -810,6 +816,7 @@ Status ResultSink::FlushPlaced() {
 
 Status ResultSink::WriteAt(std::uint64_t at, const char* data, std::size_t size) {
   if (failed_) return *failed_;
+  if (placement_) placement_->dirty = true;
   while (size > 0) {
     ssize_t n = ::pwrite(fd_, data, size, static_cast<off_t>(at));
     if (n < 0 && errno == EINTR) continue;
@@ -826,6 +833,7 @@ Status ResultSink::WriteAt(std::uint64_t at, const char* data, std::size_t size)
 // `length` bytes of `from` at `offset` to the placed file at `at`, inside the kernel where it
 // can (the digits of a download never pass through this process), else read and written.
 Status ResultSink::PlaceCopy(int from, std::uint64_t offset, std::uint64_t length, std::uint64_t at) {
+  placement_->dirty = true;
   while (length > 0 && !copy_range_broken_) {
     auto in = static_cast<off64_t>(offset), out = static_cast<off64_t>(at);
     ssize_t n = ::copy_file_range(from, &in, fd_, &out, static_cast<std::size_t>(length), 0);

@@ -123,7 +123,7 @@ class ResultSink {
   // The layout's name: equal for equal inputs laid out by equal predictions.
   const std::string& layout() const;
   // The file being placed into (`path`.partial).
-  const std::string& placed_path() const { return name_; }
+  const std::string& placed_path() const;
   // Empties the placed file when it is not reused (SinkOptions::reuse_placed left it as it was).
   Status DiscardPlaced();
   // Writes a finished result's lines at their places; they count as resolved only once

@@ -15,6 +15,7 @@
 #include <unistd.h>
 
 #include "factorial/curl_loop.hpp"
+#include "factorial/logging.hpp"
 #include "factorial/sd_notify.hpp"
 #include "factorial/signals.hpp"
 #include "call_order.hpp"
@@ -102,7 +103,9 @@ bool ReopenClosedStandardDescriptors() {
 }
 
 // The results' destination: standard output or --output, fed from the journal when resuming.
-Result<std::unique_ptr<ResultSink>> OpenSink(const RunConfig& run, const StateStore* store) {
+// `reuse_placed`: a placed file left by an earlier run is opened as it is (the caller checks
+// its layout, then keeps or empties it).
+Result<std::unique_ptr<ResultSink>> OpenSink(const RunConfig& run, const StateStore* store, bool reuse_placed) {
   SinkOptions sink_options;
   sink_options.order = run.order;
   sink_options.hold_bytes = run.hold_bytes;
@@ -112,13 +115,69 @@ Result<std::unique_ptr<ResultSink>> OpenSink(const RunConfig& run, const StateSt
   if (store) sink_options.store_fd = store->read_fd();
   // Text lines in input order are written where they belong as results arrive.
   sink_options.place_lines = true;
+  sink_options.reuse_placed = reuse_placed;
+  // The journal refers to the placed file's lines until it is compacted.
+  sink_options.keep_placed = reuse_placed;
   if (run.output.empty()) {
     return std::make_unique<ResultSink>(run.workload, run.format, STDOUT_FILENO, "standard output", sink_options);
   }
   return ResultSink::OpenFile(run.workload, run.format, run.output, sink_options);
 }
 
-// Starts the status server and registers its address as the framework's webui_url.
+// Whether `path` is a file directly in the state directory (the journal names files there).
+bool InStateDir(const std::string& path, const std::string& state_dir) {
+  std::error_code ec;
+  auto file = std::filesystem::weakly_canonical(path, ec);
+  if (ec) return false;
+  auto dir = std::filesystem::weakly_canonical(state_dir, ec);
+  return !ec && file.parent_path() == dir;
+}
+
+// The outputs of a run: the sink, and with --state-dir whether the journal refers to the
+// sink's placed lines (the output is placed in the state directory) instead of holding them.
+struct Outputs {
+  std::unique_ptr<ResultSink> sink;
+  bool placed_in_store = false;
+};
+
+// Opens the sink and brings it up to the journal: an earlier run's placed file is reused when
+// this run lays the output out the same way, else its lines are copied into the journal first
+// (ExpandPlaced) and the sink starts afresh from the journal.
+Result<Outputs> OpenOutputs(const RunConfig& run, StateStore* store) {
+  bool candidate = store != nullptr && !run.output.empty() && run.format == LineFormat::kText &&
+                   run.order == OutputOrder::kInput && InStateDir(run.output, run.state_dir);
+  auto opened = OpenSink(run, store, candidate);
+  if (!opened.ok()) return opened.error();
+  Outputs outputs{std::move(opened).value(), false};
+  if (store == nullptr) return outputs;
+  std::string placed_file = std::filesystem::path(outputs.sink->placed_path()).filename().string();
+  bool reusable = candidate && outputs.sink->placed() && store->placed_name() == placed_file &&
+                  store->placed_layout() == outputs.sink->layout();
+  if (!reusable && !store->placed_name().empty()) {
+    outputs.sink.reset();  // its file may hold the very lines to expand
+    if (auto expanded = store->ExpandPlaced(); !expanded.ok()) return expanded.error();
+    opened = OpenSink(run, store, false);
+    if (!opened.ok()) return opened.error();
+    outputs.sink = std::move(opened).value();
+  } else if (!reusable && candidate) {
+    if (auto discarded = outputs.sink->DiscardPlaced(); !discarded.ok()) return discarded.error();
+  }
+  ResultSink& sink = *outputs.sink;
+  if (candidate && sink.placed()) {
+    if (auto begun = store->BeginPlaced(placed_file, sink.layout()); !begun.ok()) return begun.error();
+    outputs.placed_in_store = true;
+  }
+  if (reusable) {
+    std::vector<std::pair<std::uint64_t, PlacedLine>> placed;
+    placed.reserve(store->placed().size());
+    for (const auto& line : store->placed()) placed.emplace_back(line.at.n, PlacedLine{line.at.offset, line.at.length, line.crc});
+    if (auto resumed = sink.ResumePlaced(placed); !resumed.ok()) return resumed.error();
+    spdlog::info("{} result line(s) already placed in {} are kept", placed.size(), Excerpt(sink.placed_path()));
+  }
+  if (auto resumed = sink.Resume(store->replayed()); !resumed.ok()) return resumed.error();
+  return outputs;
+}
+
 Result<std::unique_ptr<StatusServer>> StartStatusServer(RunConfig& run) {
   auto started = StatusServer::Start(*run.http);
   if (!started.ok()) return started.error();
@@ -133,15 +192,16 @@ Result<std::unique_ptr<StatusServer>> StartStatusServer(RunConfig& run) {
 
 // A finished job's output in the state directory holds every result: the journal is
 // compacted to refer to it, so the directory keeps the digits once.
-void CompactJournalIntoOutput(StateStore& store, const RunConfig& run) {
-  std::error_code ec;
-  auto output = std::filesystem::weakly_canonical(run.output, ec);
-  if (ec || output.parent_path() != std::filesystem::weakly_canonical(run.state_dir, ec) || ec) return;
+void CompactJournalIntoOutput(StateStore& store, const RunConfig& run, const ResultSink& sink) {
+  if (!InStateDir(run.output, run.state_dir)) return;
+  auto output = std::filesystem::weakly_canonical(run.output);
   auto compacted = store.Compact(output.filename().string());
   if (!compacted.ok()) {
     spdlog::warn("the journal stays as it is: {}", compacted.error().message);
   } else if (*compacted) {
     spdlog::debug("journal compacted: it refers to the lines of {}", run.output);
+    // A placed file the output was rewritten from is no longer referred to.
+    if (sink.placed() && sink.rewrote()) ::unlink(sink.placed_path().c_str());
   }
 }
 
@@ -162,10 +222,11 @@ void LogSummary(const ResultSink& sink, std::size_t total, double seconds, const
 // the timers that post to it.
 class JobDriver {
  public:
-  JobDriver(RunConfig& run, StateStore* store, ResultSink& sink, StatusServer* status_server)
+  JobDriver(RunConfig& run, StateStore* store, ResultSink& sink, bool placed_in_store, StatusServer* status_server)
       : run_(run),
         store_(store),
         sink_(sink),
+        placed_in_store_(placed_in_store),
         status_server_(status_server),
         settings_(Settings(run)),
         loop_(kConnectionsPerHost),
@@ -201,6 +262,7 @@ class JobDriver {
   struct Uncommitted {
     StoredResult stored;
     std::string line;
+    bool placed = false;  // written in the sink's placed file, which the journal refers to
   };
 
   // The first output error is logged and stops the job; later ones add nothing.
@@ -222,10 +284,19 @@ class JobDriver {
 
   Status Commit() {
     if (uncommitted_.empty()) return OkStatus();
+    // The placed lines first: the journal records that refer to them must not be durable
+    // before they are.
+    if (placed_in_store_) {
+      if (auto synced = sink_.SyncPlaced(); !synced.ok()) return synced;
+    }
     if (auto synced = store_->Commit(); !synced.ok()) return synced;
     last_commit_ = loop_.Now();
     for (const auto& pending : uncommitted_) {
-      if (auto added = sink_.AddStored(pending.stored, pending.line); !added.ok()) return added;
+      if (pending.placed) {
+        sink_.Resolve(pending.stored.n);
+      } else if (auto added = sink_.AddStored(pending.stored, pending.line); !added.ok()) {
+        return added;
+      }
     }
     uncommitted_.clear();
     return OkStatus();
@@ -259,7 +330,28 @@ class JobDriver {
     loop_.After(std::chrono::duration_cast<std::chrono::milliseconds>(kCommitEvery - since), [this] { Flush(); });
   }
 
+  // --state-dir with the output placed in it: the line goes to its place in the output, and
+  // the journal refers to it there. The digits reach the disk once.
+  bool PlaceResult(const NumberResult& result) {
+    auto placed = sink_.Place(result, /*with_crc=*/true);
+    if (!placed.ok()) {
+      OutputError(placed.error());
+      return true;
+    }
+    if (!*placed) return false;  // not a line the layout has a place for: journaled as a line
+    const PlacedLine& line = **placed;
+    StoredResult at{result.n, true, line.offset, line.length};
+    if (auto appended = store_->AppendPlaced(LocatedResult{at, line.crc}); !appended.ok()) {
+      OutputError(MakeError(Errc::kInternal, "--state-dir " + store_->dir() + ": " + appended.error().message));
+      return true;
+    }
+    uncommitted_.push_back({at, std::string(), true});
+    ScheduleFlush();
+    return true;
+  }
+
   void OnResult(const NumberResult& result) {
+    if (placed_in_store_ && result.ok && PlaceResult(result)) return;
     if (store_ && result.ok && result.digits_slice && result.digits_slice->crc32c) {
       // The journal holds the digits themselves, copied from the download inside the kernel;
       // the output reads the line from the journal when it is due.
@@ -389,13 +481,14 @@ class JobDriver {
       output_failed_ = true;
     }
     if (store_ && !output_failed_ && sink_.lines_resolved() == total_ && !run_.output.empty()) {
-      CompactJournalIntoOutput(*store_, run_);
+      CompactJournalIntoOutput(*store_, run_, sink_);
     }
   }
 
   RunConfig& run_;
   StateStore* store_;
   ResultSink& sink_;
+  bool placed_in_store_;
   StatusServer* status_server_;
   std::vector<std::pair<std::string, std::string>> settings_;
   CurlGlobal curl_;
@@ -440,18 +533,12 @@ int RunJob(RunConfig run) {
     std::fprintf(stderr, "factorial-scheduler: standard output is closed; pass --output FILE\n");
     return kExitUsage;
   }
-  auto opened_sink = OpenSink(run, store.get());
-  if (!opened_sink.ok()) {
-    std::fprintf(stderr, "factorial-scheduler: %s\n", opened_sink.error().message.c_str());
-    return kExitUsage;
+  auto opened = OpenOutputs(run, store.get());
+  if (!opened.ok()) {
+    std::fprintf(stderr, "factorial-scheduler: %s\n", opened.error().message.c_str());
+    return opened.error().code == Errc::kInvalidArgument ? kExitUsage : kExitFailed;
   }
-  std::unique_ptr<ResultSink> sink = std::move(opened_sink).value();
-  if (store) {
-    if (auto resumed = sink->Resume(store->replayed()); !resumed.ok()) {
-      spdlog::error("{}", resumed.error().message);
-      return kExitFailed;
-    }
-  }
+  std::unique_ptr<ResultSink> sink = std::move(opened->sink);
 
   if (const auto& c = run.scheduler.executor.command) {
     spdlog::info("agents run the executor {}{}", c->value.value_or(""), c->uris.empty() ? "" : ", fetched from " + c->uris[0].value);
@@ -465,7 +552,7 @@ int RunJob(RunConfig run) {
     }
     status_server = std::move(started).value();
   }
-  JobDriver driver(run, store.get(), *sink, status_server.get());
+  JobDriver driver(run, store.get(), *sink, opened->placed_in_store, status_server.get());
   return driver.Run();
 }
 

@@ -91,14 +91,17 @@ void Scheduler::Start() {
   if (config_.store != nullptr) {
     framework_id = config_.store->framework_id();
     std::size_t resumed = 0;
-    // Their lines are in the journal, and the output has them already (ResultSink::Resume).
-    for (const auto& saved : config_.store->replayed()) {
-      auto id = book_.workload().Find(saved.n);
-      if (!id || IsFinal(book_.state(*id))) continue;
-      book_.Finish(*id, saved.ok);
-      if (!saved.ok) exit_code_ = 1;
+    // Their lines are in the journal or the placed output, and the output has them already
+    // (ResultSink::Resume, ResumePlaced).
+    auto resume = [&](std::uint64_t n, bool ok) {
+      auto id = book_.workload().Find(n);
+      if (!id || IsFinal(book_.state(*id))) return;
+      book_.Finish(*id, ok);
+      if (!ok) exit_code_ = 1;
       ++resumed;
-    }
+    };
+    for (const auto& saved : config_.store->replayed()) resume(saved.n, saved.ok);
+    for (const auto& placed : config_.store->placed()) resume(placed.at.n, placed.at.ok);
     std::size_t adopted = AdoptJournaled();
     if (resumed > 0 || framework_id || adopted > 0) {
       spdlog::info("resuming from {}: {} number(s) already final, {} task(s) launched before and not over{}",

@@ -269,7 +269,11 @@ TEST_CASE("real Mesos: a SIGKILLed scheduler restarted with --state-dir resumes 
   {
     Process first(args);
     INFO(first.Stderr());
-    REQUIRE(Eventually([&] { return Lines(ReadFile(state / "results")).size() >= 1; }, kSmallRun));
+    // 12! is placed at the start of results.partial (the output appears whole at the end).
+    REQUIRE(Eventually([&] {
+      auto lines = Lines(ReadFile(state / "results.partial"));
+      return !lines.empty() && lines[0] == "12! = 479001600";
+    }, kSmallRun));
     REQUIRE(Eventually([&] { return AgentTaskState(*mesos, "factorial-2500000-1") == "TASK_RUNNING"; }, kSmallRun));
     launched_before = TaskIds(*mesos);
     fid = FrameworkId(first.Stderr());

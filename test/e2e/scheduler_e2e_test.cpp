@@ -411,6 +411,52 @@ TEST_CASE("with --state-dir a crashed scheduler resumes: nothing recomputed, not
   CHECK(SimGet(sim.master_url(), "state")["completed_frameworks"][0] == fid);
 }
 
+TEST_CASE("with --state-dir the journal refers to placed lines: a result's digits reach the disk once",
+          "[e2e][scheduler][deploy]") {
+  MesosSim sim(FastSimOptions(1));
+  sim.Start();
+  fs::path state = fs::path(sim.work_dir()) / "state";
+  auto args = SimSchedulerArgs(sim.master_url(), {"--state-dir", state.string(), "20000", "2500000"});
+  const std::string line = "20000! = " + IndependentFactorial(20000) + "\n";
+  std::size_t launched_before_crash = 0;
+  {
+    Process first(args);
+    REQUIRE(Eventually([&] {
+      std::ifstream in(state / "results.partial", std::ios::binary);
+      std::string head(line.size(), '\0');
+      return in.read(head.data(), static_cast<std::streamsize>(head.size())) && head == line;
+    }));
+    REQUIRE(Eventually([&] {
+      for (const auto& launch : SimGet(sim.master_url(), "launches")) {
+        if (launch["task_id"] == "factorial-2500000-1") return true;
+      }
+      return false;
+    }));
+    REQUIRE(SignalExecutors(sim.master_url(), SIGSTOP) == 1);
+    // 20000!'s 77,338 digits are in results.partial only; the journal says where.
+    CHECK(fs::file_size(state / "journal") < 4096);
+    first.Signal(SIGKILL);
+    CHECK(first.Wait() == 128 + SIGKILL);
+    launched_before_crash = SimGet(sim.master_url(), "launches").size();
+    REQUIRE(SignalExecutors(sim.master_url(), SIGCONT) == 1);
+  }
+  Process second(args);
+  REQUIRE(second.Wait() == 0);
+  INFO(second.Stderr());
+  CHECK_THAT(second.Stderr(), Catch::Contains("1 number(s) already final"));
+  CHECK_THAT(second.Stderr(), Catch::Contains("1 result line(s) already placed in " + (state / "results.partial").string() +
+                                              " are kept"));
+  std::ifstream in(state / "results", std::ios::binary);
+  std::string text((std::istreambuf_iterator<char>(in)), std::istreambuf_iterator<char>());
+  REQUIRE(text.size() > line.size());
+  CHECK(text.substr(0, line.size()) == line);
+  auto lines = Lines(text);
+  REQUIRE(lines.size() == 2);
+  CHECK(lines[1].size() == std::string("2500000! = ").size() + factorial::FactorialDigits(2500000));
+  CHECK(SimGet(sim.master_url(), "launches").size() == launched_before_crash);
+  CHECK(!fs::exists(state / "results.partial"));
+}
+
 namespace {
 
 // Batch tasks of several numbers running when the scheduler is SIGKILLed; `while_down` runs
