@@ -212,7 +212,10 @@ Result<std::unique_ptr<ResultSink>> ResultSink::OpenFile(std::shared_ptr<const W
   }
   std::unique_ptr<ResultSink> sink(new ResultSink(std::move(workload), format, fd, partial, path, std::move(options)));
   sink->owns_fd_ = true;
-  if (place) sink->LayOut();
+  if (place) {
+    sink->LayOut();
+    if (truncate != 0) sink->Reserve();
+  }
   return sink;
 }
 
@@ -675,7 +678,15 @@ void ResultSink::LayOut() {
 Status ResultSink::DiscardPlaced() {
   if (!placement_) return OkStatus();
   if (::ftruncate(fd_, 0) != 0) return Fail("cannot truncate " + name_ + ": " + std::strerror(errno));
+  Reserve();
   return OkStatus();
+}
+
+// The whole file's blocks at once: lines written at scattered offsets into a file that has
+// none cost the file system a delayed allocation each (on ext4 twice the CPU of the same bytes
+// appended). Where it cannot be done the lines are written all the same.
+void ResultSink::Reserve() {
+  if (placement_->total > 0) (void)::fallocate(fd_, 0, 0, static_cast<off_t>(placement_->total));
 }
 
 Result<std::optional<PlacedLine>> ResultSink::Place(const NumberResult& result, bool with_crc) {

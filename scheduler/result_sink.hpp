@@ -192,6 +192,7 @@ class ResultSink {
   // Placed output.
   struct Placement;
   void LayOut();
+  void Reserve();
   Status PlaceBytes(std::uint64_t at, std::string_view bytes);
   Status PlaceCopy(int from, std::uint64_t offset, std::uint64_t length, std::uint64_t at);
   Status FlushPlaced();

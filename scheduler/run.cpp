@@ -191,10 +191,18 @@ Result<std::unique_ptr<StatusServer>> StartStatusServer(RunConfig& run) {
 }
 
 // A finished job's output in the state directory holds every result: the journal is
-// compacted to refer to it, so the directory keeps the digits once.
-void CompactJournalIntoOutput(StateStore& store, const RunConfig& run, const ResultSink& sink) {
+// compacted to refer to it, so the directory keeps the digits once. A placed output renamed
+// into place as it was is what the journal refers to already: it is only named anew (one small
+// record, no reading of the output).
+void CompactJournalIntoOutput(StateStore& store, const RunConfig& run, const ResultSink& sink, bool placed_in_store) {
   if (!InStateDir(run.output, run.state_dir)) return;
   auto output = std::filesystem::weakly_canonical(run.output);
+  if (placed_in_store && !sink.rewrote()) {
+    if (auto renamed = store.BeginPlaced(output.filename().string(), sink.layout()); !renamed.ok()) {
+      spdlog::warn("the journal still names {}: {}", Excerpt(sink.placed_path()), renamed.error().message);
+    }
+    return;
+  }
   auto compacted = store.Compact(output.filename().string());
   if (!compacted.ok()) {
     spdlog::warn("the journal stays as it is: {}", compacted.error().message);
@@ -481,7 +489,7 @@ class JobDriver {
       output_failed_ = true;
     }
     if (store_ && !output_failed_ && sink_.lines_resolved() == total_ && !run_.output.empty()) {
-      CompactJournalIntoOutput(*store_, run_, sink_);
+      CompactJournalIntoOutput(*store_, run_, sink_, placed_in_store_);
     }
   }
 

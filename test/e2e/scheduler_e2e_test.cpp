@@ -455,6 +455,15 @@ TEST_CASE("with --state-dir the journal refers to placed lines: a result's digit
   CHECK(lines[1].size() == std::string("2500000! = ").size() + factorial::FactorialDigits(2500000));
   CHECK(SimGet(sim.master_url(), "launches").size() == launched_before_crash);
   CHECK(!fs::exists(state / "results.partial"));
+  // The journal now names `results` for those lines; a run on the finished state computes
+  // nothing and writes the same output from them.
+  CHECK(fs::file_size(state / "journal") < 4096);
+  Process third(args);
+  REQUIRE(third.Wait() == 0);
+  std::ifstream again(state / "results", std::ios::binary);
+  CHECK(std::string((std::istreambuf_iterator<char>(again)), std::istreambuf_iterator<char>()) == text);
+  CHECK(SimGet(sim.master_url(), "launches").size() == launched_before_crash);
+  CHECK_THAT(third.Stderr(), Catch::Contains("2 number(s) already final"));
 }
 
 namespace {
