@@ -1,11 +1,11 @@
-#include "factorial_digits.hpp"
+#include "factorial/factorial_digits.hpp"
 
 #include <array>
 #include <bit>
 #include <cmath>
 #include <limits>
 
-namespace factorial::scheduler {
+namespace factorial {
 
 // Above 20, log10(n!) comes from Stirling's series for ln(n!), evaluated in long double (x87 on
 // x86-64: 64-bit significand, unit roundoff u = 2^-64):
@@ -138,4 +138,4 @@ std::optional<std::uint64_t> FactorialDecimalDigits(std::uint64_t n) {
   return whole + 1;
 }
 
-}  // namespace factorial::scheduler
+}  // namespace factorial
