@@ -25,7 +25,7 @@
 #include "factorial/url_query.hpp"
 #include "factorial/result_file.hpp"
 #include "crc32c.hpp"
-#include "factorial/sizing.hpp"
+#include "factorial/factorial_digits.hpp"
 
 namespace factorial::scheduler {
 namespace {
@@ -168,8 +168,8 @@ void AttachEntryParser(FileFetch* f) {
   f->parser = ResultFileParser(ResultFileParser::Callbacks{
       .on_entry = [f](std::uint64_t n, std::uint64_t length) -> Status {
         if (!f->seen.insert(n).second) return MakeError(Errc::kCorruption, std::to_string(n) + "! comes twice");
-        if (length != FactorialDigits(n)) {
-          return MakeError(Errc::kCorruption, std::to_string(n) + "! has " + std::to_string(FactorialDigits(n)) +
+        if (!IsFactorialLength(n, length)) {
+          return MakeError(Errc::kCorruption, std::to_string(n) + "! has " + FactorialLengthText(n) +
                                                   " digits, not " + std::to_string(length));
         }
         f->index.push_back({n, f->parser.digits_offset(), length});

@@ -5,6 +5,7 @@
 #include <spdlog/spdlog.h>
 
 #include "factorial/logging.hpp"
+#include "factorial/factorial_digits.hpp"
 #include "factorial/sizing.hpp"
 
 namespace factorial::scheduler {
@@ -92,7 +93,7 @@ Result<TaskResults::Checked> TaskResults::Check(const Batch& batch, ResultList& 
     if (const auto* digits = std::get_if<std::string>(&entry.value);
         digits != nullptr && !HasFactorialShape(entry.n, *digits)) {
       return broken(fmt::format("a result of the wrong shape for {}! ({} digits, expected {})", entry.n,
-                                digits->size(), FactorialDigits(entry.n)));
+                                digits->size(), FactorialLengthText(entry.n)));
     }
     entries.emplace_back(*id, &entry);
   }

@@ -4,6 +4,7 @@
 #include <bit>
 #include <cmath>
 #include <limits>
+#include <string>
 
 namespace factorial {
 
@@ -86,8 +87,9 @@ std::uint64_t DecimalLength(std::uint64_t v) {
 }
 
 // EstimateLog10Factorial's body, inlined in FactorialDecimalDigits: as a call, returning the
-// struct through memory, it took half as long again.
-[[gnu::always_inline]] inline Log10FactorialEstimate Estimate(std::uint64_t n) {
+// struct through memory, it took half as long again. `ln_n`: ln n, from LnOf up to
+// kLargestDigitsN (FactorialLengths passes logl's beyond).
+[[gnu::always_inline]] inline Log10FactorialEstimate Estimate(std::uint64_t n, long double ln_n) {
   constexpr long double kLog10E = 0.4342944819032518276511289189166050822943L;
   constexpr long double kHalfLnTwoPi = 0.9189385332046727417803297364056176398614L;
   constexpr double kEpsilon = std::numeric_limits<long double>::epsilon();  // 2u
@@ -99,7 +101,7 @@ std::uint64_t DecimalLength(std::uint64_t v) {
   const double series = r * (1.0 / 12 - r2 * (1.0 / 360 - r2 * (1.0 / 1260 - r2 / 1680)));
   const auto x = static_cast<long double>(n);
   Log10FactorialEstimate estimate;
-  estimate.value = ((x + 0.5L) * LnOf(n) - x + (kHalfLnTwoPi + series)) * kLog10E;
+  estimate.value = ((x + 0.5L) * ln_n - x + (kHalfLnTwoPi + series)) * kLog10E;
   // In double, from the value in double (also needed below): M <= log10(n!) + 0.44 n;
   // log10 e / 1188 < 0.00037.
   estimate.value_double = static_cast<double>(estimate.value);
@@ -109,9 +111,20 @@ std::uint64_t DecimalLength(std::uint64_t v) {
   return estimate;
 }
 
+// The margin against the proven error bound (above): four times the rounding part.
+[[gnu::always_inline]] inline long double MarginOf(const Log10FactorialEstimate& estimate) {
+  return 4 * estimate.rounding_bound + estimate.truncation_bound;
+}
+
+// floor(x) + 1 for x >= 0, the length of a number whose log10 is x; UINT64_MAX past 2^64.
+std::uint64_t LengthAt(long double x) {
+  if (x >= 0x1p64L - 1) return std::numeric_limits<std::uint64_t>::max();
+  return static_cast<std::uint64_t>(floorl(x)) + 1;
+}
+
 }  // namespace
 
-Log10FactorialEstimate EstimateLog10Factorial(std::uint64_t n) { return Estimate(n); }
+Log10FactorialEstimate EstimateLog10Factorial(std::uint64_t n) { return Estimate(n, LnOf(n)); }
 
 std::optional<std::uint64_t> FactorialDecimalDigits(std::uint64_t n) {
   if (n <= kLargestExactN) {
@@ -121,9 +134,9 @@ std::optional<std::uint64_t> FactorialDecimalDigits(std::uint64_t n) {
   }
   if (n > kLargestDigitsN) return std::nullopt;
 
-  const Log10FactorialEstimate estimate = Estimate(n);
+  const Log10FactorialEstimate estimate = Estimate(n, LnOf(n));
   // Long double, so that 1 - margin keeps it whole.
-  const long double margin = 4 * estimate.rounding_bound + estimate.truncation_bound;
+  const long double margin = MarginOf(estimate);
 
   // The integer part through double rather than std::floor and a cast on long double, whose
   // x87 code switches the rounding mode four times. Rounding to double is monotonic and keeps
@@ -136,6 +149,31 @@ std::optional<std::uint64_t> FactorialDecimalDigits(std::uint64_t n) {
   }
   if (fraction < margin || fraction > 1 - margin) return std::nullopt;
   return whole + 1;
+}
+
+// Where FactorialDecimalDigits declines, log10(n!) lies within the bound of the estimate, so
+// floor(log10(n!)) is floor(value - margin) or floor(value + margin): up to kLargestDigitsN
+// the margin is far below 1/2, and these are the two lengths either side of the boundary the
+// estimate is near. Beyond it ln n comes from logl (within about 1 ulp, better than LnOf's
+// 7u, so the same bound holds), but no answer there was checked against exact arithmetic:
+// one more length either side, in case the bound's reasoning misses something at that scale.
+FactorialLengthRange FactorialLengths(std::uint64_t n) {
+  if (std::optional<std::uint64_t> exact = FactorialDecimalDigits(n)) return {*exact, *exact};
+  const bool checked = n <= kLargestDigitsN;
+  const Log10FactorialEstimate estimate = Estimate(n, checked ? LnOf(n) : logl(static_cast<long double>(n)));
+  const long double reach = MarginOf(estimate) + (checked ? 0 : 1);
+  return {LengthAt(estimate.value - reach), LengthAt(estimate.value + reach)};
+}
+
+bool IsFactorialLength(std::uint64_t n, std::uint64_t digits) {
+  const FactorialLengthRange lengths = FactorialLengths(n);
+  return lengths.low <= digits && digits <= lengths.high;
+}
+
+std::string FactorialLengthText(std::uint64_t n) {
+  const FactorialLengthRange lengths = FactorialLengths(n);
+  if (lengths.low == lengths.high) return std::to_string(lengths.low);
+  return std::to_string(lengths.low) + (lengths.high == lengths.low + 1 ? " or " : " to ") + std::to_string(lengths.high);
 }
 
 }  // namespace factorial

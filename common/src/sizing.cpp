@@ -4,6 +4,7 @@
 #include <numbers>
 
 #include "factorial/digits.hpp"
+#include "factorial/factorial_digits.hpp"
 
 namespace factorial {
 
@@ -11,13 +12,10 @@ double Log10Factorial(std::uint64_t n) {
   return std::lgamma(static_cast<double>(n) + 1.0) / std::numbers::ln10;
 }
 
-std::uint64_t FactorialDigits(std::uint64_t n) {
-  if (n < 2) return 1;
-  return static_cast<std::uint64_t>(std::floor(Log10Factorial(n))) + 1;
-}
+std::uint64_t FactorialDigits(std::uint64_t n) { return FactorialLengths(n).high; }
 
 bool HasFactorialShape(std::uint64_t n, std::string_view digits) {
-  return digits.size() == FactorialDigits(n) && AllDigits(digits);
+  return IsFactorialLength(n, digits.size()) && AllDigits(digits);
 }
 
 std::uint64_t FactorialBinaryBytes(std::uint64_t n) {

@@ -1,10 +1,12 @@
 #pragma once
 
 // The exact length of n! in decimal, from n alone: the text output can place each result line
-// at its final offset before the result itself exists.
+// at its final offset before the result itself exists, and every result is checked to have
+// exactly that length before anyone uses it (IsFactorialLength).
 
 #include <cstdint>
 #include <optional>
+#include <string>
 
 namespace factorial {
 
@@ -29,5 +31,22 @@ struct Log10FactorialEstimate {
   double truncation_bound = 0;
 };
 Log10FactorialEstimate EstimateLog10Factorial(std::uint64_t n);
+
+// The lengths n! may have: the exact one (low == high) wherever FactorialDecimalDigits knows
+// it; the two either side of the digit boundary its estimate is too near to decide, up to
+// kLargestDigitsN; beyond that, where nothing was checked against exact arithmetic, the
+// estimate's bounds widened by one either side. Saturates at UINT64_MAX.
+struct FactorialLengthRange {
+  std::uint64_t low = 0;
+  std::uint64_t high = 0;
+};
+FactorialLengthRange FactorialLengths(std::uint64_t n);
+
+// True iff a result of `digits` decimal digits has n!'s length: the exact length, or either
+// candidate where it is not known (FactorialLengths). The one length check of every result.
+bool IsFactorialLength(std::uint64_t n, std::uint64_t digits);
+
+// FactorialLengths(n) for messages: "149067099", "8565705522 or 8565705523".
+std::string FactorialLengthText(std::uint64_t n);
 
 }  // namespace factorial

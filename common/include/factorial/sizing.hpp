@@ -11,11 +11,15 @@ namespace factorial {
 // log10(n!) via lgamma; exact enough for sizing (relative error < 1e-12).
 double Log10Factorial(std::uint64_t n);
 
-// Number of decimal digits of n! (1 for 0! and 1!).
+// Number of decimal digits of n! (1 for 0! and 1!), for sizing: the exact length wherever
+// FactorialDecimalDigits knows it (every n up to 10^9 but about 30), so sizes agree with the
+// checks below; where it does not, the larger candidate (FactorialLengths), so that what is
+// reserved or asked for never falls short. Never a check of a result: IsFactorialLength is.
 std::uint64_t FactorialDigits(std::uint64_t n);
 
-// True iff `digits` has the shape of n!: exactly FactorialDigits(n) decimal digits and nothing
-// else. Every result is checked so before anyone uses it.
+// True iff `digits` has the shape of n!: n!'s decimal length (IsFactorialLength, exact where
+// known, either candidate near an undecided digit boundary) and nothing but decimal digits.
+// Every result is checked so before anyone uses it.
 bool HasFactorialShape(std::uint64_t n, std::string_view digits);
 
 // Bytes of n! in binary (GMP limbs), rounded up.
