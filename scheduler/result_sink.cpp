@@ -212,9 +212,10 @@ Result<std::unique_ptr<ResultSink>> ResultSink::OpenFile(std::shared_ptr<const W
   }
   std::unique_ptr<ResultSink> sink(new ResultSink(std::move(workload), format, fd, partial, path, std::move(options)));
   sink->owns_fd_ = true;
+  sink->untruncated_ = truncate == 0;
   if (place) {
     sink->LayOut();
-    if (truncate != 0) sink->Reserve();
+    if (truncate != 0 && sink->placement_) sink->Reserve();
   }
   return sink;
 }
@@ -670,6 +671,9 @@ void ResultSink::LayOut() {
     crc = Crc32c(std::string_view(bytes, 8), crc);
     at += length;
   }
+  // A line per write is cheap beside lines of kilobytes, not beside short ones: many short
+  // lines (or many repeats, each a write of its own) go out in order through the buffer.
+  if (at < options_.place_from_average * workload.size() || workload.size() > 2 * workload.distinct()) return;
   placement->total = at;
   placement->path = name_;
   placement->layout = fmt::format("text-v1 {} {} {:08x}", workload.size(), at, crc);
@@ -677,9 +681,9 @@ void ResultSink::LayOut() {
 }
 
 Status ResultSink::DiscardPlaced() {
-  if (!placement_) return OkStatus();
+  if (!std::exchange(untruncated_, false)) return OkStatus();
   if (::ftruncate(fd_, 0) != 0) return Fail("cannot truncate " + name_ + ": " + std::strerror(errno));
-  Reserve();
+  if (placement_) Reserve();
   return OkStatus();
 }
 

@@ -63,8 +63,12 @@ struct SinkOptions {
   bool flush_each_add = true;
   // Told once when the spill file cannot be made or written (results then stay in memory).
   std::function<void(const std::string&)> warn;
-  // Placed output (see the top), for a text file in input order opened by OpenFile.
+  // Placed output (see the top), for a text file in input order opened by OpenFile, when its
+  // lines are long enough on average for a write each (placed() says whether it is).
   bool place_lines = false;
+  // The average line length from which lines are placed (W2: 36 KB; W1, a million lines of
+  // 1.2 KB, a thousand of each number, goes out in order).
+  std::uint64_t place_from_average = 4096;
   // Placed output: reuse the file left by an earlier run with the same layout (its lines the
   // journal locates stay where they are: ResumePlaced) instead of truncating it.
   bool reuse_placed = false;
@@ -237,6 +241,7 @@ class ResultSink {
   std::uint64_t spill_reads_ = 0;
   bool copy_range_broken_ = false;  // copy_file_range refused once: read and write instead
   std::unique_ptr<Placement> placement_;
+  bool untruncated_ = false;  // opened as it was (SinkOptions::reuse_placed): DiscardPlaced empties it
   bool rewrote_ = false;
   std::optional<Error> failed_;
 };

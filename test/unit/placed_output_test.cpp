@@ -42,6 +42,7 @@ std::string Read(const fs::path& path) {
 SinkOptions Placing() {
   SinkOptions options;
   options.place_lines = true;
+  options.place_from_average = 0;  // short lines placed too, to test them cheaply
   options.flush_each_add = true;
   return options;
 }
@@ -277,4 +278,27 @@ TEST_CASE("big slices are copied into place with or without the result file's ne
   REQUIRE(sink->Finish().ok());
   CHECK(!sink->rewrote());
   CHECK(Read(dir / "o") == "19000! = " + other + "\n5! = 120\n20000! = " + big + "\n");
+}
+
+TEST_CASE("short lines, or numbers repeated many times, go out in order instead of placed", "[sink][placed]") {
+  TempDir dir;
+  SinkOptions options = Placing();
+  options.place_from_average = 4096;
+  std::vector<std::uint64_t> short_lines = {100, 5, 300};  // lines of 170, 8 and 625 bytes
+  auto sink = ResultSink::OpenFile(Order(short_lines), LineFormat::kText, (dir / "a").string(), options).value();
+  CHECK(!sink->placed());
+  for (std::uint64_t n : {300u, 5u, 100u}) REQUIRE(sink->Add(Done(n, Factorials()[n])).ok());
+  REQUIRE(sink->Finish().ok());
+  CHECK(Read(dir / "a") == DoneLine(100) + DoneLine(5) + DoneLine(300));
+  // Lines of 1,000 numbers of about 2.5 KB on average: placed. The same numbers three times
+  // over: written in order, each repeat from memory.
+  std::vector<std::uint64_t> long_lines;
+  for (std::uint64_t n = 500; n < 1500; ++n) long_lines.push_back(n);
+  CHECK(!ResultSink::OpenFile(Order(long_lines), LineFormat::kText, (dir / "b").string(), options).value()->placed());
+  options.place_from_average = 2048;
+  CHECK(ResultSink::OpenFile(Order(long_lines), LineFormat::kText, (dir / "c").string(), options).value()->placed());
+  std::vector<std::uint64_t> thrice = long_lines;
+  thrice.insert(thrice.end(), long_lines.begin(), long_lines.end());
+  thrice.insert(thrice.end(), long_lines.begin(), long_lines.end());
+  CHECK(!ResultSink::OpenFile(Order(thrice), LineFormat::kText, (dir / "d").string(), options).value()->placed());
 }
