@@ -197,7 +197,6 @@ class ResultSink {
   struct Placement;
   void LayOut();
   void Reserve();
-  void Written(std::uint64_t bytes);
   Status PlaceBytes(std::uint64_t at, std::string_view bytes);
   Status PlaceCopy(int from, std::uint64_t offset, std::uint64_t length, std::uint64_t at);
   Status FlushPlaced();
