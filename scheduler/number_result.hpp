@@ -13,6 +13,7 @@
 #include <unistd.h>
 
 #include "factorial/status.hpp"
+#include "file_io.hpp"
 
 namespace factorial::scheduler {
 
@@ -67,12 +68,10 @@ struct NumberResult {
 // The digits of `slice`, read into memory.
 inline Result<std::string> ReadDigits(const DigitsSlice& slice) {
   std::string digits(slice.length, '\0');
-  for (std::size_t done = 0; done < digits.size();) {
-    ssize_t n = ::pread(slice.file->fd(), digits.data() + done, digits.size() - done,
-                        static_cast<off_t>(slice.offset + done));
-    if (n < 0 && errno == EINTR) continue;
-    if (n <= 0) return MakeError(Errc::kInternal, "cannot read a downloaded result back");
-    done += static_cast<std::size_t>(n);
+  if (auto read = ReadFullyAt(slice.file->fd(), digits.data(), digits.size(), slice.offset,
+                              "cannot read a downloaded result back");
+      !read.ok()) {
+    return read.error();
   }
   return digits;
 }

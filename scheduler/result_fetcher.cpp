@@ -25,6 +25,7 @@
 #include "factorial/url_query.hpp"
 #include "factorial/result_file.hpp"
 #include "crc32c.hpp"
+#include "file_io.hpp"
 #include "factorial/factorial_digits.hpp"
 
 namespace factorial::scheduler {
@@ -52,14 +53,7 @@ Status WriteAll(int fd, std::string_view bytes) {
 }
 
 Status ReadAt(int fd, std::uint64_t offset, std::string& out) {
-  std::size_t done = 0;
-  while (done < out.size()) {
-    ssize_t n = ::pread(fd, out.data() + done, out.size() - done, static_cast<off_t>(offset + done));
-    if (n < 0 && errno == EINTR) continue;
-    if (n <= 0) return MakeError(Errc::kInternal, "cannot read back a temp file");
-    done += static_cast<std::size_t>(n);
-  }
-  return OkStatus();
+  return ReadFullyAt(fd, out.data(), out.size(), offset, "cannot read back a temp file");
 }
 
 // One FRF1 download in progress. The loop thread only appends the bytes as they come to an

@@ -620,20 +620,6 @@ namespace {
 
 const std::string kNoLayout;
 
-
-Status ReadFully(int fd, char* out, std::uint64_t size, std::uint64_t offset) {
-  while (size > 0) {
-    ssize_t n = ::pread(fd, out, static_cast<std::size_t>(size), static_cast<off_t>(offset));
-    if (n < 0 && errno == EINTR) continue;
-    if (n <= 0) return MakeError(Errc::kInternal, std::string("cannot read a downloaded result back: ") +
-                                                      (n < 0 ? std::strerror(errno) : "the file is shorter"));
-    out += n;
-    size -= static_cast<std::uint64_t>(n);
-    offset += static_cast<std::uint64_t>(n);
-  }
-  return OkStatus();
-}
-
 // "<n>! = " into `out` (at least 32 bytes); returns its length.
 std::size_t TextHead(std::uint64_t n, char* out) {
   char* p = std::to_chars(out, out + 20, n).ptr;
@@ -718,7 +704,9 @@ Result<std::optional<PlacedLine>> ResultSink::Place(const NumberResult& result, 
       // Small: one read into the line and one write (the copy costs less than a second call).
       line_.assign(head, head_length);
       line_.resize(head_length + copied_length);
-      if (auto read = ReadFully(slice.file->fd(), line_.data() + head_length, copied_length, slice.offset); !read.ok()) {
+      if (auto read = ReadFullyAt(slice.file->fd(), line_.data() + head_length, copied_length, slice.offset,
+                                  "cannot read a downloaded result back");
+          !read.ok()) {
         return Fail(read.error().message).error();
       }
       line_.resize(length);

@@ -20,10 +20,8 @@
 #include <sys/uio.h>
 #include <unistd.h>
 
-#if defined(__x86_64__)
-#endif
-
 #include "factorial/sha256.hpp"
+#include "file_io.hpp"
 
 namespace factorial::scheduler {
 namespace {
@@ -104,16 +102,7 @@ std::array<char, kHeaderBytes> Header(char kind, std::uint64_t length, std::uint
 }
 
 Status ReadAt(int fd, char* out, std::size_t size, std::uint64_t offset) {
-  while (size > 0) {
-    ssize_t n = ::pread(fd, out, size, static_cast<off_t>(offset));
-    if (n < 0 && errno == EINTR) continue;
-    if (n < 0) return MakeError(Errc::kInternal, Errno("journal read"));
-    if (n == 0) return MakeError(Errc::kInternal, "journal read: shorter than its size");
-    out += n;
-    size -= static_cast<std::size_t>(n);
-    offset += static_cast<std::uint64_t>(n);
-  }
-  return OkStatus();
+  return ReadFullyAt(fd, out, size, offset, "journal read");
 }
 
 // The CRC-32C of `length` bytes of `fd` from `offset`, read a chunk at a time.

@@ -28,6 +28,7 @@
 #include <sys/wait.h>
 #include <unistd.h>
 
+#include "support/files.hpp"
 #include "support/temp_dir.hpp"
 
 namespace factorial::testing {
@@ -51,11 +52,6 @@ inline int FreeLoopbackPort() {
   }
   ::close(fd);
   return ntohs(addr.sin_port);
-}
-
-inline std::string ReadFile(const std::filesystem::path& path) {
-  std::ifstream in(path);
-  return std::string((std::istreambuf_iterator<char>(in)), std::istreambuf_iterator<char>());
 }
 
 // The last `lines` lines of `text`.

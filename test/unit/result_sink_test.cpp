@@ -11,6 +11,7 @@
 #include <unistd.h>
 
 #include "support/sink_results.hpp"
+#include "support/files.hpp"
 #include "support/temp_dir.hpp"
 
 using factorial::scheduler::DecodeJsonLine;
@@ -24,6 +25,7 @@ using factorial::scheduler::ResultSink;
 using factorial::scheduler::Workload;
 using factorial::testing::Done;
 using factorial::testing::Order;
+using factorial::testing::ReadFile;
 using factorial::testing::TempDir;
 namespace fs = std::filesystem;
 
@@ -35,11 +37,6 @@ NumberResult Failed(std::uint64_t n, std::string error) {
   r.error = std::move(error);
   r.task_id = "factorial-" + std::to_string(n) + "-4";
   return r;
-}
-
-std::string Read(const fs::path& path) {
-  std::ifstream in(path, std::ios::binary);
-  return std::string((std::istreambuf_iterator<char>(in)), std::istreambuf_iterator<char>());
 }
 
 // Standard output stand-in: everything written to a pipe, read back after the writes.
@@ -165,10 +162,10 @@ TEST_CASE("an output file is written beside itself and renamed into place when t
   auto sink = ResultSink::OpenFile(Order({6, 7}), LineFormat::kText, out.string());
   REQUIRE(sink.ok());
   REQUIRE((*sink)->Add(Done(6, "720")).ok());
-  CHECK(Read(out) == "5! = 120\n");  // the previous file stays until the run ends
-  CHECK(Read(dir.path() / "out.txt.partial") == "6! = 720\n");
+  CHECK(ReadFile(out) == "5! = 120\n");  // the previous file stays until the run ends
+  CHECK(ReadFile(dir.path() / "out.txt.partial") == "6! = 720\n");
   REQUIRE((*sink)->Finish().ok());
-  CHECK(Read(out) == "6! = 720\n7! unfinished\n");
+  CHECK(ReadFile(out) == "6! = 720\n7! unfinished\n");
   CHECK_FALSE(fs::exists(dir.path() / "out.txt.partial"));
   auto unwritable = ResultSink::OpenFile(Order({1}), LineFormat::kText, (dir.path() / "no" / "such" / "dir").string());
   REQUIRE_FALSE(unwritable.ok());
@@ -187,12 +184,12 @@ TEST_CASE("resuming rebuilds the results file from the journal, then streams int
   auto sink = ResultSink::OpenFile(Order({1, 2, 3, 4}), LineFormat::kText, out.string());
   REQUIRE(sink.ok());
   REQUIRE((*sink)->Resume({{1, Done(1, "1")}, {3, Done(3, "6")}}).ok());
-  CHECK(Read(out) == "1! = 1\n");
+  CHECK(ReadFile(out) == "1! = 1\n");
   CHECK((*sink)->results_held() == 1);
   REQUIRE((*sink)->Add(Done(2, "2")).ok());
-  CHECK(Read(out) == "1! = 1\n2! = 2\n3! = 6\n");
+  CHECK(ReadFile(out) == "1! = 1\n2! = 2\n3! = 6\n");
   REQUIRE((*sink)->Finish().ok());
-  CHECK(Read(out) == "1! = 1\n2! = 2\n3! = 6\n4! unfinished\n");
+  CHECK(ReadFile(out) == "1! = 1\n2! = 2\n3! = 6\n4! unfinished\n");
 }
 
 namespace {

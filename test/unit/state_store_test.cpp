@@ -9,6 +9,7 @@
 #include <unistd.h>
 
 #include "support/sink_results.hpp"
+#include "support/files.hpp"
 #include "support/temp_dir.hpp"
 
 using factorial::scheduler::Crc32c;
@@ -24,15 +25,11 @@ using factorial::scheduler::StoredResult;
 using factorial::scheduler::Workload;
 using factorial::testing::Done;
 using factorial::testing::Order;
+using factorial::testing::ReadFile;
 using factorial::testing::TempDir;
 namespace fs = std::filesystem;
 
 namespace {
-
-std::string Read(const fs::path& path) {
-  std::ifstream in(path, std::ios::binary);
-  return std::string((std::istreambuf_iterator<char>(in)), std::istreambuf_iterator<char>());
-}
 
 void Write(const fs::path& path, const std::string& bytes) {
   std::ofstream out(path, std::ios::binary | std::ios::trunc);
@@ -89,7 +86,7 @@ TEST_CASE("the journal holds each result's output line once and replays where it
     CHECK((*store)->syncs() == 3);  // one for both, none when nothing is new
   }
   // 32-byte headers and the payloads: the digits are in the file once, nothing else is.
-  std::string journal = Read(fs::path(state) / "journal");
+  std::string journal = ReadFile(fs::path(state) / "journal");
   std::string header = fingerprint + "\ntext";
   CHECK(journal.size() == 4 * 32 + header.size() + 4 + line5.size() + std::string("7! failed: lost\n").size());
   CHECK(journal.find(line5) != std::string::npos);
@@ -120,7 +117,7 @@ TEST_CASE("the journal holds each result's output line once and replays where it
   CHECK(json.error().message == "--state-dir " + state +
                                     " holds results as --format text lines: resume it with --format text, or use a "
                                     "new --state-dir");
-  CHECK(Read(fs::path(state) / "journal") == journal);  // refusals change nothing
+  CHECK(ReadFile(fs::path(state) / "journal") == journal);  // refusals change nothing
 }
 
 TEST_CASE("a result whose digits stay in their download is journaled byte for byte as its line would be",
@@ -163,7 +160,7 @@ TEST_CASE("a result whose digits stay in their download is journaled byte for by
       bare.digits_slice->crc32c.reset();
       CHECK_FALSE((*slice)->AppendSlice(25, "", *bare.digits_slice, "").ok());
     }
-    CHECK(Read(fs::path(slice_state) / "journal") == Read(fs::path(whole_state) / "journal"));
+    CHECK(ReadFile(fs::path(slice_state) / "journal") == ReadFile(fs::path(whole_state) / "journal"));
     auto reopened = StateStore::Open(slice_state, fingerprint, format);  // replays: every CRC checks
     REQUIRE(reopened.ok());
     REQUIRE((*reopened)->replayed().size() == 1);
@@ -208,7 +205,7 @@ TEST_CASE("a journal torn at any byte keeps exactly its whole records and takes 
     }
     REQUIRE((*store)->Commit().ok());
   }
-  const std::string whole = Read(state / "journal");
+  const std::string whole = ReadFile(state / "journal");
   REQUIRE(whole.size() == ends.back());
   for (char filler : {'\0', '\xff'}) {
     for (std::size_t cut = 0; cut <= whole.size(); ++cut) {
@@ -262,13 +259,13 @@ TEST_CASE("a record of a kind this version does not know is an error, not a tear
   for (int i = 0; i < 4; ++i) h[24 + i] = static_cast<char>(pcrc >> (8 * i));
   std::uint32_t hcrc = Crc32c(std::string_view(h, 28));
   for (int i = 0; i < 4; ++i) h[28 + i] = static_cast<char>(hcrc >> (8 * i));
-  std::string before = Read(state / "journal");
+  std::string before = ReadFile(state / "journal");
   Write(state / "journal", before + std::string(h, 32) + payload);
   auto store = StateStore::Open(state.string(), fingerprint);
   REQUIRE_FALSE(store.ok());
   CHECK(store.error().message == state.string() + "/journal: journal record at byte " + std::to_string(before.size()) +
                                      " is of a kind this version does not know (a newer one wrote it?)");
-  CHECK(Read(state / "journal").size() == before.size() + 32 + payload.size());  // nothing cut
+  CHECK(ReadFile(state / "journal").size() == before.size() + 32 + payload.size());  // nothing cut
 }
 
 TEST_CASE("an earlier version's journal.jsonl is converted, nothing recomputed", "[state]") {
@@ -321,7 +318,7 @@ TEST_CASE("a sink on the journal writes lines from it: held lines take no memory
     REQUIRE((*sink)->Resume(std::vector<StoredResult>{*s2}).ok());
     REQUIRE((*sink)->Finish().ok());
     std::string expected = order == OutputOrder::kInput ? line3 + line1 + line2 + line3 : line1 + line3 + line3 + line2;
-    CHECK(Read(out) == expected);
+    CHECK(ReadFile(out) == expected);
   }
 }
 
@@ -475,7 +472,7 @@ TEST_CASE("a launch record torn off the tail was never committed: replay keeps t
     REQUIRE((*store)->RecordOver("b1").ok());
     REQUIRE((*store)->Commit().ok());
   }
-  const std::string whole = Read(state / "journal");
+  const std::string whole = ReadFile(state / "journal");
   for (std::size_t cut = before; cut < whole.size(); ++cut) {
     INFO("cut at byte " << cut << " of " << whole.size());
     Write(state / "journal", whole.substr(0, cut));
@@ -566,7 +563,7 @@ TEST_CASE("placed results are journaled by their place, not their digits, and re
   fs::remove_all(state);
   auto placed = job.Run(state);
   // Headers and payloads: the placed digits are not in the journal.
-  std::string journal = Read(state / "journal");
+  std::string journal = ReadFile(state / "journal");
   CHECK(journal.size() == 32 + job.fingerprint.size() + 5 + 32 + 4 + 32 + job.line1.size() + 32 +
                               std::string("results.partial\n").size() + job.layout.size() + 2 * (32 + 20));
   CHECK(journal.find(std::string(100, '6')) == std::string::npos);
@@ -585,7 +582,7 @@ TEST_CASE("placed results are journaled by their place, not their digits, and re
   // The same file and layout again keep them, and write nothing.
   REQUIRE((*store)->BeginPlaced("results.partial", job.layout).ok());
   CHECK(SamePlaced((*store)->placed(), placed));
-  CHECK(Read(state / "journal") == journal);
+  CHECK(ReadFile(state / "journal") == journal);
   (*store)->ReleaseReplayed();
   CHECK((*store)->placed().empty());
 }
@@ -595,9 +592,9 @@ TEST_CASE("a placed line changed or gone since is dropped at open, exactly that 
   fs::path state = dir.path() / "state";
   PlacedJob job;
   auto placed = job.Run(state);
-  std::string file = Read(state / "results.partial");
+  std::string file = ReadFile(state / "results.partial");
   REQUIRE(file == job.output());
-  std::string journal = Read(state / "journal");
+  std::string journal = ReadFile(state / "journal");
   SECTION("a byte of 3's digits changed") {
     std::string changed = file;
     changed[1234] = '5';
@@ -616,7 +613,7 @@ TEST_CASE("a placed line changed or gone since is dropped at open, exactly that 
     auto store = StateStore::Open(state.string(), job.fingerprint);
     REQUIRE(store.ok());
     CHECK(SamePlaced((*store)->placed(), {placed[1]}));
-    CHECK(Read(state / "journal") == journal);  // the check writes nothing
+    CHECK(ReadFile(state / "journal") == journal);  // the check writes nothing
   }
   SECTION("the placed file gone") {
     fs::remove(state / "results.partial");
@@ -737,7 +734,7 @@ TEST_CASE("placed results expand into line records, open tasks kept, and the new
     CHECK((*store)->ExpandPlaced().ok());  // nothing placed left: nothing to do
   }
   // The journal without the 4: header, framework ID, 1's line, b1's launch, 2's and 3's lines.
-  std::string whole = Read(state / "journal");
+  std::string whole = ReadFile(state / "journal");
   std::vector<std::size_t> ends = {32 + job.fingerprint.size() + 5};
   for (std::size_t payload : {std::size_t{4}, job.line1.size(), EncodeBatch(Launched("b1", {4, 5})).size(),
                               job.line2.size(), job.line3.size(), std::size_t{8}}) {
@@ -752,7 +749,7 @@ TEST_CASE("placed results expand into line records, open tasks kept, and the new
     check(**store);
     for (std::size_t i = 0; i < expanded.size(); ++i) CHECK((*store)->replayed()[i].offset == expanded[i].offset);
   }
-  CHECK(Read(state / "journal") == whole);
+  CHECK(ReadFile(state / "journal") == whole);
   for (std::size_t cut = ends[1]; cut <= whole.size(); ++cut) {
     INFO("cut at byte " << cut << " of " << whole.size());
     Write(state / "journal", whole.substr(0, cut));
@@ -786,7 +783,7 @@ TEST_CASE("placed results expand only before anything is journaled, and a line c
     CHECK(late.error().message == "placed results are expanded only before anything else is journaled");
     CHECK((*store)->placed().size() == 2);
   }
-  std::string changed = Read(state / "results.partial");
+  std::string changed = ReadFile(state / "results.partial");
   {
     auto store = StateStore::Open(state.string(), job.fingerprint);
     REQUIRE(store.ok());
@@ -875,10 +872,10 @@ TEST_CASE("lines longer than a read chunk expand whole, from the output and from
       }
     }
     CHECK(fs::file_size(state / "journal") < 400);
-    std::string kept = Read(file);
+    std::string kept = ReadFile(file);
     for (bool changed : {false, true}) {
       INFO((changed ? "changed" : "intact"));
-      std::string journal_before = Read(state / "journal");
+      std::string journal_before = ReadFile(state / "journal");
       if (changed) {
         kept[kept.size() - 3] = '7';
         Write(file, kept);
