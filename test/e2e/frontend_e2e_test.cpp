@@ -180,6 +180,8 @@ TEST_CASE("with --state-dir, SIGTERM leaves results matching the journal and a r
   CHECK_THAT(results, Catch::StartsWith(std::string(kNeverFits) + "! failed: unschedulable: no usable offer within --offer-wait "));
   CHECK_THAT(results, Catch::EndsWith("\n5! = 120\n7! = 5040\n"));
   CHECK(std::count(results.begin(), results.end(), '\n') == 3);
+  // Written once more in order (a failure has no place), then compacted: the placed file goes.
+  CHECK(!fs::exists(state / "results.partial"));
   CHECK(SimGet(sim.master_url(), "launches").size() == launched_before);  // 5 and 7 were not computed again
   // Every number final: the journal now refers to the lines of `results` instead of holding
   // them, and a run on the finished state gives the same output from it, computing nothing.

@@ -14,6 +14,7 @@
 #include "result_sink.hpp"
 #include "support/expected.hpp"
 #include "support/sink_results.hpp"
+#include "support/files.hpp"
 #include "support/temp_dir.hpp"
 
 using factorial::scheduler::Crc32c;
@@ -29,15 +30,11 @@ using factorial::scheduler::SinkOptions;
 using factorial::testing::Done;
 using factorial::testing::IndependentFactorials;
 using factorial::testing::Order;
+using factorial::testing::ReadFile;
 using factorial::testing::TempDir;
 namespace fs = std::filesystem;
 
 namespace {
-
-std::string Read(const fs::path& path) {
-  std::ifstream in(path, std::ios::binary);
-  return std::string((std::istreambuf_iterator<char>(in)), std::istreambuf_iterator<char>());
-}
 
 SinkOptions Placing() {
   SinkOptions options;
@@ -137,7 +134,7 @@ TEST_CASE("placed output: each line lands at its final offset when it arrives, n
   CHECK(!fs::exists(path));  // whole only at the end
   REQUIRE(sink->Finish().ok());
   CHECK(!sink->rewrote());
-  CHECK(Read(path) == input.Expected(DoneLine));
+  CHECK(ReadFile(path) == input.Expected(DoneLine));
   CHECK(!fs::exists(dir / "out.txt.partial"));
   CHECK(file.use_count() == 1);  // no slice kept
 }
@@ -162,7 +159,7 @@ TEST_CASE("placed output with failures and an unfinished number: the exact order
     }
     REQUIRE(sink->Finish().ok());
     CHECK(sink->rewrote());
-    CHECK(Read(path) == input.Expected(line));
+    CHECK(ReadFile(path) == input.Expected(line));
     CHECK(fs::exists(dir / "out.txt.partial") == keep);
     CHECK(!fs::exists(dir / "out.txt.ordered"));
   }
@@ -178,7 +175,7 @@ TEST_CASE("a result whose digit count does not fit its place is held, and still 
   REQUIRE(sink->Add(Done(30, Factorials()[30])).ok());
   REQUIRE(sink->Finish().ok());
   CHECK(sink->rewrote());
-  CHECK(Read(path) == DoneLine(10) + "20! = 12345\n" + DoneLine(30));
+  CHECK(ReadFile(path) == DoneLine(10) + "20! = 12345\n" + DoneLine(30));
 }
 
 TEST_CASE("Place writes and tells the line's place and CRC, only Resolve makes it count", "[sink][placed]") {
@@ -205,7 +202,7 @@ TEST_CASE("Place writes and tells the line's place and CRC, only Resolve makes i
   CHECK(sink->lines_resolved() == 3);
   REQUIRE(sink->Finish().ok());
   CHECK(!sink->rewrote());
-  CHECK(Read(dir / "o") == DoneLine(7) + DoneLine(100) + DoneLine(7));
+  CHECK(ReadFile(dir / "o") == DoneLine(7) + DoneLine(100) + DoneLine(7));
 }
 
 TEST_CASE("a reused placed file keeps an earlier run's lines, another run starts it afresh", "[sink][placed]") {
@@ -242,7 +239,7 @@ TEST_CASE("a reused placed file keeps an earlier run's lines, another run starts
   }
   REQUIRE(sink->Finish().ok());
   CHECK(!sink->rewrote());
-  CHECK(Read(path) == input.Expected(DoneLine));
+  CHECK(ReadFile(path) == input.Expected(DoneLine));
 
   // Another input lays out otherwise; DiscardPlaced empties a file that is not reused.
   std::vector<std::uint64_t> other = input.numbers;
@@ -255,7 +252,7 @@ TEST_CASE("a reused placed file keeps an earlier run's lines, another run starts
   // Emptied, and its blocks reserved for the new layout (zeros where no line is yet).
   std::string total;
   for (auto n : other) total += DoneLine(n);
-  CHECK(Read(dir / "out.txt.partial") == std::string(total.size(), '\0'));
+  CHECK(ReadFile(dir / "out.txt.partial") == std::string(total.size(), '\0'));
 }
 
 TEST_CASE("big slices are copied into place with or without the result file's newline after them", "[sink][placed]") {
@@ -272,12 +269,17 @@ TEST_CASE("big slices are copied into place with or without the result file's ne
   a.digits_slice = DigitsSlice{file, download.find(big), big.size(), std::nullopt, /*newline_after=*/true};
   NumberResult b = Done(19000, "");
   b.digits_slice = DigitsSlice{file, download.find(other), other.size(), std::nullopt, /*newline_after=*/false};
-  REQUIRE(sink->Add(a).ok());
+  // A slice whose digits carry no CRC: the line's CRC is taken from the digits themselves.
+  auto placed = sink->Place(a, true);
+  REQUIRE(placed.ok());
+  REQUIRE(placed->has_value());
+  CHECK((*placed)->crc == Crc32c("20000! = " + big + "\n"));
+  sink->Resolve(20000);
   REQUIRE(sink->Add(b).ok());
   REQUIRE(sink->Add(Done(5, "120")).ok());
   REQUIRE(sink->Finish().ok());
   CHECK(!sink->rewrote());
-  CHECK(Read(dir / "o") == "19000! = " + other + "\n5! = 120\n20000! = " + big + "\n");
+  CHECK(ReadFile(dir / "o") == "19000! = " + other + "\n5! = 120\n20000! = " + big + "\n");
 }
 
 TEST_CASE("short lines, or numbers repeated many times, go out in order instead of placed", "[sink][placed]") {
@@ -289,7 +291,7 @@ TEST_CASE("short lines, or numbers repeated many times, go out in order instead 
   CHECK(!sink->placed());
   for (std::uint64_t n : {300u, 5u, 100u}) REQUIRE(sink->Add(Done(n, Factorials()[n])).ok());
   REQUIRE(sink->Finish().ok());
-  CHECK(Read(dir / "a") == DoneLine(100) + DoneLine(5) + DoneLine(300));
+  CHECK(ReadFile(dir / "a") == DoneLine(100) + DoneLine(5) + DoneLine(300));
   // Lines of 1,000 numbers of about 2.5 KB on average: placed. The same numbers three times
   // over: written in order, each repeat from memory.
   std::vector<std::uint64_t> long_lines;
