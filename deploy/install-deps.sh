@@ -22,9 +22,9 @@ packages=(
   # toolchain
   build-essential cmake ninja-build pkg-config git ca-certificates
   # libraries; cpp-httplib for mesos-sim, catch2 because test/ (where mesos-sim lives) needs it
-  # to configure, libzookeeper-mt-dev for zk:// masters
+  # to configure, libzookeeper-mt-dev for zk:// masters, libxxhash-dev for result files' XXH3-128
   libcurl4-openssl-dev nlohmann-json3-dev libgmp-dev libspdlog-dev libfmt-dev libcli11-dev
-  libssl-dev libzookeeper-mt-dev libcpp-httplib-dev catch2
+  libssl-dev libzookeeper-mt-dev libcpp-httplib-dev catch2 libxxhash-dev
 )
 if $with_packages; then
   packages+=(

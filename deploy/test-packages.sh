@@ -63,8 +63,10 @@ executor_synopsis=${executor_synopsis%%$'\n'*}
 [[ "$scheduler_synopsis" != "$executor_synopsis" ]] || fail "both packages have the synopsis '$scheduler_synopsis'"
 
 depends=$(dpkg-deb -f "$scheduler_deb" Depends)
-for lib in libcurl4 libspdlog libssl; do grep -q "$lib" <<<"$depends" || fail "scheduler Depends lacks $lib: $depends"; done
-grep -q libgmp10 <<<"$(dpkg-deb -f "$executor_deb" Depends)" || fail "executor Depends lacks libgmp10"
+for lib in libcurl4 libspdlog libssl libxxhash0; do grep -q "$lib" <<<"$depends" || fail "scheduler Depends lacks $lib: $depends"; done
+for lib in libgmp10 libxxhash0; do
+  grep -q "$lib" <<<"$(dpkg-deb -f "$executor_deb" Depends)" || fail "executor Depends lacks $lib"
+done
 
 # ---- lintian: no error or warning (overrides ship in the package and say why) --------------
 command -v lintian >/dev/null || fail "lintian is not installed (deploy/install-deps.sh --tests)"

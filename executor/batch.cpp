@@ -193,7 +193,7 @@ void BatchRun::RunLane(const std::shared_ptr<Shared>& shared, int lane, LaneResu
   // Our view of a part's path becomes the agent's.
   auto named = [&](const PartWriter::Part& part) {
     return ResultFile{shared->agent_sandbox + part.path.substr(shared->sandbox.size()), part.written.size,
-                      part.written.sha256};
+                      part.written.digest};
   };
   while (!shared->stop.load(std::memory_order_relaxed)) {
     if (piece == nullptr || step == piece->size()) {  // the next piece, a run of its own
@@ -261,7 +261,7 @@ void BatchRun::OnWorkerDone(const std::string& key, ComputeOutcome outcome) {
       } else {
         ++computed_;
         results_.files.push_back(
-            {spec_.agent_sandbox + FileName(std::to_string(n) + ".frf"), outcome.size, outcome.sha256});
+            {spec_.agent_sandbox + FileName(std::to_string(n) + ".frf"), outcome.size, outcome.digest});
       }
       break;
     case ComputeOutcome::Kind::kFailed:

@@ -17,7 +17,7 @@
 // Results are decided up front from the exact digit counts, so nothing is buffered beyond
 // the inline limit: if the whole list of `<n> d <digits>` lines fits `inline_limit`, the
 // digits travel inline in TaskStatus.data; otherwise each lane thread streams its numbers
-// into its own FRF1 files `<task_id>.lane<k>.<p>.frf` and each big number's worker writes
+// into its own result files `<task_id>.lane<k>.<p>.frf` and each big number's worker writes
 // `<task_id>.<n>.frf`, named on `file` lines (result_codec.hpp). A number whose worker fails
 // is an `e` line; the batch still finishes.
 //

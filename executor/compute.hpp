@@ -7,7 +7,7 @@
 
 #include <gmp.h>
 
-#include "factorial/sha256.hpp"
+#include "factorial/digest.hpp"
 
 namespace factorial::executor {
 
@@ -48,6 +48,6 @@ Mpz Factorial(std::uint64_t n);
 // identical to mpz_get_str for every thread count.
 std::string ToDecimal(const Mpz& x, int threads);
 
-using factorial::Sha256Hex;  // common/include/factorial/sha256.hpp
+using factorial::Xxh3Hex;  // common/include/factorial/digest.hpp
 
 }  // namespace factorial::executor

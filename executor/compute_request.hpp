@@ -16,8 +16,8 @@ struct ComputeRequest {
   std::uint64_t memory_limit_bytes = 0;  // 0: no limit
   std::size_t inline_limit = 65536;      // larger results go to `result_path`
   std::string result_path;               // absolute
-  // Write the result to `result_path` as an FRF1 file of one entry (result_file.hpp) whatever
-  // its size; the outcome's size and SHA-256 are the whole file's. Batches use it.
+  // Write the result to `result_path` as a result file of one entry (result_file.hpp) whatever
+  // its size; the outcome's size and digest are the whole file's. Batches use it.
   bool framed_file = false;
   // Compute in a worker process even if n is small (not sent to the worker).
   bool worker_process = false;
@@ -28,7 +28,7 @@ struct ComputeOutcome {
   Kind kind = Kind::kFailed;
   std::string digits;      // kInline
   std::uint64_t size = 0;  // kFile: bytes written
-  std::string sha256;      // kFile: hex digest of the file
+  std::string digest;      // kFile: XXH3-128 of the file, lowercase hex
   std::string error;       // kFailed
   bool out_of_memory = false;
   bool storage = false;  // kFailed: the result file could not be written for want of disk

@@ -68,14 +68,14 @@ Status FrfFile::Append(std::uint64_t n, std::string_view digits) {
 }
 
 Result<WrittenFile> FrfFile::Finish() {
-  auto sha = writer_.Finish();
-  if (!sha.ok()) return sha.error();
+  auto trailer = writer_.Finish();
+  if (!trailer.ok()) return trailer.error();
   int fd = fd_;
   fd_ = -1;
   if (::close(fd) != 0) return FileError("cannot write " + tmp_path_, errno);
   if (::rename(tmp_path_.c_str(), path_.c_str()) != 0) return FileError("cannot rename " + tmp_path_, errno);
   finished_ = true;
-  return WrittenFile{writer_.bytes_written(), writer_.whole_file_sha256()};
+  return WrittenFile{writer_.bytes_written(), writer_.whole_file_digest()};
 }
 
 Result<std::optional<PartWriter::Part>> PartWriter::Append(std::uint64_t n, std::string_view digits) {

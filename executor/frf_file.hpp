@@ -1,9 +1,9 @@
 #pragma once
 
-// Writes an FRF1 result file (common/include/factorial/result_file.hpp) in a sandbox: to
+// Writes a result file (common/include/factorial/result_file.hpp, FRF2) in a sandbox: to
 // `<path>.tmp`, renamed to `<path>` once complete, so a file under its final name is always
 // whole. No fsync: a file lost in a crash costs a retry, never a wrong answer (the scheduler
-// checks size and SHA-256), and fsync cost ~10 ms per file.
+// checks size and digest), and fsync cost ~10 ms per file.
 
 #include <chrono>
 #include <cstdint>
@@ -26,7 +26,7 @@ bool IsStorageError(const Error& error);
 
 struct WrittenFile {
   std::uint64_t size = 0;
-  std::string sha256;  // of the whole file, lowercase hex
+  std::string digest;  // of the whole file (XXH3-128), lowercase hex
 };
 
 class FrfFile {
@@ -56,7 +56,7 @@ class FrfFile {
   bool finished_ = false;
 };
 
-// A lane's results as a series of FRF1 files, `<base>.<k>.frf` for k = 1, 2, ...: the open
+// A lane's results as a series of result files, `<base>.<k>.frf` for k = 1, 2, ...: the open
 // file is closed (renamed whole) as a part once it holds `part_bytes` of digits or its first
 // number is `part_age` old, whichever comes first, so the scheduler fetches it while the lane
 // goes on (batch.hpp says why those sizes). Used by one lane thread; not thread-safe.

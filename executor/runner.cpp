@@ -83,7 +83,7 @@ ComputeOutcome Interpret(const std::string& answer, bool overflow, std::uint64_t
       }
       outcome.kind = ComputeOutcome::Kind::kFile;
       outcome.size = file->size;
-      outcome.sha256 = std::move(file->sha256);
+      outcome.digest = std::move(file->digest);
       return outcome;
     }
     case wp::Kind::kOutOfMemory:

@@ -208,7 +208,7 @@ std::string ComputeAnswer(const ComputeRequest& request) {
   std::string digits = ToDecimal(f, request.threads);
   f.Release();
   if (request.framed_file) {
-    // A batch's big number: an FRF1 file of one entry, named on a `file` line.
+    // A batch's big number: a result file of one entry, named on a `file` line.
     auto file = FrfFile::Create(request.result_path);
     Status written = file.ok() ? file.value()->Append(request.n, digits) : Status(file.error());
     auto finished = written.ok() ? file.value()->Finish() : Result<WrittenFile>(written.error());
@@ -216,14 +216,17 @@ std::string ComputeAnswer(const ComputeRequest& request) {
       bool storage = IsStorageError(finished.error());
       return wp::EncodeFrame(storage ? wp::Kind::kStorage : wp::Kind::kError, finished.error().message);
     }
-    return wp::EncodeFrame(wp::Kind::kFile, wp::EncodeFileResult({finished->size, finished->sha256}));
+    return wp::EncodeFrame(wp::Kind::kFile, wp::EncodeFileResult({finished->size, finished->digest}));
   }
   if (digits.size() <= request.inline_limit) return wp::EncodeFrame(wp::Kind::kInline, digits);
-  wp::FileResult result{digits.size(), Sha256Hex(digits)};
+  // Raw digits over the inline limit. No batch asks for them (a batch sized inline that gets a
+  // file reports an error and removes it, batch.cpp), so nothing fetches this file; its digest
+  // is XXH3-128 all the same, the one kind a kFile answer carries.
+  wp::FileResult result{digits.size(), Xxh3Hex(digits)};
   std::string tmp = request.result_path + ".tmp";
   int out = ::open(tmp.c_str(), O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0644);
-  // No fsync: a file lost in a crash costs a retry, never a wrong answer (the scheduler checks
-  // size and SHA-256), and fsync took ~10 ms per result.
+  // No fsync: a file lost in a crash costs a retry, never a wrong answer, and fsync took ~10 ms
+  // per result.
   bool ok = out >= 0 && WriteAll(out, digits.data(), digits.size());
   int error = errno;
   if (out >= 0) ::close(out);

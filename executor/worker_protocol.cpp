@@ -2,6 +2,8 @@
 
 #include <algorithm>
 
+#include "factorial/digest.hpp"
+
 namespace factorial::executor::worker_protocol {
 namespace {
 
@@ -98,18 +100,18 @@ Result<ComputeRequest> DecodeRequest(std::string_view payload) {
 std::string EncodeFileResult(const FileResult& result) {
   std::string out;
   PutUint(&out, result.size, 8);
-  out.append(result.sha256);
+  out.append(result.digest);
   return out;
 }
 
 Result<FileResult> DecodeFileResult(std::string_view payload) {
   FileResult result;
   if (!TakeUint(&payload, 8, &result.size)) return Corrupt("truncated file result");
-  bool hex = payload.size() == 64 && std::all_of(payload.begin(), payload.end(), [](char c) {
+  bool hex = payload.size() == DigestHexLength(DigestAlgorithm::kXxh3_128) && std::all_of(payload.begin(), payload.end(), [](char c) {
                return (c >= '0' && c <= '9') || (c >= 'a' && c <= 'f');
              });
-  if (!hex) return Corrupt("file result without a SHA-256");
-  result.sha256.assign(payload);
+  if (!hex) return Corrupt("file result without an XXH3-128");
+  result.digest.assign(payload);
   return result;
 }
 

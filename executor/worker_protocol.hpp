@@ -17,7 +17,7 @@
 //   kRequest      n u64 | threads u32 | memory_limit_bytes u64 | inline_limit u64 |
 //                 framed_file u8 (0 or 1) | result_path
 //   kInline       the decimal digits
-//   kFile         size u64 | SHA-256 as 64 lowercase hex characters (of the whole file)
+//   kFile         size u64 | XXH3-128 as 32 lowercase hex characters (of the whole file)
 //   kError        a message for TaskStatus.message
 //   kOutOfMemory  a message; the computation hit its memory cap
 //   kStorage      a message; the result file could not be written for want of disk (full,
@@ -64,7 +64,7 @@ Result<ComputeRequest> DecodeRequest(std::string_view payload);
 
 struct FileResult {
   std::uint64_t size = 0;
-  std::string sha256;
+  std::string digest;
 };
 std::string EncodeFileResult(const FileResult& result);
 Result<FileResult> DecodeFileResult(std::string_view payload);

@@ -95,7 +95,7 @@ std::optional<Error> Verify(FileFetch& f, const ResultFile& file) {
     offset += static_cast<std::uint64_t>(n);
   }
   if (auto finished = f.parser.Finish(); !finished.ok()) return finished.error();
-  if (f.parser.whole_file_sha256() != file.sha256) return Error{Errc::kCorruption, "SHA-256 mismatch"};
+  if (f.parser.whole_file_digest() != file.digest) return Error{Errc::kCorruption, "digest mismatch"};
   return std::nullopt;
 }
 

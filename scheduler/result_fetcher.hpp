@@ -1,7 +1,7 @@
 #pragma once
 
-// Fetches results too large to travel in a status update: the executor leaves them in FRF1
-// files in the task's sandbox and names each (path, size, SHA-256; see result_codec.hpp); this
+// Fetches results too large to travel in a status update: the executor leaves them in result
+// files in the task's sandbox and names each (path, size, digest; see result_codec.hpp); this
 // reads a file from the agent's `/files/download` endpoint and checks it before anyone sees it.
 // Loop thread only; `loop` must outlive this. Fetches in flight are cancelled on destruction.
 // The loop thread only stores the bytes as they arrive; a small pool of threads hashes and
@@ -54,7 +54,7 @@ class ResultFetcher {
   // file's size. `accept(n)` vets each entry as it
   // starts (nullopt: n is not expected here, and the file is rejected); each entry must hold
   // exactly n!'s number of digits, and no number may come twice. Only once the transfer
-  // ended and the size, the whole-file SHA-256 and the framing's own trailer all check out,
+  // ended and the size, the whole-file digest and the framing's own trailer all check out,
   // `accept` vets every entry (loop thread), then `on_entry(id, digits, slice)` gets each entry
   // in file order: a big one as a slice of the file (which stays open while a slice of it
   // lives), a small one read into `digits`; then `done(ok)`. A file that fails any check

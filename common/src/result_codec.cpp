@@ -4,6 +4,7 @@
 #include <optional>
 #include <set>
 
+#include "factorial/digest.hpp"
 #include "factorial/digits.hpp"
 #include "factorial/logging.hpp"
 
@@ -45,8 +46,11 @@ Error Malformed(std::size_t line, const std::string& what) {
   return Error{Errc::kCorruption, "result line " + std::to_string(line) + ": " + what};
 }
 
-bool ValidSha(std::string_view sha) {
-  return sha.size() == 64 && std::all_of(sha.begin(), sha.end(), IsLowerHex);
+// A whole file's digest: SHA-256 (an FRF1 file) or XXH3-128 (FRF2), lowercase hex.
+bool ValidDigest(std::string_view digest) {
+  return (digest.size() == DigestHexLength(DigestAlgorithm::kSha256) ||
+          digest.size() == DigestHexLength(DigestAlgorithm::kXxh3_128)) &&
+         std::all_of(digest.begin(), digest.end(), IsLowerHex);
 }
 
 bool ValidPath(std::string_view path) { return !path.empty() && path.find('\0') == std::string_view::npos; }
@@ -59,9 +63,11 @@ Result<Line> DecodeFileLine(LineReader& reader, std::size_t number) {
   auto size = reader.more() ? Number(reader.Field()) : std::nullopt;
   if (!size) return Malformed(number, "a file's size must be an unsigned decimal");
   file.size = *size;
-  std::string_view sha = reader.more() ? reader.Field() : std::string_view();
-  if (!ValidSha(sha)) return Malformed(number, "the SHA-256 must be 64 lowercase hex digits");
-  file.sha256 = std::string(sha);
+  std::string_view digest = reader.more() ? reader.Field() : std::string_view();
+  if (!ValidDigest(digest)) {
+    return Malformed(number, "a file's digest must be 32 (XXH3-128) or 64 (SHA-256) lowercase hex digits");
+  }
+  file.digest = std::string(digest);
   std::string_view path = reader.more() ? reader.Rest() : std::string_view();
   if (!ValidPath(path) || path.front() != '/') {
     return Malformed(number, "a file's path must be absolute and hold no NUL byte");
@@ -146,7 +152,7 @@ std::string EncodeResultList(const ResultList& results) {
     out += '\n';
   }
   for (const auto& file : results.files) {
-    out += "file " + std::to_string(file.size) + " " + file.sha256 + " " + file.path + "\n";
+    out += "file " + std::to_string(file.size) + " " + file.digest + " " + file.path + "\n";
   }
   return out;
 }

@@ -8,60 +8,31 @@
 #include <cstring>
 #include <utility>
 
-#include <openssl/evp.h>
-
 #include "factorial/digits.hpp"
 
 namespace factorial {
 namespace {
 
-// A u64 has at most 20 decimal digits; a SHA-256 has 64 hex digits.
+// A u64 has at most 20 decimal digits.
 constexpr std::size_t kMaxNumberField = 20;
-constexpr std::size_t kShaHexLength = 64;
+
+std::string DigestShapeError(DigestAlgorithm algorithm, bool lowercase) {
+  return "trailer " + std::string(DigestName(algorithm)) + " is not " + std::to_string(DigestHexLength(algorithm)) +
+         (lowercase ? " lowercase" : "") + " hex digits";
+}
 
 }  // namespace
 
-// ---- Sha256Stream ----------------------------------------------------------------------
-
-struct Sha256Stream::Impl {
-  EVP_MD_CTX* ctx = EVP_MD_CTX_new();
-  Impl() { EVP_DigestInit_ex(ctx, EVP_sha256(), nullptr); }
-  ~Impl() { EVP_MD_CTX_free(ctx); }
-  Impl(const Impl&) = delete;
-  Impl& operator=(const Impl&) = delete;
-};
-
-Sha256Stream::Sha256Stream() : impl_(std::make_unique<Impl>()) {}
-Sha256Stream::~Sha256Stream() = default;
-Sha256Stream::Sha256Stream(Sha256Stream&&) noexcept = default;
-Sha256Stream& Sha256Stream::operator=(Sha256Stream&&) noexcept = default;
-
-void Sha256Stream::Update(std::string_view bytes) {
-  if (!bytes.empty()) EVP_DigestUpdate(impl_->ctx, bytes.data(), bytes.size());
-}
-
-std::string Sha256Stream::FinishHex() {
-  unsigned char digest[EVP_MAX_MD_SIZE];
-  unsigned int length = 0;
-  EVP_DigestFinal_ex(impl_->ctx, digest, &length);
-  EVP_DigestInit_ex(impl_->ctx, EVP_sha256(), nullptr);
-  return LowerHex(std::span(digest, length));
-}
-
-std::string Sha256Stream::PeekHex() const {
-  EVP_MD_CTX* copy = EVP_MD_CTX_new();
-  EVP_MD_CTX_copy_ex(copy, impl_->ctx);
-  unsigned char digest[EVP_MAX_MD_SIZE];
-  unsigned int length = 0;
-  EVP_DigestFinal_ex(copy, digest, &length);
-  EVP_MD_CTX_free(copy);
-  return LowerHex(std::span(digest, length));
+DigestAlgorithm ResultFileDigest(ResultFileVersion version) {
+  return version == ResultFileVersion::kFrf1 ? DigestAlgorithm::kSha256 : DigestAlgorithm::kXxh3_128;
 }
 
 // ---- ResultFileWriter ------------------------------------------------------------------
 
-ResultFileWriter::ResultFileWriter(Sink sink, bool slice_sha256)
-    : sink_(std::move(sink)), slice_sha256_(slice_sha256) {}
+ResultFileWriter::ResultFileWriter(Sink sink, ResultFileVersion version)
+    : sink_(std::move(sink)),
+      header_(version == ResultFileVersion::kFrf1 ? kResultFileHeaderV1 : kResultFileHeader),
+      file_hash_(ResultFileDigest(version)) {}
 
 Status ResultFileWriter::Write(std::string_view bytes) {
   if (!status_.ok()) return status_;
@@ -79,18 +50,13 @@ Result<ResultFileEntry> ResultFileWriter::Append(std::uint64_t n, std::string_vi
     return MakeError(Errc::kInvalidArgument, "digits of " + std::to_string(n) + "! are not a decimal number");
   }
   if (offset_ == 0) {
-    if (auto s = Write(kResultFileHeader); !s.ok()) return s.error();
+    if (auto s = Write(header_); !s.ok()) return s.error();
   }
   std::string head = std::to_string(n) + ' ' + std::to_string(digits.size()) + ' ';
   if (auto s = Write(head); !s.ok()) return s.error();
-  ResultFileEntry entry{n, offset_, digits.size(), {}};
+  ResultFileEntry entry{n, offset_, digits.size()};
   if (auto s = Write(digits); !s.ok()) return s.error();
   if (auto s = Write("\n"); !s.ok()) return s.error();
-  if (slice_sha256_) {
-    Sha256Stream slice;
-    slice.Update(digits);
-    entry.sha256 = slice.FinishHex();
-  }
   ++count_;
   return entry;
 }
@@ -99,11 +65,11 @@ Result<std::string> ResultFileWriter::Finish() {
   if (finished_) return MakeError(Errc::kInvalidArgument, "result file already finished");
   if (!status_.ok()) return status_.error();
   if (offset_ == 0) {
-    if (auto s = Write(kResultFileHeader); !s.ok()) return s.error();
+    if (auto s = Write(header_); !s.ok()) return s.error();
   }
   std::string digest = file_hash_.PeekHex();
   if (auto s = Write("end " + std::to_string(count_) + ' ' + digest + '\n'); !s.ok()) return s.error();
-  whole_file_sha256_ = file_hash_.FinishHex();  // Write hashed the trailer too
+  whole_file_digest_ = file_hash_.FinishHex();  // Write hashed the trailer too
   finished_ = true;
   return digest;
 }
@@ -184,10 +150,7 @@ Status ResultFileParser::Feed(std::string_view chunk) {
 Status ResultFileParser::Byte(char c) {
   switch (state_) {
     case State::kHeader:
-      if (c != kResultFileHeader[offset_]) return Fail("not a result file (header is not FRF1)");
-      hash_.Update(std::string_view(&c, 1));
-      if (offset_ + 1 == kResultFileHeader.size()) state_ = State::kFirstField;
-      return OkStatus();
+      return HeaderByte(c);
     case State::kFirstField:
       return FirstFieldByte(c);
     case State::kLength:
@@ -200,15 +163,29 @@ Status ResultFileParser::Byte(char c) {
       hash_.Update(std::string_view(&c, 1));
       if (c != ' ') return FieldByte(c, "trailer count too long");
       if (auto s = ParseField(&count_, "trailer count"); !s.ok()) return s;
-      state_ = State::kSha;
+      state_ = State::kDigest;
       return OkStatus();
-    case State::kSha:
+    case State::kDigest:
       hash_.Update(std::string_view(&c, 1));
-      return ShaByte(c);
+      return DigestByte(c);
     case State::kDone:
       return Fail("bytes after the trailer");
   }
   return Fail("digits out of place");
+}
+
+Status ResultFileParser::HeaderByte(char c) {
+  // "FRF1\n" and "FRF2\n" differ only in their version byte; the header is hashed whole once
+  // it names the algorithm.
+  bool expected = offset_ == 3 ? c == kResultFileHeaderV1[3] || c == kResultFileHeader[3]
+                               : c == kResultFileHeader[offset_];
+  if (!expected) return Fail("not a result file (header is not FRF1 or FRF2)");
+  if (offset_ == 3) version_ = c == kResultFileHeaderV1[3] ? ResultFileVersion::kFrf1 : ResultFileVersion::kFrf2;
+  if (offset_ + 1 < kResultFileHeader.size()) return OkStatus();
+  if (version_ == ResultFileVersion::kFrf1) hash_ = DigestStream(DigestAlgorithm::kSha256);
+  hash_.Update(version_ == ResultFileVersion::kFrf1 ? kResultFileHeaderV1 : kResultFileHeader);
+  state_ = State::kFirstField;
+  return OkStatus();
 }
 
 Status ResultFileParser::FieldByte(char c, const char* too_long) {
@@ -284,19 +261,23 @@ Status ResultFileParser::EntryEnd(char c) {
   return OkStatus();
 }
 
-Status ResultFileParser::ShaByte(char c) {
+Status ResultFileParser::DigestByte(char c) {
+  DigestAlgorithm algorithm = hash_.algorithm();
+  std::size_t length = DigestHexLength(algorithm);
   if (c != '\n') {
-    if (!IsLowerHex(c) || field_.size() >= kShaHexLength) return Fail("trailer SHA-256 is not 64 lowercase hex digits");
+    if (!IsLowerHex(c) || field_.size() >= length) return Fail(DigestShapeError(algorithm, true));
     field_.push_back(c);
     return OkStatus();
   }
-  if (field_.size() != kShaHexLength) return Fail("trailer SHA-256 is not 64 hex digits");
+  if (field_.size() != length) return Fail(DigestShapeError(algorithm, false));
   if (count_ != entries_) {
     return Fail("trailer counts " + std::to_string(count_) + " entries, the file has " + std::to_string(entries_));
   }
-  if (field_ != digest_) return Fail("SHA-256 mismatch: trailer says " + field_ + ", content is " + digest_);
+  if (field_ != digest_) {
+    return Fail(std::string(DigestName(algorithm)) + " mismatch: trailer says " + field_ + ", content is " + digest_);
+  }
   field_.clear();
-  whole_file_sha256_ = hash_.FinishHex();
+  whole_file_digest_ = hash_.FinishHex();
   state_ = State::kDone;
   return OkStatus();
 }
@@ -316,7 +297,7 @@ Status ResultFileParser::Finish() {
     case State::kEntryNewline:
       return Fail("truncated in the entry of " + std::to_string(n_));
     case State::kCount:
-    case State::kSha:
+    case State::kDigest:
       return Fail("truncated in the trailer");
   }
   return Fail("truncated");

@@ -50,7 +50,7 @@ std::uint64_t DecimalWidth(std::uint64_t v) {
 std::uint64_t InlineEntryBytes(std::uint64_t n, std::uint64_t digits) { return DecimalWidth(n) + 3 + digits + 1; }
 
 std::uint64_t ResultFileBytes(std::uint64_t n, std::uint64_t digits) {
-  constexpr std::uint64_t kFileFraming = 5 + 90;  // "FRF1\n", "end <count> <64 hex>\n"
+  constexpr std::uint64_t kFileFraming = 5 + 90;  // "FRF<v>\n", "end <count> <up to 64 hex>\n"
   return DecimalWidth(n) + 1 + DecimalWidth(digits) + 1 + digits + 1 + kFileFraming;
 }
 

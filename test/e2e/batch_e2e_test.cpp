@@ -142,7 +142,7 @@ TEST_CASE("a result file that arrives altered is detected and its batch runs aga
   REQUIRE(p.Wait() == 0);
   INFO(p.Stderr());
   CheckExact(p.Stdout(), numbers);
-  CHECK_THAT(p.Stderr(), Catch::Contains("SHA-256 mismatch"));
+  CHECK_THAT(p.Stderr(), Catch::Contains("XXH3-128 mismatch"));
   CHECK_THAT(p.Stderr(), Catch::Contains("again (task"));
   CHECK(SimGet(sim.master_url(), "launches").size() >= 2);
 }

@@ -118,7 +118,7 @@ void WriteFile(const fs::path& path, const std::string& text) {
   out << text;
 }
 
-// Result files under `dir`: FRF1 files (`.frf`) and the older `.result` ones. The executor
+// Result files under `dir`: `.frf` files and the older `.result` ones. The executor
 // removes each once the scheduler says it has it, so none outlives a run.
 std::size_t ResultFilesUnder(const fs::path& dir) {
   std::size_t count = 0;
@@ -197,7 +197,7 @@ TEST_CASE("real Mesos: --format json, and results over 64 KiB come from the sand
     CHECK(line["agent_hostname"] == agent_hosts.begin()->second);
   }
   // 30000! (121288 digits) and 40000! (166714) are over the 64 KiB inline limit: they went
-  // through FRF1 files in the sandbox, which the executor removes once the scheduler says it
+  // through result files in the sandbox, which the executor removes once the scheduler says it
   // has them (their TASK_FINISHED is acknowledged only then), so none is left behind.
   CHECK(Eventually([&] { return ResultFilesUnder(mesos->dir()) == 0; }, kSmallRun));
   CHECK(TaskIds(*mesos).size() == 1);

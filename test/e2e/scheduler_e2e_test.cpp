@@ -290,7 +290,7 @@ TEST_CASE("executor results are exact for small and large n, large ones come fro
     CHECK(lines[i] == std::to_string(ns[i]) + "! = " + IndependentFactorial(ns[i]));
   }
   // The batch's digits (100000! alone has 456574) exceed the 64 KiB inline limit: they were
-  // written to FRF1 files in the sandbox, and each removed once the scheduler said it had it
+  // written to result files in the sandbox, and each removed once the scheduler said it had it
   // (a MESSAGE naming the update that named the file).
   auto result_files = [&] {
     std::vector<std::string> left;

@@ -4,7 +4,9 @@
 //  2. Splitting the input at any two points gives the same outcome: the same entries when it
 //     parses, the same error (message and offset) when it does not. Digits handed out before an
 //     error depend on where the chunks end (they stream), so they are compared only on success.
-//  3. A file that parses is exactly what the writer writes for the entries parsed.
+//  3. A file that parses is exactly what the writer writes for the entries parsed, in the
+//     version its header names (FRF2, or FRF1 as older executors wrote it), and its whole-file
+//     digest is the writer's.
 
 #include <cstddef>
 #include <cstdint>
@@ -24,6 +26,8 @@ struct Outcome {
   std::vector<std::pair<std::uint64_t, std::string>> entries;
   bool ok = false;
   std::string error;
+  factorial::ResultFileVersion version = factorial::ResultFileVersion::kFrf2;
+  std::string whole_file_digest;
   bool operator==(const Outcome&) const = default;
 };
 
@@ -49,6 +53,10 @@ Outcome Parse(std::string_view file, std::size_t split1, std::size_t split2) {
   if (status.ok()) status = parser.Finish();
   out.ok = status.ok();
   if (!out.ok) out.error = status.error().message;
+  if (out.ok) {
+    out.version = parser.version();
+    out.whole_file_digest = parser.whole_file_digest();
+  }
   return out;
 }
 
@@ -70,13 +78,16 @@ extern "C" int LLVMFuzzerTestOneInput(const std::uint8_t* data, std::size_t size
 
   if (whole.ok) {
     std::string written;
-    factorial::ResultFileWriter writer([&written](std::string_view bytes) {
-      written.append(bytes);
-      return factorial::OkStatus();
-    });
+    factorial::ResultFileWriter writer(
+        [&written](std::string_view bytes) {
+          written.append(bytes);
+          return factorial::OkStatus();
+        },
+        whole.version);
     for (const auto& [n, digits] : whole.entries) Check(writer.Append(n, digits).ok());
     Check(writer.Finish().ok());
     Check(written == file);
+    Check(writer.whole_file_digest() == whole.whole_file_digest);
   }
   return 0;
 }

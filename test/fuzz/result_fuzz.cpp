@@ -2,9 +2,9 @@
 // Properties:
 //  1. Decoding never crashes or throws, whatever the bytes.
 //  2. What decodes re-encodes to something that decodes to the same entries and files.
-//  3. A decoded line is well formed: digits are digits, a SHA-256 is 64 hex digits, a file's
-//     path is absolute, a failure's message is one bounded line, and no number or file appears
-//     twice.
+//  3. A decoded line is well formed: digits are digits, a file's digest is 32 (XXH3-128) or 64
+//     (SHA-256) lowercase hex digits, a file's path is absolute, a failure's message is one
+//     bounded line, and no number or file appears twice.
 //  4. The scheduler's fetched notice (a MESSAGE the executor reads) decodes only from its exact
 //     form: what decodes re-encodes to the same bytes, 16-byte uuids each.
 
@@ -46,7 +46,9 @@ extern "C" int LLVMFuzzerTestOneInput(const std::uint8_t* data, std::size_t size
   std::set<std::string> paths;
   for (const auto& file : list.files) {
     Check(paths.insert(file.path).second);
-    Check(file.sha256.size() == 64 && file.path.front() == '/');
+    Check(file.digest.size() == 32 || file.digest.size() == 64);
+    for (char c : file.digest) Check(factorial::IsLowerHex(c));
+    Check(file.path.front() == '/');
   }
   // A single inline entry without files re-encodes as shape 1 (bare digits), whose number is
   // the task's: so decode it again as the result of a task given that entry's number.

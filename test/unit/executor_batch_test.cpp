@@ -17,7 +17,7 @@
 
 #include "factorial/result_codec.hpp"
 #include "factorial/result_file.hpp"
-#include "factorial/sha256.hpp"
+#include "factorial/digest.hpp"
 #include "factorial/sizing.hpp"
 #include "run_plan.hpp"
 #include "runner.hpp"
@@ -72,7 +72,7 @@ std::string ReadAll(const fs::path& path) {
   return {std::istreambuf_iterator<char>(in), std::istreambuf_iterator<char>()};
 }
 
-// What a finished batch reported, with every file read back: size and whole-file SHA-256
+// What a finished batch reported, with every file read back: size and whole-file XXH3-128
 // checked, entries parsed with the scheduler's parser. A number reported twice fails.
 struct Reported {
   std::map<std::uint64_t, std::string> digits;
@@ -117,7 +117,7 @@ Reported ReadBack(const v1::TaskStatus& status, const TempDir& sandbox, const st
     REQUIRE(file.path.starts_with(kAgentView + "/"));
     std::string bytes = ReadAll(sandbox.path() / file.path.substr(kAgentView.size() + 1));
     CHECK(bytes.size() == file.size);
-    CHECK(factorial::Sha256Hex(bytes) == file.sha256);
+    CHECK(factorial::Xxh3Hex(bytes) == file.digest);
     std::uint64_t current = 0;
     std::string digits;
     factorial::ResultFileParser parser({
@@ -217,7 +217,7 @@ TEST_CASE("the tasks of one executor share its workers, which stop once idle", "
   }
 }
 
-TEST_CASE("a batch over the inline limit streams its results into FRF1 files", "[executor][batch]") {
+TEST_CASE("a batch over the inline limit streams its results into FRF2 files", "[executor][batch]") {
   TempDir sandbox;
   RealHarness h(EnvIn(sandbox), std::string(FACTORIAL_EXECUTOR_BINARY), kInProcessMaxN);
   h.Deliver({Subscribed(), LaunchLabelled("files", kMixed, 2, 256, {{"inline_limit", "100"}})});
@@ -266,7 +266,7 @@ TEST_CASE("close numbers above the in-process limit advance on lane threads, not
   CHECK_THAT(*finished.message, Catch::StartsWith("batch of 5 numbers: 5 computed, 0 failed, "));
 }
 
-TEST_CASE("a single big number's result is an FRF1 file of one entry", "[executor][batch]") {
+TEST_CASE("a single big number's result is an FRF2 file of one entry", "[executor][batch]") {
   TempDir sandbox;
   RealHarness h(EnvIn(sandbox), std::string(FACTORIAL_EXECUTOR_BINARY), kInProcessMaxN);
   h.Deliver({Subscribed(), Launch("single", "30000", 2, 256)});

@@ -13,7 +13,7 @@
 #include "batch.hpp"
 #include "factorial/result_codec.hpp"
 #include "factorial/result_file.hpp"
-#include "factorial/sha256.hpp"
+#include "factorial/digest.hpp"
 #include "frf_file.hpp"
 #include "runner.hpp"
 #include "support/executor_harness.hpp"
@@ -41,12 +41,12 @@ std::string ReadAll(const fs::path& path) {
   return {std::istreambuf_iterator<char>(in), std::istreambuf_iterator<char>()};
 }
 
-// The entries of an FRF1 file, checked against its announced size and SHA-256.
+// The entries of a result file, checked against its announced size and XXH3-128.
 std::map<std::uint64_t, std::string> Entries(const fs::path& path, const ResultFile* announced = nullptr) {
   std::string bytes = ReadAll(path);
   if (announced != nullptr) {
     CHECK(bytes.size() == announced->size);
-    CHECK(factorial::Sha256Hex(bytes) == announced->sha256);
+    CHECK(factorial::Xxh3Hex(bytes) == announced->digest);
   }
   std::map<std::uint64_t, std::string> out;
   std::uint64_t current = 0;
@@ -85,14 +85,14 @@ ExecutorEnv FileResultsEnv(const TempDir& sandbox) {
 }
 
 // Task TASK's worker for N finishes with a whole result file (made here: the fake runner writes
-// none), 10 + N bytes with a SHA-256 of 64 a's by its report.
+// none), 10 + N bytes with an XXH3-128 of 32 a's by its report.
 void FinishWorker(Harness& h, const TempDir& sandbox, const std::string& task, std::uint64_t n) {
   std::string name = task + "." + std::to_string(n) + ".frf";
   std::ofstream(sandbox.path() / name) << "file of " << n;
   ComputeOutcome done;
   done.kind = ComputeOutcome::Kind::kFile;
   done.size = 10 + n;
-  done.sha256 = std::string(64, 'a');
+  done.digest = std::string(32, 'a');
   h.runner.Finish(task + "/" + std::to_string(n), done);
 }
 
@@ -208,7 +208,7 @@ TEST_CASE("the executor announces parts one update at a time and removes each up
   Harness h(FileResultsEnv(sandbox));
   h.Deliver({Subscribed(), Launch("p", "2000 3000 4000", 1, 1024)});
   auto named = [](std::uint64_t n) {
-    return "file " + std::to_string(10 + n) + " " + std::string(64, 'a') + " /agent/view/p." + std::to_string(n) +
+    return "file " + std::to_string(10 + n) + " " + std::string(32, 'a') + " /agent/view/p." + std::to_string(n) +
            ".frf\n";
   };
   REQUIRE(h.runner.jobs.contains("p/4000"));  // one lane: largest first

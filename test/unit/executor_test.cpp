@@ -207,7 +207,7 @@ TEST_CASE("a computation that runs out of memory fails only its number", "[execu
   CHECK(updates[3].data == "6");
 }
 
-TEST_CASE("a result over the inline limit is an FRF1 file named on a file line", "[executor]") {
+TEST_CASE("a result over the inline limit is an FRF2 file named on a file line", "[executor]") {
   Harness h;
   ev::Event launch = Launch("f", "100");
   launch.launch->task.labels.emplace().push_back(v1::Label{"inline_limit", std::string("157")});
@@ -219,17 +219,17 @@ TEST_CASE("a result over the inline limit is an FRF1 file named on a file line",
   ComputeOutcome file;
   file.kind = ComputeOutcome::Kind::kFile;
   file.size = 244;
-  file.sha256 = std::string(64, 'a');
+  file.digest = std::string(32, 'a');
   h.runner.Finish("f/100", file);
   auto updates = h.Updates();
   REQUIRE(updates.size() == 2);
   CHECK(updates[1].state == TaskState::kFinished);
   CHECK(*updates[1].message == "batch of 1 number: 1 computed, 0 failed, 1 result file");
   // Named in the agent's view, which the scheduler fetches through.
-  CHECK(*updates[1].data == "FR1\nfile 244 " + std::string(64, 'a') + " /agent/sandbox/f.100.frf\n");
+  CHECK(*updates[1].data == "FR1\nfile 244 " + std::string(32, 'a') + " /agent/sandbox/f.100.frf\n");
   auto ref = factorial::DecodeResultList(*updates[1].data, 100);
   REQUIRE(ref.ok());
-  CHECK(ref.value() == factorial::ResultList{{}, {{"/agent/sandbox/f.100.frf", 244, std::string(64, 'a')}}});
+  CHECK(ref.value() == factorial::ResultList{{}, {{"/agent/sandbox/f.100.frf", 244, std::string(32, 'a')}}});
 }
 
 TEST_CASE("a result within the inline limit is not framed", "[executor]") {

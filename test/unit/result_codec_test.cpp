@@ -64,6 +64,11 @@ TEST_CASE("golden batch encodings with failures and result files, both ways", "[
         {}}},
       {"batch_files.data",
        {{{300000, ResultFailure{ResultFailure::Reason::kOom, oom}}},
+        {ResultFile{runs + "T 1.lane0.frf", 63, "6d1c0b6f5e9f2a1b3c4d5e6f7081929a"},
+         ResultFile{runs + "T 1.100000.frf", 456600, "2f1c3e61a5d1dd3ef18f5f07bd2a1ae3"}}}},
+      // What executors before FRF2 sent: SHA-256 digests of FRF1 files.
+      {"batch_files_frf1.data",
+       {{{300000, ResultFailure{ResultFailure::Reason::kOom, oom}}},
         {ResultFile{runs + "T 1.lane0.frf", 63, "6d1c0b6f5e9f2a1b3c4d5e6f708192a3b4c5d6e7f8091a2b3c4d5e6f708192a3"},
          ResultFile{runs + "T 1.100000.frf", 456600, kShaA}}}},
   };
@@ -90,6 +95,29 @@ TEST_CASE("a batch of files only, and lines in any order", "[result_codec]") {
   CHECK(mixed.value() == ResultList{{{5, std::string("120")}}, {ResultFile{"/s/t.lane0.frf", 20, kShaB}}});
   // One inline entry beside a file is not shape 1: the file must travel.
   CHECK(EncodeResultList(mixed.value()) == "FR1\n5 d 120\nfile 20 " + kShaB + " /s/t.lane0.frf\n");
+}
+
+TEST_CASE("a file's digest is 32 (XXH3-128, FRF2) or 64 (SHA-256, FRF1) lowercase hex digits", "[result_codec]") {
+  const std::string xxh3 = "81cfb5250fa7512cff4537629c355650";
+  ResultList both{{}, {ResultFile{"/s/a.frf", 65, xxh3}, ResultFile{"/s/b.frf", 97, kShaA}}};
+  std::string bytes = "FR1\nfile 65 " + xxh3 + " /s/a.frf\nfile 97 " + kShaA + " /s/b.frf\n";
+  CHECK(EncodeResultList(both) == bytes);
+  auto decoded = DecodeResultList(bytes, 0);
+  REQUIRE(decoded.ok());
+  CHECK(decoded.value() == both);
+  const std::string refused = "line 2: a file's digest must be 32 (XXH3-128) or 64 (SHA-256) lowercase hex digits";
+  std::string upper = xxh3;
+  upper[0] = 'A';  // "81cf..." -> "A1cf..."
+  std::string upper_sha = kShaA;
+  upper_sha[1] = 'B';
+  for (const std::string& digest : {std::string(), xxh3.substr(1), xxh3 + "0", std::string(48, 'a'), kShaA.substr(1),
+                                    kShaA + "0", upper, upper_sha, xxh3.substr(0, 31) + "g"}) {
+    INFO(digest);
+    auto bad = DecodeResultList("FR1\nfile 65 " + digest + " /s/a.frf\n", 0);
+    REQUIRE_FALSE(bad.ok());
+    CHECK(bad.error().code == factorial::Errc::kCorruption);
+    CHECK(bad.error().message == "result " + refused);
+  }
 }
 
 TEST_CASE("the encoder keeps a failure's message on one bounded line", "[result_codec]") {
@@ -158,7 +186,7 @@ TEST_CASE("malformed results are rejected with the reason", "[result_codec]") {
       {"FR1\n5 d 120\n5 e oom x\n", "line 3: 5 appears twice"},
       {"FR1\nfile\n", "line 2: a file's size must be an unsigned decimal"},
       {"FR1\nfile 01 " + sha + " /p\n", "line 2: a file's size must be an unsigned decimal"},
-      {"FR1\nfile 3 " + sha.substr(1) + " /p\n", "line 2: the SHA-256 must be 64 lowercase hex digits"},
+      {"FR1\nfile 3 " + sha.substr(1) + " /p\n", "line 2: a file's digest must be 32 (XXH3-128) or 64 (SHA-256)"},
       {"FR1\nfile 3 " + sha + "\n", "line 2: a file's path must be absolute"},
       {"FR1\nfile 3 " + sha + " relative/p\n", "line 2: a file's path must be absolute"},
       {"FR1\nfile 3 " + sha + " /a" + std::string(1, '\0') + "\n", "line 2: a file's path must be absolute"},

@@ -144,7 +144,7 @@ TEST_CASE("one worker serves several numbers in a row, inline and in files, with
       std::ifstream in(r.result_path);
       std::string digits((std::istreambuf_iterator<char>(in)), std::istreambuf_iterator<char>());
       CHECK(digits == expected);
-      CHECK(o.sha256 == factorial::executor::Sha256Hex(digits));
+      CHECK(o.digest == factorial::executor::Xxh3Hex(digits));
     }
     REQUIRE(o.worker_pid.has_value());
     if (!pid) pid = o.worker_pid;
@@ -207,7 +207,7 @@ TEST_CASE("an idle worker is stopped after the idle timeout", "[runner]") {
   CHECK(runner.spawned() == 2);
 }
 
-TEST_CASE("a large result is written to a file with its size and SHA-256", "[runner]") {
+TEST_CASE("a large result is written to a file with its size and XXH3-128", "[runner]") {
   TempDir tmp("runner");
   const fs::path& dir = tmp.path();
   ComputeRequest r;
@@ -220,7 +220,7 @@ TEST_CASE("a large result is written to a file with its size and SHA-256", "[run
   std::string digits((std::istreambuf_iterator<char>(in)), std::istreambuf_iterator<char>());
   CHECK(digits == factorial::executor::Factorial(3000).ToString());
   CHECK(o.size == digits.size());
-  CHECK(o.sha256 == factorial::executor::Sha256Hex(digits));
+  CHECK(o.digest == factorial::executor::Xxh3Hex(digits));
   CHECK_FALSE(fs::exists(r.result_path + ".tmp"));
 }
 
@@ -360,7 +360,7 @@ TEST_CASE("a parallel conversion stays within its sized memory cap", "[runner]")
   CHECK(o.size == factorial::FactorialDigits(r.n));
   std::ifstream in(r.result_path);
   std::string digits((std::istreambuf_iterator<char>(in)), std::istreambuf_iterator<char>());
-  CHECK(o.sha256 == factorial::executor::Sha256Hex(digits));
+  CHECK(o.digest == factorial::executor::Xxh3Hex(digits));
   CHECK(digits == factorial::executor::Factorial(r.n).ToString());
   REQUIRE(o.worker_pid.has_value());
   std::uint64_t peak = PeakResidentBytes(*o.worker_pid);  // a fresh worker: its peak is this number's

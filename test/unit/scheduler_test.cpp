@@ -9,6 +9,7 @@
 #include "factorial/base64.hpp"
 #include "factorial/recordio.hpp"
 #include "factorial/result_codec.hpp"
+#include "factorial/digest.hpp"
 #include "factorial/sha256.hpp"
 #include "factorial/sizing.hpp"
 #include "factorial/uuid.hpp"
@@ -420,7 +421,7 @@ TEST_CASE("a result in the sandbox is fetched with the credentials, checked, and
   h.Send(Offers({Offer("O1", "S1", 4, 1024)}));
   h.loop.AutoReply(std::nullopt);  // the download is answered by hand
   const std::string digits = "2432902008176640000";
-  // A lone number's result file: an FRF1 file of one entry, as for any batch.
+  // A lone number's result file: an FRF2 file of one entry, as for any batch.
   auto frf = [](std::uint64_t n, const std::string& n_digits) {
     std::string bytes;
     factorial::ResultFileWriter writer([&](std::string_view b) {
@@ -435,8 +436,8 @@ TEST_CASE("a result in the sandbox is fetched with the credentials, checked, and
   auto ref = [](std::uint64_t n, std::uint64_t size, const std::string& sha) {
     return factorial::EncodeResultList({{}, {{"/sandbox/r " + std::to_string(n), size, sha}}});
   };
-  h.Send(Update("factorial-20-1", "TASK_FINISHED", ref(20, file20.size(), factorial::Sha256Hex(file20))));
-  h.Send(Update("factorial-21-1", "TASK_FINISHED", ref(21, file21.size(), std::string(64, '0'))));
+  h.Send(Update("factorial-20-1", "TASK_FINISHED", ref(20, file20.size(), factorial::Xxh3Hex(file20))));
+  h.Send(Update("factorial-21-1", "TASK_FINISHED", ref(21, file21.size(), std::string(32, '0'))));
   std::vector<FakeLoop::Request*> downloads;
   for (auto* r : h.loop.All()) {
     if (r->stream && r->open && r->http.method == "GET") downloads.push_back(r);
@@ -599,12 +600,15 @@ std::string Inline(const std::vector<std::uint64_t>& numbers) {
   return factorial::EncodeResultList({entries, {}});
 }
 
-std::string Frf(const std::vector<std::uint64_t>& numbers) {
+std::string Frf(const std::vector<std::uint64_t>& numbers,
+                factorial::ResultFileVersion version = factorial::ResultFileVersion::kFrf2) {
   std::string bytes;
-  factorial::ResultFileWriter writer([&](std::string_view b) {
-    bytes.append(b);
-    return factorial::OkStatus();
-  });
+  factorial::ResultFileWriter writer(
+      [&](std::string_view b) {
+        bytes.append(b);
+        return factorial::OkStatus();
+      },
+      version);
   for (auto n : numbers) REQUIRE(writer.Append(n, Fact(n)).ok());
   REQUIRE(writer.Finish().ok());
   return bytes;
@@ -718,12 +722,16 @@ TEST_CASE("a batch that fails as a whole is split in halves, a lost one runs aga
 
 TEST_CASE("a batch's result file is fetched, parsed and checked, a corrupt one runs the batch again",
           "[scheduler][batch]") {
+  // FRF2 as executors write it; FRF1 as executors started before FRF2 wrote it, whose tasks a
+  // restarted scheduler may adopt.
+  auto version = GENERATE(factorial::ResultFileVersion::kFrf2, factorial::ResultFileVersion::kFrf1);
   Harness h({200, 300, 400}, BatchConfig());
   h.Subscribe();
   h.Send(Offers({Offer("O1", "S1", 4, 4096)}));
   std::string task_id = Launched(h).at(0)["task_id"]["value"];
-  std::string file = Frf({400, 200});
-  factorial::ResultList results{{{300, Fact(300)}}, {{"/sb/r.frf", file.size(), factorial::Sha256Hex(file)}}};
+  std::string file = Frf({400, 200}, version);
+  std::string digest = version == factorial::ResultFileVersion::kFrf2 ? factorial::Xxh3Hex(file) : factorial::Sha256Hex(file);
+  factorial::ResultList results{{{300, Fact(300)}}, {{"/sb/r.frf", file.size(), digest}}};
   h.Send(Update(task_id, "TASK_FINISHED", factorial::EncodeResultList(results)));
   CHECK(Digits(h) == std::map<std::uint64_t, std::string>{{300, Fact(300)}});
   FakeLoop::Request* download = nullptr;
@@ -744,19 +752,26 @@ TEST_CASE("a batch's result file is fetched, parsed and checked, a corrupt one r
 }
 
 TEST_CASE("a truncated or altered result file delivers nothing and its numbers run again", "[scheduler][batch]") {
-  auto corrupt = GENERATE(as<std::string>{}, "truncated", "altered", "unexpected number");
+  auto corrupt = GENERATE(as<std::string>{}, "truncated", "altered", "unexpected number", "other digest", "other version");
   Harness h({200, 300}, BatchConfig());
   h.Subscribe();
   h.Send(Offers({Offer("O1", "S1", 4, 4096)}));
   std::string task_id = Launched(h).at(0)["task_id"]["value"];
   std::string good = Frf({200, 300});
   std::string sent = good;
-  factorial::ResultFile file{"/sb/r.frf", good.size(), factorial::Sha256Hex(good)};
+  factorial::ResultFile file{"/sb/r.frf", good.size(), factorial::Xxh3Hex(good)};
   if (corrupt == "truncated") sent = good.substr(0, good.size() - 10);
   if (corrupt == "altered") sent[20] = sent[20] == '1' ? '2' : '1';
   if (corrupt == "unexpected number") {
     sent = Frf({200, 301});
-    file = {"/sb/r.frf", sent.size(), factorial::Sha256Hex(sent)};
+    file = {"/sb/r.frf", sent.size(), factorial::Xxh3Hex(sent)};
+  }
+  // A whole, valid file whose digest the status update misstates: the same file's SHA-256
+  // (the codec takes either length; the file's header decides), or an FRF1 file's XXH3-128.
+  if (corrupt == "other digest") file.digest = factorial::Sha256Hex(good);
+  if (corrupt == "other version") {
+    sent = Frf({200, 300}, factorial::ResultFileVersion::kFrf1);
+    file = {"/sb/r.frf", sent.size(), factorial::Xxh3Hex(sent)};
   }
   h.Send(Update(task_id, "TASK_FINISHED", factorial::EncodeResultList({{}, {file}})));
   FakeLoop::Request* download = nullptr;
@@ -1033,7 +1048,7 @@ std::string Notice(const Json& update) {
 }
 
 std::string PartList(const std::string& path, const std::string& file) {
-  return factorial::EncodeResultList({{}, {{path, file.size(), factorial::Sha256Hex(file)}}});
+  return factorial::EncodeResultList({{}, {{path, file.size(), factorial::Xxh3Hex(file)}}});
 }
 
 // TASK_FAILED as the real agent sends it for an executor that could not be executed
@@ -1182,7 +1197,7 @@ TEST_CASE("parts announced while a task runs are fetched then, an update with re
   Json finished = FromExecutor(
       Update(task_id, "TASK_FINISHED",
              factorial::EncodeResultList({{{300, Fact(300)}},
-                                          {{"/sb/t.lane0.2.frf", last.size(), factorial::Sha256Hex(last)}}})));
+                                          {{"/sb/t.lane0.2.frf", last.size(), factorial::Xxh3Hex(last)}}})));
   h.Send(finished);
   CHECK(h.results.size() == 2);
   download = Download(h, "/sb/t.lane0.2.frf");

@@ -115,8 +115,9 @@ TEST_CASE("the conversion uses as many threads as the memory allows", "[sizing]"
   CHECK(ConversionThreadsWithin(n, 0, 0) == 1);
 }
 
-TEST_CASE("the disk a result takes bounds its FRF1 file, framing included, and the inline list", "[sizing]") {
-  // A file of one entry, as a big number's: "FRF1\n", "<n> <length> <digits>\n", "end 1 <sha256>\n".
+TEST_CASE("the disk a result takes bounds its result file, framing included, and the inline list", "[sizing]") {
+  // A file of one entry, as a big number's, with FRF1's longer digest (the bound holds for
+  // both versions): "FRF1\n", "<n> <length> <digits>\n", "end 1 <sha256>\n".
   for (std::uint64_t n : {0ull, 9ull, 1000ull, 100000ull}) {
     INFO(n);
     std::uint64_t digits = factorial::FactorialDigits(n);

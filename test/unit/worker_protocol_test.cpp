@@ -76,13 +76,16 @@ TEST_CASE("a request survives the round trip", "[worker_protocol]") {
   CHECK(bad.error().message == "worker pipe: request asks for 0 threads");
 }
 
-TEST_CASE("a file result carries its size and a SHA-256", "[worker_protocol]") {
-  wp::FileResult f{5565709, std::string(64, 'a')};
+TEST_CASE("a file result carries its size and an XXH3-128", "[worker_protocol]") {
+  wp::FileResult f{5565709, "81cfb5250fa7512cff4537629c355650"};
   auto decoded = wp::DecodeFileResult(wp::EncodeFileResult(f));
   REQUIRE(decoded.ok());
   CHECK(decoded->size == 5565709);
-  CHECK(decoded->sha256 == f.sha256);
+  CHECK(decoded->digest == f.digest);
   CHECK_FALSE(wp::DecodeFileResult(wp::EncodeFileResult({1, "abc"})).ok());
-  CHECK_FALSE(wp::DecodeFileResult(wp::EncodeFileResult({1, std::string(64, 'G')})).ok());
+  CHECK_FALSE(wp::DecodeFileResult(wp::EncodeFileResult({1, std::string(32, 'G')})).ok());
+  // Both ends are one binary: a SHA-256's 64 digits are not what a worker sends.
+  CHECK(wp::DecodeFileResult(wp::EncodeFileResult({1, std::string(64, 'a')})).error().message ==
+        "worker pipe: file result without an XXH3-128");
   CHECK_FALSE(wp::DecodeFileResult("1234").ok());
 }

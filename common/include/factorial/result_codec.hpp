@@ -1,8 +1,8 @@
 #pragma once
 
 // What a task reports in `TaskStatus.data`: the digits of each of its numbers, inline or in
-// FRF1 files in the task's sandbox that the scheduler downloads from the agent, and the
-// numbers that failed. A TASK_FINISHED carries such a list; so does a TASK_RUNNING that
+// result files (result_file.hpp) in the task's sandbox that the scheduler downloads from the
+// agent, and the numbers that failed. A TASK_FINISHED carries such a list; so does a TASK_RUNNING that
 // announces result files (parts) the task closed while it goes on computing (`file` lines
 // only). The executor encodes, the scheduler decodes; nothing else reads or writes this. A
 // task of one number is a batch of one, with the same lines.
@@ -17,11 +17,13 @@
 //      FR1                                                    header, format version 1
 //      <n> d <digits>                                         n!'s digits inline
 //      <n> e <reason> <message>                               n failed in this batch
-//      file <size> <sha256> <path>                            an FRF1 result file
+//      file <size> <digest> <path>                            a result file
 //
 //    <n> and <size> are unsigned decimals without leading zeros (fit in 64 bits); <digits> is
-//    one or more decimal digits; <sha256> is the 64 lowercase hex digits of the whole file's
-//    SHA-256; <path> is the rest of the line (may hold spaces; absolute, no NUL). (Earlier
+//    one or more decimal digits; <digest> is the whole file's digest in the algorithm of its
+//    version: 32 lowercase hex digits of XXH3-128 for FRF2 (what executors write), 64 of
+//    SHA-256 for FRF1 (older executors'); <path> is the rest of the line (may hold spaces;
+//    absolute, no NUL). (Earlier
 //    executors could also name a slice of a plain file, `<n> f <offset> <size> <sha256> <path>`,
 //    though none did in practice: it is refused as an unknown kind.) <reason> is `oom` (the
 //    number's computation exceeded its memory cap) or `error` (anything else); <message> is the
@@ -31,8 +33,8 @@
 //    in any order (the encoder writes the entries in the caller's order, then the files). A
 //    list may be the header alone: a TASK_FINISHED whose results all went out in parts.
 //
-//    A `file` line names a file in the framing of result_file.hpp (FRF1, written with
-//    ResultFileWriter), <size> bytes long, whose whole-file SHA-256 is <sha256>: it holds the
+//    A `file` line names a file in the framing of result_file.hpp (written with
+//    ResultFileWriter), <size> bytes long, whose whole-file digest is <digest>: it holds the
 //    entries of the batch's numbers not named on `d`/`e` lines. The union of the `d` and `e`
 //    numbers and of every file's entries, over the task's parts and its TASK_FINISHED, is
 //    exactly the batch's numbers, each once; the codec cannot see inside the files, so the
@@ -43,6 +45,8 @@
 //      300000 e oom the computation needs 193 MiB, over the task's cap of 64 MiB
 //      file 63 6d1c...9a /var/lib/mesos/.../runs/R1/T1.lane0.frf
 //      file 456600 2f1c...e3 /var/lib/mesos/.../runs/R1/T1.100000.frf
+//
+//    (test/data/result_codec/batch_files_frf1.data is the same with 64-hex digests.)
 //
 // Status updates are checkpointed by the agent and resent until acknowledged, so the format
 // stays small: no JSON, no escaping, one pass to decode.
@@ -77,11 +81,11 @@ struct ResultEntry {
   bool operator==(const ResultEntry&) const = default;
 };
 
-// An FRF1 file (result_file.hpp) holding the entries of the numbers no entry names.
+// A result file (result_file.hpp) holding the entries of the numbers no entry names.
 struct ResultFile {
   std::string path;  // absolute, in the agent's view of the sandbox
   std::uint64_t size = 0;
-  std::string sha256;  // of the whole file, lowercase hex
+  std::string digest;  // of the whole file, lowercase hex: XXH3-128 (FRF2) or SHA-256 (FRF1)
   bool operator==(const ResultFile&) const = default;
 };
 

@@ -44,7 +44,7 @@ inline constexpr std::uint64_t kConversionThreadStackBytes = 2ull << 20;
 std::uint64_t FactorialMemoryBytes(std::uint64_t n, int threads = 1);
 
 // Results on disk. A task's results travel inline in TaskStatus.data when their whole list
-// fits the executor's inline limit (result_codec.hpp), else in FRF1 files in its sandbox
+// fits the executor's inline limit (result_codec.hpp), else in result files in its sandbox
 // (result_file.hpp): a file per lane and one per large number, so any number may end up in a
 // file of its own. A task declares the disk its files take, so the master never places more
 // results on an agent than its disk advertises.
@@ -60,8 +60,8 @@ std::uint64_t InlineEntryBytes(std::uint64_t n, std::uint64_t digits);
 inline constexpr std::uint64_t kInlineListHeaderBytes = 4;
 
 // The most bytes n! takes in result files: its entry `<n> <length> <digits>\n` plus a file's
-// header ("FRF1\n") and trailer (`end <count> <sha256>\n`, at most 90 bytes), since it may be
-// alone in its file. Summed over a task's numbers, a bound on its files whatever their split.
+// header ("FRF2\n") and trailer (`end <count> <digest>\n`: at most 58 bytes with FRF2's XXH3-128,
+// 90 with FRF1's SHA-256, the bound kept for either), since it may be alone in its file. Summed over a task's numbers, a bound on its files whatever their split.
 std::uint64_t ResultFileBytes(std::uint64_t n, std::uint64_t digits);
 inline std::uint64_t ResultFileBytes(std::uint64_t n) { return ResultFileBytes(n, FactorialDigits(n)); }
 
