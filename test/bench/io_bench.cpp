@@ -1,6 +1,6 @@
 // factorial-io-bench: the scheduler's input and output side at the scale of the benchmark
 // workloads (W1, W2: test/bench/workload.c) and of 10^7 numbers, as a table.
-//   factorial-io-bench [input|sink|digits|all] [--quick]
+//   factorial-io-bench [input|sink|digits|frf|all] [--quick]
 // input: parses 10^6 and 10^7 numbers (W1-like: uniform in [0, 1000]; all distinct: a
 //   shuffled [0, N)) from a file, each in a fresh child process, and reports wall time and
 //   the peak resident bytes per number the parse added (VmHWM after minus VmRSS before).
@@ -12,6 +12,9 @@
 //   order.
 // digits: FactorialDecimalDigits (n!'s length from n, once per distinct number) over every n
 //   below 10^7 and the 10^6 numbers below 10^9: CPU ns per call and how many it declined.
+// frf: a W2-sized result file (300 MB of digits in 36,500-digit entries; 30 MB with --quick)
+//   written and parsed as FRF1 (SHA-256) and FRF2 (XXH3-128), rounds alternated: CPU seconds,
+//   MB/s and the FRF1/FRF2 ratio of each, and the two hashes alone over the same bytes.
 // Not part of the test suite; the README keeps the latest figures.
 
 #include <fcntl.h>
@@ -34,6 +37,8 @@
 
 #include <gmp.h>
 
+#include "factorial/digest.hpp"
+#include "factorial/result_file.hpp"
 #include "factorial_digits.hpp"
 #include "result_sink.hpp"
 #include "workload.hpp"
@@ -337,6 +342,91 @@ void DigitsBench() {
   }
 }
 
+double ThreadCpuSeconds() {
+  timespec t{};
+  clock_gettime(CLOCK_THREAD_CPUTIME_ID, &t);
+  return static_cast<double>(t.tv_sec) + static_cast<double>(t.tv_nsec) * 1e-9;
+}
+
+// Writes `entries` entries of `digits` as `version` into `file`; CPU seconds.
+double FrfWrite(factorial::ResultFileVersion version, const std::string& digits, std::size_t entries,
+                std::string* file) {
+  file->clear();
+  double start = ThreadCpuSeconds();
+  factorial::ResultFileWriter writer(
+      [file](std::string_view bytes) {
+        file->append(bytes);
+        return factorial::OkStatus();
+      },
+      version);
+  for (std::size_t i = 0; i < entries; ++i) {
+    if (!writer.Append(100000 + i, digits).ok()) std::abort();
+  }
+  if (!writer.Finish().ok()) std::abort();
+  return ThreadCpuSeconds() - start;
+}
+
+// Parses `file` in 1 MiB chunks, as downloads arrive; CPU seconds.
+double FrfParse(const std::string& file) {
+  std::uint64_t digits = 0;
+  double start = ThreadCpuSeconds();
+  factorial::ResultFileParser parser({.on_entry = {},
+                                      .on_digits = [&digits](std::string_view piece) {
+                                        digits += piece.size();
+                                        return factorial::OkStatus();
+                                      },
+                                      .on_entry_end = {}});
+  for (std::size_t i = 0; i < file.size(); i += 1 << 20) {
+    if (!parser.Feed(std::string_view(file).substr(i, 1 << 20)).ok()) std::abort();
+  }
+  if (!parser.Finish().ok() || digits == 0) std::abort();
+  return ThreadCpuSeconds() - start;
+}
+
+double HashSeconds(factorial::DigestAlgorithm algorithm, const std::string& bytes) {
+  double start = ThreadCpuSeconds();
+  factorial::DigestStream hash(algorithm);
+  for (std::size_t i = 0; i < bytes.size(); i += 1 << 20) hash.Update(std::string_view(bytes).substr(i, 1 << 20));
+  if (hash.FinishHex().empty()) std::abort();
+  return ThreadCpuSeconds() - start;
+}
+
+double Median(std::vector<double> v) {
+  std::sort(v.begin(), v.end());
+  return v[v.size() / 2];
+}
+
+void FrfBench(bool quick) {
+  constexpr std::size_t kEntryDigits = 36500;  // W2: 730 MB over 20,000 numbers
+  std::size_t entries = (quick ? 30'000'000 : 300'000'000) / kEntryDigits;
+  std::string digits(kEntryDigits, '0');
+  SplitMix rng{42};
+  for (char& c : digits) c = static_cast<char>('0' + rng.Next() % 10);
+  using factorial::ResultFileVersion;
+  const ResultFileVersion versions[] = {ResultFileVersion::kFrf1, ResultFileVersion::kFrf2};
+  std::vector<double> write[2], parse[2], hash[2];
+  std::string file;
+  file.reserve(entries * (kEntryDigits + 16) + 128);
+  for (int round = 0; round < 3; ++round) {
+    for (int v = 0; v < 2; ++v) {
+      write[v].push_back(FrfWrite(versions[v], digits, entries, &file));
+      parse[v].push_back(FrfParse(file));
+      hash[v].push_back(HashSeconds(factorial::ResultFileDigest(versions[v]), file));
+    }
+  }
+  double mb = static_cast<double>(file.size()) / 1e6;
+  std::printf("# frf: %zu entries of %zu digits, %.0f MB per file; median of 3 alternated rounds, CPU seconds of this thread\n",
+              entries, kEntryDigits, mb);
+  std::printf("%-26s %10s %9s %10s %9s %12s\n", "step", "FRF1 s", "FRF1 MB/s", "FRF2 s", "FRF2 MB/s", "FRF1/FRF2");
+  auto row = [mb](const char* name, const std::vector<double>& a, const std::vector<double>& b) {
+    double x = Median(a), y = Median(b);
+    std::printf("%-26s %10.3f %9.0f %10.3f %9.0f %11.2fx\n", name, x, mb / x, y, mb / y, x / y);
+  };
+  row("write (executor)", write[0], write[1]);
+  row("parse (scheduler)", parse[0], parse[1]);
+  row("hash alone (SHA / XXH3)", hash[0], hash[1]);
+}
+
 }  // namespace
 
 int main(int argc, char** argv) {
@@ -350,13 +440,14 @@ int main(int argc, char** argv) {
       section = argv[i];
     }
   }
-  if (section != "all" && section != "input" && section != "sink" && section != "digits") {
-    std::fprintf(stderr, "usage: factorial-io-bench [input|sink|digits|all] [--quick]\n");
+  if (section != "all" && section != "input" && section != "sink" && section != "digits" && section != "frf") {
+    std::fprintf(stderr, "usage: factorial-io-bench [input|sink|digits|frf|all] [--quick]\n");
     return 2;
   }
   bool ok = true;
   if (section == "all" || section == "input") ok = InputBench(quick);
   if (section == "all" || section == "sink") SinkBench(quick);
   if (section == "all" || section == "digits") DigitsBench();
+  if (section == "all" || section == "frf") FrfBench(quick);
   return ok ? 0 : 1;
 }
