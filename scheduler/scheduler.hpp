@@ -7,7 +7,7 @@
 // TaskResults' (with a ResultFetcher for the sandbox); this class maps events to them.
 //
 // Work: each distinct number is computed once, in batch tasks shaped by a BatchShaper. A
-// number's result arrives inline in the task's TASK_FINISHED or in FRF1 files fetched from the
+// number's result arrives inline in the task's TASK_FINISHED or in result files fetched from the
 // agent's sandbox. A batch that fails as a whole (FAILED, ERROR) is split in halves and run
 // again; one that is lost (LOST, DROPPED, GONE, UNREACHABLE, KILLED not by us) runs again
 // whole; a number that fails on its own is retried alone, up to max_retries times; a lone
