@@ -6,37 +6,67 @@
 
 #include <cerrno>
 #include <cstdint>
+#include <cstring>
 #include <memory>
 #include <optional>
 #include <string>
+#include <string_view>
+#include <utility>
 
 #include <unistd.h>
 
 #include "factorial/status.hpp"
+#include "download_memory.hpp"
 #include "file_io.hpp"
 
 namespace factorial::scheduler {
 
-// A downloaded result file, kept open while digits in it wait to be written out, closed with
-// its last reference. The digits of a big result are never copied into memory on their way
-// to the output: they go from here to the output file inside the kernel.
+// A downloaded result file, kept while digits in it wait to be written out, let go with its
+// last reference: an open file (closed then), or a block of memory the download landed in
+// (download_memory.hpp; reused then). The digits of a big result are never copied out of it
+// into a string on their way to the output: from a file they go to the output inside the
+// kernel, from memory in one write.
 class HeldFile {
  public:
   explicit HeldFile(int fd) : fd_(fd) { ++open_; }
+  // The first `size` bytes of `block`.
+  HeldFile(MemoryBlock block, std::size_t size) : block_(std::move(block)), size_(size) {}
   ~HeldFile() {
+    if (fd_ < 0) return;
     ::close(fd_);
     --open_;
   }
   HeldFile(const HeldFile&) = delete;
   HeldFile& operator=(const HeldFile&) = delete;
+  // -1 for a file in memory.
   int fd() const { return fd_; }
-  // How many are open now (loop thread only): each holds a file descriptor.
+  // A file in memory: its bytes.
+  std::optional<std::string_view> memory() const {
+    if (!block_) return std::nullopt;
+    return std::string_view(block_->data(), size_);
+  }
+  // How many open files are held now (loop thread only): each holds a file descriptor.
   static std::size_t open() { return open_; }
 
  private:
-  int fd_;
+  int fd_ = -1;
+  std::optional<MemoryBlock> block_;
+  std::size_t size_ = 0;
   static inline std::size_t open_ = 0;
 };
+
+// Reads `size` bytes of `file` at `offset` into `out`, from memory or the file.
+inline Status ReadHeld(const HeldFile& file, char* out, std::uint64_t size, std::uint64_t offset,
+                       std::string_view what) {
+  if (auto bytes = file.memory()) {
+    if (offset > bytes->size() || size > bytes->size() - offset) {
+      return MakeError(Errc::kInternal, std::string(what) + ": past the end of the download");
+    }
+    std::memcpy(out, bytes->data() + offset, static_cast<std::size_t>(size));
+    return OkStatus();
+  }
+  return ReadFullyAt(file.fd(), out, size, offset, what);
+}
 
 // n!'s digits where they are in such a file.
 struct DigitsSlice {
@@ -68,8 +98,8 @@ struct NumberResult {
 // The digits of `slice`, read into memory.
 inline Result<std::string> ReadDigits(const DigitsSlice& slice) {
   std::string digits(slice.length, '\0');
-  if (auto read = ReadFullyAt(slice.file->fd(), digits.data(), digits.size(), slice.offset,
-                              "cannot read a downloaded result back");
+  if (auto read = ReadHeld(*slice.file, digits.data(), digits.size(), slice.offset,
+                           "cannot read a downloaded result back");
       !read.ok()) {
     return read.error();
   }

@@ -56,10 +56,11 @@ Status ReadAt(int fd, std::uint64_t offset, std::string& out) {
   return ReadFullyAt(fd, out.data(), out.size(), offset, "cannot read back a temp file");
 }
 
-// One FRF1 download in progress. The loop thread only appends the bytes as they come to an
-// anonymous file (`raw`); the pool then reads it back once, checking the framing, the digits
-// and the SHA-256 in the same pass, and indexes where each entry's digits are in it. The
-// digits stay where they landed: the file is the only copy until they are delivered.
+// One FRF1 download in progress. The loop thread only stores the bytes as they come: in a
+// block of memory (`memory`) when the download budget allows, else appended to an anonymous
+// file (`raw`). The pool then reads them once, checking the framing, the digits and the
+// hash in the same pass, and indexes where each entry's digits are. The digits stay where
+// they landed: that is the only copy until they are delivered.
 struct FileFetch {
   struct Indexed {
     std::uint64_t n = 0;
@@ -72,6 +73,7 @@ struct FileFetch {
     if (raw >= 0) ::close(raw);
   }
   int raw = -1;
+  std::optional<MemoryBlock> memory;
   ResultFileParser parser;
   std::uint64_t received = 0;
   std::vector<Indexed> index;
@@ -80,19 +82,21 @@ struct FileFetch {
   bool crc32c = false;
 };
 
-// Reads a complete download back and parses it (pool thread): the verdict on the file. Chunks
-// small enough to stay in the core's cache while the parser checks and hashes them.
+// Parses a complete download (pool thread): the verdict on the file. Chunks small enough to
+// stay in the core's cache while the parser checks and hashes them.
 std::optional<Error> Verify(FileFetch& f, const ResultFile& file) {
-  std::string chunk(256 << 10, '\0');
+  constexpr std::size_t kChunk = 256 << 10;
+  std::string chunk(f.memory ? 0 : kChunk, '\0');
   for (std::uint64_t offset = 0; offset < f.received;) {
-    std::size_t want = static_cast<std::size_t>(std::min<std::uint64_t>(chunk.size(), f.received - offset));
-    ssize_t n = ::pread(f.raw, chunk.data(), want, static_cast<off_t>(offset));
-    if (n < 0 && errno == EINTR) continue;
-    if (n <= 0) return Error{Errc::kInternal, "cannot read back a temp file"};
-    if (auto fed = f.parser.Feed(std::string_view(chunk.data(), static_cast<std::size_t>(n))); !fed.ok()) {
-      return fed.error();
+    std::size_t size = static_cast<std::size_t>(std::min<std::uint64_t>(kChunk, f.received - offset));
+    std::string_view piece(f.memory ? f.memory->data() + offset : chunk.data(), size);
+    if (!f.memory) {
+      if (auto read = ReadFullyAt(f.raw, chunk.data(), size, offset, "cannot read back a temp file"); !read.ok()) {
+        return read.error();
+      }
     }
-    offset += static_cast<std::uint64_t>(n);
+    if (auto fed = f.parser.Feed(piece); !fed.ok()) return fed.error();
+    offset += size;
   }
   if (auto finished = f.parser.Finish(); !finished.ok()) return finished.error();
   if (f.parser.whole_file_digest() != file.digest) return Error{Errc::kCorruption, "digest mismatch"};
@@ -209,6 +213,18 @@ std::size_t MaxHeldFiles() {
   return max;
 }
 
+// Where a download's bytes go once they start coming: memory, else a temp file. A file that
+// would take more than a quarter of the budget goes to disk: one big result must not keep
+// every other download out of memory.
+Status PrepareStore(FileFetch& f, std::uint64_t size, DownloadMemory& memory, const std::string& temp_dir) {
+  if (size <= memory.budget() / 4) f.memory = memory.Take(static_cast<std::size_t>(size));
+  if (f.memory) return OkStatus();
+  auto raw = OpenTempFile(temp_dir);
+  if (!raw.ok()) return raw.error();
+  f.raw = raw.value();
+  return OkStatus();
+}
+
 // Loop thread, once the pool has its verdict: vet every entry, then deliver them in order.
 void Deliver(FileFetch& state, const ResultFetcher::Accept& accept, const ResultFetcher::OnEntry& on_entry,
              std::optional<Error> problem, const std::function<void(const Status&)>& done) {
@@ -227,6 +243,7 @@ void Deliver(FileFetch& state, const ResultFetcher::Accept& accept, const Result
   // written out; small ones (and all of them once too many files are held open) are read into
   // memory, and the file goes when this fetch does.
   std::shared_ptr<const HeldFile> held;
+  if (state.memory) held = std::make_shared<const HeldFile>(std::move(*state.memory), state.received);
   for (std::size_t i = 0; i < state.index.size(); ++i) {
     const auto& entry = state.index[i];
     if (entry.length >= kSliceFrom && (held != nullptr || HeldFile::open() < MaxHeldFiles())) {
@@ -238,7 +255,10 @@ void Deliver(FileFetch& state, const ResultFetcher::Accept& accept, const Result
       continue;
     }
     std::string digits(entry.length, '\0');
-    if (auto read = ReadAt(held != nullptr ? held->fd() : state.raw, entry.offset, digits); !read.ok()) {
+    Status read = held != nullptr ? ReadHeld(*held, digits.data(), digits.size(), entry.offset,
+                                             "cannot read back a download")
+                                  : ReadAt(state.raw, entry.offset, digits);
+    if (!read.ok()) {
       done(read.error());  // entries delivered so far are verified and stay delivered
       return;
     }
@@ -250,11 +270,13 @@ void Deliver(FileFetch& state, const ResultFetcher::Accept& accept, const Result
 }  // namespace
 
 ResultFetcher::ResultFetcher(EventLoop& loop, TlsOptions tls,
-                             std::optional<std::pair<std::string, std::string>> credential, bool slice_crc32c)
+                             std::optional<std::pair<std::string, std::string>> credential, bool slice_crc32c,
+                             std::size_t memory_budget)
     : loop_(loop),
       tls_(std::move(tls)),
       credential_(std::move(credential)),
       slice_crc32c_(slice_crc32c),
+      memory_(memory_budget),
       alive_(std::make_shared<bool>(true)),
       pool_(std::make_unique<Pool>(PoolThreads())) {
   const char* tmp = std::getenv("TMPDIR");
@@ -284,12 +306,6 @@ void ResultFetcher::FetchFile(const std::string& agent_id, const ResultFile& fil
   FileFetch* f = fetch.get();  // the callbacks below live inside *fetch
   f->crc32c = slice_crc32c_;
   AttachEntryParser(f);
-  auto raw = OpenTempFile(temp_dir_);
-  if (!raw.ok()) {
-    done(raw.error());
-    return;
-  }
-  f->raw = raw.value();
   HttpRequest request;
   request.method = "GET";
   request.url = url->second + "/files/download?path=" + EscapeQueryValue(file.path);
@@ -299,14 +315,25 @@ void ResultFetcher::FetchFile(const std::string& agent_id, const ResultFile& fil
   request.basic_auth = credential_;  // agents with --authenticate_http_readonly ask for it
   auto id = std::make_shared<EventLoop::RequestId>(0);
   StreamCallbacks callbacks;
-  callbacks.on_head = [](const HttpResponse& head) { return head.status == 200; };
+  // Where the bytes go is chosen when they start coming: requests queue behind the agent's
+  // connection limit, and a block taken by a queued one would be memory nobody uses.
+  callbacks.on_head = [this, f, size = file.size](const HttpResponse& head) {
+    if (head.status != 200) return false;
+    if (auto stored = PrepareStore(*f, size, memory_, temp_dir_); !stored.ok()) {
+      f->problem = stored.error();
+      return false;
+    }
+    return true;
+  };
   callbacks.on_data = [f, size = file.size](std::string_view bytes) {
     f->received += bytes.size();
     if (f->received > size) {
       f->problem = Error{Errc::kCorruption, "the file is larger than the " + std::to_string(size) + " bytes announced"};
       return false;
     }
-    if (auto wrote = WriteAll(f->raw, bytes); !wrote.ok()) {
+    if (f->memory) {
+      std::memcpy(f->memory->data() + (f->received - bytes.size()), bytes.data(), bytes.size());
+    } else if (auto wrote = WriteAll(f->raw, bytes); !wrote.ok()) {
       f->problem = wrote.error();
       return false;
     }

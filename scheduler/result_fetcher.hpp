@@ -20,6 +20,7 @@
 #include "factorial/messages.hpp"
 #include "factorial/result_codec.hpp"
 #include "factorial/status.hpp"
+#include "download_memory.hpp"
 #include "number_result.hpp"
 
 namespace factorial::scheduler {
@@ -27,9 +28,10 @@ namespace factorial::scheduler {
 class ResultFetcher {
  public:
   // `slice_crc32c`: each slice handed on carries its digits' CRC-32C, taken in the pass that
-  // checks them.
+  // checks them. `memory_budget`: bytes of downloads held in memory at most (0: every
+  // download goes to a temp file).
   ResultFetcher(EventLoop& loop, TlsOptions tls, std::optional<std::pair<std::string, std::string>> credential,
-                bool slice_crc32c = false);
+                bool slice_crc32c = false, std::size_t memory_budget = DownloadMemory::DefaultBudget());
   ~ResultFetcher();
   ResultFetcher(const ResultFetcher&) = delete;
   ResultFetcher& operator=(const ResultFetcher&) = delete;
@@ -48,10 +50,10 @@ class ResultFetcher {
     if (!url.empty()) agent_urls_.emplace(agent_id, url);
   }
 
-  // A batch's FRF1 result file (result_file.hpp): the download goes to an unlinked temp file
-  // in $TMPDIR, is parsed from there once complete, and only a 24-byte index entry per number
-  // (where its digits are in that file) stays in memory, so memory is bounded whatever the
-  // file's size. `accept(n)` vets each entry as it
+  // A batch's FRF1 result file (result_file.hpp): the download goes to memory while the
+  // budget allows (download_memory.hpp), else to an unlinked temp file in $TMPDIR; it is
+  // parsed from there once complete, and a 24-byte index entry per number says where its
+  // digits are, so memory is bounded whatever the file's size. `accept(n)` vets each entry as it
   // starts (nullopt: n is not expected here, and the file is rejected); each entry must hold
   // exactly n!'s number of digits, and no number may come twice. Only once the transfer
   // ended and the size, the whole-file digest and the framing's own trailer all check out,
@@ -72,6 +74,7 @@ class ResultFetcher {
   std::set<EventLoop::RequestId> in_flight_;
   std::string temp_dir_;  // $TMPDIR, else /tmp
   bool slice_crc32c_;
+  DownloadMemory memory_;
   // False once this is destroyed: verdicts the pool posts afterwards are dropped.
   std::shared_ptr<bool> alive_;
   class Pool;

@@ -504,7 +504,11 @@ Status ResultSink::EmitHeld(const Held& held) {
   if (held.file != nullptr) {
     ++lines_written_;
     if (auto put = Put(std::string_view(held.data.get(), held.head)); !put.ok()) return put;
-    if (auto copied = CopyOut(held.file->fd(), held.offset, held.file_length); !copied.ok()) return copied;
+    if (auto bytes = held.file->memory()) {
+      if (auto put = Put(bytes->substr(held.offset, held.file_length)); !put.ok()) return put;
+    } else if (auto copied = CopyOut(held.file->fd(), held.offset, held.file_length); !copied.ok()) {
+      return copied;
+    }
     return Put(std::string_view(held.data.get() + held.head, held.length - held.head));
   }
   if (held.data) return Emit(std::string_view(held.data.get(), held.length));
@@ -704,8 +708,8 @@ Result<std::optional<PlacedLine>> ResultSink::Place(const NumberResult& result, 
       // Small: one read into the line and one write (the copy costs less than a second call).
       line_.assign(head, head_length);
       line_.resize(head_length + copied_length);
-      if (auto read = ReadFullyAt(slice.file->fd(), line_.data() + head_length, copied_length, slice.offset,
-                                  "cannot read a downloaded result back");
+      if (auto read = ReadHeld(*slice.file, line_.data() + head_length, copied_length, slice.offset,
+                               "cannot read a downloaded result back");
           !read.ok()) {
         return Fail(read.error().message).error();
       }
@@ -714,7 +718,12 @@ Result<std::optional<PlacedLine>> ResultSink::Place(const NumberResult& result, 
       if (auto placed = PlaceBytes(at, line_); !placed.ok()) return placed.error();
     } else {
       if (auto placed = PlaceBytes(at, std::string_view(head, head_length)); !placed.ok()) return placed.error();
-      if (auto copied = PlaceCopy(slice.file->fd(), slice.offset, copied_length, at + head_length); !copied.ok()) {
+      if (auto bytes = slice.file->memory()) {
+        if (auto placed = PlaceBytes(at + head_length, bytes->substr(slice.offset, copied_length)); !placed.ok()) {
+          return placed.error();
+        }
+      } else if (auto copied = PlaceCopy(slice.file->fd(), slice.offset, copied_length, at + head_length);
+                 !copied.ok()) {
         return copied.error();
       }
       if (!slice.newline_after) {

@@ -19,6 +19,7 @@
 #include "factorial/sd_notify.hpp"
 #include "factorial/signals.hpp"
 #include "call_order.hpp"
+#include "download_memory.hpp"
 #include "job_monitor.hpp"
 #include "progress_line.hpp"
 #include "scheduler.hpp"
@@ -547,6 +548,9 @@ int RunJob(RunConfig run) {
     return opened.error().code == Errc::kInvalidArgument ? kExitUsage : kExitFailed;
   }
   std::unique_ptr<ResultSink> sink = std::move(opened->sink);
+  if (sink->placed() || run.order == OutputOrder::kCompletion) {
+    run.scheduler.download_memory = DownloadMemory::DefaultBudget();
+  }
 
   if (const auto& c = run.scheduler.executor.command) {
     spdlog::info("agents run the executor {}{}", c->value.value_or(""), c->uris.empty() ? "" : ", fetched from " + c->uris[0].value);

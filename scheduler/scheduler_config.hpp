@@ -54,6 +54,11 @@ struct SchedulerConfig {
   // this long, nothing can progress, so the run ends with exit 1.
   int refused_calls_limit = 5;
   Duration refused_calls_window = std::chrono::seconds(10);
+  // Bytes of result downloads held in memory at most (download_memory.hpp; the rest go to
+  // temp files). A big result waiting for its turn in input order keeps its memory until
+  // then, so the default is small; run.cpp gives the machine's budget to an output that
+  // writes results as they arrive.
+  std::size_t download_memory = std::size_t{64} << 20;
 };
 
 }  // namespace factorial::scheduler

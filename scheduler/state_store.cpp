@@ -666,7 +666,9 @@ Result<StoredResult> StateStore::AppendSlice(std::uint64_t n, std::string_view h
   // overwrites the partial one.
   std::uint64_t at = end_;
   if (auto written = PutAt(fd_, before, at); !written.ok()) return written.error();
-  if (auto copied = CopyRange(slice.file->fd(), slice.offset, slice.length, fd_, at); !copied.ok()) {
+  if (auto bytes = slice.file->memory()) {
+    if (auto written = PutAt(fd_, bytes->substr(slice.offset, slice.length), at); !written.ok()) return written.error();
+  } else if (auto copied = CopyRange(slice.file->fd(), slice.offset, slice.length, fd_, at); !copied.ok()) {
     return copied.error();
   }
   if (auto written = PutAt(fd_, tail, at); !written.ok()) return written.error();

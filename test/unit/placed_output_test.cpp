@@ -15,6 +15,7 @@
 #include "support/expected.hpp"
 #include "support/sink_results.hpp"
 #include "support/files.hpp"
+#include "support/held_memory.hpp"
 #include "support/temp_dir.hpp"
 
 using factorial::scheduler::Crc32c;
@@ -257,13 +258,16 @@ TEST_CASE("a reused placed file keeps an earlier run's lines, another run starts
 
 TEST_CASE("big slices are copied into place with or without the result file's newline after them", "[sink][placed]") {
   using factorial::testing::IndependentFactorial;
+  const bool in_memory = GENERATE(false, true);  // where the download was kept
+  INFO((in_memory ? "download in memory" : "download in a file"));
   const std::string big = IndependentFactorial(20000), other = IndependentFactorial(19000);
   REQUIRE(big.size() > 64 * 1024);
   TempDir dir;
   std::string download = "FRF1\n20000 " + std::to_string(big.size()) + " " + big + "\n19000 x" + other + "y";
   int fd = ::open((dir / "download").c_str(), O_RDWR | O_CREAT | O_TRUNC | O_CLOEXEC, 0600);
   REQUIRE(::pwrite(fd, download.data(), download.size(), 0) == static_cast<ssize_t>(download.size()));
-  auto file = std::make_shared<const HeldFile>(fd);
+  auto file = in_memory ? factorial::testing::HeldInMemory(download) : std::make_shared<const HeldFile>(fd);
+  if (in_memory) ::close(fd);
   auto sink = ResultSink::OpenFile(Order({19000, 5, 20000}), LineFormat::kText, (dir / "o").string(), Placing()).value();
   NumberResult a = Done(20000, "");
   a.digits_slice = DigitsSlice{file, download.find(big), big.size(), std::nullopt, /*newline_after=*/true};

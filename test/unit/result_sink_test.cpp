@@ -12,6 +12,7 @@
 
 #include "support/sink_results.hpp"
 #include "support/files.hpp"
+#include "support/held_memory.hpp"
 #include "support/temp_dir.hpp"
 
 using factorial::scheduler::DecodeJsonLine;
@@ -355,7 +356,10 @@ TEST_CASE("digits left in their downloaded file come out in place, to a file and
   std::string contents = "FRF1\n9 100000 " + big + "\n8 5000 " + mid + "\n7 70000 " + other + "\nend 3 x\n";
   OutFile download;
   REQUIRE(::pwrite(download.fd, contents.data(), contents.size(), 0) == static_cast<ssize_t>(contents.size()));
-  auto file = std::make_shared<const factorial::scheduler::HeldFile>(::dup(download.fd));
+  const bool in_memory = GENERATE(false, true);  // where the download was kept
+  INFO((in_memory ? "download in memory" : "download in a file"));
+  auto file = in_memory ? factorial::testing::HeldInMemory(contents)
+                        : std::make_shared<const factorial::scheduler::HeldFile>(::dup(download.fd));
   auto sliced = [&](std::uint64_t n, const std::string& digits) {
     NumberResult r = Done(n, "");
     r.digits_slice = factorial::scheduler::DigitsSlice{file, contents.find(digits), digits.size(), std::nullopt};

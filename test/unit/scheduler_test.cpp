@@ -725,7 +725,10 @@ TEST_CASE("a batch's result file is fetched, parsed and checked, a corrupt one r
   // FRF2 as executors write it; FRF1 as executors started before FRF2 wrote it, whose tasks a
   // restarted scheduler may adopt.
   auto version = GENERATE(factorial::ResultFileVersion::kFrf2, factorial::ResultFileVersion::kFrf1);
-  Harness h({200, 300, 400}, BatchConfig());
+  auto config = BatchConfig();
+  config.download_memory = GENERATE(std::size_t{0}, std::size_t{64} << 20);  // to a temp file, to memory
+  INFO("download memory " << config.download_memory);
+  Harness h({200, 300, 400}, config);
   h.Subscribe();
   h.Send(Offers({Offer("O1", "S1", 4, 4096)}));
   std::string task_id = Launched(h).at(0)["task_id"]["value"];
@@ -753,7 +756,10 @@ TEST_CASE("a batch's result file is fetched, parsed and checked, a corrupt one r
 
 TEST_CASE("a truncated or altered result file delivers nothing and its numbers run again", "[scheduler][batch]") {
   auto corrupt = GENERATE(as<std::string>{}, "truncated", "altered", "unexpected number", "other digest", "other version");
-  Harness h({200, 300}, BatchConfig());
+  auto config = BatchConfig();
+  config.download_memory = GENERATE(std::size_t{0}, std::size_t{64} << 20);  // to a temp file, to memory
+  INFO("download memory " << config.download_memory);
+  Harness h({200, 300}, config);
   h.Subscribe();
   h.Send(Offers({Offer("O1", "S1", 4, 4096)}));
   std::string task_id = Launched(h).at(0)["task_id"]["value"];

@@ -10,6 +10,7 @@
 
 #include "support/sink_results.hpp"
 #include "support/files.hpp"
+#include "support/held_memory.hpp"
 #include "support/temp_dir.hpp"
 
 using factorial::scheduler::Crc32c;
@@ -131,7 +132,10 @@ TEST_CASE("a result whose digits stay in their download is journaled byte for by
   {
     std::ofstream(file_path, std::ios::binary) << download;
   }
-  auto file = std::make_shared<const factorial::scheduler::HeldFile>(::open(file_path.c_str(), O_RDONLY | O_CLOEXEC));
+  const bool in_memory = GENERATE(false, true);  // where the download was kept
+  INFO((in_memory ? "download in memory" : "download in a file"));
+  auto file = in_memory ? factorial::testing::HeldInMemory(download)
+                        : std::make_shared<const factorial::scheduler::HeldFile>(::open(file_path.c_str(), O_RDONLY | O_CLOEXEC));
   for (LineFormat format : {LineFormat::kText, LineFormat::kJson}) {
     INFO((format == LineFormat::kText ? "text" : "json"));
     NumberResult sliced = Done(25, "");
