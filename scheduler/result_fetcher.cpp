@@ -56,7 +56,7 @@ Status ReadAt(int fd, std::uint64_t offset, std::string& out) {
   return ReadFullyAt(fd, out.data(), out.size(), offset, "cannot read back a temp file");
 }
 
-// One FRF1 download in progress. The loop thread only stores the bytes as they come: in a
+// One result file download in progress. The loop thread only stores the bytes as they come: in a
 // block of memory (`memory`) when the download budget allows, else appended to an anonymous
 // file (`raw`). The pool then reads them once, checking the framing, the digits and the
 // hash in the same pass, and indexes where each entry's digits are. The digits stay where

@@ -50,7 +50,7 @@ class ResultFetcher {
     if (!url.empty()) agent_urls_.emplace(agent_id, url);
   }
 
-  // A batch's FRF1 result file (result_file.hpp): the download goes to memory while the
+  // A batch's result file (result_file.hpp): the download goes to memory while the
   // budget allows (download_memory.hpp), else to an unlinked temp file in $TMPDIR; it is
   // parsed from there once complete, and a 24-byte index entry per number says where its
   // digits are, so memory is bounded whatever the file's size. `accept(n)` vets each entry as it
