@@ -315,17 +315,16 @@ void ResultFetcher::FetchFile(const std::string& agent_id, const ResultFile& fil
   request.basic_auth = credential_;  // agents with --authenticate_http_readonly ask for it
   auto id = std::make_shared<EventLoop::RequestId>(0);
   StreamCallbacks callbacks;
+  callbacks.inline_data = true;  // on_head and on_data only store bytes: no loop calls
   // Where the bytes go is chosen when they start coming: requests queue behind the agent's
   // connection limit, and a block taken by a queued one would be memory nobody uses.
   callbacks.on_head = [this, f, size = file.size](const HttpResponse& head) {
-    if (head.status != 200) return false;
-    if (auto stored = PrepareStore(*f, size, memory_, temp_dir_); !stored.ok()) {
-      f->problem = stored.error();
-      return false;
-    }
+    if (head.status != 200) return false;  // an error: its body is kept to say why
+    if (auto stored = PrepareStore(*f, size, memory_, temp_dir_); !stored.ok()) f->problem = stored.error();
     return true;
   };
   callbacks.on_data = [f, size = file.size](std::string_view bytes) {
+    if (f->problem) return false;  // nowhere to store the bytes
     f->received += bytes.size();
     if (f->received > size) {
       f->problem = Error{Errc::kCorruption, "the file is larger than the " + std::to_string(size) + " bytes announced"};

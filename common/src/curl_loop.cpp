@@ -215,6 +215,7 @@ class CurlLoop::Impl {
     std::size_t n = size * count;
     if (t->aborted) return 0;
     try {
+      if (t->streaming && t->stream.inline_data) return DeliverInline(*t, std::string_view(data, n)) ? n : 0;
       if (t->streaming) {
         t->pending.append(data, n);
       } else {
@@ -224,6 +225,25 @@ class CurlLoop::Impl {
       return 0;
     }
     return n;
+  }
+
+  // StreamCallbacks::inline_data: body bytes go to on_data as libcurl hands them over, the
+  // head first (body bytes mean the final response's head is in).
+  static bool DeliverInline(Transfer& t, std::string_view bytes) {
+    if (!t.head_dispatched) {
+      t.head_dispatched = true;
+      curl_easy_getinfo(t.easy.get(), CURLINFO_RESPONSE_CODE, &t.response.status);
+      t.deliver_body = t.stream.on_head ? t.stream.on_head(t.response) : true;
+    }
+    if (!t.deliver_body) {
+      t.response.body.append(bytes);
+      return true;
+    }
+    if (t.stream.on_data && !t.stream.on_data(bytes)) {
+      t.aborted = true;
+      return false;
+    }
+    return true;
   }
 
   void Configure(Transfer& t, HttpRequest request) {

@@ -183,6 +183,8 @@ TEST_CASE("stream chunks reach the caller before the response ends", "[http]") {
   std::optional<std::string> stream_id;
   bool done = false;
   factorial::StreamCallbacks cb;
+  cb.inline_data = GENERATE(false, true);  // handed over from the loop, or from libcurl's callback
+  INFO("inline_data " << cb.inline_data);
   cb.on_head = [&](const HttpResponse& head) {
     stream_id = head.headers.Get("Mesos-Stream-Id");
     return head.status == 200;
@@ -218,6 +220,8 @@ TEST_CASE("a stream refused with an error status buffers the body for the caller
   bool data_called = false;
   std::optional<Result<HttpResponse>> got;
   factorial::StreamCallbacks cb;
+  cb.inline_data = GENERATE(false, true);
+  INFO("inline_data " << cb.inline_data);
   cb.on_head = [](const HttpResponse& head) { return head.status == 200; };
   cb.on_data = [&](std::string_view) { return data_called = true; };
   cb.on_done = [&](Result<HttpResponse> r) {
@@ -230,6 +234,38 @@ TEST_CASE("a stream refused with an error status buffers the body for the caller
   CHECK(got->value().status == 400);
   CHECK(got->value().body == "Subscribe calls should not include the 'Mesos-Stream-Id' header");
   CHECK_FALSE(data_called);
+}
+
+TEST_CASE("a receiver that refuses stream bytes ends the transfer with an error", "[http]") {
+  Running<httplib::Server> srv;
+  srv.server.Get("/file", [](const httplib::Request&, httplib::Response& res) {
+    res.set_content(std::string(1 << 20, '7'), "application/octet-stream");
+  });
+  srv.Start();
+  CurlLoop loop;
+  int data_calls = 0;
+  std::optional<Result<HttpResponse>> got;
+  factorial::StreamCallbacks cb;
+  cb.inline_data = GENERATE(false, true);
+  INFO("inline_data " << cb.inline_data);
+  cb.on_head = [](const HttpResponse& head) { return head.status == 200; };
+  cb.on_data = [&](std::string_view) {
+    ++data_calls;
+    return false;
+  };
+  cb.on_done = [&](Result<HttpResponse> r) {
+    got = std::move(r);
+    loop.Stop();
+  };
+  HttpRequest request;
+  request.method = "GET";
+  request.url = srv.Url("http", "/file");
+  loop.OpenStream(request, cb);
+  RunBounded(loop);
+  CHECK(data_calls == 1);
+  REQUIRE(got.has_value());
+  REQUIRE_FALSE(got->ok());
+  CHECK(got->error().message == "transfer aborted by the receiver");
 }
 
 TEST_CASE("307 is surfaced with Location, not followed", "[http]") {

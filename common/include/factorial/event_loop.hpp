@@ -73,6 +73,11 @@ struct StreamCallbacks {
   // The transfer ended: the response (body empty if it was streamed) or a transport error.
   // Not called after Cancel().
   ResponseCallback on_done;
+  // on_head (once body bytes come) and on_data run as libcurl hands over the bytes, from
+  // inside its callbacks: each byte is copied once less, which counts for downloads of
+  // hundreds of MB. They must not call the loop then (no Cancel, OpenStream or Send; Post is
+  // fine). A loop that has no such place calls them as it would otherwise.
+  bool inline_data = false;
 };
 
 class EventLoop {
