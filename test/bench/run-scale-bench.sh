@@ -5,8 +5,10 @@
 #   test/bench/run-scale-bench.sh BUILD_DIR
 # Environment: MESOS_HOME (required), WORKLOADS ("W2 W4"), AGENTS ("1 4 16": the cluster sizes
 # with cpus:4 agents), SMALL_AGENT (W2 on one cpus:2 agent as well: 1, or 0 to skip), REPEATS
-# (1: rounds per cluster), THREADS (2: bare GMP's), AGENT_MEM (8192 MB per agent), KEEP_DIR
-# (keep outputs, scheduler logs and the daemons' logs there). A smoke run:
+# (1: rounds per cluster), THREADS (2: bare GMP's), AGENT_MEM (8192 MB per agent), OUTPUT
+# (stdout: results on standard output in input order, redirected to a file; file: --output
+# FILE, as an operator or the systemd job writes them, placed and synced), KEEP_DIR (keep
+# outputs, scheduler logs and the daemons' logs there). A smoke run:
 #   MESOS_HOME=... WORKLOADS=W2 AGENTS="1 4" SMALL_AGENT=0 test/bench/run-scale-bench.sh build-rel
 # Per row: wall seconds and their ratio to the bare GMP run just before; the tasks the job
 # launched and the agents that ran at least one (from the master's state); the scheduler's CPU
@@ -25,6 +27,8 @@ small_agent=${SMALL_AGENT:-1}
 repeats=${REPEATS:-1}
 threads=${THREADS:-2}
 agent_mem=${AGENT_MEM:-8192}
+output_mode=${OUTPUT:-stdout}
+[[ $output_mode == stdout || $output_mode == file ]] || { echo "OUTPUT is stdout or file, not $output_mode" >&2; exit 2; }
 bench="$build/test/bench"
 scheduler="$build/scheduler/factorial-scheduler"
 executor="$build/executor/factorial-executor"
@@ -84,7 +88,13 @@ run_round() {
   rm -f "$work/$w.bare"
   local output=$work/$w.$cluster.$round
   before=$(executor_cpu)
-  read -r wall cpu _ _ sha end < <(measure_scheduler "$mesos_url" "$numbers" "$output" --log-level debug)
+  local flags=(--log-level debug)
+  if [[ $output_mode == file ]]; then flags+=(--output "$output.out"); fi
+  read -r wall cpu _ _ sha end < <(measure_scheduler "$mesos_url" "$numbers" "$output" "${flags[@]}")
+  if [[ $output_mode == file ]]; then
+    sha=$(sha256sum < "$output.out" | cut -d' ' -f1)
+    rm -f "$output.out"
+  fi
   after=$(executor_cpu)
   read -r tasks agents result_bytes tail < <(job_facts "$output.log" "$end")
   row "$w" "$cluster" "$round" "$wall" "$bwall" "$tasks" "$agents" "$cpu" \
@@ -115,8 +125,9 @@ cluster() {
 }
 
 for w in "${workloads[@]}"; do "$bench/workload" "$w" > "$work/$w.numbers"; done
-printf '# %s, %s, %s cores, bare GMP on %s threads, agents cpus:4 (or cpus:2) and mem:%s, load at start %s\n' \
-  "$(date -u '+%Y-%m-%d %H:%M UTC')" "$(uname -m)" "$(nproc)" "$threads" "$agent_mem" "$(cut -d' ' -f1-3 /proc/loadavg)"
+printf '# %s, %s, %s cores, bare GMP on %s threads, agents cpus:4 (or cpus:2) and mem:%s, output to %s, load at start %s\n' \
+  "$(date -u '+%Y-%m-%d %H:%M UTC')" "$(uname -m)" "$(nproc)" "$threads" "$agent_mem" "$output_mode" \
+  "$(cut -d' ' -f1-3 /proc/loadavg)"
 printf '%-3s %-9s %5s %8s %7s %6s %6s %8s %8s %7s %9s %7s %5s\n' \
   wl run round wall_s x_bare tasks agents sched_s exec_s x_bare ingest tail_s load
 status=0
