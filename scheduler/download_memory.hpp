@@ -9,7 +9,7 @@
 // download that would pass it goes to a temp file as before. Blocks are reused, not unmapped:
 // a fresh mapping costs a page fault and a page of zeroes on first touch of every page, as
 // much as the copy it is for. Take runs on the loop thread; a block may be released on any
-// thread (a fetch's last reference can go on a verifying thread).
+// thread.
 
 #include <cstddef>
 #include <memory>

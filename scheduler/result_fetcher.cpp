@@ -6,18 +6,12 @@
 #include <cstdio>
 #include <cstring>
 #include <cstdlib>
-#include <condition_variable>
-#include <deque>
 #include <memory>
-#include <mutex>
-#include <thread>
 #include <vector>
 #include <unordered_set>
 #include <utility>
 
 #include <fcntl.h>
-#include <pthread.h>
-#include <signal.h>
 #include <sys/resource.h>
 #include <unistd.h>
 
@@ -56,11 +50,11 @@ Status ReadAt(int fd, std::uint64_t offset, std::string& out) {
   return ReadFullyAt(fd, out.data(), out.size(), offset, "cannot read back a temp file");
 }
 
-// One result file download in progress. The loop thread only stores the bytes as they come: in a
-// block of memory (`memory`) when the download budget allows, else appended to an anonymous
-// file (`raw`). The pool then reads them once, checking the framing, the digits and the
-// hash in the same pass, and indexes where each entry's digits are. The digits stay where
-// they landed: that is the only copy until they are delivered.
+// One result file download in progress. Each piece libcurl hands over is checked (framing,
+// digits, hash, in one pass while it is in the core's cache) and stored: in a block of memory
+// (`memory`) when the download budget allows, else appended to an anonymous file (`raw`). The
+// entries are indexed where their digits landed: that is the only copy until they are
+// delivered.
 struct FileFetch {
   struct Indexed {
     std::uint64_t n = 0;
@@ -82,86 +76,17 @@ struct FileFetch {
   bool crc32c = false;
 };
 
-// Parses a complete download (pool thread): the verdict on the file. Chunks small enough to
-// stay in the core's cache while the parser checks and hashes them.
+// The download's verdict once its bytes are all in: the framing's end and trailer, then the
+// whole-file digest against the one the executor announced.
 std::optional<Error> Verify(FileFetch& f, const ResultFile& file) {
-  constexpr std::size_t kChunk = 256 << 10;
-  std::string chunk(f.memory ? 0 : kChunk, '\0');
-  for (std::uint64_t offset = 0; offset < f.received;) {
-    std::size_t size = static_cast<std::size_t>(std::min<std::uint64_t>(kChunk, f.received - offset));
-    std::string_view piece(f.memory ? f.memory->data() + offset : chunk.data(), size);
-    if (!f.memory) {
-      if (auto read = ReadFullyAt(f.raw, chunk.data(), size, offset, "cannot read back a temp file"); !read.ok()) {
-        return read.error();
-      }
-    }
-    if (auto fed = f.parser.Feed(piece); !fed.ok()) return fed.error();
-    offset += size;
-  }
   if (auto finished = f.parser.Finish(); !finished.ok()) return finished.error();
   if (f.parser.whole_file_digest() != file.digest) return Error{Errc::kCorruption, "digest mismatch"};
   return std::nullopt;
 }
 
-}  // namespace
-
-// A few threads that verify downloads, each file on one thread from start to end.
-class ResultFetcher::Pool {
- public:
-  // The threads block every signal: SIGTERM and SIGINT belong to the loop's signal handling
-  // (a thread that did not block them would take the default action: death).
-  explicit Pool(unsigned threads) {
-    sigset_t all, old;
-    sigfillset(&all);
-    pthread_sigmask(SIG_SETMASK, &all, &old);
-    for (unsigned i = 0; i < threads; ++i) threads_.emplace_back([this] { Work(); });
-    pthread_sigmask(SIG_SETMASK, &old, nullptr);
-  }
-  ~Pool() {
-    {
-      std::lock_guard lock(mu_);
-      stop_ = true;
-    }
-    cv_.notify_all();
-    for (auto& t : threads_) t.join();
-  }
-  void Run(std::function<void()> job) {
-    {
-      std::lock_guard lock(mu_);
-      jobs_.push_back(std::move(job));
-    }
-    cv_.notify_one();
-  }
-
- private:
-  void Work() {
-    for (;;) {
-      std::function<void()> job;
-      {
-        std::unique_lock lock(mu_);
-        cv_.wait(lock, [this] { return stop_ || !jobs_.empty(); });
-        if (stop_) return;  // the fetcher is gone: nobody waits for the verdicts
-        job = std::move(jobs_.front());
-        jobs_.pop_front();
-      }
-      job();
-    }
-  }
-  std::mutex mu_;
-  std::condition_variable cv_;
-  std::deque<std::function<void()>> jobs_;
-  bool stop_ = false;
-  std::vector<std::thread> threads_;
-};
-
-namespace {
-
-// Verifying threads: the scheduler's loop keeps one core; more than 4 outrun any disk.
-unsigned PoolThreads() { return std::clamp(std::thread::hardware_concurrency(), 2u, 4u); }
-
-// The parser of the downloaded file, run on a pool thread only: pure checks, no scheduler
-// state (which numbers the file may hold is vetted on the loop, in Deliver). Its callbacks
-// live inside `f`, so they hold a plain pointer.
+// The parser of the download, fed as the bytes arrive: pure checks, no scheduler state (which
+// numbers the file may hold is vetted in Deliver). Its callbacks live inside `f`, so they
+// hold a plain pointer.
 void AttachEntryParser(FileFetch* f) {
   f->parser = ResultFileParser(ResultFileParser::Callbacks{
       .on_entry = [f](std::uint64_t n, std::uint64_t length) -> Status {
@@ -225,7 +150,7 @@ Status PrepareStore(FileFetch& f, std::uint64_t size, DownloadMemory& memory, co
   return OkStatus();
 }
 
-// Loop thread, once the pool has its verdict: vet every entry, then deliver them in order.
+// Loop thread, once the transfer ended and the file was verified: vet every entry, then deliver them in order.
 void Deliver(FileFetch& state, const ResultFetcher::Accept& accept, const ResultFetcher::OnEntry& on_entry,
              std::optional<Error> problem, const std::function<void(const Status&)>& done) {
   std::vector<std::uint32_t> ids;
@@ -276,15 +201,12 @@ ResultFetcher::ResultFetcher(EventLoop& loop, TlsOptions tls,
       tls_(std::move(tls)),
       credential_(std::move(credential)),
       slice_crc32c_(slice_crc32c),
-      memory_(memory_budget),
-      alive_(std::make_shared<bool>(true)),
-      pool_(std::make_unique<Pool>(PoolThreads())) {
+      memory_(memory_budget) {
   const char* tmp = std::getenv("TMPDIR");
   temp_dir_ = tmp != nullptr && *tmp != '\0' ? tmp : "/tmp";
 }
 
 ResultFetcher::~ResultFetcher() {
-  *alive_ = false;  // verdicts posted to the loop from now on find nobody
   for (auto id : in_flight_) loop_.Cancel(id);
 }
 
@@ -302,20 +224,42 @@ void ResultFetcher::FetchFile(const std::string& agent_id, const ResultFile& fil
     done(Error{Errc::kNotFound, "no address known for agent " + agent_id});
     return;
   }
+  queued_.push_back({agent_id, url->second, file, std::move(accept), std::move(on_entry), std::move(done)});
+  StartWaiting();
+}
+
+void ResultFetcher::StartWaiting() {
+  for (auto it = queued_.begin(); it != queued_.end() && in_flight_.size() < kDownloadsInFlight;) {
+    if (agent_downloads_[it->agent_id] >= kDownloadsPerAgent) {
+      ++it;
+      continue;
+    }
+    Queued next = std::move(*it);
+    it = queued_.erase(it);
+    Start(std::move(next));
+  }
+}
+
+void ResultFetcher::Start(Queued queued) {
+  const ResultFile& file = queued.file;
   auto fetch = std::make_shared<FileFetch>();
   FileFetch* f = fetch.get();  // the callbacks below live inside *fetch
   f->crc32c = slice_crc32c_;
   AttachEntryParser(f);
   HttpRequest request;
   request.method = "GET";
-  request.url = url->second + "/files/download?path=" + EscapeQueryValue(file.path);
+  request.url = queued.url + "/files/download?path=" + EscapeQueryValue(file.path);
   request.timeout = Duration::zero();  // as long as it keeps coming
   request.idle_timeout = std::chrono::seconds(60);
   request.tls = tls_;
   request.basic_auth = credential_;  // agents with --authenticate_http_readonly ask for it
   auto id = std::make_shared<EventLoop::RequestId>(0);
   StreamCallbacks callbacks;
-  callbacks.inline_data = true;  // on_head and on_data only store bytes: no loop calls
+  // on_head and on_data only check and store bytes, no loop calls: they run inside libcurl's
+  // write callback, and a download goes at the speed it is checked, never ahead of it. (Checked
+  // on other threads, downloads outran the checks and each waiting one held a fresh block:
+  // zeroing those pages was 40% of the scheduler's CPU on W2.)
+  callbacks.inline_data = true;
   // Where the bytes go is chosen when they start coming: requests queue behind the agent's
   // connection limit, and a block taken by a queued one would be memory nobody uses.
   callbacks.on_head = [this, f, size = file.size](const HttpResponse& head) {
@@ -330,6 +274,10 @@ void ResultFetcher::FetchFile(const std::string& agent_id, const ResultFile& fil
       f->problem = Error{Errc::kCorruption, "the file is larger than the " + std::to_string(size) + " bytes announced"};
       return false;
     }
+    if (auto fed = f->parser.Feed(bytes); !fed.ok()) {
+      f->problem = fed.error();  // no use taking the rest
+      return false;
+    }
     if (f->memory) {
       std::memcpy(f->memory->data() + (f->received - bytes.size()), bytes.data(), bytes.size());
     } else if (auto wrote = WriteAll(f->raw, bytes); !wrote.ok()) {
@@ -338,25 +286,25 @@ void ResultFetcher::FetchFile(const std::string& agent_id, const ResultFile& fil
     }
     return true;
   };
-  auto deliver = [fetch, accept = std::move(accept), on_entry = std::move(on_entry),
-                  done](std::optional<Error> problem) { Deliver(*fetch, accept, on_entry, std::move(problem), done); };
-  callbacks.on_done = [this, id, fetch, file, deliver = std::move(deliver),
-                       done = std::move(done)](Result<HttpResponse> result) {
+  auto deliver = [fetch, accept = std::move(queued.accept), on_entry = std::move(queued.on_entry),
+                  done = queued.done](std::optional<Error> problem) {
+    Deliver(*fetch, accept, on_entry, std::move(problem), done);
+  };
+  callbacks.on_done = [this, id, fetch, file, agent_id = queued.agent_id, deliver = std::move(deliver),
+                       done = std::move(queued.done)](Result<HttpResponse> result) {
     in_flight_.erase(*id);
+    if (--agent_downloads_[agent_id] == 0) agent_downloads_.erase(agent_id);
+    StartWaiting();  // the next file comes while this one is handed on
     std::optional<Error> problem = TransferProblem(*fetch, result, file);
     if (problem) {
       done(*problem);
       return;
     }
-    pool_->Run([loop = &loop_, alive = alive_, fetch, file, deliver] {
-      std::optional<Error> verdict = Verify(*fetch, file);
-      loop->Post([alive, deliver, verdict = std::move(verdict)] {
-        if (*alive) deliver(verdict);
-      });
-    });
+    deliver(Verify(*fetch, file));
   };
   *id = loop_.OpenStream(std::move(request), std::move(callbacks));
   in_flight_.insert(*id);
+  ++agent_downloads_[queued.agent_id];
 }
 
 }  // namespace factorial::scheduler

@@ -4,10 +4,11 @@
 // files in the task's sandbox and names each (path, size, digest; see result_codec.hpp); this
 // reads a file from the agent's `/files/download` endpoint and checks it before anyone sees it.
 // Loop thread only; `loop` must outlive this. Fetches in flight are cancelled on destruction.
-// The loop thread only stores the bytes as they arrive; a small pool of threads hashes and
-// parses each complete file, and the verified entries come back on the loop thread.
+// Each piece is checked (framing, digits, hash) as libcurl hands it over, while it is in the
+// core's cache, and stored once; the entries are handed on when the whole file checks out.
 
 #include <cstdint>
+#include <deque>
 #include <functional>
 #include <map>
 #include <memory>
@@ -52,7 +53,7 @@ class ResultFetcher {
 
   // A batch's result file (result_file.hpp): the download goes to memory while the
   // budget allows (download_memory.hpp), else to an unlinked temp file in $TMPDIR; it is
-  // parsed from there once complete, and a 24-byte index entry per number says where its
+  // parsed as it comes, and a 24-byte index entry per number says where its
   // digits are, so memory is bounded whatever the file's size. `accept(n)` vets each entry as it
   // starts (nullopt: n is not expected here, and the file is rejected); each entry must hold
   // exactly n!'s number of digits, and no number may come twice. Only once the transfer
@@ -63,22 +64,40 @@ class ResultFetcher {
   // delivers nothing, and `done` says why.
   using Accept = std::function<std::optional<std::uint32_t>(std::uint64_t n)>;
   using OnEntry = std::function<void(std::uint32_t id, std::string digits, std::optional<DigitsSlice> slice)>;
+  // Downloads wait in order for their turn: at most kDownloadsPerAgent at once from one agent
+  // and kDownloadsInFlight in all (`downloading()`, `waiting()`). One loopback connection
+  // already brings a file faster than it is checked, and each download in flight holds a
+  // block of memory, first touched page by page.
   void FetchFile(const std::string& agent_id, const ResultFile& file, Accept accept, OnEntry on_entry,
                  std::function<void(const Status&)> done);
+  static constexpr std::size_t kDownloadsPerAgent = 2;
+  static constexpr std::size_t kDownloadsInFlight = 8;
+  std::size_t downloading() const { return in_flight_.size(); }
+  std::size_t waiting() const { return queued_.size(); }
 
  private:
+  struct Queued {
+    std::string agent_id;
+    std::string url;  // the agent's http(s)://host:port when it was asked for
+    ResultFile file;
+    Accept accept;
+    OnEntry on_entry;
+    std::function<void(const Status&)> done;
+  };
+  // Starts the waiting downloads whose agent has room, in order, while there is room in all.
+  void StartWaiting();
+  void Start(Queued fetch);
+
   EventLoop& loop_;
   TlsOptions tls_;
   std::optional<std::pair<std::string, std::string>> credential_;
   std::map<std::string, std::string> agent_urls_;  // agent id -> http://host:port
   std::set<EventLoop::RequestId> in_flight_;
+  std::map<std::string, std::size_t> agent_downloads_;  // agent id -> downloads in flight
+  std::deque<Queued> queued_;
   std::string temp_dir_;  // $TMPDIR, else /tmp
   bool slice_crc32c_;
   DownloadMemory memory_;
-  // False once this is destroyed: verdicts the pool posts afterwards are dropped.
-  std::shared_ptr<bool> alive_;
-  class Pool;
-  std::unique_ptr<Pool> pool_;
 };
 
 }  // namespace factorial::scheduler

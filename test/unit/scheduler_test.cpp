@@ -458,7 +458,6 @@ TEST_CASE("a result in the sandbox is fetched with the credentials, checked, and
 
   REQUIRE(h.loop.StreamBytes(downloads[0]->id, file20));
   h.loop.EndStream(downloads[0]->id);
-  // Files are verified on the fetcher's threads; their verdict comes back through the loop.
   REQUIRE(h.loop.PumpUntil([&] { return h.results.size() == 1; }));
   CHECK(h.results[0].n == 20);
   CHECK(h.results[0].digits == digits);
