@@ -150,6 +150,9 @@ class CurlLoop::Impl {
       return id;
     }
     Configure(*t, std::move(request));
+    // Bytes taken inside the write callback never wait in `pending`: a larger receive buffer
+    // means fewer receive calls (a 256 KiB buffer made the loop's pending buffer grow instead).
+    if (t->streaming && t->stream.inline_data) curl_easy_setopt(t->easy.get(), CURLOPT_BUFFERSIZE, 256L << 10);
     CURLMcode rc = curl_multi_add_handle(multi_.get(), t->easy.get());
     if (rc != CURLM_OK) {
       Fail(std::move(t->done), Error{Errc::kInternal, curl_multi_strerror(rc)});

@@ -76,7 +76,9 @@ struct StreamCallbacks {
   // on_head (once body bytes come) and on_data run as libcurl hands over the bytes, from
   // inside its callbacks: each byte is copied once less, which counts for downloads of
   // hundreds of MB. They must not call the loop then (no Cancel, OpenStream or Send; Post is
-  // fine). A loop that has no such place calls them as it would otherwise.
+  // fine). A loop that has no such place calls them as it would otherwise. The curl loop
+  // receives such a stream in 256 KiB pieces instead of 16 KiB: fewer receive calls, and
+  // nothing of it accumulates in the loop.
   bool inline_data = false;
 };
 
