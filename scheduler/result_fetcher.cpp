@@ -230,7 +230,8 @@ void ResultFetcher::FetchFile(const std::string& agent_id, const ResultFile& fil
 
 void ResultFetcher::StartWaiting() {
   for (auto it = queued_.begin(); it != queued_.end() && in_flight_.size() < kDownloadsInFlight;) {
-    if (agent_downloads_[it->agent_id] >= kDownloadsPerAgent) {
+    auto busy = agent_downloads_.find(it->agent_id);
+    if (busy != agent_downloads_.end() && busy->second >= kDownloadsPerAgent) {
       ++it;
       continue;
     }
@@ -248,7 +249,10 @@ void ResultFetcher::Start(Queued queued) {
   AttachEntryParser(f);
   HttpRequest request;
   request.method = "GET";
-  request.url = queued.url + "/files/download?path=" + EscapeQueryValue(file.path);
+  // The agent's address now: an offer may have brought a newer one while this waited.
+  auto known = agent_urls_.find(queued.agent_id);
+  request.url = (known != agent_urls_.end() ? known->second : queued.url) + "/files/download?path=" +
+                EscapeQueryValue(file.path);
   request.timeout = Duration::zero();  // as long as it keeps coming
   request.idle_timeout = std::chrono::seconds(60);
   request.tls = tls_;
@@ -302,9 +306,10 @@ void ResultFetcher::Start(Queued queued) {
     }
     deliver(Verify(*fetch, file));
   };
+  // Counted before it starts; OpenStream never calls back from inside itself (EventLoop).
+  ++agent_downloads_[queued.agent_id];
   *id = loop_.OpenStream(std::move(request), std::move(callbacks));
   in_flight_.insert(*id);
-  ++agent_downloads_[queued.agent_id];
 }
 
 }  // namespace factorial::scheduler

@@ -3,7 +3,8 @@
 // Fetches results too large to travel in a status update: the executor leaves them in result
 // files in the task's sandbox and names each (path, size, digest; see result_codec.hpp); this
 // reads a file from the agent's `/files/download` endpoint and checks it before anyone sees it.
-// Loop thread only; `loop` must outlive this. Fetches in flight are cancelled on destruction.
+// Loop thread only; `loop` must outlive this. On destruction, fetches in flight are cancelled
+// and those waiting their turn dropped: neither calls back.
 // Each piece is checked (framing, digits, hash) as libcurl hands it over, while it is in the
 // core's cache, and stored once; the entries are handed on when the whole file checks out.
 
@@ -78,7 +79,7 @@ class ResultFetcher {
  private:
   struct Queued {
     std::string agent_id;
-    std::string url;  // the agent's http(s)://host:port when it was asked for
+    std::string url;  // the agent's http(s)://host:port when it was asked for (if none is known later)
     ResultFile file;
     Accept accept;
     OnEntry on_entry;

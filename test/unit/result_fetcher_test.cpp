@@ -3,6 +3,8 @@
 #include <catch2/catch.hpp>
 
 #include <cstdint>
+#include <functional>
+#include <memory>
 #include <map>
 #include <optional>
 #include <string>
@@ -113,6 +115,10 @@ TEST_CASE("downloads wait for their turn: two at a time from an agent, eight in 
     }
     if (next == nullptr) break;
     most = std::max(most, loop.open_streams());
+    std::map<std::string, int> per_agent;  // by port
+    for (auto* r : loop.All()) {
+      if (r->stream && r->open) CHECK(++per_agent[r->http.url.substr(0, r->http.url.find("/files"))] <= 2);
+    }
     REQUIRE(loop.StreamBytes(next->id, file));
     loop.EndStream(next->id);
   }
@@ -151,4 +157,47 @@ TEST_CASE("a download is checked as it arrives: a bad byte ends the transfer the
   CHECK(verdicts[0].find("entry of 3000 is shorter than its length or not digits") != std::string::npos);
   CHECK(delivered == 0);
   CHECK(fetcher.downloading() == 0);
+}
+
+TEST_CASE("a download asked for from inside a verdict waits its turn, a newer agent address is used, and waiting "
+          "downloads go without a word when the fetcher does",
+          "[result_fetcher]") {
+  FakeLoop loop;
+  auto fetcher = std::make_unique<ResultFetcher>(loop, factorial::TlsOptions{}, std::nullopt, false, 0);
+  fetcher->LearnAgent(AgentOffer("S1", 5051));
+  const std::string file = Frf({1000});
+  std::vector<std::string> verdicts;
+  std::function<void(const std::string&, bool)> fetch = [&](const std::string& path, bool again) {
+    fetcher->FetchFile(
+        "S1", ResultFile{path, file.size(), factorial::Xxh3Hex(file)},
+        [](std::uint64_t) { return std::optional<std::uint32_t>(0); },
+        [](std::uint32_t, std::string, std::optional<DigitsSlice>) {},
+        [&, path, again](const factorial::Status& status) {
+          verdicts.push_back(path + (status.ok() ? " ok" : " " + status.error().message));
+          if (again) fetch(path + "+", false);  // the verdict asks for another file
+        });
+  };
+  fetch("/a", true);
+  fetch("/b", false);
+  fetch("/c", false);
+  CHECK(fetcher->downloading() == 2);
+  CHECK(fetcher->waiting() == 1);
+  // The agent moved (a new offer says so) while /c waits: /c goes to the new address.
+  fetcher->LearnAgent(AgentOffer("S1", 6061));
+  auto asked = Downloads(loop);
+  REQUIRE(asked.contains(Url(5051, "/a")));
+  REQUIRE(loop.StreamBytes(asked.at(Url(5051, "/a"))->id, file));
+  loop.EndStream(asked.at(Url(5051, "/a"))->id);
+  CHECK(verdicts == std::vector<std::string>{"/a ok"});
+  // /c took /a's place; /a+, asked for from inside /a's verdict, waits behind it.
+  asked = Downloads(loop);
+  CHECK(asked.contains(Url(6061, "/c")));
+  CHECK_FALSE(asked.contains(Url(6061, "/a+")));
+  CHECK(fetcher->downloading() == 2);
+  CHECK(fetcher->waiting() == 1);
+  // Gone with /b and /c in flight and /a+ waiting: nothing calls back, no request is left open.
+  fetcher.reset();
+  loop.Pump();
+  CHECK(verdicts == std::vector<std::string>{"/a ok"});
+  CHECK(loop.open_streams() == 0);
 }
