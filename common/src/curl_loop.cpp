@@ -146,7 +146,7 @@ class CurlLoop::Impl {
     t->easy.reset(curl_easy_init());
     RequestId id = t->id;
     if (!t->easy) {
-      Fail(std::move(t->done), Error{Errc::kInternal, "curl_easy_init failed"});
+      Fail(id, std::move(t->done), Error{Errc::kInternal, "curl_easy_init failed"});
       return id;
     }
     Configure(*t, std::move(request));
@@ -155,7 +155,7 @@ class CurlLoop::Impl {
     if (t->streaming && t->stream.inline_data) curl_easy_setopt(t->easy.get(), CURLOPT_BUFFERSIZE, 256L << 10);
     CURLMcode rc = curl_multi_add_handle(multi_.get(), t->easy.get());
     if (rc != CURLM_OK) {
-      Fail(std::move(t->done), Error{Errc::kInternal, curl_multi_strerror(rc)});
+      Fail(id, std::move(t->done), Error{Errc::kInternal, curl_multi_strerror(rc)});
       return id;
     }
     transfers_.emplace(id, std::move(t));
@@ -163,6 +163,11 @@ class CurlLoop::Impl {
   }
 
   void Cancel(RequestId id) {
+    if (auto failed = failed_starts_.find(id); failed != failed_starts_.end()) {
+      CancelTimer(failed->second);  // its failure is not told either
+      failed_starts_.erase(failed);
+      return;
+    }
     auto it = transfers_.find(id);
     if (it == transfers_.end()) return;
     curl_multi_remove_handle(multi_.get(), it->second->easy.get());
@@ -181,9 +186,13 @@ class CurlLoop::Impl {
 
  private:
   // Delivers an error on the next loop turn, so callers never see a callback re-entrantly.
-  void Fail(ResponseCallback done, Error error) {
+  // A request that could not start fails on the next turn of the loop, unless cancelled first.
+  void Fail(RequestId id, ResponseCallback done, Error error) {
     if (!done) return;
-    After(Duration::zero(), [done = std::move(done), error = std::move(error)] { done(error); });
+    failed_starts_[id] = After(Duration::zero(), [this, id, done = std::move(done), error = std::move(error)] {
+      failed_starts_.erase(id);
+      done(error);
+    });
   }
 
   static std::size_t OnHeader(char* data, std::size_t size, std::size_t count, void* user) {
@@ -428,6 +437,7 @@ class CurlLoop::Impl {
   CurlMulti multi_;  // declared first: destroyed after the transfers
   std::unordered_map<RequestId, std::unique_ptr<Transfer>> transfers_;
   std::vector<std::unique_ptr<Transfer>> graveyard_;  // cancelled, awaiting destruction
+  std::unordered_map<RequestId, TimerId> failed_starts_;  // requests that could not start
   RequestId next_request_ = 0;
   std::unordered_map<TimerId, std::function<void()>> timers_;
   std::multimap<TimePoint, TimerId> deadlines_;
