@@ -150,7 +150,8 @@ Status PrepareStore(FileFetch& f, std::uint64_t size, DownloadMemory& memory, co
   return OkStatus();
 }
 
-// Loop thread, once the transfer ended and the file was verified: vet every entry, then deliver them in order.
+// Loop thread, once the transfer ended: unless `problem` (the transfer's or the file's), vet
+// every entry, then deliver them in order.
 void Deliver(FileFetch& state, const ResultFetcher::Accept& accept, const ResultFetcher::OnEntry& on_entry,
              std::optional<Error> problem, const std::function<void(const Status&)>& done) {
   std::vector<std::uint32_t> ids;
@@ -264,8 +265,8 @@ void ResultFetcher::Start(Queued queued) {
   // on other threads, downloads outran the checks and each waiting one held a fresh block:
   // zeroing those pages was 40% of the scheduler's CPU on W2.)
   callbacks.inline_data = true;
-  // Where the bytes go is chosen when they start coming: requests queue behind the agent's
-  // connection limit, and a block taken by a queued one would be memory nobody uses.
+  // Where the bytes go is chosen when they start coming: a request may still wait for a
+  // connection, and a block taken by a waiting one would be memory nobody uses.
   callbacks.on_head = [this, f, size = file.size](const HttpResponse& head) {
     if (head.status != 200) return false;  // an error: its body is kept to say why
     if (auto stored = PrepareStore(*f, size, memory_, temp_dir_); !stored.ok()) f->problem = stored.error();
@@ -290,21 +291,15 @@ void ResultFetcher::Start(Queued queued) {
     }
     return true;
   };
-  auto deliver = [fetch, accept = std::move(queued.accept), on_entry = std::move(queued.on_entry),
-                  done = queued.done](std::optional<Error> problem) {
-    Deliver(*fetch, accept, on_entry, std::move(problem), done);
-  };
-  callbacks.on_done = [this, id, fetch, file, agent_id = queued.agent_id, deliver = std::move(deliver),
+  callbacks.on_done = [this, id, fetch, file, agent_id = queued.agent_id, accept = std::move(queued.accept),
+                       on_entry = std::move(queued.on_entry),
                        done = std::move(queued.done)](Result<HttpResponse> result) {
     in_flight_.erase(*id);
     if (--agent_downloads_[agent_id] == 0) agent_downloads_.erase(agent_id);
     StartWaiting();  // the next file comes while this one is handed on
     std::optional<Error> problem = TransferProblem(*fetch, result, file);
-    if (problem) {
-      done(*problem);
-      return;
-    }
-    deliver(Verify(*fetch, file));
+    if (!problem) problem = Verify(*fetch, file);
+    Deliver(*fetch, accept, on_entry, std::move(problem), done);
   };
   // Counted before it starts; OpenStream never calls back from inside itself (EventLoop).
   ++agent_downloads_[queued.agent_id];
