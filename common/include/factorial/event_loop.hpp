@@ -77,8 +77,9 @@ struct StreamCallbacks {
   // inside its callbacks: each byte is copied once less, which counts for downloads of
   // hundreds of MB. They must not call the loop then (no Cancel, OpenStream or Send; Post is
   // fine). A loop that has no such place calls them as it would otherwise. The curl loop
-  // receives such a stream in 256 KiB pieces instead of 16 KiB: fewer receive calls, and
-  // nothing of it accumulates in the loop.
+  // reads such a stream from its socket 256 KiB at a time instead of 16 KiB: fewer receive
+  // calls, and nothing of it accumulates in the loop (on_data still gets pieces of 16 KiB at
+  // most: libcurl splits what it read).
   bool inline_data = false;
 };
 
