@@ -28,22 +28,6 @@ std::uint32_t Crc32cPortable(const unsigned char* p, std::size_t n, std::uint32_
   return crc;
 }
 
-#if defined(__x86_64__)
-// The journal checksums every digit it holds: the SSE4.2 instruction does 8 bytes a cycle.
-__attribute__((target("sse4.2"))) std::uint32_t Crc32cSse42(const unsigned char* p, std::size_t n,
-                                                             std::uint32_t crc) {
-  std::uint64_t c = crc;
-  for (; n >= 8; n -= 8, p += 8) {
-    std::uint64_t word;
-    std::memcpy(&word, p, 8);
-    c = _mm_crc32_u64(c, word);
-  }
-  auto c32 = static_cast<std::uint32_t>(c);
-  for (; n > 0; --n, ++p) c32 = _mm_crc32_u8(c32, *p);
-  return c32;
-}
-#endif
-
 // a(x) * b(x) modulo the polynomial, in the reflected representation (bit 31 is x^0).
 std::uint32_t MultiplyModP(std::uint32_t a, std::uint32_t b) {
   std::uint32_t product = 0;
@@ -64,6 +48,51 @@ std::uint32_t ShiftOfBytes(std::uint64_t bytes) {
   }
   return result;
 }
+
+#if defined(__x86_64__)
+// The journal checksums every digit it holds. The crc32 instruction takes 3 cycles and a new
+// one can start every cycle, so one chain of them runs at a third of the speed three
+// independent chains do: a long input is taken as three adjacent stretches at once, whose CRCs
+// are then joined by shifting (a register is linear in its start: the CRC of A then B is A's
+// shifted over B's length, plus B's from zero).
+constexpr std::size_t kStretch = 4096;
+
+__attribute__((target("sse4.2"))) std::uint64_t Crc32cChain(const unsigned char* p, std::size_t words,
+                                                             std::uint64_t c) {
+  for (std::size_t i = 0; i < words; ++i, p += 8) {
+    std::uint64_t word;
+    std::memcpy(&word, p, 8);
+    c = _mm_crc32_u64(c, word);
+  }
+  return c;
+}
+
+__attribute__((target("sse4.2"))) std::uint32_t Crc32cSse42(const unsigned char* p, std::size_t n,
+                                                             std::uint32_t crc) {
+  static const std::uint32_t over_stretch = ShiftOfBytes(kStretch);
+  std::uint64_t c = crc;
+  for (; n >= 3 * kStretch; n -= 3 * kStretch, p += 3 * kStretch) {
+    std::uint64_t a = c, b = 0, d = 0;
+    for (std::size_t i = 0; i < kStretch; i += 8) {
+      std::uint64_t wa, wb, wd;
+      std::memcpy(&wa, p + i, 8);
+      std::memcpy(&wb, p + kStretch + i, 8);
+      std::memcpy(&wd, p + 2 * kStretch + i, 8);
+      a = _mm_crc32_u64(a, wa);
+      b = _mm_crc32_u64(b, wb);
+      d = _mm_crc32_u64(d, wd);
+    }
+    std::uint32_t ab = MultiplyModP(over_stretch, static_cast<std::uint32_t>(a)) ^ static_cast<std::uint32_t>(b);
+    c = MultiplyModP(over_stretch, ab) ^ static_cast<std::uint32_t>(d);
+  }
+  c = Crc32cChain(p, n / 8, c);
+  p += n / 8 * 8;
+  n %= 8;
+  auto c32 = static_cast<std::uint32_t>(c);
+  for (; n > 0; --n, ++p) c32 = _mm_crc32_u8(c32, *p);
+  return c32;
+}
+#endif
 
 }  // namespace
 
