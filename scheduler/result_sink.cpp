@@ -533,6 +533,7 @@ Status ResultSink::CopyOut(int from, std::uint64_t offset, std::uint64_t length)
         copy_range_broken_ = true;
         break;
       }
+      bytes_out_ += static_cast<std::uint64_t>(n);
       offset += static_cast<std::uint64_t>(n);
       left -= static_cast<std::uint64_t>(n);
     }
@@ -582,6 +583,7 @@ Status ResultSink::WriteFully(const char* data, std::size_t size) {
     if (n <= 0) {
       return Fail("cannot write results to " + name_ + ": " + (n < 0 ? std::strerror(errno) : "nothing written"));
     }
+    bytes_out_ += static_cast<std::uint64_t>(n);
     data += n;
     size -= static_cast<std::size_t>(n);
   }
@@ -835,6 +837,7 @@ Status ResultSink::WriteAt(std::uint64_t at, const char* data, std::size_t size)
     if (n <= 0) {
       return Fail("cannot write results to " + name_ + ": " + (n < 0 ? std::strerror(errno) : "nothing written"));
     }
+    bytes_out_ += static_cast<std::uint64_t>(n);
     data += n;
     size -= static_cast<std::size_t>(n);
     at += static_cast<std::uint64_t>(n);
@@ -854,6 +857,7 @@ Status ResultSink::PlaceCopy(int from, std::uint64_t offset, std::uint64_t lengt
       copy_range_broken_ = true;
       break;
     }
+    bytes_out_ += static_cast<std::uint64_t>(n);
     offset += static_cast<std::uint64_t>(n);
     at += static_cast<std::uint64_t>(n);
     length -= static_cast<std::uint64_t>(n);

@@ -150,6 +150,12 @@ class ResultSink {
   // into place.
   Status Finish();
 
+  // The output's descriptor (until Finish()) and the bytes written to it so far, for
+  // Writeback; synced_at_end(): a file of ours (OpenFile), which Finish() syncs.
+  int fd() const { return fd_; }
+  std::uint64_t bytes_out() const { return bytes_out_; }
+  bool synced_at_end() const { return !path_.empty(); }
+
   std::size_t lines_written() const { return lines_written_; }
   // Input lines whose number has a result (written or not): the progress.
   std::size_t lines_resolved() const { return lines_resolved_; }
@@ -215,6 +221,7 @@ class ResultSink {
   std::string path_;  // empty: not a file we rename
   bool output_is_plain_file_;  // copy_file_range may write to it
   bool committed_ = false;
+  std::uint64_t bytes_out_ = 0;
 
   std::vector<std::uint32_t> slot_;  // per id: kAbsent, kReleased, kIncoming or an index into held_
   std::vector<Held> held_;

@@ -24,6 +24,7 @@
 #include "progress_line.hpp"
 #include "scheduler.hpp"
 #include "state_store.hpp"
+#include "writeback.hpp"
 
 namespace factorial::scheduler {
 namespace {
@@ -251,6 +252,8 @@ class JobDriver {
     WatchSignals();
     StartReporting();
     auto started = std::chrono::steady_clock::now();
+    // A file the end syncs is written back as it grows (standard output is left alone).
+    if (sink_.synced_at_end()) writeback_ = std::make_unique<Writeback>(sink_.fd());
     scheduler_->Start();
     if (store_) store_->ReleaseReplayed();  // the sink and the scheduler have taken what they need
     loop_.Run();
@@ -315,6 +318,7 @@ class JobDriver {
     flush_posted_ = false;
     if (store_) OutputError(AroundProgress([this] { return Commit(); }));
     OutputError(AroundProgress([this] { return sink_.Flush(); }));
+    if (writeback_) writeback_->Wrote(sink_.bytes_out());
     // What waited for these results to be durable (the acknowledgement of the update that
     // carried them) goes on now; after an output error nothing is durable any more, and the
     // agent keeps those updates for the next scheduler.
@@ -481,6 +485,11 @@ class JobDriver {
 
   // After the loop: the last journal commit, the sink's end, and compaction of a finished job.
   void FinishOutputs() {
+    if (writeback_) {
+      writeback_->Stop();  // the sink may close or replace its file from here on
+      spdlog::debug("writeback of the output started {} time(s){}", writeback_->started(),
+                    writeback_->refused() ? "; the file refused it" : "");
+    }
     if (store_) {
       OutputError(Commit());
       spdlog::info("journal: {} bytes written, {} fdatasync(s) this run", store_->size(), store_->syncs());
@@ -511,6 +520,7 @@ class JobDriver {
   TimePoint last_commit_;
   bool flush_posted_ = false;
   std::vector<std::function<void()>> durable_waiters_;
+  std::unique_ptr<Writeback> writeback_;
   std::atomic<int> interrupts_{0};
   std::unique_ptr<SignalWatcher> signals_;
   std::size_t total_;

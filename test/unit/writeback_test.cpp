@@ -1,0 +1,90 @@
+#include "writeback.hpp"
+
+#include <string>
+
+#include <catch2/catch.hpp>
+#include <fcntl.h>
+#include <unistd.h>
+
+#include "result_sink.hpp"
+#include "support/files.hpp"
+#include "support/sink_results.hpp"
+#include "support/temp_dir.hpp"
+
+using factorial::scheduler::LineFormat;
+using factorial::scheduler::ResultSink;
+using factorial::scheduler::Writeback;
+using factorial::testing::Done;
+using factorial::testing::Order;
+using factorial::testing::ReadFile;
+using factorial::testing::TempDir;
+
+namespace {
+
+constexpr std::uint64_t kEvery = 1 << 20;
+
+struct File {
+  explicit File(const std::string& path) : fd(::open(path.c_str(), O_RDWR | O_CREAT | O_TRUNC | O_CLOEXEC, 0600)) {
+    REQUIRE(fd >= 0);
+  }
+  ~File() { ::close(fd); }
+  void Write(std::uint64_t bytes) {
+    std::string chunk(static_cast<std::size_t>(bytes), '7');
+    REQUIRE(::write(fd, chunk.data(), chunk.size()) == static_cast<ssize_t>(chunk.size()));
+  }
+  int fd;
+};
+
+}  // namespace
+
+TEST_CASE("Writeback starts a file's writeback once `every` bytes more were written, and not before") {
+  TempDir dir;
+  File file((dir / "out").string());
+  file.Write(kEvery - 1);
+  {
+    Writeback writeback(file.fd, kEvery);
+    writeback.Wrote(kEvery - 1);
+    writeback.Stop();
+    CHECK(writeback.started() == 0);
+    CHECK_FALSE(writeback.refused());
+  }
+  file.Write(1);
+  Writeback writeback(file.fd, kEvery);
+  writeback.Wrote(kEvery);
+  writeback.Wrote(kEvery + kEvery / 2);  // not `every` more than at the last request: nothing new
+  writeback.Stop();  // waits for the request made: exactly one start
+  CHECK(writeback.started() == 1);
+  CHECK_FALSE(writeback.refused());
+  writeback.Wrote(8 * kEvery);  // after Stop: ignored
+  CHECK(writeback.started() == 1);
+}
+
+TEST_CASE("Writeback of a pipe is refused once, quietly, and not tried again") {
+  int fds[2];
+  REQUIRE(::pipe2(fds, O_CLOEXEC) == 0);
+  Writeback writeback(fds[1], kEvery);
+  writeback.Wrote(kEvery);
+  writeback.Stop();
+  CHECK(writeback.refused());
+  CHECK(writeback.started() == 0);
+  ::close(fds[0]);
+  ::close(fds[1]);
+}
+
+TEST_CASE("ResultSink counts every byte it writes to its output, which a file's writeback follows") {
+  TempDir dir;
+  std::string out = (dir / "out.txt").string();
+  auto sink = ResultSink::OpenFile(Order({5, 3, 5, 10}), LineFormat::kText, out);
+  REQUIRE(sink.ok());
+  CHECK((*sink)->synced_at_end());
+  CHECK((*sink)->bytes_out() == 0);
+  REQUIRE((*sink)->Add(Done(5, "120")).ok());
+  REQUIRE((*sink)->Add(Done(3, "6")).ok());
+  REQUIRE((*sink)->Flush().ok());
+  CHECK((*sink)->bytes_out() == std::string("5! = 120\n3! = 6\n5! = 120\n").size());
+  REQUIRE((*sink)->Add(Done(10, "3628800")).ok());
+  REQUIRE((*sink)->Finish().ok());
+  std::string expected = "5! = 120\n3! = 6\n5! = 120\n10! = 3628800\n";
+  CHECK(ReadFile(out) == expected);
+  CHECK((*sink)->bytes_out() == expected.size());
+}
