@@ -767,6 +767,13 @@ Status ResultSink::SyncPlaced() {
   return OkStatus();
 }
 
+Result<int> ResultSink::PlacedToSync() {
+  if (failed_) return *failed_;
+  if (!placement_) return -1;
+  if (auto flushed = FlushPlaced(); !flushed.ok()) return flushed.error();
+  return std::exchange(placement_->dirty, false) ? fd_ : -1;
+}
+
 Status ResultSink::ResumePlaced(const std::vector<std::pair<std::uint64_t, PlacedLine>>& placed) {
   if (failed_) return *failed_;
   if (!placement_) return OkStatus();

@@ -139,6 +139,10 @@ class ResultSink {
   void Resolve(std::uint64_t n);
   // The placed file's bytes to disk (before the journal that locates them is committed).
   Status SyncPlaced();
+  // SyncPlaced() in two halves, for a sync on another thread: the placed bytes written out,
+  // and the descriptor to fdatasync (-1: nothing was written since the last sync). A failed
+  // sync stops the job: the sink is not told.
+  Result<int> PlacedToSync();
   // Placed results of an earlier run, still in the reused file (SinkOptions::reuse_placed),
   // checked by the journal: resolved at once (their repeats in the input are copied).
   Status ResumePlaced(const std::vector<std::pair<std::uint64_t, PlacedLine>>& placed);

@@ -314,18 +314,76 @@ class JobDriver {
     return OkStatus();
   }
 
+  // --state-dir, while the loop runs: the commit of what was appended since the last starts
+  // here and ends on the syncer's thread (the placed bytes, then the journal), so the loop
+  // goes on receiving meanwhile; CommitEnded() resolves its results and runs its waiters.
+  // One commit at a time: what comes meanwhile waits for the next. A waiter waits for every
+  // result appended before it, the ones in flight included. Records appended during a commit
+  // may reach the disk with its journal sync, before their placed lines do: a crash then
+  // leaves records whose lines fail their CRC at the next Open(), which computes those numbers
+  // again (and nothing was acknowledged for them).
+  void StartCommit() {
+    if (output_failed_) return;
+    if (committing_) {
+      if (uncommitted_.empty()) {
+        for (auto& then : durable_waiters_) committing_->waiters.push_back(std::move(then));
+        durable_waiters_.clear();
+      }
+      return;  // CommitEnded() starts the next
+    }
+    if (uncommitted_.empty()) return RunWaiters(std::exchange(durable_waiters_, {}));
+    std::vector<Syncer::File> files;
+    if (placed_in_store_) {
+      auto placed = sink_.PlacedToSync();
+      if (!placed.ok()) return OutputError(placed.error());
+      files.push_back({*placed, sink_.placed_path()});
+    }
+    files.push_back({store_->ToSync(), store_->dir() + "/journal"});
+    committing_ = Committing{std::exchange(uncommitted_, {}), std::exchange(durable_waiters_, {})};
+    last_commit_ = loop_.Now();
+    syncer_.Start(std::move(files), [this] { loop_.Post([this] { CommitEnded(true); }); });
+  }
+
+  // The commit in flight ended (the syncer is done with it); with `go_on`, its waiters run and
+  // the next commit is scheduled. Nothing if none was in flight.
+  void CommitEnded(bool go_on) {
+    if (!committing_) return;
+    Committing done = std::move(*committing_);
+    committing_.reset();
+    if (auto synced = syncer_.Finish(); !synced.ok()) {
+      return OutputError(MakeError(Errc::kInternal, "--state-dir " + store_->dir() + ": " + synced.error().message));
+    }
+    store_->Synced();
+    OutputError(AroundProgress([&]() -> Status {
+      for (const auto& pending : done.results) {
+        if (pending.placed) {
+          sink_.Resolve(pending.stored.n);
+        } else if (auto added = sink_.AddStored(pending.stored, pending.line); !added.ok()) {
+          return added;
+        }
+      }
+      return sink_.Flush();
+    }));
+    if (writeback_) writeback_->Wrote(sink_.bytes_out());
+    if (!go_on) return;
+    RunWaiters(std::move(done.waiters));
+    if (!uncommitted_.empty() || !durable_waiters_.empty()) ScheduleFlush();
+  }
+
+  // What waited for results to be durable (the acknowledgement of the update that carried
+  // them) goes on; after an output error nothing is durable any more, and the agent keeps
+  // those updates for the next scheduler.
+  void RunWaiters(std::vector<std::function<void()>> waiters) {
+    if (output_failed_) return;
+    for (auto& then : waiters) then();
+  }
+
   void Flush() {
     flush_posted_ = false;
-    if (store_) OutputError(AroundProgress([this] { return Commit(); }));
+    if (store_) return StartCommit();
     OutputError(AroundProgress([this] { return sink_.Flush(); }));
     if (writeback_) writeback_->Wrote(sink_.bytes_out());
-    // What waited for these results to be durable (the acknowledgement of the update that
-    // carried them) goes on now; after an output error nothing is durable any more, and the
-    // agent keeps those updates for the next scheduler.
-    auto waiting = std::move(durable_waiters_);
-    durable_waiters_.clear();
-    if (output_failed_) return;
-    for (auto& then : waiting) then();
+    RunWaiters(std::exchange(durable_waiters_, {}));
   }
 
   // `then` runs after the next flush, which covers every result handed over so far.
@@ -491,6 +549,7 @@ class JobDriver {
                     writeback_->refused() ? "; the file refused it" : "");
     }
     if (store_) {
+      CommitEnded(false);  // the loop is over: nothing can act on its waiters any more
       OutputError(Commit());
       spdlog::info("journal: {} bytes written, {} fdatasync(s) this run", store_->size(), store_->syncs());
     }
@@ -521,6 +580,12 @@ class JobDriver {
   bool flush_posted_ = false;
   std::vector<std::function<void()>> durable_waiters_;
   std::unique_ptr<Writeback> writeback_;
+  struct Committing {
+    std::vector<Uncommitted> results;
+    std::vector<std::function<void()>> waiters;
+  };
+  std::optional<Committing> committing_;
+  Syncer syncer_;  // after loop_: its end posts to the loop
   std::atomic<int> interrupts_{0};
   std::unique_ptr<SignalWatcher> signals_;
   std::size_t total_;

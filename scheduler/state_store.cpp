@@ -635,6 +635,12 @@ Status StateStore::Commit() {
   return OkStatus();
 }
 
+int StateStore::ToSync() {
+  if (!dirty_ || fd_ < 0) return -1;
+  dirty_ = false;
+  return fd_;
+}
+
 Status StateStore::SaveFrameworkId(const std::optional<std::string>& id) {
   if (id == framework_id_) return OkStatus();
   framework_id_ = id;

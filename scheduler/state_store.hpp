@@ -186,6 +186,12 @@ class StateStore {
   Status ExpandPlaced();
   // Makes everything appended so far durable: one fdatasync, none if nothing was appended.
   Status Commit();
+  // Commit() in two halves, for a sync on another thread: the journal's descriptor to
+  // fdatasync (-1 if nothing was appended since the last commit), valid until the journal is
+  // compacted; then Synced() once that fdatasync succeeded. Records appended meanwhile are
+  // left to the next commit.
+  int ToSync();
+  void Synced() { ++syncs_; }
   // The output `dir`/`name` is final and holds a line for every result in the journal: the
   // journal is replaced by one referring to those lines. A result without its line there
   // leaves the journal as it is (returns false). After a compaction nothing can be appended.

@@ -1,6 +1,10 @@
 #include "writeback.hpp"
 
+#include <cerrno>
+#include <cstring>
+
 #include <fcntl.h>
+#include <unistd.h>
 
 namespace factorial::scheduler {
 
@@ -55,6 +59,68 @@ void Writeback::Work() {
       return;
     }
     ++started_;
+  }
+}
+
+Syncer::Syncer() : thread_([this] { Work(); }) {}
+
+Syncer::~Syncer() {
+  {
+    std::unique_lock lock(mu_);
+    ended_.wait(lock, [this] { return !working_; });
+    stop_ = true;
+  }
+  wake_.notify_one();
+  thread_.join();
+}
+
+void Syncer::Start(std::vector<File> files, std::function<void()> ended) {
+  {
+    std::lock_guard lock(mu_);
+    files_ = std::move(files);
+    on_ended_ = std::move(ended);
+    busy_ = working_ = true;
+    error_.reset();
+  }
+  wake_.notify_one();
+}
+
+bool Syncer::busy() const {
+  std::lock_guard lock(mu_);
+  return busy_;
+}
+
+Status Syncer::Finish() {
+  std::unique_lock lock(mu_);
+  ended_.wait(lock, [this] { return !working_; });
+  busy_ = false;
+  if (auto error = std::exchange(error_, std::nullopt)) return *error;
+  return OkStatus();
+}
+
+void Syncer::Work() {
+  std::unique_lock lock(mu_);
+  for (;;) {
+    wake_.wait(lock, [this] { return stop_ || working_; });
+    if (!working_) return;  // stopping
+    std::vector<File> files = std::move(files_);
+    lock.unlock();
+    std::optional<Error> error;
+    for (const File& file : files) {
+      if (file.fd < 0) continue;
+      if (::fdatasync(file.fd) != 0) {
+        error = Error{Errc::kInternal, "cannot sync " + file.name + ": " + std::strerror(errno)};
+        break;
+      }
+    }
+    lock.lock();
+    error_ = std::move(error);
+    working_ = false;
+    auto ended = std::move(on_ended_);
+    lock.unlock();
+    ended_.notify_all();
+    if (ended) ended();
+    lock.lock();
   }
 }
 

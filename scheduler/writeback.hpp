@@ -12,8 +12,15 @@
 
 #include <condition_variable>
 #include <cstdint>
+#include <functional>
 #include <mutex>
+#include <optional>
+#include <string>
 #include <thread>
+#include <utility>
+#include <vector>
+
+#include "factorial/status.hpp"
 
 namespace factorial::scheduler {
 
@@ -47,6 +54,42 @@ class Writeback {
   std::uint64_t handled_ = 0;
   std::uint64_t started_ = 0;
   bool refused_ = false;
+  bool stop_ = false;
+  std::thread thread_;
+};
+
+// fdatasync of a few files in turn, on a thread of its own: a --state-dir commit (the placed
+// output, then the journal that locates its lines) while the loop goes on receiving and
+// appending. One commit at a time.
+class Syncer {
+ public:
+  struct File {
+    int fd = -1;  // -1: nothing to sync; else open until the commit ended
+    std::string name;  // for the error
+  };
+  Syncer();
+  ~Syncer();  // waits for the commit in flight
+  Syncer(const Syncer&) = delete;
+  Syncer& operator=(const Syncer&) = delete;
+
+  // Syncs `files` in order, stopping at the first failure; then calls `ended` on the syncer's
+  // thread (it posts to the loop, say). Not while busy().
+  void Start(std::vector<File> files, std::function<void()> ended);
+  bool busy() const;
+  // Waits for the commit in flight, if any, to end; then its outcome (ok if there was none),
+  // and busy() is false. Taken once: a second call says ok.
+  Status Finish();
+
+ private:
+  void Work();
+
+  mutable std::mutex mu_;
+  std::condition_variable wake_, ended_;
+  std::vector<File> files_;
+  std::function<void()> on_ended_;
+  bool busy_ = false;
+  bool working_ = false;  // busy_ and not yet ended
+  std::optional<Error> error_;
   bool stop_ = false;
   std::thread thread_;
 };
