@@ -774,6 +774,10 @@ Result<int> ResultSink::PlacedToSync() {
   return std::exchange(placement_->dirty, false) ? fd_ : -1;
 }
 
+void ResultSink::PlacedSyncFailed(const Error& error) {
+  if (!failed_) failed_ = MakeError(Errc::kInternal, error.message);
+}
+
 Status ResultSink::ResumePlaced(const std::vector<std::pair<std::uint64_t, PlacedLine>>& placed) {
   if (failed_) return *failed_;
   if (!placement_) return OkStatus();

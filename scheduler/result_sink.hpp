@@ -140,9 +140,11 @@ class ResultSink {
   // The placed file's bytes to disk (before the journal that locates them is committed).
   Status SyncPlaced();
   // SyncPlaced() in two halves, for a sync on another thread: the placed bytes written out,
-  // and the descriptor to fdatasync (-1: nothing was written since the last sync). A failed
-  // sync stops the job: the sink is not told.
+  // and the descriptor to fdatasync (-1: nothing was written since the last sync); then, if
+  // that sync failed, PlacedSyncFailed(): the sink fails as if it had failed here (the
+  // kernel reports a writeback error once, so a later sync would not).
   Result<int> PlacedToSync();
+  void PlacedSyncFailed(const Error& error);
   // Placed results of an earlier run, still in the reused file (SinkOptions::reuse_placed),
   // checked by the journal: resolved at once (their repeats in the input are copied).
   Status ResumePlaced(const std::vector<std::pair<std::uint64_t, PlacedLine>>& placed);

@@ -2,12 +2,14 @@
 
 #include <algorithm>
 #include <atomic>
+#include <cstdint>
 #include <cstdlib>
 #include <csignal>
 #include <cstdio>
 #include <filesystem>
 #include <functional>
 #include <memory>
+#include <optional>
 
 #include <fcntl.h>
 #include <spdlog/sinks/stdout_color_sinks.h>
@@ -254,6 +256,7 @@ class JobDriver {
     auto started = std::chrono::steady_clock::now();
     // A file the end syncs is written back as it grows (standard output is left alone).
     if (sink_.synced_at_end()) writeback_ = std::make_unique<Writeback>(sink_.fd());
+    if (store_) syncer_.emplace();
     scheduler_->Start();
     if (store_) store_->ReleaseReplayed();  // the sink and the scheduler have taken what they need
     loop_.Run();
@@ -323,25 +326,24 @@ class JobDriver {
   // leaves records whose lines fail their CRC at the next Open(), which computes those numbers
   // again (and nothing was acknowledged for them).
   void StartCommit() {
-    if (output_failed_) return;
-    if (committing_) {
-      if (uncommitted_.empty()) {
-        for (auto& then : durable_waiters_) committing_->waiters.push_back(std::move(then));
-        durable_waiters_.clear();
-      }
-      return;  // CommitEnded() starts the next
-    }
+    if (output_failed_ || committing_) return;  // the commit in flight starts the next as it ends
     if (uncommitted_.empty()) return RunWaiters(std::exchange(durable_waiters_, {}));
+    Committing commit;
     std::vector<Syncer::File> files;
     if (placed_in_store_) {
       auto placed = sink_.PlacedToSync();
       if (!placed.ok()) return OutputError(placed.error());
       files.push_back({*placed, sink_.placed_path()});
+      commit.placed_file = 0;
     }
-    files.push_back({store_->ToSync(), store_->dir() + "/journal"});
-    committing_ = Committing{std::exchange(uncommitted_, {}), std::exchange(durable_waiters_, {})};
+    int journal = store_->ToSync();
+    commit.journal_synced = journal >= 0;
+    files.push_back({journal, store_->dir() + "/journal"});
+    commit.results = std::exchange(uncommitted_, {});
+    commit.waiters = std::exchange(durable_waiters_, {});
+    committing_ = std::move(commit);
     last_commit_ = loop_.Now();
-    syncer_.Start(std::move(files), [this] { loop_.Post([this] { CommitEnded(true); }); });
+    syncer_->Start(std::move(files), [this] { loop_.Post([this] { CommitEnded(true); }); });
   }
 
   // The commit in flight ended (the syncer is done with it); with `go_on`, its waiters run and
@@ -350,10 +352,16 @@ class JobDriver {
     if (!committing_) return;
     Committing done = std::move(*committing_);
     committing_.reset();
-    if (auto synced = syncer_.Finish(); !synced.ok()) {
+    if (auto synced = syncer_->Finish(); !synced.ok()) {
+      // Sticky: the kernel reports a writeback error once, so a later sync would pass.
+      if (done.placed_file == syncer_->failed_file()) {
+        sink_.PlacedSyncFailed(synced.error());
+      } else {
+        store_->SyncFailed(synced.error());
+      }
       return OutputError(MakeError(Errc::kInternal, "--state-dir " + store_->dir() + ": " + synced.error().message));
     }
-    store_->Synced();
+    if (done.journal_synced) store_->Synced();
     OutputError(AroundProgress([&]() -> Status {
       for (const auto& pending : done.results) {
         if (pending.placed) {
@@ -388,13 +396,15 @@ class JobDriver {
 
   // `then` runs after the next flush, which covers every result handed over so far.
   void WhenDurable(std::function<void()> then) {
+    // Nothing appended since the commit in flight began: that commit covers every result so far.
+    if (committing_ && uncommitted_.empty()) return committing_->waiters.push_back(std::move(then));
     durable_waiters_.push_back(std::move(then));
     ScheduleFlush();
   }
 
   // One flush at a time; with --state-dir at most one commit (fdatasync) per kCommitEvery.
   void ScheduleFlush() {
-    if (flush_posted_) return;
+    if (flush_posted_ || committing_) return;  // a commit in flight schedules the next as it ends
     flush_posted_ = true;
     auto since = loop_.Now() - last_commit_;
     if (!store_ || since >= kCommitEvery) return loop_.Post([this] { Flush(); });
@@ -583,9 +593,11 @@ class JobDriver {
   struct Committing {
     std::vector<Uncommitted> results;
     std::vector<std::function<void()>> waiters;
+    std::size_t placed_file = SIZE_MAX;  // the placed file's index in the syncer's files, if synced
+    bool journal_synced = false;
   };
   std::optional<Committing> committing_;
-  Syncer syncer_;  // after loop_: its end posts to the loop
+  std::optional<Syncer> syncer_;  // --state-dir; after loop_: its end posts to the loop
   std::atomic<int> interrupts_{0};
   std::unique_ptr<SignalWatcher> signals_;
   std::size_t total_;

@@ -1,5 +1,6 @@
 #include "state_store.hpp"
 
+#include <algorithm>
 #include <array>
 #include <charconv>
 #include <cstdio>
@@ -602,6 +603,7 @@ StateStore::~StateStore() {
 
 Status StateStore::Write(char kind, std::uint64_t n, std::string_view payload) {
   if (fd_ < 0) return MakeError(Errc::kInternal, "the journal was compacted: nothing more can be appended");
+  if (sync_failed_) return *sync_failed_;
   auto header = Header(kind, payload.size(), n, Crc32c(payload));
   iovec parts[2] = {{header.data(), header.size()}, {const_cast<char*>(payload.data()), payload.size()}};
   int count = payload.empty() ? 1 : 2;
@@ -623,22 +625,35 @@ Status StateStore::Write(char kind, std::uint64_t n, std::string_view payload) {
     }
   }
   end_ = at;
-  dirty_ = true;
+  ++appended_;
   return OkStatus();
 }
 
 Status StateStore::Commit() {
-  if (!dirty_ || fd_ < 0) return OkStatus();
-  if (::fdatasync(fd_) != 0) return MakeError(Errc::kInternal, Errno("journal fdatasync"));
-  dirty_ = false;
+  if (sync_failed_) return *sync_failed_;
+  if (durable_ == appended_ || fd_ < 0) return OkStatus();
+  if (::fdatasync(fd_) != 0) {
+    sync_failed_ = Error{Errc::kInternal, Errno("journal fdatasync")};
+    return *sync_failed_;
+  }
+  durable_ = appended_;
   ++syncs_;
   return OkStatus();
 }
 
 int StateStore::ToSync() {
-  if (!dirty_ || fd_ < 0) return -1;
-  dirty_ = false;
+  if (sync_failed_ || fd_ < 0 || std::max(durable_, handed_) == appended_) return -1;
+  handed_ = appended_;
   return fd_;
+}
+
+void StateStore::Synced() {
+  durable_ = std::max(durable_, handed_);
+  ++syncs_;
+}
+
+void StateStore::SyncFailed(const Error& error) {
+  if (!sync_failed_) sync_failed_ = Error{error.code, "journal: " + error.message};
 }
 
 Status StateStore::SaveFrameworkId(const std::optional<std::string>& id) {
@@ -662,6 +677,7 @@ Result<StoredResult> StateStore::Append(std::uint64_t n, bool ok, std::string_vi
 Result<StoredResult> StateStore::AppendSlice(std::uint64_t n, std::string_view head, const DigitsSlice& slice,
                                              std::string_view tail) {
   if (fd_ < 0) return MakeError(Errc::kInternal, "the journal was compacted: nothing more can be appended");
+  if (sync_failed_) return *sync_failed_;
   if (!slice.crc32c) return MakeError(Errc::kInternal, "a result slice without its CRC-32C");
   std::uint64_t length = head.size() + slice.length + tail.size();
   std::uint32_t crc = Crc32cCombine(Crc32cCombine(Crc32c(head), *slice.crc32c, slice.length), Crc32c(tail), tail.size());
@@ -680,7 +696,7 @@ Result<StoredResult> StateStore::AppendSlice(std::uint64_t n, std::string_view h
   if (auto written = PutAt(fd_, tail, at); !written.ok()) return written.error();
   std::uint64_t offset = end_ + kHeaderBytes;
   end_ = at;
-  dirty_ = true;
+  ++appended_;
   finals_.push_back({n, true, false});
   return StoredResult{n, true, offset, length};
 }
@@ -925,7 +941,7 @@ Status StateStore::ExpandPlaced() {
   finals_.clear();
   for (const auto& r : replayed_) finals_.push_back({r.n, r.ok, false});
   end_ = opened_end_ = end;
-  dirty_ = false;
+  durable_ = handed_ = appended_;
   return ReopenJournal();
 }
 

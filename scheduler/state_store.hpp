@@ -19,7 +19,9 @@
 // final offsets as results arrive (its layout, a string opaque to the store, says where each
 // goes). A placed-file record names it and its layout, and each placed result record gives a
 // number's line there (offset, length, CRC-32C): the digits are written once, in the placed
-// file, which the caller makes durable before the Commit() that covers their records. A
+// file, which the caller makes durable before the commit that covers their records. A record
+// may still reach the disk first (appended while another commit's sync ran, which took it
+// along): what keeps that safe is the check of every placed line at Open() below. A
 // placed-file record with another name or layout starts afresh: the placed results before it
 // no longer count, except when only a ".partial" suffix was dropped from the name (the file was
 // renamed to its final name). Open() checks every placed line against its CRC, in the placed
@@ -184,14 +186,16 @@ class StateStore {
   // before anything is appended in this run and before ReleaseReplayed() (else kInternal,
   // unless placed() is empty: then it does nothing).
   Status ExpandPlaced();
-  // Makes everything appended so far durable: one fdatasync, none if nothing was appended.
+  // Makes everything appended so far durable: one fdatasync, none if all of it is already.
+  // A failed sync fails every later Commit() and append: what it covered may be lost.
   Status Commit();
   // Commit() in two halves, for a sync on another thread: the journal's descriptor to
-  // fdatasync (-1 if nothing was appended since the last commit), valid until the journal is
-  // compacted; then Synced() once that fdatasync succeeded. Records appended meanwhile are
-  // left to the next commit.
+  // fdatasync (-1 if everything appended is durable or being synced already, or after a
+  // failed sync), valid until the journal is compacted; then Synced() once that fdatasync
+  // succeeded, or SyncFailed(). Records appended meanwhile are left to the next commit.
   int ToSync();
-  void Synced() { ++syncs_; }
+  void Synced();
+  void SyncFailed(const Error& error);
   // The output `dir`/`name` is final and holds a line for every result in the journal: the
   // journal is replaced by one referring to those lines. A result without its line there
   // leaves the journal as it is (returns false). After a compaction nothing can be appended.
@@ -221,7 +225,11 @@ class StateStore {
   int read_fd_ = -1;
   int lock_fd_ = -1;  // holds the flock on `dir_`/lock
   std::uint64_t end_ = 0;
-  bool dirty_ = false;
+  // Appends counted: made durable up to `durable_`, handed to a sync (ToSync) up to `handed_`.
+  std::uint64_t appended_ = 0;
+  std::uint64_t durable_ = 0;
+  std::uint64_t handed_ = 0;
+  std::optional<Error> sync_failed_;
   std::uint64_t syncs_ = 0;
   std::optional<std::string> framework_id_;
   std::vector<StoredResult> replayed_;

@@ -1,7 +1,7 @@
 #include "writeback.hpp"
 
 #include <cerrno>
-#include <cstring>
+#include <system_error>
 
 #include <fcntl.h>
 #include <unistd.h>
@@ -62,7 +62,7 @@ void Writeback::Work() {
   }
 }
 
-Syncer::Syncer() : thread_([this] { Work(); }) {}
+Syncer::Syncer(std::function<int(int)> sync) : sync_(std::move(sync)), thread_([this] { Work(); }) {}
 
 Syncer::~Syncer() {
   {
@@ -79,21 +79,15 @@ void Syncer::Start(std::vector<File> files, std::function<void()> ended) {
     std::lock_guard lock(mu_);
     files_ = std::move(files);
     on_ended_ = std::move(ended);
-    busy_ = working_ = true;
+    working_ = true;
     error_.reset();
   }
   wake_.notify_one();
 }
 
-bool Syncer::busy() const {
-  std::lock_guard lock(mu_);
-  return busy_;
-}
-
 Status Syncer::Finish() {
   std::unique_lock lock(mu_);
   ended_.wait(lock, [this] { return !working_; });
-  busy_ = false;
   if (auto error = std::exchange(error_, std::nullopt)) return *error;
   return OkStatus();
 }
@@ -105,16 +99,19 @@ void Syncer::Work() {
     if (!working_) return;  // stopping
     std::vector<File> files = std::move(files_);
     lock.unlock();
+    // Allocation failures here (the message, the callback's post) end the process, as they
+    // would on the loop.
     std::optional<Error> error;
-    for (const File& file : files) {
-      if (file.fd < 0) continue;
-      if (::fdatasync(file.fd) != 0) {
-        error = Error{Errc::kInternal, "cannot sync " + file.name + ": " + std::strerror(errno)};
-        break;
+    std::size_t failed = 0;
+    for (std::size_t i = 0; i < files.size() && !error; ++i) {
+      if (files[i].fd >= 0 && sync_(files[i].fd) != 0) {
+        error = Error{Errc::kInternal, "cannot sync " + files[i].name + ": " + std::system_category().message(errno)};
+        failed = i;
       }
     }
     lock.lock();
     error_ = std::move(error);
+    failed_file_ = failed;
     working_ = false;
     auto ended = std::move(on_ended_);
     lock.unlock();

@@ -7,7 +7,7 @@
 // makes the call: sync_file_range blocks while the disk's queue is full, and the loop must go
 // on receiving meanwhile.
 //
-// Nothing here is about durability: only the final fdatasync is. A file that takes no
+// Writeback is not about durability: only the final fdatasync is. A file that takes no
 // sync_file_range (a pipe, a file system without it) is left to that sync.
 
 #include <condition_variable>
@@ -19,6 +19,8 @@
 #include <thread>
 #include <utility>
 #include <vector>
+
+#include <unistd.h>
 
 #include "factorial/status.hpp"
 
@@ -67,29 +69,31 @@ class Syncer {
     int fd = -1;  // -1: nothing to sync; else open until the commit ended
     std::string name;  // for the error
   };
-  Syncer();
+  // `sync` is fdatasync; tests give their own.
+  explicit Syncer(std::function<int(int)> sync = ::fdatasync);
   ~Syncer();  // waits for the commit in flight
   Syncer(const Syncer&) = delete;
   Syncer& operator=(const Syncer&) = delete;
 
   // Syncs `files` in order, stopping at the first failure; then calls `ended` on the syncer's
-  // thread (it posts to the loop, say). Not while busy().
+  // thread (it posts to the loop, say). Only once the previous commit's Finish() was called.
   void Start(std::vector<File> files, std::function<void()> ended);
-  bool busy() const;
-  // Waits for the commit in flight, if any, to end; then its outcome (ok if there was none),
-  // and busy() is false. Taken once: a second call says ok.
+  // Waits for the commit in flight, if any, to end; then its outcome: ok (also when there was
+  // none), or the error, with failed_file() the index in `files` of the file that failed.
   Status Finish();
+  std::size_t failed_file() const { return failed_file_; }
 
  private:
   void Work();
 
+  const std::function<int(int)> sync_;
   mutable std::mutex mu_;
   std::condition_variable wake_, ended_;
   std::vector<File> files_;
   std::function<void()> on_ended_;
-  bool busy_ = false;
-  bool working_ = false;  // busy_ and not yet ended
+  bool working_ = false;  // started, not yet ended
   std::optional<Error> error_;
+  std::size_t failed_file_ = 0;
   bool stop_ = false;
   std::thread thread_;
 };

@@ -138,6 +138,7 @@ TEST_CASE("placed output: each line lands at its final offset when it arrives, n
   CHECK(ReadFile(path) == input.Expected(DoneLine));
   CHECK(!fs::exists(dir / "out.txt.partial"));
   CHECK(file.use_count() == 1);  // no slice kept
+  CHECK(sink->bytes_out() == input.Expected(DoneLine).size());  // each byte written once, all counted
 }
 
 TEST_CASE("placed output with failures and an unfinished number: the exact ordered output once more", "[sink][placed]") {
@@ -307,4 +308,23 @@ TEST_CASE("short lines, or numbers repeated many times, go out in order instead 
   thrice.insert(thrice.end(), long_lines.begin(), long_lines.end());
   thrice.insert(thrice.end(), long_lines.begin(), long_lines.end());
   CHECK(!ResultSink::OpenFile(Order(thrice), LineFormat::kText, (dir / "d").string(), options).value()->placed());
+}
+
+TEST_CASE("a placed file's sync that failed elsewhere fails the sink: nothing is renamed into place", "[sink][placed]") {
+  TempDir dir;
+  fs::path path = dir / "out.txt";
+  auto sink = ResultSink::OpenFile(Order({7, 5}), LineFormat::kText, path.string(), Placing()).value();
+  REQUIRE(sink->placed());
+  REQUIRE(sink->Add(Done(5, "120")).ok());
+  auto fd = sink->PlacedToSync();
+  REQUIRE(fd.ok());
+  CHECK(*fd == sink->fd());
+  auto again = sink->PlacedToSync();
+  REQUIRE(again.ok());
+  CHECK(*again == -1);  // nothing written since
+  sink->PlacedSyncFailed(factorial::Error{factorial::Errc::kInternal, "cannot sync out.txt.partial: Input/output error"});
+  auto finished = sink->Finish();
+  REQUIRE_FALSE(finished.ok());
+  CHECK(finished.error().message == "cannot sync out.txt.partial: Input/output error");
+  CHECK(!fs::exists(path));
 }

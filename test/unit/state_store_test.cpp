@@ -1,5 +1,6 @@
 #include "state_store.hpp"
 
+#include <algorithm>
 #include <filesystem>
 #include <fstream>
 #include <map>
@@ -77,6 +78,41 @@ TEST_CASE("CRC-32C of long inputs (three stretches at once) equals the CRC taken
     for (char c : bytes) byte_at_a_time = Crc32c(std::string_view(&c, 1), byte_at_a_time);
     INFO("length " << length);
     CHECK(Crc32c(bytes, 0x5eed) == byte_at_a_time);
+  }
+}
+
+TEST_CASE("a commit in two halves: the journal handed to a sync elsewhere, then Synced or SyncFailed", "[state]") {
+  TempDir dir;
+  std::string state = (dir.path() / "state").string();
+  auto store = StateStore::Open(state, InputFingerprint({5, 7, 9}));
+  REQUIRE(store.ok());
+  CHECK((*store)->syncs() == 1);
+  CHECK((*store)->ToSync() == -1);  // nothing appended since the open
+  REQUIRE((*store)->Append(5, true, "5! = 120\n").ok());
+  int fd = (*store)->ToSync();
+  CHECK(fd >= 0);
+  CHECK((*store)->ToSync() == -1);  // handed out already
+  REQUIRE((*store)->Append(7, true, "7! = 5040\n").ok());
+  CHECK((*store)->ToSync() == fd);  // the new record
+  SECTION("a Commit() while that sync runs still makes everything durable itself") {
+    REQUIRE((*store)->Commit().ok());
+    CHECK((*store)->syncs() == 2);
+    (*store)->Synced();
+    CHECK((*store)->syncs() == 3);
+    REQUIRE((*store)->Commit().ok());
+    CHECK((*store)->syncs() == 3);  // nothing new
+    CHECK((*store)->ToSync() == -1);
+  }
+  SECTION("a failed sync fails every later commit and append") {
+    (*store)->SyncFailed(factorial::Error{factorial::Errc::kInternal, "cannot sync state/journal: Input/output error"});
+    auto committed = (*store)->Commit();
+    REQUIRE_FALSE(committed.ok());
+    CHECK(committed.error().message == "journal: cannot sync state/journal: Input/output error");
+    auto appended = (*store)->Append(9, true, "9! = 362880\n");
+    REQUIRE_FALSE(appended.ok());
+    CHECK(appended.error().message == committed.error().message);
+    CHECK((*store)->ToSync() == -1);
+    CHECK((*store)->syncs() == 1);
   }
 }
 
@@ -634,6 +670,26 @@ TEST_CASE("a placed line changed or gone since is dropped at open, exactly that 
     REQUIRE(store.ok());
     CHECK(SamePlaced((*store)->placed(), {placed[1]}));
     CHECK(ReadFile(state / "journal") == journal);  // the check writes nothing
+  }
+  SECTION("3's line all zeros, with records after it (a crash before the sync of its bytes)") {
+    // A record may reach the disk ahead of its placed line (appended while a commit ran); the
+    // file's blocks, reserved beforehand, then read as zeros.
+    {
+      auto store = StateStore::Open(state.string(), job.fingerprint);
+      REQUIRE(store.ok());
+      REQUIRE((*store)->RecordLaunch(Launched("b9", {3})).ok());
+      REQUIRE((*store)->Commit().ok());
+    }
+    std::string zeroed = file;
+    std::fill_n(zeroed.begin(), job.line3.size(), '\0');
+    Write(state / "results.partial", zeroed);
+    auto store = StateStore::Open(state.string(), job.fingerprint);
+    REQUIRE(store.ok());
+    CHECK(SamePlaced((*store)->placed(), {placed[0]}));
+    REQUIRE((*store)->open_batches().size() == 1);
+    CHECK((*store)->open_batches()[0].task_id == "b9");
+    REQUIRE((*store)->replayed().size() == 1);
+    CHECK((*store)->replayed()[0].n == 1);
   }
   SECTION("the placed file gone") {
     fs::remove(state / "results.partial");
