@@ -615,6 +615,9 @@ struct ResultSink::Placement {
   std::string layout;
   std::string path;  // the placed file (`path`.partial)
   bool dirty = false;  // written since the last SyncPlaced
+  // Bytes of each region (kRegionBytes) not yet written in this run, once counting (OnRegionWritten).
+  std::vector<std::uint32_t> region_left;
+  std::function<void(std::uint64_t, std::uint64_t)> region_written;
   std::size_t placed_ids = 0;  // resolved by placement
   // Lines placed one after another (sorted input) are gathered into one write.
   std::unique_ptr<char[]> buffer = std::make_unique_for_overwrite<char[]>(kBufferBytes);
@@ -669,6 +672,37 @@ void ResultSink::LayOut() {
   placement->path = name_;
   placement->layout = fmt::format("text-v1 {} {} {:08x}", workload.size(), at, crc);
   placement_ = std::move(placement);
+}
+
+void ResultSink::OnRegionWritten(std::function<void(std::uint64_t, std::uint64_t)> written) {
+  if (!placement_) return;
+  Placement& p = *placement_;
+  if (!written) {
+    p.region_written = nullptr;
+    return;
+  }
+  std::uint64_t regions = (p.total + kRegionBytes - 1) / kRegionBytes;
+  p.region_left.assign(static_cast<std::size_t>(regions), static_cast<std::uint32_t>(kRegionBytes));
+  if (p.total % kRegionBytes != 0) p.region_left.back() = static_cast<std::uint32_t>(p.total % kRegionBytes);
+  p.region_written = std::move(written);
+}
+
+// Bytes written to the placed file at `at`: the regions they complete are told. A byte
+// written twice (a line placed again after the file was reused) can only make a region whole
+// early, which costs a second writeback of a few pages, nothing more.
+void ResultSink::CountPlaced(std::uint64_t at, std::uint64_t length) {
+  Placement& p = *placement_;
+  if (!p.region_written || length == 0) return;
+  for (std::uint64_t end = std::min(at + length, p.total); at < end;) {
+    std::uint64_t region = at / kRegionBytes;
+    std::uint64_t part = std::min(end, (region + 1) * kRegionBytes) - at;
+    std::uint32_t& left = p.region_left[static_cast<std::size_t>(region)];
+    if (left > 0) {
+      left -= static_cast<std::uint32_t>(std::min<std::uint64_t>(left, part));
+      if (left == 0) p.region_written(region * kRegionBytes, std::min(kRegionBytes, p.total - region * kRegionBytes));
+    }
+    at += part;
+  }
 }
 
 Status ResultSink::DiscardPlaced() {
@@ -849,6 +883,7 @@ Status ResultSink::WriteAt(std::uint64_t at, const char* data, std::size_t size)
       return Fail("cannot write results to " + name_ + ": " + (n < 0 ? std::strerror(errno) : "nothing written"));
     }
     bytes_out_ += static_cast<std::uint64_t>(n);
+    if (placement_) CountPlaced(at, static_cast<std::uint64_t>(n));
     data += n;
     size -= static_cast<std::size_t>(n);
     at += static_cast<std::uint64_t>(n);
@@ -869,6 +904,7 @@ Status ResultSink::PlaceCopy(int from, std::uint64_t offset, std::uint64_t lengt
       break;
     }
     bytes_out_ += static_cast<std::uint64_t>(n);
+    CountPlaced(at, static_cast<std::uint64_t>(n));
     offset += static_cast<std::uint64_t>(n);
     at += static_cast<std::uint64_t>(n);
     length -= static_cast<std::uint64_t>(n);
@@ -901,6 +937,7 @@ Status ResultSink::RewriteOrdered() {
   std::string ordered = path_ + ".ordered";
   int out = ::open(ordered.c_str(), O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0644);
   if (out < 0) return Fail("cannot write results to " + ordered + ": " + std::strerror(errno));
+  placement_->region_written = nullptr;  // fd_ is the ordered file from here on
   int placed_fd = std::exchange(fd_, out);
   std::string placed_name = std::exchange(name_, ordered);
   output_is_plain_file_ = true;

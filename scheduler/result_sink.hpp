@@ -161,6 +161,11 @@ class ResultSink {
   int fd() const { return fd_; }
   std::uint64_t bytes_out() const { return bytes_out_; }
   bool synced_at_end() const { return !path_.empty(); }
+  // Placed output: told of each region of the placed file (kRegionBytes, aligned; the last
+  // one shorter) once every byte of it was written in this run, so that its writeback can
+  // start then: a region written back before it is whole would be written back again.
+  static constexpr std::uint64_t kRegionBytes = std::uint64_t{1} << 20;
+  void OnRegionWritten(std::function<void(std::uint64_t offset, std::uint64_t length)> written);
 
   std::size_t lines_written() const { return lines_written_; }
   // Input lines whose number has a result (written or not): the progress.
@@ -211,6 +216,7 @@ class ResultSink {
   void Reserve();
   Status PlaceBytes(std::uint64_t at, std::string_view bytes);
   Status PlaceCopy(int from, std::uint64_t offset, std::uint64_t length, std::uint64_t at);
+  void CountPlaced(std::uint64_t at, std::uint64_t length);
   Status FlushPlaced();
   Status WriteAt(std::uint64_t at, const char* data, std::size_t size);
   Status PlaceStored(Workload::Id id, const StoredResult& stored, std::string_view line);

@@ -254,8 +254,12 @@ class JobDriver {
     WatchSignals();
     StartReporting();
     auto started = std::chrono::steady_clock::now();
-    // A file the end syncs is written back as it grows (standard output is left alone).
-    if (sink_.synced_at_end()) writeback_ = std::make_unique<Writeback>(sink_.fd());
+    // A file the end syncs is written back as it grows (standard output is left alone): a
+    // placed one region by region as each is whole, else every 32 MiB.
+    if (sink_.synced_at_end()) {
+      writeback_ = std::make_unique<Writeback>(sink_.fd());
+      sink_.OnRegionWritten([this](std::uint64_t offset, std::uint64_t length) { writeback_->Whole(offset, length); });
+    }
     if (store_) syncer_.emplace();
     scheduler_->Start();
     if (store_) store_->ReleaseReplayed();  // the sink and the scheduler have taken what they need
@@ -372,10 +376,16 @@ class JobDriver {
       }
       return sink_.Flush();
     }));
-    if (writeback_) writeback_->Wrote(sink_.bytes_out());
+    KickWriteback();
     if (!go_on) return;
     RunWaiters(std::move(done.waiters));
     if (!uncommitted_.empty() || !durable_waiters_.empty()) ScheduleFlush();
+  }
+
+  // A file written in order is written back every 32 MiB; a placed one region by region
+  // (OnRegionWritten).
+  void KickWriteback() {
+    if (writeback_ && !sink_.placed()) writeback_->Wrote(sink_.bytes_out());
   }
 
   // What waited for results to be durable (the acknowledgement of the update that carried
@@ -390,7 +400,7 @@ class JobDriver {
     flush_posted_ = false;
     if (store_) return StartCommit();
     OutputError(AroundProgress([this] { return sink_.Flush(); }));
-    if (writeback_) writeback_->Wrote(sink_.bytes_out());
+    KickWriteback();
     RunWaiters(std::exchange(durable_waiters_, {}));
   }
 
@@ -555,6 +565,7 @@ class JobDriver {
   void FinishOutputs() {
     if (writeback_) {
       writeback_->Stop();  // the sink may close or replace its file from here on
+      sink_.OnRegionWritten(nullptr);
       spdlog::debug("writeback of the output started {} time(s){}", writeback_->started(),
                     writeback_->refused() ? "; the file refused it" : "");
     }

@@ -23,6 +23,15 @@ void Writeback::Wrote(std::uint64_t total) {
   wake_.notify_one();
 }
 
+void Writeback::Whole(std::uint64_t offset, std::uint64_t length) {
+  {
+    std::lock_guard lock(mu_);
+    if (refused_ || stop_) return;
+    regions_.emplace_back(offset, length);
+  }
+  wake_.notify_one();
+}
+
 void Writeback::Stop() {
   {
     std::lock_guard lock(mu_);
@@ -46,19 +55,27 @@ bool Writeback::refused() const {
 void Writeback::Work() {
   std::unique_lock lock(mu_);
   for (;;) {
-    wake_.wait(lock, [this] { return stop_ || handled_ < requested_; });
-    if (handled_ == requested_) return;  // stopping, and nothing is left to start
-    handled_ = requested_;  // one call covers every request made meanwhile
+    wake_.wait(lock, [this] { return stop_ || handled_ < requested_ || !regions_.empty(); });
+    if (handled_ == requested_ && regions_.empty()) return;  // stopping, and nothing is left to start
+    // One call for the whole file covers every request made meanwhile (offset 0, length 0: to
+    // its end); only dirty pages are written, and pages already on their way are not waited for.
+    std::vector<std::pair<std::uint64_t, std::uint64_t>> ranges = std::exchange(regions_, {});
+    if (handled_ < requested_) ranges.emplace_back(0, 0);
+    handled_ = requested_;
     lock.unlock();
-    // The whole file (offset 0, length 0 = to its end): only its dirty pages are written,
-    // and pages already on their way are not waited for.
-    int rc = ::sync_file_range(fd_, 0, 0, SYNC_FILE_RANGE_WRITE);
+    std::size_t done = 0;
+    int rc = 0;
+    for (const auto& [offset, length] : ranges) {
+      rc = ::sync_file_range(fd_, static_cast<off64_t>(offset), static_cast<off64_t>(length), SYNC_FILE_RANGE_WRITE);
+      if (rc != 0) break;
+      ++done;
+    }
     lock.lock();
+    started_ += done;
     if (rc != 0) {
-      refused_ = true;  // EINVAL or ESPIPE: not a file that takes it; the final sync does it all
+      refused_ = true;  // not a file that takes it (EINVAL, ESPIPE), or failing: the final sync does it all
       return;
     }
-    ++started_;
   }
 }
 

@@ -4,6 +4,7 @@
 #include <algorithm>
 #include <filesystem>
 #include <fstream>
+#include <numeric>
 #include <random>
 
 #include <catch2/catch.hpp>
@@ -327,4 +328,40 @@ TEST_CASE("a placed file's sync that failed elsewhere fails the sink: nothing is
   REQUIRE_FALSE(finished.ok());
   CHECK(finished.error().message == "cannot sync out.txt.partial: Input/output error");
   CHECK(!fs::exists(path));
+}
+
+TEST_CASE("placed output tells of each region of the file once every byte of it is written, and only then", "[sink][placed]") {
+  std::vector<std::uint64_t> numbers(1500);
+  std::iota(numbers.begin(), numbers.end(), 0);
+  std::mt19937_64 random(20261208);
+  std::shuffle(numbers.begin(), numbers.end(), random);
+  TempDir dir;
+  auto sink = ResultSink::OpenFile(Order(numbers), LineFormat::kText, (dir / "out.txt").string(), Placing()).value();
+  REQUIRE(sink->placed());
+  std::map<std::uint64_t, std::uint64_t> first;  // n -> its line's offset, from the expected lines
+  std::uint64_t total = 0;
+  for (auto n : numbers) {
+    first[n] = total;
+    total += DoneLine(n).size();
+  }
+  constexpr std::uint64_t kRegion = ResultSink::kRegionBytes;
+  REQUIRE(total > 2 * kRegion);  // three regions, the last one shorter
+  std::vector<std::pair<std::uint64_t, std::uint64_t>> told;
+  sink->OnRegionWritten([&](std::uint64_t offset, std::uint64_t length) { told.emplace_back(offset, length); });
+  std::vector<std::uint64_t> left((total + kRegion - 1) / kRegion, kRegion);
+  left.back() = total % kRegion;
+  std::vector<std::pair<std::uint64_t, std::uint64_t>> expected;
+  std::vector<std::uint64_t> arrival = numbers;
+  std::shuffle(arrival.begin(), arrival.end(), random);
+  for (auto n : arrival) {
+    REQUIRE(sink->Add(Done(n, Factorials()[n])).ok());
+    for (std::uint64_t at = first[n], end = at + DoneLine(n).size(); at < end;) {
+      std::uint64_t region = at / kRegion, part = std::min(end, (region + 1) * kRegion) - at;
+      if ((left[region] -= part) == 0) expected.emplace_back(region * kRegion, std::min(kRegion, total - region * kRegion));
+      at += part;
+    }
+    REQUIRE(told == expected);  // at once, and not before
+  }
+  CHECK(told.size() == 3);
+  REQUIRE(sink->Finish().ok());
 }

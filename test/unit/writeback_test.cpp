@@ -66,11 +66,24 @@ TEST_CASE("Writeback starts a file's writeback once `every` bytes more were writ
   CHECK(writeback.started() == 1);
 }
 
+TEST_CASE("Writeback starts a whole region's writeback, each region once, in the order told") {
+  TempDir dir;
+  File file((dir / "out").string());
+  file.Write(3 * kEvery);
+  Writeback writeback(file.fd, kEvery);
+  writeback.Whole(kEvery, kEvery);
+  writeback.Whole(0, kEvery);
+  writeback.Stop();  // waits for the regions told
+  CHECK(writeback.started() == 2);
+  CHECK_FALSE(writeback.refused());
+}
+
 TEST_CASE("Writeback of a pipe is refused once, quietly, and not tried again") {
   int fds[2];
   REQUIRE(::pipe2(fds, O_CLOEXEC) == 0);
   Writeback writeback(fds[1], kEvery);
   writeback.Wrote(kEvery);
+  writeback.Whole(0, kEvery);
   writeback.Stop();
   CHECK(writeback.refused());
   CHECK(writeback.started() == 0);
