@@ -21,6 +21,7 @@
 #include "factorial/sd_notify.hpp"
 #include "factorial/signals.hpp"
 #include "call_order.hpp"
+#include "commit_queue.hpp"
 #include "download_memory.hpp"
 #include "job_monitor.hpp"
 #include "progress_line.hpp"
@@ -301,8 +302,9 @@ class JobDriver {
     return status;
   }
 
+  // The last commit, after the loop: synced here, its waiters dropped.
   Status Commit() {
-    if (uncommitted_.empty()) return OkStatus();
+    if (!commits_.has_items()) return OkStatus();
     // The placed lines first: the journal records that refer to them must not be durable
     // before they are.
     if (placed_in_store_) {
@@ -310,14 +312,18 @@ class JobDriver {
     }
     if (auto synced = store_->Commit(); !synced.ok()) return synced;
     last_commit_ = loop_.Now();
-    for (const auto& pending : uncommitted_) {
+    return Durable(commits_.TakeItems());
+  }
+
+  // Committed results count as done: placed ones resolved, the others added from the journal.
+  Status Durable(const std::vector<Uncommitted>& results) {
+    for (const auto& pending : results) {
       if (pending.placed) {
         sink_.Resolve(pending.stored.n);
       } else if (auto added = sink_.AddStored(pending.stored, pending.line); !added.ok()) {
         return added;
       }
     }
-    uncommitted_.clear();
     return OkStatus();
   }
 
@@ -330,22 +336,20 @@ class JobDriver {
   // leaves records whose lines fail their CRC at the next Open(), which computes those numbers
   // again (and nothing was acknowledged for them).
   void StartCommit() {
-    if (output_failed_ || committing_) return;  // the commit in flight starts the next as it ends
-    if (uncommitted_.empty()) return RunWaiters(std::exchange(durable_waiters_, {}));
-    Committing commit;
+    if (output_failed_ || commits_.in_flight()) return;  // the commit in flight starts the next as it ends
+    if (!commits_.has_items()) return RunWaiters(commits_.Ready());
     std::vector<Syncer::File> files;
+    placed_file_ = SIZE_MAX;
     if (placed_in_store_) {
       auto placed = sink_.PlacedToSync();
       if (!placed.ok()) return OutputError(placed.error());
       files.push_back({*placed, sink_.placed_path()});
-      commit.placed_file = 0;
+      placed_file_ = 0;
     }
     int journal = store_->ToSync();
-    commit.journal_synced = journal >= 0;
+    journal_synced_ = journal >= 0;
     files.push_back({journal, store_->dir() + "/journal"});
-    commit.results = std::exchange(uncommitted_, {});
-    commit.waiters = std::exchange(durable_waiters_, {});
-    committing_ = std::move(commit);
+    commits_.Begin();
     last_commit_ = loop_.Now();
     syncer_->Start(std::move(files), [this] { loop_.Post([this] { CommitEnded(true); }); });
   }
@@ -353,33 +357,26 @@ class JobDriver {
   // The commit in flight ended (the syncer is done with it); with `go_on`, its waiters run and
   // the next commit is scheduled. Nothing if none was in flight.
   void CommitEnded(bool go_on) {
-    if (!committing_) return;
-    Committing done = std::move(*committing_);
-    committing_.reset();
+    auto done = commits_.End();
+    if (!done) return;
     if (auto synced = syncer_->Finish(); !synced.ok()) {
       // Sticky: the kernel reports a writeback error once, so a later sync would pass.
-      if (done.placed_file == syncer_->failed_file()) {
+      if (placed_file_ == syncer_->failed_file()) {
         sink_.PlacedSyncFailed(synced.error());
       } else {
         store_->SyncFailed(synced.error());
       }
       return OutputError(MakeError(Errc::kInternal, "--state-dir " + store_->dir() + ": " + synced.error().message));
     }
-    if (done.journal_synced) store_->Synced();
+    if (journal_synced_) store_->Synced();
     OutputError(AroundProgress([&]() -> Status {
-      for (const auto& pending : done.results) {
-        if (pending.placed) {
-          sink_.Resolve(pending.stored.n);
-        } else if (auto added = sink_.AddStored(pending.stored, pending.line); !added.ok()) {
-          return added;
-        }
-      }
+      if (auto resolved = Durable(done->items); !resolved.ok()) return resolved;
       return sink_.Flush();
     }));
     KickWriteback();
     if (!go_on) return;
-    RunWaiters(std::move(done.waiters));
-    if (!uncommitted_.empty() || !durable_waiters_.empty()) ScheduleFlush();
+    RunWaiters(std::move(done->waiters));
+    if (commits_.next_due()) ScheduleFlush();
   }
 
   // A file written in order is written back every 32 MiB; a placed one region by region
@@ -401,20 +398,18 @@ class JobDriver {
     if (store_) return StartCommit();
     OutputError(AroundProgress([this] { return sink_.Flush(); }));
     KickWriteback();
-    RunWaiters(std::exchange(durable_waiters_, {}));
+    RunWaiters(commits_.Ready());
   }
 
   // `then` runs after the next flush, which covers every result handed over so far.
   void WhenDurable(std::function<void()> then) {
-    // Nothing appended since the commit in flight began: that commit covers every result so far.
-    if (committing_ && uncommitted_.empty()) return committing_->waiters.push_back(std::move(then));
-    durable_waiters_.push_back(std::move(then));
+    commits_.Wait(std::move(then));
     ScheduleFlush();
   }
 
   // One flush at a time; with --state-dir at most one commit (fdatasync) per kCommitEvery.
   void ScheduleFlush() {
-    if (flush_posted_ || committing_) return;  // a commit in flight schedules the next as it ends
+    if (flush_posted_ || commits_.in_flight()) return;  // a commit in flight schedules the next as it ends
     flush_posted_ = true;
     auto since = loop_.Now() - last_commit_;
     if (!store_ || since >= kCommitEvery) return loop_.Post([this] { Flush(); });
@@ -436,7 +431,7 @@ class JobDriver {
       OutputError(MakeError(Errc::kInternal, "--state-dir " + store_->dir() + ": " + appended.error().message));
       return true;
     }
-    uncommitted_.push_back({at, std::string(), true});
+    commits_.Append({at, std::string(), true});
     ScheduleFlush();
     return true;
   }
@@ -453,7 +448,7 @@ class JobDriver {
       if (!stored.ok()) {
         return OutputError(MakeError(Errc::kInternal, "--state-dir " + store_->dir() + ": " + stored.error().message));
       }
-      uncommitted_.push_back({*stored, std::string()});
+      commits_.Append({*stored, std::string()});
     } else if (store_) {
       // The journal holds the digits themselves: a result left in its downloaded file is read.
       std::optional<NumberResult> loaded;
@@ -469,7 +464,7 @@ class JobDriver {
       if (!stored.ok()) {
         return OutputError(MakeError(Errc::kInternal, "--state-dir " + store_->dir() + ": " + stored.error().message));
       }
-      uncommitted_.push_back({*stored, std::move(line)});
+      commits_.Append({*stored, std::move(line)});
     } else {
       OutputError(AroundProgress([&] { return sink_.Add(result); }));
     }
@@ -596,18 +591,14 @@ class JobDriver {
   std::unique_ptr<Scheduler> scheduler_;
   ProgressLine progress_;
   bool results_on_terminal_;
-  std::vector<Uncommitted> uncommitted_;
+  CommitQueue<Uncommitted> commits_;  // --state-dir: results and their waiters; else waiters only
   TimePoint last_commit_;
   bool flush_posted_ = false;
-  std::vector<std::function<void()>> durable_waiters_;
   std::unique_ptr<Writeback> writeback_;
-  struct Committing {
-    std::vector<Uncommitted> results;
-    std::vector<std::function<void()>> waiters;
-    std::size_t placed_file = SIZE_MAX;  // the placed file's index in the syncer's files, if synced
-    bool journal_synced = false;
-  };
-  std::optional<Committing> committing_;
+  // The commit in flight: the placed file's index in the syncer's files (SIZE_MAX: none), and
+  // whether the journal was synced.
+  std::size_t placed_file_ = SIZE_MAX;
+  bool journal_synced_ = false;
   std::optional<Syncer> syncer_;  // --state-dir; after loop_: its end posts to the loop
   std::atomic<int> interrupts_{0};
   std::unique_ptr<SignalWatcher> signals_;
