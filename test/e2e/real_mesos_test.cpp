@@ -1197,13 +1197,16 @@ TEST_CASE("real Mesos: two agents, one without the executor: the job completes o
   CHECK(Occurrences(p.Stderr(), "W factorial-scheduler: agent 127.0.0.1 (" + ShortId(bad) + "): " + why + "\n") == 1);
   CHECK(Occurrences(p.Stderr(), "W factorial-scheduler: agent 127.0.0.1 (" + ShortId(bad) + ") set aside for 30 s: ") == 1);
   CHECK(Occurrences(p.Stderr(), "no agent can start the executor") == 0);
-  // Every task on the bad agent failed; none was launched there after the set-aside (its two
-  // failed executors held every task it got).
+  // Every task on the bad agent ended there without running; none was launched there after
+  // the set-aside. Its failed executors took most with them (TASK_FAILED); a round launched
+  // while the first was being torn down is dropped by the agent instead ("Master wants to
+  // launch executor, but one already exists": TASK_DROPPED), as seen in CI.
   std::size_t on_bad = 0, failed_on_bad = 0;
   for (const auto& task : MasterTasks(*mesos)) {
     if (task.value("slave_id", "") != bad) continue;
     ++on_bad;
-    if (task.value("state", "") == "TASK_FAILED") ++failed_on_bad;
+    std::string state = task.value("state", "");
+    if (state == "TASK_FAILED" || state == "TASK_DROPPED") ++failed_on_bad;
   }
   CHECK(on_bad >= 2);
   CHECK(failed_on_bad == on_bad);
