@@ -793,11 +793,9 @@ void ResultSink::Resolve(std::uint64_t n) {
 }
 
 Status ResultSink::SyncPlaced() {
-  if (failed_) return *failed_;
-  if (!placement_) return OkStatus();
-  if (auto flushed = FlushPlaced(); !flushed.ok()) return flushed;
-  if (!std::exchange(placement_->dirty, false)) return OkStatus();
-  if (::fdatasync(fd_) != 0) return Fail("cannot sync " + name_ + ": " + std::strerror(errno));
+  auto fd = PlacedToSync();
+  if (!fd.ok()) return fd.error();
+  if (*fd >= 0 && ::fdatasync(*fd) != 0) return Fail("cannot sync " + name_ + ": " + std::strerror(errno));
   return OkStatus();
 }
 
